@@ -1,0 +1,136 @@
+package federation
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+func (n *Node) postJoin(c *fiber.Ctx) error {
+	var req joinRequest
+	if err := n.readJSON(c, &req); err != nil {
+		return err
+	}
+	resp, err := n.handleJoin(c.UserContext(), req)
+	if err != nil {
+		return err
+	}
+	n.log.Info("node joined", "joined", req.ID, "raft", req.RaftAddr)
+	return c.JSON(resp)
+}
+
+// internalApply takes a command forwarded by a follower. The follower has
+// already validated it and fixed its hashes and times; the registry checks it
+// again when it is applied.
+func (n *Node) internalApply(c *fiber.Ctx) error {
+	cmd, err := body(c, int(maxCommandBytes))
+	if err != nil {
+		return err
+	}
+	cmd = append([]byte(nil), cmd...) // fasthttp reuses the buffer after we return
+	idx, err := n.cluster.node.Apply(c.UserContext(), cmd)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"index": idx})
+}
+
+// maxCommandBytes bounds one forwarded command: the largest a batch of the
+// bulk import builds, with room to spare.
+const maxCommandBytes = 8 << 20
+
+func (n *Node) internalReadIndex(c *fiber.Ctx) error {
+	if err := n.cluster.node.VerifyLeader(); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"index": n.cluster.node.CommitIndex()})
+}
+
+func (n *Node) getStatus(c *fiber.Ctx) error {
+	st := n.cluster.node.Status(n.cfg.MaxStaleness)
+	reg := n.cluster.node.Registry()
+	return c.JSON(fiber.Map{
+		"raft":     st,
+		"registry": fiber.Map{"applied_index": reg.AppliedIndex(), "ported_numbers": reg.PortedCount()},
+	})
+}
+
+// joinTokenRequest asks for a join token valid for TTLSeconds (default one
+// hour, at most a week).
+type joinTokenRequest struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+func (n *Node) postJoinToken(c *fiber.Ctx) error {
+	var req joinTokenRequest
+	if len(c.Request().Header.ContentType()) > 0 {
+		if err := n.readJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.TTLSeconds == 0 {
+		req.TTLSeconds = 3600
+	}
+	if req.TTLSeconds < 0 || req.TTLSeconds > 7*24*3600 {
+		return badRequest("ttl_seconds must be between 1 and 604800")
+	}
+	token := randomToken()
+	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
+	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
+	if _, err := n.cluster.apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusCreated)
+	return c.JSON(fiber.Map{"token": token, "expires_at": expires})
+}
+
+// deleteNode removes a server from Raft and its record from the registry.
+// It runs on the leader; a follower forwards the two steps separately.
+func (n *Node) deleteNode(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if n.cluster.node.Registry().Node(id) == nil {
+		return newProblem(404, "not-found", "node "+id+" is not a member")
+	}
+	if !n.cluster.node.IsLeader() {
+		return newProblem(421, "not-leader", "remove a node through the leader's admin API (see /v1/cluster/status)")
+	}
+	if id == n.cfg.NodeID {
+		return newProblem(409, "conflict", "the leader cannot remove itself; remove it from another node after a new election")
+	}
+	if err := n.cluster.node.RemoveServer(id); err != nil {
+		return err
+	}
+	if _, err := n.cluster.apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (n *Node) handleHealthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// handleReadyz says whether this node's replica is fresh enough to serve
+// discovery: a leader is known and was heard from within MaxStaleness.
+func (n *Node) handleReadyz(c *fiber.Ctx) error {
+	st := n.cluster.node.Status(n.cfg.MaxStaleness)
+	if !st.Fresh {
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	return c.JSON(fiber.Map{"ready": st.Fresh, "reason": st.Reason, "applied_index": st.AppliedIndex,
+		"since_leader_contact_ms": st.SinceLeaderContact.Milliseconds()})
+}
+
+// consistent makes the next read linearizable when the caller asked for it
+// with ?consistent=true.
+func (n *Node) consistent(c *fiber.Ctx) error {
+	if c.QueryBool("consistent") {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+		defer cancel()
+		return n.cluster.readIndex(ctx)
+	}
+	return nil
+}

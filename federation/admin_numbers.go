@@ -1,0 +1,125 @@
+package federation
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// operatorRef is the body of a PUT on a range or a ported number.
+type operatorRef struct {
+	Operator string `json:"operator"`
+}
+
+func (n *Node) rangeRoutes(v1 fiber.Router) {
+	v1.Get("/ranges", func(c *fiber.Ctx) error {
+		if err := n.consistent(c); err != nil {
+			return err
+		}
+		return c.JSON(n.cluster.node.Registry().Ranges(c.Query("operator"), c.Query("after"), c.QueryInt("limit")))
+	})
+	v1.Get("/ranges/:prefix", func(c *fiber.Ctx) error {
+		if err := n.consistent(c); err != nil {
+			return err
+		}
+		rg := n.cluster.node.Registry().Range(c.Params("prefix"))
+		if rg == nil {
+			return newProblem(404, "not-found", "range "+c.Params("prefix")+" does not exist")
+		}
+		return c.JSON(rg)
+	})
+	v1.Put("/ranges/:prefix", func(c *fiber.Ctx) error {
+		var ref operatorRef
+		if err := n.readJSON(c, &ref); err != nil {
+			return err
+		}
+		v, _, err := registry.ParsePrefix(c.Params("prefix"))
+		if err != nil {
+			return badRequest(err.Error())
+		}
+		prefix := registry.FormatMSISDN(v)
+		existed := n.cluster.node.Registry().Range(prefix) != nil
+		batch := registry.RangeBatch{Ranges: []registry.Range{{Prefix: prefix, Operator: ref.Operator}}}
+		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+			return err
+		}
+		if !existed {
+			c.Status(fiber.StatusCreated)
+		}
+		return c.JSON(n.cluster.node.Registry().Range(prefix))
+	})
+	v1.Delete("/ranges/:prefix", func(c *fiber.Ctx) error {
+		cmd := registry.MustEncode(registry.CmdDeleteRanges, registry.Keys{Keys: []string{c.Params("prefix")}})
+		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+	v1.Post("/ranges/import", n.importRanges)
+}
+
+// portedNumber is how the admin API shows a ported number.
+type portedNumber struct {
+	MSISDN   string `json:"msisdn"`
+	Operator string `json:"operator"`
+}
+
+func (n *Node) portedRoutes(v1 fiber.Router) {
+	v1.Get("/ported/:msisdn", func(c *fiber.Ctx) error {
+		num, err := registry.ParseMSISDN(c.Params("msisdn"))
+		if err != nil {
+			return badRequest(err.Error())
+		}
+		if err := n.consistent(c); err != nil {
+			return err
+		}
+		o := n.cluster.node.Registry().Ported(num)
+		if o == nil {
+			return newProblem(404, "not-found", registry.FormatMSISDN(num)+" is not ported")
+		}
+		return c.JSON(portedNumber{MSISDN: registry.FormatMSISDN(num), Operator: o.ID})
+	})
+	v1.Put("/ported/:msisdn", func(c *fiber.Ctx) error {
+		var ref operatorRef
+		if err := n.readJSON(c, &ref); err != nil {
+			return err
+		}
+		if ref.Operator == "" {
+			return badRequest("operator is required; DELETE un-ports a number")
+		}
+		return n.port(c, ref.Operator)
+	})
+	v1.Delete("/ported/:msisdn", func(c *fiber.Ctx) error { return n.port(c, "") })
+	v1.Post("/ported/import", n.importPorted)
+}
+
+// port ports the number in the path to operator ("" un-ports it), with
+// phonenumbers' full validation: single writes can afford it.
+func (n *Node) port(c *fiber.Ctx, operator string) error {
+	num, err := registry.ParseMSISDN(c.Params("msisdn"))
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	reg := n.cluster.node.Registry()
+	if !reg.InRange(num) {
+		return badRequest(registry.FormatMSISDN(num) + " is in no operator's range: add the range first")
+	}
+	prev := reg.Ported(num)
+	if operator == "" && prev == nil {
+		return newProblem(404, "not-found", registry.FormatMSISDN(num)+" is not ported")
+	}
+	cmd, err := registry.EncodePorts([]registry.Port{{Number: num, Operator: operator}})
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+		return err
+	}
+	if operator == "" {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	if prev == nil {
+		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(portedNumber{MSISDN: registry.FormatMSISDN(num), Operator: operator})
+}

@@ -1,0 +1,96 @@
+package federation
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// spRequest is an SP as the admin API takes it: the registry's fields, and
+// the plaintext client secret, which is hashed here and never stored or
+// logged. Without one, a new SP gets a generated secret.
+type spRequest struct {
+	registry.ServiceProvider
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// spResponse shows the client secret once, when it was made or changed.
+type spResponse struct {
+	*registry.ServiceProvider
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func (n *Node) spRoutes(v1 fiber.Router) {
+	v1.Get("/service-providers", func(c *fiber.Ctx) error {
+		if err := n.consistent(c); err != nil {
+			return err
+		}
+		return c.JSON(n.cluster.node.Registry().ServiceProviders(c.Query("after"), c.QueryInt("limit")))
+	})
+	v1.Get("/service-providers/:id", func(c *fiber.Ctx) error {
+		if err := n.consistent(c); err != nil {
+			return err
+		}
+		sp := n.cluster.node.Registry().ServiceProvider(c.Params("id"))
+		if sp == nil {
+			return newProblem(404, "not-found", "service provider "+c.Params("id")+" does not exist")
+		}
+		return c.JSON(sp)
+	})
+	v1.Post("/service-providers", func(c *fiber.Ctx) error { return n.writeSP(c, "") })
+	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return n.writeSP(c, c.Params("id")) })
+	v1.Delete("/service-providers/:id", func(c *fiber.Ctx) error {
+		cmd := registry.MustEncode(registry.CmdDeleteSP, registry.Key{Key: c.Params("id")})
+		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+}
+
+// writeSP creates (POST, id "") or creates-or-replaces (PUT) an SP.
+func (n *Node) writeSP(c *fiber.Ctx, id string) error {
+	var req spRequest
+	if err := n.readJSON(c, &req); err != nil {
+		return err
+	}
+	sp := req.ServiceProvider
+	if id != "" {
+		if sp.ClientID != "" && sp.ClientID != id {
+			return badRequest("the body names " + sp.ClientID + " but the URL names " + id)
+		}
+		sp.ClientID = id
+	}
+	if sp.SecretHash != "" {
+		return badRequest("send client_secret, not secret_hash: the node hashes it")
+	}
+	existing := n.cluster.node.Registry().ServiceProvider(sp.ClientID)
+	if id == "" && existing != nil {
+		return newProblem(409, "conflict", "service provider "+sp.ClientID+" already exists; PUT replaces it")
+	}
+	secret := req.ClientSecret
+	switch {
+	case secret != "" && len(secret) < registry.MinSecretLength:
+		return badRequest("client_secret must be at least 32 characters of random data; leave it out to have one generated")
+	case secret == "" && existing != nil:
+		sp.SecretHash = existing.SecretHash // keep the current secret
+	case secret == "":
+		secret = randomToken()
+	}
+	if secret != "" {
+		sp.SecretHash = registry.HashSecret(secret)
+	}
+	if sp.Status == "" {
+		sp.Status = registry.StatusActive
+	}
+	if len(sp.Operators) == 0 {
+		sp.Operators = []string{registry.AllOperators}
+	}
+	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
+		return err
+	}
+	if existing == nil {
+		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(spResponse{ServiceProvider: n.cluster.node.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+}

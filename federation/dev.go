@@ -1,0 +1,234 @@
+package federation
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// DevOptions configures the demo federation.
+type DevOptions struct {
+	DataDir string    // an empty directory; "" makes a temporary one
+	Out     io.Writer // where the URLs and demo data are printed
+}
+
+// Dev is a demo federation running in this process: three operators' nodes
+// on loopback, one Raft cluster between them.
+type Dev struct {
+	Nodes      []*Node
+	AdminToken string
+	dir        string
+	ownDir     bool
+}
+
+// devOperator is one demo operator with the numbers it serves. The numbers
+// are real-format and valid (phonenumbers accepts them), in ranges no
+// operator uses for subscribers in this form.
+type devOperator struct {
+	id, name, country, currency, network string
+	prefixes                            []string
+	number                              string // a demo subscriber
+}
+
+var devOperators = []devOperator{
+	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447911", "+447912"}, "+447911123456"},
+	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678"},
+	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "+33612345678"},
+}
+
+// StartDev starts the demo federation: node 1 bootstraps, nodes 2 and 3 join
+// it with tokens issued by its admin API, and the demo operators, their
+// ranges, the catalogue and a demo SP are written through the admin API as
+// an operator would.
+func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
+	d = &Dev{AdminToken: randomToken(), dir: opts.DataDir}
+	if entries, _ := os.ReadDir(d.dir); d.dir != "" && len(entries) > 0 {
+		// The demo picks free ports at each start, so a previous run's Raft
+		// addresses would be stale.
+		return nil, fmt.Errorf("%s is not empty: the demo starts from an empty directory", d.dir)
+	}
+	if d.dir == "" {
+		if d.dir, err = os.MkdirTemp("", "mcfed-dev-"); err != nil {
+			return nil, err
+		}
+		d.ownDir = true
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	for i, op := range devOperators {
+		cfg := Config{
+			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
+			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
+			Logger: logger,
+		}
+		if i == 0 {
+			cfg.Bootstrap = true
+		} else {
+			cfg.Join = d.Nodes[0].AdminURL()
+			if cfg.JoinToken, err = d.joinToken(ctx); err != nil {
+				return nil, err
+			}
+		}
+		cfg.Raft.LogOutput = io.Discard
+		n, err := Start(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", cfg.NodeID, err)
+		}
+		d.Nodes = append(d.Nodes, n)
+	}
+	if err := d.seed(ctx); err != nil {
+		return nil, err
+	}
+	if opts.Out != nil {
+		d.print(opts.Out)
+	}
+	return d, nil
+}
+
+func (d *Dev) admin(i int) *AdminClient {
+	return &AdminClient{Base: d.Nodes[i].AdminURL(), Token: d.AdminToken}
+}
+
+func (d *Dev) joinToken(ctx context.Context) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := retry(ctx, func() error {
+		return d.admin(0).Do(ctx, "POST", "/v1/cluster/join-tokens", map[string]int{"ttl_seconds": 300}, &out)
+	})
+	return out.Token, err
+}
+
+// retry calls f until it succeeds or 30 s pass: the first calls of a new
+// cluster meet an election in progress.
+func retry(ctx context.Context, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var api *APIError
+		if errors.As(err, &api) && api.Status != 503 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// seed writes the demo registry through the admin API of each operator's
+// own node, as each operator would register itself.
+func (d *Dev) seed(ctx context.Context) error {
+	for _, s := range []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
+		"mc_identity_phonenumber", "mc_identity_signup", "mc_identity_nationalid", "mc_kyc_plain", "mc_kyc_hashed"} {
+		if err := retry(ctx, func() error {
+			return d.admin(0).Do(ctx, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
+		}); err != nil {
+			return fmt.Errorf("seed scope %s: %w", s, err)
+		}
+	}
+	for i, op := range devOperators {
+		n := d.Nodes[i]
+		pub, err := devSealingKey(n.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		issuer := n.PublicURL()
+		o := registry.Operator{ID: op.id, Name: op.name, Country: op.country, Currency: op.currency,
+			Networks: []string{op.network}, Issuer: issuer, SealingKey: pub, Status: registry.StatusActive}
+		if err := retry(ctx, func() error { return d.admin(i).Do(ctx, "PUT", "/v1/operators/"+op.id, o, nil) }); err != nil {
+			return fmt.Errorf("seed operator %s: %w", op.id, err)
+		}
+		var csv strings.Builder
+		csv.WriteString("prefix,operator\n")
+		for _, p := range op.prefixes {
+			fmt.Fprintf(&csv, "%s,%s\n", p, op.id)
+		}
+		if err := d.admin(i).Do(ctx, "POST", "/v1/ranges/import", strings.NewReader(csv.String()), nil); err != nil {
+			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
+		}
+	}
+	sp := map[string]any{"client_id": "demo-sp", "name": "Demo Shop", "redirect_uris": []string{"http://127.0.0.1/callback"},
+		"scopes": []string{"openid", "mc_authn", "profile", "email", "phone"}}
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/demo-sp", sp, nil); err != nil {
+		return fmt.Errorf("seed SP: %w", err)
+	}
+	return nil
+}
+
+// devSealingKey returns the PEM public half of the node's subscriber_id
+// sealing key, making the key on first use. The private half stays in the
+// node's data directory: it never enters the registry.
+func devSealingKey(dir string) (string, error) {
+	path := filepath.Join(dir, "sealing-key.pem")
+	var key *rsa.PrivateKey
+	if b, err := os.ReadFile(path); err == nil {
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return "", fmt.Errorf("%s is not PEM", path)
+		}
+		if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+	} else {
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return "", err
+		}
+		data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+func (d *Dev) print(w io.Writer) {
+	fmt.Fprintf(w, "mcfed demo federation: %d nodes in one Raft cluster, state in %s\n\n", len(d.Nodes), d.dir)
+	fmt.Fprintf(w, "admin token: %s\n\n", d.AdminToken)
+	for i, op := range devOperators {
+		n := d.Nodes[i]
+		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo number %s\n",
+			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), op.number)
+	}
+	out, _ := json.MarshalIndent(map[string]string{"try": fmt.Sprintf(
+		"curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s", d.AdminToken, d.Nodes[1].AdminURL(), devOperators[2].number)}, "", "  ")
+	fmt.Fprintf(w, "\n%s\n\nCtrl-C stops the federation.\n", out)
+}
+
+// Close stops every node, and removes the state directory the demo made.
+func (d *Dev) Close() error {
+	var errs []error
+	for i := len(d.Nodes) - 1; i >= 0; i-- {
+		errs = append(errs, d.Nodes[i].Close())
+	}
+	if d.ownDir {
+		errs = append(errs, os.RemoveAll(d.dir))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,336 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Bulk imports read a CSV file streamed in the request body, validate all of
+// it against the local replica before writing anything, and then commit only
+// the rows that change the registry, in batches of many rows per log entry.
+// Importing the same file twice therefore writes nothing the second time.
+
+const (
+	portBatchRows  = 10000 // ~100 KB log entries
+	rangeBatchRows = 1000  // memdb commits get slow past a few thousand changes
+	importWorkers  = 4     // batches in flight: Raft groups them into one disk write
+	maxRowErrors   = 20
+)
+
+// importResult is the answer to a successful import.
+type importResult struct {
+	Rows      int `json:"rows"`      // data rows in the file
+	Changed   int `json:"changed"`   // rows that changed the registry
+	Unchanged int `json:"unchanged"` // rows the registry already held
+	Batches   int `json:"batches"`   // log entries written
+}
+
+// rowError is one bad line of an imported file.
+type rowError struct {
+	Line   int    `json:"line"`
+	Detail string `json:"detail"`
+}
+
+// importProblem reports every bad line (up to maxRowErrors) at once, so a
+// file is fixed in one pass.
+func importProblem(errs []rowError, more bool) error {
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "line %d: %s", e.Line, e.Detail)
+	}
+	if more {
+		b.WriteString("; and more")
+	}
+	p := newProblem(422, "bad-rows", "nothing was imported: "+b.String())
+	p.p.Line = errs[0].Line
+	p.p.Errors = errs
+	return p
+}
+
+// importReader streams the request body, refusing more than the import cap.
+func (n *Node) importReader(c *fiber.Ctx) io.Reader {
+	if s := c.Context().RequestBodyStream(); s != nil {
+		return &cappedReader{r: s, left: n.cfg.MaxImportBytes}
+	}
+	return bytes.NewReader(c.Body())
+}
+
+var errTooLarge = newProblem(413, "too-large", "the file is larger than the import limit")
+
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			return 0, errTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// csvRows calls row for every data record of a two-column CSV file (an
+// optional header whose first field is header is skipped), with its line.
+// It stops at the first malformed record, or when row returns false.
+func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) error {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
+	first := true
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			var pe *problemError
+			if errors.As(err, &pe) {
+				return pe
+			}
+			var ce *csv.ParseError
+			if errors.As(err, &ce) {
+				return importProblem([]rowError{{Line: ce.Line, Detail: "malformed CSV: " + ce.Err.Error()}}, false)
+			}
+			return badRequest("reading the file: " + err.Error())
+		}
+		line, _ := cr.FieldPos(0)
+		if first {
+			first = false
+			if strings.EqualFold(strings.TrimSpace(rec[0]), header) {
+				continue
+			}
+		}
+		if !row(line, rec) {
+			return nil
+		}
+	}
+}
+
+// rowErrors collects bad lines up to maxRowErrors.
+type rowErrors struct {
+	errs []rowError
+	more bool
+}
+
+func (e *rowErrors) add(line int, format string, args ...any) bool {
+	if len(e.errs) == maxRowErrors {
+		e.more = true
+		return false
+	}
+	e.errs = append(e.errs, rowError{Line: line, Detail: fmt.Sprintf(format, args...)})
+	return true
+}
+
+// portKey packs a number and its place in the import's operator list into
+// one sortable word: E.164 numbers are below 2^50, leaving 14 bits.
+const portOpBits = 14
+
+// importPorted imports "msisdn,operator" rows; an empty operator un-ports
+// the number. Rows take the fast validation path (the same verdicts as
+// phonenumbers, at a fraction of the cost), must lie in a known range, and
+// may not give one number two operators.
+func (n *Node) importPorted(c *fiber.Ctx) error {
+	reg := n.cluster.node.Registry()
+	v := registry.FastValidator()
+	ops := []string{""} // place 0 un-ports
+	opIndex := map[string]uint64{"": 0}
+	var rows []uint64
+	var bad rowErrors
+	err := csvRows(n.importReader(c), "msisdn", func(line int, rec []string) bool {
+		if len(rec) != 2 {
+			return bad.add(line, "want 2 fields (msisdn,operator), got %d", len(rec))
+		}
+		num, err := v.Check([]byte(rec[0]))
+		if err != nil {
+			return bad.add(line, "%v", err)
+		}
+		if !reg.InRange(num) {
+			return bad.add(line, "%s is in no operator's range", registry.FormatMSISDN(num))
+		}
+		op, ok := opIndex[rec[1]]
+		if !ok {
+			if reg.Operator(rec[1]) == nil {
+				return bad.add(line, "operator %q does not exist", rec[1])
+			}
+			if len(ops) == 1<<portOpBits {
+				return bad.add(line, "too many operators in one file")
+			}
+			op = uint64(len(ops))
+			id := strings.Clone(rec[1]) // the csv reader reuses its record
+			ops = append(ops, id)
+			opIndex[id] = op
+		}
+		rows = append(rows, num<<portOpBits|op)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if len(bad.errs) > 0 {
+		return importProblem(bad.errs, bad.more)
+	}
+	if len(rows) == 0 {
+		return badRequest(errNoRows.Error())
+	}
+	total := len(rows)
+	slices.Sort(rows)
+	// One number, two operators: refuse; the same row twice: keep one. Rows
+	// the registry already holds are dropped here, so a re-import writes
+	// nothing.
+	keep := rows[:0]
+	for i, r := range rows {
+		num, op := r>>portOpBits, r&(1<<portOpBits-1)
+		if i > 0 && rows[i-1]>>portOpBits == num {
+			if rows[i-1] != r {
+				return importProblem([]rowError{{Detail: registry.FormatMSISDN(num) + " is given two different operators"}}, false)
+			}
+			continue
+		}
+		cur := reg.Ported(num)
+		if (op == 0 && cur == nil) || (op != 0 && cur != nil && cur.ID == ops[op]) {
+			continue
+		}
+		keep = append(keep, r)
+	}
+	changed := len(keep)
+	batches := (changed + portBatchRows - 1) / portBatchRows
+	applied, err := n.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+		part := keep[b*portBatchRows : min((b+1)*portBatchRows, changed)]
+		ports := make([]registry.Port, len(part))
+		for i, r := range part {
+			ports[i] = registry.Port{Number: r >> portOpBits, Operator: ops[r&(1<<portOpBits-1)]}
+		}
+		cmd, err := registry.EncodePorts(ports)
+		return cmd, len(part), err
+	})
+	if err != nil {
+		return partialImport(err, applied)
+	}
+	return c.JSON(importResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+}
+
+// importRanges imports "prefix,operator" rows.
+func (n *Node) importRanges(c *fiber.Ctx) error {
+	reg := n.cluster.node.Registry()
+	var rows []registry.Range
+	lineOf := map[string]int{}
+	var bad rowErrors
+	err := csvRows(n.importReader(c), "prefix", func(line int, rec []string) bool {
+		if len(rec) != 2 {
+			return bad.add(line, "want 2 fields (prefix,operator), got %d", len(rec))
+		}
+		v, _, err := registry.ParsePrefix(rec[0])
+		if err != nil {
+			return bad.add(line, "%v", err)
+		}
+		prefix := registry.FormatMSISDN(v)
+		if reg.Operator(rec[1]) == nil {
+			return bad.add(line, "operator %q does not exist", rec[1])
+		}
+		if prev, dup := lineOf[prefix]; dup {
+			return bad.add(line, "%s is already on line %d", prefix, prev)
+		}
+		lineOf[prefix] = line
+		if cur := reg.Range(prefix); cur != nil {
+			if cur.Operator != rec[1] {
+				return bad.add(line, "%s already belongs to operator %s", prefix, cur.Operator)
+			}
+			rows = append(rows, registry.Range{Prefix: prefix}) // unchanged: Operator left empty
+			return true
+		}
+		rows = append(rows, registry.Range{Prefix: prefix, Operator: strings.Clone(rec[1])})
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if len(bad.errs) > 0 {
+		return importProblem(bad.errs, bad.more)
+	}
+	if len(rows) == 0 {
+		return badRequest(errNoRows.Error())
+	}
+	total := len(rows)
+	keep := slices.DeleteFunc(rows, func(r registry.Range) bool { return r.Operator == "" })
+	changed := len(keep)
+	batches := (changed + rangeBatchRows - 1) / rangeBatchRows
+	applied, err := n.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+		part := keep[b*rangeBatchRows : min((b+1)*rangeBatchRows, changed)]
+		cmd, err := registry.Encode(registry.CmdPutRanges, registry.RangeBatch{Ranges: part})
+		return cmd, len(part), err
+	})
+	if err != nil {
+		return partialImport(err, applied)
+	}
+	return c.JSON(importResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+}
+
+// applyBatches commits batches built by build, several in flight at once
+// (their rows are disjoint, so their order does not matter), and returns
+// how many rows were committed. It stops at the first failure.
+func (n *Node) applyBatches(ctx context.Context, batches int, build func(i int) ([]byte, int, error)) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, applied atomic.Int64
+		wg            sync.WaitGroup
+		once          sync.Once
+		first         error
+	)
+	for range min(importWorkers, batches) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= batches || ctx.Err() != nil {
+					return
+				}
+				cmd, rows, err := build(i)
+				if err == nil {
+					_, err = n.cluster.apply(ctx, cmd)
+				}
+				if err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+				applied.Add(int64(rows))
+			}
+		}()
+	}
+	wg.Wait()
+	return int(applied.Load()), first
+}
+
+// partialImport reports an import that failed after some batches were
+// committed; the file can be sent again, as rows already applied are skipped.
+func partialImport(err error, applied int) error {
+	p := problemFor(err)
+	p.Detail = fmt.Sprintf("the import stopped after %d rows were committed (sending the file again completes it): %s", applied, p.Detail)
+	p.Applied = &applied
+	return &problemError{p}
+}

@@ -1,0 +1,223 @@
+// Package federation assembles an mcfed node: the Raft replica of the
+// registry, the admin API that writes it, joining and leaving the
+// federation, and health. It is the only package that knows all the others.
+package federation
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/raft"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Config configures one node. main fills it from flags and environment.
+type Config struct {
+	NodeID  string
+	DataDir string
+	// Listen addresses. Port 0 picks a free port (tests, dev).
+	RaftAddr   string
+	AdminAddr  string
+	PublicAddr string
+	// Bootstrap starts a new federation with this node as its first member.
+	Bootstrap bool
+	// Join is the admin URL of any member; JoinToken admits this node.
+	Join      string
+	JoinToken string
+	// AdminToken authenticates calls to the admin API (Bearer).
+	AdminToken string
+	// RaftTLS, when set, makes Raft traffic mutual TLS.
+	RaftTLS *tls.Config
+	// MaxStaleness bounds how long a follower may go without hearing from
+	// the leader before it reports itself not ready.
+	MaxStaleness time.Duration
+	// Raft tuning (tests shorten timeouts and compact the log early).
+	Raft raft.Config
+	// MaxBodyBytes caps JSON bodies on the admin API; imports stream and
+	// are capped by MaxImportBytes.
+	MaxBodyBytes   int
+	MaxImportBytes int64
+	Logger         *slog.Logger
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.NodeID == "" {
+		errs = append(errs, errors.New("--node-id is required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if c.AdminToken == "" {
+		errs = append(errs, errors.New("--admin-token is required: the admin API is never open"))
+	} else if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("--admin-token must be at least 16 characters"))
+	}
+	if c.Bootstrap && c.Join != "" {
+		errs = append(errs, errors.New("--bootstrap and --join exclude each other"))
+	}
+	if c.Join != "" && c.JoinToken == "" {
+		errs = append(errs, errors.New("--join needs --join-token"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) withDefaults() {
+	if c.MaxStaleness == 0 {
+		c.MaxStaleness = 5 * time.Second
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxImportBytes == 0 {
+		c.MaxImportBytes = 4 << 30
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Node is a running mcfed node.
+type Node struct {
+	cfg      Config
+	cluster  *cluster
+	admin    *fiber.App
+	public   *fiber.App
+	adminLn  net.Listener
+	publicLn net.Listener
+	log      *slog.Logger
+}
+
+// Start opens the node's Raft server and listeners, bootstraps or joins the
+// federation, and serves. A node restarted on the same data directory takes
+// its place again without joining anew.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.withDefaults()
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	if cfg.PublicAddr != "" {
+		if n.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
+			return nil, fmt.Errorf("public listener: %w", err)
+		}
+	}
+
+	rc := cfg.Raft
+	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
+	rn, err := raft.Open(rc)
+	if err != nil {
+		return nil, err
+	}
+	n.cluster = &cluster{node: rn, client: &http.Client{Timeout: 30 * time.Second}}
+
+	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
+	switch {
+	case err == nil:
+		n.cluster.secret = secret
+	case errors.Is(err, os.ErrNotExist) && cfg.Join != "":
+		if err := n.join(ctx, cfg.Join, cfg.JoinToken); err != nil {
+			return nil, err
+		}
+	case errors.Is(err, os.ErrNotExist):
+		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
+	default:
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+
+	n.admin = n.adminApp()
+	go n.serve(n.admin, n.adminLn, "admin")
+	if n.publicLn != nil {
+		n.public = n.publicApp()
+		go n.serve(n.public, n.publicLn, "public")
+	}
+	if cfg.Bootstrap {
+		go n.registerSelf(ctx)
+	}
+	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
+	return n, nil
+}
+
+func (n *Node) serve(app *fiber.App, ln net.Listener, name string) {
+	if err := app.Listener(ln); err != nil {
+		n.log.Error("listener stopped", "listener", name, "err", err)
+	}
+}
+
+// registerSelf records the bootstrap node in the registry once it leads, so
+// that followers can forward writes to its admin API. Joining nodes are
+// recorded by the leader that admits them.
+func (n *Node) registerSelf(ctx context.Context) {
+	for ctx.Err() == nil {
+		if existing := n.cluster.node.Registry().Node(n.cfg.NodeID); existing != nil &&
+			existing.AdminURL == n.AdminURL() && existing.RaftAddr == n.cluster.node.Addr() {
+			return
+		}
+		rec := registry.Node{ID: n.cfg.NodeID, RaftAddr: n.cluster.node.Addr(), AdminURL: n.AdminURL()}
+		if existing := n.cluster.node.Registry().Node(n.cfg.NodeID); existing != nil {
+			rec.Operator = existing.Operator
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := n.cluster.apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// AdminURL is the base URL of the node's admin API.
+func (n *Node) AdminURL() string { return "http://" + n.adminLn.Addr().String() }
+
+// PublicURL is the base URL of the node's public listener, or "".
+func (n *Node) PublicURL() string {
+	if n.publicLn == nil {
+		return ""
+	}
+	return "http://" + n.publicLn.Addr().String()
+}
+
+// Raft exposes the node's Raft server (tests, dev, status).
+func (n *Node) Raft() *raft.Node { return n.cluster.node }
+
+// Close stops serving and shuts the Raft server down; the data directory
+// keeps the node's state for a restart.
+func (n *Node) Close() error {
+	var errs []error
+	for _, app := range []*fiber.App{n.admin, n.public} {
+		if app != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, app.ShutdownWithContext(ctx))
+			cancel()
+		}
+	}
+	for _, ln := range []net.Listener{n.adminLn, n.publicLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	if n.cluster != nil {
+		errs = append(errs, n.cluster.node.Close())
+	}
+	return errors.Join(errs...)
+}

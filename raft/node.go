@@ -1,0 +1,342 @@
+package raft
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Config is what a node needs to take part in Raft.
+type Config struct {
+	ID      string
+	DataDir string
+	// Bind is the address the Raft listener binds; Advertise is the address
+	// peers dial (Bind when empty, which must then not be a wildcard).
+	Bind      string
+	Advertise string
+	// TLS, when set, makes the transport mutual TLS: it must carry the
+	// node's certificate, and the federation's CA as both RootCAs and
+	// ClientCAs with ClientAuth set to RequireAndVerifyClientCert.
+	TLS *tls.Config
+	// Bootstrap makes this node the first server of a new cluster when its
+	// data directory holds no Raft state yet.
+	Bootstrap bool
+
+	// Timing and log compaction; zero values take the defaults below.
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	// ApplyTimeout bounds how long Apply waits for the log to take a command.
+	ApplyTimeout time.Duration
+	// LogOutput receives Raft's own log (stderr when nil).
+	LogOutput io.Writer
+	LogLevel  string
+}
+
+func (c *Config) withDefaults() {
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = os.Stderr
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "warn"
+	}
+}
+
+// Node is one Raft server holding a replica of the registry.
+type Node struct {
+	cfg       Config
+	raft      *hraft.Raft
+	fsm       *fsm
+	transport hraft.Transport
+	closers   []io.Closer
+}
+
+// ErrNotLeader is returned by writes on a node that is not the leader;
+// NotLeaderError says which node is.
+var ErrNotLeader = errors.New("not the raft leader")
+
+// NotLeaderError carries the leader's id and raft address, when known, so
+// the caller can forward the write.
+type NotLeaderError struct {
+	LeaderID   string
+	LeaderAddr string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return "not the raft leader, and no leader is known"
+	}
+	return "not the raft leader; the leader is " + e.LeaderID
+}
+
+func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// Open starts a Raft server with its state in cfg.DataDir: the log and
+// stable store in raft.db, snapshots under snapshots/. A node reopened on
+// the same directory restores its last snapshot, replays its log and takes
+// its place in the cluster again.
+func Open(cfg Config) (*Node, error) {
+	cfg.withDefaults()
+	if cfg.ID == "" {
+		return nil, errors.New("raft: node id is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft data dir: %w", err)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel),
+	})
+	n := &Node{cfg: cfg, fsm: newFSM()}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeAll()
+		}
+	}()
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raft log store: %w", err)
+	}
+	n.closers = append(n.closers, store)
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, logger)
+	if err != nil {
+		return nil, fmt.Errorf("raft snapshot store: %w", err)
+	}
+
+	if err := n.openTransport(logger); err != nil {
+		return nil, err
+	}
+
+	rc := hraft.DefaultConfig()
+	rc.LocalID = hraft.ServerID(cfg.ID)
+	rc.Logger = logger
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NoLegacyTelemetry = true
+
+	existing, err := hraft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("raft state: %w", err)
+	}
+	r, err := hraft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	if cfg.Bootstrap && !existing {
+		f := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{
+			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: hraft.Voter,
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, hraft.ErrCantBootstrap) {
+			r.Shutdown()
+			return nil, fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	ok = true
+	return n, nil
+}
+
+func (n *Node) openTransport(logger hclog.Logger) error {
+	var advertise net.Addr
+	if n.cfg.Advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", n.cfg.Advertise)
+		if err != nil {
+			return fmt.Errorf("raft advertise address: %w", err)
+		}
+		advertise = a
+	}
+	if n.cfg.TLS == nil {
+		t, err := hraft.NewTCPTransportWithLogger(n.cfg.Bind, advertise, 5, 10*time.Second, logger)
+		if err != nil {
+			return fmt.Errorf("raft transport on %s: %w", n.cfg.Bind, err)
+		}
+		n.transport = t
+		n.closers = append(n.closers, t)
+		return nil
+	}
+	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS)
+	if err != nil {
+		return err
+	}
+	t := hraft.NewNetworkTransportWithLogger(sl, 5, 10*time.Second, logger)
+	n.transport = t
+	n.closers = append(n.closers, t)
+	return nil
+}
+
+func (n *Node) closeAll() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i].Close()
+	}
+	n.closers = nil
+}
+
+// Close stops the Raft server and releases its files and listener. The data
+// directory keeps everything needed to reopen it.
+func (n *Node) Close() error {
+	var err error
+	if n.raft != nil {
+		err = n.raft.Shutdown().Error()
+	}
+	n.closeAll()
+	return err
+}
+
+// ID is the node's Raft server id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Addr is the address peers dial to reach this node's Raft server.
+func (n *Node) Addr() string { return string(n.transport.LocalAddr()) }
+
+// Registry is the local replica. It is swapped whole when a snapshot is
+// restored, so call Registry for each read rather than keeping it.
+func (n *Node) Registry() *registry.Registry { return n.fsm.reg.Load() }
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
+
+// Leader returns the leader's id and raft address, empty when unknown.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Apply commits an encoded registry command and returns its log index.
+// A registry refusal comes back as *registry.Error; on a follower the error
+// is a *NotLeaderError and nothing is written.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (uint64, error) {
+	if !n.IsLeader() {
+		return 0, n.notLeader()
+	}
+	timeout := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := n.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
+			return 0, n.notLeader()
+		}
+		return 0, fmt.Errorf("raft apply: %w", err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return f.Index(), err
+	}
+	return f.Index(), nil
+}
+
+func (n *Node) notLeader() error {
+	id, addr := n.Leader()
+	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+}
+
+// AddVoter makes a server a voting member, or changes its address. It must
+// run on the leader. Adding a server already present with the same address
+// changes nothing.
+func (n *Node) AddVoter(id, addr string) error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return fmt.Errorf("raft configuration: %w", err)
+	}
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == id && string(s.Address) == addr {
+			return nil
+		}
+		if string(s.ID) == id || string(s.Address) == addr {
+			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				return fmt.Errorf("remove %s before re-adding it: %w", s.ID, err)
+			}
+		}
+	}
+	if err := n.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, 0).Error(); err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveServer removes a server from the cluster. It must run on the leader.
+func (n *Node) RemoveServer(id string) error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	if err := n.raft.RemoveServer(hraft.ServerID(id), 0, 0).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	return nil
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader;
+// with it the leader's replica serves a linearizable read.
+func (n *Node) VerifyLeader() error {
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return n.notLeader()
+	}
+	return nil
+}
+
+// CommitIndex is the highest log index this node knows to be committed.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
+// WaitApplied blocks until the local replica has applied index, for a
+// consistent read on a follower: the leader tells the index (ReadIndex), the
+// follower waits for it.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for n.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for index %d (applied %d): %w", index, n.raft.AppliedIndex(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Snapshot forces a snapshot and log compaction now.
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, hraft.ErrNothingNewToSnapshot) {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}

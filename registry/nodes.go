@@ -1,0 +1,104 @@
+package registry
+
+// Node is one mcfed server of the federation, as its peers reach it. The
+// Raft configuration knows only raft addresses; the registry adds the admin
+// URL, so a follower can forward writes to the leader's admin API.
+type Node struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	AdminURL string `json:"admin_url"`
+	// Operator is the member the node serves, once it has registered one.
+	Operator string `json:"operator,omitempty"`
+	Meta
+}
+
+// JoinToken admits one new node. The registry stores only its hash; the
+// token itself is shown once to the admin who asked for it.
+type JoinToken struct {
+	Hash string `json:"hash"` // HashSecret of the token
+	// ExpiresAt is in Unix seconds, stamped by the node that created it.
+	ExpiresAt int64  `json:"expires_at"`
+	UsedBy    string `json:"used_by,omitempty"`
+	Meta
+}
+
+// UseJoinToken is the body of CmdUseJoinToken: Now is the leader's clock when
+// it admitted the node, fixed before the command entered the log.
+type UseJoinToken struct {
+	Hash string `json:"hash"`
+	Node string `json:"node"`
+	Now  int64  `json:"now"`
+}
+
+func applyPutNode(tx *writeTxn, body []byte) error {
+	var n Node
+	if err := decodeJSON(body, &n); err != nil {
+		return err
+	}
+	if err := checkID("node id", n.ID); err != nil {
+		return err
+	}
+	if n.RaftAddr == "" {
+		return invalidf("node %s has no raft address", n.ID)
+	}
+	if err := checkURL("admin_url", n.AdminURL); err != nil {
+		return err
+	}
+	if n.Operator != "" && get[Operator](tx.Txn, tableOperators, n.Operator) == nil {
+		return notFoundf("operator %q does not exist", n.Operator)
+	}
+	return put(tx, tableNodes, get[Node](tx.Txn, tableNodes, n.ID), &n)
+}
+
+func applyDeleteNode(tx *writeTxn, body []byte) error {
+	return deleteByKey[Node](tx, body, tableNodes, "node")
+}
+
+func applyPutJoinToken(tx *writeTxn, body []byte) error {
+	var t JoinToken
+	if err := decodeJSON(body, &t); err != nil {
+		return err
+	}
+	if !secretHashPattern.MatchString(t.Hash) {
+		return invalidf("join token hash must be sha256:<64 hex digits>")
+	}
+	if get[JoinToken](tx.Txn, tableJoinTokens, t.Hash) != nil {
+		return conflictf("join token already exists")
+	}
+	t.UsedBy = ""
+	return put(tx, tableJoinTokens, nil, &t)
+}
+
+// applyUseJoinToken spends a join token: it must exist, be unused and not
+// have expired at the leader's time.
+func applyUseJoinToken(tx *writeTxn, body []byte) error {
+	var u UseJoinToken
+	if err := decodeJSON(body, &u); err != nil {
+		return err
+	}
+	t := get[JoinToken](tx.Txn, tableJoinTokens, u.Hash)
+	switch {
+	case t == nil:
+		return notFoundf("join token is not valid")
+	case t.UsedBy != "" && t.UsedBy != u.Node:
+		return conflictf("join token was already used")
+	case u.Now >= t.ExpiresAt:
+		return conflictf("join token has expired")
+	}
+	used := *t
+	used.UsedBy = u.Node
+	return put(tx, tableJoinTokens, t, &used)
+}
+
+// Node returns the node with id, or nil.
+func (r *Registry) Node(id string) *Node { return get[Node](r.db.Txn(false), tableNodes, id) }
+
+// Nodes lists the federation's nodes a page at a time.
+func (r *Registry) Nodes(after string, limit int) Page[Node] {
+	return list(r.db, tableNodes, func(n *Node) string { return n.ID }, after, limit, nil)
+}
+
+// JoinToken returns the join token with this hash, or nil.
+func (r *Registry) JoinToken(hash string) *JoinToken {
+	return get[JoinToken](r.db.Txn(false), tableJoinTokens, hash)
+}

@@ -1,0 +1,206 @@
+package registry
+
+import (
+	"encoding/json"
+	"slices"
+)
+
+// Operator is a member of the federation: a mobile network operator with
+// one mcfed node, the numbers it serves and how SPs reach its gateway.
+type Operator struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Country  string `json:"country"`  // ISO 3166-1 alpha-2
+	Currency string `json:"currency"` // ISO 4217, answered by discovery
+	// Networks are the operator's MCC_MNC pairs, e.g. "234_15".
+	Networks  []string  `json:"networks,omitempty"`
+	Issuer    string    `json:"issuer"`
+	Endpoints Endpoints `json:"endpoints"`
+	// SealingKey is the PEM RSA public key discovery seals subscriber_id
+	// with; only the operator's own node holds the private half.
+	SealingKey string `json:"sealing_key,omitempty"`
+	// JWKS is the public key set the operator signs ID tokens with.
+	JWKS   json.RawMessage `json:"jwks,omitempty"`
+	Status Status          `json:"status"`
+	// Slot is the operator's compact number inside the registry, assigned
+	// when the operator is created; the number indexes store it in place of
+	// the id.
+	Slot Slot `json:"slot"`
+	Meta
+}
+
+// Endpoints are an operator gateway's public URLs. Empty ones are derived
+// from Issuer by the gateway's defaults.
+type Endpoints struct {
+	Authorization       string `json:"authorization,omitempty"`
+	Token               string `json:"token,omitempty"`
+	UserInfo            string `json:"userinfo,omitempty"`
+	PremiumInfo         string `json:"premiuminfo,omitempty"`
+	JWKS                string `json:"jwks,omitempty"`
+	Revocation          string `json:"revocation,omitempty"`
+	OpenIDConfiguration string `json:"openid_configuration,omitempty"`
+	SIAuthorization     string `json:"si_authorization,omitempty"`
+}
+
+func (e Endpoints) all() map[string]string {
+	return map[string]string{
+		"authorization": e.Authorization, "token": e.Token, "userinfo": e.UserInfo,
+		"premiuminfo": e.PremiumInfo, "jwks": e.JWKS, "revocation": e.Revocation,
+		"openid_configuration": e.OpenIDConfiguration, "si_authorization": e.SIAuthorization,
+	}
+}
+
+// Validate checks the fields a caller supplies; references to other rows
+// are checked when the command is applied.
+func (o *Operator) Validate() error {
+	if err := checkID("operator id", o.ID); err != nil {
+		return err
+	}
+	if err := checkName("operator name", o.Name); err != nil {
+		return err
+	}
+	if !countryPattern.MatchString(o.Country) {
+		return invalidf("country %q: use an ISO 3166-1 alpha-2 code such as GB", o.Country)
+	}
+	if !currencyPattern.MatchString(o.Currency) {
+		return invalidf("currency %q: use an ISO 4217 code such as GBP", o.Currency)
+	}
+	for _, n := range o.Networks {
+		if !networkPattern.MatchString(n) {
+			return invalidf("network %q: use MCC_MNC, e.g. 234_15", n)
+		}
+	}
+	if err := checkURL("issuer", o.Issuer); err != nil {
+		return err
+	}
+	for name, u := range o.Endpoints.all() {
+		if u == "" {
+			continue
+		}
+		if err := checkURL(name+" endpoint", u); err != nil {
+			return err
+		}
+	}
+	if o.SealingKey != "" {
+		if err := checkSealingKey(o.SealingKey); err != nil {
+			return err
+		}
+	}
+	if err := checkJWKS("jwks", o.JWKS); err != nil {
+		return err
+	}
+	return checkStatus(o.Status)
+}
+
+func applyPutOperator(tx *writeTxn, body []byte) error {
+	var o Operator
+	if err := decodeJSON(body, &o); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	for _, n := range o.Networks {
+		if other, _ := tx.First(tableOperators, "network", n); other != nil && other.(*Operator).ID != o.ID {
+			return conflictf("network %s already belongs to operator %s", n, other.(*Operator).ID)
+		}
+	}
+	existing := get[Operator](tx.Txn, tableOperators, o.ID)
+	if existing != nil {
+		o.Slot = existing.Slot
+	} else {
+		s, ok := freeSlot(*tx.r.slots.Load())
+		if !ok {
+			return conflictf("the registry holds the maximum number of operators")
+		}
+		o.Slot = s
+	}
+	if err := put(tx, tableOperators, existing, &o); err != nil {
+		return err
+	}
+	tx.onCommit(func() { tx.r.setSlot(o.Slot, &o) })
+	return nil
+}
+
+func applyDeleteOperator(tx *writeTxn, body []byte) error {
+	var k Key
+	if err := decodeJSON(body, &k); err != nil {
+		return err
+	}
+	o := get[Operator](tx.Txn, tableOperators, k.Key)
+	if o == nil {
+		return notFoundf("operator %q does not exist", k.Key)
+	}
+	refs := map[string]int{
+		"number ranges":     count(tx.Txn, tableRanges, "operator", o.ID),
+		"IP ranges":         count(tx.Txn, tableIPRanges, "operator", o.ID),
+		"service providers": count(tx.Txn, tableSPs, "operator", o.ID),
+		"nodes":             count(tx.Txn, tableNodes, "operator", o.ID),
+		"ported numbers":    tx.r.ported.CountBySlot(o.Slot),
+	}
+	for _, what := range []string{"number ranges", "ported numbers", "IP ranges", "service providers", "nodes"} {
+		if refs[what] > 0 {
+			return conflictf("operator %s still has %d %s: remove them first", o.ID, refs[what], what)
+		}
+	}
+	if err := tx.Delete(tableOperators, o); err != nil {
+		return err
+	}
+	tx.onCommit(func() { tx.r.setSlot(o.Slot, nil) })
+	return nil
+}
+
+// freeSlot returns the lowest slot no operator holds. Low slots keep the
+// ported-number index in its 4-bit form for federations of up to 15 members.
+func freeSlot(slots []*Operator) (Slot, bool) {
+	for i := 1; i < len(slots); i++ {
+		if slots[i] == nil {
+			return Slot(i), true
+		}
+	}
+	if len(slots) <= maxSlot {
+		return Slot(max(len(slots), 1)), true
+	}
+	return 0, false
+}
+
+const maxSlot = 1<<16 - 1
+
+// setSlot publishes a new slot table, copied so that lookups in flight keep
+// reading the old one.
+func (r *Registry) setSlot(s Slot, o *Operator) {
+	old := *r.slots.Load()
+	n := slices.Clone(old)
+	if int(s) >= len(n) {
+		n = append(n, make([]*Operator, int(s)+1-len(n))...)
+	}
+	n[s] = o
+	r.slots.Store(&n)
+}
+
+func (r *Registry) operatorBySlot(s Slot) *Operator {
+	slots := *r.slots.Load()
+	if int(s) >= len(slots) {
+		return nil
+	}
+	return slots[s]
+}
+
+// Operator returns the operator with id, or nil.
+func (r *Registry) Operator(id string) *Operator {
+	return get[Operator](r.db.Txn(false), tableOperators, id)
+}
+
+// Operators lists operators in id order, a page at a time.
+func (r *Registry) Operators(after string, limit int) Page[Operator] {
+	return list(r.db, tableOperators, func(o *Operator) string { return o.ID }, after, limit, nil)
+}
+
+// OperatorByNetwork returns the operator holding MCC_MNC, or nil.
+func (r *Registry) OperatorByNetwork(mcc, mnc string) *Operator {
+	raw, err := r.db.Txn(false).First(tableOperators, "network", mcc+"_"+mnc)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*Operator)
+}

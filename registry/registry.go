@@ -1,0 +1,181 @@
+package registry
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Registry is one replica of the federation's registry. Reads are safe from
+// any number of goroutines at any time; Apply serialises writes.
+//
+// Rows returned by reads are shared with the registry: callers must not
+// modify them.
+type Registry struct {
+	db     *memdb.MemDB
+	ranges *prefixIndex
+	ips    *ipIndex
+	ported *PortedIndex
+	// slots maps an operator's Slot to the operator, for the lookups that
+	// find a slot (ranges, ported numbers, IP ranges) and must answer with an
+	// operator without a memdb read.
+	slots atomic.Pointer[[]*Operator]
+
+	mu      sync.Mutex // serialises Apply
+	applied atomic.Uint64
+	apply   map[CommandType]applyFunc
+}
+
+// applyFunc applies one command's body inside a write transaction.
+type applyFunc func(tx *writeTxn, body []byte) error
+
+// New returns an empty registry.
+func New() *Registry {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		// The schema is a constant of this package: failing here is a bug.
+		panic(fmt.Sprintf("registry schema: %v", err))
+	}
+	r := &Registry{db: db, ranges: newPrefixIndex(), ips: newIPIndex(), ported: NewPortedIndex()}
+	r.slots.Store(&[]*Operator{})
+	r.apply = map[CommandType]applyFunc{
+		CmdPutOperator:    applyPutOperator,
+		CmdDeleteOperator: applyDeleteOperator,
+		CmdPutRanges:      applyPutRanges,
+		CmdDeleteRanges:   applyDeleteRanges,
+		CmdPortNumbers:    applyPortNumbers,
+		CmdPutIPRange:     applyPutIPRange,
+		CmdDeleteIPRange:  applyDeleteIPRange,
+		CmdPutSP:          applyPutSP,
+		CmdDeleteSP:       applyDeleteSP,
+		CmdPutScope:       applyPutScope,
+		CmdDeleteScope:    applyDeleteScope,
+		CmdPutProduct:     applyPutProduct,
+		CmdDeleteProduct:  applyDeleteProduct,
+		CmdPutNode:        applyPutNode,
+		CmdDeleteNode:     applyDeleteNode,
+		CmdPutJoinToken:   applyPutJoinToken,
+		CmdUseJoinToken:   applyUseJoinToken,
+	}
+	return r
+}
+
+// AppliedIndex is the log index of the last command applied (accepted or
+// refused).
+func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
+
+// Apply applies one encoded command at log index index. A refused command
+// returns an *Error and changes nothing; any other error means the command
+// could not be decoded. Apply is deterministic: it reads neither the clock
+// nor any randomness.
+func (r *Registry) Apply(index uint64, cmd []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.applied.Store(index)
+	typ, body, err := decodeCommand(cmd)
+	if err != nil {
+		return err
+	}
+	fn, ok := r.apply[typ]
+	if !ok {
+		return invalidf("unknown command type %d", typ)
+	}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
+	defer tx.Abort()
+	if err := fn(tx, body); err != nil {
+		return err
+	}
+	tx.Commit()
+	for _, f := range tx.after {
+		f()
+	}
+	return nil
+}
+
+// writeTxn is a memdb write transaction that also carries the changes to the
+// registry's own indexes (prefixes, IPs, ported numbers, slots), made only
+// once the memdb transaction has committed, so a refused command leaves them
+// untouched.
+type writeTxn struct {
+	*memdb.Txn
+	r     *Registry
+	index uint64
+	after []func()
+}
+
+func (tx *writeTxn) onCommit(f func()) { tx.after = append(tx.after, f) }
+
+// put inserts or replaces a row, keeping its CreateIndex when it replaces
+// existing (nil when the row is new).
+func put[T any, P interface {
+	*T
+	row
+}](tx *writeTxn, table string, existing, v P) error {
+	m := v.meta()
+	m.ModifyIndex = tx.index
+	m.CreateIndex = tx.index
+	if existing != nil {
+		m.CreateIndex = existing.meta().CreateIndex
+	}
+	if err := tx.Insert(table, v); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// get returns the row of table whose id is key, or nil.
+func get[T any](txn *memdb.Txn, table, key string) *T {
+	raw, err := txn.First(table, "id", key)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*T)
+}
+
+// count returns how many rows of table have value in index.
+func count(txn *memdb.Txn, table, index, value string) int {
+	it, err := txn.Get(table, index, value)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for o := it.Next(); o != nil; o = it.Next() {
+		n++
+	}
+	return n
+}
+
+// Page is one page of a listing: the rows, and the key to pass as after to
+// get the next page ("" when this is the last).
+type Page[T any] struct {
+	Items []*T   `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// list returns up to limit rows of table in key order, starting after the
+// key after, keeping those that pass keep (nil keeps all).
+func list[T any](db *memdb.MemDB, table string, key func(*T) string, after string, limit int, keep func(*T) bool) Page[T] {
+	if limit <= 0 {
+		limit = 100
+	}
+	txn := db.Txn(false)
+	it, err := txn.LowerBound(table, "id", after)
+	if err != nil {
+		return Page[T]{}
+	}
+	var p Page[T]
+	for o := it.Next(); o != nil; o = it.Next() {
+		v := o.(*T)
+		if key(v) == after || (keep != nil && !keep(v)) {
+			continue
+		}
+		if len(p.Items) == limit {
+			p.Next = key(p.Items[len(p.Items)-1])
+			break
+		}
+		p.Items = append(p.Items, v)
+	}
+	return p
+}

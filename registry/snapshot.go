@@ -1,0 +1,212 @@
+package registry
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// snapshotMagic opens every registry snapshot; the digit after it is the
+// format version.
+const snapshotMagic = "mcfed-registry-snapshot\n1"
+
+// chunkRows is how many rows go in one gob value of a snapshot, and in one
+// memdb transaction when restoring: memdb's commit cost grows quickly past a
+// few thousand changes.
+const chunkRows = 1024
+
+// Snapshot is a point-in-time copy of the registry, cheap to take: memdb's
+// read transactions and the ported index are immutable views, so writes can
+// go on while the snapshot is written out.
+type Snapshot struct {
+	index  uint64
+	txn    *memdb.Txn
+	ported *PortedSnapshot
+}
+
+// Snapshot captures the registry as of the last applied command.
+func (r *Registry) Snapshot() *Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &Snapshot{index: r.applied.Load(), txn: r.db.Txn(false), ported: r.ported.Snapshot()}
+}
+
+// Index is the log index the snapshot reflects.
+func (s *Snapshot) Index() uint64 { return s.index }
+
+// WriteTo writes the snapshot: a header, every table's rows, then the ported
+// index in its own compact form.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	if _, err := bw.WriteString(snapshotMagic); err != nil {
+		return cw.n, err
+	}
+	enc := gob.NewEncoder(bw)
+	if err := enc.Encode(s.index); err != nil {
+		return cw.n, fmt.Errorf("snapshot header: %w", err)
+	}
+	for _, err := range []error{
+		writeTable[Operator](enc, s.txn, tableOperators),
+		writeTable[Range](enc, s.txn, tableRanges),
+		writeTable[IPRange](enc, s.txn, tableIPRanges),
+		writeTable[Scope](enc, s.txn, tableScopes),
+		writeTable[Product](enc, s.txn, tableProducts),
+		writeTable[ServiceProvider](enc, s.txn, tableSPs),
+		writeTable[Node](enc, s.txn, tableNodes),
+		writeTable[JoinToken](enc, s.txn, tableJoinTokens),
+	} {
+		if err != nil {
+			return cw.n, err
+		}
+	}
+	if _, err := s.ported.WriteTo(bw); err != nil {
+		return cw.n, fmt.Errorf("snapshot of ported numbers: %w", err)
+	}
+	err := bw.Flush()
+	return cw.n, err
+}
+
+// writeTable writes a table as chunks of rows, ending with an empty chunk.
+func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
+	it, err := txn.Get(table, "id")
+	if err != nil {
+		return fmt.Errorf("snapshot of %s: %w", table, err)
+	}
+	chunk := make([]*T, 0, chunkRows)
+	for {
+		o := it.Next()
+		if o != nil {
+			chunk = append(chunk, o.(*T))
+		}
+		if len(chunk) == chunkRows || (o == nil && len(chunk) > 0) {
+			if err := enc.Encode(chunk); err != nil {
+				return fmt.Errorf("snapshot of %s: %w", table, err)
+			}
+			chunk = chunk[:0]
+		}
+		if o == nil {
+			break
+		}
+	}
+	if err := enc.Encode([]*T{}); err != nil {
+		return fmt.Errorf("snapshot of %s: %w", table, err)
+	}
+	return nil
+}
+
+// Restore builds a new registry from a snapshot written by Snapshot.WriteTo.
+// The caller swaps it in for the old one; nothing is shared between them.
+func Restore(rd io.Reader) (*Registry, error) {
+	br := bufio.NewReaderSize(rd, 1<<20)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return nil, fmt.Errorf("restore: not a registry snapshot of this version")
+	}
+	dec := gob.NewDecoder(br)
+	var index uint64
+	if err := dec.Decode(&index); err != nil {
+		return nil, fmt.Errorf("restore header: %w", err)
+	}
+	r := New()
+	slotOf := map[string]Slot{}
+	operatorSlot := func(id string) (Slot, error) {
+		if s, ok := slotOf[id]; ok {
+			return s, nil
+		}
+		return 0, fmt.Errorf("restore: a row names operator %q, which the snapshot does not hold", id)
+	}
+	for _, err := range []error{
+		readTable(dec, r, tableOperators, func(ops []*Operator) error {
+			for _, o := range ops {
+				slotOf[o.ID] = o.Slot
+				r.setSlot(o.Slot, o)
+			}
+			return nil
+		}),
+		readTable(dec, r, tableRanges, func(rgs []*Range) (err error) {
+			r.ranges.update(func(set func(uint64, int, Slot)) {
+				for _, rg := range rgs {
+					v, d, perr := ParsePrefix(rg.Prefix)
+					s, serr := operatorSlot(rg.Operator)
+					if perr != nil || serr != nil {
+						err = errors.Join(perr, serr)
+						return
+					}
+					set(v, d, s)
+				}
+			})
+			return err
+		}),
+		readTable(dec, r, tableIPRanges, func(rgs []*IPRange) error {
+			for _, rg := range rgs {
+				p, err := parseCIDR(rg.CIDR)
+				s, serr := operatorSlot(rg.Operator)
+				if err != nil || serr != nil {
+					return errors.Join(err, serr)
+				}
+				r.ips.set(p, s)
+			}
+			return nil
+		}),
+		readTable[Scope](dec, r, tableScopes, nil),
+		readTable[Product](dec, r, tableProducts, nil),
+		readTable[ServiceProvider](dec, r, tableSPs, nil),
+		readTable[Node](dec, r, tableNodes, nil),
+		readTable[JoinToken](dec, r, tableJoinTokens, nil),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	ported, err := ReadPortedIndex(br)
+	if err != nil {
+		return nil, fmt.Errorf("restore ported numbers: %w", err)
+	}
+	r.ported = ported
+	r.applied.Store(index)
+	return r, nil
+}
+
+// readTable reads a table's chunks into r, calling each (if not nil) with
+// every chunk once it is committed, to rebuild the indexes memdb does not
+// hold.
+func readTable[T any](dec *gob.Decoder, r *Registry, table string, each func([]*T) error) error {
+	for {
+		var chunk []*T
+		if err := dec.Decode(&chunk); err != nil {
+			return fmt.Errorf("restore %s: %w", table, err)
+		}
+		if len(chunk) == 0 {
+			return nil
+		}
+		txn := r.db.Txn(true)
+		for _, v := range chunk {
+			if err := txn.Insert(table, v); err != nil {
+				txn.Abort()
+				return fmt.Errorf("restore %s: %w", table, err)
+			}
+		}
+		txn.Commit()
+		if each != nil {
+			if err := each(chunk); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
