@@ -2,10 +2,10 @@ package federation
 
 import (
 	"bytes"
-	"strconv"
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +24,11 @@ func (n *Node) adminApp() *fiber.App {
 		IdleTimeout:           time.Minute,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			p := problemFor(err)
+			if p.Status == fiber.StatusRequestEntityTooLarge {
+				// The rest of the body was not read: the connection cannot
+				// carry another request.
+				c.Context().SetConnectionClose()
+			}
 			if p.Status >= 500 {
 				n.log.Error("admin request failed", "method", c.Method(), "path", c.Path(), "err", err)
 			}

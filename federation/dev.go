@@ -39,8 +39,8 @@ type Dev struct {
 // operator uses for subscribers in this form.
 type devOperator struct {
 	id, name, country, currency, network string
-	prefixes                            []string
-	number                              string // a demo subscriber
+	prefixes                             []string
+	number                               string // a demo subscriber
 }
 
 var devOperators = []devOperator{

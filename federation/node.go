@@ -101,12 +101,12 @@ type Node struct {
 // Start opens the node's Raft server and listeners, bootstraps or joins the
 // federation, and serves. A node restarted on the same data directory takes
 // its place again without joining anew.
-func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg.withDefaults()
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}
 	defer func() {
 		if err != nil {
 			n.Close()

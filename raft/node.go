@@ -80,6 +80,7 @@ type Node struct {
 	raft      *hraft.Raft
 	fsm       *fsm
 	transport hraft.Transport
+	store     *raftboltdb.BoltStore
 	closers   []io.Closer
 }
 
@@ -130,6 +131,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft log store: %w", err)
 	}
+	n.store = store
 	n.closers = append(n.closers, store)
 	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, logger)
 	if err != nil {

@@ -185,7 +185,9 @@ func TestOperatorValidation(t *testing.T) {
 		{func(o *Operator) { o.Issuer = "not a url" }, "issuer"},
 		{func(o *Operator) { o.Endpoints.Token = "ftp://x/token" }, "token endpoint"},
 		{func(o *Operator) { o.SealingKey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }, "sealing_key"},
-		{func(o *Operator) { o.JWKS = json.RawMessage(`{"keys":[{"kty":"RSA","kid":"1","n":"x","e":"AQAB","d":"secret"}]}`) }, "private key material"},
+		{func(o *Operator) {
+			o.JWKS = json.RawMessage(`{"keys":[{"kty":"RSA","kid":"1","n":"x","e":"AQAB","d":"secret"}]}`)
+		}, "private key material"},
 		{func(o *Operator) { o.Status = "sleeping" }, "status"},
 	} {
 		o := op("blue", "234_20")

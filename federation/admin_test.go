@@ -1,0 +1,187 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// seeded is a one-node federation with two operators and their ranges.
+func seeded(t *testing.T) *testFed {
+	f := startFed(t, 1)
+	f.do(0, "PUT", "/v1/operators/red", demoOperator("red", "234_10"), nil)
+	f.do(0, "PUT", "/v1/operators/blue", demoOperator("blue", "234_20"), nil)
+	f.do(0, "POST", "/v1/ranges/import", strings.NewReader("prefix,operator\n+447911,red\n+447912,blue\n"), nil)
+	return f
+}
+
+func TestImportPortedIsValidatedWholeThenIdempotent(t *testing.T) {
+	f := seeded(t)
+	var csv strings.Builder
+	csv.WriteString("msisdn,operator\n")
+	for i := range 25000 { // three batches
+		fmt.Fprintf(&csv, "+4479%07d,%s\n", 11000000+i, map[bool]string{true: "blue", false: "red"}[i%2 == 0])
+	}
+	var res importResult
+	f.do(0, "POST", "/v1/ported/import", strings.NewReader(csv.String()), &res)
+	// Every row is new to the index (a number "ported" to its range's own
+	// holder is recorded too), in three batches of at most 10,000.
+	if res.Rows != 25000 || res.Changed != 25000 || res.Batches != 3 {
+		t.Fatalf("first import: %+v", res)
+	}
+	if n := f.nodes[0].Raft().Registry().PortedCount(); n != 25000 {
+		t.Fatalf("the index holds %d ported numbers, want 25000", n)
+	}
+	var got portedNumber
+	f.do(0, "GET", "/v1/ported/+447911000000", nil, &got)
+	if got.Operator != "blue" {
+		t.Fatalf("+447911000000 ported to %q, want blue", got.Operator)
+	}
+	applied := f.nodes[0].Raft().Registry().AppliedIndex()
+	f.do(0, "POST", "/v1/ported/import", strings.NewReader(csv.String()), &res)
+	if res.Changed != 0 || res.Batches != 0 || res.Unchanged != 25000 {
+		t.Fatalf("second import of the same file: %+v, want nothing changed", res)
+	}
+	if f.nodes[0].Raft().Registry().AppliedIndex() != applied {
+		t.Fatal("the second import wrote to the log")
+	}
+}
+
+func TestBadInputIsRefusedWithNothingApplied(t *testing.T) {
+	f := seeded(t)
+	reg := f.nodes[0].Raft().Registry()
+	before := reg.AppliedIndex()
+	ported := reg.PortedCount()
+
+	for _, tc := range []struct {
+		name, path, csv string
+		status          int
+		detail          string
+	}{
+		{"malformed CSV", "/v1/ported/import", "msisdn,operator\n+447911000001,red\n\"+447911000002,red\n", 422, "line 3: malformed CSV"},
+		{"wrong field count", "/v1/ported/import", "+447911000001,red,extra\n", 422, "line 1: want 2 fields"},
+		{"invalid number", "/v1/ported/import", "+447911000001,red\n+447700900123,red\n", 422, "line 2:"},
+		{"not digits", "/v1/ported/import", "+447911000001,red\n447911-000002,red\n", 422, "line 2:"},
+		{"unknown operator", "/v1/ported/import", "+447911000001,red\n+447911000002,green\n", 422, `line 2: operator "green" does not exist`},
+		{"outside every range", "/v1/ported/import", "+447911000001,red\n+447400000001,red\n", 422, "line 2: +447400000001 is in no operator's range"},
+		{"two operators for one number", "/v1/ported/import", "+447911000001,red\n+447911000001,blue\n", 422, "two different operators"},
+		{"conflicting range", "/v1/ranges/import", "+447913,red\n+447911,blue\n", 422, "line 2: +447911 already belongs to operator red"},
+		{"range given twice", "/v1/ranges/import", "+447913,red\n+447913,blue\n", 422, "line 2: +447913 is already on line 1"},
+		{"bad prefix", "/v1/ranges/import", "+447913,red\n+99912,red\n", 422, "line 2:"},
+		{"empty file", "/v1/ported/import", "msisdn,operator\n", 400, "no rows"},
+	} {
+		api := f.problemOf(0, "POST", tc.path, strings.NewReader(tc.csv))
+		if api.Status != tc.status || !strings.Contains(api.Problem.Detail, tc.detail) {
+			t.Errorf("%s: %d %q, want %d containing %q", tc.name, api.Status, api.Problem.Detail, tc.status, tc.detail)
+		}
+	}
+	if reg.AppliedIndex() != before || reg.PortedCount() != ported || reg.Range("+447913") != nil {
+		t.Fatal("a refused import applied something")
+	}
+
+	// Single writes: an invalid number, a conflicting range, an unknown
+	// operator, a misspelt field.
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		detail       string
+	}{
+		{"PUT", "/v1/ported/+447700900123", operatorRef{Operator: "red"}, 400, "not a valid number"},
+		{"PUT", "/v1/ranges/+447911", operatorRef{Operator: "blue"}, 409, "already belongs to operator red"},
+		{"PUT", "/v1/ranges/+447913", operatorRef{Operator: "green"}, 404, `"green" does not exist`},
+		{"PUT", "/v1/operators/green", map[string]string{"id": "green", "nmae": "typo"}, 400, "unknown field"},
+		{"PUT", "/v1/operators/green", demoOperator("other", "234_30"), 400, "the URL names green"},
+		{"POST", "/v1/operators", demoOperator("red", "234_10"), 409, "already exists"},
+		{"DELETE", "/v1/operators/red", nil, 409, "still has 1 number ranges"},
+		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "client_secret": "short"}, 400, "at least 32"},
+	} {
+		api := f.problemOf(0, tc.method, tc.path, tc.body)
+		if api.Status != tc.status || !strings.Contains(api.Problem.Detail, tc.detail) {
+			t.Errorf("%s %s: %d %q, want %d containing %q", tc.method, tc.path, api.Status, api.Problem.Detail, tc.status, tc.detail)
+		}
+	}
+	if reg.Operator("green") != nil || reg.Operator("other") != nil || reg.Range("+447913") != nil {
+		t.Fatal("a refused write applied something")
+	}
+}
+
+func TestAdminAPINeedsTheToken(t *testing.T) {
+	f := startFed(t, 1)
+	for _, token := range []string{"", "wrong-token-wrong-token", testAdminToken + "x"} {
+		c := &AdminClient{Base: f.nodes[0].AdminURL(), Token: token}
+		err := c.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
+		api, ok := err.(*APIError)
+		if !ok || api.Status != 401 || api.ContentType != "application/problem+json" {
+			t.Fatalf("token %q: %v", token, err)
+		}
+	}
+	if f.nodes[0].Raft().Registry().Scope("openid") != nil {
+		t.Fatal("an unauthenticated write was applied")
+	}
+	// Internal endpoints refuse the admin token: they take the cluster
+	// secret only.
+	api := f.problemOf(0, "POST", "/v1/internal/apply", bytes.NewReader(registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x"})))
+	if api.Status != 401 {
+		t.Fatalf("internal apply with the admin token: %d", api.Status)
+	}
+}
+
+func TestOversizedBodiesAreRefused(t *testing.T) {
+	f := seeded(t)
+	f.nodes[0].cfg.MaxImportBytes = 1 << 20
+	big := `{"name":"openid","description":"` + strings.Repeat("x", 2<<20) + `"}`
+	req, _ := http.NewRequest("PUT", f.nodes[0].AdminURL()+"/v1/scopes/openid", strings.NewReader(big))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("a 2 MB JSON body got %d, want 413", resp.StatusCode)
+	}
+	var csv strings.Builder
+	for csv.Len() < 2<<20 {
+		csv.WriteString("+447911000001,red\n")
+	}
+	api := f.problemOf(0, "POST", "/v1/ported/import", strings.NewReader(csv.String()))
+	if api.Status != 413 {
+		t.Fatalf("an import over the cap got %d %s, want 413", api.Status, api.Problem.Detail)
+	}
+	if f.nodes[0].Raft().Registry().Scope("openid") != nil {
+		t.Fatal("an oversized body was applied")
+	}
+}
+
+func TestServiceProviderSecretIsShownOnceAndStoredHashed(t *testing.T) {
+	f := startFed(t, 1)
+	f.do(0, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
+	var created spResponse
+	f.do(0, "POST", "/v1/service-providers", map[string]any{"client_id": "shop", "name": "Shop",
+		"redirect_uris": []string{"https://shop.example/cb"}, "scopes": []string{"openid"}}, &created)
+	if len(created.ClientSecret) < registry.MinSecretLength {
+		t.Fatalf("generated secret %q is too short", created.ClientSecret)
+	}
+	sp := f.nodes[0].Raft().Registry().ServiceProvider("shop")
+	if !sp.CheckSecret(created.ClientSecret) || strings.Contains(sp.SecretHash, created.ClientSecret) {
+		t.Fatal("the stored SP does not hold the hash of the secret it was given")
+	}
+	var read map[string]any
+	f.do(0, "GET", "/v1/service-providers/shop", nil, &read)
+	if _, shown := read["client_secret"]; shown {
+		t.Fatal("reading an SP shows its secret")
+	}
+	// Replacing the SP without a secret keeps the old one.
+	f.do(0, "PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop 2",
+		"redirect_uris": []string{"https://shop.example/cb"}, "scopes": []string{"openid"}}, nil)
+	if !f.nodes[0].Raft().Registry().ServiceProvider("shop").CheckSecret(created.ClientSecret) {
+		t.Fatal("an update without client_secret changed the secret")
+	}
+}

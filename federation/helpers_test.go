@@ -1,0 +1,150 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mcfed/mcfed/raft"
+	"github.com/mcfed/mcfed/registry"
+)
+
+const testAdminToken = "test-admin-token-0123456789"
+
+type testFed struct {
+	t     *testing.T
+	nodes []*Node
+	dirs  []string
+}
+
+func testNodeConfig(t *testing.T, id, dir string) Config {
+	return Config{
+		NodeID: id, DataDir: dir, AdminToken: testAdminToken,
+		RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		Raft: raft.Config{
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+			LogOutput: io.Discard,
+		},
+		MaxStaleness: 2 * time.Second,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// startFed starts n real nodes on loopback: the first bootstraps, each other
+// joins through the first's admin API with a token issued by it.
+func startFed(t *testing.T, n int) *testFed {
+	f := &testFed{t: t}
+	t.Cleanup(func() {
+		for _, n := range f.nodes {
+			if n != nil {
+				n.Close()
+			}
+		}
+	})
+	for i := range n {
+		dir := filepath.Join(t.TempDir(), fmt.Sprint(i))
+		cfg := testNodeConfig(t, fmt.Sprintf("n%d", i+1), dir)
+		if i == 0 {
+			cfg.Bootstrap = true
+		} else {
+			cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+		}
+		node, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.nodes = append(f.nodes, node)
+		f.dirs = append(f.dirs, dir)
+	}
+	for _, node := range f.nodes {
+		f.waitFor("every node to know every member", func() bool {
+			for _, m := range f.nodes {
+				if node.Raft().Registry().Node(m.cfg.NodeID) == nil {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return f
+}
+
+func (f *testFed) admin(i int) *AdminClient {
+	return &AdminClient{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
+}
+
+func (f *testFed) joinToken(i int) string {
+	f.t.Helper()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := retry(context.Background(), func() error {
+		return f.admin(i).Do(context.Background(), "POST", "/v1/cluster/join-tokens", nil, &out)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out.Token
+}
+
+func (f *testFed) leaderIndex() int {
+	for i, n := range f.nodes {
+		if n != nil && n.Raft().IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *testFed) follower() int {
+	f.waitFor("a leader", func() bool { return f.leaderIndex() >= 0 })
+	l := f.leaderIndex()
+	for i, n := range f.nodes {
+		if n != nil && i != l {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *testFed) waitFor(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("timed out waiting for %s", what)
+}
+
+// do calls node i's admin API and fails the test on an error.
+func (f *testFed) do(i int, method, path string, body, out any) {
+	f.t.Helper()
+	if err := f.admin(i).Do(context.Background(), method, path, body, out); err != nil {
+		f.t.Fatalf("%s %s on node %d: %v", method, path, i, err)
+	}
+}
+
+// problemOf calls node i's admin API expecting a problem answer.
+func (f *testFed) problemOf(i int, method, path string, body any) *APIError {
+	f.t.Helper()
+	err := f.admin(i).Do(context.Background(), method, path, body, nil)
+	api, ok := err.(*APIError)
+	if !ok {
+		f.t.Fatalf("%s %s: got %v, want a problem answer", method, path, err)
+	}
+	if api.ContentType != "application/problem+json" {
+		f.t.Fatalf("%s %s: problem served as %q", method, path, api.ContentType)
+	}
+	return api
+}
+
+func demoOperator(id, network string) registry.Operator {
+	return registry.Operator{ID: id, Name: "Operator " + id, Country: "GB", Currency: "GBP",
+		Networks: []string{network}, Issuer: "https://" + id + ".example/"}
+}
