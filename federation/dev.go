@@ -44,7 +44,7 @@ type devOperator struct {
 }
 
 var devOperators = []devOperator{
-	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447911", "+447912"}, "+447911123456"},
+	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456"},
 	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678"},
 	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "+33612345678"},
 }

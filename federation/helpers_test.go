@@ -16,12 +16,12 @@ import (
 const testAdminToken = "test-admin-token-0123456789"
 
 type testFed struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*Node
 	dirs  []string
 }
 
-func testNodeConfig(t *testing.T, id, dir string) Config {
+func testNodeConfig(t testing.TB, id, dir string) Config {
 	return Config{
 		NodeID: id, DataDir: dir, AdminToken: testAdminToken,
 		RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
@@ -36,7 +36,7 @@ func testNodeConfig(t *testing.T, id, dir string) Config {
 
 // startFed starts n real nodes on loopback: the first bootstraps, each other
 // joins through the first's admin API with a token issued by it.
-func startFed(t *testing.T, n int) *testFed {
+func startFed(t testing.TB, n int) *testFed {
 	f := &testFed{t: t}
 	t.Cleanup(func() {
 		for _, n := range f.nodes {

@@ -95,7 +95,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func scope(name string) []byte { return registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: name}) }
+func scope(name string) []byte {
+	return registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: name})
+}
 
 func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 	c := startCluster(t, 3, nil)

@@ -132,7 +132,7 @@ func applyDeleteOperator(tx *writeTxn, body []byte) error {
 		return notFoundf("operator %q does not exist", k.Key)
 	}
 	refs := map[string]int{
-		"number ranges":     count(tx.Txn, tableRanges, "operator", o.ID),
+		"number ranges":     tx.r.ranges.count(o.Slot),
 		"IP ranges":         count(tx.Txn, tableIPRanges, "operator", o.ID),
 		"service providers": count(tx.Txn, tableSPs, "operator", o.ID),
 		"nodes":             count(tx.Txn, tableNodes, "operator", o.ID),

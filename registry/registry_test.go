@@ -133,14 +133,12 @@ func TestRangeConflictsAreRefusedWhole(t *testing.T) {
 	}
 	wantCode(t, f.apply(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+44793", Operator: "nobody"}}}), CodeNotFound, `"nobody" does not exist`)
 	wantCode(t, f.apply(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+99912", Operator: "red"}}}), CodeInvalid, "range 1")
-	wantCode(t, f.apply(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+44794", Operator: "red"}, {Prefix: "+44794", Operator: "blue"}}}), CodeConflict, "both")
+	wantCode(t, f.apply(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+44794", Operator: "red"}, {Prefix: "+44794", Operator: "blue"}}}), CodeConflict, "two operators")
 
-	// The same range for the same operator again is not an error and changes
-	// nothing.
-	before := f.r.Range("+44791").ModifyIndex
+	// The same range for the same operator again is not an error.
 	f.must(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "44791", Operator: "red"}}})
-	if f.r.Range("+44791").ModifyIndex != before {
-		t.Fatal("re-putting an identical range rewrote it")
+	if got := f.r.Ranges("", "", 10); len(got.Items) != 1 || *got.Items[0] != (Range{Prefix: "+44791", Operator: "red"}) {
+		t.Fatalf("ranges after re-putting one: %v", got.Items)
 	}
 }
 
@@ -303,6 +301,42 @@ func TestBadCommands(t *testing.T) {
 	}
 	if r.AppliedIndex() != 1 {
 		t.Fatalf("a refused command must still advance the applied index, got %d", r.AppliedIndex())
+	}
+}
+
+func TestRangesListInPrefixOrder(t *testing.T) {
+	f := newFixture(t)
+	f.must(CmdPutOperator, op("red", "234_10"))
+	f.must(CmdPutOperator, op("blue", "234_20"))
+	in := []string{"+4480", "+44790", "+4479", "+447", "+44791", "+33612", "+4479123"}
+	var rs []Range
+	for i, p := range in {
+		rs = append(rs, Range{Prefix: p, Operator: []string{"red", "blue"}[i%2]})
+	}
+	f.must(CmdPutRanges, RangeBatch{Ranges: rs})
+	var got []string
+	after := ""
+	for {
+		p := f.r.Ranges("", after, 3)
+		for _, r := range p.Items {
+			got = append(got, r.Prefix)
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+	}
+	if want := "+33612 +447 +4479 +44790 +44791 +4479123 +4480"; strings.Join(got, " ") != want {
+		t.Fatalf("ranges listed as %v, want %s", got, want)
+	}
+	blue := f.r.Ranges("blue", "", 100)
+	if len(blue.Items) != 3 {
+		t.Fatalf("blue's ranges: %v", blue.Items)
+	}
+	// A write after a listing shows in the next listing.
+	f.must(CmdDeleteRanges, Keys{Keys: []string{"+447"}})
+	if p := f.r.Ranges("", "", 100); len(p.Items) != len(in)-1 {
+		t.Fatalf("after a delete, %d ranges listed", len(p.Items))
 	}
 }
 

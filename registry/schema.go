@@ -5,9 +5,10 @@ import (
 )
 
 // Table names. Each table's rows are one Go type, keyed by the "id" index.
+// Number ranges and ported numbers have indexes of their own (ranges.go,
+// ported.go): at a country's scale memdb costs too much per row.
 const (
 	tableOperators  = "operators"
-	tableRanges     = "ranges"
 	tableIPRanges   = "ip_ranges"
 	tableSPs        = "service_providers"
 	tableScopes     = "scopes"
@@ -33,7 +34,7 @@ type row interface {
 func schema() *memdb.DBSchema {
 	db := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
 	for _, t := range []*memdb.TableSchema{
-		operatorsTable(), rangesTable(), ipRangesTable(), spsTable(),
+		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(),
 	} {
 		db.Tables[t.Name] = t
@@ -46,8 +47,8 @@ func idIndex(field string) *memdb.IndexSchema {
 }
 
 // operatorIndex indexes rows by the operator they belong to, so that an
-// operator's ranges can be listed and an operator still referenced cannot be
-// deleted.
+// operator's IP ranges can be listed and an operator still referenced cannot
+// be deleted.
 func operatorIndex() *memdb.IndexSchema {
 	return &memdb.IndexSchema{Name: "operator", Indexer: &memdb.StringFieldIndex{Field: "Operator"}}
 }
@@ -56,12 +57,6 @@ func operatorsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableOperators, Indexes: map[string]*memdb.IndexSchema{
 		"id":      idIndex("ID"),
 		"network": {Name: "network", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Networks"}},
-	}}
-}
-
-func rangesTable() *memdb.TableSchema {
-	return &memdb.TableSchema{Name: tableRanges, Indexes: map[string]*memdb.IndexSchema{
-		"id": idIndex("Prefix"), "operator": operatorIndex(),
 	}}
 }
 

@@ -25,6 +25,7 @@ const chunkRows = 1024
 type Snapshot struct {
 	index  uint64
 	txn    *memdb.Txn
+	ranges []rangeEntry
 	ported *PortedSnapshot
 }
 
@@ -32,7 +33,8 @@ type Snapshot struct {
 func (r *Registry) Snapshot() *Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &Snapshot{index: r.applied.Load(), txn: r.db.Txn(false), ported: r.ported.Snapshot()}
+	ranges, _ := r.ranges.entries()
+	return &Snapshot{index: r.applied.Load(), txn: r.db.Txn(false), ranges: ranges, ported: r.ported.Snapshot()}
 }
 
 // Index is the log index the snapshot reflects.
@@ -52,7 +54,6 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	}
 	for _, err := range []error{
 		writeTable[Operator](enc, s.txn, tableOperators),
-		writeTable[Range](enc, s.txn, tableRanges),
 		writeTable[IPRange](enc, s.txn, tableIPRanges),
 		writeTable[Scope](enc, s.txn, tableScopes),
 		writeTable[Product](enc, s.txn, tableProducts),
@@ -63,6 +64,9 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return cw.n, err
 		}
+	}
+	if err := writeRanges(enc, s.ranges); err != nil {
+		return cw.n, err
 	}
 	if _, err := s.ported.WriteTo(bw); err != nil {
 		return cw.n, fmt.Errorf("snapshot of ported numbers: %w", err)
@@ -128,20 +132,6 @@ func Restore(rd io.Reader) (*Registry, error) {
 			}
 			return nil
 		}),
-		readTable(dec, r, tableRanges, func(rgs []*Range) (err error) {
-			r.ranges.update(func(set func(uint64, int, Slot)) {
-				for _, rg := range rgs {
-					v, d, perr := ParsePrefix(rg.Prefix)
-					s, serr := operatorSlot(rg.Operator)
-					if perr != nil || serr != nil {
-						err = errors.Join(perr, serr)
-						return
-					}
-					set(v, d, s)
-				}
-			})
-			return err
-		}),
 		readTable(dec, r, tableIPRanges, func(rgs []*IPRange) error {
 			for _, rg := range rgs {
 				p, err := parseCIDR(rg.CIDR)
@@ -162,6 +152,14 @@ func Restore(rd io.Reader) (*Registry, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := readRanges(dec, r, func(s Slot) error {
+		if r.operatorBySlot(s) == nil {
+			return fmt.Errorf("restore: a range names slot %d, which no operator of the snapshot holds", s)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	ported, err := ReadPortedIndex(br)
 	if err != nil {
@@ -197,6 +195,58 @@ func readTable[T any](dec *gob.Decoder, r *Registry, table string, each func([]*
 				return err
 			}
 		}
+	}
+}
+
+// snapshotRange is a range as a snapshot stores it.
+type snapshotRange struct {
+	Value  uint64
+	Digits uint8
+	Slot   Slot
+}
+
+// writeRanges writes the ranges as chunks, ending with an empty chunk.
+func writeRanges(enc *gob.Encoder, ranges []rangeEntry) error {
+	chunk := make([]snapshotRange, 0, 64*chunkRows)
+	for i, e := range ranges {
+		chunk = append(chunk, snapshotRange{e.p.value, uint8(e.p.digits), e.slot})
+		if len(chunk) == cap(chunk) || i == len(ranges)-1 {
+			if err := enc.Encode(chunk); err != nil {
+				return fmt.Errorf("snapshot of ranges: %w", err)
+			}
+			chunk = chunk[:0]
+		}
+	}
+	if err := enc.Encode([]snapshotRange{}); err != nil {
+		return fmt.Errorf("snapshot of ranges: %w", err)
+	}
+	return nil
+}
+
+// readRanges reads the ranges into r's index, checking that every slot is an
+// operator's.
+func readRanges(dec *gob.Decoder, r *Registry, operatorSlot func(Slot) error) error {
+	for {
+		var chunk []snapshotRange
+		if err := dec.Decode(&chunk); err != nil {
+			return fmt.Errorf("restore ranges: %w", err)
+		}
+		if len(chunk) == 0 {
+			return nil
+		}
+		for _, e := range chunk {
+			if e.Digits == 0 || e.Digits > maxDigits || e.Value >= pow10[e.Digits] || e.Value < pow10[e.Digits-1] {
+				return fmt.Errorf("restore ranges: %d/%d is not a prefix", e.Value, e.Digits)
+			}
+			if err := operatorSlot(e.Slot); err != nil {
+				return err
+			}
+		}
+		r.ranges.update(func(set func(prefix, Slot)) {
+			for _, e := range chunk {
+				set(prefix{e.Value, int(e.Digits)}, e.Slot)
+			}
+		})
 	}
 }
 
