@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -110,4 +111,59 @@ func (f *testFed) memberAddr(i int, id string) string {
 	}
 	f.t.Fatalf("%s is not a member", id)
 	return ""
+}
+
+func TestReadinessFollowsLeaderContact(t *testing.T) {
+	f := startFed(t, 3)
+	ready := func(i int) int {
+		resp, err := http.Get(f.nodes[i].AdminURL() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fi := f.follower()
+	if got := ready(fi); got != 200 {
+		t.Fatalf("a follower of a healthy cluster answers readyz %d", got)
+	}
+	// The follower loses both peers: no leader can be elected, and once it
+	// has not heard from one for longer than MaxStaleness it is not ready.
+	for i := range f.nodes {
+		if i != fi {
+			f.nodes[i].Close()
+			f.nodes[i] = nil
+		}
+	}
+	f.waitFor("the isolated follower to report itself not ready", func() bool { return ready(fi) == 503 })
+	// Liveness is not readiness: the process still answers healthz.
+	resp, err := http.Get(f.nodes[fi].AdminURL() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz of a live node: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestRemoveNode(t *testing.T) {
+	f := startFed(t, 3)
+	l, fi := f.leaderIndex(), f.follower()
+	id := f.nodes[fi].cfg.NodeID
+	if api := f.problemOf(fi, "DELETE", "/v1/cluster/nodes/"+id, nil); api.Status != 421 {
+		t.Fatalf("removal through a follower: %d", api.Status)
+	}
+	f.do(l, "DELETE", "/v1/cluster/nodes/"+id, nil, nil)
+	var st struct {
+		Raft struct{ Members []struct{ ID string } }
+	}
+	f.do(l, "GET", "/v1/cluster/status", nil, &st)
+	for _, m := range st.Raft.Members {
+		if m.ID == id {
+			t.Fatalf("%s is still a member after its removal", id)
+		}
+	}
+	if f.nodes[l].Raft().Registry().Node(id) != nil {
+		t.Fatal("the removed node's record is still in the registry")
+	}
+	// The cluster of two keeps taking writes.
+	f.do(l, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 }

@@ -1,0 +1,58 @@
+package registry
+
+import (
+	"testing"
+)
+
+// FuzzFastCheck: for any bulk field, the fast validator and phonenumbers
+// (ParseMSISDN) agree on whether it is a valid number and on its value, and
+// neither panics.
+func FuzzFastCheck(f *testing.F) {
+	for _, s := range []string{"+447400123456", "447700900123", "+390612345678", "+12015550123", "0044", "+", "", "+99912345", "4407911123456"} {
+		f.Add(s)
+	}
+	v := FastValidator()
+	f.Fuzz(func(t *testing.T, s string) {
+		got, fastErr := v.Check([]byte(s))
+		for _, c := range []byte(s) {
+			if (c < '0' || c > '9') && c != '+' {
+				return // not a bulk field: only the fast path must not panic
+			}
+		}
+		want, slowErr := ParseMSISDN(s)
+		if (fastErr == nil) != (slowErr == nil) || got != want {
+			t.Fatalf("%q: fast path (%d, %v), phonenumbers (%d, %v)", s, got, fastErr, want, slowErr)
+		}
+	})
+}
+
+// FuzzApply: any bytes handed to Apply as a command are refused or applied,
+// never a panic, and a refusal leaves the registry as it was.
+func FuzzApply(f *testing.F) {
+	f.Add(MustEncode(CmdPutOperator, op("red", "234_10")))
+	f.Add(MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+447400", Operator: "red"}}}))
+	ports, _ := EncodePorts([]Port{{Number: 447400123456, Operator: "red"}, {Number: 447400123457}})
+	f.Add(ports)
+	f.Add(MustEncode(CmdPutIPRange, IPRange{CIDR: "10.0.0.0/8", Operator: "red"}))
+	f.Add(MustEncode(CmdDeleteOperator, Key{Key: "red"}))
+	f.Fuzz(func(t *testing.T, cmd []byte) {
+		r := New()
+		if err := r.Apply(1, MustEncode(CmdPutOperator, op("red", "234_10"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Apply(2, MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+447400", Operator: "red"}}})); err != nil {
+			t.Fatal(err)
+		}
+		before := r.Snapshot()
+		if err := r.Apply(3, cmd); err != nil {
+			if CodeOf(err) == "" {
+				t.Fatalf("Apply returned %v, not a registry refusal", err)
+			}
+			after := r.Snapshot()
+			if len(after.ranges) != len(before.ranges) || after.ported.Len() != before.ported.Len() ||
+				r.Operator("red") == nil || r.PortedCount() != 0 {
+				t.Fatal("a refused command changed the registry")
+			}
+		}
+	})
+}
