@@ -2,7 +2,6 @@ package federation
 
 import (
 	"context"
-	"errors"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -162,5 +161,3 @@ func (n *Node) getResolve(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"msisdn": registry.FormatMSISDN(num), "operator": res.Operator.ID, "ported": res.Ported})
 }
-
-var errNoRows = errors.New("the file holds no rows")

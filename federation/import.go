@@ -145,6 +145,20 @@ func (e *rowErrors) add(line int, format string, args ...any) bool {
 	return true
 }
 
+// verdict is the outcome of reading a file: the reading error, else the
+// bad lines, else an error for a file without rows.
+func (e *rowErrors) verdict(readErr error, rows int) error {
+	switch {
+	case readErr != nil:
+		return readErr
+	case len(e.errs) > 0:
+		return importProblem(e.errs, e.more)
+	case rows == 0:
+		return badRequest("the file holds no rows")
+	}
+	return nil
+}
+
 // portKey packs a number and its place in the import's operator list into
 // one sortable word: E.164 numbers are below 2^50, leaving 14 bits.
 const portOpBits = 14
@@ -187,14 +201,8 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 		rows = append(rows, num<<portOpBits|op)
 		return true
 	})
-	if err != nil {
+	if err := bad.verdict(err, len(rows)); err != nil {
 		return err
-	}
-	if len(bad.errs) > 0 {
-		return importProblem(bad.errs, bad.more)
-	}
-	if len(rows) == 0 {
-		return badRequest(errNoRows.Error())
 	}
 	total := len(rows)
 	slices.Sort(rows)
@@ -265,14 +273,8 @@ func (n *Node) importRanges(c *fiber.Ctx) error {
 		rows = append(rows, registry.Range{Prefix: prefix, Operator: strings.Clone(rec[1])})
 		return true
 	})
-	if err != nil {
+	if err := bad.verdict(err, len(rows)); err != nil {
 		return err
-	}
-	if len(bad.errs) > 0 {
-		return importProblem(bad.errs, bad.more)
-	}
-	if len(rows) == 0 {
-		return badRequest(errNoRows.Error())
 	}
 	total := len(rows)
 	keep := slices.DeleteFunc(rows, func(r registry.Range) bool { return r.Operator == "" })

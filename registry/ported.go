@@ -832,18 +832,24 @@ func portedFind(p *byte, s uint16, hint int) (Slot, bool) {
 	}
 	at := hint * int(s) >> 16
 	ops := keys + ks*hint
-	gk, go1, gp := keys+ks*at, ops+at>>1, ops+(hint+1)>>1
+	// Two reads 64 bytes apart cover the guessed key's line and the one
+	// before or after it; one read for the palette indexes (4 bits each:
+	// half as far off), one for the palette.
+	gk, go1, gp := keys+ks*at-32, ops+at>>1, ops+(hint+1)>>1
 
 	l := portedHeader((*[portedHeaderSize]byte)(unsafe.Pointer(p))[:])
 	d := unsafe.Slice(p, l.size)
 	var warm byte
-	if gk < len(d) {
+	if uint(gk) < uint(len(d)) {
 		warm = d[gk]
 	}
-	if go1 < len(d) {
+	if uint(gk+64) < uint(len(d)) {
+		warm |= d[gk+64]
+	}
+	if uint(go1) < uint(len(d)) {
 		warm |= d[go1]
 	}
-	if gp < len(d) {
+	if uint(gp) < uint(len(d)) {
 		warm |= d[gp]
 	}
 	if l.wc == pwc16 {
