@@ -102,6 +102,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	cfg.RaftTLS = tlsCfg
 	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg.Raft.LogJSON = true
 	n, err := federation.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -42,9 +42,11 @@ type Config struct {
 	TrailingLogs      uint64
 	// ApplyTimeout bounds how long Apply waits for the log to take a command.
 	ApplyTimeout time.Duration
-	// LogOutput receives Raft's own log (stderr when nil).
+	// LogOutput receives Raft's own log (stderr when nil), as JSON lines
+	// when LogJSON is set (to sit beside the node's slog JSON output).
 	LogOutput io.Writer
 	LogLevel  string
+	LogJSON   bool
 }
 
 func (c *Config) withDefaults() {
@@ -117,7 +119,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{
-		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel),
+		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
 	})
 	n := &Node{cfg: cfg, fsm: newFSM()}
 	ok := false
