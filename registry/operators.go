@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // Operator is a member of the federation: a mobile network operator with
@@ -40,6 +41,30 @@ type Endpoints struct {
 	Revocation          string `json:"revocation,omitempty"`
 	OpenIDConfiguration string `json:"openid_configuration,omitempty"`
 	SIAuthorization     string `json:"si_authorization,omitempty"`
+}
+
+// URLs returns the operator's endpoints, each empty one derived from the
+// issuer with the Identity Gateway's default path (issuer + "/token", ...),
+// so an operator registers only what differs from mcfed's own gateway.
+func (o *Operator) URLs() Endpoints {
+	base := strings.TrimRight(o.Issuer, "/")
+	or := func(v, path string) string {
+		if v != "" {
+			return v
+		}
+		return base + path
+	}
+	e := o.Endpoints
+	return Endpoints{
+		Authorization:       or(e.Authorization, "/authorize"),
+		Token:               or(e.Token, "/token"),
+		UserInfo:            or(e.UserInfo, "/userinfo"),
+		PremiumInfo:         or(e.PremiumInfo, "/premiuminfo"),
+		JWKS:                or(e.JWKS, "/jwks"),
+		Revocation:          or(e.Revocation, "/revoke"),
+		OpenIDConfiguration: or(e.OpenIDConfiguration, "/.well-known/openid-configuration"),
+		SIAuthorization:     or(e.SIAuthorization, "/si-authorize"),
+	}
 }
 
 func (e Endpoints) all() map[string]string {

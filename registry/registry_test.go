@@ -361,3 +361,14 @@ func TestListingPages(t *testing.T) {
 		t.Fatalf("paging 2 at a time saw %v", seen)
 	}
 }
+
+func TestOperatorURLsDefaultFromIssuer(t *testing.T) {
+	o := op("red", "234_10")
+	o.Issuer = "https://red.example/mc/"
+	o.Endpoints.Token = "https://token.red.example/t"
+	u := o.URLs()
+	if u.Authorization != "https://red.example/mc/authorize" || u.Token != "https://token.red.example/t" ||
+		u.OpenIDConfiguration != "https://red.example/mc/.well-known/openid-configuration" {
+		t.Fatalf("URLs() = %+v", u)
+	}
+}
