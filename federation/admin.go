@@ -37,6 +37,7 @@ func (n *Node) adminApp() *fiber.App {
 	})
 	app.Get("/healthz", n.handleHealthz)
 	app.Get("/readyz", n.handleReadyz)
+	app.Get("/metrics", n.requireAdminToken, n.metrics.handler())
 
 	// Authenticated by their own credentials: a join token, the cluster
 	// secret.

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"fmt"
 	"net/http"
@@ -183,5 +184,32 @@ func TestServiceProviderSecretIsShownOnceAndStoredHashed(t *testing.T) {
 		"redirect_uris": []string{"https://shop.example/cb"}, "scopes": []string{"openid"}}, nil)
 	if !f.nodes[0].Raft().Registry().ServiceProvider("shop").CheckSecret(created.ClientSecret) {
 		t.Fatal("an update without client_secret changed the secret")
+	}
+}
+
+func TestMetricsNeedTheTokenAndSpeakPrometheus(t *testing.T) {
+	f := startFed(t, 1)
+	f.do(0, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", f.nodes[0].AdminURL()+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, _ := get(""); status != 401 {
+		t.Fatalf("metrics without a token: %d", status)
+	}
+	status, body := get(testAdminToken)
+	applied := f.nodes[0].Raft().Registry().AppliedIndex()
+	if status != 200 || !strings.Contains(body, fmt.Sprintf("mcfed_registry_applied_index %d", applied)) ||
+		!strings.Contains(body, "mcfed_raft_leader 1") {
+		t.Fatalf("metrics: %d\n%s", status, body)
 	}
 }

@@ -95,6 +95,7 @@ type Node struct {
 	public   *fiber.App
 	adminLn  net.Listener
 	publicLn net.Listener
+	metrics  *metrics
 	log      *slog.Logger
 }
 
@@ -144,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("cluster secret: %w", err)
 	}
 
+	n.metrics = newMetrics(n)
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
