@@ -65,9 +65,18 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// writeTimeout bounds a write whose caller set no deadline: through an
+// election it is retried, but not forever.
+const writeTimeout = 30 * time.Second
+
 // apply commits cmd, forwarding it to the leader when this node is not the
 // leader, and retrying while an election is in progress, until ctx ends.
 func (c *cluster) apply(ctx context.Context, cmd []byte) (uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+	}
 	backoff := 20 * time.Millisecond
 	for {
 		idx, err := c.node.Apply(ctx, cmd)

@@ -167,3 +167,18 @@ func TestRemoveNode(t *testing.T) {
 	// The cluster of two keeps taking writes.
 	f.do(l, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 }
+
+func TestBadJoinTokensWriteNothing(t *testing.T) {
+	f := startFed(t, 1)
+	f.joinToken(0)
+	before := f.nodes[0].Raft().Registry().AppliedIndex()
+	for i := range 20 {
+		api := f.problemOf(0, "POST", "/v1/cluster/join", joinRequest{ID: "x", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2", Token: strings.Repeat("g", i+1)})
+		if api.Status != 403 {
+			t.Fatalf("a guessed token got %d", api.Status)
+		}
+	}
+	if after := f.nodes[0].Raft().Registry().AppliedIndex(); after != before {
+		t.Fatalf("20 guessed tokens wrote %d log entries", after-before)
+	}
+}

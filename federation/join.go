@@ -43,6 +43,13 @@ func (n *Node) admit(ctx context.Context, req joinRequest) (joinResponse, error)
 		return joinResponse{}, badRequest("id, raft_addr, admin_url and token are required")
 	}
 	use := registry.UseJoinToken{Hash: registry.HashSecret(req.Token), Node: req.ID, Now: time.Now().Unix()}
+	// Refuse a token the leader's replica already knows to be bad without
+	// writing to the log, so that guessing costs the cluster nothing; the
+	// command re-checks atomically against concurrent joins.
+	t := n.cluster.node.Registry().JoinToken(use.Hash)
+	if t == nil || (t.UsedBy != "" && t.UsedBy != req.ID) || use.Now >= t.ExpiresAt {
+		return joinResponse{}, errBadJoinToken
+	}
 	if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdUseJoinToken, use)); err != nil {
 		if registry.CodeOf(err) != "" {
 			return joinResponse{}, errBadJoinToken

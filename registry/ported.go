@@ -27,7 +27,7 @@ type PortRow struct {
 // PortedIndex is the in-memory index of ported numbers: an exact map from a
 // number (the uint64 value of its E.164 digits) to the Slot of the operator
 // that serves it, compact enough to hold a national portability database
-// (about 2 bytes a number at 100M numbers).
+// (under 2 bytes a number at 100M numbers).
 //
 // Concurrency: one writer, many readers. Set, Delete, Apply and Snapshot must
 // be called by one goroutine at a time (the Raft FSM). Lookup, Len,
@@ -38,21 +38,25 @@ type PortRow struct {
 // the batch is running.
 //
 // Layout: numbers are grouped in blocks of 65,536 consecutive values (the
-// block key is n>>16). A directory, an open-addressing hash table with atomic
-// entries, maps a block key to the block's current version. A block is one
-// immutable byte slice: sorted 16-bit suffixes (stored as one byte under a
-// 256-bucket table once a block holds 512 numbers or more), a palette of the
-// distinct slots it holds, and each number's palette index packed 0, 4, 8 or
-// 16 bits wide. A write builds a new version of each block it touches and
-// swaps the directory entry's pointer; readers holding the old version keep
-// a consistent view.
+// block key is n>>16), and blocks in pages of 64 (the page key is n>>22). A
+// directory, an open-addressing hash table with atomic entries, maps a page
+// key to its page; a page holds an atomic pointer to each of its blocks'
+// current version. A block is one immutable byte slice: sorted 16-bit
+// suffixes (one byte each under a 256-bucket table once a block holds 512
+// numbers or more), the distinct slots it holds, and each number's index
+// among them packed 0, 4, 8 or 16 bits wide. A write builds a new version of
+// each block it touches and swaps the page's pointer; readers holding the
+// old version keep a consistent view. The directory and the pages are small
+// (16 bytes a page, 768 bytes a page) and stay in cache, so a lookup's cost
+// is the block's cache lines, which it fetches all at once when it can
+// (see portedFind).
 type PortedIndex struct {
 	dir    atomic.Pointer[portedDir]
 	n      atomic.Int64
 	counts portedCounts
 
 	// Writer-only state.
-	used int           // directory entries holding a key, live or emptied
+	used int           // directory entries in use
 	w    *portedWriter // scratch buffers, allocated on the first write
 }
 
@@ -67,19 +71,20 @@ func NewPortedIndex() *PortedIndex {
 // concurrently with the writer and with other readers, and never blocks.
 func (p *PortedIndex) Lookup(n uint64) (Slot, bool) {
 	d := p.dir.Load()
-	key := n >> 16
-	i := (key * portedHashMul) >> d.shift
+	k := n>>portedPageShift + 1
+	i := (k * portedHashMul) >> d.shift
 	for {
 		e := &d.entries[i&d.mask]
-		w := e.word.Load()
-		if w&portedKeyMask == key && w != 0 {
-			b := e.blk.Load()
+		switch e.key.Load() {
+		case k:
+			pg := e.page.Load()
+			j := (n >> 16) & (portedPageBlocks - 1)
+			b := pg.blocks[j].Load()
 			if b == nil {
 				return 0, false
 			}
-			return portedFind(b, uint16(n), int(w>>48))
-		}
-		if w == 0 {
+			return portedFind(b, uint16(n), pg.hints[j].Load())
+		case 0:
 			return 0, false
 		}
 		i++
@@ -128,47 +133,52 @@ func (p *PortedIndex) Apply(rows []PortRow) {
 // the previous slot of the first row.
 func (p *PortedIndex) applySorted(rows []PortRow) (prev Slot) {
 	w := p.w
+	// Reserve directory room for the new pages once for the batch.
 	d := p.dir.Load()
-	// Reserve directory room for the new block keys once for the batch.
 	missing := 0
 	for i := 0; i < len(rows); {
-		k := rows[i].Number >> 16
-		j := i + 1
-		for j < len(rows) && rows[j].Number>>16 == k {
-			j++
-		}
-		if d.find(k) == nil {
+		k := rows[i].Number >> portedPageShift
+		if d.find(k+1) == nil {
 			missing++
 		}
-		i = j
+		for i < len(rows) && rows[i].Number>>portedPageShift == k {
+			i++
+		}
 	}
 	if missing > 0 {
 		d = p.reserve(missing)
 	}
 	prev = rows[0].Slot // unchanged unless an edit says otherwise
+	var pg *portedPage
+	pk := uint64(0)
 	for i := 0; i < len(rows); {
-		k := rows[i].Number >> 16
+		key := rows[i].Number >> 16
 		j := i + 1
-		for j < len(rows) && rows[j].Number>>16 == k {
+		for j < len(rows) && rows[j].Number>>16 == key {
 			j++
 		}
-		e := d.find(k)
+		if pg == nil || key>>(portedPageShift-16) != pk {
+			pk = key >> (portedPageShift - 16)
+			pg = nil
+			if e := d.find(pk + 1); e != nil {
+				pg = e.page.Load()
+			}
+		}
+		slot := key & (portedPageBlocks - 1)
 		var old []byte
-		if e != nil {
-			old = e.load()
+		if pg != nil {
+			old = pg.block(slot)
 		}
 		nb, changed := w.rewrite(p, old, rows[i:j])
-		if i == 0 {
-			if len(w.edits) > 0 && w.edits[0].suf == uint16(rows[0].Number) {
-				prev = w.edits[0].old
-			}
+		if i == 0 && len(w.edits) > 0 && w.edits[0].suf == uint16(rows[0].Number) {
+			prev = w.edits[0].old
 		}
 		if changed {
-			if e != nil {
-				e.store(k, nb)
-			} else if nb != nil {
-				p.insert(d, k, nb)
+			if pg == nil {
+				pg = new(portedPage)
+				p.insert(d, pk+1, pg)
 			}
+			pg.store(slot, nb)
 		}
 		i = j
 	}
@@ -187,20 +197,34 @@ func (p *PortedIndex) Equal(q *PortedIndex) bool {
 	blocks := 0
 	for i := range dp.entries {
 		e := &dp.entries[i]
-		b := e.load()
-		if b == nil {
+		k := e.key.Load()
+		if k == 0 {
 			continue
 		}
-		blocks++
-		eq := dq.find(e.word.Load() & portedKeyMask)
-		// Blocks are canonical: equal contents have equal bytes.
-		if eq == nil || !bytes.Equal(b, eq.load()) {
-			return false
+		pg := e.page.Load()
+		var qg *portedPage
+		if eq := dq.find(k); eq != nil {
+			qg = eq.page.Load()
+		}
+		for j := range uint64(portedPageBlocks) {
+			b := pg.block(j)
+			if b == nil {
+				continue
+			}
+			blocks++
+			// Blocks are canonical: equal contents have equal bytes.
+			if qg == nil || !bytes.Equal(b, qg.block(j)) {
+				return false
+			}
 		}
 	}
 	for i := range dq.entries {
-		if dq.entries[i].blk.Load() != nil {
-			blocks--
+		if pg := dq.entries[i].page.Load(); pg != nil {
+			for j := range uint64(portedPageBlocks) {
+				if pg.blocks[j].Load() != nil {
+					blocks--
+				}
+			}
 		}
 	}
 	return blocks == 0
@@ -212,12 +236,20 @@ func (p *PortedIndex) Equal(q *PortedIndex) bool {
 // proceed. Call it from the writer, between writes.
 func (p *PortedIndex) Snapshot() *PortedSnapshot {
 	d := p.dir.Load()
-	s := &PortedSnapshot{blocks: make([]portedSnapBlock, 0, p.used)}
+	s := &PortedSnapshot{}
 	for i := range d.entries {
 		e := &d.entries[i]
-		if b := e.load(); b != nil {
-			s.blocks = append(s.blocks, portedSnapBlock{key: e.word.Load() & portedKeyMask, d: b})
-			s.n += portedHeader(b).n
+		k := e.key.Load()
+		if k == 0 {
+			continue
+		}
+		pg := e.page.Load()
+		for j := range uint64(portedPageBlocks) {
+			if b := pg.block(j); b != nil {
+				key := (k-1)<<(portedPageShift-16) | j
+				s.blocks = append(s.blocks, portedSnapBlock{key: key, d: b})
+				s.n += portedHeader(b).n
+			}
 		}
 	}
 	slices.SortFunc(s.blocks, func(a, b portedSnapBlock) int {
@@ -380,10 +412,6 @@ func ReadPortedIndex(r io.Reader) (*PortedIndex, error) {
 	}
 	p := NewPortedIndex()
 	w := p.writer()
-	// Size the directory for the blocks announced, within reason: a
-	// damaged count must not make us allocate much before the data proves it.
-	p.reserve(int(min(nBlocks, 1<<12)))
-	d := p.dir.Load()
 	total, prevKey := uint64(0), uint64(0)
 	var bh [portedBlockHead]byte
 	for bi := uint64(0); bi < nBlocks; bi++ {
@@ -418,8 +446,7 @@ func ReadPortedIndex(r io.Reader) (*PortedIndex, error) {
 		}
 		w.count(&p.counts, w.slotA[:l.n], l.wc)
 		total += uint64(l.n)
-		d = p.reserve(1)
-		p.insert(d, key, buf)
+		p.storeBlock(key, buf)
 		prevKey = key
 	}
 	var t [4]byte
@@ -442,21 +469,19 @@ func ReadPortedIndex(r io.Reader) (*PortedIndex, error) {
 
 // ---- directory ----
 
-const portedHashMul = 0x9E3779B97F4A7C15 // 2^64 / golden ratio
+const (
+	portedHashMul    = 0x9E3779B97F4A7C15 // 2^64 / golden ratio
+	portedPageShift  = 22                 // a page holds numbers with the same n>>22
+	portedPageBlocks = 1 << (portedPageShift - 16)
+	portedMaxKey     = 1<<48 - 1 // the largest block key (a number's top 48 bits)
+)
 
-// portedMaxKey is the largest block key (a number's top 48 bits).
-const portedMaxKey = 1<<48 - 1
-
-// portedKeyMask selects the block key in a directory word.
-const portedKeyMask = portedMaxKey
-
-// portedDir is an open-addressing (linear probing) hash table from block key
-// to block. Readers probe it without locks. The writer fills a free entry in
-// place (block pointer first, then the word holding the key, both atomic, so
-// a reader that sees the key sees the block) and swaps an entry's block
-// pointer for each new version; it replaces the whole table, copy-on-write,
-// only to grow it. Keys are never removed from a table: a block that becomes
-// empty leaves its key with a nil block, dropped at the next growth.
+// portedDir is an open-addressing (linear probing) hash table from page key
+// to page. Readers probe it without locks. The writer fills a free entry in
+// place (page pointer first, then key, both atomic, so a reader that sees
+// the key sees the page); it replaces the whole table, copy-on-write, only
+// to grow it. Pages are never removed from a table; pages left empty are
+// dropped when it grows.
 type portedDir struct {
 	entries []portedDirEntry
 	mask    uint64
@@ -464,36 +489,41 @@ type portedDir struct {
 }
 
 type portedDirEntry struct {
-	// word is the block key in the low 48 bits and, above, the block's
-	// number count (at least 1, at most 65,535): never 0 for a used entry,
-	// 0 for a free one. The count is a hint (a reader may see it out of
-	// step with blk), kept for lookups to guess where to read.
-	word atomic.Uint64
-	// blk points at the first byte of the block's current version (nil
-	// when the block is empty). A block is one []byte allocation whose
-	// length its header gives; keeping one pointer instead of a slice
-	// header saves a dependent memory access on every lookup.
-	blk atomic.Pointer[byte]
+	key  atomic.Uint64 // page key + 1; 0 marks a free entry
+	page atomic.Pointer[portedPage]
 }
 
-// load returns the entry's current block, nil if it is empty.
-func (e *portedDirEntry) load() []byte {
-	if p := e.blk.Load(); p != nil {
-		return portedSlice(p)
+// portedPage holds the current version of 64 consecutive blocks.
+type portedPage struct {
+	// blocks[j] points at the first byte of block j's current version (nil
+	// when it is empty). A block is one []byte allocation whose length its
+	// header gives; one pointer instead of a slice header saves a
+	// dependent memory access on every lookup.
+	blocks [portedPageBlocks]atomic.Pointer[byte]
+	// hints[j] is the header of blocks[j] as the writer last stored it. A
+	// reader may see it out of step with blocks[j]: it checks it against
+	// the block's header before trusting it (see portedFind).
+	hints [portedPageBlocks]atomic.Uint32
+}
+
+// block returns block j's current version, nil if it is empty.
+func (pg *portedPage) block(j uint64) []byte {
+	if b := pg.blocks[j].Load(); b != nil {
+		return portedSlice(b)
 	}
 	return nil
 }
 
-// store publishes b (nil when empty) as the current version of block key.
-func (e *portedDirEntry) store(key uint64, b []byte) {
+// store publishes b (nil when empty) as block j's current version.
+func (pg *portedPage) store(j uint64, b []byte) {
 	var p *byte
-	n := 1
+	h := uint32(0)
 	if len(b) > 0 {
 		p = &b[0]
-		n = min(portedHeader(b).n, 0xFFFF)
+		h = binary.LittleEndian.Uint32(b)
 	}
-	e.blk.Store(p)
-	e.word.Store(key | uint64(n)<<48)
+	pg.blocks[j].Store(p)
+	pg.hints[j].Store(h)
 }
 
 // portedSlice returns the block that starts at p: its header says how long
@@ -513,60 +543,87 @@ func newPortedDir(size int) *portedDir {
 	}
 }
 
-// find returns the entry of block key k, or nil.
+// find returns the entry of key k (page key + 1), or nil.
 func (d *portedDir) find(k uint64) *portedDirEntry {
 	i := (k * portedHashMul) >> d.shift
 	for {
 		e := &d.entries[i&d.mask]
-		w := e.word.Load()
-		if w == 0 {
-			return nil
-		}
-		if w&portedKeyMask == k {
+		switch e.key.Load() {
+		case k:
 			return e
+		case 0:
+			return nil
 		}
 		i++
 	}
 }
 
-// reserve makes room for extra new keys, keeping the table at most 3/4
-// full; when it must grow, it publishes a new table (at most half full) with
-// the live entries.
+// reserve makes room for extra new pages, keeping the table at most half
+// full; when it must grow, it publishes a new table (at most a quarter
+// full) with the pages that hold blocks.
 func (p *PortedIndex) reserve(extra int) *portedDir {
 	d := p.dir.Load()
-	if 4*(p.used+extra) <= 3*len(d.entries) {
+	if 2*(p.used+extra) <= len(d.entries) {
 		return d
 	}
 	live := 0
 	for i := range d.entries {
-		if d.entries[i].blk.Load() != nil {
+		if pg := d.entries[i].page.Load(); pg != nil && !pg.empty() {
 			live++
 		}
 	}
 	size := 8
-	for size < 2*(live+extra) {
+	for size < 4*(live+extra) {
 		size *= 2
 	}
 	nd := newPortedDir(size)
 	p.used = 0
 	for i := range d.entries {
 		e := &d.entries[i]
-		if b := e.load(); b != nil {
-			p.insert(nd, e.word.Load()&portedKeyMask, b)
+		if pg := e.page.Load(); pg != nil && !pg.empty() {
+			p.insert(nd, e.key.Load(), pg)
 		}
 	}
 	p.dir.Store(nd)
 	return nd
 }
 
-// insert adds block key k, known to be absent, with block b.
-func (p *PortedIndex) insert(d *portedDir, k uint64, b []byte) {
+func (pg *portedPage) empty() bool {
+	for j := range pg.blocks {
+		if pg.blocks[j].Load() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// insert adds key k (page key + 1), known to be absent, with page pg.
+func (p *PortedIndex) insert(d *portedDir, k uint64, pg *portedPage) {
 	i := (k * portedHashMul) >> d.shift
-	for d.entries[i&d.mask].word.Load() != 0 {
+	for d.entries[i&d.mask].key.Load() != 0 {
 		i++
 	}
-	d.entries[i&d.mask].store(k, b)
+	e := &d.entries[i&d.mask]
+	e.page.Store(pg)
+	e.key.Store(k)
 	p.used++
+}
+
+// storeBlock publishes b as the version of block key, creating its page if
+// needed (ReadPortedIndex).
+func (p *PortedIndex) storeBlock(key uint64, b []byte) {
+	pk := key>>(portedPageShift-16) + 1
+	d := p.dir.Load()
+	e := d.find(pk)
+	var pg *portedPage
+	if e != nil {
+		pg = e.page.Load()
+	} else {
+		d = p.reserve(1)
+		pg = new(portedPage)
+		p.insert(d, pk, pg)
+	}
+	pg.store(key&(portedPageBlocks-1), b)
 }
 
 // ---- per-slot counters ----
@@ -603,19 +660,20 @@ func (c *portedCounts) add(s Slot, d int64) {
 //
 //	header   4 bytes: n-1 (u16), bucket bits (low nibble) | width code << 4,
 //	         palette size - 1 (0 when there is no palette)
+//	palette  k u16: the distinct slots of the block, ascending (absent for
+//	         width code 3)
 //	starts   2^bits u16 when bits > 0: the index of the first number of
 //	         each bucket (bucket = suffix >> (16 - bits))
 //	keys     n suffixes, ascending: one byte each (the low byte; the high
 //	         byte is the bucket) when bits == 8, else two bytes
 //	ops      each number's palette index: width code 0: none (one slot),
 //	         1: 4 bits, 2: 8 bits; 3: the 16-bit slot itself
-//	palette  k u16: the distinct slots of the block, ascending (absent for
-//	         width code 3)
 //
 // Everything is derived from the contents (bits from n, width from k,
-// palette sorted), so equal contents give equal bytes. starts sits at a
-// fixed offset, so a lookup fetches a bucket's bounds together with the
-// header, then the keys, the ops and the palette together.
+// palette sorted), so equal contents give equal bytes, and the header alone
+// gives the layout: a lookup that knows the header in advance (the page's
+// hint) knows where everything is before the block's first byte arrives.
+// The palette shares the header's cache line when it has up to 30 slots.
 
 const (
 	portedHeaderSize = 4
@@ -666,6 +724,8 @@ func portedMakeLayout(n, k int, bb uint, wc uint8) portedLayout {
 		l.k = 0
 	}
 	off := portedHeaderSize
+	l.pal = off
+	off += 2 * l.k
 	l.starts = off
 	if bb > 0 {
 		off += 2 << bb
@@ -685,16 +745,19 @@ func portedMakeLayout(n, k int, bb uint, wc uint8) portedLayout {
 	case pwc16:
 		off += 2 * n
 	}
-	l.pal = off
-	off += 2 * l.k
 	l.size = off
 	return l
 }
 
 // portedHeader reads the layout of a block known to be valid.
 func portedHeader(d []byte) portedLayout {
-	n := int(binary.LittleEndian.Uint16(d)) + 1
-	return portedMakeLayout(n, int(d[3])+1, uint(d[2]&15), d[2]>>4)
+	return portedLayoutOf(binary.LittleEndian.Uint32(d))
+}
+
+// portedLayoutOf returns the layout a header (read as a little-endian
+// uint32) describes.
+func portedLayoutOf(h uint32) portedLayout {
+	return portedMakeLayout(int(h&0xFFFF)+1, int(h>>24)+1, uint(h>>16)&15, uint8(h>>20)&15)
 }
 
 // portedParse reads and checks the layout of untrusted bytes.
@@ -811,150 +874,141 @@ func (l *portedLayout) palIndex(d []byte, s Slot) int {
 }
 
 // portedFind looks suffix s up in the block that starts at p; hint is the
-// block's number count as the directory last saw it.
+// block's header as its page holds it.
 //
-// A lookup's cost is its cache misses, and the header, which says where
-// everything is, is one. So before the header arrives, portedFind guesses
-// from hint where the keys near s, their palette indexes and the palette
-// lie (numbers spread evenly; 4-bit palette indexes) and reads those bytes:
-// the reads depend on the header only through predicted bounds checks, so
-// the processor issues them together with the header's. When the guess is
-// right, as it is for most blocks, the search then finds its lines in
-// cache. Wrong guesses (a stale hint, clustered numbers) only cost time.
-func portedFind(p *byte, s uint16, hint int) (Slot, bool) {
-	hb := portedBucketBits(hint)
-	ks, keys := 2, portedHeaderSize
-	if hb > 0 {
-		keys += 2 << hb
+// A lookup's cost is its cache misses. The header says where everything
+// is, but waiting for it before reading the rest costs a second round trip
+// to memory. So portedFind takes the layout from the hint, reads the bucket
+// bounds (in the header's line when there are up to 16 buckets) and guesses
+// where the key lies (numbers spread evenly over the block: the guess is
+// within a few dozen bytes for most blocks) and reads two lines around the
+// guess for the keys and two for the palette indexes, all before the header
+// arrives: these reads depend on the header only through a predicted
+// branch, so the processor issues them together. The search that follows
+// then finds its lines in cache. A wrong guess (clustered numbers) only
+// costs time; a stale hint (the block changed after the reader loaded the
+// hint) is caught by comparing it with the header, which sends the lookup
+// to the plain path.
+func portedFind(p *byte, s uint16, hint uint32) (Slot, bool) {
+	// The layout from the hint (portedMakeLayout, written out: this is the
+	// hot path).
+	n := int(hint&0xFFFF) + 1
+	bb := uint(hint>>16) & 15
+	wc := uint8(hint>>20) & 15
+	if binary.LittleEndian.Uint32((*[portedHeaderSize]byte)(unsafe.Pointer(p))[:]) != hint || wc >= pwc16 {
+		return portedFindPlain(p, s)
 	}
-	if hb == 8 {
+	// The hint is the header: what follows is the block's layout.
+	pal := portedHeaderSize
+	starts := pal + 2*(int(hint>>24)+1)
+	keys, ks := starts, 2
+	if bb > 0 {
+		keys += 2 << bb
+	}
+	if bb == 8 {
 		ks = 1
 	}
-	at := hint * int(s) >> 16
-	ops := keys + ks*hint
-	// Two reads 64 bytes apart cover the guessed key's line and the one
-	// before or after it; one read for the palette indexes (4 bits each:
-	// half as far off), one for the palette.
-	gk, go1, gp := keys+ks*at-32, ops+at>>1, ops+(hint+1)>>1
-
-	l := portedHeader((*[portedHeaderSize]byte)(unsafe.Pointer(p))[:])
-	d := unsafe.Slice(p, l.size)
-	var warm byte
-	if uint(gk) < uint(len(d)) {
-		warm = d[gk]
-	}
-	if uint(gk+64) < uint(len(d)) {
-		warm |= d[gk+64]
-	}
-	if uint(go1) < uint(len(d)) {
-		warm |= d[go1]
-	}
-	if uint(gp) < uint(len(d)) {
-		warm |= d[gp]
-	}
-	if l.wc == pwc16 {
-		i, ok := l.search(d, s)
-		if !ok {
-			return 0, false
-		}
-		return l.slot(d, i), true
-	}
-	// The header's top bit is always 0 (width codes stop at 3): mixing warm
-	// into the result through it keeps the reads above without changing
-	// anything.
-	return l.find(d, s, warm&(d[2]>>7))
-}
-
-// find is the lookup in a block with a palette (width codes 0-2). Reading
-// memory is what a lookup costs, so it issues its reads in two waves: the
-// header with the bucket's bounds (at a fixed offset), then, at once, the
-// keys, the bucket's first palette-index byte and the palette's first
-// entry. Those early values are used below, so the compiler keeps the
-// loads, and the later reads of the same lines hit the cache.
-func (l *portedLayout) find(d []byte, s uint16, zero byte) (Slot, bool) {
-	lo, hi := 0, l.n
-	if l.bits == 8 {
-		j := int(s >> 8)
-		st := binary.LittleEndian.Uint32(d[portedHeaderSize+2*j:]) // starts[j], starts[j+1]
-		lo, hi = int(st&0xFFFF), int(st>>16)
-		if j == 255 {
-			hi = l.n
-		}
-	} else if l.bits > 0 {
-		lo, hi = l.bucket(d, s)
-	}
-	var o0 byte
-	switch l.wc {
+	ops := keys + ks*n
+	size := ops
+	switch wc {
 	case pwc4:
-		o0 = d[l.ops+lo>>1]
+		size += (n + 1) >> 1
 	case pwc8:
-		o0 = d[l.ops+lo]
+		size += n
 	}
-	p0 := d[l.pal]
-	var i int
-	if l.bits == 8 {
-		keys := d[l.keys : l.keys+l.n]
-		t := byte(s)
-		i = lo
-		if hi-lo > 16 {
-			a, b := lo, hi
-			for b-a > 8 {
-				m := int(uint(a+b) >> 1)
-				if keys[m] < t {
-					a = m + 1
-				} else {
-					b = m
+	d := unsafe.Slice(p, size)
+
+	at := n * int(s) >> 16 // where s would be if the numbers were evenly spread
+	var warm byte
+	if g := max(keys+ks*at-32, 0); g+64 < len(d) {
+		warm = d[g] | d[g+64]
+	}
+	switch g := ops - 24; wc {
+	case pwc4:
+		g += at >> 1
+		if g >= 0 && g+48 < len(d) {
+			warm |= d[g] | d[g+48]
+		}
+	case pwc8:
+		g += at
+		if g >= 0 && g+48 < len(d) {
+			warm |= d[g] | d[g+48]
+		}
+	}
+
+	lo, hi := 0, n
+	if bb > 0 {
+		j := int(s >> (16 - bb))
+		lo = int(binary.LittleEndian.Uint16(d[starts+2*j:]))
+		if j+1 < 1<<bb {
+			hi = int(binary.LittleEndian.Uint16(d[starts+2*j+2:]))
+		}
+	}
+	i := -1
+	if bb == 8 {
+		// Find byte(s) in keys[lo:hi], 8 at a time: the lowest zero byte of
+		// x ^ t·0x0101… is exactly the first equal key.
+		t := uint64(byte(s)) * 0x0101010101010101
+		for a := keys + lo; a < keys+hi; a += 8 {
+			if a+8 > len(d) {
+				for ; a < keys+hi; a++ {
+					if d[a] == byte(s) {
+						i = a - keys
+						break
+					}
 				}
+				break
 			}
-			i = a
-		}
-		for i < hi && keys[i] < t {
-			i++
-		}
-		if i == hi || keys[i] != t {
-			return 0, false
+			x := binary.LittleEndian.Uint64(d[a:]) ^ t
+			if m := (x - 0x0101010101010101) &^ x & 0x8080808080808080; m != 0 {
+				if c := a - keys + bits.TrailingZeros64(m)>>3; c < hi {
+					i = c
+				}
+				break
+			}
 		}
 	} else {
-		keys := d[l.keys : l.keys+2*l.n]
-		a, b := lo, hi
-		for a < b {
-			m := int(uint(a+b) >> 1)
-			v := binary.LittleEndian.Uint16(keys[2*m:])
+		k := d[keys : keys+2*n]
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			v := binary.LittleEndian.Uint16(k[2*m:])
 			if v == s {
-				a = m
+				i = m
 				break
 			}
 			if v < s {
-				a = m + 1
+				lo = m + 1
 			} else {
-				b = m
+				hi = m
 			}
 		}
-		if a >= b {
-			return 0, false
-		}
-		i = a
+	}
+	if i < 0 {
+		return 0, false
 	}
 	x := 0
-	switch l.wc {
+	switch wc {
 	case pwc4:
-		o := d[l.ops+i>>1]
-		if i>>1 == lo>>1 {
-			o = o0
-		}
-		x = int(o>>(4*uint(i&1))) & 15
+		x = int(d[ops+i>>1]>>(4*uint(i&1))) & 15
 	case pwc8:
-		o := d[l.ops+i]
-		if i == lo {
-			o = o0
-		}
-		x = int(o)
+		x = int(d[ops+i])
 	}
-	lb := p0
-	if x != 0 {
-		lb = d[l.pal+2*x]
+	return Slot(d[pal+2*x]^(warm&portedNoise)) | Slot(d[pal+2*x+1])<<8, true
+}
+
+// portedNoise is always 0. The early reads are folded into the result
+// through it, so that the compiler, which cannot know it is 0, keeps them.
+var portedNoise byte
+
+// portedFindPlain is the lookup that reads the header first.
+func portedFindPlain(p *byte, s uint16) (Slot, bool) {
+	d := portedSlice(p)
+	l := portedHeader(d)
+	i, ok := l.search(d, s)
+	if !ok {
+		return 0, false
 	}
-	return Slot(lb^zero) | Slot(d[l.pal+2*x+1])<<8, true
+	return l.slot(d, i), true
 }
 
 // decode writes the block's suffixes and slots into suf and sl (each with
@@ -1201,7 +1255,7 @@ func (w *portedWriter) patch(d []byte, l *portedLayout, n int, edits []portedEdi
 	nl := portedMakeLayout(n, l.k, l.bits, l.wc)
 	out := make([]byte, nl.size)
 	nl.putHeader(out)
-	copy(out[nl.pal:], d[l.pal:])
+	copy(out[nl.pal:nl.starts], d[l.pal:l.starts])
 	if l.bits > 0 {
 		shift := 16 - l.bits
 		t, acc := 0, 0
