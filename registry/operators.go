@@ -175,8 +175,8 @@ func applyDeleteOperator(tx *writeTxn, body []byte) error {
 	return nil
 }
 
-// freeSlot returns the lowest slot no operator holds. Low slots keep the
-// ported-number index in its 4-bit form for federations of up to 15 members.
+// freeSlot returns the lowest slot no operator holds, so slots stay dense
+// and the slot table small.
 func freeSlot(slots []*Operator) (Slot, bool) {
 	for i := 1; i < len(slots); i++ {
 		if slots[i] == nil {

@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -53,14 +52,6 @@ var (
 	bench     *benchFixture
 )
 
-func heapNow() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
 func registryFixture(b *testing.B) *benchFixture {
 	benchOnce.Do(func() {
 		f := &benchFixture{r: New(), nRanges: benchEnv("MCFED_BENCH_RANGES", 100000), nPorted: benchEnv("MCFED_BENCH_PORTED", 1000000)}
@@ -79,7 +70,7 @@ func registryFixture(b *testing.B) *benchFixture {
 		rng := rand.New(rand.NewPCG(1, 2))
 
 		// Ranges: distinct seven-digit national prefixes 6000000..9999999.
-		h0 := heapNow()
+		h0 := portedHeap()
 		start := time.Now()
 		perm := rng.Perm(4000000)[:min(f.nRanges, 4000000)]
 		batch := RangeBatch{}
@@ -91,7 +82,7 @@ func registryFixture(b *testing.B) *benchFixture {
 			}
 		}
 		f.loadRanges = time.Since(start)
-		h1 := heapNow()
+		h1 := portedHeap()
 		f.heapRanges = h1 - h0
 
 		// Ported numbers: generated, sorted (as the import sorts its file)
@@ -123,7 +114,7 @@ func registryFixture(b *testing.B) *benchFixture {
 		}
 		rng.Shuffle(len(f.ported), func(i, j int) { f.ported[i], f.ported[j] = f.ported[j], f.ported[i] })
 		nums = nil
-		f.heapPorted = heapNow() - h1 - uint64(len(f.ported))*8
+		f.heapPorted = portedHeap() - h1 - uint64(len(f.ported))*8
 		bench = f
 	})
 	return bench
