@@ -79,6 +79,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft listen address, as peers reach it")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7001", "admin API listen address (keep it on a private network)")
 	fs.StringVar(&cfg.PublicAddr, "public-addr", "127.0.0.1:8080", "public listen address (discovery, OIDC)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "how SPs and browsers reach --public-addr, e.g. https://mc.example.net (default http://<public-addr>)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new federation with this node as its first member")
 	fs.StringVar(&cfg.Join, "join", "", "admin URL of a member to join through, e.g. http://10.0.0.1:7001")
 	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token issued by the federation's admin")

@@ -2,9 +2,9 @@ package federation
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"

@@ -35,6 +35,28 @@ type cluster struct {
 // clusterSecretFile holds the cluster secret in a node's data directory.
 const clusterSecretFile = "cluster-secret"
 
+// loadOrCreateKey returns 32 random bytes kept in file of the data
+// directory, made on first use. Node-local keys live here, never in the
+// registry.
+func loadOrCreateKey(dir, file string) ([]byte, error) {
+	path := filepath.Join(dir, file)
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	} else if err == nil {
+		return nil, fmt.Errorf("%s does not hold a 32-byte key", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return key, os.WriteFile(path, key, 0o600)
+}
+
 func loadOrCreateSecret(dir string, create bool) (string, error) {
 	path := filepath.Join(dir, clusterSecretFile)
 	b, err := os.ReadFile(path)

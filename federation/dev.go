@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -30,8 +29,10 @@ type DevOptions struct {
 type Dev struct {
 	Nodes      []*Node
 	AdminToken string
-	dir        string
-	ownDir     bool
+	// SPSecret is the demo SP's client secret (client id "demo-sp").
+	SPSecret string
+	dir      string
+	ownDir   bool
 }
 
 // devOperator is one demo operator with the numbers it serves. The numbers
@@ -42,6 +43,9 @@ type devOperator struct {
 	prefixes                             []string
 	number                               string // a demo subscriber
 }
+
+// devRedirect is the demo SP's registered redirect URI.
+const devRedirect = "http://127.0.0.1/callback"
 
 var devOperators = []devOperator{
 	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456"},
@@ -95,6 +99,16 @@ func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
 	}
 	if err := d.seed(ctx); err != nil {
 		return nil, err
+	}
+	// Every node has the demo registry before the demo is announced.
+	want := d.Nodes[0].Raft().Registry().AppliedIndex()
+	for _, n := range d.Nodes {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.Raft().WaitApplied(wctx, want)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if opts.Out != nil {
 		d.print(opts.Out)
@@ -170,11 +184,15 @@ func (d *Dev) seed(ctx context.Context) error {
 			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
 		}
 	}
-	sp := map[string]any{"client_id": "demo-sp", "name": "Demo Shop", "redirect_uris": []string{"http://127.0.0.1/callback"},
+	sp := map[string]any{"client_id": "demo-sp", "name": "Demo Shop", "redirect_uris": []string{devRedirect},
 		"scopes": []string{"openid", "mc_authn", "profile", "email", "phone"}}
-	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/demo-sp", sp, nil); err != nil {
+	var created struct {
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/demo-sp", sp, &created); err != nil {
 		return fmt.Errorf("seed SP: %w", err)
 	}
+	d.SPSecret = created.ClientSecret
 	return nil
 }
 
@@ -216,9 +234,13 @@ func (d *Dev) print(w io.Writer) {
 		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo number %s\n",
 			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), op.number)
 	}
-	out, _ := json.MarshalIndent(map[string]string{"try": fmt.Sprintf(
-		"curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s", d.AdminToken, d.Nodes[1].AdminURL(), devOperators[2].number)}, "", "  ")
-	fmt.Fprintf(w, "\n%s\n\nCtrl-C stops the federation.\n", out)
+	fmt.Fprintf(w, "\ndemo SP: client_id demo-sp, client_secret %s, redirect %s\n", d.SPSecret, devRedirect)
+	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+
+		"  curl -u demo-sp:%s -H 'Accept: application/json' -d 'MSISDN=%s' --data-urlencode 'Redirect_URL=%s' %s/v2/discovery\n",
+		d.SPSecret, strings.TrimPrefix(devOperators[2].number, "+"), devRedirect, d.Nodes[0].PublicURL())
+	fmt.Fprintf(w, "which operator serves a number (admin API):\n  curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s\n",
+		d.AdminToken, d.Nodes[1].AdminURL(), devOperators[2].number)
+	fmt.Fprintf(w, "\nCtrl-C stops the federation.\n")
 }
 
 // Close stops every node, and removes the state directory the demo made.

@@ -2,8 +2,19 @@ package federation
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/registry"
 )
 
 // TestDevFederation runs what `mcfed dev` runs and checks what it promises:
@@ -35,5 +46,66 @@ func TestDevFederation(t *testing.T) {
 	}
 	if err := d.admin(2).Do(context.Background(), "GET", "/v1/cluster/status", nil, &st); err != nil || len(st.Raft.Members) != 3 {
 		t.Fatalf("cluster status: %+v, %v", st, err)
+	}
+}
+
+// TestDiscoveryAcrossTheFederation: an SP asks any node about any demo
+// number; the answer names the serving operator, and its subscriber_id
+// opens with that operator's private key (in its own node's data directory)
+// and with no other operator's.
+func TestDiscoveryAcrossTheFederation(t *testing.T) {
+	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	keys := map[string]*rsa.PrivateKey{}
+	for i, op := range devOperators {
+		b, err := os.ReadFile(filepath.Join(d.Nodes[i].cfg.DataDir, "sealing-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if keys[op.id], err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, node := range d.Nodes {
+		for _, op := range devOperators {
+			form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {devRedirect}, "correlation_id": {"c-" + op.id}}
+			req, _ := http.NewRequest("POST", node.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+			req.SetBasicAuth("demo-sp", d.SPSecret)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				SubscriberID  string `json:"subscriber_id"`
+				CorrelationID string `json:"correlation_id"`
+				Response      struct {
+					ServingOperator string `json:"serving_operator"`
+				} `json:"response"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("node %d, %s: %d %v", i, op.number, resp.StatusCode, err)
+			}
+			if body.Response.ServingOperator != op.name || body.CorrelationID != "c-"+op.id {
+				t.Fatalf("node %d answers %s with %+v", i, op.number, body)
+			}
+			want, _ := registry.ParseMSISDN(op.number)
+			for id, key := range keys {
+				got, err := discovery.Open(key, body.SubscriberID)
+				if id == op.id && (err != nil || got != want) {
+					t.Fatalf("%s's key opens the subscriber_id from node %d to %d, %v", id, i, got, err)
+				}
+				if id != op.id && err == nil {
+					t.Fatalf("%s's key opened a subscriber_id sealed for %s", id, op.id)
+				}
+			}
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,6 +30,10 @@ type Config struct {
 	RaftAddr   string
 	AdminAddr  string
 	PublicAddr string
+	// PublicURL is how SPs and users' browsers reach the public listener
+	// (behind a load balancer or TLS terminator); by default the listener's
+	// own address over http.
+	PublicURL string
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member; JoinToken admits this node.
@@ -149,7 +154,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
-		n.public = n.publicApp()
+		if n.public, err = n.publicApp(); err != nil {
+			return nil, err
+		}
 		go n.serve(n.public, n.publicLn, "public")
 	}
 	if cfg.Bootstrap {
@@ -193,8 +200,11 @@ func (n *Node) AdminURL() string { return "http://" + n.adminLn.Addr().String() 
 
 // PublicURL is the base URL of the node's public listener, or "".
 func (n *Node) PublicURL() string {
-	if n.publicLn == nil {
+	switch {
+	case n.publicLn == nil:
 		return ""
+	case n.cfg.PublicURL != "":
+		return strings.TrimRight(n.cfg.PublicURL, "/")
 	}
 	return "http://" + n.publicLn.Addr().String()
 }

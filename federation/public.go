@@ -1,14 +1,20 @@
 package federation
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/raft"
+	"github.com/mcfed/mcfed/registry"
 )
 
 // publicApp builds the public listener: what SPs and users reach. Discovery
-// and the operator's gateway mount here as they are built.
-func (n *Node) publicApp() *fiber.App {
+// mounts here; the operator's gateway joins it with its own issue.
+func (n *Node) publicApp() (*fiber.App, error) {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             64 << 10,
@@ -17,5 +23,49 @@ func (n *Node) publicApp() *fiber.App {
 	})
 	app.Get("/healthz", n.handleHealthz)
 	app.Get("/readyz", n.handleReadyz)
-	return app
+	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("operator-selection key: %w", err)
+	}
+	svc, err := discovery.New(discovery.Config{
+		Registry:     liveRegistry{n.cluster.node},
+		PublicURL:    n.PublicURL(),
+		Metrics:      n.metrics,
+		SelectionKey: key,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc.Mount(app)
+	return app, nil
+}
+
+// selectionKeyFile holds the key that MACs operator-selection sessions, so
+// a session survives a restart of the node that issued it.
+const selectionKeyFile = "selection-key"
+
+// liveRegistry is discovery's view of the node's replica: every call reads
+// the registry the node holds now, which a snapshot restore replaces whole.
+type liveRegistry struct{ node *raft.Node }
+
+func (l liveRegistry) Resolve(num uint64) (registry.Resolution, bool) {
+	return l.node.Registry().Resolve(num)
+}
+
+func (l liveRegistry) OperatorByNetwork(mcc, mnc string) *registry.Operator {
+	return l.node.Registry().OperatorByNetwork(mcc, mnc)
+}
+
+func (l liveRegistry) OperatorByIP(a netip.Addr) *registry.Operator {
+	return l.node.Registry().OperatorByIP(a)
+}
+
+func (l liveRegistry) Operator(id string) *registry.Operator { return l.node.Registry().Operator(id) }
+
+func (l liveRegistry) Operators(after string, limit int) registry.Page[registry.Operator] {
+	return l.node.Registry().Operators(after, limit)
+}
+
+func (l liveRegistry) ServiceProvider(clientID string) *registry.ServiceProvider {
+	return l.node.Registry().ServiceProvider(clientID)
 }

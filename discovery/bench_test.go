@@ -1,0 +1,336 @@
+package discovery
+
+// Throughput of the real discovery handler beside a bare fiber handler that
+// returns a body of the same size, measured in the same run, on a registry
+// at scale: one large country's numbering plan (+91, ten-digit national
+// numbers starting 6-9), MCFED_BENCH_RANGES seven-digit ranges over six
+// operators and MCFED_BENCH_PORTED ported numbers drawn from the whole span.
+// Load comes from concurrent fasthttp clients in the same process, over
+// fasthttp's in-memory listener (no kernel sockets; client and server share
+// the cores, as a load generator on the same machine would).
+//
+//	go test -run '^$' -bench 'BareFiber|Discovery|Seal' -benchtime 5s ./discovery/
+//	MCFED_BENCH_RANGES=1000000 MCFED_BENCH_PORTED=10000000 go test -run '^$' -bench 'BareFiber|Discovery' ./discovery/
+//
+// BenchmarkBareFiber must run first (it does: same file, declared first) for
+// BenchmarkDiscovery to report the ratio.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+func benchEnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type benchFixture struct {
+	reg     *registry.Registry
+	number  string // a valid number in a range
+	ported  string // a ported number
+	answer  []byte // a real discovery answer for number
+	ranges  int
+	nPorted int
+	load    time.Duration
+}
+
+var (
+	benchOnce sync.Once
+	benchFix  *benchFixture
+)
+
+func loadBenchFixture(b *testing.B) *benchFixture {
+	benchOnce.Do(func() {
+		start := time.Now()
+		key := testKeys()["red"]
+		f := &benchFixture{reg: registry.New(), ranges: benchEnvInt("MCFED_BENCH_RANGES", 10000)}
+		a := &applier{t: b, r: f.reg}
+		a.must(registry.CmdPutScope, registry.Scope{Name: "openid"})
+		a.must(registry.CmdPutScope, registry.Scope{Name: "mc_authn"})
+		var ids []string
+		for i := range 6 {
+			id := fmt.Sprintf("op%d", i)
+			ids = append(ids, id)
+			a.must(registry.CmdPutOperator, registry.Operator{ID: id, Name: "Operator " + id, Country: "IN", Currency: "INR",
+				Networks: []string{fmt.Sprintf("404_%02d", 10+i)}, Issuer: "https://" + id + ".example/oidc",
+				SealingKey: publicPEM(key), Status: registry.StatusActive})
+		}
+		a.must(registry.CmdPutSP, registry.ServiceProvider{ClientID: shopID, Name: "Bench Shop",
+			SecretHash: registry.HashSecret(shopSecret), RedirectURIs: []string{shopRedirect},
+			Scopes: []string{"openid", "mc_authn"}, Operators: []string{registry.AllOperators}, Status: registry.StatusActive})
+
+		rng := rand.New(rand.NewPCG(1, 2))
+		perm := rng.Perm(4000000)[:min(f.ranges, 4000000)]
+		f.ranges = len(perm)
+		batch := registry.RangeBatch{}
+		for i, p := range perm {
+			batch.Ranges = append(batch.Ranges, registry.Range{Prefix: "+91" + strconv.Itoa(6000000+p), Operator: ids[i%6]})
+			if len(batch.Ranges) == 1000 || i == len(perm)-1 {
+				a.must(registry.CmdPutRanges, batch)
+				batch.Ranges = batch.Ranges[:0]
+			}
+		}
+		// A known number: the first range's prefix and a subscriber part
+		// that makes a valid number.
+		for sub := 123; f.number == ""; sub++ {
+			s := "+91" + strconv.Itoa(6000000+perm[0]) + fmt.Sprintf("%03d", sub)
+			if _, err := registry.FastValidator().Check([]byte(s)); err == nil {
+				f.number = s
+			}
+		}
+
+		nums := make([]uint64, benchEnvInt("MCFED_BENCH_PORTED", 100000))
+		for i := range nums {
+			nums[i] = 916000000000 + rng.Uint64N(4000000000)
+		}
+		slices.Sort(nums)
+		nums = slices.Compact(nums)
+		f.nPorted = len(nums)
+		f.ported = registry.FormatMSISDN(nums[len(nums)/2])
+		for lo := 0; lo < len(nums); lo += 1000000 {
+			part := nums[lo:min(lo+1000000, len(nums))]
+			ps := make([]registry.Port, len(part))
+			for i, n := range part {
+				ps[i] = registry.Port{Number: n, Operator: ids[n%6]}
+			}
+			a.ports(ps...)
+		}
+		f.load = time.Since(start)
+		benchFix = f
+	})
+	if benchFix == nil {
+		b.Fatal("bench fixture failed")
+	}
+	return benchFix
+}
+
+// benchServer serves app and returns a client for it: over fasthttp's
+// in-memory listener, or loopback TCP with MCFED_BENCH_LISTENER=tcp (the
+// kernel's share then weighs on both sides, as with a separate load
+// generator).
+func benchServer(b *testing.B, app *fiber.App) *fasthttp.HostClient {
+	var (
+		ln     net.Listener
+		client *fasthttp.HostClient
+	)
+	if os.Getenv("MCFED_BENCH_LISTENER") == "tcp" {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			b.Fatal(err)
+		}
+		client = &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 4096}
+	} else {
+		mem := fasthttputil.NewInmemoryListener()
+		ln = mem
+		client = &fasthttp.HostClient{Addr: "node.bench", Dial: func(string) (net.Conn, error) { return mem.Dial() }, MaxConns: 4096}
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Listener(ln) }()
+	b.Cleanup(func() {
+		if err := app.Shutdown(); err != nil {
+			b.Error(err)
+		}
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	})
+	return client
+}
+
+// javaRequest is the Java SDK's discovery POST for msisdn.
+func javaRequest(msisdn string) *fasthttp.Request {
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("http://node.bench/v2/discovery")
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/x-www-form-urlencoded; charset=UTF-8")
+	req.Header.Set("Authorization", basic(shopID, shopSecret))
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("SDK-Version", "Java-2.4.7")
+	req.Header.Set("X-Redirect", "APP")
+	req.Header.Set("Client-Side-Version", "none")
+	req.SetBodyString(form("Redirect_URL", shopRedirect, "Using-Mobile-Data", "0", "MSISDN", msisdn[1:], "correlation_id", testCorrelation))
+	return req
+}
+
+// load sends b.N copies of tmpl from concurrent clients and reports
+// requests/s and latency percentiles; it returns the requests/s.
+func load(b *testing.B, c *fasthttp.HostClient, tmpl *fasthttp.Request, wantStatus, wantLen int) float64 {
+	var (
+		mu  sync.Mutex
+		all []time.Duration
+	)
+	// RunParallel starts parallelism×GOMAXPROCS clients.
+	b.SetParallelism(max(1, benchEnvInt("MCFED_BENCH_CLIENTS", 32)/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		tmpl.CopyTo(req)
+		lat := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			t0 := time.Now()
+			if err := c.Do(req, resp); err != nil {
+				b.Error(err)
+				return
+			}
+			lat = append(lat, time.Since(t0))
+			if resp.StatusCode() != wantStatus || len(resp.Body()) != wantLen {
+				b.Errorf("status %d, %d bytes; want %d, %d bytes: %s", resp.StatusCode(), len(resp.Body()), wantStatus, wantLen, resp.Body())
+				return
+			}
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	rps := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rps, "req/s")
+	if len(all) > 0 {
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	}
+	return rps
+}
+
+// bareRPS is BenchmarkBareFiber's last figure, for BenchmarkDiscovery's ratio.
+var bareRPS float64
+
+func BenchmarkBareFiber(b *testing.B) {
+	f := loadBenchFixture(b)
+	body := realAnswer(b, f)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Post("/v2/discovery", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(body)
+	})
+	client := benchServer(b, app)
+	tmpl := javaRequest(f.number)
+	defer fasthttp.ReleaseRequest(tmpl)
+	bareRPS = load(b, client, tmpl, 200, len(body))
+}
+
+func BenchmarkDiscovery(b *testing.B) {
+	f := loadBenchFixture(b)
+	body := realAnswer(b, f)
+	for _, tc := range []struct{ name, number string }{{"range", f.number}, {"ported", f.ported}} {
+		b.Run(tc.name, func(b *testing.B) {
+			app, _ := benchApp(b, f)
+			client := benchServer(b, app)
+			tmpl := javaRequest(tc.number)
+			defer fasthttp.ReleaseRequest(tmpl)
+			rps := load(b, client, tmpl, 200, len(body))
+			if bareRPS > 0 {
+				b.ReportMetric(rps/bareRPS, "ratio")
+			}
+			b.ReportMetric(float64(f.ranges), "ranges")
+			b.ReportMetric(float64(f.nPorted), "ported")
+		})
+	}
+}
+
+// BenchmarkDiscoveryNoSeal is the same request path without the RSA
+// operation (Selected-MCC/MNC: no number, no subscriber_id), to show what
+// sealing costs in throughput.
+func BenchmarkDiscoveryNoSeal(b *testing.B) {
+	f := loadBenchFixture(b)
+	app, _ := benchApp(b, f)
+	client := benchServer(b, app)
+	tmpl := javaRequest(f.number)
+	defer fasthttp.ReleaseRequest(tmpl)
+	tmpl.SetBodyString(form("Redirect_URL", shopRedirect, "Selected-MCC", "404", "Selected-MNC", "10", "correlation_id", testCorrelation))
+	want := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(want)
+	if err := client.Do(tmpl, want); err != nil || want.StatusCode() != 200 {
+		b.Fatalf("%v %d %s", err, want.StatusCode(), want.Body())
+	}
+	rps := load(b, client, tmpl, 200, len(want.Body()))
+	if bareRPS > 0 {
+		b.ReportMetric(rps/bareRPS, "ratio")
+	}
+}
+
+// BenchmarkSeal is one subscriber_id: padding, RSA-2048 PKCS#1 v1.5, hex.
+func BenchmarkSeal(b *testing.B) {
+	pub := &testKeys()["red"].PublicKey
+	n := mustNumber(b, numRed)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Seal(pub, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpen is the operator gateway's side: RSA-2048 decryption.
+func BenchmarkOpen(b *testing.B) {
+	k := testKeys()["red"]
+	id, _ := Seal(&k.PublicKey, mustNumber(b, numRed))
+	for b.Loop() {
+		if _, err := Open(k, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse is the parameter parsing of the Java SDK's request alone.
+func BenchmarkParse(b *testing.B) {
+	raw := rawRequest{
+		Body:          []byte(form("Redirect_URL", shopRedirect, "Using-Mobile-Data", "0", "MSISDN", "447911123456", "correlation_id", testCorrelation)),
+		ContentType:   []byte("application/x-www-form-urlencoded; charset=UTF-8"),
+		Authorization: []byte(basic(shopID, shopSecret)),
+		Accept:        []byte("application/json"),
+	}
+	var p parser
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.parse(&raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchApp(b *testing.B, f *benchFixture) (*fiber.App, *Service) {
+	svc, err := New(Config{Registry: f.reg, PublicURL: "http://node.bench", SelectionKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	svc.Mount(app)
+	return app, svc
+}
+
+// realAnswer is the discovery answer for the fixture's number, whose size
+// the bare handler copies.
+func realAnswer(b *testing.B, f *benchFixture) []byte {
+	app, _ := benchApp(b, f)
+	client := benchServer(b, app)
+	req := javaRequest(f.number)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+		b.Fatalf("discovery of %s: %v %d %s", f.number, err, resp.StatusCode(), resp.Body())
+	}
+	return append([]byte(nil), resp.Body()...)
+}

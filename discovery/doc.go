@@ -1,0 +1,78 @@
+// Package discovery is the federation's SP-facing Discovery API: an SP asks
+// any node which operator serves a phone number (or a network, or an IP
+// address) and gets back that operator's endpoints, the client credentials to
+// use there and the number sealed for the operator (subscriber_id). When
+// nothing identifies the operator the user picks it on the operator-selection
+// page. CAMARA's Telco Finder answers the same question in CAMARA's format.
+//
+// The wire format is the one the GSMA SDKs (Java, PHP, legacy Android) and
+// the WSO2 authenticator already speak (shared/spec/mobile-connect.md §1 and
+// §7); where a client and a document disagree, the client wins.
+//
+// # Client credentials
+//
+// A discovery answer carries response.client_id and response.client_secret,
+// which the SDK then uses at the operator's gateway. mcfed answers with the
+// SP's own federation-wide client_id and with the client secret the SP has
+// just authenticated with. The registry stores only the secret's hash
+// (registry.HashSecret), so the operator's gateway checks the secret it is
+// given against the same replicated hash: no plaintext secret ever enters the
+// Raft log, no node keeps one, and the SP learns nothing it did not send.
+// Per-operator credentials (one secret per SP and operator) were rejected:
+// each would have to be stored in plaintext somewhere for discovery to hand it
+// out, or be derived from a key every node holds, which any node could then
+// use to impersonate any SP at any operator.
+//
+// # subscriber_id
+//
+// When the SP gives a number, the answering node seals it to the serving
+// operator's public key (registry.Operator.SealingKey) with Seal: the format
+// the SDKs send back as login_hint=ENCR_MSISDN:<hex> (RSA PKCS#1 v1.5, which
+// the ecosystem fixed long ago; see seal.go). Only the operator's own node,
+// which holds the private key, opens it with Open.
+//
+// # HTTP statuses
+//
+//   - 200: the operator is known (JSON answer, spec §1.2(a)).
+//   - 202 / 302: operator selection. A client whose Accept names
+//     application/json gets 202 and an operatorSelection link (the Java SDK's
+//     HTTP client follows redirects, so it must never get a 302); anyone else
+//     (browsers, Android with text/html, WSO2 with application/xml) gets 302
+//     to the same page.
+//   - 404 Not_Found_Entity: the number, network or operator is no member's
+//     (or its operator is suspended or does not accept the SP). The Java and
+//     PHP SDKs read the error from the body whatever the status, Android
+//     reads a JSON body on any status >= 400, and the WSO2 authenticator only
+//     recognises 404 and 400 as "bad MSISDN" (it would take a 200 for a
+//     successful discovery and fail later), so 404 rather than the sandbox's
+//     200 is the status every client handles.
+//   - 400 invalid_request: missing or unregistered Redirect_URL, an MSISDN
+//     that is not a valid number, a malformed Selected-MCC/MNC.
+//   - 401 invalid_client: missing or wrong Basic credentials, a suspended SP,
+//     or the Android SDK's hashed Basic variant (refused in clear words).
+//
+// Every answer is application/json whatever the Accept header (never 406),
+// and echoes the request's correlation_id when it had one: the Java SDK
+// throws when an answer carries a different one, so none is invented.
+//
+// # Operator selection
+//
+// The selection session is a token, not server state: the SP's client_id,
+// its Redirect_URL and the correlation_id with an expiry, MACed with
+// HMAC-SHA256 under Config.SelectionKey (session.go). Any node holding the
+// same key can serve the page. The token is authenticated, not encrypted: it
+// carries nothing the user's browser does not already see.
+//
+// # Telco Finder
+//
+// POST /telco-finder/v1/search authenticates callers with the same SP Basic
+// credentials as discovery. CAMARA's private_key_jwt client authentication
+// comes with the gateway issue, which brings the token endpoint it needs.
+//
+// # Performance
+//
+// Per-request work does not grow with the registry: one registry lookup by
+// number (or network, or address), one SP lookup, one SHA-256 of the secret,
+// and an RSA public-key operation for subscriber_id, which dominates
+// (see bench_test.go).
+package discovery

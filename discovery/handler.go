@@ -1,0 +1,176 @@
+package discovery
+
+import (
+	"encoding/hex"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Pools for the hot path: a parser (two fasthttp.Args and a base64 buffer)
+// and an output buffer per request in flight.
+var (
+	parsers = sync.Pool{New: func() any { return new(parser) }}
+	bodies  = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+)
+
+// handleDiscovery serves GET and POST /v2/discovery[/].
+func (s *Service) handleDiscovery(c *fiber.Ctx) error {
+	start := time.Now()
+	p := parsers.Get().(*parser)
+	rq := c.Request()
+	raw := rawRequest{
+		Query:         rq.URI().QueryString(),
+		Body:          rq.Body(),
+		ContentType:   rq.Header.ContentType(),
+		Authorization: rq.Header.Peek(fiber.HeaderAuthorization),
+		Accept:        rq.Header.Peek(fiber.HeaderAccept),
+		SourceIP:      rq.Header.Peek("X-Source-IP"),
+	}
+	outcome := s.discover(c, p, &raw)
+	parsers.Put(p)
+	s.metrics.ObserveDiscovery(outcome, time.Since(start))
+	return nil
+}
+
+// discover answers one request and returns its outcome.
+func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
+	perr := p.parse(raw)
+	r := &p.req
+	if perr != nil && perr.status == http.StatusUnauthorized {
+		return s.writeError(c, perr, r)
+	}
+	sp := s.authenticate(r.clientID, r.secret)
+	if sp == nil {
+		return s.writeError(c, errBadCredentials, r)
+	}
+	if perr != nil {
+		return s.writeError(c, perr, r)
+	}
+	if !registeredRedirect(sp, r.redirectURL) {
+		return s.writeError(c, errRedirect, r)
+	}
+
+	op, identified := s.resolve(r, sp)
+	if op == nil {
+		if identified {
+			return s.writeError(c, errNotFound, r)
+		}
+		return s.writeSelection(c, sp, r)
+	}
+
+	a := answer{
+		op:             s.fragments.operator(op),
+		sp:             s.fragments.serviceProvider(sp),
+		secret:         r.secret,
+		correlationID:  r.correlationID,
+		hasCorrelation: r.hasCorrelation,
+		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),
+	}
+	outcome := OutcomeFound
+	if r.msisdn != 0 {
+		pub, err := s.keys.get(op)
+		if err != nil {
+			// The operator published no usable key: answer without
+			// subscriber_id (its gateway will ask the person for the
+			// number) rather than fail the SP, and say so in the metrics.
+			outcome = OutcomeUnsealed
+		} else {
+			ct, err := seal(pub, r.msisdn)
+			if err != nil {
+				return s.writeError(c, errInternal, r)
+			}
+			p.sub = hex.AppendEncode(p.sub[:0], ct)
+			a.subscriberID = p.sub
+		}
+	}
+	bp := bodies.Get().(*[]byte)
+	*bp = appendAnswer((*bp)[:0], &a)
+	writeJSON(c, http.StatusOK, *bp)
+	bodies.Put(bp)
+	return outcome
+}
+
+// resolve finds the operator for r in the order of spec §1.1: MSISDN,
+// Selected-MCC/MNC, Identified-MCC/MNC, then the addresses. identified is
+// true when the request named the subscriber's operator definitely (a
+// number or a network), so that no operator means Not_Found_Entity; an
+// address that matches nothing (Wi-Fi, a fixed line) leads to selection.
+func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registry.Operator, identified bool) {
+	switch {
+	case r.msisdn != 0:
+		if res, ok := s.reg.Resolve(r.msisdn); ok {
+			op = res.Operator
+		}
+	case r.selected.mcc != nil:
+		op = s.reg.OperatorByNetwork(string(r.selected.mcc), string(r.selected.mnc))
+	case r.identified.mcc != nil:
+		op = s.reg.OperatorByNetwork(string(r.identified.mcc), string(r.identified.mnc))
+	default:
+		if r.localIP.IsValid() {
+			if o := s.reg.OperatorByIP(r.localIP); routable(o, sp) {
+				return o, false
+			}
+		}
+		if r.sourceIP.IsValid() {
+			if o := s.reg.OperatorByIP(r.sourceIP); routable(o, sp) {
+				return o, false
+			}
+		}
+		return nil, false
+	}
+	if !routable(op, sp) {
+		return nil, true
+	}
+	return op, true
+}
+
+// writeSelection sends the SP's user to the operator-selection page: 202
+// with the link for JSON clients, 302 for everyone else.
+func (s *Service) writeSelection(c *fiber.Ctx, sp *registry.ServiceProvider, r *request) string {
+	id := s.sessions.seal(session{
+		clientID:       sp.ClientID,
+		redirectURL:    string(r.redirectURL),
+		correlationID:  string(r.correlationID),
+		hasCorrelation: r.hasCorrelation,
+	}, s.now())
+	href := s.selectionURL + "?session_id=" + id
+	status := http.StatusAccepted
+	if !r.wantJSON {
+		status = http.StatusFound
+		c.Set(fiber.HeaderLocation, href)
+	}
+	bp := bodies.Get().(*[]byte)
+	*bp = appendSelection((*bp)[:0], href, r.correlationID, r.hasCorrelation)
+	writeJSON(c, status, *bp)
+	bodies.Put(bp)
+	return OutcomeSelection
+}
+
+// writeError sends a protocol error and returns its outcome.
+func (s *Service) writeError(c *fiber.Ctx, e *protoError, r *request) string {
+	if e.status == http.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="mcfed discovery"`)
+	}
+	bp := bodies.Get().(*[]byte)
+	*bp = appendError((*bp)[:0], e, r.correlationID, r.hasCorrelation)
+	writeJSON(c, e.status, *bp)
+	bodies.Put(bp)
+	return e.outcome
+}
+
+// writeJSON sends body (copied: the caller reuses it) as application/json,
+// the only type Android reads, whatever the request's Accept. Answers carry
+// client credentials: no cache may keep them.
+func writeJSON(c *fiber.Ctx, status int, body []byte) {
+	c.Status(status)
+	h := &c.Response().Header
+	h.SetContentType(fiber.MIMEApplicationJSON)
+	h.Set(fiber.HeaderCacheControl, "no-store")
+	h.Set(fiber.HeaderPragma, "no-cache")
+	c.Response().SetBody(body)
+}

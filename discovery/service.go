@@ -1,0 +1,159 @@
+package discovery
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Registry is what discovery reads from the node's replica. Every method
+// must be safe for concurrent use and must not wait for Raft; the node passes
+// a view that always reads its current registry (a restore swaps it).
+type Registry interface {
+	// Resolve finds the operator serving an E.164 number (its digits as an
+	// integer), ported numbers first.
+	Resolve(n uint64) (registry.Resolution, bool)
+	OperatorByNetwork(mcc, mnc string) *registry.Operator
+	OperatorByIP(a netip.Addr) *registry.Operator
+	Operator(id string) *registry.Operator
+	// Operators lists operators a page at a time (the selection page).
+	Operators(after string, limit int) registry.Page[registry.Operator]
+	ServiceProvider(clientID string) *registry.ServiceProvider
+}
+
+// Config is what a node passes to New.
+type Config struct {
+	Registry Registry
+	// PublicURL is this node's public base URL (scheme, host, optional path
+	// prefix), for the operator-selection links.
+	PublicURL string
+	// TTL is how long an SP may cache an answer; the answer's ttl is now+TTL
+	// in epoch milliseconds. Default 1 hour.
+	TTL time.Duration
+	// Metrics may be nil.
+	Metrics Metrics
+	// SelectionKey MACs operator-selection sessions. Nodes behind one
+	// public name must share it; at least 32 bytes. When empty, New draws a
+	// random key, and sessions survive only as long as this process.
+	SelectionKey []byte
+	// SelectionTTL is how long a person has to pick an operator. Default
+	// 10 minutes.
+	SelectionTTL time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Service serves the Discovery API, the operator-selection page and the
+// Telco Finder. It is safe for concurrent use.
+type Service struct {
+	reg          Registry
+	publicURL    string
+	ttl          time.Duration
+	metrics      Metrics
+	now          func() time.Time
+	sessions     sessionCodec
+	keys         sealingKeys
+	fragments    fragments
+	selectionURL string // publicURL + selectionPath
+}
+
+// Paths the service mounts.
+const (
+	discoveryPath   = "/v2/discovery"
+	selectionPath   = "/v2/discovery/users/operator-selection"
+	telcoFinderPath = "/telco-finder/v1/search"
+)
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Registry == nil {
+		return nil, errors.New("discovery: Config.Registry is required")
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("discovery: PublicURL %q must be an absolute http(s) URL without query or fragment", cfg.PublicURL)
+	}
+	key := cfg.SelectionKey
+	switch {
+	case len(key) == 0:
+		key = make([]byte, 32)
+		rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
+	case len(key) < 32:
+		return nil, fmt.Errorf("discovery: SelectionKey has %d bytes, want at least 32", len(key))
+	}
+	s := &Service{
+		reg:       cfg.Registry,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		ttl:       cfg.TTL,
+		metrics:   cfg.Metrics,
+		now:       cfg.Now,
+	}
+	if s.ttl <= 0 {
+		s.ttl = time.Hour
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	sttl := cfg.SelectionTTL
+	if sttl <= 0 {
+		sttl = 10 * time.Minute
+	}
+	s.sessions = sessionCodec{key: key, ttl: sttl}
+	s.selectionURL = s.publicURL + selectionPath
+	// The number validator compiles its tables on first use; pay that
+	// here rather than in the first SP's request.
+	registry.FastValidator()
+	return s, nil
+}
+
+// Mount registers the service's routes on the node's public app: the router
+// that PublicURL reaches (the selection links are PublicURL + the route).
+func (s *Service) Mount(r fiber.Router) {
+	for _, p := range []string{discoveryPath, discoveryPath + "/"} {
+		r.Get(p, s.handleDiscovery)
+		r.Post(p, s.handleDiscovery)
+	}
+	r.Get(selectionPath, s.handleSelectionPage)
+	r.Post(selectionPath, s.handleSelectionChoice)
+	r.Post(telcoFinderPath, s.handleTelcoFinder)
+}
+
+// routable reports whether discovery may send the SP to op: a member in
+// good standing that accepts the SP.
+func routable(op *registry.Operator, sp *registry.ServiceProvider) bool {
+	return op != nil && op.Status == registry.StatusActive && sp.Accepts(op.ID)
+}
+
+// authenticate returns the SP whose Basic credentials these are, or nil when
+// they are wrong, unknown or the SP is suspended (which callers do not tell
+// apart, so a probe learns nothing about which client ids exist).
+func (s *Service) authenticate(clientID, secret []byte) *registry.ServiceProvider {
+	sp := s.reg.ServiceProvider(string(clientID))
+	if sp == nil || sp.Status != registry.StatusActive || !sp.CheckSecret(string(secret)) {
+		return nil
+	}
+	return sp
+}
+
+// registeredRedirect reports whether u is exactly one of the SP's redirect
+// URIs (no prefix or normalisation games: RFC 6749 §3.1.2.3's simple string
+// comparison).
+func registeredRedirect(sp *registry.ServiceProvider, u []byte) bool {
+	for _, r := range sp.RedirectURIs {
+		if string(u) == r {
+			return true
+		}
+	}
+	return false
+}
