@@ -41,7 +41,12 @@ type Config struct {
 	JoinToken string
 	// AdminToken authenticates calls to the admin API (Bearer).
 	AdminToken string
-	// RaftTLS, when set, makes Raft traffic mutual TLS.
+	// RaftTLS, when set, makes Raft traffic mutual TLS, and serves the admin
+	// API over TLS with the same certificate: the join answer carries the
+	// cluster secret, and forwarded writes carry it, so node-to-node admin
+	// traffic must not travel in clear outside dev. Nodes call each other's
+	// admin APIs presenting their certificate and trusting only the
+	// federation's CA.
 	RaftTLS *tls.Config
 	// MaxStaleness bounds how long a follower may go without hearing from
 	// the leader before it reports itself not ready.
@@ -122,6 +127,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	if cfg.RaftTLS != nil {
+		server := cfg.RaftTLS.Clone()
+		// Admins' scripts reach the admin API with a bearer token and need
+		// no certificate; a certificate that is offered must verify.
+		server.ClientAuth = tls.VerifyClientCertIfGiven
+		n.adminLn = tls.NewListener(n.adminLn, server)
+		client.Transport = &http.Transport{TLSClientConfig: cfg.RaftTLS.Clone()}
+	}
 	if cfg.PublicAddr != "" {
 		if n.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
 			return nil, fmt.Errorf("public listener: %w", err)
@@ -134,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.cluster = &cluster{node: rn, client: &http.Client{Timeout: 30 * time.Second}}
+	n.cluster = &cluster{node: rn, client: client}
 
 	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
 	switch {
@@ -196,7 +210,12 @@ func (n *Node) registerSelf(ctx context.Context) {
 }
 
 // AdminURL is the base URL of the node's admin API.
-func (n *Node) AdminURL() string { return "http://" + n.adminLn.Addr().String() }
+func (n *Node) AdminURL() string {
+	if n.cfg.RaftTLS != nil {
+		return "https://" + n.adminLn.Addr().String()
+	}
+	return "http://" + n.adminLn.Addr().String()
+}
 
 // PublicURL is the base URL of the node's public listener, or "".
 func (n *Node) PublicURL() string {
