@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 )
 
 // adminApp builds the admin API. Bodies are streamed (so bulk imports of
@@ -38,6 +39,9 @@ func (n *Node) adminApp() *fiber.App {
 	app.Get("/healthz", n.handleHealthz)
 	app.Get("/readyz", n.handleReadyz)
 	app.Get("/metrics", n.requireAdminToken, n.metrics.handler())
+	// Go's profiles, for operators chasing a slow node: behind the admin
+	// token like everything that is not a probe.
+	app.Use("/debug/pprof", n.requireAdminToken, pprof.New())
 
 	// Authenticated by their own credentials: a join token, the cluster
 	// secret.

@@ -1,0 +1,41 @@
+// Command loadgen drives an mcfed federation as SPs do, from a separate
+// process, and prints throughput and latency percentiles.
+//
+//	loadgen setup     --admin URL --token T [--ranges 1000000 --ported 10000000]
+//	loadgen bare      --addr 127.0.0.1:9099 --body-size 1200
+//	loadgen discovery --url http://127.0.0.1:8080 --secret S [--compare http://127.0.0.1:9099] [--users 64 --duration 10s]
+//
+// setup writes a national numbering plan into a node through its admin API
+// (six operators with sealing keys, ranges, ported numbers, an SP); bare
+// serves a fixed body of the size of a discovery answer with a bare fiber
+// handler, the baseline to compare with; discovery sends the GSMA Java
+// SDK's discovery request for numbers of that plan and, with --compare,
+// runs the same load against the baseline first and prints the ratio.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen setup|bare|discovery [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "setup":
+		err = setup(os.Args[2:])
+	case "bare":
+		err = bare(os.Args[2:])
+	case "discovery":
+		err = discovery(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
