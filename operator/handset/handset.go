@@ -1,0 +1,211 @@
+// Package handset is the simulated handset of `mcfed dev` and of tests: one
+// inbox per MSISDN (bounded, newest first) that the simulated SMSC delivers
+// to (it implements smsc.Deliverer), a JSON API and a small server-rendered
+// page per MSISDN, and "tapping" a link in a message (an HTTP GET, as the
+// phone's browser would do).
+package handset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcfed/mcfed/operator/smsc"
+)
+
+// Message is one SMS in an inbox.
+type Message struct {
+	ID         string    `json:"id"`      // handset id, unique in this Handset
+	SMSCID     string    `json:"smsc_id"` // the SMSC's message id
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Text       string    `json:"text"`
+	ReceivedAt time.Time `json:"received_at"`
+	Links      []string  `json:"links"` // http(s) links found in Text, in order
+}
+
+// Options configure a Handset.
+type Options struct {
+	InboxSize  int           // messages kept per MSISDN; default 50
+	HTTPClient *http.Client  // used by Tap; default: 10 s timeout, follows redirects
+	BodyLimit  int           // bytes of the tapped page returned; default 64 KiB
+	Refresh    time.Duration // HTML page auto-refresh; default 3 s
+}
+
+// Handset holds the inboxes. Safe for concurrent use.
+type Handset struct {
+	opt     Options
+	mu      sync.Mutex
+	inboxes map[string][]Message // newest first
+	seq     uint64
+	changed chan struct{} // closed and replaced on every delivery
+}
+
+// New returns an empty Handset.
+func New(opt Options) *Handset {
+	if opt.InboxSize <= 0 {
+		opt.InboxSize = 50
+	}
+	if opt.HTTPClient == nil {
+		opt.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opt.BodyLimit <= 0 {
+		opt.BodyLimit = 64 << 10
+	}
+	if opt.Refresh <= 0 {
+		opt.Refresh = 3 * time.Second
+	}
+	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{})}
+}
+
+var _ smsc.Deliverer = (*Handset)(nil)
+
+// ErrBadMSISDN: not E.164 digits.
+var ErrBadMSISDN = errors.New("handset: MSISDN must be 7 to 15 digits")
+
+// NormalizeMSISDN strips a leading "+" and checks the digits.
+func NormalizeMSISDN(s string) (string, error) {
+	d := strings.TrimPrefix(strings.TrimSpace(s), "+")
+	if len(d) < 7 || len(d) > 15 || strings.Trim(d, "0123456789") != "" {
+		return "", fmt.Errorf("%w: %q", ErrBadMSISDN, s)
+	}
+	return d, nil
+}
+
+// Deliver puts a message in the inbox of m.To (smsc.Deliverer).
+func (h *Handset) Deliver(m smsc.Message) error {
+	to, err := NormalizeMSISDN(m.To)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	msg := Message{
+		ID: fmt.Sprintf("m%d", h.seq), SMSCID: m.ID, From: m.From, To: to, Text: m.Text,
+		ReceivedAt: m.ReceivedAt, Links: FindLinks(m.Text),
+	}
+	if msg.ReceivedAt.IsZero() {
+		msg.ReceivedAt = time.Now()
+	}
+	box := append([]Message{msg}, h.inboxes[to]...)
+	if len(box) > h.opt.InboxSize {
+		box = box[:h.opt.InboxSize]
+	}
+	h.inboxes[to] = box
+	close(h.changed)
+	h.changed = make(chan struct{})
+	return nil
+}
+
+// Messages returns the inbox of msisdn, newest first.
+func (h *Handset) Messages(msisdn string) []Message {
+	d, err := NormalizeMSISDN(msisdn)
+	if err != nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Message(nil), h.inboxes[d]...)
+}
+
+// MSISDNs lists the numbers that have an inbox.
+func (h *Handset) MSISDNs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.inboxes))
+	for k := range h.inboxes {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Message returns one message of an inbox.
+func (h *Handset) Message(msisdn, id string) (Message, bool) {
+	for _, m := range h.Messages(msisdn) {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Message{}, false
+}
+
+// WaitFor waits until the inbox of msisdn holds a message for which match is
+// true (nil matches any), and returns the newest such message.
+func (h *Handset) WaitFor(ctx context.Context, msisdn string, match func(Message) bool) (Message, error) {
+	for {
+		h.mu.Lock()
+		ch := h.changed
+		h.mu.Unlock()
+		for _, m := range h.Messages(msisdn) {
+			if match == nil || match(m) {
+				return m, nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+}
+
+var linkRE = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"']+`)
+
+// FindLinks returns the http(s) links in text, without trailing punctuation.
+func FindLinks(text string) []string {
+	found := linkRE.FindAllString(text, -1)
+	links := make([]string, 0, len(found))
+	for _, l := range found {
+		l = strings.TrimRight(l, ".,;:!?)]}")
+		if l != "" {
+			links = append(links, l)
+		}
+	}
+	return links
+}
+
+// TapResult is what tapping a link got.
+type TapResult struct {
+	URL      string `json:"url"`       // the link tapped
+	FinalURL string `json:"final_url"` // after redirects
+	Status   int    `json:"status"`
+	Body     string `json:"body"` // first BodyLimit bytes
+}
+
+// Errors of Tap.
+var (
+	ErrNoMessage = errors.New("handset: no such message")
+	ErrNoLink    = errors.New("handset: no such link in the message")
+)
+
+// Tap performs an HTTP GET of link number n (0-based) of a message, as the
+// person would by tapping it, following redirects.
+func (h *Handset) Tap(ctx context.Context, msisdn, id string, n int) (TapResult, error) {
+	m, ok := h.Message(msisdn, id)
+	if !ok {
+		return TapResult{}, ErrNoMessage
+	}
+	if n < 0 || n >= len(m.Links) {
+		return TapResult{}, fmt.Errorf("%w: link %d of %d", ErrNoLink, n, len(m.Links))
+	}
+	link := m.Links[n]
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return TapResult{}, fmt.Errorf("handset: tap %s: %w", link, err)
+	}
+	req.Header.Set("User-Agent", "mcfed-handset/1 (simulated phone)")
+	resp, err := h.opt.HTTPClient.Do(req)
+	if err != nil {
+		return TapResult{}, fmt.Errorf("handset: tap %s: %w", link, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(h.opt.BodyLimit)))
+	return TapResult{URL: link, FinalURL: resp.Request.URL.String(), Status: resp.StatusCode, Body: string(body)}, nil
+}

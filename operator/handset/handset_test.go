@@ -1,0 +1,148 @@
+package handset_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/operator/handset"
+	"github.com/mcfed/mcfed/operator/smsc"
+)
+
+const msisdn = "4915112345678"
+
+func serve(t *testing.T, h *handset.Handset) string {
+	t.Helper()
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	h.Mount(app)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
+	return "http://" + ln.Addr().String()
+}
+
+func TestInboxJSONAndTap(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Query().Get("t") != "abc123" {
+			http.Error(w, "bad token", http.StatusForbidden)
+			return
+		}
+		fmt.Fprint(w, "login confirmed")
+	}))
+	defer target.Close()
+
+	h := handset.New(handset.Options{InboxSize: 3})
+	base := serve(t, h)
+	text := fmt.Sprintf("Bank <b>&co</b>: tap %s/confirm?t=abc123. Or %s/x?t=no).", target.URL, target.URL)
+	if err := h.Deliver(smsc.Message{ID: "A1", From: "MCFED", To: "+" + msisdn, Text: text, ReceivedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, err := http.Get(base + "/handset/+" + msisdn + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inbox struct {
+		MSISDN   string `json:"msisdn"`
+		Messages []struct {
+			ID         string    `json:"id"`
+			From       string    `json:"from"`
+			Text       string    `json:"text"`
+			ReceivedAt time.Time `json:"received_at"`
+			Links      []string  `json:"links"`
+		} `json:"messages"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&inbox)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET messages: %d %v", resp.StatusCode, err)
+	}
+	if inbox.MSISDN != msisdn || len(inbox.Messages) != 1 {
+		t.Fatalf("inbox = %+v", inbox)
+	}
+	m := inbox.Messages[0]
+	if m.Text != text || m.From != "MCFED" || m.ReceivedAt.IsZero() {
+		t.Errorf("message = %+v", m)
+	}
+	wantLinks := []string{target.URL + "/confirm?t=abc123", target.URL + "/x?t=no"}
+	if fmt.Sprint(m.Links) != fmt.Sprint(wantLinks) {
+		t.Errorf("links = %q, want %q", m.Links, wantLinks)
+	}
+
+	tap := func(q string) (int, handset.TapResult) {
+		resp, err := http.Post(base+"/handset/"+msisdn+"/messages/"+m.ID+"/tap"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tr handset.TapResult
+		_ = json.NewDecoder(resp.Body).Decode(&tr)
+		return resp.StatusCode, tr
+	}
+	code, tr := tap("?link=0")
+	if code != 200 || tr.Status != 200 || tr.Body != "login confirmed" || tr.URL != wantLinks[0] {
+		t.Errorf("tap link 0: %d %+v", code, tr)
+	}
+	code, tr = tap("?link=1")
+	if code != 200 || tr.Status != 403 {
+		t.Errorf("tap link 1: %d %+v", code, tr)
+	}
+	if code, _ := tap("?link=2"); code != 404 {
+		t.Errorf("tap missing link: %d", code)
+	}
+	if got := hits.Load(); got != 2 {
+		t.Errorf("target hit %d times, want 2", got)
+	}
+	if resp, _ := http.Get(base + "/handset/12ab/messages"); resp == nil || resp.StatusCode != 400 {
+		t.Errorf("bad msisdn accepted")
+	} else {
+		resp.Body.Close()
+	}
+
+	// HTML page: escaped, self-contained, refreshing.
+	resp, err = http.Get(base + "/handset/" + msisdn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	if strings.Contains(page, "<b>&co</b>") || !strings.Contains(page, "&lt;b&gt;&amp;co&lt;/b&gt;") {
+		t.Error("message text not escaped in HTML")
+	}
+	if !strings.Contains(page, `http-equiv="refresh"`) || strings.Contains(page, "<script") || strings.Contains(page, "src=") {
+		t.Error("page not self-contained / not refreshing")
+	}
+
+	// bounded, newest first
+	for i := 0; i < 4; i++ {
+		_ = h.Deliver(smsc.Message{ID: fmt.Sprint("B", i), From: "X", To: msisdn, Text: fmt.Sprint("n", i)})
+	}
+	got := h.Messages(msisdn)
+	if len(got) != 3 || got[0].Text != "n3" || got[2].Text != "n1" {
+		t.Errorf("inbox after 5 deliveries: %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.WaitFor(ctx, msisdn, func(m handset.Message) bool { return m.Text == "never" }); err == nil {
+		t.Error("WaitFor found a message that never came")
+	}
+}
