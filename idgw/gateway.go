@@ -1,0 +1,133 @@
+// Package idgw is an operator's Identity Gateway: the OpenID Connect
+// authorization server of the Mobile Connect profile (metadata, JWKS,
+// authorization, token, userinfo and premiuminfo endpoints), authenticator
+// routing by Level of Assurance, the token manager and the access gateway.
+//
+// It reads the federation's registry (its own operator record, the SPs and
+// the catalogue) through the Registry interface and reaches everything
+// operator-specific through interfaces it defines (authenticators, the
+// subscriber store, the data gateway, the opener of sealed login hints), so
+// it imports none of their implementations. Signing goes through the jose
+// package, the one place that touches the JOSE library.
+package idgw
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Registry is what the gateway reads from the node's replica; every call
+// must be safe for concurrent use and must not wait for Raft.
+type Registry interface {
+	Operator(id string) *registry.Operator
+	ServiceProvider(clientID string) *registry.ServiceProvider
+	Resolve(n uint64) (registry.Resolution, bool)
+	Scopes(after string, limit int) registry.Page[registry.Scope]
+}
+
+// LoginHintOpener opens a login_hint=ENCR_MSISDN:<hex> sealed by discovery
+// to this operator's key, returning the MSISDN's digits.
+type LoginHintOpener interface {
+	OpenLoginHint(subscriberID string) (uint64, error)
+}
+
+// Config is what the node passes to New.
+type Config struct {
+	// OperatorID is the operator this gateway serves; its registry record
+	// gives the issuer and endpoints.
+	OperatorID string
+	// Issuer is the gateway's issuer URL as this node serves it (its public
+	// URL, with any path prefix). The endpoints mount at the default paths
+	// under it; the operator's registry record should carry the same issuer.
+	Issuer   string
+	Registry Registry
+	// Keys signs ID tokens; its JWKS is published.
+	Keys       *jose.KeyRing
+	LoginHints LoginHintOpener
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Gateway serves one operator's OIDC endpoints. It is safe for concurrent
+// use.
+type Gateway struct {
+	cfg Config
+	now func() time.Time
+}
+
+// New checks cfg and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	var errs []error
+	if cfg.OperatorID == "" {
+		errs = append(errs, errors.New("idgw: Config.OperatorID is required"))
+	}
+	if cfg.Registry == nil {
+		errs = append(errs, errors.New("idgw: Config.Registry is required"))
+	}
+	if _, err := url.Parse(cfg.Issuer); err != nil || cfg.Issuer == "" {
+		errs = append(errs, fmt.Errorf("idgw: Config.Issuer %q is not a URL", cfg.Issuer))
+	}
+	if cfg.Keys == nil {
+		errs = append(errs, errors.New("idgw: Config.Keys is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, now: cfg.Now}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	return g, nil
+}
+
+// operator returns this gateway's operator record, or an error when the
+// registry does not (yet) hold it: the node serves nothing until its
+// operator is registered.
+func (g *Gateway) operator() (*registry.Operator, error) {
+	o := g.cfg.Registry.Operator(g.cfg.OperatorID)
+	if o == nil {
+		return nil, fmt.Errorf("operator %q is not registered", g.cfg.OperatorID)
+	}
+	return o, nil
+}
+
+// Mount registers the gateway's endpoints on the public app at the default
+// paths under the issuer (registry.Operator.URLs with no endpoint
+// overridden), which is what discovery and the metadata announce for an
+// operator that registers only its issuer. The operator's record may be
+// written later: handlers read it per request.
+func (g *Gateway) Mount(app fiber.Router) error {
+	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
+	routes := []struct {
+		method, url string
+		h           fiber.Handler
+	}{
+		{fiber.MethodGet, u.OpenIDConfiguration, g.handleMetadata},
+		{fiber.MethodGet, u.JWKS, g.handleJWKS},
+	}
+	for _, r := range routes {
+		p, err := pathOf(r.url)
+		if err != nil {
+			return err
+		}
+		app.Add(r.method, p, r.h)
+	}
+	return nil
+}
+
+// pathOf is the path part of an endpoint URL, where the gateway mounts it.
+func pathOf(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Path == "" {
+		return "", fmt.Errorf("idgw: endpoint %q has no path", raw)
+	}
+	return "/" + strings.TrimLeft(u.Path, "/"), nil
+}

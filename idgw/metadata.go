@@ -1,0 +1,146 @@
+package idgw
+
+import (
+	"slices"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/jose"
+)
+
+// Mobile Connect versions the gateway speaks. The Java SDK refuses to build
+// an authorize URL for "openid mc_authn" unless mc_version lists
+// mc_di_r2_v2.3 or mc_di_v3.0 (spec §7), and assumes mc_v1.1 only when the
+// list is absent.
+var mcVersions = []string{"mc_v1.1", "mc_v1.2", "mc_v2.0", "mc_di_r2_v2.3", "mc_di_v3.0"}
+
+// metadata is the OpenID Provider metadata with the Mobile Connect fields the
+// SDKs read (spec §2.6).
+type metadata struct {
+	Issuer                          string   `json:"issuer"`
+	AuthorizationEndpoint           string   `json:"authorization_endpoint"`
+	TokenEndpoint                   string   `json:"token_endpoint"`
+	UserinfoEndpoint                string   `json:"userinfo_endpoint"`
+	PremiumInfoEndpoint             string   `json:"premiuminfo_endpoint"`
+	RevocationEndpoint              string   `json:"revocation_endpoint"`
+	JWKSURI                         string   `json:"jwks_uri"`
+	SIAuthorizationEndpoint         string   `json:"si_authorization_endpoint"`
+	ScopesSupported                 []string `json:"scopes_supported"`
+	MCDIScopesSupported             []string `json:"mc_di_scopes_supported"`
+	ResponseTypesSupported          []string `json:"response_types_supported"`
+	GrantTypesSupported             []string `json:"grant_types_supported"`
+	SubjectTypesSupported           []string `json:"subject_types_supported"`
+	ACRValuesSupported              []string `json:"acr_values_supported"`
+	IDTokenSigningAlgs              []string `json:"id_token_signing_alg_values_supported"`
+	RequestObjectSigningAlgs        []string `json:"request_object_signing_alg_values_supported"`
+	TokenEndpointAuthMethods        []string `json:"token_endpoint_auth_methods_supported"`
+	ClaimsSupported                 []string `json:"claims_supported"`
+	ClaimsParameterSupported        bool     `json:"claims_parameter_supported"`
+	MCClaimsParameterSupported      bool     `json:"mc_claims_parameter_supported"`
+	RequestParameterSupported       bool     `json:"request_parameter_supported"`
+	LoginHintMethodsSupported       []string `json:"login_hint_methods_supported"`
+	MCVersion                       []string `json:"mc_version"`
+	Version                         string   `json:"version"`
+	CodeChallengeMethodsSupported   []string `json:"code_challenge_methods_supported"`
+	PromptValuesSupported           []string `json:"prompt_values_supported"`
+	DisplayValuesSupported          []string `json:"display_values_supported"`
+	MCHashAlgsSupported             []string `json:"mc_hash_algs_supported"`
+	MCAMRValuesSupported            []string `json:"mc_amr_values_supported"`
+	ClaimsLocalesSupported          []string `json:"claims_locales_supported"`
+	UILocalesSupported              []string `json:"ui_locales_supported"`
+	RevocationEndpointAuthMethods   []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethod []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+}
+
+// diScopes are the identity (data) scopes of the Mobile Connect products
+// (spec §4), listed apart as mc_di_scopes_supported.
+var diScopes = []string{
+	"mc_identity_phonenumber", "mc_phonenumber", "mc_identity_signup", "mc_identity_signupplus", "mc_signup",
+	"mc_identity_nationalid", "mc_nationalid", "mc_kyc_plain", "mc_kyc_hashed",
+	"mc_attr_vm_match", "mc_attr_vm_match_hash", "mc_attr_vm_share", "mc_attr_vm_share_hash", "mc_atp",
+}
+
+// claimsSupported are the claims the gateway can release: the ID token's,
+// and userinfo's and premiuminfo's (spec §2.4-2.5).
+var claimsSupported = []string{
+	"sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "hashed_login_hint",
+	"name", "title", "given_name", "family_name", "middle_name", "email", "email_verified",
+	"phone_number", "phone_number_verified", "phone_number_alternate", "birthdate", "address",
+	"street_address", "city", "state", "postal_code", "country", "national_identifier",
+}
+
+func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
+	o, err := g.operator()
+	if err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	}
+	u := o.URLs()
+	var scopes []string
+	for after := ""; ; {
+		p := g.cfg.Registry.Scopes(after, 1000)
+		for _, s := range p.Items {
+			scopes = append(scopes, s.Name)
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+	}
+	if !slices.Contains(scopes, "openid") {
+		scopes = append([]string{"openid"}, scopes...)
+	}
+	var di []string
+	for _, s := range diScopes {
+		if slices.Contains(scopes, s) {
+			di = append(di, s)
+		}
+	}
+	algs := make([]string, len(jose.Algs))
+	for i, a := range jose.Algs {
+		algs[i] = string(a)
+	}
+	m := metadata{
+		Issuer:                        o.Issuer,
+		AuthorizationEndpoint:         u.Authorization,
+		TokenEndpoint:                 u.Token,
+		UserinfoEndpoint:              u.UserInfo,
+		PremiumInfoEndpoint:           u.PremiumInfo,
+		RevocationEndpoint:            u.Revocation,
+		JWKSURI:                       u.JWKS,
+		SIAuthorizationEndpoint:       u.SIAuthorization,
+		ScopesSupported:               scopes,
+		MCDIScopesSupported:           di,
+		ResponseTypesSupported:        []string{"code"},
+		GrantTypesSupported:           []string{"authorization_code", "refresh_token"},
+		SubjectTypesSupported:         []string{"pairwise"},
+		ACRValuesSupported:            []string{"2", "3", "4"},
+		IDTokenSigningAlgs:            algs,
+		RequestObjectSigningAlgs:      algs,
+		TokenEndpointAuthMethods:      []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		ClaimsSupported:               claimsSupported,
+		ClaimsParameterSupported:      true,
+		MCClaimsParameterSupported:    true,
+		RequestParameterSupported:     false,
+		LoginHintMethodsSupported:     []string{"MSISDN", "ENCR_MSISDN", "PCR"},
+		MCVersion:                     mcVersions,
+		Version:                       "3.0",
+		CodeChallengeMethodsSupported: []string{"S256"},
+		PromptValuesSupported:         []string{"none", "login", "consent", "select_account", "no_seam"},
+		DisplayValuesSupported:        []string{"page", "touch", "popup", "wap"},
+		MCHashAlgsSupported:           []string{"SHA-256"},
+		MCAMRValuesSupported:          []string{"SMS_URL_OK", "OTP_OK", "SIM_OK", "SIM_PIN", "FIDO"},
+		ClaimsLocalesSupported:        []string{"en"},
+		UILocalesSupported:            []string{"en"},
+		RevocationEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+	}
+	// Served without authentication (the Java SDK fetches it before it has
+	// any credential for this operator), cacheable for a short while.
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(m)
+}
+
+func (g *Gateway) handleJWKS(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.Send(g.cfg.Keys.JWKS(g.now()))
+}

@@ -1,0 +1,149 @@
+package idgw
+
+import (
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/registry"
+)
+
+const testIssuer = "https://op.example/mc"
+
+// testRegistry holds one operator, "op", with the catalogue's scopes.
+func testRegistry(t *testing.T, scopes ...string) *registry.Registry {
+	t.Helper()
+	r := registry.New()
+	idx := uint64(0)
+	apply := func(typ registry.CommandType, v any) {
+		idx++
+		if err := r.Apply(idx, registry.MustEncode(typ, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(registry.CmdPutOperator, registry.Operator{ID: "op", Name: "Op", Country: "GB", Currency: "GBP",
+		Networks: []string{"234_50"}, Issuer: testIssuer, Status: registry.StatusActive})
+	for _, s := range scopes {
+		apply(registry.CmdPutScope, registry.Scope{Name: s})
+	}
+	return r
+}
+
+func testGateway(t *testing.T, reg Registry) (*Gateway, *fiber.App) {
+	t.Helper()
+	ring := jose.NewKeyRing(time.Hour)
+	if _, err := ring.Ensure(time.Now(), jose.RS256, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{OperatorID: "op", Issuer: testIssuer, Registry: reg, Keys: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New()
+	if err := g.Mount(app); err != nil {
+		t.Fatal(err)
+	}
+	return g, app
+}
+
+func get(t *testing.T, app *fiber.App, path string) (int, string, []byte) {
+	t.Helper()
+	resp, err := app.Test(httptest.NewRequest("GET", path, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// TestMetadataHasWhatTheSDKsRead checks the fields spec §2.6 and §7 name:
+// the Java SDK refuses "openid mc_authn" unless mc_version lists
+// mc_di_r2_v2.3 or mc_di_v3.0, and requires every requested scope listed.
+func TestMetadataHasWhatTheSDKsRead(t *testing.T) {
+	_, app := testGateway(t, testRegistry(t, "openid", "mc_authn", "mc_identity_phonenumber"))
+	status, _, body := get(t, app, "/mc/.well-known/openid-configuration")
+	if status != 200 {
+		t.Fatalf("metadata: %d %s", status, body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["issuer"] != testIssuer {
+		t.Fatalf("issuer %v, want exactly %s", m["issuer"], testIssuer)
+	}
+	for field, want := range map[string]string{
+		"authorization_endpoint": testIssuer + "/authorize", "token_endpoint": testIssuer + "/token",
+		"userinfo_endpoint": testIssuer + "/userinfo", "premiuminfo_endpoint": testIssuer + "/premiuminfo",
+		"jwks_uri": testIssuer + "/jwks", "revocation_endpoint": testIssuer + "/revoke",
+		"si_authorization_endpoint": testIssuer + "/si-authorize", "version": "3.0",
+	} {
+		if m[field] != want {
+			t.Errorf("%s = %v, want %s", field, m[field], want)
+		}
+	}
+	list := func(field string) []string {
+		var out []string
+		for _, v := range m[field].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	for field, must := range map[string][]string{
+		"mc_version":                            {"mc_di_r2_v2.3", "mc_di_v3.0", "mc_v1.1"},
+		"scopes_supported":                      {"openid", "mc_authn", "mc_identity_phonenumber"},
+		"mc_di_scopes_supported":                {"mc_identity_phonenumber"},
+		"acr_values_supported":                  {"2", "3"},
+		"login_hint_methods_supported":          {"MSISDN", "ENCR_MSISDN", "PCR"},
+		"response_types_supported":              {"code"},
+		"id_token_signing_alg_values_supported": {"RS256"},
+		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post"},
+	} {
+		got := list(field)
+		for _, w := range must {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s = %v lacks %s", field, got, w)
+			}
+		}
+	}
+}
+
+func TestJWKSPublishesPublicKeysWithKidAndAlg(t *testing.T) {
+	_, app := testGateway(t, testRegistry(t, "openid"))
+	status, ctype, body := get(t, app, "/mc/jwks")
+	if status != 200 || !strings.Contains(ctype, "json") {
+		t.Fatalf("jwks: %d %s", status, ctype)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) != 2 {
+		t.Fatalf("jwks %s: %v", body, err)
+	}
+	for _, k := range set.Keys {
+		for _, f := range []string{"kty", "use", "alg", "kid"} {
+			if k[f] == nil {
+				t.Errorf("key %v has no %s", k, f)
+			}
+		}
+		for _, f := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if k[f] != nil {
+				t.Fatalf("the JWKS publishes private member %s", f)
+			}
+		}
+	}
+}
+
+func TestMetadataWaitsForTheOperatorRecord(t *testing.T) {
+	_, app := testGateway(t, registry.New())
+	if status, _, _ := get(t, app, "/mc/.well-known/openid-configuration"); status != 503 {
+		t.Fatalf("metadata before the operator is registered: %d, want 503", status)
+	}
+}
