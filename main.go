@@ -75,6 +75,7 @@ func serve(ctx context.Context, args []string) error {
 	var cfg federation.Config
 	var certFile, keyFile, caFile string
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
+	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft listen address, as peers reach it")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7001", "admin API listen address (keep it on a private network)")

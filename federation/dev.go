@@ -2,10 +2,6 @@ package federation
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +76,7 @@ func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
 		cfg := Config{
 			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
-			Logger: logger,
+			OperatorID: op.id, Logger: logger,
 		}
 		if i == 0 {
 			cfg.Bootstrap = true
@@ -165,7 +161,7 @@ func (d *Dev) seed(ctx context.Context) error {
 	}
 	for i, op := range devOperators {
 		n := d.Nodes[i]
-		pub, err := devSealingKey(n.cfg.DataDir)
+		_, pub, err := sealingKey(n.cfg.DataDir)
 		if err != nil {
 			return err
 		}
@@ -194,36 +190,6 @@ func (d *Dev) seed(ctx context.Context) error {
 	}
 	d.SPSecret = created.ClientSecret
 	return nil
-}
-
-// devSealingKey returns the PEM public half of the node's subscriber_id
-// sealing key, making the key on first use. The private half stays in the
-// node's data directory: it never enters the registry.
-func devSealingKey(dir string) (string, error) {
-	path := filepath.Join(dir, "sealing-key.pem")
-	var key *rsa.PrivateKey
-	if b, err := os.ReadFile(path); err == nil {
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return "", fmt.Errorf("%s is not PEM", path)
-		}
-		if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
-			return "", fmt.Errorf("%s: %w", path, err)
-		}
-	} else {
-		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			return "", err
-		}
-		data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return "", err
-		}
-	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
 
 func (d *Dev) print(w io.Writer) {

@@ -109,3 +109,30 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 		}
 	}
 }
+
+// TestEachNodeIsItsOperatorsGateway: the metadata of each demo node names
+// its operator's issuer byte for byte, and discovery's openid-configuration
+// link for a number leads to it.
+func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
+	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i, op := range devOperators {
+		o := d.Nodes[0].Raft().Registry().Operator(op.id)
+		resp, err := http.Get(o.URLs().OpenIDConfiguration)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || m.Issuer != o.Issuer || m.Issuer != d.Nodes[i].PublicURL() {
+			t.Fatalf("%s metadata: %d %+v %v (issuer registered %q)", op.id, resp.StatusCode, m, err, o.Issuer)
+		}
+	}
+}

@@ -34,6 +34,10 @@ type Config struct {
 	// (behind a load balancer or TLS terminator); by default the listener's
 	// own address over http.
 	PublicURL string
+	// OperatorID is the operator whose Identity Gateway this node is; the
+	// gateway serves once that operator is registered. Empty: a node that
+	// only takes part in the registry and discovery.
+	OperatorID string
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member; JoinToken admits this node.

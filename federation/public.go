@@ -37,6 +37,11 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		return nil, err
 	}
 	svc.Mount(app)
+	if n.cfg.OperatorID != "" {
+		if err := n.mountGateway(app); err != nil {
+			return nil, fmt.Errorf("identity gateway: %w", err)
+		}
+	}
 	return app, nil
 }
 
@@ -44,7 +49,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 // a session survives a restart of the node that issued it.
 const selectionKeyFile = "selection-key"
 
-// liveRegistry is discovery's view of the node's replica: every call reads
+// liveRegistry is discovery's and the gateway's view of the node's replica: every call reads
 // the registry the node holds now, which a snapshot restore replaces whole.
 type liveRegistry struct{ node *raft.Node }
 
@@ -64,6 +69,10 @@ func (l liveRegistry) Operator(id string) *registry.Operator { return l.node.Reg
 
 func (l liveRegistry) Operators(after string, limit int) registry.Page[registry.Operator] {
 	return l.node.Registry().Operators(after, limit)
+}
+
+func (l liveRegistry) Scopes(after string, limit int) registry.Page[registry.Scope] {
+	return l.node.Registry().Scopes(after, limit)
 }
 
 func (l liveRegistry) ServiceProvider(clientID string) *registry.ServiceProvider {

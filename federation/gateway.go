@@ -1,0 +1,115 @@
+package federation
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/jose"
+)
+
+// Node-local key files. Private keys live here, in the node's data
+// directory, and never in the registry.
+const (
+	sealingKeyFile = "sealing-key.pem" // opens subscriber_id / ENCR_MSISDN
+	signingKeyFile = "signing-keys.json"
+)
+
+// maxTokenLifetime bounds how long an ID token signed by a key stays
+// verifiable, so a rotated-out key stays published that long.
+const maxTokenLifetime = 24 * time.Hour
+
+// mountGateway mounts the Identity Gateway of the operator this node serves
+// on the public app, with the node's signing keys (made on first start) and
+// its sealing key for login hints.
+func (n *Node) mountGateway(app *fiber.App) error {
+	ring, err := loadOrCreateRing(filepath.Join(n.cfg.DataDir, signingKeyFile))
+	if err != nil {
+		return err
+	}
+	priv, _, err := sealingKey(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	g, err := idgw.New(idgw.Config{
+		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: liveRegistry{n.cluster.node},
+		Keys: ring, LoginHints: loginHintOpener{priv},
+	})
+	if err != nil {
+		return err
+	}
+	return g.Mount(app)
+}
+
+// loadOrCreateRing loads the signing keys, giving RS256 (the SDKs'
+// default) and ES256 a key on first start.
+func loadOrCreateRing(path string) (*jose.KeyRing, error) {
+	ring, err := jose.LoadRing(path)
+	if errors.Is(err, os.ErrNotExist) {
+		ring, err = jose.NewKeyRing(maxTokenLifetime), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	changed, err := ring.Ensure(time.Now(), jose.RS256, jose.ES256)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if changed {
+		if err := ring.SaveFile(path); err != nil {
+			return nil, fmt.Errorf("signing keys: %w", err)
+		}
+	}
+	return ring, nil
+}
+
+// sealingKey returns the node's subscriber_id key and the PEM of its public
+// half (what the operator registers), making the key on first use.
+func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
+	path := filepath.Join(dir, sealingKeyFile)
+	var key *rsa.PrivateKey
+	if b, err := os.ReadFile(path); err == nil {
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return nil, "", fmt.Errorf("%s is not PEM", path)
+		}
+		if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+	} else if errors.Is(err, os.ErrNotExist) {
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, "", err
+		}
+		data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, "", err
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, "", err
+		}
+	} else {
+		return nil, "", err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, "", err
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// loginHintOpener opens ENCR_MSISDN login hints with the node's sealing key.
+type loginHintOpener struct{ key *rsa.PrivateKey }
+
+func (o loginHintOpener) OpenLoginHint(subscriberID string) (uint64, error) {
+	return discovery.Open(o.key, subscriberID)
+}
