@@ -1,0 +1,67 @@
+package idgw
+
+import (
+	"fmt"
+	"slices"
+)
+
+// registeredAuthenticator is an authenticator with what routing knows of it.
+type registeredAuthenticator struct {
+	AuthenticatorInfo
+	impl Authenticator
+}
+
+// Router picks authenticators for a request: by the Level of Assurance the
+// SP asks for (acr_values, a preference list), the subscriber's enrolments
+// and the operator's order of preference, and gives the fallbacks in order.
+type Router struct {
+	auths []registeredAuthenticator // in the operator's order of preference
+}
+
+// Registration is one authenticator the operator offers.
+type Registration struct {
+	Info AuthenticatorInfo
+	Impl Authenticator
+}
+
+// NewRouter takes authenticators in the operator's order of preference.
+func NewRouter(auths ...Registration) (*Router, error) {
+	r := &Router{}
+	seen := map[string]bool{}
+	for _, a := range auths {
+		if a.Info.Name == "" || seen[a.Info.Name] {
+			return nil, fmt.Errorf("idgw: authenticator name %q is empty or repeated", a.Info.Name)
+		}
+		if a.Info.LoA < 2 || a.Info.LoA > 4 {
+			return nil, fmt.Errorf("idgw: authenticator %s has LoA %d; use 2, 3 or 4", a.Info.Name, a.Info.LoA)
+		}
+		if a.Impl == nil {
+			return nil, fmt.Errorf("idgw: authenticator %s has no implementation", a.Info.Name)
+		}
+		seen[a.Info.Name] = true
+		r.auths = append(r.auths, registeredAuthenticator{a.Info, a.Impl})
+	}
+	return r, nil
+}
+
+// Candidates returns, in order, the authenticators to try for a subscriber
+// with enrolments when the SP asked for acr (its acr_values in preference
+// order, e.g. [3 2]): first those that reach the first level, then those
+// that reach the next, each group in the operator's order. An authenticator
+// appears once, at its first fit. Nothing fits: the request cannot be met
+// (access_denied).
+func (r *Router) Candidates(acr []int, enrolments []string) []registeredAuthenticator {
+	var out []registeredAuthenticator
+	for _, level := range acr {
+		for _, a := range r.auths {
+			if a.LoA < level || (a.Enrolment != "" && !slices.Contains(enrolments, a.Enrolment)) {
+				continue
+			}
+			if slices.ContainsFunc(out, func(b registeredAuthenticator) bool { return b.Name == a.Name }) {
+				continue
+			}
+			out = append(out, a)
+		}
+	}
+	return out
+}
