@@ -55,6 +55,10 @@ func (n *Node) adminApp() *fiber.App {
 	v1.Post("/cluster/join-tokens", n.postJoinToken)
 	v1.Delete("/cluster/nodes/:id", n.deleteNode)
 	n.registryRoutes(v1)
+	if n.subs != nil {
+		// Provisioning of this operator's subscribers: node-local data.
+		n.subs.Mount(v1)
+	}
 	app.Use(func(c *fiber.Ctx) error {
 		return newProblem(404, "not-found", "no such endpoint: "+c.Method()+" "+c.Path())
 	})

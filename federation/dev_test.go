@@ -136,3 +136,41 @@ func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriberDataStaysOnItsNode: a subscriber provisioned on the UK
+// operator's node is in that node's store only: the other nodes' admin APIs
+// do not know it, and the replicated registry's snapshot does not hold it.
+func TestSubscriberDataStaysOnItsNode(t *testing.T) {
+	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	sub := map[string]any{"msisdn": devOperators[0].number, "status": "active",
+		"attributes": map[string]any{"given_name": "Ada", "family_name": "Zyxwvutsrq"}}
+	if err := d.admin(0).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := d.admin(0).Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.admin(1).Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, nil); err == nil {
+		t.Fatal("another operator's node serves the UK subscriber")
+	}
+	for i, n := range d.Nodes {
+		var buf strings.Builder
+		if _, err := n.Raft().Registry().Snapshot().WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), "Zyxwvutsrq") {
+			t.Fatalf("node %d's registry snapshot holds subscriber data", i)
+		}
+	}
+	// Without the admin token the store is not reachable.
+	anon := &AdminClient{Base: d.Nodes[0].AdminURL()}
+	if err := anon.Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, nil); err == nil {
+		t.Fatal("the subscriber store answered without the admin token")
+	}
+}

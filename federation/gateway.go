@@ -41,13 +41,20 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
+	// The authenticators (SMS, SIM applet, FIDO) plug in here as they are
+	// built; until then routing finds none and logins end in access_denied.
+	router, err := idgw.NewRouter()
+	if err != nil {
+		return err
+	}
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: liveRegistry{n.cluster.node},
-		Keys: ring, LoginHints: loginHintOpener{priv},
+		Keys: ring, LoginHints: loginHintOpener{priv}, Subscribers: subscriberView{n.subs}, Router: router,
 	})
 	if err != nil {
 		return err
 	}
+	go g.SweepLoop(n.ctx)
 	return g.Mount(app)
 }
 

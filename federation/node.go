@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -110,7 +111,11 @@ type Node struct {
 	adminLn  net.Listener
 	publicLn net.Listener
 	metrics  *metrics
+	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
 	log      *slog.Logger
+	// ctx ends when the node closes, stopping its background loops.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // Start opens the node's Raft server and listeners, bootstraps or joins the
@@ -122,6 +127,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	cfg.withDefaults()
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}
+	n.ctx, n.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -168,6 +174,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("cluster secret: %w", err)
 	}
 
+	if cfg.OperatorID != "" {
+		if n.subs, err = openSubscribers(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	n.metrics = newMetrics(n)
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
@@ -239,6 +250,7 @@ func (n *Node) Raft() *raft.Node { return n.cluster.node }
 // keeps the node's state for a restart.
 func (n *Node) Close() error {
 	var errs []error
+	n.stop()
 	for _, app := range []*fiber.App{n.admin, n.public} {
 		if app != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -253,6 +265,9 @@ func (n *Node) Close() error {
 	}
 	if n.cluster != nil {
 		errs = append(errs, n.cluster.node.Close())
+	}
+	if n.subs != nil {
+		errs = append(errs, n.subs.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -124,7 +124,8 @@ func newAuthTestGateway(t testing.TB) (*Gateway, *authTestOpener) {
 		"aa11": authTestMSISDN(t, redNumber),
 		"bb22": authTestMSISDN(t, blueNum),
 	}}
-	g, err := New(Config{OperatorID: "red", Issuer: "https://red.example/", Registry: r, Keys: jose.NewKeyRing(time.Hour), LoginHints: op})
+	g, err := New(Config{OperatorID: "red", Issuer: "https://red.example/", Registry: r, Keys: jose.NewKeyRing(time.Hour), LoginHints: op,
+		Subscribers: subscriberMap{}, Router: &Router{}})
 	if err != nil {
 		t.Fatal(err)
 	}

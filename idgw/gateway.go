@@ -52,6 +52,11 @@ type Config struct {
 	// Keys signs ID tokens; its JWKS is published.
 	Keys       *jose.KeyRing
 	LoginHints LoginHintOpener
+	// Subscribers is the operator's subscriber store.
+	Subscribers Subscribers
+	// Router holds the operator's authenticators in its order of
+	// preference.
+	Router *Router
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -59,8 +64,13 @@ type Config struct {
 // Gateway serves one operator's OIDC endpoints. It is safe for concurrent
 // use.
 type Gateway struct {
-	cfg Config
-	now func() time.Time
+	cfg   Config
+	now   func() time.Time
+	paths struct{ continueURL string }
+
+	sessions *ttlStore[*authSession]
+	polls    *ttlStore[string] // poll key → session id
+	codes    *ttlStore[*grant]
 }
 
 // New checks cfg and returns a Gateway.
@@ -78,6 +88,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Keys == nil {
 		errs = append(errs, errors.New("idgw: Config.Keys is required"))
 	}
+	if cfg.Subscribers == nil {
+		errs = append(errs, errors.New("idgw: Config.Subscribers is required"))
+	}
+	if cfg.Router == nil {
+		errs = append(errs, errors.New("idgw: Config.Router is required"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -85,6 +101,10 @@ func New(cfg Config) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.sessions = newTTLStore[*authSession](g.now)
+	g.polls = newTTLStore[string](g.now)
+	g.codes = newTTLStore[*grant](g.now)
+	g.paths.continueURL = (&registry.Operator{Issuer: cfg.Issuer}).URLs().Authorization + "/continue"
 	return g, nil
 }
 
@@ -112,6 +132,10 @@ func (g *Gateway) Mount(app fiber.Router) error {
 	}{
 		{fiber.MethodGet, u.OpenIDConfiguration, g.handleMetadata},
 		{fiber.MethodGet, u.JWKS, g.handleJWKS},
+		{fiber.MethodGet, u.Authorization, g.handleAuthorize},
+		{fiber.MethodPost, u.Authorization, g.handleAuthorize},
+		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
+		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)

@@ -1,0 +1,25 @@
+package idgw
+
+import (
+	"context"
+	"errors"
+)
+
+// Subscribers is the gateway's view of its operator's subscriber store.
+type Subscribers interface {
+	// Subscriber returns the subscriber with msisdn, or ErrUnknownSubscriber.
+	Subscriber(ctx context.Context, msisdn uint64) (Subscriber, error)
+}
+
+// Subscriber is what the authorization server needs to know of one.
+type Subscriber struct {
+	MSISDN uint64
+	// Active is false for a suspended or deleted subscriber: no login.
+	Active bool
+	// Enrolments are the authenticator enrolment types the subscriber has
+	// ("sim-applet", "fido", ...), for routing.
+	Enrolments []string
+}
+
+// ErrUnknownSubscriber: the operator has no such subscriber.
+var ErrUnknownSubscriber = errors.New("unknown subscriber")
