@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -63,35 +64,16 @@ func importProblem(errs []rowError, more bool) error {
 }
 
 // importReader streams the request body, refusing more than the import cap.
+// Past the cap, reads fail with *http.MaxBytesError (a 413).
 func (n *Node) importReader(c *fiber.Ctx) io.Reader {
+	var r io.Reader = bytes.NewReader(c.Body()) // a body fasthttp did not stream
 	if s := c.Context().RequestBodyStream(); s != nil {
-		return &cappedReader{r: s, left: n.cfg.MaxImportBytes}
+		r = s
 	}
-	return bytes.NewReader(c.Body())
+	return http.MaxBytesReader(nil, io.NopCloser(r), n.cfg.MaxImportBytes)
 }
 
 var errTooLarge = newProblem(413, "too-large", "the file is larger than the import limit")
-
-type cappedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (c *cappedReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		var one [1]byte
-		if n, _ := c.r.Read(one[:]); n > 0 {
-			return 0, errTooLarge
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	return n, err
-}
 
 // csvRows calls row for every data record of a two-column CSV file (an
 // optional header whose first field is header is skipped), with its line.
@@ -107,9 +89,9 @@ func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) 
 			return nil
 		}
 		if err != nil {
-			var pe *problemError
-			if errors.As(err, &pe) {
-				return pe
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return errTooLarge
 			}
 			var ce *csv.ParseError
 			if errors.As(err, &ce) {

@@ -236,7 +236,9 @@ func (a *API) importFile(c *fiber.Ctx) error {
 	} else {
 		r = bytes.NewReader(c.Body())
 	}
-	res, err := a.Store.BulkLoad(&cappedReader{r: r, left: limit}, format)
+	// The standard library's cap: past limit bytes, reads fail with
+	// *http.MaxBytesError, which problemFor answers with 413.
+	res, err := a.Store.BulkLoad(http.MaxBytesReader(nil, io.NopCloser(r), limit), format)
 	if err != nil {
 		return a.fail(c, err)
 	}
@@ -247,28 +249,6 @@ var (
 	errImportTooLarge = newProblem(http.StatusRequestEntityTooLarge, "too-large", "the file is larger than the import limit")
 	errBodyTooLarge   = newProblem(http.StatusRequestEntityTooLarge, "too-large", "the body is larger than the limit")
 )
-
-// cappedReader stops a streamed body at the cap with a 413 problem.
-type cappedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (c *cappedReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		var one [1]byte
-		if n, _ := c.r.Read(one[:]); n > 0 {
-			return 0, errImportTooLarge
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	return n, err
-}
 
 // body returns a JSON body of at most MaxBodyBytes.
 func (a *API) body(c *fiber.Ctx) ([]byte, error) {

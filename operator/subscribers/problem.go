@@ -37,9 +37,12 @@ func problemFor(err error) problem {
 	var pe *problemError
 	var fe *FieldError
 	var be *BulkError
+	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &pe):
 		return pe.p
+	case errors.As(err, &mbe):
+		return errImportTooLarge.p
 	case errors.As(err, &be):
 		p := newProblem(http.StatusUnprocessableEntity, "bad-rows", be.Error()).p
 		p.Errors, p.More = be.Rows, be.More
