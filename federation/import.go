@@ -66,9 +66,11 @@ func importProblem(errs []rowError, more bool) error {
 // importReader streams the request body, refusing more than the import cap.
 // Past the cap, reads fail with *http.MaxBytesError (a 413).
 func (n *Node) importReader(c *fiber.Ctx) io.Reader {
-	var r io.Reader = bytes.NewReader(c.Body()) // a body fasthttp did not stream
-	if s := c.Context().RequestBodyStream(); s != nil {
-		r = s
+	// c.Body() would drain a streamed body into memory whole: only a body
+	// fasthttp did not stream is read through it.
+	r := c.Context().RequestBodyStream()
+	if r == nil {
+		r = bytes.NewReader(c.Body())
 	}
 	return http.MaxBytesReader(nil, io.NopCloser(r), n.cfg.MaxImportBytes)
 }
