@@ -59,7 +59,7 @@ func (n *Node) mountGateway(app *fiber.App) error {
 }
 
 // loadOrCreateRing loads the signing keys, giving RS256 (the SDKs'
-// default) and ES256 a key on first start.
+// default), PS256 and ES256 (which SPs may register) a key on first start.
 func loadOrCreateRing(path string) (*jose.KeyRing, error) {
 	ring, err := jose.LoadRing(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -68,7 +68,7 @@ func loadOrCreateRing(path string) (*jose.KeyRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	changed, err := ring.Ensure(time.Now(), jose.RS256, jose.ES256)
+	changed, err := ring.Ensure(time.Now(), jose.RS256, jose.PS256, jose.ES256)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

@@ -39,3 +39,7 @@ func (v subscriberView) Subscriber(_ context.Context, n uint64) (idgw.Subscriber
 	}
 	return out, nil
 }
+
+func (v subscriberView) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
+	return v.s.PCRSecret(subscribers.MSISDN(n))
+}

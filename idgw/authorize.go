@@ -224,6 +224,9 @@ func (g *Gateway) SweepLoop(ctx context.Context) {
 			g.sessions.sweep()
 			g.polls.sweep()
 			g.codes.sweep()
+			g.used.sweep()
+			g.access.sweep()
+			g.refresh.sweep()
 		}
 	}
 }

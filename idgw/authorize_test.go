@@ -17,6 +17,15 @@ import (
 // subscriberMap is a subscriber store in memory, for gateway tests.
 type subscriberMap map[uint64]Subscriber
 
+// PCRSecret derives a fixed secret per number: enough for tests of
+// stability and unlinkability.
+func (m subscriberMap) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
+	if _, ok := m[n]; !ok {
+		return nil, ErrUnknownSubscriber
+	}
+	return []byte(registry.FormatMSISDN(n) + "-secret"), nil
+}
+
 func (m subscriberMap) Subscriber(_ context.Context, n uint64) (Subscriber, error) {
 	s, ok := m[n]
 	if !ok {

@@ -71,6 +71,9 @@ type Gateway struct {
 	sessions *ttlStore[*authSession]
 	polls    *ttlStore[string] // poll key → session id
 	codes    *ttlStore[*grant]
+	used     *ttlStore[issuedFrom] // redeemed codes, to revoke on replay
+	access   *ttlStore[*accessToken]
+	refresh  *ttlStore[*accessToken]
 }
 
 // New checks cfg and returns a Gateway.
@@ -104,6 +107,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.sessions = newTTLStore[*authSession](g.now)
 	g.polls = newTTLStore[string](g.now)
 	g.codes = newTTLStore[*grant](g.now)
+	g.used = newTTLStore[issuedFrom](g.now)
+	g.access = newTTLStore[*accessToken](g.now)
+	g.refresh = newTTLStore[*accessToken](g.now)
 	g.paths.continueURL = (&registry.Operator{Issuer: cfg.Issuer}).URLs().Authorization + "/continue"
 	return g, nil
 }
@@ -135,6 +141,7 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodGet, u.Authorization, g.handleAuthorize},
 		{fiber.MethodPost, u.Authorization, g.handleAuthorize},
 		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
+		{fiber.MethodPost, u.Token, g.handleToken},
 		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
 	}
 	for _, r := range routes {

@@ -9,6 +9,10 @@ import (
 type Subscribers interface {
 	// Subscriber returns the subscriber with msisdn, or ErrUnknownSubscriber.
 	Subscriber(ctx context.Context, msisdn uint64) (Subscriber, error)
+	// PCRSecret is the subscriber's secret for pairwise customer
+	// references (the ID token's sub): a new holder of a recycled number
+	// gets a new one.
+	PCRSecret(ctx context.Context, msisdn uint64) ([]byte, error)
 }
 
 // Subscriber is what the authorization server needs to know of one.

@@ -23,6 +23,9 @@ type ServiceProvider struct {
 	// signed request objects.
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// IDTokenAlg is how the SP wants its ID tokens signed: RS256 (the
+	// default, what every SDK verifies), PS256 or ES256.
+	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// Scopes the SP may ask for; each must be in the catalogue.
 	Scopes []string `json:"scopes"`
 	// Operators that accept the SP; "*" is every member.
@@ -96,6 +99,11 @@ func (sp *ServiceProvider) Validate() error {
 	}
 	if err := checkJWKS("jwks", sp.JWKS); err != nil {
 		return err
+	}
+	switch sp.IDTokenAlg {
+	case "", "RS256", "PS256", "ES256":
+	default:
+		return invalidf("id_token_signed_response_alg %q: use RS256, PS256 or ES256", sp.IDTokenAlg)
 	}
 	return checkStatus(sp.Status)
 }

@@ -1,0 +1,254 @@
+package idgw
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Token lifetimes.
+const (
+	accessTokenTTL  = time.Hour
+	refreshTokenTTL = 30 * 24 * time.Hour
+	idTokenTTL      = time.Hour
+)
+
+// accessToken is what an opaque access token stands for at userinfo and
+// premiuminfo.
+type accessToken struct {
+	clientID string
+	msisdn   uint64
+	scopes   []string
+	claims   ClaimsRequest
+	acr      int
+}
+
+// issuedFrom remembers what a code issued, so that a replayed code can
+// revoke it (RFC 6749 §4.1.2).
+type issuedFrom struct {
+	access, refresh string // token keys
+}
+
+// tokenError is an error of the token endpoint: JSON with error and
+// error_description (RFC 6749 §5.2).
+type tokenError struct {
+	status       int
+	code, desc   string
+	basicWasSent bool
+}
+
+func (e *tokenError) Error() string { return e.code + ": " + e.desc }
+
+func errInvalidClient(basic bool) *tokenError {
+	return &tokenError{status: fiber.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicWasSent: basic}
+}
+
+func errInvalidGrant(desc string) *tokenError {
+	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_grant", desc: desc}
+}
+
+func errTokenRequest(desc string) *tokenError {
+	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_request", desc: desc}
+}
+
+func writeTokenError(c *fiber.Ctx, e *tokenError) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Pragma", "no-cache")
+	if e.basicWasSent {
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
+	}
+	return c.Status(e.status).JSON(fiber.Map{"error": e.code, "error_description": e.desc})
+}
+
+// authenticateClient checks client_secret_basic and client_secret_post
+// (both at once only when they name the same client and secret) against the
+// registry's hash, in constant time.
+func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values) (*registry.ServiceProvider, *tokenError) {
+	var basicID, basicSecret string
+	basic := false
+	if h := c.Get(fiber.HeaderAuthorization); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
+		basic = true
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[6:]))
+		if err != nil {
+			return nil, errInvalidClient(true)
+		}
+		id, secret, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return nil, errInvalidClient(true)
+		}
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+		if basicID, err = url.QueryUnescape(id); err != nil {
+			return nil, errInvalidClient(true)
+		}
+		if basicSecret, err = url.QueryUnescape(secret); err != nil {
+			return nil, errInvalidClient(true)
+		}
+	}
+	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
+	id, secret := basicID, basicSecret
+	switch {
+	case basic && postSecret != "" && (postID != basicID || postSecret != basicSecret):
+		return nil, errTokenRequest("client_secret_basic and client_secret_post disagree")
+	case !basic && postSecret != "":
+		id, secret = postID, postSecret
+	case !basic:
+		return nil, errInvalidClient(false)
+	}
+	if basic && postID != "" && postID != basicID {
+		return nil, errTokenRequest("client_id disagrees with the Authorization header")
+	}
+	sp := g.cfg.Registry.ServiceProvider(id)
+	if sp == nil {
+		// Hash anyway, so an unknown client takes as long as a wrong secret.
+		registry.HashSecret(secret)
+		return nil, errInvalidClient(basic)
+	}
+	if !sp.CheckSecret(secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
+		return nil, errInvalidClient(basic)
+	}
+	return sp, nil
+}
+
+// handleToken is the token endpoint: the authorization_code grant (the
+// refresh_token grant comes with the token manager's next step).
+func (g *Gateway) handleToken(c *fiber.Ctx) error {
+	form := argsValues(c.Context().PostArgs())
+	for k, vs := range form {
+		if len(vs) > 1 {
+			return writeTokenError(c, errTokenRequest("parameter "+k+" is repeated"))
+		}
+	}
+	sp, terr := g.authenticateClient(c, form)
+	if terr != nil {
+		return writeTokenError(c, terr)
+	}
+	switch form.Get("grant_type") {
+	case "authorization_code":
+	case "":
+		return writeTokenError(c, errTokenRequest("grant_type is required"))
+	default:
+		return writeTokenError(c, &tokenError{status: 400, code: "unsupported_grant_type", desc: "this endpoint takes authorization_code"})
+	}
+	code := form.Get("code")
+	gr, ok := g.codes.take(tokenKey(code))
+	if !ok {
+		// A code presented twice: revoke what its first use issued.
+		if issued, replayed := g.used.take(tokenKey(code)); replayed {
+			g.access.delete(issued.access)
+			g.refresh.delete(issued.refresh)
+		}
+		return writeTokenError(c, errInvalidGrant("the code is invalid, expired or already used"))
+	}
+	if gr.req.ClientID != sp.ClientID {
+		return writeTokenError(c, errInvalidGrant("the code was issued to another client"))
+	}
+	if form.Get("redirect_uri") != gr.req.RedirectURI {
+		return writeTokenError(c, errInvalidGrant("redirect_uri does not match the authorization request"))
+	}
+	if err := checkPKCE(gr.req.CodeChallenge, form.Get("code_verifier")); err != nil {
+		return writeTokenError(c, err)
+	}
+	return g.issueTokens(c, sp, code, gr)
+}
+
+// checkPKCE verifies the S256 code_verifier against the challenge of the
+// authorization request (RFC 7636 §4.6).
+func checkPKCE(challenge, verifier string) *tokenError {
+	switch {
+	case challenge == "" && verifier == "":
+		return nil
+	case challenge == "":
+		return errInvalidGrant("code_verifier sent for a request without code_challenge")
+	case verifier == "":
+		return errInvalidGrant("code_verifier is required")
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) != 1 {
+		return errInvalidGrant("code_verifier does not match code_challenge")
+	}
+	return nil
+}
+
+// idTokenClaims are the ID token's claims (spec §2.4), in the order they are
+// written.
+type idTokenClaims struct {
+	Iss             string   `json:"iss"`
+	Sub             string   `json:"sub"`
+	Aud             []string `json:"aud"`
+	Azp             string   `json:"azp"`
+	Exp             int64    `json:"exp"`
+	Iat             int64    `json:"iat"`
+	AuthTime        int64    `json:"auth_time"`
+	Nonce           string   `json:"nonce"`
+	ACR             string   `json:"acr"`
+	AMR             []string `json:"amr"`
+	AtHash          string   `json:"at_hash"`
+	HashedLoginHint string   `json:"hashed_login_hint,omitempty"`
+}
+
+func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code string, gr *grant) error {
+	o, err := g.operator()
+	if err != nil {
+		return writeTokenError(c, &tokenError{status: 503, code: "temporarily_unavailable", desc: "the operator is not registered"})
+	}
+	alg := jose.RS256
+	if sp.IDTokenAlg != "" {
+		alg = jose.Alg(sp.IDTokenAlg)
+	}
+	key := g.cfg.Keys.Active(alg)
+	if key == nil {
+		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "no signing key for the client's algorithm"})
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), gr.msisdn)
+	if err != nil {
+		return writeTokenError(c, errInvalidGrant("the subscriber is no longer known"))
+	}
+	now := g.now()
+	access, refresh := newSecret(), newSecret()
+	claims := idTokenClaims{
+		Iss: o.Issuer, Sub: pcr(secret, sp.ClientID), Aud: []string{sp.ClientID}, Azp: sp.ClientID,
+		Exp: now.Add(idTokenTTL).Unix(), Iat: now.Unix(), AuthTime: gr.authTime.Unix(), Nonce: gr.req.Nonce,
+		ACR: strconv.Itoa(gr.acr), AMR: gr.amr, AtHash: jose.AtHash(access, alg),
+	}
+	if gr.req.LoginHint != "" {
+		sum := sha256.Sum256([]byte(gr.req.LoginHint))
+		claims.HashedLoginHint = hex.EncodeToString(sum[:])
+	}
+	idToken, err := jose.Sign(key, claims)
+	if err != nil {
+		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
+	}
+	at := &accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr}
+	g.access.put(tokenKey(access), at, accessTokenTTL)
+	g.refresh.put(tokenKey(refresh), at, refreshTokenTTL)
+	g.used.put(tokenKey(code), issuedFrom{access: tokenKey(access), refresh: tokenKey(refresh)}, refreshTokenTTL)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Pragma", "no-cache")
+	body := fiber.Map{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(accessTokenTTL.Seconds()),
+		"id_token": idToken, "refresh_token": refresh, "scope": strings.Join(gr.req.Scopes, " "),
+	}
+	if gr.req.CorrelationID != "" {
+		body["correlation_id"] = gr.req.CorrelationID
+	}
+	return c.JSON(body)
+}
+
+// pcr is the pairwise customer reference of a subscriber for one SP: stable
+// per subscriber and SP, unlinkable across SPs, never the MSISDN.
+func pcr(secret []byte, clientID string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("mcfed-pcr\x00" + clientID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
