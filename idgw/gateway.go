@@ -66,7 +66,7 @@ type Config struct {
 type Gateway struct {
 	cfg   Config
 	now   func() time.Time
-	paths struct{ continueURL string }
+	paths struct{ continueURL, introspection string }
 
 	sessions *ttlStore[*authSession]
 	polls    *ttlStore[string] // poll key → session id
@@ -110,7 +110,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.used = newTTLStore[issuedFrom](g.now)
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
-	g.paths.continueURL = (&registry.Operator{Issuer: cfg.Issuer}).URLs().Authorization + "/continue"
+	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
+	g.paths.continueURL = u.Authorization + "/continue"
+	g.paths.introspection = strings.TrimRight(cfg.Issuer, "/") + "/introspect"
 	return g, nil
 }
 
@@ -142,6 +144,8 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodPost, u.Authorization, g.handleAuthorize},
 		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
 		{fiber.MethodPost, u.Token, g.handleToken},
+		{fiber.MethodPost, u.Revocation, g.handleRevoke},
+		{fiber.MethodPost, g.paths.introspection, g.handleIntrospect},
 		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
 	}
 	for _, r := range routes {

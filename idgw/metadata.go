@@ -23,6 +23,7 @@ type metadata struct {
 	UserinfoEndpoint                string   `json:"userinfo_endpoint"`
 	PremiumInfoEndpoint             string   `json:"premiuminfo_endpoint"`
 	RevocationEndpoint              string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint           string   `json:"introspection_endpoint"`
 	JWKSURI                         string   `json:"jwks_uri"`
 	SIAuthorizationEndpoint         string   `json:"si_authorization_endpoint"`
 	ScopesSupported                 []string `json:"scopes_supported"`
@@ -49,7 +50,7 @@ type metadata struct {
 	ClaimsLocalesSupported          []string `json:"claims_locales_supported"`
 	UILocalesSupported              []string `json:"ui_locales_supported"`
 	RevocationEndpointAuthMethods   []string `json:"revocation_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethod []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpointAuthMethod []string `json:"introspection_endpoint_auth_methods_supported"`
 }
 
 // diScopes are the identity (data) scopes of the Mobile Connect products
@@ -100,38 +101,41 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		algs[i] = string(a)
 	}
 	m := metadata{
-		Issuer:                        o.Issuer,
-		AuthorizationEndpoint:         u.Authorization,
-		TokenEndpoint:                 u.Token,
-		UserinfoEndpoint:              u.UserInfo,
-		PremiumInfoEndpoint:           u.PremiumInfo,
-		RevocationEndpoint:            u.Revocation,
-		JWKSURI:                       u.JWKS,
-		SIAuthorizationEndpoint:       u.SIAuthorization,
-		ScopesSupported:               scopes,
-		MCDIScopesSupported:           di,
-		ResponseTypesSupported:        []string{"code"},
-		GrantTypesSupported:           []string{"authorization_code", "refresh_token"},
-		SubjectTypesSupported:         []string{"pairwise"},
-		ACRValuesSupported:            []string{"2", "3", "4"},
-		IDTokenSigningAlgs:            algs,
-		RequestObjectSigningAlgs:      algs,
-		TokenEndpointAuthMethods:      []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
-		ClaimsSupported:               claimsSupported,
-		ClaimsParameterSupported:      true,
-		MCClaimsParameterSupported:    true,
-		RequestParameterSupported:     false,
-		LoginHintMethodsSupported:     []string{"MSISDN", "ENCR_MSISDN", "PCR"},
-		MCVersion:                     mcVersions,
-		Version:                       "3.0",
-		CodeChallengeMethodsSupported: []string{"S256"},
-		PromptValuesSupported:         []string{"none", "login", "consent", "select_account", "no_seam"},
-		DisplayValuesSupported:        []string{"page", "touch", "popup", "wap"},
-		MCHashAlgsSupported:           []string{"SHA-256"},
-		MCAMRValuesSupported:          []string{"SMS_URL_OK", "OTP_OK", "SIM_OK", "SIM_PIN", "FIDO"},
-		ClaimsLocalesSupported:        []string{"en"},
-		UILocalesSupported:            []string{"en"},
-		RevocationEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		Issuer:                   o.Issuer,
+		AuthorizationEndpoint:    u.Authorization,
+		TokenEndpoint:            u.Token,
+		UserinfoEndpoint:         u.UserInfo,
+		PremiumInfoEndpoint:      u.PremiumInfo,
+		RevocationEndpoint:       u.Revocation,
+		IntrospectionEndpoint:    g.paths.introspection,
+		JWKSURI:                  u.JWKS,
+		SIAuthorizationEndpoint:  u.SIAuthorization,
+		ScopesSupported:          scopes,
+		MCDIScopesSupported:      di,
+		ResponseTypesSupported:   []string{"code"},
+		GrantTypesSupported:      []string{"authorization_code", "refresh_token"},
+		SubjectTypesSupported:    []string{"pairwise"},
+		ACRValuesSupported:       []string{"2", "3", "4"},
+		IDTokenSigningAlgs:       algs,
+		RequestObjectSigningAlgs: algs,
+		// private_key_jwt joins when the token endpoint verifies assertions.
+		TokenEndpointAuthMethods:        []string{"client_secret_basic", "client_secret_post"},
+		ClaimsSupported:                 claimsSupported,
+		ClaimsParameterSupported:        true,
+		MCClaimsParameterSupported:      true,
+		RequestParameterSupported:       false,
+		LoginHintMethodsSupported:       []string{"MSISDN", "ENCR_MSISDN", "PCR"},
+		MCVersion:                       mcVersions,
+		Version:                         "3.0",
+		CodeChallengeMethodsSupported:   []string{"S256"},
+		PromptValuesSupported:           []string{"none", "login", "consent", "select_account", "no_seam"},
+		DisplayValuesSupported:          []string{"page", "touch", "popup", "wap"},
+		MCHashAlgsSupported:             []string{"SHA-256"},
+		MCAMRValuesSupported:            []string{"SMS_URL_OK", "OTP_OK", "SIM_OK", "SIM_PIN", "FIDO"},
+		ClaimsLocalesSupported:          []string{"en"},
+		UILocalesSupported:              []string{"en"},
+		RevocationEndpointAuthMethods:   []string{"client_secret_basic", "client_secret_post"},
+		IntrospectionEndpointAuthMethod: []string{"client_secret_basic", "client_secret_post"},
 	}
 	// Served without authentication (the Java SDK fetches it before it has
 	// any credential for this operator), cacheable for a short while.

@@ -32,6 +32,10 @@ type accessToken struct {
 	scopes   []string
 	claims   ClaimsRequest
 	acr      int
+	issued   time.Time
+	expires  time.Time
+	refresh  bool   // a refresh token, not an access token
+	sibling  string // key of the token issued with it (access <-> refresh)
 }
 
 // issuedFrom remembers what a code issued, so that a replayed code can
@@ -135,10 +139,12 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 	}
 	switch form.Get("grant_type") {
 	case "authorization_code":
+	case "refresh_token":
+		return g.refreshGrant(c, sp, form)
 	case "":
 		return writeTokenError(c, errTokenRequest("grant_type is required"))
 	default:
-		return writeTokenError(c, &tokenError{status: 400, code: "unsupported_grant_type", desc: "this endpoint takes authorization_code"})
+		return writeTokenError(c, &tokenError{status: 400, code: "unsupported_grant_type", desc: "this endpoint takes authorization_code and refresh_token"})
 	}
 	code := form.Get("code")
 	gr, ok := g.codes.take(tokenKey(code))
@@ -229,9 +235,7 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	if err != nil {
 		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
 	}
-	at := &accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr}
-	g.access.put(tokenKey(access), at, accessTokenTTL)
-	g.refresh.put(tokenKey(refresh), at, refreshTokenTTL)
+	g.storePair(sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh)
 	g.used.put(tokenKey(code), issuedFrom{access: tokenKey(access), refresh: tokenKey(refresh)}, refreshTokenTTL)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("Pragma", "no-cache")
@@ -243,6 +247,18 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 		body["correlation_id"] = gr.req.CorrelationID
 	}
 	return c.JSON(body)
+}
+
+// storePair records an access token and the refresh token issued with it,
+// each knowing the other, so revoking one revokes both.
+func (g *Gateway) storePair(clientID string, msisdn uint64, scopes []string, claims ClaimsRequest, acr int, access, refresh string) {
+	now := g.now()
+	base := accessToken{clientID: clientID, msisdn: msisdn, scopes: scopes, claims: claims, acr: acr, issued: now}
+	at, rt := base, base
+	at.expires, at.sibling = now.Add(accessTokenTTL), tokenKey(refresh)
+	rt.expires, rt.refresh, rt.sibling = now.Add(refreshTokenTTL), true, tokenKey(access)
+	g.access.put(tokenKey(access), &at, accessTokenTTL)
+	g.refresh.put(tokenKey(refresh), &rt, refreshTokenTTL)
 }
 
 // pcr is the pairwise customer reference of a subscriber for one SP: stable

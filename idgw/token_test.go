@@ -56,7 +56,13 @@ func (f *tokenFixture) code(kv ...string) string {
 // redeem posts to the token endpoint; basic is "id:secret" or "".
 func (f *tokenFixture) redeem(basic string, form url.Values) (int, map[string]any, string) {
 	f.t.Helper()
-	req := httptest.NewRequest("POST", "/token", strings.NewReader(form.Encode()))
+	return f.postTo("/token", basic, form)
+}
+
+// postTo posts a form to one of the gateway's endpoints.
+func (f *tokenFixture) postTo(path, basic string, form url.Values) (int, map[string]any, string) {
+	f.t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basic != "" {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic)))

@@ -1,0 +1,100 @@
+package idgw
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// refreshGrant swaps a refresh token for a new access token and a new
+// refresh token (rotation: the old refresh token is spent), for the client
+// it was issued to only.
+func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form url.Values) error {
+	key := tokenKey(form.Get("refresh_token"))
+	// Check the owner before spending the token: another client's attempt
+	// must not destroy it. take then settles concurrent refreshes: one wins.
+	old, ok := g.refresh.get(key)
+	if ok && old.clientID == sp.ClientID {
+		old, ok = g.refresh.take(key)
+	}
+	if !ok || old.clientID != sp.ClientID {
+		return writeTokenError(c, errInvalidGrant("the refresh token is invalid, expired or not this client's"))
+	}
+	g.access.delete(old.sibling)
+	access, refresh := newSecret(), newSecret()
+	g.storePair(old.clientID, old.msisdn, old.scopes, old.claims, old.acr, access, refresh)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Pragma", "no-cache")
+	return c.JSON(fiber.Map{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(accessTokenTTL.Seconds()),
+		"refresh_token": refresh, "scope": strings.Join(old.scopes, " "),
+	})
+}
+
+// lookupToken finds an access or refresh token, the hint choosing which
+// store is searched first (RFC 7009 §2.1).
+func (g *Gateway) lookupToken(token, hint string) (key string, t *accessToken, ok bool) {
+	key = tokenKey(token)
+	order := []*ttlStore[*accessToken]{g.access, g.refresh}
+	if hint == "refresh_token" {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, s := range order {
+		if t, ok := s.get(key); ok {
+			return key, t, true
+		}
+	}
+	return "", nil, false
+}
+
+// handleRevoke is RFC 7009 revocation: a client revokes its own access or
+// refresh token, and the token issued with it goes too. The answer is 200
+// whether or not the token was known, so it reveals nothing.
+func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
+	form := argsValues(c.Context().PostArgs())
+	sp, terr := g.authenticateClient(c, form)
+	if terr != nil {
+		return writeTokenError(c, terr)
+	}
+	if form.Get("token") == "" {
+		return writeTokenError(c, errTokenRequest("token is required"))
+	}
+	if key, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
+		for _, s := range []*ttlStore[*accessToken]{g.access, g.refresh} {
+			s.delete(key)
+			s.delete(t.sibling)
+		}
+	}
+	return c.SendStatus(fiber.StatusOK)
+}
+
+// handleIntrospect is RFC 7662 introspection, for the client a token was
+// issued to; to anyone else every token is inactive.
+func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
+	form := argsValues(c.Context().PostArgs())
+	sp, terr := g.authenticateClient(c, form)
+	if terr != nil {
+		return writeTokenError(c, terr)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	_, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
+	if !ok || t.clientID != sp.ClientID {
+		return c.JSON(fiber.Map{"active": false})
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), t.msisdn)
+	if err != nil {
+		return c.JSON(fiber.Map{"active": false})
+	}
+	typ := "access_token"
+	if t.refresh {
+		typ = "refresh_token"
+	}
+	return c.JSON(fiber.Map{
+		"active": true, "scope": strings.Join(t.scopes, " "), "client_id": t.clientID,
+		"sub": pcr(secret, t.clientID), "exp": t.expires.Unix(), "iat": t.issued.Unix(),
+		"token_type": typ, "acr": t.acr,
+	})
+}
