@@ -57,6 +57,11 @@ type Config struct {
 	// Router holds the operator's authenticators in its order of
 	// preference.
 	Router *Router
+	// Claims is the data gateway behind userinfo and premiuminfo (nil: they
+	// answer the subject only).
+	Claims ClaimsSource
+	// Throttle limits each client's userinfo and premiuminfo calls.
+	Throttle Throttle
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -74,6 +79,7 @@ type Gateway struct {
 	used     *ttlStore[issuedFrom] // redeemed codes, to revoke on replay
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
+	limiter  *clientLimiter
 }
 
 // New checks cfg and returns a Gateway.
@@ -110,6 +116,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.used = newTTLStore[issuedFrom](g.now)
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
+	g.limiter = newClientLimiter(cfg.Throttle)
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
 	g.paths.continueURL = u.Authorization + "/continue"
 	g.paths.introspection = strings.TrimRight(cfg.Issuer, "/") + "/introspect"
@@ -145,6 +152,10 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
 		{fiber.MethodPost, u.Token, g.handleToken},
 		{fiber.MethodPost, u.Revocation, g.handleRevoke},
+		{fiber.MethodGet, u.UserInfo, g.userInfo("userinfo")},
+		{fiber.MethodPost, u.UserInfo, g.userInfo("userinfo")},
+		{fiber.MethodGet, u.PremiumInfo, g.userInfo("premiuminfo")},
+		{fiber.MethodPost, u.PremiumInfo, g.userInfo("premiuminfo")},
 		{fiber.MethodPost, g.paths.introspection, g.handleIntrospect},
 		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
 	}

@@ -1,0 +1,118 @@
+package idgw
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
+)
+
+// ClaimsSource is the data gateway: it turns the scopes a subscriber granted
+// into the claims userinfo or premiuminfo release. The operator's attribute
+// sources sit behind it.
+type ClaimsSource interface {
+	Claims(ctx context.Context, q ClaimsQuery) (map[string]any, error)
+}
+
+// ClaimsQuery is one userinfo or premiuminfo request, after the bearer
+// token was checked.
+type ClaimsQuery struct {
+	MSISDN uint64
+	// Endpoint is "userinfo" or "premiuminfo".
+	Endpoint string
+	// Scopes are those granted with the token; Claims what the
+	// authorization request's claims parameter asked for.
+	Scopes []string
+	Claims ClaimsRequest
+}
+
+// Throttle limits each client's userinfo and premiuminfo calls: Rate a
+// second on average, Burst at once.
+type Throttle struct {
+	Rate  float64
+	Burst int
+}
+
+// clientLimiter holds one token bucket per client id.
+type clientLimiter struct {
+	cfg Throttle
+	mu  sync.Mutex
+	m   map[string]*rate.Limiter
+}
+
+func newClientLimiter(t Throttle) *clientLimiter {
+	if t.Rate <= 0 {
+		t.Rate = 100
+	}
+	if t.Burst <= 0 {
+		t.Burst = 200
+	}
+	return &clientLimiter{cfg: t, m: map[string]*rate.Limiter{}}
+}
+
+// allow reports whether the client may call now, and if not, after how long.
+func (l *clientLimiter) allow(client string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	lim, ok := l.m[client]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(l.cfg.Rate), l.cfg.Burst)
+		l.m[client] = lim
+	}
+	l.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// bearerError answers 401 with the WWW-Authenticate header the Java SDK
+// parses (RFC 6750 §3).
+func bearerError(c *fiber.Ctx, code, desc string) error {
+	c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="`+code+`", error_description="`+desc+`"`)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": code, "error_description": desc})
+}
+
+// userInfo serves userinfo or premiuminfo: the bearer token's granted
+// scopes go to the data gateway; the subject is the token's PCR.
+func (g *Gateway) userInfo(endpoint string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		h := c.Get(fiber.HeaderAuthorization)
+		if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+			return bearerError(c, "invalid_request", "No Access Token")
+		}
+		t, ok := g.access.get(tokenKey(strings.TrimSpace(h[7:])))
+		if !ok {
+			return bearerError(c, "invalid_token", "The access token is invalid, expired or revoked")
+		}
+		if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{
+				"error": "slow_down", "error_description": "too many requests for this client"})
+		}
+		secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), t.msisdn)
+		if err != nil {
+			return bearerError(c, "invalid_token", "The subscriber is no longer known")
+		}
+		out := map[string]any{}
+		if g.cfg.Claims != nil {
+			if out, err = g.cfg.Claims.Claims(c.UserContext(), ClaimsQuery{
+				MSISDN: t.msisdn, Endpoint: endpoint, Scopes: t.scopes, Claims: t.claims,
+			}); err != nil {
+				c.Set(fiber.HeaderCacheControl, "no-store")
+				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
+					"error": "temporarily_unavailable", "error_description": "the attribute source did not answer"})
+			}
+		}
+		out["sub"] = pcr(secret, t.clientID)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(out)
+	}
+}
