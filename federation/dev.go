@@ -24,6 +24,7 @@ type DevOptions struct {
 // on loopback, one Raft cluster between them.
 type Dev struct {
 	Nodes      []*Node
+	phone      *devPhone
 	AdminToken string
 	// SPSecret is the demo SP's client secret (client id "demo-sp").
 	SPSecret string
@@ -72,11 +73,14 @@ func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
 		}
 	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if d.phone, err = startDevPhone(logger); err != nil {
+		return nil, err
+	}
 	for i, op := range devOperators {
 		cfg := Config{
 			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
-			OperatorID: op.id, Logger: logger,
+			OperatorID: op.id, Logger: logger, SMSC: d.phone.smppConfig("MobileConnect"),
 		}
 		if i == 0 {
 			cfg.Bootstrap = true
@@ -179,6 +183,13 @@ func (d *Dev) seed(ctx context.Context) error {
 		if err := d.admin(i).Do(ctx, "POST", "/v1/ranges/import", strings.NewReader(csv.String()), nil); err != nil {
 			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
 		}
+		// The demo subscriber lives in its own operator's store only.
+		sub := map[string]any{"msisdn": op.number, "status": "active", "attributes": map[string]any{
+			"given_name": "Demo", "family_name": "Subscriber " + op.country, "email": "demo@" + op.id + ".example",
+			"email_verified": true, "birthdate": "1990-01-01"}}
+		if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
+			return fmt.Errorf("seed the subscriber of %s: %w", op.id, err)
+		}
 	}
 	sp := map[string]any{"client_id": "demo-sp", "name": "Demo Shop", "redirect_uris": []string{devRedirect},
 		"scopes": []string{"openid", "mc_authn", "profile", "email", "phone"}}
@@ -200,6 +211,7 @@ func (d *Dev) print(w io.Writer) {
 		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo number %s\n",
 			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), op.number)
 	}
+	fmt.Fprintf(w, "\nsimulated handset (the demo numbers' SMS): %s\n", d.phone.URL())
 	fmt.Fprintf(w, "\ndemo SP: client_id demo-sp, client_secret %s, redirect %s\n", d.SPSecret, devRedirect)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+
 		"  curl -u demo-sp:%s -H 'Accept: application/json' -d 'MSISDN=%s' --data-urlencode 'Redirect_URL=%s' %s/v2/discovery\n",
@@ -214,6 +226,9 @@ func (d *Dev) Close() error {
 	var errs []error
 	for i := len(d.Nodes) - 1; i >= 0; i-- {
 		errs = append(errs, d.Nodes[i].Close())
+	}
+	if d.phone != nil {
+		errs = append(errs, d.phone.Close())
 	}
 	if d.ownDir {
 		errs = append(errs, os.RemoveAll(d.dir))

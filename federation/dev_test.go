@@ -149,7 +149,8 @@ func TestSubscriberDataStaysOnItsNode(t *testing.T) {
 	ctx := context.Background()
 	sub := map[string]any{"msisdn": devOperators[0].number, "status": "active",
 		"attributes": map[string]any{"given_name": "Ada", "family_name": "Zyxwvutsrq"}}
-	if err := d.admin(0).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
+	// The demo already has this subscriber: replace its attributes.
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/subscribers/"+devOperators[0].number, sub, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
@@ -39,6 +40,9 @@ type Config struct {
 	// gateway serves once that operator is registered. Empty: a node that
 	// only takes part in the registry and discovery.
 	OperatorID string
+	// SMSC is the operator's SMSC connection for the SMS authenticator
+	// (nil: no SMS authenticator).
+	SMSC *smpp.Config
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member; JoinToken admits this node.

@@ -1,0 +1,64 @@
+package federation
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/operator/handset"
+	"github.com/mcfed/mcfed/operator/smpp"
+	"github.com/mcfed/mcfed/operator/smsc"
+)
+
+// Credentials of the demo SMSC (SMPP limits the password to 8 characters).
+const (
+	devSMSCSystemID = "mcfed"
+	devSMSCPassword = "devsmsc1"
+)
+
+// devPhone is the demo's carrier side: a simulated SMSC speaking SMPP on
+// loopback that delivers to a simulated handset, whose page and JSON API
+// (one inbox per number) are served on their own loopback listener.
+type devPhone struct {
+	smsc    *smsc.Server
+	handset *handset.Handset
+	app     *fiber.App
+	ln      net.Listener
+}
+
+func startDevPhone(logger *slog.Logger) (*devPhone, error) {
+	p := &devPhone{handset: handset.New(handset.Options{})}
+	var err error
+	if p.smsc, err = smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: devSMSCSystemID,
+		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
+		return nil, fmt.Errorf("demo SMSC: %w", err)
+	}
+	if p.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		p.smsc.Close()
+		return nil, fmt.Errorf("demo handset: %w", err)
+	}
+	p.app = fiber.New(fiber.Config{DisableStartupMessage: true})
+	p.handset.Mount(p.app)
+	go p.app.Listener(p.ln)
+	return p, nil
+}
+
+// smppConfig is how an operator's node reaches the demo SMSC.
+func (p *devPhone) smppConfig(sender string) *smpp.Config {
+	return &smpp.Config{Addr: p.smsc.Addr(), SystemID: devSMSCSystemID, Password: devSMSCPassword,
+		SourceAddr: sender, SourceTON: 5}
+}
+
+// URL is the handset's base URL (its index page lists the inboxes).
+func (p *devPhone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
+
+func (p *devPhone) Close() error {
+	err := p.app.Shutdown()
+	p.ln.Close()
+	if cerr := p.smsc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
