@@ -54,8 +54,8 @@ var devOperators = []devOperator{
 // it with tokens issued by its admin API, and the demo operators, their
 // ranges, the catalogue and a demo SP are written through the admin API as
 // an operator would.
-func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
-	d = &Dev{AdminToken: randomToken(), dir: opts.DataDir}
+func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
+	d := &Dev{AdminToken: randomToken(), dir: opts.DataDir}
 	if entries, _ := os.ReadDir(d.dir); d.dir != "" && len(entries) > 0 {
 		// The demo picks free ports at each start, so a previous run's Raft
 		// addresses would be stale.
@@ -80,7 +80,7 @@ func StartDev(ctx context.Context, opts DevOptions) (d *Dev, err error) {
 		cfg := Config{
 			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
-			OperatorID: op.id, Logger: logger, SMSC: d.phone.smppConfig("MobileConnect"),
+			OperatorID: op.id, Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 		}
 		if i == 0 {
 			cfg.Bootstrap = true

@@ -16,6 +16,8 @@ import (
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/operator/smpp"
+	"github.com/mcfed/mcfed/operator/sms"
 )
 
 // Node-local key files. Private keys live here, in the node's data
@@ -41,9 +43,11 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
-	// The authenticators (SMS, SIM applet, FIDO) plug in here as they are
-	// built; until then routing finds none and logins end in access_denied.
-	router, err := idgw.NewRouter()
+	regs, err := n.authenticators(app)
+	if err != nil {
+		return err
+	}
+	router, err := idgw.NewRouter(regs...)
 	if err != nil {
 		return err
 	}
@@ -56,6 +60,28 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	}
 	go g.SweepLoop(n.ctx)
 	return g.Mount(app)
+}
+
+// authenticators builds the operator's authenticators in its order of
+// preference and mounts their pages. This is the one place that knows the
+// authenticator types; the gateway sees only idgw.Authenticator. SMS (code
+// or link, whichever the person uses) needs the operator's SMSC.
+func (n *Node) authenticators(app *fiber.App) ([]idgw.Registration, error) {
+	var regs []idgw.Registration
+	if n.cfg.SMSC != nil {
+		client, err := smpp.New(*n.cfg.SMSC) // connects, and reconnects, in the background
+		if err != nil {
+			return nil, fmt.Errorf("SMSC: %w", err)
+		}
+		n.smsc = client
+		a, err := sms.New(sms.Config{Mode: sms.ModeOTPURL, PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID}, client)
+		if err != nil {
+			return nil, fmt.Errorf("SMS authenticator: %w", err)
+		}
+		a.Mount(app)
+		regs = append(regs, idgw.Registration{Info: a.Info(), Impl: a})
+	}
+	return regs, nil
 }
 
 // loadOrCreateRing loads the signing keys, giving RS256 (the SDKs'

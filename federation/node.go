@@ -116,6 +116,7 @@ type Node struct {
 	publicLn net.Listener
 	metrics  *metrics
 	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
+	smsc     *smpp.Client       // the operator's SMSC, when configured
 	log      *slog.Logger
 	// ctx ends when the node closes, stopping its background loops.
 	ctx  context.Context
@@ -272,6 +273,9 @@ func (n *Node) Close() error {
 	}
 	if n.subs != nil {
 		errs = append(errs, n.subs.Close())
+	}
+	if n.smsc != nil {
+		errs = append(errs, n.smsc.Close())
 	}
 	return errors.Join(errs...)
 }

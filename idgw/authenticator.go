@@ -68,6 +68,13 @@ type Outcome struct {
 	State []byte
 	// Reason is a safe, user-facing reason for a failure.
 	Reason string
+	// RedirectURL, when set on a Pending outcome, sends the browser back to
+	// the authenticator's page (a wrong code: the form again) rather than
+	// to the gateway's waiting page.
+	RedirectURL string
+	// AMR, when set on success, replaces AuthenticatorInfo.AMR: what was
+	// actually used (the code or the link of an OTP+URL SMS).
+	AMR []string
 }
 
 // OutcomeStatus says where a challenge stands.

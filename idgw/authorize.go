@@ -154,6 +154,10 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values) error {
 	}
 	switch out.Status {
 	case Pending:
+		if out.RedirectURL != "" && answer != nil {
+			c.Set(fiber.HeaderCacheControl, "no-store")
+			return c.Redirect(out.RedirectURL, fiber.StatusFound)
+		}
 		return g.waitingPage(c, id)
 	case Failed:
 		if s.current+1 < len(s.candidates) {
@@ -167,8 +171,12 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values) error {
 		return writeAuthError(c, s.req.Fail(ErrAccessDenied(reason)))
 	}
 	g.endSession(id, s)
+	amr := a.AMR
+	if len(out.AMR) > 0 {
+		amr = out.AMR
+	}
 	code := newSecret()
-	g.codes.put(tokenKey(code), &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: a.AMR, authTime: g.now()}, codeTTL)
+	g.codes.put(tokenKey(code), &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, codeTTL)
 	loc, err := s.req.SuccessRedirectURL(code)
 	if err != nil {
 		return writeAuthError(c, s.req.Fail(ErrServerError(err)))

@@ -133,7 +133,7 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 			ErrSendLimit, a.cfg.SendLimit, a.cfg.SendWindow, idgw.ErrUnavailable)
 	}
 	// Registered before sending, so a tap that beats Submit's return finds it.
-	a.st.challenges[st.id] = &challengeEntry{expires: st.expires}
+	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect}
 	if token != "" {
 		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires}
 	}
@@ -209,7 +209,7 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 	if st.mode.hasLink() {
 		if l, ok := a.st.links[st.linkHash]; ok && l.tapped && l.challenge == st.id {
 			c.used = true
-			return idgw.Outcome{Status: idgw.Succeeded, State: st.encode()}, nil
+			return idgw.Outcome{Status: idgw.Succeeded, State: st.encode(), AMR: []string{"SMS_URL_OK"}}, nil
 		}
 	}
 	otp := normalizeOTP(answer.Get("otp"))
@@ -219,7 +219,7 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 	got := hashCode(st.id, otp)
 	if subtle.ConstantTimeCompare(got[:], st.codeHash[:]) == 1 {
 		c.used = true
-		return idgw.Outcome{Status: idgw.Succeeded, State: st.encode()}, nil
+		return idgw.Outcome{Status: idgw.Succeeded, State: st.encode(), AMR: []string{"OTP_OK"}}, nil
 	}
 	st.attempts++
 	c.attempts = st.attempts
@@ -228,7 +228,8 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 		return failed("too many attempts")
 	}
 	left := a.cfg.MaxAttempts - st.attempts
-	return idgw.Outcome{Status: idgw.Pending, State: st.encode(),
+	// Back to the code form for another try.
+	return idgw.Outcome{Status: idgw.Pending, State: st.encode(), RedirectURL: c.otpPage,
 		Reason: fmt.Sprintf("wrong code, %d attempt%s left", left, plural(left))}, nil
 }
 

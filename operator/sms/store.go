@@ -11,8 +11,11 @@ import (
 type challengeEntry struct {
 	expires  time.Time
 	attempts int
-	used     bool // succeeded once
-	locked   bool // too many attempts
+	// otpPage is where a wrong code sends the person back to ("" when the
+	// challenge has no code).
+	otpPage string
+	used    bool // succeeded once
+	locked  bool // too many attempts
 }
 
 // linkEntry is one link token, by its hash.

@@ -1,0 +1,153 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/operator/handset"
+)
+
+// TestFullLoginAtEachOperator is a Mobile Connect login as an SP and a
+// person do it, on the dev federation: discovery on another operator's
+// node, the authorize request at the serving operator's gateway with the
+// sealed subscriber_id as login hint, the SMS read on the simulated handset
+// and its link tapped, the SDK's headless re-poll ending in the code, the
+// code exchanged at the token endpoint, the ID token verified through the
+// operator's JWKS, then userinfo.
+func TestFullLoginAtEachOperator(t *testing.T) {
+	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i, op := range devOperators {
+		asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
+
+		// Discovery.
+		form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {devRedirect}}
+		req, _ := http.NewRequest("POST", asker.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+		req.SetBasicAuth("demo-sp", d.SPSecret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		var disc struct {
+			SubscriberID string `json:"subscriber_id"`
+			Response     struct {
+				ClientID     string `json:"client_id"`
+				ClientSecret string `json:"client_secret"`
+				APIs         struct {
+					OperatorID struct {
+						Link []struct{ Rel, Href string } `json:"link"`
+					} `json:"operatorid"`
+				} `json:"apis"`
+			} `json:"response"`
+		}
+		getJSON(t, http.DefaultClient, req, 200, &disc)
+		links := map[string]string{}
+		for _, l := range disc.Response.APIs.OperatorID.Link {
+			links[l.Rel] = l.Href
+		}
+
+		// Authorize, as the Java SDK builds it.
+		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {devRedirect}, "response_type": {"code"},
+			"scope": {"openid mc_authn"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
+			"version": {"mc_di_r2_v2.3"}, "max-age": {"3600"}, "login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
+		authURL := links["authorization"] + "?" + q.Encode()
+		resp, err := noRedirect.Get(authURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/sms/otp") {
+			t.Fatalf("%s authorize: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
+		}
+
+		// The SMS reaches the handset; the person taps its link.
+		msisdn, _ := handset.NormalizeMSISDN(op.number)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		msg, err := d.phone.handset.WaitFor(ctx, msisdn, func(m handset.Message) bool { return len(m.Links) > 0 })
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: no SMS with a link: %v", op.id, err)
+		}
+		if !strings.Contains(msg.Text, "Demo Shop") {
+			t.Fatalf("the SMS does not name the SP: %q", msg.Text)
+		}
+		if tap, err := d.phone.handset.Tap(context.Background(), msisdn, msg.ID, 0); err != nil || tap.Status != 200 {
+			t.Fatalf("%s: tapping the link: %+v %v", op.id, tap, err)
+		}
+
+		// The SDK's headless re-poll ends in the redirect with the code.
+		resp, err = noRedirect.Get(authURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != 302 || loc.Query().Get("code") == "" || loc.Query().Get("state") != "st-"+op.id {
+			t.Fatalf("%s re-poll: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
+		}
+
+		// Token exchange with the credentials discovery handed out.
+		tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {devRedirect}}
+		req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
+		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			IDToken     string `json:"id_token"`
+		}
+		getJSON(t, http.DefaultClient, req, 200, &tok)
+
+		jwksResp, err := http.Get(links["jwks"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks, _ := io.ReadAll(jwksResp.Body)
+		jwksResp.Body.Close()
+		payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
+		if err != nil {
+			t.Fatalf("%s: the ID token does not verify: %v", op.id, err)
+		}
+		var claims struct {
+			Iss, Sub, Nonce, ACR string
+			AMR                  []string
+		}
+		_ = json.Unmarshal(payload, &claims)
+		if claims.Iss != links["issuer"] || claims.Nonce != "n-"+op.id || claims.ACR != "2" ||
+			strings.Join(claims.AMR, ",") != "SMS_URL_OK" || claims.Sub == "" {
+			t.Fatalf("%s ID token claims %+v (issuer link %s)", op.id, claims, links["issuer"])
+		}
+
+		req, _ = http.NewRequest("GET", links["userinfo"], nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		var info map[string]any
+		getJSON(t, http.DefaultClient, req, 200, &info)
+		if info["sub"] != claims.Sub {
+			t.Fatalf("%s userinfo sub %v, ID token sub %s", op.id, info["sub"], claims.Sub)
+		}
+	}
+}
+
+func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s %s: %v in %s", req.Method, req.URL, err, b)
+	}
+}
