@@ -74,6 +74,7 @@ func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg federation.Config
 	var certFile, keyFile, caFile string
+	var smsc federation.SMSCConfig
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
 	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
@@ -88,6 +89,10 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&certFile, "tls-cert", "", "PEM certificate of this node, for mutual TLS between nodes")
 	fs.StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&caFile, "tls-ca", "", "PEM CA bundle that signs the federation's node certificates")
+	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator")
+	fs.StringVar(&smsc.SystemID, "smsc-system-id", "", "SMPP system_id to bind with")
+	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
+	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for longer is not ready")
 	if err := envFlags(fs); err != nil {
 		return err
@@ -103,6 +108,12 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.RaftTLS = tlsCfg
+	if smsc.Addr != "" {
+		if err := smsc.Validate(); err != nil {
+			return err
+		}
+		cfg.SMSC = &smsc
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg.Raft.LogJSON = true
 	n, err := federation.Start(ctx, cfg)

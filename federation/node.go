@@ -42,7 +42,7 @@ type Config struct {
 	OperatorID string
 	// SMSC is the operator's SMSC connection for the SMS authenticator
 	// (nil: no SMS authenticator).
-	SMSC *smpp.Config
+	SMSC *SMSCConfig
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member; JoinToken admits this node.
@@ -105,6 +105,9 @@ func (c *Config) withDefaults() {
 		c.Logger = slog.Default()
 	}
 }
+
+// SMSCConfig is how a node binds to its operator's SMSC over SMPP.
+type SMSCConfig = smpp.Config
 
 // Node is a running mcfed node.
 type Node struct {
