@@ -16,6 +16,7 @@ import (
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/operator/datagateway"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/sms"
 )
@@ -54,6 +55,8 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: liveRegistry{n.cluster.node},
 		Keys: ring, LoginHints: loginHintOpener{priv}, Subscribers: subscriberView{n.subs}, Router: router,
+		// userinfo and premiuminfo read the operator's own store.
+		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})
 	if err != nil {
 		return err

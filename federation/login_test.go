@@ -57,7 +57,7 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 
 		// Authorize, as the Java SDK builds it.
 		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {devRedirect}, "response_type": {"code"},
-			"scope": {"openid mc_authn"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
+			"scope": {"openid mc_authn profile email"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
 			"version": {"mc_di_r2_v2.3"}, "max-age": {"3600"}, "login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
 		authURL := links["authorization"] + "?" + q.Encode()
 		resp, err := noRedirect.Get(authURL)
@@ -130,8 +130,13 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		var info map[string]any
 		getJSON(t, http.DefaultClient, req, 200, &info)
-		if info["sub"] != claims.Sub {
-			t.Fatalf("%s userinfo sub %v, ID token sub %s", op.id, info["sub"], claims.Sub)
+		// Exactly what profile and email release, from the operator's own
+		// store: no phone number (phone was not granted).
+		if info["sub"] != claims.Sub || info["given_name"] != "Demo" || info["email"] != "demo@"+op.id+".example" {
+			t.Fatalf("%s userinfo %v (ID token sub %s)", op.id, info, claims.Sub)
+		}
+		if _, leaked := info["phone_number"]; leaked {
+			t.Fatalf("%s userinfo releases phone_number without the phone scope", op.id)
 		}
 	}
 }
