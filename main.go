@@ -93,6 +93,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&smsc.SystemID, "smsc-system-id", "", "SMPP system_id to bind with")
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
 	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
+	fs.StringVar(&cfg.SMSMode, "sms-mode", "otp+url", "SMS authenticator: otp (code), url (link) or otp+url (either)")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for longer is not ready")
 	if err := envFlags(fs); err != nil {
 		return err

@@ -43,6 +43,10 @@ type Config struct {
 	// SMSC is the operator's SMSC connection for the SMS authenticator
 	// (nil: no SMS authenticator).
 	SMSC *SMSCConfig
+	// SMSMode is how the SMS authenticator works: "otp" (a code typed on
+	// the gateway's page), "url" (a link tapped on the phone) or "otp+url"
+	// (either; the default).
+	SMSMode string
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member; JoinToken admits this node.
