@@ -2,6 +2,7 @@ package idgw
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -103,9 +104,14 @@ func (g *Gateway) userInfo(endpoint string) fiber.Handler {
 		}
 		out := map[string]any{}
 		if g.cfg.Claims != nil {
-			if out, err = g.cfg.Claims.Claims(c.UserContext(), ClaimsQuery{
+			out, err = g.cfg.Claims.Claims(c.UserContext(), ClaimsQuery{
 				MSISDN: t.msisdn, Endpoint: endpoint, Scopes: t.scopes, Claims: t.claims,
-			}); err != nil {
+			})
+			if errors.Is(err, ErrUnknownSubscriber) {
+				// Deleted or suspended since the token was issued.
+				return bearerError(c, "invalid_token", "The subscriber's account does not allow this")
+			}
+			if err != nil {
 				c.Set(fiber.HeaderCacheControl, "no-store")
 				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
 					"error": "temporarily_unavailable", "error_description": "the attribute source did not answer"})

@@ -72,6 +72,10 @@ func TestUserinfoAndPremiuminfo(t *testing.T) {
 	if status, _, _, _ := f.get("/userinfo", "Bearer "+access); status != 503 {
 		t.Fatalf("attribute source down: %d", status)
 	}
+	src.err = ErrUnknownSubscriber // suspended since the token was issued
+	if status, _, www, _ := f.get("/userinfo", "Bearer "+access); status != 401 || !strings.Contains(www, "invalid_token") {
+		t.Fatalf("subscriber suspended: %d %q", status, www)
+	}
 	src.err = nil
 	if f.revoke("shop", access) != 200 {
 		t.Fatal("revocation failed")

@@ -2,19 +2,23 @@ package datagateway
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mcfed/mcfed/idgw"
 )
 
-// Errors a Source answers with; test with errors.Is.
+// Errors a Source answers with; test with errors.Is. Both are also
+// idgw.ErrUnknownSubscriber, so the gateway answers the token's holder that
+// its token no longer stands for anyone (401), not that the service failed.
 var (
 	// ErrNotFound: the source holds no subscriber with that number (a
 	// deleted subscriber included).
-	ErrNotFound = errors.New("datagateway: subscriber not found")
+	ErrNotFound = fmt.Errorf("datagateway: subscriber not found: %w", idgw.ErrUnknownSubscriber)
 	// ErrSuspended: the subscriber exists but is suspended; nothing of it
 	// is released.
-	ErrSuspended = errors.New("datagateway: subscriber suspended")
+	ErrSuspended = fmt.Errorf("datagateway: subscriber suspended: %w", idgw.ErrUnknownSubscriber)
 )
 
 // Source is where the data gateway reads a subscriber's attributes: the
