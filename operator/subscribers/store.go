@@ -202,6 +202,23 @@ func (s *Store) PCRSecret(m MSISDN) ([]byte, error) {
 	return secret, err
 }
 
+// getLive reads a subscriber that is not a tombstone and, when ifVersion is
+// not 0, is at that version: what every change of an existing subscriber
+// starts from.
+func getLive(tx *bolt.Tx, m MSISDN, ifVersion uint64) (Subscriber, error) {
+	old, found, err := get(tx, m)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	if !found || old.Status == StatusDeleted {
+		return Subscriber{}, fmt.Errorf("%s: %w", m, ErrNotFound)
+	}
+	if ifVersion != 0 && ifVersion != old.Version {
+		return Subscriber{}, fmt.Errorf("%s is at version %d, not %d: %w", m, old.Version, ifVersion, ErrVersionMismatch)
+	}
+	return old, nil
+}
+
 // Update changes a live (not deleted) subscriber in one transaction: fn
 // edits a copy, which is then validated and stored with the next version.
 // ifVersion, when not 0, must be the current version (ErrVersionMismatch
@@ -212,15 +229,9 @@ func (s *Store) Update(m MSISDN, ifVersion uint64, fn func(*Subscriber) error) (
 	var out Subscriber
 	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, found, err := get(tx, m)
+		old, err := getLive(tx, m, ifVersion)
 		if err != nil {
 			return err
-		}
-		if !found || old.Status == StatusDeleted {
-			return fmt.Errorf("%s: %w", m, ErrNotFound)
-		}
-		if ifVersion != 0 && ifVersion != old.Version {
-			return fmt.Errorf("%s is at version %d, not %d: %w", m, old.Version, ifVersion, ErrVersionMismatch)
 		}
 		sub, err := clone(old)
 		if err != nil {
@@ -364,15 +375,9 @@ func (s *Store) Delete(m MSISDN, ifVersion uint64) (Subscriber, error) {
 	var out Subscriber
 	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, found, err := get(tx, m)
+		old, err := getLive(tx, m, ifVersion)
 		if err != nil {
 			return err
-		}
-		if !found || old.Status == StatusDeleted {
-			return fmt.Errorf("%s: %w", m, ErrNotFound)
-		}
-		if ifVersion != 0 && ifVersion != old.Version {
-			return fmt.Errorf("%s is at version %d, not %d: %w", m, old.Version, ifVersion, ErrVersionMismatch)
 		}
 		out = Subscriber{MSISDN: m, Status: StatusDeleted, CreatedAt: old.CreatedAt, Version: old.Version}
 		stamp(&out, now)
