@@ -28,6 +28,9 @@ const (
 	CmdDeleteNode
 	CmdPutJoinToken
 	CmdUseJoinToken
+	CmdPutSPPolicy
+	CmdDeleteSPPolicy
+	CmdRemoveOperator
 )
 
 // commandVersion is the second byte of every encoded command. A replica

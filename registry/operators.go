@@ -162,8 +162,9 @@ func applyDeleteOperator(tx *writeTxn, body []byte) error {
 		"service providers": count(tx.Txn, tableSPs, "operator", o.ID),
 		"nodes":             count(tx.Txn, tableNodes, "operator", o.ID),
 		"ported numbers":    tx.r.ported.CountBySlot(o.Slot),
+		"SP policies":       count(tx.Txn, tableSPPolicies, "operator", o.ID),
 	}
-	for _, what := range []string{"number ranges", "ported numbers", "IP ranges", "service providers", "nodes"} {
+	for _, what := range []string{"number ranges", "ported numbers", "IP ranges", "service providers", "nodes", "SP policies"} {
 		if refs[what] > 0 {
 			return conflictf("operator %s still has %d %s: remove them first", o.ID, refs[what], what)
 		}

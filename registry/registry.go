@@ -58,6 +58,9 @@ func New() *Registry {
 		CmdDeleteNode:     applyDeleteNode,
 		CmdPutJoinToken:   applyPutJoinToken,
 		CmdUseJoinToken:   applyUseJoinToken,
+		CmdPutSPPolicy:    applyPutSPPolicy,
+		CmdDeleteSPPolicy: applyDeleteSPPolicy,
+		CmdRemoveOperator: applyRemoveOperator,
 	}
 	return r
 }

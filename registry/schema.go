@@ -15,6 +15,7 @@ const (
 	tableProducts   = "products"
 	tableNodes      = "nodes"
 	tableJoinTokens = "join_tokens"
+	tableSPPolicies = "sp_policies"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -35,7 +36,7 @@ func schema() *memdb.DBSchema {
 	db := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
 	for _, t := range []*memdb.TableSchema{
 		operatorsTable(), ipRangesTable(), spsTable(),
-		scopesTable(), productsTable(), nodesTable(), joinTokensTable(),
+		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}
@@ -94,4 +95,11 @@ func nodesTable() *memdb.TableSchema {
 
 func joinTokensTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableJoinTokens, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("Hash")}}
+}
+
+func spPoliciesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableSPPolicies, Indexes: map[string]*memdb.IndexSchema{
+		"id": idIndex("ID"), "operator": operatorIndex(),
+		"sp": {Name: "sp", Indexer: &memdb.StringFieldIndex{Field: "ClientID"}},
+	}}
 }

@@ -12,7 +12,7 @@ import (
 
 // snapshotMagic opens every registry snapshot; the digit after it is the
 // format version.
-const snapshotMagic = "mcfed-registry-snapshot\n1"
+const snapshotMagic = "mcfed-registry-snapshot\n2"
 
 // chunkRows is how many rows go in one gob value of a snapshot, and in one
 // memdb transaction when restoring: memdb's commit cost grows quickly past a
@@ -60,6 +60,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		writeTable[ServiceProvider](enc, s.txn, tableSPs),
 		writeTable[Node](enc, s.txn, tableNodes),
 		writeTable[JoinToken](enc, s.txn, tableJoinTokens),
+		writeTable[SPPolicy](enc, s.txn, tableSPPolicies),
 	} {
 		if err != nil {
 			return cw.n, err
@@ -148,6 +149,7 @@ func Restore(rd io.Reader) (*Registry, error) {
 		readTable[ServiceProvider](dec, r, tableSPs, nil),
 		readTable[Node](dec, r, tableNodes, nil),
 		readTable[JoinToken](dec, r, tableJoinTokens, nil),
+		readTable[SPPolicy](dec, r, tableSPPolicies, nil),
 	} {
 		if err != nil {
 			return nil, err

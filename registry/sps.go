@@ -141,6 +141,15 @@ func applyPutSP(tx *writeTxn, body []byte) error {
 }
 
 func applyDeleteSP(tx *writeTxn, body []byte) error {
+	var k Key
+	if err := decodeJSON(body, &k); err != nil {
+		return err
+	}
+	// Operators' policies about the SP go with it: a new SP registered
+	// later under the same client id starts from no operator's decision.
+	if _, err := tx.DeleteAll(tableSPPolicies, "sp", k.Key); err != nil {
+		return err
+	}
 	return deleteByKey[ServiceProvider](tx, body, tableSPs, "service provider")
 }
 
