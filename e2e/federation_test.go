@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Bounds of the harness's waits. They are generous: a 2-core CI machine
+// runs the race-instrumented tests of other packages beside these.
+const (
+	readyTimeout    = 30 * time.Second // a node's first /readyz
+	replicaTimeout  = 20 * time.Second // a committed write reaching a replica
+	electionTimeout = 20 * time.Second // a new leader after the old one died
+)
+
+// federation is a federation under test: mcfed processes on loopback, each
+// its operator's node, one Raft cluster between them, and the carrier side
+// (SMSC, handset) they send SMS through.
+type federation struct {
+	t          *testing.T
+	dir        string
+	adminToken string
+	phone      *phone
+	nodes      []*node
+}
+
+// newFederation prepares an empty federation; its nodes are stopped and,
+// if the test failed, their logs printed when the test ends.
+func newFederation(t *testing.T) *federation {
+	f := &federation{t: t, dir: t.TempDir(), adminToken: "e2e-admin-" + randomHex(16), phone: startPhone(t)}
+	t.Cleanup(f.shutdown)
+	return f
+}
+
+// startFederation starts one node per operator: the first bootstraps the
+// federation, the others join it with tokens from its admin API. It returns
+// once every node is ready and every operator's numbers are discoverable on
+// every node.
+func startFederation(t *testing.T, ops ...demoOperator) *federation {
+	f := newFederation(t)
+	for _, op := range ops {
+		f.addNode(op)
+	}
+	for _, op := range ops {
+		f.waitResolves(op.Number, op.ID)
+	}
+	return f
+}
+
+// node is one mcfed process and what it needs to be started again.
+type node struct {
+	f       *federation
+	id      string
+	op      demoOperator
+	dir     string // data directory
+	logPath string
+	proc    *process
+
+	// Fixed at the first start, so that a restarted node is where its
+	// peers and the registry expect it.
+	raftAddr, adminAddr, publicAddr string
+}
+
+func (n *node) adminURL() string  { return "http://" + n.adminAddr }
+func (n *node) publicURL() string { return "http://" + n.publicAddr }
+
+// addNode starts a node for op: it bootstraps the federation if it is the
+// first, otherwise it joins through a running member with a fresh join
+// token, as an operator joining the consortium would. It returns once the
+// node is ready and its operator record is in its replica.
+func (f *federation) addNode(op demoOperator) *node {
+	f.t.Helper()
+	ports := freePorts(f.t, 3)
+	n := &node{f: f, id: "node-" + op.ID, op: op, dir: filepath.Join(f.dir, op.ID),
+		logPath: filepath.Join(f.dir, op.ID+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2]}
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		f.t.Fatal(err)
+	}
+	n.writeOperatorFile()
+	var extra, env []string
+	if len(f.nodes) == 0 {
+		extra = []string{"--bootstrap"}
+	} else {
+		via := f.member()
+		extra = []string{"--join", via.adminURL()}
+		env = []string{"MCFED_JOIN_TOKEN=" + via.joinToken()}
+	}
+	f.nodes = append(f.nodes, n)
+	n.start(extra, env)
+	n.waitReady()
+	n.waitOperator()
+	return n
+}
+
+// writeOperatorFile writes what --operator-file takes: the operator's
+// public metadata and numbering, which the node registers itself with.
+func (n *node) writeOperatorFile() {
+	b, err := json.Marshal(map[string]any{"name": n.op.Name, "country": n.op.Country, "currency": n.op.Currency,
+		"networks": []string{n.op.Network}, "ranges": n.op.Ranges})
+	if err != nil {
+		n.f.t.Fatal(err)
+	}
+	if err := os.WriteFile(n.operatorFile(), b, 0o600); err != nil {
+		n.f.t.Fatal(err)
+	}
+}
+
+func (n *node) operatorFile() string { return filepath.Join(n.f.dir, n.op.ID+"-operator.json") }
+
+// flags are the node's flags on every start: a restart uses them alone.
+func (n *node) flags() []string {
+	flags := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--raft-addr", n.raftAddr,
+		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr, "--operator", n.op.ID}
+	if operatorFileSupported {
+		flags = append(flags, "--operator-file", n.operatorFile())
+	}
+	return append(flags, n.f.phone.smscFlags(n.op.Sender)...)
+}
+
+// start runs the node's process with its flags plus extra, and env on top
+// of the test's environment. The admin token comes through the environment,
+// as a container would pass it, so that it shows in no process listing.
+func (n *node) start(extra, env []string) {
+	n.f.t.Helper()
+	env = append(append(nodeEnv(), "MCFED_ADMIN_TOKEN="+n.f.adminToken), env...)
+	p, err := startProcess(mcfedBin, append(n.flags(), extra...), env, n.logPath)
+	if err != nil {
+		n.f.t.Fatalf("start %s: %v", n.id, err)
+	}
+	n.proc = p
+}
+
+// restart starts the node again on its data directory with its flags
+// alone: no --bootstrap, no --join, as a node comes back after a reboot.
+func (n *node) restart() {
+	n.f.t.Helper()
+	n.start(nil, nil)
+	n.waitReady()
+}
+
+// alive says whether the node's process runs.
+func (n *node) alive() bool { return n.proc != nil && !n.proc.exited() }
+
+// waitReady waits until the node's /readyz says it serves a fresh replica.
+// A process that exits meanwhile fails the test at once.
+func (n *node) waitReady() {
+	n.f.t.Helper()
+	err := poll(readyTimeout, func() (bool, error) {
+		if n.proc.exited() {
+			return true, nil
+		}
+		err := getJSON(n.adminURL()+"/readyz", nil)
+		return err == nil, err
+	})
+	if n.proc.exited() {
+		n.f.t.Fatalf("%s exited while starting: %v", n.id, n.proc.err)
+	}
+	if err != nil {
+		n.f.t.Fatalf("%s never became ready: %v", n.id, err)
+	}
+}
+
+// waitOperator waits until the node's replica holds its operator's record,
+// with the node's public URL as issuer: the node registered itself.
+func (n *node) waitOperator() {
+	n.f.t.Helper()
+	if !operatorFileSupported {
+		return
+	}
+	err := poll(replicaTimeout, func() (bool, error) {
+		var o operatorRecord
+		err := n.admin("GET", "/v1/operators/"+n.op.ID, nil, &o)
+		return err == nil && o.Issuer == n.publicURL() && o.Status == "active", err
+	})
+	if err != nil {
+		n.f.t.Fatalf("%s never registered operator %s: %v", n.id, n.op.ID, err)
+	}
+}
+
+// operatorRecord is the part of the admin API's operator the tests read.
+type operatorRecord struct {
+	ID         string          `json:"id"`
+	Issuer     string          `json:"issuer"`
+	Status     string          `json:"status"`
+	SealingKey string          `json:"sealing_key"`
+	JWKS       json.RawMessage `json:"jwks"`
+}
+
+// admin calls the node's admin API with the federation's admin token.
+func (n *node) admin(method, path string, body, out any) error {
+	return call(method, n.adminURL()+path, n.f.adminToken, body, out)
+}
+
+// mustAdmin is admin, failing the test on an error.
+func (n *node) mustAdmin(method, path string, body, out any) {
+	n.f.t.Helper()
+	if err := n.admin(method, path, body, out); err != nil {
+		n.f.t.Fatal(err)
+	}
+}
+
+// joinToken issues a join token on the node, retrying only while the
+// cluster has no leader (503).
+func (n *node) joinToken() string {
+	n.f.t.Helper()
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := poll(electionTimeout, func() (bool, error) {
+		err := n.admin("POST", "/v1/cluster/join-tokens", map[string]int{"ttl_seconds": 600}, &out)
+		return err == nil || statusOf(err) != 503, err
+	})
+	if err == nil && out.Token == "" {
+		err = fmt.Errorf("no token in the answer")
+	}
+	if err != nil {
+		n.f.t.Fatalf("join token from %s: %v", n.id, err)
+	}
+	return out.Token
+}
+
+// clusterStatus is what /v1/cluster/status says.
+type clusterStatus struct {
+	Raft struct {
+		State    string `json:"state"`
+		LeaderID string `json:"leader_id"`
+		Fresh    bool   `json:"fresh"`
+	} `json:"raft"`
+	Registry struct {
+		AppliedIndex uint64 `json:"applied_index"`
+	} `json:"registry"`
+}
+
+func (n *node) status() (clusterStatus, error) {
+	var st clusterStatus
+	return st, n.admin("GET", "/v1/cluster/status", nil, &st)
+}
+
+// member is a running node to send requests to.
+func (f *federation) member() *node {
+	f.t.Helper()
+	for _, n := range f.nodes {
+		if n.alive() {
+			return n
+		}
+	}
+	f.t.Fatal("no node of the federation runs")
+	return nil
+}
+
+// live are the running nodes.
+func (f *federation) live() []*node {
+	var out []*node
+	for _, n := range f.nodes {
+		if n.alive() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// leader waits until every running node names the same running node as
+// leader, and returns it.
+func (f *federation) leader() *node {
+	f.t.Helper()
+	var lead *node
+	err := poll(electionTimeout, func() (bool, error) {
+		lead = nil
+		for _, n := range f.live() {
+			st, err := n.status()
+			if err != nil {
+				return false, err
+			}
+			l := f.byID(st.Raft.LeaderID)
+			if l == nil || !l.alive() || (lead != nil && l != lead) {
+				return false, fmt.Errorf("%s sees leader %q", n.id, st.Raft.LeaderID)
+			}
+			lead = l
+		}
+		return lead != nil, nil
+	})
+	if err != nil {
+		f.t.Fatalf("no leader all running nodes agree on: %v", err)
+	}
+	return lead
+}
+
+func (f *federation) byID(id string) *node {
+	for _, n := range f.nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// resolve asks a node's admin API which operator serves number ("" none).
+func (n *node) resolve(number string) (string, error) {
+	var out struct {
+		Operator string `json:"operator"`
+	}
+	err := n.admin("GET", "/v1/resolve/"+number, nil, &out)
+	if statusOf(err) == 404 {
+		return "", nil
+	}
+	return out.Operator, err
+}
+
+// waitResolves waits until every running node's replica says operator
+// serves number.
+func (f *federation) waitResolves(number, operator string) {
+	f.t.Helper()
+	for _, n := range f.live() {
+		err := poll(replicaTimeout, func() (bool, error) {
+			got, err := n.resolve(number)
+			return got == operator, err
+		})
+		if err != nil {
+			f.t.Fatalf("%s never resolved %s to %q: %v", n.id, number, operator, err)
+		}
+	}
+}
+
+// shutdown stops every node with SIGTERM, together, and prints their logs
+// if the test failed. A node that must be killed after SIGTERM, or exits
+// with an error, fails the test: a user's init system would see the same.
+func (f *federation) shutdown() {
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.nodes))
+	for i, n := range f.nodes {
+		if n.proc == nil || n.proc.exited() {
+			continue
+		}
+		wg.Go(func() { errs[i] = n.proc.stop(stopGrace) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			f.t.Errorf("%s did not stop cleanly on SIGTERM: %v", f.nodes[i].id, err)
+		}
+	}
+	if f.t.Failed() {
+		for _, n := range f.nodes {
+			f.t.Logf("log of %s (%s):\n%s", n.id, n.logPath, logTail(n.logPath))
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
