@@ -21,13 +21,18 @@ type DevOptions struct {
 }
 
 // Dev is a demo federation running in this process: three operators' nodes
-// on loopback, one Raft cluster between them.
+// on loopback, one Raft cluster between them, the simulated handset and the
+// demo SP's web page.
 type Dev struct {
 	Nodes      []*Node
 	phone      *devPhone
+	sp         *devSP
 	AdminToken string
 	// SPSecret is the demo SP's client secret (client id "demo-sp").
 	SPSecret string
+	// InfoPath is the dev.json written in the data directory.
+	InfoPath string
+	info     DevInfo
 	dir      string
 	ownDir   bool
 }
@@ -38,16 +43,33 @@ type Dev struct {
 type devOperator struct {
 	id, name, country, currency, network string
 	prefixes                             []string
-	number                               string // a demo subscriber
+	number                               string   // a demo subscriber
+	more                                 []string // more demo subscribers
 }
 
-// devRedirect is the demo SP's registered redirect URI.
-const devRedirect = "http://127.0.0.1/callback"
+// numbers are the operator's demo subscribers. More than one each, so that
+// a person trying the demo SP again and again does not meet the SMS
+// authenticator's sending limit (5 per number per 15 minutes) at once.
+func (op devOperator) numbers() []string { return append([]string{op.number}, op.more...) }
+
+// Demo SP registration. Besides the SP page's callback it keeps
+// devRedirect, a URI no server answers, for scripts and tests that play
+// the SDK's part without a web server (the re-poll ends in its redirect).
+const (
+	devSPClientID = "demo-sp"
+	devSPName     = "Demo Shop"
+	devRedirect   = "http://127.0.0.1/callback"
+)
+
+var devSPScopes = []string{"openid", "mc_authn", "profile", "email", "phone"}
 
 var devOperators = []devOperator{
-	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456"},
-	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678"},
-	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "+33612345678"},
+	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456",
+		[]string{"+447400765432", "+447401234567"}},
+	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678",
+		[]string{"+4915187654321", "+4916012345678"}},
+	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "+33612345678",
+		[]string{"+33612987654", "+33613456789"}},
 }
 
 // StartDev starts the demo federation: node 1 bootstraps, nodes 2 and 3 join
@@ -74,6 +96,11 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if d.phone, err = startDevPhone(logger); err != nil {
+		return nil, err
+	}
+	// The SP page's port must be known before the SP is registered with
+	// its callback as redirect URI.
+	if d.sp, err = listenDevSP(); err != nil {
 		return nil, err
 	}
 	for i, op := range devOperators {
@@ -110,10 +137,52 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 			return nil, err
 		}
 	}
+	d.sp.serve(devSPConfig{ClientID: devSPClientID, Secret: d.SPSecret, Name: devSPName,
+		Scope: strings.Join(devSPScopes, " "), Discovery: d.discoveryURLs(), DemoNumbers: allDemoNumbers(),
+		HandsetURL: d.phone.URL()})
+	d.info = d.describe()
+	if d.InfoPath, err = writeDevInfo(d.dir, d.info); err != nil {
+		return nil, err
+	}
 	if opts.Out != nil {
 		d.print(opts.Out)
 	}
 	return d, nil
+}
+
+func (d *Dev) discoveryURLs() []string {
+	var out []string
+	for _, n := range d.Nodes {
+		out = append(out, n.PublicURL()+"/v2/discovery")
+	}
+	return out
+}
+
+func allDemoNumbers() []string {
+	var out []string
+	for _, op := range devOperators {
+		out = append(out, op.numbers()...)
+	}
+	return out
+}
+
+// Info describes the running demo, as dev.json holds it.
+func (d *Dev) Info() DevInfo { return d.info }
+
+func (d *Dev) describe() DevInfo {
+	info := DevInfo{AdminToken: d.AdminToken,
+		SP: DevSPInfo{ClientID: devSPClientID, ClientSecret: d.SPSecret, Name: devSPName, Scopes: devSPScopes,
+			RedirectURI: d.sp.CallbackURL(), PageURL: d.sp.URL()},
+		Handset: DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL()}}
+	for i, op := range devOperators {
+		n := d.Nodes[i]
+		info.Nodes = append(info.Nodes, DevNodeInfo{ID: n.cfg.NodeID, Operator: op.id, PublicURL: n.PublicURL(),
+			DiscoveryURL: n.PublicURL() + "/v2/discovery", AdminURL: n.AdminURL()})
+		info.Operators = append(info.Operators, DevOperatorInfo{ID: op.id, Name: op.name, Issuer: n.PublicURL(),
+			PublicURL: n.PublicURL(), AdminURL: n.AdminURL(), Ranges: op.prefixes, DemoNumbers: op.numbers()})
+	}
+	info.DiscoveryURL = info.Nodes[0].DiscoveryURL
+	return info
 }
 
 func (d *Dev) admin(i int) *AdminClient {
@@ -183,20 +252,26 @@ func (d *Dev) seed(ctx context.Context) error {
 		if err := d.admin(i).Do(ctx, "POST", "/v1/ranges/import", strings.NewReader(csv.String()), nil); err != nil {
 			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
 		}
-		// The demo subscriber lives in its own operator's store only.
-		sub := map[string]any{"msisdn": op.number, "status": "active", "attributes": map[string]any{
-			"given_name": "Demo", "family_name": "Subscriber " + op.country, "email": "demo@" + op.id + ".example",
-			"email_verified": true, "birthdate": "1990-01-01"}}
-		if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
-			return fmt.Errorf("seed the subscriber of %s: %w", op.id, err)
+		// The demo subscribers live in their own operator's store only.
+		for k, number := range op.numbers() {
+			email := "demo@" + op.id + ".example"
+			if k > 0 {
+				email = fmt.Sprintf("demo%d@%s.example", k+1, op.id)
+			}
+			sub := map[string]any{"msisdn": number, "status": "active", "attributes": map[string]any{
+				"given_name": "Demo", "family_name": "Subscriber " + op.country, "email": email,
+				"email_verified": true, "birthdate": "1990-01-01"}}
+			if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
+				return fmt.Errorf("seed the subscriber %s of %s: %w", number, op.id, err)
+			}
 		}
 	}
-	sp := map[string]any{"client_id": "demo-sp", "name": "Demo Shop", "redirect_uris": []string{devRedirect},
-		"scopes": []string{"openid", "mc_authn", "profile", "email", "phone"}}
+	sp := map[string]any{"client_id": devSPClientID, "name": devSPName,
+		"redirect_uris": []string{d.sp.CallbackURL(), devRedirect}, "scopes": devSPScopes}
 	var created struct {
 		ClientSecret string `json:"client_secret"`
 	}
-	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/demo-sp", sp, &created); err != nil {
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/"+devSPClientID, sp, &created); err != nil {
 		return fmt.Errorf("seed SP: %w", err)
 	}
 	d.SPSecret = created.ClientSecret
@@ -208,14 +283,16 @@ func (d *Dev) print(w io.Writer) {
 	fmt.Fprintf(w, "admin token: %s\n\n", d.AdminToken)
 	for i, op := range devOperators {
 		n := d.Nodes[i]
-		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo number %s\n",
-			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), op.number)
+		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo numbers %s\n",
+			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), strings.Join(op.numbers(), " "))
 	}
-	fmt.Fprintf(w, "\nsimulated handset (the demo numbers' SMS): %s\n", d.phone.URL())
-	fmt.Fprintf(w, "\ndemo SP: client_id demo-sp, client_secret %s, redirect %s\n", d.SPSecret, devRedirect)
+	fmt.Fprintf(w, "\nlog in with Mobile Connect (the demo SP's page): %s\n", d.sp.URL())
+	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS): %s\n", d.phone.URL())
+	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", devSPClientID, d.SPSecret, d.sp.CallbackURL())
+	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+
-		"  curl -u demo-sp:%s -H 'Accept: application/json' -d 'MSISDN=%s' --data-urlencode 'Redirect_URL=%s' %s/v2/discovery\n",
-		d.SPSecret, strings.TrimPrefix(devOperators[2].number, "+"), devRedirect, d.Nodes[0].PublicURL())
+		"  curl -u %s:%s -H 'Accept: application/json' -d 'MSISDN=%s' --data-urlencode 'Redirect_URL=%s' %s/v2/discovery\n",
+		devSPClientID, d.SPSecret, strings.TrimPrefix(devOperators[2].number, "+"), d.sp.CallbackURL(), d.Nodes[0].PublicURL())
 	fmt.Fprintf(w, "which operator serves a number (admin API):\n  curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s\n",
 		d.AdminToken, d.Nodes[1].AdminURL(), devOperators[2].number)
 	fmt.Fprintf(w, "\nCtrl-C stops the federation.\n")
@@ -226,6 +303,9 @@ func (d *Dev) Close() error {
 	var errs []error
 	for i := len(d.Nodes) - 1; i >= 0; i-- {
 		errs = append(errs, d.Nodes[i].Close())
+	}
+	if d.sp != nil {
+		errs = append(errs, d.sp.Close())
 	}
 	if d.phone != nil {
 		errs = append(errs, d.phone.Close())

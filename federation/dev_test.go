@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,18 +18,27 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
+// startDev starts the demo federation in a new directory for one test.
+func startDev(t *testing.T, out io.Writer) (*Dev, string) {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := StartDev(context.Background(), DevOptions{DataDir: dir, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, dir
+}
+
 // TestDevFederation runs what `mcfed dev` runs and checks what it promises:
 // three nodes in one cluster, each demo number resolving to its operator on
 // every node.
 func TestDevFederation(t *testing.T) {
 	var out strings.Builder
-	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir(), Out: &out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if !strings.Contains(out.String(), d.AdminToken) || !strings.Contains(out.String(), d.Nodes[0].AdminURL()) {
-		t.Fatalf("the demo did not print its admin token and URLs:\n%s", out.String())
+	d, dir := startDev(t, &out)
+	if !strings.Contains(out.String(), d.AdminToken) || !strings.Contains(out.String(), d.Nodes[0].AdminURL()) ||
+		!strings.Contains(out.String(), d.Info().SP.PageURL) || !strings.Contains(out.String(), filepath.Join(dir, DevInfoFile)) {
+		t.Fatalf("the demo did not print its admin token, URLs and dev.json:\n%s", out.String())
 	}
 	for i := range d.Nodes {
 		for _, op := range devOperators {
@@ -49,16 +59,65 @@ func TestDevFederation(t *testing.T) {
 	}
 }
 
+// TestDevJSONDrivesTheDemo: a script that knows only dev.json (in the data
+// directory) can use everything it lists: discovery on every node for every
+// demo number with the SP's credentials and redirect URI, each operator's
+// admin API (its demo subscribers) with the admin token, the handset's
+// inboxes and the SP's page.
+func TestDevJSONDrivesTheDemo(t *testing.T) {
+	_, dir := startDev(t, nil)
+	info, err := ReadDevInfo(filepath.Join(dir, DevInfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Nodes) != 3 || len(info.Operators) != 3 || info.DiscoveryURL != info.Nodes[0].DiscoveryURL {
+		t.Fatalf("dev.json: %+v", info)
+	}
+	ctx := context.Background()
+	for _, op := range info.Operators {
+		if len(op.DemoNumbers) == 0 || len(op.Ranges) == 0 {
+			t.Fatalf("operator %s has no demo numbers or ranges in dev.json", op.ID)
+		}
+		for _, number := range op.DemoNumbers {
+			for _, node := range info.Nodes {
+				form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {info.SP.RedirectURI}}
+				req, _ := http.NewRequest("POST", node.DiscoveryURL, strings.NewReader(form.Encode()))
+				req.SetBasicAuth(info.SP.ClientID, info.SP.ClientSecret)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Accept", "application/json")
+				var disc discoveryAnswer
+				getJSON(t, http.DefaultClient, req, 200, &disc)
+				if disc.Response.ServingOperator != op.Name || disc.Links()["issuer"] != op.Issuer {
+					t.Fatalf("%s through %s: %+v, want %s at %s", number, node.ID, disc.Response, op.Name, op.Issuer)
+				}
+			}
+			admin := &AdminClient{Base: op.AdminURL, Token: info.AdminToken}
+			if err := admin.Do(ctx, "GET", "/v1/subscribers/"+number, nil, nil); err != nil {
+				t.Fatalf("demo subscriber %s at %s's admin API: %v", number, op.ID, err)
+			}
+			req, _ := http.NewRequest("GET", info.Handset.MessagesURL(number), nil)
+			var inbox struct{ MSISDN string }
+			if getJSON(t, http.DefaultClient, req, 200, &inbox); "+"+inbox.MSISDN != number {
+				t.Fatalf("handset inbox of %s: %+v", number, inbox)
+			}
+		}
+	}
+	resp, err := http.Get(info.SP.PageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(info.SP.RedirectURI, strings.TrimSuffix(info.SP.PageURL, "/")) {
+		t.Fatalf("SP page %s: %d, redirect URI %s", info.SP.PageURL, resp.StatusCode, info.SP.RedirectURI)
+	}
+}
+
 // TestDiscoveryAcrossTheFederation: an SP asks any node about any demo
 // number; the answer names the serving operator, and its subscriber_id
 // opens with that operator's private key (in its own node's data directory)
 // and with no other operator's.
 func TestDiscoveryAcrossTheFederation(t *testing.T) {
-	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	keys := map[string]*rsa.PrivateKey{}
 	for i, op := range devOperators {
 		b, err := os.ReadFile(filepath.Join(d.Nodes[i].cfg.DataDir, "sealing-key.pem"))
@@ -114,11 +173,7 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 // its operator's issuer byte for byte, and discovery's openid-configuration
 // link for a number leads to it.
 func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
-	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	for i, op := range devOperators {
 		o := d.Nodes[0].Raft().Registry().Operator(op.id)
 		resp, err := http.Get(o.URLs().OpenIDConfiguration)
@@ -141,11 +196,7 @@ func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
 // operator's node is in that node's store only: the other nodes' admin APIs
 // do not know it, and the replicated registry's snapshot does not hold it.
 func TestSubscriberDataStaysOnItsNode(t *testing.T) {
-	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	ctx := context.Background()
 	sub := map[string]any{"msisdn": devOperators[0].number, "status": "active",
 		"attributes": map[string]any{"given_name": "Ada", "family_name": "Zyxwvutsrq"}}
