@@ -77,6 +77,8 @@ func serve(ctx context.Context, args []string) error {
 	var smsc federation.SMSCConfig
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
 	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
+	profile := fs.String("operator-file", "", "JSON profile of --operator (name, country, currency, networks, ranges, ip_ranges): registered with the node's issuer and public keys at start")
+	fs.DurationVar(&cfg.KeyRotation, "key-rotation", 30*24*time.Hour, "how long a signing key signs before it is replaced (0: never); the old key stays published until its tokens expire")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft listen address, as peers reach it")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:7001", "admin API listen address (keep it on a private network)")
@@ -103,6 +105,16 @@ func serve(ctx context.Context, args []string) error {
 	}
 	if cfg.Join != "" && !strings.Contains(cfg.Join, "://") {
 		cfg.Join = "http://" + cfg.Join
+	}
+	if *profile != "" {
+		if cfg.OperatorID == "" {
+			return errors.New("--operator-file needs --operator")
+		}
+		p, err := federation.LoadOperatorProfile(*profile)
+		if err != nil {
+			return err
+		}
+		cfg.Operator = p
 	}
 	tlsCfg, err := mutualTLS(certFile, keyFile, caFile)
 	if err != nil {

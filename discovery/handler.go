@@ -112,18 +112,18 @@ func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registr
 		op = s.reg.OperatorByNetwork(string(r.identified.mcc), string(r.identified.mnc))
 	default:
 		if r.localIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.localIP); routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.localIP); s.routable(o, sp) {
 				return o, false
 			}
 		}
 		if r.sourceIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.sourceIP); routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.sourceIP); s.routable(o, sp) {
 				return o, false
 			}
 		}
 		return nil, false
 	}
-	if !routable(op, sp) {
+	if !s.routable(op, sp) {
 		return nil, true
 	}
 	return op, true

@@ -94,7 +94,7 @@ func (s *Service) handleSelectionChoice(c *fiber.Ctx) error {
 		return s.chooseByNumber(c, sc, country, typed)
 	}
 	op := s.reg.Operator(c.FormValue("operator"))
-	if !routable(op, sc.sp) || len(op.Networks) == 0 {
+	if !s.routable(op, sc.sp) || len(op.Networks) == 0 {
 		return s.renderSelection(c, http.StatusBadRequest, sc, country, "", "Please choose one of the operators listed.")
 	}
 	return s.finishSelection(c, sc, op, "")
@@ -113,7 +113,7 @@ func (s *Service) chooseByNumber(c *fiber.Ctx, sc *selectionContext, country, ty
 		return s.renderSelection(c, http.StatusBadRequest, sc, country, typed, msg)
 	}
 	res, ok := s.reg.Resolve(n)
-	if !ok || !routable(res.Operator, sc.sp) || len(res.Operator.Networks) == 0 {
+	if !ok || !s.routable(res.Operator, sc.sp) || len(res.Operator.Networks) == 0 {
 		return s.renderSelection(c, http.StatusNotFound, sc, country, typed,
 			"No operator offering this service serves that number.")
 	}
@@ -162,7 +162,7 @@ func (s *Service) selectable(sp *registry.ServiceProvider) []*registry.Operator 
 	for {
 		page := s.reg.Operators(after, 500)
 		for _, op := range page.Items {
-			if routable(op, sp) && len(op.Networks) > 0 {
+			if s.routable(op, sp) && len(op.Networks) > 0 {
 				ops = append(ops, op)
 			}
 		}

@@ -27,6 +27,9 @@ type Registry interface {
 	// Operators lists operators a page at a time (the selection page).
 	Operators(after string, limit int) registry.Page[registry.Operator]
 	ServiceProvider(clientID string) *registry.ServiceProvider
+	// AcceptedBy reports whether operator accepts the SP: the SP names it
+	// and the operator has not declined it.
+	AcceptedBy(operator string, sp *registry.ServiceProvider) bool
 }
 
 // Config is what a node passes to New.
@@ -130,9 +133,10 @@ func (s *Service) Mount(r fiber.Router) {
 }
 
 // routable reports whether discovery may send the SP to op: a member in
-// good standing that accepts the SP.
-func routable(op *registry.Operator, sp *registry.ServiceProvider) bool {
-	return op != nil && op.Status == registry.StatusActive && sp.Accepts(op.ID)
+// good standing that accepts the SP (the SP names it and it has not
+// declined the SP).
+func (s *Service) routable(op *registry.Operator, sp *registry.ServiceProvider) bool {
+	return op != nil && op.Status == registry.StatusActive && s.reg.AcceptedBy(op.ID, sp)
 }
 
 // authenticate returns the SP whose Basic credentials these are, or nil when

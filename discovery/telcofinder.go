@@ -135,7 +135,7 @@ func (s *Service) telcoFind(body []byte, req *telcoFinderRequest, sp *registry.S
 		}
 		op = s.reg.OperatorByIP(a)
 	}
-	if !routable(op, sp) {
+	if !s.routable(op, sp) {
 		return nil, camaraNotFound
 	}
 	return op, nil

@@ -19,9 +19,10 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 
 	load := startLoad(t, s, survivors, ops...)
 	load.waitServed(t, 100)
+	atKill := load.ok.Load()
 	old.proc.kill()
 	lead := f.leader()
-	t.Logf("leader %s killed; %s leads now", old.id, lead.id)
+	t.Logf("leader %s killed; %s leads now; %d discovery answers meanwhile", old.id, lead.id, load.ok.Load()-atKill)
 	// Traffic went on through the election and goes on after it.
 	load.waitServed(t, load.ok.Load()+100)
 

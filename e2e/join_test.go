@@ -37,5 +37,9 @@ func TestOperatorJoinsUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	// The newcomer answers for the members it joined, from its replica.
+	for _, op := range []demoOperator{ukDemo, deDemo} {
+		s.mustDiscover(t, fr, op)
+	}
 	load.check(t)
 }

@@ -8,8 +8,9 @@ import (
 // TestNodeRestartsFromItsDataDirectory: a node is stopped (SIGTERM) and
 // started again on its data directory with its flags minus the join. It
 // takes its place in the federation again, catches up on what was written
-// while it was down, and its gateway signs with the same keys as before, so
-// tokens it issued stay verifiable and SPs' cached JWKS stay right.
+// while it was down, keeps its subscribers, and its gateway signs with the
+// same keys as before, so tokens it issued stay verifiable and SPs' cached
+// JWKS stay right.
 func TestNodeRestartsFromItsDataDirectory(t *testing.T) {
 	requireOperatorFile(t)
 	f := startFederation(t, ukDemo, deDemo, frDemo)
@@ -20,6 +21,7 @@ func TestNodeRestartsFromItsDataDirectory(t *testing.T) {
 	if n == lead {
 		n = f.nodes[len(f.nodes)-2]
 	}
+	n.provision()
 	kids := jwksKids(t, n)
 	var before operatorRecord
 	n.mustAdmin("GET", "/v1/operators/"+n.op.ID, nil, &before)
@@ -38,6 +40,13 @@ func TestNodeRestartsFromItsDataDirectory(t *testing.T) {
 	s.mustDiscoverNumber(t, n, n.op.SpareNumber, n.op)
 	if after := jwksKids(t, n); !slices.Equal(after, kids) {
 		t.Errorf("the gateway's signing keys changed across the restart: %v, then %v", kids, after)
+	}
+	// Node-local data is still there: the subscriber provisioned before.
+	var sub struct {
+		Status string `json:"status"`
+	}
+	if err := n.admin("GET", "/v1/subscribers/"+n.op.Number, nil, &sub); err != nil || sub.Status != "active" {
+		t.Errorf("the subscriber provisioned before the restart: %+v %v", sub, err)
 	}
 	var after operatorRecord
 	n.mustAdmin("GET", "/v1/operators/"+n.op.ID, nil, &after)

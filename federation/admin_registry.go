@@ -73,6 +73,7 @@ func (n *Node) registryRoutes(v1 fiber.Router) {
 		put: registry.CmdPutProduct, del: registry.CmdDeleteProduct,
 	})
 	n.spRoutes(v1)
+	n.operatorRoutes(v1)
 	n.rangeRoutes(v1)
 	n.portedRoutes(v1)
 	v1.Get("/resolve/:msisdn", n.getResolve)

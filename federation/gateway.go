@@ -36,10 +36,7 @@ const maxTokenLifetime = 24 * time.Hour
 // on the public app, with the node's signing keys (made on first start) and
 // its sealing key for login hints.
 func (n *Node) mountGateway(app *fiber.App) error {
-	ring, err := loadOrCreateRing(filepath.Join(n.cfg.DataDir, signingKeyFile))
-	if err != nil {
-		return err
-	}
+	ring := n.keys
 	priv, _, err := sealingKey(n.cfg.DataDir)
 	if err != nil {
 		return err
@@ -53,7 +50,7 @@ func (n *Node) mountGateway(app *fiber.App) error {
 		return err
 	}
 	g, err := idgw.New(idgw.Config{
-		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: liveRegistry{n.cluster.node},
+		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.cluster.node}, n.cfg.OperatorID},
 		Keys: ring, LoginHints: loginHintOpener{priv}, Subscribers: subscriberView{n.subs}, Router: router,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/jose"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
@@ -40,6 +41,14 @@ type Config struct {
 	// gateway serves once that operator is registered. Empty: a node that
 	// only takes part in the registry and discovery.
 	OperatorID string
+	// Operator, when set, is the profile the node registers for OperatorID
+	// (its record, ranges and IP ranges; see OperatorProfile). Without it
+	// the federation's admin registers the operator, and the node keeps the
+	// record's issuer and public keys up to date.
+	Operator *OperatorProfile
+	// KeyRotation is how long a signing key signs before the node replaces
+	// it (0: never); the old key stays published until its tokens expire.
+	KeyRotation time.Duration
 	// SMSC is the operator's SMSC connection for the SMS authenticator
 	// (nil: no SMS authenticator).
 	SMSC *SMSCConfig
@@ -123,6 +132,7 @@ type Node struct {
 	publicLn net.Listener
 	metrics  *metrics
 	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
+	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	smsc     *smpp.Client       // the operator's SMSC, when configured
 	log      *slog.Logger
 	// ctx ends when the node closes, stopping its background loops.
@@ -190,6 +200,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.subs, err = openSubscribers(cfg.DataDir); err != nil {
 			return nil, err
 		}
+		if n.keys, err = loadOrCreateRing(filepath.Join(cfg.DataDir, signingKeyFile)); err != nil {
+			return nil, err
+		}
 	}
 	n.metrics = newMetrics(n)
 	n.admin = n.adminApp()
@@ -202,6 +215,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.Bootstrap {
 		go n.registerSelf(ctx)
+	}
+	if cfg.OperatorID != "" {
+		go n.onboard(n.ctx)
+		if cfg.KeyRotation > 0 {
+			go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
+		}
 	}
 	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
 	return n, nil

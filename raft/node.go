@@ -309,6 +309,18 @@ func (n *Node) RemoveServer(id string) error {
 	return nil
 }
 
+// LeadershipTransfer asks another voter to take over leadership, for a
+// leader that is about to leave the cluster. It must run on the leader.
+func (n *Node) LeadershipTransfer() error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("leadership transfer: %w", err)
+	}
+	return nil
+}
+
 // VerifyLeader confirms with a quorum that this node is still the leader;
 // with it the leader's replica serves a linearizable read.
 func (n *Node) VerifyLeader() error {

@@ -1,0 +1,201 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// OperatorProfile is what an operator states about itself when its node
+// joins the federation (mcfed serve --operator-file). The node adds what only
+// it knows, its issuer (the public URL), its subscriber_id sealing key and
+// its signing keys' JWKS, and writes the operator's record, number ranges and
+// IP ranges to the registry; discovery routes to the operator as soon as
+// that is committed. Ranges are added, never taken away: an operator removes
+// ranges through the admin API, so that a profile file missing a line cannot
+// silently drop numbers from discovery.
+type OperatorProfile struct {
+	Name     string   `json:"name"`
+	Country  string   `json:"country"`
+	Currency string   `json:"currency"`
+	Networks []string `json:"networks,omitempty"`
+	// Endpoints overrides URLs that differ from the gateway's defaults under
+	// the issuer (an operator with its own adaptor in front, say).
+	Endpoints registry.Endpoints `json:"endpoints,omitempty"`
+	Ranges    []string           `json:"ranges,omitempty"`
+	IPRanges  []string           `json:"ip_ranges,omitempty"`
+}
+
+// maxProfileBytes bounds the profile file: it lists ranges, not bulk data
+// (bulk ranges go through POST /v1/ranges/import).
+const maxProfileBytes = 1 << 20
+
+// LoadOperatorProfile reads a profile file, refusing unknown fields so that
+// a misspelt key is an error at start, not a silently missing range.
+func LoadOperatorProfile(path string) (*OperatorProfile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("operator profile: %w", err)
+	}
+	if len(data) > maxProfileBytes {
+		return nil, fmt.Errorf("operator profile %s: larger than %d bytes", path, maxProfileBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p OperatorProfile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("operator profile %s: %w", path, err)
+	}
+	for _, r := range p.Ranges {
+		if _, _, err := registry.ParsePrefix(r); err != nil {
+			return nil, fmt.Errorf("operator profile %s: range %q: %w", path, r, err)
+		}
+	}
+	return &p, nil
+}
+
+// record is the operator's registry record as this node states it now:
+// the profile's fields (or, without a profile, those already registered)
+// with the node's issuer and public keys. The status stays what the
+// federation set: a suspended operator's restart does not lift it.
+func (n *Node) operatorRecord(existing *registry.Operator) (*registry.Operator, error) {
+	_, sealPub, err := sealingKey(n.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	var rec registry.Operator
+	switch p := n.cfg.Operator; {
+	case p != nil:
+		rec = registry.Operator{ID: n.cfg.OperatorID, Name: p.Name, Country: p.Country, Currency: p.Currency,
+			Networks: p.Networks, Endpoints: p.Endpoints, Status: registry.StatusActive}
+	case existing != nil:
+		rec = *existing
+	default:
+		return nil, nil // registered by the federation's admin later
+	}
+	if existing != nil {
+		rec.Status = existing.Status
+	}
+	rec.Issuer = n.PublicURL()
+	rec.SealingKey = sealPub
+	rec.JWKS = n.keys.JWKS(time.Now())
+	return &rec, nil
+}
+
+// sameRecord reports whether two operator records state the same thing
+// (ignoring Raft bookkeeping and the slot), so a restart writes nothing.
+func sameRecord(a, b *registry.Operator) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Meta, y.Meta, x.Slot, y.Slot = registry.Meta{}, registry.Meta{}, 0, 0
+	xj, _ := json.Marshal(x)
+	yj, _ := json.Marshal(y)
+	return bytes.Equal(xj, yj)
+}
+
+// publishOperator writes the operator's record, then its ranges and IP
+// ranges, then marks this node as the operator's. It is idempotent: each
+// step writes only what differs.
+func (n *Node) publishOperator(ctx context.Context) error {
+	// Read the record as the federation holds it now, not as this replica
+	// held it before a restart: a suspension made while the node was down
+	// must not be overwritten by its old status.
+	if err := n.cluster.readIndex(ctx); err != nil {
+		return err
+	}
+	reg := n.cluster.node.Registry()
+	existing := reg.Operator(n.cfg.OperatorID)
+	rec, err := n.operatorRecord(existing)
+	if err != nil || rec == nil {
+		return err
+	}
+	if !sameRecord(existing, rec) {
+		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutOperator, rec)); err != nil {
+			return fmt.Errorf("register operator %s: %w", rec.ID, err)
+		}
+		n.log.Info("operator record published", "operator", rec.ID, "issuer", rec.Issuer)
+	}
+	if p := n.cfg.Operator; p != nil {
+		if err := n.publishRanges(ctx, p); err != nil {
+			return err
+		}
+	}
+	if self := reg.Node(n.cfg.NodeID); self != nil && self.Operator != n.cfg.OperatorID {
+		rec := *self
+		rec.Operator = n.cfg.OperatorID
+		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
+			return fmt.Errorf("mark node %s as %s's: %w", n.cfg.NodeID, n.cfg.OperatorID, err)
+		}
+	} else if self == nil {
+		return errors.New("this node's record is not replicated here yet")
+	}
+	return nil
+}
+
+// publishRanges adds the profile's ranges this operator does not hold yet.
+// A range another operator holds is not taken: that is for the federation
+// to settle, so it is logged and left.
+func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
+	reg := n.cluster.node.Registry()
+	var batch registry.RangeBatch
+	for _, r := range p.Ranges {
+		switch cur := reg.Range(r); {
+		case cur == nil:
+			batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
+		case cur.Operator != n.cfg.OperatorID:
+			n.log.Error("range in the operator profile belongs to another operator: not taken",
+				"range", r, "holder", cur.Operator)
+		}
+	}
+	if len(batch.Ranges) > 0 {
+		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+			return fmt.Errorf("register ranges: %w", err)
+		}
+	}
+	for _, cidr := range p.IPRanges {
+		cur := reg.IPRange(cidr)
+		if cur != nil {
+			if cur.Operator != n.cfg.OperatorID {
+				n.log.Error("IP range in the operator profile belongs to another operator: not taken",
+					"ip_range", cidr, "holder", cur.Operator)
+			}
+			continue
+		}
+		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
+		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
+			return fmt.Errorf("register IP range %s: %w", cidr, err)
+		}
+	}
+	return nil
+}
+
+// onboard publishes the operator until it succeeds: at start the cluster
+// may be electing, or this node's admission not yet replicated. A refusal
+// by the registry (an invalid profile) is final and logged.
+func (n *Node) onboard(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := n.publishOperator(ctx)
+		if err == nil {
+			return
+		}
+		if registry.CodeOf(err) != "" {
+			n.log.Error("the registry refused the operator profile", "operator", n.cfg.OperatorID, "err", err)
+			return
+		}
+		n.log.Debug("operator not published yet", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

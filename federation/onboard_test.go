@@ -1,0 +1,326 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+const (
+	onboardSPSecret = "shop-secret-0123456789abcdefghijklmnop"
+	onboardRedirect = "https://shop.example/cb"
+	greenNumber     = "+447400123456"
+)
+
+var greenProfile = &OperatorProfile{
+	Name: "Green Mobile", Country: "GB", Currency: "GBP", Networks: []string{"234_77"},
+	Ranges: []string{"+447400", "+447401"}, IPRanges: []string{"10.7.0.0/16"},
+}
+
+// startProfiledNode starts a node that joins f as operator id's gateway,
+// registering profile.
+func startProfiledNode(t *testing.T, f *testFed, id string, profile *OperatorProfile) (*Node, Config) {
+	t.Helper()
+	cfg := testNodeConfig(t, "node-"+id, filepath.Join(t.TempDir(), id))
+	cfg.PublicAddr, cfg.OperatorID, cfg.Operator = "127.0.0.1:0", id, profile
+	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, cfg
+}
+
+// seedShop registers the catalogue and an SP every operator accepts.
+func seedShop(f *testFed) {
+	for _, s := range []string{"openid", "mc_authn", "profile"} {
+		f.do(0, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
+	}
+	f.do(0, "PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "client_secret": onboardSPSecret,
+		"redirect_uris": []string{onboardRedirect}, "scopes": []string{"openid", "mc_authn", "profile"},
+		"operators": []string{"*"}}, nil)
+}
+
+// discover asks node's discovery for number as the shop and returns the
+// status and the serving operator's issuer as discovery hands it out.
+func discover(t *testing.T, node *Node, number string) (int, string) {
+	t.Helper()
+	form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {onboardRedirect}}
+	req, _ := http.NewRequest("POST", node.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+	req.SetBasicAuth("shop", onboardSPSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Response struct {
+			Apis struct {
+				OperatorID struct {
+					Link []struct {
+						Rel  string `json:"rel"`
+						Href string `json:"href"`
+					} `json:"link"`
+				} `json:"operatorid"`
+			} `json:"apis"`
+		} `json:"response"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	for _, l := range body.Response.Apis.OperatorID.Link {
+		if l.Rel == "issuer" {
+			return resp.StatusCode, l.Href
+		}
+	}
+	return resp.StatusCode, ""
+}
+
+func jwksKids(t *testing.T, raw []byte) []string {
+	t.Helper()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &set); err != nil {
+		t.Fatalf("JWKS %s: %v", raw, err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.Kid)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+func servedKids(t *testing.T, n *Node) []string {
+	t.Helper()
+	resp, err := http.Get(n.PublicURL() + "/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	return jwksKids(t, raw)
+}
+
+// TestOperatorJoinsSuspendsAndLeaves: an operator joins with one node and a
+// profile, and is discoverable from every node once that is committed; a
+// suspension stops discovery and survives the operator's restart; leaving
+// removes its records and its node.
+func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
+	f := startFed(t, 2)
+	seedShop(f)
+	green, cfg := startProfiledNode(t, f, "green", greenProfile)
+	reg := f.nodes[0].Raft().Registry()
+	num, _ := registry.ParseMSISDN(greenNumber)
+	f.waitFor("green's record, ranges and node mark to reach node 1", func() bool {
+		o := reg.Operator("green")
+		res, ok := reg.Resolve(num)
+		self := reg.Node("node-green")
+		return o != nil && ok && res.Operator.ID == "green" && self != nil && self.Operator == "green" &&
+			reg.IPRange("10.7.0.0/16") != nil
+	})
+	o := reg.Operator("green")
+	if o.Issuer != green.PublicURL() || !strings.Contains(o.SealingKey, "PUBLIC KEY") || o.Name != "Green Mobile" || o.Status != registry.StatusActive {
+		t.Fatalf("registered record: %+v", o)
+	}
+	if got, want := jwksKids(t, o.JWKS), servedKids(t, green); !slices.Equal(got, want) || len(want) != 3 {
+		t.Fatalf("registered JWKS kids %v, the gateway serves %v", got, want)
+	}
+	if status, issuer := discover(t, green, greenNumber); status != 200 || issuer != green.PublicURL() {
+		t.Fatalf("discovery for green's number: %d issuer %q", status, issuer)
+	}
+
+	// Suspended: discovery stops routing; a restart does not lift it.
+	f.do(1, "POST", "/v1/operators/green/suspend", nil, nil)
+	f.waitFor("the suspension to reach green's node", func() bool {
+		o := green.Raft().Registry().Operator("green")
+		return o != nil && o.Status == registry.StatusSuspended
+	})
+	if status, _ := discover(t, green, greenNumber); status == 200 {
+		t.Fatal("discovery routes to a suspended operator")
+	}
+	green.Close()
+	// The same addresses, as a real node's restart keeps them.
+	cfg.Join, cfg.JoinToken = "", ""
+	cfg.RaftAddr, cfg.AdminAddr = green.Raft().Addr(), strings.TrimPrefix(green.AdminURL(), "http://")
+	cfg.PublicAddr = strings.TrimPrefix(green.PublicURL(), "http://")
+	green, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { green.Close() })
+	time.Sleep(500 * time.Millisecond) // let a wrong re-registration happen, if it would
+	f.waitFor("the restarted node to catch up", func() bool {
+		return green.Raft().Registry().AppliedIndex() >= reg.AppliedIndex()
+	})
+	if st := reg.Operator("green").Status; st != registry.StatusSuspended {
+		t.Fatalf("the operator's restart changed its status to %s", st)
+	}
+	f.do(0, "POST", "/v1/operators/green/activate", nil, nil)
+	f.waitFor("green to be routable again", func() bool {
+		status, _ := discover(t, green, greenNumber)
+		return status == 200
+	})
+
+	// Leaving: through the leader (421 elsewhere); records and node go. The
+	// leaving node itself hands leadership over first if it leads.
+	if green.Raft().IsLeader() {
+		err := (&AdminClient{Base: green.AdminURL(), Token: testAdminToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, nil)
+		if api, ok := err.(*APIError); !ok || api.Status != 503 {
+			t.Fatalf("leave through the leaving, leading node: %v", err)
+		}
+	}
+	f.waitFor("a leader among the staying nodes", func() bool { return f.leaderIndex() >= 0 })
+	leader := f.leaderIndex()
+	if p := f.problemOf(1-leader, "POST", "/v1/operators/green/leave", nil); p == nil || p.Status != 421 {
+		t.Fatalf("leave through a follower: %+v", p)
+	}
+	var out struct {
+		RemovedNodes []string `json:"removed_nodes"`
+	}
+	f.do(leader, "POST", "/v1/operators/green/leave", nil, &out)
+	if !slices.Equal(out.RemovedNodes, []string{"node-green"}) {
+		t.Fatalf("removed nodes %v", out.RemovedNodes)
+	}
+	if reg.Operator("green") != nil || reg.IPRange("10.7.0.0/16") != nil || reg.Node("node-green") != nil {
+		t.Fatal("green's records stayed after it left")
+	}
+	if _, ok := reg.Resolve(num); ok {
+		t.Fatal("green's numbers still resolve after it left")
+	}
+	f.waitFor("the Raft configuration to drop green's node", func() bool {
+		var st struct {
+			Raft struct {
+				Members []struct {
+					ID string `json:"id"`
+				} `json:"members"`
+			} `json:"raft"`
+		}
+		f.do(leader, "GET", "/v1/cluster/status", nil, &st)
+		for _, s := range st.Raft.Members {
+			if s.ID == "node-green" {
+				return false
+			}
+		}
+		return len(st.Raft.Members) == 2
+	})
+}
+
+// TestOperatorDeclinesAnSP: an operator's decline stops discovery sending
+// the SP to it and its gateway refusing the SP, while other operators keep
+// the SP; deleting the policy restores it. No per-operator step is needed to
+// accept an SP in the first place.
+func TestOperatorDeclinesAnSP(t *testing.T) {
+	f := startFed(t, 1)
+	seedShop(f)
+	green, _ := startProfiledNode(t, f, "green", greenProfile)
+	f.waitFor("green to be routable", func() bool {
+		status, _ := discover(t, green, greenNumber)
+		return status == 200
+	})
+	authorize := func() *http.Response {
+		q := url.Values{"client_id": {"shop"}, "redirect_uri": {onboardRedirect}, "response_type": {"code"},
+			"scope": {"openid mc_authn"}, "state": {"state-123"}, "nonce": {"nonce-123"}, "acr_values": {"2"},
+			"version": {"mc_v1.1"}, "login_hint": {"MSISDN:" + strings.TrimPrefix(greenNumber, "+")}}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(green.PublicURL() + "/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+
+	f.do(0, "PUT", "/v1/operators/green/sp-policies/shop", map[string]any{"declined": true}, nil)
+	f.waitFor("the decline to reach green's node", func() bool {
+		return green.Raft().Registry().SPPolicy("green", "shop") != nil
+	})
+	if status, _ := discover(t, green, greenNumber); status == 200 {
+		t.Fatal("discovery sends a declined SP to the operator")
+	}
+	if resp := authorize(); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the declining operator's gateway answered the SP's authorization request with %d", resp.StatusCode)
+	}
+
+	// Limited to openid + profile: mc_authn is no longer the SP's here, and
+	// asking for it is answered as for any scope the SP may not ask for.
+	f.do(0, "PUT", "/v1/operators/green/sp-policies/shop", map[string]any{"scopes": []string{"openid", "profile"}}, nil)
+	f.waitFor("the limit to reach green's node", func() bool {
+		p := green.Raft().Registry().SPPolicy("green", "shop")
+		return p != nil && !p.Declined
+	})
+	if status, _ := discover(t, green, greenNumber); status != 200 {
+		t.Fatalf("a limited SP is not routed: %d", status)
+	}
+	resp := authorize()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "state-123" {
+		t.Fatalf("a scope the operator withheld: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	f.do(0, "DELETE", "/v1/operators/green/sp-policies/shop", nil, nil)
+	f.waitFor("the policy's removal to reach green's node", func() bool {
+		return green.Raft().Registry().SPPolicy("green", "shop") == nil
+	})
+	if status, _ := discover(t, green, greenNumber); status != 200 {
+		t.Fatalf("after the policy's removal discovery answers %d", status)
+	}
+}
+
+// TestSigningKeysRotateWithoutDowntime: a rotation publishes the new keys
+// at once and keeps the old ones published until their tokens expire, in
+// the gateway's /jwks and the operator's registry record alike.
+func TestSigningKeysRotateWithoutDowntime(t *testing.T) {
+	f := startFed(t, 1)
+	green, _ := startProfiledNode(t, f, "green", greenProfile)
+	reg := f.nodes[0].Raft().Registry()
+	f.waitFor("green's record", func() bool { return reg.Operator("green") != nil })
+	before := servedKids(t, green)
+
+	const period = 30 * 24 * time.Hour
+	now := time.Now().Add(period + time.Minute)
+	if err := green.rotateKeys(context.Background(), now, period); err != nil {
+		t.Fatal(err)
+	}
+	after := servedKids(t, green)
+	if len(after) != 2*len(before) {
+		t.Fatalf("after rotation /jwks has %v, before %v: want the old keys and a new one per algorithm", after, before)
+	}
+	for _, k := range before {
+		if !slices.Contains(after, k) {
+			t.Fatalf("old key %s was unpublished at rotation: tokens it signed would fail to verify", k)
+		}
+	}
+	f.waitFor("the record's JWKS to follow", func() bool {
+		return slices.Equal(jwksKids(t, reg.Operator("green").JWKS), after)
+	})
+
+	// Once every token the old keys signed has expired, they go.
+	if err := green.rotateKeys(context.Background(), now.Add(maxTokenLifetime+time.Minute), period); err != nil {
+		t.Fatal(err)
+	}
+	final := servedKids(t, green)
+	for _, k := range before {
+		if slices.Contains(final, k) {
+			t.Fatalf("old key %s still published after its tokens expired", k)
+		}
+	}
+	f.waitFor("the record's JWKS to drop the old keys", func() bool {
+		return slices.Equal(jwksKids(t, reg.Operator("green").JWKS), final)
+	})
+}
