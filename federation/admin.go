@@ -36,6 +36,8 @@ func (n *Node) adminApp() *fiber.App {
 			return writeProblem(c, p)
 		},
 	})
+	// First, so that every request has an id, a count and a log line.
+	app.Use(n.observe("admin"))
 	app.Get("/healthz", n.handleHealthz)
 	app.Get("/readyz", n.handleReadyz)
 	app.Get("/metrics", n.requireAdminToken, n.metrics.handler())

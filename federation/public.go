@@ -21,6 +21,8 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
 	})
+	// First, so that every request has an id, a count and a log line.
+	app.Use(n.observe("public"))
 	app.Get("/healthz", n.handleHealthz)
 	app.Get("/readyz", n.handleReadyz)
 	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)

@@ -1,0 +1,333 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// headerRequestID carries a request's id in and out: a proxy in front may
+// set it, and every answer echoes it, so an operator can find the log line
+// of a request an SP complains about.
+const headerRequestID = "X-Request-ID"
+
+// observe is the first handler of a listener's app: it gives the request an
+// id (kept in the request's context for handlers' logs), counts the answer
+// by route template and status, and logs one line when it is done. The line
+// holds the method, route template, status, duration, request id and the
+// SP's correlation_id; never the raw path, query, body or headers, where
+// MSISDNs, codes, tokens and credentials travel.
+func (n *Node) observe(listener string) fiber.Handler {
+	ids := newRequestIDs()
+	// Only the public listener sees correlation_id and the gateway's
+	// endpoints; the admin listener streams its bodies, which must not be
+	// read here.
+	public := listener == "public"
+	var endpoints map[string]string
+	if public {
+		endpoints = n.gatewayEndpoints()
+	}
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		self := c.Route()
+		id := saneID(c.Get(headerRequestID), 64)
+		if id == "" {
+			id = ids.next()
+		} else {
+			id = strings.Clone(id) // the header's bytes are reused after the request
+		}
+		c.Set(headerRequestID, id)
+		c.SetUserContext(withRequestID(c.UserContext(), id))
+
+		// Errors are answered here rather than after this handler, so
+		// that the status counted and logged is the one sent.
+		if err := c.Next(); err != nil {
+			if err := c.App().ErrorHandler(c, err); err != nil {
+				_ = c.SendStatus(fiber.StatusInternalServerError)
+			}
+		}
+		elapsed := time.Since(start)
+		status := c.Response().StatusCode()
+		route := routeLabel(c.Route(), self)
+		statusText := strconv.Itoa(status)
+		method := methodLabel(c.Method())
+		n.metrics.httpRequests.WithLabelValues(listener, method, route, statusText).Inc()
+		n.metrics.httpDuration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
+		if endpoint, ok := endpoints[route]; ok {
+			grant := ""
+			if endpoint == "token" {
+				grant = grantLabel(c.Request().PostArgs().Peek("grant_type"))
+			}
+			n.metrics.oidc.WithLabelValues(endpoint, grant, statusText, oauthError(c, status)).Inc()
+		}
+
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelWarn
+		case route == "/healthz" || route == "/readyz":
+			level = slog.LevelDebug // probes every few seconds would drown the rest
+		}
+		// Background, not the request's context: the id is added here, and
+		// the handler NewLogger builds would add it a second time.
+		if ctx := context.Background(); n.log.Enabled(ctx, level) {
+			attrs := []slog.Attr{
+				slog.String("listener", listener), slog.String("method", method), slog.String("route", route),
+				slog.Int("status", status), slog.Duration("duration", elapsed), slog.String("request_id", id),
+			}
+			if public {
+				if corr := correlationID(c); corr != "" {
+					attrs = append(attrs, slog.String("correlation_id", corr))
+				}
+			}
+			n.log.LogAttrs(ctx, level, "request", attrs...)
+		}
+		return nil
+	}
+}
+
+// routeLabel is the template of the route that answered (never the raw
+// path, which may hold a token), or "unmatched" when only this middleware
+// or the app's catch-all took the request.
+func routeLabel(r, self *fiber.Route) string {
+	if r == self || (r.Method == "USE" && r.Path == "/") {
+		return "unmatched"
+	}
+	return r.Path
+}
+
+// methodLabel returns the method as a constant string: c.Method() aliases
+// the request's buffer, which the next request overwrites, and a label
+// value is kept for the life of the process.
+func methodLabel(m string) string {
+	for _, known := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete,
+		fiber.MethodHead, fiber.MethodPatch, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace} {
+		if m == known {
+			return known
+		}
+	}
+	return "other"
+}
+
+// requestIDs makes ids unique to this process: a random prefix drawn at
+// start and a counter, cheaper than random bytes per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	b := make([]byte, 6)
+	rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return &requestIDs{prefix: hex.EncodeToString(b) + "-"}
+}
+
+func (g *requestIDs) next() string { return g.prefix + strconv.FormatUint(g.n.Add(1), 36) }
+
+// saneID returns v when it is a safe value to echo and log (1 to max
+// letters, digits and ._:-), "" otherwise: an id is kept across hops only if
+// it cannot forge a log line or carry data.
+func saneID[T string | []byte](v T, max int) T {
+	var zero T
+	if len(v) == 0 || len(v) > max {
+		return zero
+	}
+	for i := 0; i < len(v); i++ {
+		switch b := v[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '-', b == '_', b == '.', b == ':':
+		default:
+			return zero
+		}
+	}
+	return v
+}
+
+// correlationID is the correlation_id an SP's SDK sent (discovery, authorize
+// and token carry it, in the query or a form body), when it is sane.
+func correlationID(c *fiber.Ctx) string {
+	rq := c.Request()
+	v := rq.URI().QueryArgs().Peek("correlation_id")
+	if len(v) == 0 && bytes.HasPrefix(rq.Header.ContentType(), []byte(fiber.MIMEApplicationForm)) {
+		v = rq.PostArgs().Peek("correlation_id")
+	}
+	return string(saneID(v, 128))
+}
+
+// gatewayEndpoints maps the route templates of the operator's gateway to the
+// endpoint names the metrics use. The gateway mounts at the paths of its
+// issuer, which is the node's public URL.
+func (n *Node) gatewayEndpoints() map[string]string {
+	if n.cfg.OperatorID == "" {
+		return nil
+	}
+	issuer := strings.TrimRight(n.PublicURL(), "/")
+	u := (&registry.Operator{Issuer: issuer}).URLs()
+	out := map[string]string{}
+	for raw, name := range map[string]string{
+		u.Authorization: "authorize", u.Authorization + "/continue": "authorize_continue",
+		u.Token: "token", u.UserInfo: "userinfo", u.PremiumInfo: "premiuminfo",
+		u.Revocation: "revoke", issuer + "/introspect": "introspect", u.SIAuthorization: "si_authorize",
+	} {
+		if p, err := url.Parse(raw); err == nil {
+			out["/"+strings.TrimLeft(p.Path, "/")] = name
+		}
+	}
+	return out
+}
+
+// grantLabel bounds the grant_type label to the grants Mobile Connect
+// clients use.
+func grantLabel(v []byte) string {
+	switch s := string(v); s {
+	case "":
+		return "none"
+	case "authorization_code", "refresh_token", "client_credentials",
+		"urn:openid:params:grant-type:ciba", "urn:openid:params:mc:grant_type:server_initiated":
+		return s
+	}
+	return "other"
+}
+
+// oauthErrors are the error codes the error label may take; anything else
+// counts as "other", so a client cannot grow the label set.
+var oauthErrors = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true,
+	"unsupported_response_type": true, "server_error": true, "temporarily_unavailable": true,
+	"invalid_token": true, "insufficient_scope": true, "login_required": true, "consent_required": true,
+	"interaction_required": true, "account_selection_required": true, "invalid_request_object": true,
+	"invalid_request_uri": true, "request_not_supported": true, "request_uri_not_supported": true,
+	"unsupported_token_type": true, "authorization_pending": true, "slow_down": true,
+	"expired_token": true, "transaction_failed": true,
+}
+
+// oauthError reads the OAuth error code an answer carries, wherever its
+// endpoint puts it: the query of a redirect (authorize), WWW-Authenticate
+// (userinfo, premiuminfo) or a JSON body (token, revoke, introspect).
+func oauthError(c *fiber.Ctx, status int) string {
+	resp := c.Response()
+	var code string
+	switch {
+	case status >= 300 && status < 400:
+		loc := resp.Header.Peek(fiber.HeaderLocation)
+		if !bytes.Contains(loc, []byte("error=")) {
+			return ""
+		}
+		if u, err := url.Parse(string(loc)); err == nil {
+			code = u.Query().Get("error")
+		}
+	case status >= 400:
+		if h := resp.Header.Peek(fiber.HeaderWWWAuthenticate); len(h) > 0 {
+			code = authParam(string(h), "error")
+		}
+		if code == "" && bytes.Contains(resp.Header.ContentType(), []byte("json")) {
+			var body struct {
+				Error string `json:"error"`
+			}
+			if json.Unmarshal(resp.Body(), &body) == nil {
+				code = body.Error
+			}
+		}
+	}
+	switch {
+	case code == "":
+		return ""
+	case oauthErrors[code]:
+		return code
+	}
+	return "other"
+}
+
+// authParam reads a quoted parameter of a WWW-Authenticate challenge
+// (Bearer error="invalid_token", ...).
+func authParam(h, name string) string {
+	i := strings.Index(h, name+`="`)
+	if i < 0 {
+		return ""
+	}
+	rest := h[i+len(name)+2:]
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return rest[:j]
+	}
+	return ""
+}
+
+// observeAuthenticators wraps each registered authenticator so that its
+// starts and checks are counted by authenticator name and result. The names
+// come from federation's own registrations, so the label stays bounded.
+func observeAuthenticators(regs []idgw.Registration, m *metrics) []idgw.Registration {
+	out := make([]idgw.Registration, len(regs))
+	for i, r := range regs {
+		out[i] = r
+		if r.Impl == nil {
+			continue // NewRouter reports it
+		}
+		name := r.Info.Name
+		out[i].Impl = observedAuthenticator{impl: r.Impl, name: name, m: m}
+		// Series exist from the start, so a rate over them is defined
+		// before the first login.
+		for _, res := range []string{"started", "unavailable", "error"} {
+			m.authStarts.WithLabelValues(name, res)
+		}
+		for _, o := range []string{"pending", "succeeded", "failed", "error"} {
+			m.authChecks.WithLabelValues(name, o)
+		}
+	}
+	return out
+}
+
+// observedAuthenticator counts what an authenticator does; it changes none
+// of it.
+type observedAuthenticator struct {
+	impl idgw.Authenticator
+	name string
+	m    *metrics
+}
+
+var _ idgw.Authenticator = observedAuthenticator{}
+
+func (a observedAuthenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
+	start := time.Now()
+	st, err := a.impl.Start(ctx, ch)
+	a.m.authStartDuration.WithLabelValues(a.name).Observe(time.Since(start).Seconds())
+	result := "started"
+	switch {
+	case errors.Is(err, idgw.ErrUnavailable):
+		result = "unavailable"
+	case err != nil:
+		result = "error"
+	}
+	a.m.authStarts.WithLabelValues(a.name, result).Inc()
+	return st, err
+}
+
+func (a observedAuthenticator) Check(ctx context.Context, state []byte, answer url.Values) (idgw.Outcome, error) {
+	out, err := a.impl.Check(ctx, state, answer)
+	outcome := "error"
+	if err == nil {
+		switch out.Status {
+		case idgw.Pending:
+			outcome = "pending"
+		case idgw.Succeeded:
+			outcome = "succeeded"
+		case idgw.Failed:
+			outcome = "failed"
+		}
+	}
+	a.m.authChecks.WithLabelValues(a.name, outcome).Inc()
+	return out, err
+}
