@@ -1,6 +1,8 @@
 package federation
 
 import (
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/registry"
@@ -36,6 +38,51 @@ func (n *Node) operatorRoutes(v1 fiber.Router) {
 	v1.Post("/operators/:id/suspend", func(c *fiber.Ctx) error { return n.setOperatorStatus(c, registry.StatusSuspended) })
 	v1.Post("/operators/:id/activate", func(c *fiber.Ctx) error { return n.setOperatorStatus(c, registry.StatusActive) })
 	v1.Post("/operators/:id/leave", n.postLeave)
+	v1.Post("/operator/keys/rotate", n.postRotateKeys)
+}
+
+// rotateRequest chooses which of this node's operator keys to replace now;
+// an empty body replaces both kinds.
+type rotateRequest struct {
+	Signing bool `json:"signing"`
+	Sealing bool `json:"sealing"`
+}
+
+// postRotateKeys replaces the operator's keys now, on the operator's own
+// node (private keys never leave it), and publishes the public halves in
+// the operator's record. Signing keys rotate as on the schedule (old ones
+// stay published until their tokens expire); the replaced sealing key still
+// opens subscriber_ids sealed before the new one reached every replica.
+func (n *Node) postRotateKeys(c *fiber.Ctx) error {
+	if n.cfg.OperatorID == "" {
+		return newProblem(404, "not-found", "this node serves no operator: rotate keys on the operator's own node")
+	}
+	req := rotateRequest{Signing: true, Sealing: true}
+	if len(c.Body()) > 0 {
+		req = rotateRequest{}
+		if err := n.readJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.Sealing {
+		if err := n.sealing.rotate(); err != nil {
+			return err
+		}
+	}
+	if req.Signing {
+		// A period of zero makes every active key due.
+		if err := n.rotateKeys(c.UserContext(), time.Now(), 0); err != nil {
+			return err
+		}
+	}
+	if err := n.publishOperator(c.UserContext()); err != nil {
+		return err
+	}
+	o := n.cluster.node.Registry().Operator(n.cfg.OperatorID)
+	if o == nil {
+		return c.JSON(fiber.Map{"rotated": req})
+	}
+	return c.JSON(fiber.Map{"rotated": req, "jwks": o.JWKS, "sealing_key": o.SealingKey})
 }
 
 // putSPPolicy declines an SP ({"declined": true}) or limits its scopes

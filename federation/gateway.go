@@ -13,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/jose"
 	"github.com/mcfed/mcfed/operator/datagateway"
@@ -37,10 +36,6 @@ const maxTokenLifetime = 24 * time.Hour
 // its sealing key for login hints.
 func (n *Node) mountGateway(app *fiber.App) error {
 	ring := n.keys
-	priv, _, err := sealingKey(n.cfg.DataDir)
-	if err != nil {
-		return err
-	}
 	regs, err := n.authenticators(app)
 	if err != nil {
 		return err
@@ -51,7 +46,7 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	}
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.cluster.node}, n.cfg.OperatorID},
-		Keys: ring, LoginHints: loginHintOpener{priv}, Subscribers: subscriberView{n.subs}, Router: router,
+		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})
@@ -144,9 +139,3 @@ func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
 	return key, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
 
-// loginHintOpener opens ENCR_MSISDN login hints with the node's sealing key.
-type loginHintOpener struct{ key *rsa.PrivateKey }
-
-func (o loginHintOpener) OpenLoginHint(subscriberID string) (uint64, error) {
-	return discovery.Open(o.key, subscriberID)
-}

@@ -133,6 +133,7 @@ type Node struct {
 	metrics  *metrics
 	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
+	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
 	smsc     *smpp.Client       // the operator's SMSC, when configured
 	log      *slog.Logger
 	// ctx ends when the node closes, stopping its background loops.
@@ -201,6 +202,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 		if n.keys, err = loadOrCreateRing(filepath.Join(cfg.DataDir, signingKeyFile)); err != nil {
+			return nil, err
+		}
+		if n.sealing, err = loadSealingKeys(cfg.DataDir); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -54,6 +55,13 @@ func seedShop(f *testFed) {
 // status and the serving operator's issuer as discovery hands it out.
 func discover(t *testing.T, node *Node, number string) (int, string) {
 	t.Helper()
+	status, issuer, _ := discoverSealed(t, node, number)
+	return status, issuer
+}
+
+// discoverSealed is discover, with the subscriber_id discovery sealed.
+func discoverSealed(t *testing.T, node *Node, number string) (int, string, string) {
+	t.Helper()
 	form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {onboardRedirect}}
 	req, _ := http.NewRequest("POST", node.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
 	req.SetBasicAuth("shop", onboardSPSecret)
@@ -65,7 +73,8 @@ func discover(t *testing.T, node *Node, number string) (int, string) {
 	}
 	defer resp.Body.Close()
 	var body struct {
-		Response struct {
+		SubscriberID string `json:"subscriber_id"`
+		Response     struct {
 			Apis struct {
 				OperatorID struct {
 					Link []struct {
@@ -79,10 +88,10 @@ func discover(t *testing.T, node *Node, number string) (int, string) {
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	for _, l := range body.Response.Apis.OperatorID.Link {
 		if l.Rel == "issuer" {
-			return resp.StatusCode, l.Href
+			return resp.StatusCode, l.Href, body.SubscriberID
 		}
 	}
-	return resp.StatusCode, ""
+	return resp.StatusCode, "", body.SubscriberID
 }
 
 func jwksKids(t *testing.T, raw []byte) []string {
@@ -323,4 +332,55 @@ func TestSigningKeysRotateWithoutDowntime(t *testing.T) {
 	f.waitFor("the record's JWKS to drop the old keys", func() bool {
 		return slices.Equal(jwksKids(t, reg.Operator("green").JWKS), final)
 	})
+}
+
+// TestSealingKeyRotatesWithoutDowntime: after the operator rotates its
+// subscriber_id key, discovery seals with the new key everywhere, and the
+// gateway opens subscriber_ids sealed with either key, across a restart.
+func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
+	f := startFed(t, 1)
+	seedShop(f)
+	green, cfg := startProfiledNode(t, f, "green", greenProfile)
+	f.waitFor("green to be routable", func() bool {
+		status, _ := discover(t, green, greenNumber)
+		return status == 200
+	})
+	want, _ := registry.ParseMSISDN(greenNumber)
+	_, _, before := discoverSealed(t, green, greenNumber)
+	oldKey := f.nodes[0].Raft().Registry().Operator("green").SealingKey
+
+	if p := f.problemOf(0, "POST", "/v1/operator/keys/rotate", map[string]bool{"sealing": true}); p.Status != 404 {
+		t.Fatalf("rotating on a node that serves no operator: %+v", p)
+	}
+	greenAdmin := &AdminClient{Base: green.AdminURL(), Token: testAdminToken}
+	if err := greenAdmin.Do(context.Background(), "POST", "/v1/operator/keys/rotate", map[string]bool{"sealing": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("the new sealing key to reach node 1", func() bool {
+		o := f.nodes[0].Raft().Registry().Operator("green")
+		return o.SealingKey != oldKey
+	})
+	_, _, after := discoverSealed(t, green, greenNumber)
+	if got, err := discovery.Open(green.sealing.current, before); err == nil {
+		t.Fatalf("the new key opened an id sealed before the rotation (%d): the key did not change", got)
+	}
+	check := func(n *Node) {
+		for name, id := range map[string]string{"before": before, "after": after} {
+			if got, err := n.sealing.OpenLoginHint(id); err != nil || got != want {
+				t.Fatalf("subscriber_id sealed %s the rotation opens to %d, %v", name, got, err)
+			}
+		}
+	}
+	check(green)
+
+	green.Close()
+	cfg.Join, cfg.JoinToken = "", ""
+	cfg.RaftAddr, cfg.AdminAddr = green.Raft().Addr(), strings.TrimPrefix(green.AdminURL(), "http://")
+	cfg.PublicAddr = strings.TrimPrefix(green.PublicURL(), "http://")
+	green, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { green.Close() })
+	check(green)
 }

@@ -4,6 +4,8 @@
 //	loadgen setup     --admin URL --token T [--ranges 1000000 --ported 10000000]
 //	loadgen bare      --addr 127.0.0.1:9099 --body-size 1200
 //	loadgen discovery --url http://127.0.0.1:8080 --secret S [--compare http://127.0.0.1:9099] [--users 64 --duration 10s]
+//	loadgen discovery --dev <data dir>/dev.json [--users 64 --duration 10s]
+//	loadgen logins    --dev <data dir>/dev.json [--users 16 --duration 20s --subscribers 1000 --logins N]
 //
 // setup writes a national numbering plan into a node through its admin API
 // (six operators with sealing keys, ranges, ported numbers, an SP); bare
@@ -11,6 +13,14 @@
 // handler, the baseline to compare with; discovery sends the GSMA Java
 // SDK's discovery request for numbers of that plan and, with --compare,
 // runs the same load against the baseline first and prints the ratio.
+//
+// With --dev, discovery and logins drive a running `mcfed dev` as its
+// dev.json describes it: discovery on all nodes in turn, as the demo SP,
+// for numbers of the demo operators' ranges; logins does whole Mobile
+// Connect logins (discovery, authorize, the SMS read from the simulated
+// handset, the code typed, token, userinfo) for subscribers it first
+// provisions through each operator's admin API, and prints logins/s and
+// latency percentiles per phase.
 package main
 
 import (
@@ -20,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen setup|bare|discovery [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen setup|bare|discovery|logins [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +41,8 @@ func main() {
 		err = bare(os.Args[2:])
 	case "discovery":
 		err = discovery(os.Args[2:])
+	case "logins":
+		err = logins(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

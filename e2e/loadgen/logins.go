@@ -1,0 +1,477 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcfed/mcfed/federation"
+)
+
+// logins is the `logins` subcommand: full Mobile Connect logins against a
+// running dev federation, as an SP and its users do them.
+func logins(args []string) error {
+	fs := flag.NewFlagSet("logins", flag.ContinueOnError)
+	dev := fs.String("dev", "", "dev.json of a running `mcfed dev` (in its data directory)")
+	users := fs.Int("users", 16, "concurrent users, each doing one login after another")
+	duration := fs.Duration("duration", 20*time.Second, "how long the run lasts")
+	maxLogins := fs.Int("logins", 0, "stop after this many logins (0: only the duration counts)")
+	perOp := fs.Int("subscribers", 1000, "subscribers provisioned per operator; each takes part in at most 5 logins (the SMS sending limit per number per 15 minutes)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dev == "" {
+		return errors.New("logins needs --dev <path of dev.json>")
+	}
+	info, err := federation.ReadDevInfo(*dev)
+	if err != nil {
+		return err
+	}
+	rep, err := runLogins(context.Background(), loginConfig{info: info, users: *users, duration: *duration,
+		maxLogins: *maxLogins, perOperator: *perOp, log: os.Stdout})
+	if err != nil {
+		return err
+	}
+	rep.print(os.Stdout)
+	if rep.ok == 0 {
+		return errors.New("no login succeeded")
+	}
+	return nil
+}
+
+// loginConfig is one run of the login load.
+type loginConfig struct {
+	info        *federation.DevInfo
+	users       int
+	duration    time.Duration
+	maxLogins   int // 0: no limit
+	perOperator int
+	log         io.Writer // provisioning progress
+}
+
+// The phases of one login, in order.
+const (
+	phDiscovery = iota
+	phAuthorize
+	phSMS
+	phOTP
+	phToken
+	phUserinfo
+	nPhases
+)
+
+var phaseNames = [nPhases]string{"discovery", "authorize", "sms", "otp", "token", "userinfo"}
+
+// loginReport is what a run measured.
+type loginReport struct {
+	users, provisioned, used int
+	exhausted                bool
+	elapsed                  time.Duration
+	ok                       int
+	requests                 int64
+	phases                   [nPhases][]time.Duration // successful phases
+	total                    []time.Duration          // successful logins
+	errors                   map[string]int           // "phase: kind" -> count
+}
+
+// loginError is a failed login: the phase and a short kind to count by.
+type loginError struct {
+	phase int
+	kind  string
+}
+
+func (e *loginError) Error() string { return phaseNames[e.phase] + ": " + e.kind }
+
+// runLogins provisions subscribers, then runs cfg.users concurrent users
+// until the duration passes, cfg.maxLogins logins have started or the
+// subscribers' SMS allowance is spent. A login in progress at the end is
+// finished and counted.
+func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
+	if cfg.log == nil {
+		cfg.log = io.Discard
+	}
+	subs, err := provision(ctx, cfg.info, cfg.perOperator, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), cfg.log)
+	if err != nil {
+		return nil, err
+	}
+	p := newPool(subs)
+	d := &loginDriver{info: cfg.info, client: &http.Client{
+		Timeout: 15 * time.Second,
+		// Each redirect is a step the driver reads itself.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{MaxIdleConns: 8 * cfg.users, MaxIdleConnsPerHost: 2 * cfg.users,
+			IdleConnTimeout: 90 * time.Second},
+	}}
+	rep := &loginReport{users: cfg.users, provisioned: len(subs), errors: map[string]int{}}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		started atomic.Int64
+	)
+	done := make(chan struct{})
+	start := time.Now()
+	for u := range cfg.users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(u), uint64(time.Now().UnixNano())))
+			var local loginReport
+			local.errors = map[string]int{}
+			for {
+				if cfg.maxLogins > 0 && started.Add(1) > int64(cfg.maxLogins) {
+					break
+				}
+				s, ok := p.take(done)
+				if !ok {
+					break
+				}
+				var lat [nPhases]time.Duration
+				t0 := time.Now()
+				err := d.login(ctx, rng, s, &lat)
+				var le *loginError
+				switch {
+				case err == nil:
+					local.ok++
+					local.total = append(local.total, time.Since(t0))
+					for i := range lat {
+						local.phases[i] = append(local.phases[i], lat[i])
+					}
+				case errors.As(err, &le):
+					local.errors[le.Error()]++
+					for i := range le.phase {
+						local.phases[i] = append(local.phases[i], lat[i])
+					}
+				default:
+					local.errors[err.Error()]++
+				}
+				p.give(s, err == nil)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.ok += local.ok
+			rep.total = append(rep.total, local.total...)
+			for i := range local.phases {
+				rep.phases[i] = append(rep.phases[i], local.phases[i]...)
+			}
+			for k, v := range local.errors {
+				rep.errors[k] += v
+			}
+		}()
+	}
+	timer := time.NewTimer(cfg.duration)
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-timer.C:
+		close(done)
+		<-all
+	case <-all: // every user stopped: the login count or the subscribers ran out
+		timer.Stop()
+		close(done)
+	}
+	rep.elapsed = time.Since(start)
+	rep.used = p.used()
+	rep.exhausted = p.isExhausted()
+	rep.requests = d.requests.Load()
+	return rep, nil
+}
+
+func (r *loginReport) print(w io.Writer) {
+	failed := 0
+	for _, n := range r.errors {
+		failed += n
+	}
+	fmt.Fprintf(w, "logins     %d users for %s: %.1f logins/s, %d ok, %d failed; %.0f HTTP requests/s (handset polls included)\n",
+		r.users, r.elapsed.Round(10*time.Millisecond), float64(r.ok)/r.elapsed.Seconds(), r.ok, failed,
+		float64(r.requests)/r.elapsed.Seconds())
+	fmt.Fprintf(w, "subscribers %d provisioned, %d used (each in at most %d logins)\n", r.provisioned, r.used, smsPerNumber)
+	if r.exhausted {
+		fmt.Fprintf(w, "            every subscriber's SMS allowance was spent before the end: give more with --subscribers\n")
+	}
+	fmt.Fprintf(w, "%-10s %10s %10s %10s %8s\n", "phase", "p50", "p90", "p99", "count")
+	row := func(name string, lat []time.Duration) {
+		s := sortedCopy(lat)
+		fmt.Fprintf(w, "%-10s %10s %10s %10s %8d\n", name, round(quantile(s, 0.5)), round(quantile(s, 0.9)), round(quantile(s, 0.99)), len(s))
+	}
+	for i, name := range phaseNames {
+		row(name, r.phases[i])
+	}
+	row("total", r.total)
+	if len(r.errors) == 0 {
+		fmt.Fprintln(w, "errors     none")
+		return
+	}
+	kinds := make([]string, 0, len(r.errors))
+	for k := range r.errors {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return r.errors[kinds[i]] > r.errors[kinds[j]] })
+	fmt.Fprintln(w, "errors")
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %6d  %s\n", r.errors[k], k)
+	}
+}
+
+// loginDriver does logins as the dev federation's demo SP and its users.
+type loginDriver struct {
+	info     *federation.DevInfo
+	client   *http.Client
+	requests atomic.Int64
+}
+
+// discoveryReply is what the SP reads of a discovery answer.
+type discoveryReply struct {
+	Error        string `json:"error"`
+	SubscriberID string `json:"subscriber_id"`
+	Response     struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		APIs         struct {
+			OperatorID struct {
+				Link []struct{ Rel, Href string } `json:"link"`
+			} `json:"operatorid"`
+		} `json:"apis"`
+	} `json:"response"`
+}
+
+// otpInSMS finds the code in the SMS authenticator's text ("Your code to
+// sign in to <SP>: 123456").
+var otpInSMS = regexp.MustCompile(`sign in to .*: (\d{4,10})\b`)
+
+// loginScope is what the logins ask for: authentication and the profile
+// userinfo releases.
+const loginScope = "openid mc_authn profile"
+
+// login is one full login of subscriber s, timing each phase into lat:
+// discovery on a random node, /authorize at the serving operator (and its
+// code page, as a browser loads it), the SMS read from the handset's API,
+// the code typed on the page, the token exchange with PKCE, userinfo.
+func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, s *loadSubscriber, lat *[nPhases]time.Duration) error {
+	phase := phDiscovery
+	t0 := time.Now()
+	next := func() {
+		lat[phase] = time.Since(t0)
+		phase++
+		t0 = time.Now()
+	}
+	fail := func(kind string, a ...any) error { return &loginError{phase: phase, kind: fmt.Sprintf(kind, a...)} }
+	redirect := d.info.SP.RedirectURI
+
+	// Discovery, as the GSMA Java SDK posts it.
+	node := d.info.Nodes[rng.IntN(len(d.info.Nodes))]
+	form := url.Values{"Redirect_URL": {redirect}, "Using-Mobile-Data": {"0"}, "MSISDN": {strings.TrimPrefix(s.msisdn, "+")}}
+	req, _ := http.NewRequestWithContext(ctx, "POST", node.DiscoveryURL, strings.NewReader(form.Encode()))
+	req.SetBasicAuth(d.info.SP.ClientID, d.info.SP.ClientSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var disc discoveryReply
+	if kind := d.json(req, &disc); kind != "" {
+		return fail("%s", kind)
+	}
+	if disc.Error != "" || disc.SubscriberID == "" {
+		return fail("no operator: %s", disc.Error)
+	}
+	links := map[string]string{}
+	for _, l := range disc.Response.APIs.OperatorID.Link {
+		links[strings.ToLower(l.Rel)] = l.Href
+	}
+	next()
+
+	// Authorize, with state, nonce and PKCE S256, then the code page.
+	state, nonce, verifier := randomString(rng), randomString(rng), randomString(rng)
+	challenge := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {loginScope}, "acr_values": {"2"}, "state": {state}, "nonce": {nonce}, "version": {"mc_di_r2_v2.3"},
+		"login_hint":     {"ENCR_MSISDN:" + disc.SubscriberID},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"}}
+	req, _ = http.NewRequestWithContext(ctx, "GET", links["authorization"]+"?"+q.Encode(), nil)
+	a, kind := d.do(req)
+	if kind != "" {
+		return fail("%s", kind)
+	}
+	page := a.location()
+	if a.status != http.StatusFound || page == nil || !strings.HasSuffix(page.Path, "/sms/otp") {
+		return fail("%s", a.unexpected())
+	}
+	returnURL := page.Query().Get("return")
+	req, _ = http.NewRequestWithContext(ctx, "GET", page.String(), nil)
+	if a, kind = d.do(req); kind != "" {
+		return fail("code page: %s", kind)
+	} else if a.status != http.StatusOK {
+		return fail("code page: %s", a.unexpected())
+	}
+	next()
+
+	// The SMS, read from the handset's JSON inbox.
+	code, msgID, kind := d.awaitSMS(ctx, s)
+	if kind != "" {
+		return fail("%s", kind)
+	}
+	s.uses++
+	s.lastSMS = msgID
+	next()
+
+	// The code typed on the gateway's page.
+	req, _ = http.NewRequestWithContext(ctx, "POST", returnURL, strings.NewReader(url.Values{"otp": {code}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if a, kind = d.do(req); kind != "" {
+		return fail("%s", kind)
+	}
+	back := a.location()
+	if a.status != http.StatusFound || back == nil || back.Query().Get("code") == "" || back.Query().Get("state") != state {
+		return fail("%s", a.unexpected())
+	}
+	next()
+
+	// The token exchange, with the credentials discovery handed out.
+	form = url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
+		"code_verifier": {verifier}}
+	req, _ = http.NewRequestWithContext(ctx, "POST", links["token"], strings.NewReader(form.Encode()))
+	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
+	}
+	if kind := d.json(req, &tok); kind != "" {
+		return fail("%s", kind)
+	}
+	if tok.AccessToken == "" || tok.IDToken == "" {
+		return fail("no access or ID token")
+	}
+	next()
+
+	req, _ = http.NewRequestWithContext(ctx, "GET", links["userinfo"], nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	var info struct {
+		Sub string `json:"sub"`
+	}
+	if kind := d.json(req, &info); kind != "" {
+		return fail("%s", kind)
+	}
+	if info.Sub == "" {
+		return fail("no sub")
+	}
+	next()
+	return nil
+}
+
+// awaitSMS polls the subscriber's inbox until an SMS newer than the one its
+// last login read arrives, and returns its code and id.
+func (d *loginDriver) awaitSMS(ctx context.Context, s *loadSubscriber) (code, id, kind string) {
+	deadline := time.Now().Add(10 * time.Second)
+	wait := time.Millisecond
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", d.info.Handset.MessagesURL(s.msisdn), nil)
+		var inbox struct {
+			Messages []struct{ ID, Text string } `json:"messages"`
+		}
+		if kind := d.json(req, &inbox); kind != "" {
+			return "", "", "handset " + kind
+		}
+		if len(inbox.Messages) > 0 && inbox.Messages[0].ID != s.lastSMS {
+			m := otpInSMS.FindStringSubmatch(inbox.Messages[0].Text)
+			if m == nil {
+				return "", "", "no code in the SMS"
+			}
+			return m[1], inbox.Messages[0].ID, ""
+		}
+		if time.Now().After(deadline) {
+			return "", "", "no SMS within 10s"
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
+
+// answer is an HTTP answer read whole (so that the connection is reused).
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// location is the answer's redirect target (nil without one).
+func (a answer) location() *url.URL {
+	u, err := url.Parse(a.header.Get("Location"))
+	if err != nil || a.header.Get("Location") == "" {
+		return nil
+	}
+	return u
+}
+
+// unexpected names an answer that is not the step's: the OAuth error a
+// redirect carries, or the status.
+func (a answer) unexpected() string {
+	if loc := a.location(); loc != nil && loc.Query().Get("error") != "" {
+		return "error=" + loc.Query().Get("error")
+	}
+	return "HTTP " + strconv.Itoa(a.status)
+}
+
+// do sends req; a non-empty kind names a transport failure.
+func (d *loginDriver) do(req *http.Request) (answer, string) {
+	d.requests.Add(1)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			return answer{}, "timeout"
+		}
+		return answer{}, "transport error"
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return answer{}, "reading the answer"
+	}
+	return answer{status: resp.StatusCode, header: resp.Header, body: body}, ""
+}
+
+// json sends req and decodes a 200 JSON answer into out; a non-empty kind
+// says what went wrong.
+func (d *loginDriver) json(req *http.Request, out any) string {
+	a, kind := d.do(req)
+	if kind != "" {
+		return kind
+	}
+	if a.status != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.Unmarshal(a.body, &e)
+		return strings.TrimSpace(a.unexpected() + " " + e.Error)
+	}
+	if err := json.Unmarshal(a.body, out); err != nil {
+		return "not JSON"
+	}
+	return ""
+}
+
+// randomString is 32 random bytes, base64url (43 characters: a valid PKCE
+// verifier). The run's own generator suffices: the gateway, not the load
+// generator, is under test.
+func randomString(rng *rand.Rand) string {
+	var b [32]byte
+	for i := 0; i < len(b); i += 8 {
+		v := rng.Uint64()
+		for k := range 8 {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

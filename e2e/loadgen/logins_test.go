@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcfed/mcfed/federation"
+)
+
+// TestAgainstTheDevFederation runs the load generator's drivers briefly
+// against an in-process dev federation, described by the dev.json it wrote.
+func TestAgainstTheDevFederation(t *testing.T) {
+	dir := t.TempDir()
+	d, err := federation.StartDev(context.Background(), federation.DevOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	info, err := federation.ReadDevInfo(d.InfoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("logins", func(t *testing.T) {
+		var log strings.Builder
+		// Two users, six whole logins; the duration only bounds a run that
+		// would hang.
+		rep, err := runLogins(context.Background(), loginConfig{info: info, users: 2, duration: time.Minute,
+			maxLogins: 6, perOperator: 4, log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.ok != 6 || len(rep.errors) != 0 {
+			t.Fatalf("%d logins succeeded, errors %v", rep.ok, rep.errors)
+		}
+		if rep.provisioned != 12 || rep.used == 0 || strings.Count(log.String(), "provisioned 4 subscribers") != 3 {
+			t.Fatalf("provisioned %d, used %d; log:\n%s", rep.provisioned, rep.used, log.String())
+		}
+		for i, lat := range rep.phases {
+			if len(lat) != 6 {
+				t.Fatalf("phase %s timed %d times", phaseNames[i], len(lat))
+			}
+		}
+	})
+
+	t.Run("logins stop when the SMS allowance is spent", func(t *testing.T) {
+		// One subscriber per operator: three numbers, five SMS each.
+		rep, err := runLogins(context.Background(), loginConfig{info: info, users: 2, duration: time.Minute, perOperator: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.exhausted || rep.ok != 3*smsPerNumber || len(rep.errors) != 0 {
+			t.Fatalf("exhausted %v, %d ok, errors %v", rep.exhausted, rep.ok, rep.errors)
+		}
+	})
+
+	t.Run("discovery on every node", func(t *testing.T) {
+		target, err := devDiscoveryTarget(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := drive(target, 2, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.status[200] == 0 || r.status[200] != r.n || r.errs != 0 {
+			t.Fatalf("discovery: %s", r)
+		}
+	})
+}
