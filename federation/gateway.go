@@ -138,4 +138,3 @@ func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
 	}
 	return key, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
-
