@@ -2,15 +2,17 @@ package e2e
 
 import (
 	"encoding/hex"
+	"net/url"
 	"testing"
 )
 
 // TestDiscoveryOnEveryNode: in a federation of three operators, each its
 // own process, an SP asking any node about any operator's number gets that
 // operator, with the endpoints of that operator's own node and the number
-// sealed for it; a number no operator serves is unknown everywhere.
+// sealed for it. Without a number, the address of the user's mobile data
+// connection finds the operator the same way. A number no operator serves
+// is unknown everywhere.
 func TestDiscoveryOnEveryNode(t *testing.T) {
-	requireOperatorFile(t)
 	ops := []demoOperator{ukDemo, deDemo, frDemo}
 	f := startFederation(t, ops...)
 	s := f.registerSP()
@@ -32,19 +34,14 @@ func TestDiscoveryOnEveryNode(t *testing.T) {
 			if b, err := hex.DecodeString(a.SubscriberID); err != nil || len(b) != 256 {
 				t.Errorf("%s on %s: subscriber_id %q is no sealed number", op.Number, asked.id, a.SubscriberID)
 			}
+			status, a, err := s.discoverWith(httpClient, asked.publicURL(), url.Values{"Local-Client-IP": {op.IP}})
+			if err != nil || status != 200 || a.Response.ServingOperator != op.Name || a.link("authorization") != owner.publicURL()+"/authorize" {
+				t.Errorf("discovery of %s's IP %s on %s: %d %+v %v", op.ID, op.IP, asked.id, status, a, err)
+			}
 		}
 		status, a, err := s.discover(httpClient, asked.publicURL(), unservedNumber)
 		if err != nil || status != 404 || a.Error != "Not_Found_Entity" {
 			t.Errorf("discovery of unserved %s on %s: %d %+v %v", unservedNumber, asked.id, status, a, err)
 		}
-	}
-}
-
-// requireOperatorFile skips tests that need operators to register
-// themselves until the binary can.
-// TODO(e2e): remove with operatorFileSupported.
-func requireOperatorFile(t *testing.T) {
-	if !operatorFileSupported {
-		t.Skip("mcfed serve has no --operator-file yet")
 	}
 }

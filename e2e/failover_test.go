@@ -10,7 +10,6 @@ import (
 // fails there (it reads the local replica), the survivors elect a new
 // leader, and a write sent to a follower's admin API succeeds through it.
 func TestLeaderKilledUnderLoad(t *testing.T) {
-	requireOperatorFile(t)
 	ops := []demoOperator{ukDemo, deDemo, frDemo}
 	f := startFederation(t, ops...)
 	s := f.registerSP()

@@ -103,7 +103,7 @@ func (f *federation) addNode(op demoOperator) *node {
 // public metadata and numbering, which the node registers itself with.
 func (n *node) writeOperatorFile() {
 	b, err := json.Marshal(map[string]any{"name": n.op.Name, "country": n.op.Country, "currency": n.op.Currency,
-		"networks": []string{n.op.Network}, "ranges": n.op.Ranges})
+		"networks": []string{n.op.Network}, "ranges": n.op.Ranges, "ip_ranges": []string{n.op.IPRange}})
 	if err != nil {
 		n.f.t.Fatal(err)
 	}
@@ -117,10 +117,8 @@ func (n *node) operatorFile() string { return filepath.Join(n.f.dir, n.op.ID+"-o
 // flags are the node's flags on every start: a restart uses them alone.
 func (n *node) flags() []string {
 	flags := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--raft-addr", n.raftAddr,
-		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr, "--operator", n.op.ID}
-	if operatorFileSupported {
-		flags = append(flags, "--operator-file", n.operatorFile())
-	}
+		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr,
+		"--operator", n.op.ID, "--operator-file", n.operatorFile()}
 	return append(flags, n.f.phone.smscFlags(n.op.Sender)...)
 }
 
@@ -171,9 +169,6 @@ func (n *node) waitReady() {
 // with the node's public URL as issuer: the node registered itself.
 func (n *node) waitOperator() {
 	n.f.t.Helper()
-	if !operatorFileSupported {
-		return
-	}
 	err := poll(replicaTimeout, func() (bool, error) {
 		var o operatorRecord
 		err := n.admin("GET", "/v1/operators/"+n.op.ID, nil, &o)

@@ -7,7 +7,6 @@ import "testing"
 // request fails, and once the newcomer's registration is committed its
 // numbers are discoverable on every node, pointing at its own node.
 func TestOperatorJoinsUnderLoad(t *testing.T) {
-	requireOperatorFile(t)
 	f := startFederation(t, ukDemo, deDemo)
 	s := f.registerSP()
 	existing := f.live()

@@ -21,7 +21,6 @@ import (
 // (or its code typed), the code exchanged, the ID token verified, userinfo
 // read from the operator's own subscriber store.
 func TestLoginAtEachOperator(t *testing.T) {
-	requireOperatorFile(t)
 	ops := []demoOperator{ukDemo, deDemo, frDemo}
 	f := startFederation(t, ops...)
 	s := f.registerSP()

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -32,17 +31,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: building mcfed:", err)
 		return 1
 	}
-	operatorFileSupported = supports(mcfedBin, "operator-file")
 	return m.Run()
-}
-
-// operatorFileSupported says whether the binary has --operator-file yet.
-// TODO(e2e): remove once operator self-registration lands in main.go.
-var operatorFileSupported bool
-
-func supports(bin, flag string) bool {
-	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput()
-	return strings.Contains(string(out), "-"+flag)
 }
 
 func build(out string) error {

@@ -12,7 +12,6 @@ import (
 // same keys as before, so tokens it issued stay verifiable and SPs' cached
 // JWKS stay right.
 func TestNodeRestartsFromItsDataDirectory(t *testing.T) {
-	requireOperatorFile(t)
 	f := startFederation(t, ukDemo, deDemo, frDemo)
 	s := f.registerSP()
 	lead := f.leader()

@@ -88,8 +88,13 @@ func (a discoveryAnswer) link(rel string) string {
 // discover asks the node at base which operator serves number, as the GSMA
 // Java SDK does: POST, form body, SP Basic auth, the number without "+".
 func (s sp) discover(c *http.Client, base, number string) (int, discoveryAnswer, error) {
-	form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {spRedirect}}
-	req, err := http.NewRequest("POST", base+"/v2/discovery", strings.NewReader(form.Encode()))
+	return s.discoverWith(c, base, url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}})
+}
+
+// discoverWith sends a discovery request with params (Redirect_URL added).
+func (s sp) discoverWith(c *http.Client, base string, params url.Values) (int, discoveryAnswer, error) {
+	params.Set("Redirect_URL", spRedirect)
+	req, err := http.NewRequest("POST", base+"/v2/discovery", strings.NewReader(params.Encode()))
 	if err != nil {
 		return 0, discoveryAnswer{}, err
 	}
