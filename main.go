@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -96,6 +95,8 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
 	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
 	fs.StringVar(&cfg.SMSMode, "sms-mode", "otp+url", "SMS authenticator: otp (code), url (link) or otp+url (either)")
+	logFormat := fs.String("log-format", "json", "log output: text or json")
+	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for longer is not ready")
 	if err := envFlags(fs); err != nil {
 		return err
@@ -127,8 +128,11 @@ func serve(ctx context.Context, args []string) error {
 		}
 		cfg.SMSC = &smsc
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg.Raft.LogJSON = true
+	logger, err := federation.NewLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger, cfg.Raft.LogJSON = logger, *logFormat == "json"
 	n, err := federation.Start(ctx, cfg)
 	if err != nil {
 		return err

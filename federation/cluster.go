@@ -30,6 +30,10 @@ type cluster struct {
 	node   *raft.Node
 	secret string
 	client *http.Client
+	// applied observes every write the node makes (its metrics).
+	applied interface {
+		ObserveApply(start time.Time, err error)
+	}
 }
 
 // clusterSecretFile holds the cluster secret in a node's data directory.
@@ -93,7 +97,10 @@ const writeTimeout = 30 * time.Second
 
 // apply commits cmd, forwarding it to the leader when this node is not the
 // leader, and retrying while an election is in progress, until ctx ends.
-func (c *cluster) apply(ctx context.Context, cmd []byte) (uint64, error) {
+func (c *cluster) apply(ctx context.Context, cmd []byte) (idx uint64, err error) {
+	if c.applied != nil {
+		defer func(start time.Time) { c.applied.ObserveApply(start, err) }(time.Now())
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, writeTimeout)

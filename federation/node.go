@@ -209,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 	n.metrics = newMetrics(n)
+	n.cluster.applied = n.metrics
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
