@@ -47,6 +47,8 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.cluster.node}, n.cfg.OperatorID},
 		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router,
+		// PCR login hints resolve through an index kept in the same store.
+		PCRIndex: subscriberView{n.subs}, Log: n.log,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})

@@ -41,5 +41,21 @@ func (v subscriberView) Subscriber(_ context.Context, n uint64) (idgw.Subscriber
 }
 
 func (v subscriberView) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
-	return v.s.PCRSecret(subscribers.MSISDN(n))
+	secret, err := v.s.PCRSecret(subscribers.MSISDN(n))
+	if errors.Is(err, subscribers.ErrNotFound) {
+		return nil, idgw.ErrUnknownSubscriber // deleted: the secret is destroyed
+	}
+	return secret, err
+}
+
+func (v subscriberView) RememberPCR(_ context.Context, clientID, pcr string, n uint64) error {
+	return v.s.RememberPCR(clientID, pcr, subscribers.MSISDN(n))
+}
+
+func (v subscriberView) LookupPCR(_ context.Context, clientID, pcr string) (uint64, error) {
+	m, err := v.s.LookupPCR(clientID, pcr)
+	if errors.Is(err, subscribers.ErrNotFound) || errors.Is(err, subscribers.ErrBadPCRKey) {
+		return 0, idgw.ErrUnknownPCR
+	}
+	return uint64(m), err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/url"
 	"sync"
@@ -64,19 +65,27 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	// The Java SDK in headless mode re-GETs the same URL until it is sent
 	// to redirect_uri: continue the session that URL started.
 	if id, ok := g.polls.get(pollKeyOf(req)); ok {
-		return g.check(c, id, nil)
+		return g.check(c, id, nil, false)
 	}
-	if req.Prompt.Has(PromptNone) {
-		// No single sign-on session is kept yet, so the person would have
-		// to interact.
-		return writeAuthError(c, req.Fail(ErrLoginRequired("the subscriber must authenticate")))
+	ctx := c.UserContext()
+	if req.LoginHintKind == HintPCR {
+		if e := g.resolvePCRHint(ctx, req); e != nil {
+			return writeAuthError(c, req.Fail(e))
+		}
 	}
-	switch req.LoginHintKind {
-	case HintMSISDN, HintEncrMSISDN, HintTel:
-	default:
-		return writeAuthError(c, req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN or tel) is required")))
+	session := g.browserSessionOf(c)
+	msisdn := req.MSISDN
+	if req.LoginHintKind == HintNone && session != nil {
+		// No hint: the browser's session says who is there.
+		msisdn = session.msisdn
 	}
-	sub, err := g.cfg.Subscribers.Subscriber(c.UserContext(), req.MSISDN)
+	if msisdn == 0 {
+		if req.Prompt.Has(PromptNone) {
+			return writeAuthError(c, req.Fail(ErrLoginRequired("the subscriber must authenticate")))
+		}
+		return writeAuthError(c, req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN, tel) or a PCR is required")))
+	}
+	sub, err := g.cfg.Subscribers.Subscriber(ctx, msisdn)
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
 		return writeAuthError(c, req.Fail(ErrAccessDenied("not a subscriber of this operator")))
@@ -89,8 +98,17 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	if len(cands) == 0 {
 		return writeAuthError(c, req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
 	}
+	verdict := g.sessionVerdict(ctx, req, sub, session, cands)
+	if verdict == nil && !req.Prompt.Has(PromptLogin) {
+		// Single sign-on: the code at once, with the session's
+		// authentication (its time, level and methods).
+		return g.issueCode(c, &grant{req: req, msisdn: msisdn, acr: session.acr, amr: session.amr, authTime: session.authTime}, false)
+	}
+	if req.Prompt.Has(PromptNone) {
+		return writeAuthError(c, req.Fail(verdict))
+	}
 	id := newSecret()
-	s := &authSession{req: req, msisdn: req.MSISDN, candidates: cands, current: -1, pollKey: pollKeyOf(req)}
+	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1, pollKey: pollKeyOf(req)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.sessions.put(tokenKey(id), s, sessionTTL)
@@ -126,13 +144,16 @@ func (g *Gateway) startNext(c *fiber.Ctx, id string, s *authSession) error {
 // and what the waiting page polls.
 func (g *Gateway) handleContinue(c *fiber.Ctx) error {
 	answer := argsValues(c.Context().PostArgs())
-	return g.check(c, c.Query("session"), answer)
+	return g.check(c, c.Query("session"), answer, true)
 }
 
 // check asks the current authenticator how the challenge stands and ends
 // the authorization when it is decided: a code on success, the next
-// authenticator or an error on failure.
-func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values) error {
+// authenticator or an error on failure. browser says the request came from
+// the person's browser (the continue URL), which then gets a session; a
+// headless SDK's re-poll of the authorize URL gets none, as its HTTP client
+// may be shared by all the SP's users.
+func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool) error {
 	s, ok := g.sessions.get(tokenKey(id))
 	if !ok {
 		return writeAuthError(c, ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
@@ -175,11 +196,33 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values) error {
 	if len(out.AMR) > 0 {
 		amr = out.AMR
 	}
+	return g.issueCode(c, &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, browser)
+}
+
+// issueCode ends an authorization that succeeded: it records the PCR the
+// SP will receive (for later PCR hints), starts a browser session when the
+// person has just authenticated in this browser (newSession), and
+// redirects with the code.
+func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
+	ctx := c.UserContext()
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, gr.msisdn)
+	switch {
+	case errors.Is(err, ErrUnknownSubscriber):
+		// Deleted during the challenge: the token endpoint could not
+		// issue a sub either.
+		return writeAuthError(c, gr.req.Fail(ErrAccessDenied("not a subscriber of this operator")))
+	case err != nil:
+		return writeAuthError(c, gr.req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
+	}
+	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, secret)
+	if newSession {
+		g.startBrowserSession(c, &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: holderTag(secret)})
+	}
 	code := newSecret()
-	g.codes.put(tokenKey(code), &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, codeTTL)
-	loc, err := s.req.SuccessRedirectURL(code)
+	g.codes.put(tokenKey(code), gr, codeTTL)
+	loc, err := gr.req.SuccessRedirectURL(code)
 	if err != nil {
-		return writeAuthError(c, s.req.Fail(ErrServerError(err)))
+		return writeAuthError(c, gr.req.Fail(ErrServerError(err)))
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Redirect(loc, fiber.StatusFound)
@@ -230,6 +273,7 @@ func (g *Gateway) SweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			g.sessions.sweep()
+			g.browsers.sweep()
 			g.polls.sweep()
 			g.codes.sweep()
 			g.used.sweep()

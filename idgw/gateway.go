@@ -14,6 +14,7 @@ package idgw
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ type Config struct {
 	LoginHints LoginHintOpener
 	// Subscribers is the operator's subscriber store.
 	Subscribers Subscribers
+	// PCRIndex resolves login_hint=PCR:<pcr> (nil: PCR hints are refused
+	// with invalid_request).
+	PCRIndex PCRIndex
 	// Router holds the operator's authenticators in its order of
 	// preference.
 	Router *Router
@@ -64,17 +68,22 @@ type Config struct {
 	Throttle Throttle
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Log gets failures that do not fail a request; default slog.Default().
+	Log *slog.Logger
 }
 
 // Gateway serves one operator's OIDC endpoints. It is safe for concurrent
 // use.
 type Gateway struct {
-	cfg   Config
-	now   func() time.Time
-	paths struct{ continueURL, introspection string }
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	paths  struct{ continueURL, introspection string }
+	cookie sessionCookie
 
 	sessions *ttlStore[*authSession]
-	polls    *ttlStore[string] // poll key → session id
+	browsers *ttlStore[*browserSession] // session cookie id → sign-in
+	polls    *ttlStore[string]          // poll key → session id
 	codes    *ttlStore[*grant]
 	used     *ttlStore[issuedFrom] // redeemed codes, to revoke on replay
 	access   *ttlStore[*accessToken]
@@ -106,11 +115,15 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, now: cfg.Now}
+	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Log, cookie: newSessionCookie(cfg.Issuer)}
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
 	g.sessions = newTTLStore[*authSession](g.now)
+	g.browsers = newTTLStore[*browserSession](g.now)
 	g.polls = newTTLStore[string](g.now)
 	g.codes = newTTLStore[*grant](g.now)
 	g.used = newTTLStore[issuedFrom](g.now)

@@ -1,0 +1,76 @@
+package idgw
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+)
+
+// PCRIndex remembers which subscriber each PCR (the sub an SP received) was
+// issued for, so that login_hint=PCR:<pcr> can be resolved: a PCR is an
+// HMAC and cannot be reversed. It is node-local and must survive restarts
+// (the operator's subscriber store keeps it).
+type PCRIndex interface {
+	// RememberPCR records that clientID knows the subscriber msisdn as pcr.
+	RememberPCR(ctx context.Context, clientID, pcr string, msisdn uint64) error
+	// LookupPCR returns the number pcr was recorded for, or ErrUnknownPCR.
+	LookupPCR(ctx context.Context, clientID, pcr string) (uint64, error)
+}
+
+// ErrUnknownPCR: no PCR of that value was issued to that client.
+var ErrUnknownPCR = errors.New("unknown PCR")
+
+// errPCRUnknown is what the SP hears for a PCR that names nobody now: never
+// issued, issued to another SP, or issued to a subscriber who has since
+// left. One answer for all, so the hint reveals nothing about former
+// subscribers. The spec maps bad login hints to invalid_request.
+func errPCRUnknown() *OAuthError {
+	return ErrInvalidRequest("login_hint PCR does not name a subscriber of this operator for this client")
+}
+
+// resolvePCRHint turns r's PCR hint into the subscriber's number. The index
+// only says which number the PCR was issued for; the PCR is recomputed from
+// that subscriber's current secret and must match, so the new holder of a
+// deleted and recycled number (who has a new secret; deletion destroyed the
+// old one) is never matched by the previous holder's PCR.
+func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) *OAuthError {
+	if g.cfg.PCRIndex == nil {
+		return ErrInvalidRequest("login_hint PCR is not accepted by this operator")
+	}
+	n, err := g.cfg.PCRIndex.LookupPCR(ctx, r.ClientID, r.PCR)
+	switch {
+	case errors.Is(err, ErrUnknownPCR):
+		return errPCRUnknown()
+	case err != nil:
+		return ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, n)
+	switch {
+	case errors.Is(err, ErrUnknownSubscriber):
+		return errPCRUnknown() // deleted since: its secret is gone
+	case err != nil:
+		return ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))
+	case subtle.ConstantTimeCompare([]byte(pcr(secret, r.ClientID)), []byte(r.PCR)) != 1:
+		return errPCRUnknown() // the number has a new holder
+	}
+	// As for the other hints: the number must still be this operator's.
+	if res, ok := g.cfg.Registry.Resolve(n); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
+		return ErrAccessDenied("not a subscriber of this operator")
+	}
+	r.MSISDN = n
+	return nil
+}
+
+// rememberPCR records the sub that clientID will receive for the
+// subscriber, computed as the token endpoint computes it, so a later PCR
+// hint finds the subscriber. A failure is logged, not returned: the login
+// itself succeeded, and only a later PCR hint will miss.
+func (g *Gateway) rememberPCR(ctx context.Context, clientID string, msisdn uint64, secret []byte) {
+	if g.cfg.PCRIndex == nil {
+		return
+	}
+	if err := g.cfg.PCRIndex.RememberPCR(ctx, clientID, pcr(secret, clientID), msisdn); err != nil {
+		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
+	}
+}

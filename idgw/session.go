@@ -1,0 +1,142 @@
+package idgw
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// browserSessionTTL is how long a browser stays signed in at the gateway
+// after the person authenticated. An hour matches the Java SDK's default
+// max-age (3600, sent with every request), beyond which a session would be
+// refused anyway; it also bounds the memory sessions take, one entry per
+// browser login.
+const browserSessionTTL = time.Hour
+
+// sessionIDLen is the length of a session id (newSecret: 256 bits,
+// base64url); a cookie of any other length is not looked up.
+var sessionIDLen = base64.RawURLEncoding.EncodedLen(32)
+
+// browserSession is what the gateway remembers of one successful
+// authentication in one browser, so that a later request from that browser
+// for the same subscriber (prompt=none, or another SP) needs no new
+// challenge. It lives in memory on this node only, behind a random cookie.
+type browserSession struct {
+	msisdn   uint64
+	authTime time.Time
+	acr      int
+	amr      []string
+	// holder is a digest of the subscriber's PCR secret at login. Deleting
+	// the subscriber destroys the secret and a recycled number gets a new
+	// one, so a session never carries over to the number's next holder.
+	holder [sha256.Size]byte
+}
+
+// sessionCookie is how the gateway names and scopes its session cookie.
+type sessionCookie struct {
+	name   string
+	path   string
+	secure bool
+}
+
+// newSessionCookie derives the cookie from the issuer. The name carries a
+// digest of the issuer because browsers do not separate cookies by port: the
+// dev federation's operators share 127.0.0.1, and one node's cookie must not
+// overwrite another's. The path is the issuer's, so the cookie goes to the
+// authorization endpoint and its continue URL and nowhere else on the host.
+func newSessionCookie(issuer string) sessionCookie {
+	sum := sha256.Sum256([]byte(issuer))
+	c := sessionCookie{name: "mcfed_sid_" + hex.EncodeToString(sum[:6]), path: "/"}
+	if u, err := url.Parse(issuer); err == nil {
+		c.secure = u.Scheme == "https"
+		if p := strings.TrimRight(u.Path, "/"); p != "" {
+			c.path = p
+		}
+	}
+	return c
+}
+
+func holderTag(secret []byte) [sha256.Size]byte {
+	return sha256.Sum256(append([]byte("mcfed-browser-session\x00"), secret...))
+}
+
+// browserSessionOf returns the live session the request's cookie names, or
+// nil.
+func (g *Gateway) browserSessionOf(c *fiber.Ctx) *browserSession {
+	id := c.Cookies(g.cookie.name)
+	if len(id) != sessionIDLen {
+		return nil
+	}
+	s, _ := g.browsers.get(tokenKey(id))
+	return s
+}
+
+// startBrowserSession keeps s and gives the browser a new session cookie
+// for it. The id is fresh at each authentication and the browser's previous
+// session ends, so an id planted in a browser before login is worth nothing.
+func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession) {
+	if old := c.Cookies(g.cookie.name); old != "" {
+		g.browsers.delete(tokenKey(old))
+	}
+	id := newSecret()
+	g.browsers.put(tokenKey(id), s, browserSessionTTL)
+	c.Cookie(&fiber.Cookie{
+		Name: g.cookie.name, Value: id, Path: g.cookie.path,
+		MaxAge: int(browserSessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
+		// Lax: sent when an SP's page navigates the browser to /authorize,
+		// not on cross-site subrequests or form posts.
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// sessionVerdict says whether the browser's session s lets req through
+// without a new challenge for subscriber sub: nil when it does, else the
+// error a prompt=none request gets. A session does when it is the same
+// subscriber's (the number's current holder's), within max_age, at the
+// level a new authentication would reach, and the request needs no
+// approval of its own: an authorisation (mc_authz) shows its context on the
+// phone every time. prompt=login is the caller's to handle.
+func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subscriber, s *browserSession, cands []registeredAuthenticator) *OAuthError {
+	login := ErrLoginRequired("the subscriber must authenticate")
+	switch {
+	case s == nil || s.msisdn != sub.MSISDN:
+		return login
+	case req.HasMaxAge && !g.now().Before(s.authTime.Add(req.MaxAge)):
+		return login
+	case s.acr < levelToMeet(req.ACR, cands):
+		return login
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, sub.MSISDN)
+	if err != nil {
+		return login
+	}
+	if tag := holderTag(secret); subtle.ConstantTimeCompare(tag[:], s.holder[:]) != 1 {
+		return login
+	}
+	if req.Authz {
+		return ErrConsentRequired("the subscriber must approve this authorisation on the phone")
+	}
+	return nil
+}
+
+// levelToMeet is the Level of Assurance a new authentication would aim for:
+// the first of the SP's acr_values that one of the subscriber's
+// authenticators reaches. acr_values "3 2" with a LoA 2 session therefore
+// re-authenticates a subscriber who can do 3, and signs in at once one who
+// cannot. cands is Router.Candidates' answer, not empty: its first entry is
+// in the group of that level.
+func levelToMeet(acr []int, cands []registeredAuthenticator) int {
+	for _, l := range acr {
+		if cands[0].LoA >= l {
+			return l
+		}
+	}
+	return acr[0]
+}
