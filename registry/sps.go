@@ -81,8 +81,15 @@ func (sp *ServiceProvider) Validate() error {
 	if err := checkName("SP name", sp.Name); err != nil {
 		return err
 	}
-	if !secretHashPattern.MatchString(sp.SecretHash) {
-		return invalidf("secret_hash must be sha256:<64 hex digits>")
+	// An SP authenticates with a client secret, with its keys
+	// (private_key_jwt), or both: a secret is optional only for an SP
+	// with keys.
+	inline := jwksKeyCount(sp.JWKS) > 0
+	if (sp.SecretHash != "" || !inline && sp.JWKSURI == "") && !secretHashPattern.MatchString(sp.SecretHash) {
+		return invalidf("secret_hash must be sha256:<64 hex digits> (only an SP with jwks or jwks_uri may have none)")
+	}
+	if inline && sp.JWKSURI != "" {
+		return invalidf("give jwks or jwks_uri, not both")
 	}
 	if len(sp.RedirectURIs) == 0 {
 		return invalidf("an SP needs at least one redirect URI")
@@ -106,6 +113,18 @@ func (sp *ServiceProvider) Validate() error {
 		return invalidf("id_token_signed_response_alg %q: use RS256, PS256 or ES256", sp.IDTokenAlg)
 	}
 	return checkStatus(sp.Status)
+}
+
+// jwksKeyCount is how many keys a JWK set holds; 0 for none, null or
+// anything that is not a set.
+func jwksKeyCount(raw json.RawMessage) int {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &set) != nil {
+		return 0
+	}
+	return len(set.Keys)
 }
 
 // checkRedirectURI accepts absolute URIs without a fragment (RFC 6749
