@@ -78,6 +78,8 @@ type Key struct {
 	pubJWK    jwk.Key       // public JWK with kty, use, alg, kid (read-only after construction)
 	pubJSON   []byte        // compact JSON of pubJWK
 	verifyKey crypto.PublicKey
+	header    []byte // base64url of the protected header every token of this key has
+	sigLen    int    // bytes in a signature
 }
 
 // GenerateKey makes a new key for alg: RSA-2048 for RS256 and PS256, P-256
@@ -128,7 +130,20 @@ func newKey(alg Alg, priv crypto.Signer) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jose: marshal public jwk: %w", err)
 	}
-	return &Key{alg: alg, kid: kid, priv: priv, pubJWK: pub, pubJSON: js, verifyKey: priv.Public()}, nil
+	hdr, err := json.Marshal(struct {
+		Alg Alg    `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, kid, "JWT"})
+	if err != nil {
+		return nil, fmt.Errorf("jose: marshal header: %w", err)
+	}
+	sigLen := 64 // ES256 (R||S), Ed25519
+	if r, ok := priv.(*rsa.PrivateKey); ok {
+		sigLen = r.Size()
+	}
+	return &Key{alg: alg, kid: kid, priv: priv, pubJWK: pub, pubJSON: js, verifyKey: priv.Public(),
+		header: []byte(base64.RawURLEncoding.EncodeToString(hdr)), sigLen: sigLen}, nil
 }
 
 // checkKeyType reports whether pub is a key alg can use: RSA ≥ 2048 bits for
@@ -218,6 +233,10 @@ func ParsePrivate(b []byte) (*Key, error) {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 		}
+		// jwx fills in the CRT values but does not precompute: without
+		// this, every signature would rebuild and re-check the key, twice
+		// the cost of the signature itself.
+		r.Precompute()
 		signer = r
 	case *ecdsa.PrivateKey:
 		signer = r
