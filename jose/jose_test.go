@@ -443,3 +443,20 @@ func TestAtHash(t *testing.T) {
 		t.Fatal("unsupported alg should give empty at_hash")
 	}
 }
+
+func TestUnverifiedPayload(t *testing.T) {
+	k := keyFor(t, ES256)
+	tok, err := Sign(k, sampleClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnverifiedPayload(tok)
+	if err != nil || !bytes.Equal(got, segment(t, tok, 1)) {
+		t.Fatalf("payload %s, %v", got, err)
+	}
+	for _, bad := range []string{"", "abc", "a.b", "a.%%%.c"} {
+		if _, err := UnverifiedPayload(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: want ErrMalformed, got %v", bad, err)
+		}
+	}
+}
