@@ -51,6 +51,10 @@ type metadata struct {
 	UILocalesSupported              []string `json:"ui_locales_supported"`
 	RevocationEndpointAuthMethods   []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethod []string `json:"introspection_endpoint_auth_methods_supported"`
+	// The algorithms of private_key_jwt assertions (RFC 8414 §2).
+	TokenEndpointAuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthSigningAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthSigningAlgs []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
 }
 
 // diScopes are the identity (data) scopes of the Mobile Connect products
@@ -101,25 +105,24 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		algs[i] = string(a)
 	}
 	m := metadata{
-		Issuer:                   o.Issuer,
-		AuthorizationEndpoint:    u.Authorization,
-		TokenEndpoint:            u.Token,
-		UserinfoEndpoint:         u.UserInfo,
-		PremiumInfoEndpoint:      u.PremiumInfo,
-		RevocationEndpoint:       u.Revocation,
-		IntrospectionEndpoint:    g.paths.introspection,
-		JWKSURI:                  u.JWKS,
-		SIAuthorizationEndpoint:  u.SIAuthorization,
-		ScopesSupported:          scopes,
-		MCDIScopesSupported:      di,
-		ResponseTypesSupported:   []string{"code"},
-		GrantTypesSupported:      []string{"authorization_code", "refresh_token"},
-		SubjectTypesSupported:    []string{"pairwise"},
-		ACRValuesSupported:       []string{"2", "3", "4"},
-		IDTokenSigningAlgs:       algs,
-		RequestObjectSigningAlgs: algs,
-		// private_key_jwt joins when the token endpoint verifies assertions.
-		TokenEndpointAuthMethods:        []string{"client_secret_basic", "client_secret_post"},
+		Issuer:                          o.Issuer,
+		AuthorizationEndpoint:           u.Authorization,
+		TokenEndpoint:                   u.Token,
+		UserinfoEndpoint:                u.UserInfo,
+		PremiumInfoEndpoint:             u.PremiumInfo,
+		RevocationEndpoint:              u.Revocation,
+		IntrospectionEndpoint:           g.paths.introspection,
+		JWKSURI:                         u.JWKS,
+		SIAuthorizationEndpoint:         u.SIAuthorization,
+		ScopesSupported:                 scopes,
+		MCDIScopesSupported:             di,
+		ResponseTypesSupported:          []string{"code"},
+		GrantTypesSupported:             []string{"authorization_code", "refresh_token"},
+		SubjectTypesSupported:           []string{"pairwise"},
+		ACRValuesSupported:              []string{"2", "3", "4"},
+		IDTokenSigningAlgs:              algs,
+		RequestObjectSigningAlgs:        algs,
+		TokenEndpointAuthMethods:        clientAuthMethods,
 		ClaimsSupported:                 claimsSupported,
 		ClaimsParameterSupported:        true,
 		MCClaimsParameterSupported:      true,
@@ -134,8 +137,12 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		MCAMRValuesSupported:            []string{"SMS_URL_OK", "OTP_OK", "SIM_OK", "SIM_PIN", "FIDO"},
 		ClaimsLocalesSupported:          []string{"en"},
 		UILocalesSupported:              []string{"en"},
-		RevocationEndpointAuthMethods:   []string{"client_secret_basic", "client_secret_post"},
-		IntrospectionEndpointAuthMethod: []string{"client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethods:   clientAuthMethods,
+		IntrospectionEndpointAuthMethod: clientAuthMethods,
+
+		TokenEndpointAuthSigningAlgs:         assertionAlgNames(),
+		RevocationEndpointAuthSigningAlgs:    assertionAlgNames(),
+		IntrospectionEndpointAuthSigningAlgs: assertionAlgNames(),
 	}
 	// Served without authentication (the Java SDK fetches it before it has
 	// any credential for this operator), cacheable for a short while.

@@ -97,20 +97,30 @@ func TestMetadataHasWhatTheSDKsRead(t *testing.T) {
 		return out
 	}
 	for field, must := range map[string][]string{
-		"mc_version":                            {"mc_di_r2_v2.3", "mc_di_v3.0", "mc_v1.1"},
-		"scopes_supported":                      {"openid", "mc_authn", "mc_identity_phonenumber"},
-		"mc_di_scopes_supported":                {"mc_identity_phonenumber"},
-		"acr_values_supported":                  {"2", "3"},
-		"login_hint_methods_supported":          {"MSISDN", "ENCR_MSISDN", "PCR"},
-		"response_types_supported":              {"code"},
-		"id_token_signing_alg_values_supported": {"RS256"},
-		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post"},
+		"mc_version":                                    {"mc_di_r2_v2.3", "mc_di_v3.0", "mc_v1.1"},
+		"scopes_supported":                              {"openid", "mc_authn", "mc_identity_phonenumber"},
+		"mc_di_scopes_supported":                        {"mc_identity_phonenumber"},
+		"acr_values_supported":                          {"2", "3"},
+		"login_hint_methods_supported":                  {"MSISDN", "ENCR_MSISDN", "PCR"},
+		"response_types_supported":                      {"code"},
+		"id_token_signing_alg_values_supported":         {"RS256"},
+		"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"revocation_endpoint_auth_methods_supported":    {"private_key_jwt"},
+		"introspection_endpoint_auth_methods_supported": {"private_key_jwt"},
+		// Asymmetric algorithms only: an HMAC with the client secret is
+		// not a key the gateway can trust an assertion to.
+		"token_endpoint_auth_signing_alg_values_supported": {"RS256", "PS256", "ES256"},
 	} {
 		got := list(field)
 		for _, w := range must {
 			if !slices.Contains(got, w) {
 				t.Errorf("%s = %v lacks %s", field, got, w)
 			}
+		}
+	}
+	for _, a := range list("token_endpoint_auth_signing_alg_values_supported") {
+		if a == "none" || strings.HasPrefix(a, "HS") {
+			t.Errorf("token_endpoint_auth_signing_alg_values_supported lists %s", a)
 		}
 	}
 }

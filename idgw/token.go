@@ -75,14 +75,22 @@ func writeTokenError(c *fiber.Ctx, e *tokenError) error {
 	return c.Status(e.status).JSON(fiber.Map{"error": e.code, "error_description": e.desc})
 }
 
-// authenticateClient checks client_secret_basic and client_secret_post
-// (both at once only when they name the same client and secret) against the
-// registry's hash, in constant time.
-func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values) (*registry.ServiceProvider, *tokenError) {
+// authenticateClient authenticates the client of a request to endpoint by
+// private_key_jwt (clientauth.go), or by client_secret_basic and
+// client_secret_post (both at once only when they name the same client and
+// secret) against the registry's hash, in constant time. A secret and an
+// assertion together are refused (RFC 6749 §2.3: one method per request).
+func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint endpoint) (*registry.ServiceProvider, *tokenError) {
+	h := c.Get(fiber.HeaderAuthorization)
+	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		if basic || form.Has("client_secret") {
+			return nil, errTokenRequest("authenticate with a client secret or a client assertion, not both")
+		}
+		return g.authenticateAssertion(c.UserContext(), form, endpoint)
+	}
 	var basicID, basicSecret string
-	basic := false
-	if h := c.Get(fiber.HeaderAuthorization); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
-		basic = true
+	if basic {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[6:]))
 		if err != nil {
 			return nil, errInvalidClient(true)
@@ -118,6 +126,8 @@ func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values) (*registry.S
 		registry.HashSecret(secret)
 		return nil, errInvalidClient(basic)
 	}
+	// An SP registered with keys only has no SecretHash: CheckSecret
+	// refuses every secret.
 	if !sp.CheckSecret(secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
 		return nil, errInvalidClient(basic)
 	}
@@ -133,7 +143,7 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 			return writeTokenError(c, errTokenRequest("parameter "+k+" is repeated"))
 		}
 	}
-	sp, terr := g.authenticateClient(c, form)
+	sp, terr := g.authenticateClient(c, form, tokenEndpoint)
 	if terr != nil {
 		return writeTokenError(c, terr)
 	}
@@ -235,30 +245,44 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	if err != nil {
 		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
 	}
-	g.storePair(sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh)
-	g.used.put(tokenKey(code), issuedFrom{access: tokenKey(access), refresh: tokenKey(refresh)}, refreshTokenTTL)
+	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), refreshTokenTTL)
+	return writeTokenResponse(c, &tokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
+		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
+		CorrelationID: gr.req.CorrelationID,
+	})
+}
+
+// tokenResponse is a successful token response (RFC 6749 §5.1, spec §2.3);
+// a struct, not a map, so it marshals without sorting keys.
+type tokenResponse struct {
+	AccessToken   string `json:"access_token"`
+	TokenType     string `json:"token_type"`
+	ExpiresIn     int    `json:"expires_in"`
+	IDToken       string `json:"id_token,omitempty"`
+	RefreshToken  string `json:"refresh_token"`
+	Scope         string `json:"scope"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+func writeTokenResponse(c *fiber.Ctx, r *tokenResponse) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("Pragma", "no-cache")
-	body := fiber.Map{
-		"access_token": access, "token_type": "Bearer", "expires_in": int(accessTokenTTL.Seconds()),
-		"id_token": idToken, "refresh_token": refresh, "scope": strings.Join(gr.req.Scopes, " "),
-	}
-	if gr.req.CorrelationID != "" {
-		body["correlation_id"] = gr.req.CorrelationID
-	}
-	return c.JSON(body)
+	return c.JSON(r)
 }
 
 // storePair records an access token and the refresh token issued with it,
-// each knowing the other, so revoking one revokes both.
-func (g *Gateway) storePair(clientID string, msisdn uint64, scopes []string, claims ClaimsRequest, acr int, access, refresh string) {
-	now := g.now()
-	base := accessToken{clientID: clientID, msisdn: msisdn, scopes: scopes, claims: claims, acr: acr, issued: now}
-	at, rt := base, base
-	at.expires, at.sibling = now.Add(accessTokenTTL), tokenKey(refresh)
-	rt.expires, rt.refresh, rt.sibling = now.Add(refreshTokenTTL), true, tokenKey(access)
-	g.access.put(tokenKey(access), &at, accessTokenTTL)
-	g.refresh.put(tokenKey(refresh), &rt, refreshTokenTTL)
+// each knowing the other, so revoking one revokes both, and returns their
+// keys.
+func (g *Gateway) storePair(now time.Time, clientID string, msisdn uint64, scopes []string, claims ClaimsRequest, acr int, access, refresh string) issuedFrom {
+	keys := issuedFrom{access: tokenKey(access), refresh: tokenKey(refresh)}
+	at := accessToken{clientID: clientID, msisdn: msisdn, scopes: scopes, claims: claims, acr: acr, issued: now,
+		expires: now.Add(accessTokenTTL), sibling: keys.refresh}
+	rt := at
+	rt.expires, rt.refresh, rt.sibling = now.Add(refreshTokenTTL), true, keys.access
+	g.access.put(keys.access, &at, accessTokenTTL)
+	g.refresh.put(keys.refresh, &rt, refreshTokenTTL)
+	return keys
 }
 
 // pcr is the pairwise customer reference of a subscriber for one SP: stable

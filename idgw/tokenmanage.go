@@ -25,12 +25,10 @@ func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form 
 	}
 	g.access.delete(old.sibling)
 	access, refresh := newSecret(), newSecret()
-	g.storePair(old.clientID, old.msisdn, old.scopes, old.claims, old.acr, access, refresh)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Pragma", "no-cache")
-	return c.JSON(fiber.Map{
-		"access_token": access, "token_type": "Bearer", "expires_in": int(accessTokenTTL.Seconds()),
-		"refresh_token": refresh, "scope": strings.Join(old.scopes, " "),
+	g.storePair(g.now(), old.clientID, old.msisdn, old.scopes, old.claims, old.acr, access, refresh)
+	return writeTokenResponse(c, &tokenResponse{
+		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
+		RefreshToken: refresh, Scope: strings.Join(old.scopes, " "),
 	})
 }
 
@@ -55,7 +53,7 @@ func (g *Gateway) lookupToken(token, hint string) (key string, t *accessToken, o
 // whether or not the token was known, so it reveals nothing.
 func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
 	form := argsValues(c.Context().PostArgs())
-	sp, terr := g.authenticateClient(c, form)
+	sp, terr := g.authenticateClient(c, form, revocationEndpoint)
 	if terr != nil {
 		return writeTokenError(c, terr)
 	}
@@ -75,7 +73,7 @@ func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
 // issued to; to anyone else every token is inactive.
 func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
 	form := argsValues(c.Context().PostArgs())
-	sp, terr := g.authenticateClient(c, form)
+	sp, terr := g.authenticateClient(c, form, introspectionEndpoint)
 	if terr != nil {
 		return writeTokenError(c, terr)
 	}

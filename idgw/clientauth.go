@@ -1,0 +1,452 @@
+package idgw
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Client authentication with a signed JWT, private_key_jwt (OIDC Core §9,
+// RFC 7523 §2.2 and §3, RFC 7521 §4.2): the SP signs a short-lived
+// assertion with a key it registered (ServiceProvider.JWKS inline, or
+// published at JWKSURI) and sends it as client_assertion.
+
+// clientAssertionType is the only client_assertion_type there is for JWTs.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+const (
+	// assertionMaxAhead bounds exp: an assertion is good for at most ten
+	// minutes from when it arrives, whatever it says. Clients make them
+	// for one request (Nimbus and Spring default to one to five minutes,
+	// CAMARA asks exp-iat <= 300 s); the bound also bounds how long a jti
+	// is remembered, so the replay set cannot grow without limit.
+	assertionMaxAhead = 10 * time.Minute
+	// assertionSkew is the clock difference tolerated on exp, iat and nbf.
+	assertionSkew   = time.Minute
+	maxAssertionLen = 8 << 10
+	maxJTILen       = 256
+)
+
+// assertionAlgs are the algorithms a client may sign with: asymmetric ones
+// only, so the shared secret can never stand in for a key (no HS256), and
+// never "none".
+var assertionAlgs = []jose.Alg{jose.RS256, jose.PS256, jose.ES256}
+
+// clientAuthMethods are the client authentication methods of the token,
+// revocation and introspection endpoints, as the metadata announces them.
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+
+func assertionAlgNames() []string {
+	out := make([]string, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		out[i] = string(a)
+	}
+	return out
+}
+
+// errBadAssertion is the 401 invalid_client of RFC 7521 §4.2.1, saying what
+// was wrong with the assertion.
+func errBadAssertion(format string, args ...any) *tokenError {
+	return &tokenError{status: fiber.StatusUnauthorized, code: "invalid_client", desc: "client assertion: " + fmt.Sprintf(format, args...)}
+}
+
+// assertionClaims are the claims of a client assertion the gateway checks.
+// Times are JSON numbers, possibly fractional (RFC 7519 NumericDate).
+type assertionClaims struct {
+	Iss string    `json:"iss"`
+	Sub string    `json:"sub"`
+	Aud audiences `json:"aud"`
+	Exp *float64  `json:"exp"`
+	Iat *float64  `json:"iat"`
+	Nbf *float64  `json:"nbf"`
+	JTI string    `json:"jti"`
+}
+
+// audiences is "aud", a string or an array of strings (RFC 7519 §4.1.3).
+type audiences []string
+
+func (a *audiences) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audiences{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("aud must be a string or an array of strings")
+	}
+	*a = many
+	return nil
+}
+
+// endpoint is an endpoint where clients authenticate.
+type endpoint int
+
+const (
+	tokenEndpoint endpoint = iota
+	revocationEndpoint
+	introspectionEndpoint
+)
+
+// audiences is what an assertion sent to e may name as its aud: the token
+// endpoint (RFC 7523 §3 and OIDC Core §9 name it), the issuer, or e itself.
+func (g *Gateway) audiences(o *registry.Operator, e endpoint) []string {
+	u := o.URLs()
+	out := []string{u.Token, o.Issuer}
+	switch e {
+	case revocationEndpoint:
+		out = append(out, u.Revocation)
+	case introspectionEndpoint:
+		out = append(out, g.paths.introspection)
+	}
+	return out
+}
+
+// authenticateAssertion authenticates the client of a request to e
+// carrying client_assertion.
+func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e endpoint) (*registry.ServiceProvider, *tokenError) {
+	assertion, typ := form.Get("client_assertion"), form.Get("client_assertion_type")
+	switch {
+	case assertion == "" || typ == "":
+		return nil, errTokenRequest("client_assertion and client_assertion_type go together")
+	case typ != clientAssertionType:
+		return nil, errBadAssertion("client_assertion_type must be %s", clientAssertionType)
+	case len(assertion) > maxAssertionLen:
+		return nil, errBadAssertion("longer than %d bytes", maxAssertionLen)
+	}
+	// Which client it claims to be picks the keys; nothing else of the
+	// unverified payload is used.
+	var claimed struct {
+		Sub string `json:"sub"`
+	}
+	raw, err := jose.UnverifiedPayload(assertion)
+	if err != nil || json.Unmarshal(raw, &claimed) != nil || claimed.Sub == "" {
+		return nil, errBadAssertion("not a signed JWT with a sub claim")
+	}
+	if id := form.Get("client_id"); id != "" && id != claimed.Sub {
+		return nil, errBadAssertion("sub is not the client_id of the request")
+	}
+	sp := g.cfg.Registry.ServiceProvider(claimed.Sub)
+	if sp == nil || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
+		return nil, errInvalidClient(false)
+	}
+	now := g.now()
+	payload, terr := g.clientAuth().verify(ctx, sp, assertion, now)
+	if terr != nil {
+		return nil, terr
+	}
+	var c assertionClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, errBadAssertion("claims: %v", err)
+	}
+	o, err := g.operator()
+	if err != nil {
+		return nil, &tokenError{status: 503, code: "temporarily_unavailable", desc: "the operator is not registered"}
+	}
+	if terr := checkAssertionClaims(&c, sp.ClientID, g.audiences(o, e), now); terr != nil {
+		return nil, terr
+	}
+	// Last, once everything else holds: a refused assertion does not spend
+	// its jti.
+	if !g.clientAuth().seen.claim(sp.ClientID+"\x00"+c.JTI, seconds(*c.Exp).Add(assertionSkew), now) {
+		return nil, errBadAssertion("its jti was already used: make a new assertion for each request")
+	}
+	return sp, nil
+}
+
+// checkAssertionClaims checks a verified assertion's claims (RFC 7523 §3).
+func checkAssertionClaims(c *assertionClaims, clientID string, audience []string, now time.Time) *tokenError {
+	switch {
+	case c.Iss != clientID || c.Sub != clientID:
+		return errBadAssertion("iss and sub must both be the client_id")
+	case !slices.ContainsFunc(c.Aud, func(a string) bool { return a != "" && slices.Contains(audience, a) }):
+		return errBadAssertion("aud must name this token endpoint (%s) or the issuer", audience[0])
+	case c.Exp == nil:
+		return errBadAssertion("exp is required")
+	case !now.Before(seconds(*c.Exp).Add(assertionSkew)):
+		return errBadAssertion("expired")
+	case seconds(*c.Exp).After(now.Add(assertionMaxAhead + assertionSkew)):
+		return errBadAssertion("exp is more than %s ahead: make assertions for one request", assertionMaxAhead)
+	case c.Iat != nil && seconds(*c.Iat).After(now.Add(assertionSkew)):
+		return errBadAssertion("iat is in the future")
+	case c.Nbf != nil && seconds(*c.Nbf).After(now.Add(assertionSkew)):
+		return errBadAssertion("not valid yet (nbf)")
+	case c.JTI == "" || len(c.JTI) > maxJTILen:
+		return errBadAssertion("jti is required, at most %d characters", maxJTILen)
+	}
+	return nil
+}
+
+// seconds converts a NumericDate; out-of-range values saturate, so they
+// fail the checks instead of wrapping around.
+func seconds(v float64) time.Time {
+	switch {
+	case v > math.MaxInt64/2/1e9:
+		return time.Unix(0, math.MaxInt64/2)
+	case v < 0:
+		return time.Unix(0, 0)
+	}
+	return time.Unix(0, int64(v*1e9))
+}
+
+// clientAuthState is what private_key_jwt keeps on a node: the SPs' key
+// sets and the assertions already used. Nothing of it is replicated: an
+// assertion names one operator's token endpoint, which only that
+// operator's node serves.
+type clientAuthState struct {
+	keys *spKeySets
+	seen *replaySet
+}
+
+// clientAuthStates holds each Gateway's clientAuthState until the Gateway
+// is collected. (It belongs in Gateway itself; see clientAuth.)
+var clientAuthStates sync.Map // weak.Pointer[Gateway] → *clientAuthState
+
+// clientAuth is g's clientAuthState, made on first use.
+func (g *Gateway) clientAuth() *clientAuthState {
+	k := weak.Make(g)
+	if s, ok := clientAuthStates.Load(k); ok {
+		return s.(*clientAuthState)
+	}
+	s, loaded := clientAuthStates.LoadOrStore(k, &clientAuthState{keys: newSPKeySets(), seen: newReplaySet()})
+	if !loaded {
+		runtime.AddCleanup(g, func(k weak.Pointer[Gateway]) { clientAuthStates.Delete(k) }, k)
+	}
+	return s.(*clientAuthState)
+}
+
+// verify checks the assertion's signature with the SP's keys, fetching
+// them again once if the assertion names a key the cached set lacks (the
+// SP rotated its keys).
+func (s *clientAuthState) verify(ctx context.Context, sp *registry.ServiceProvider, assertion string, now time.Time) ([]byte, *tokenError) {
+	set, err := s.keys.get(ctx, sp, now, false)
+	if err != nil {
+		return nil, errBadAssertion("%v", err)
+	}
+	payload, _, err := jose.Verify(assertion, set, assertionAlgs...)
+	if errors.Is(err, jose.ErrUnknownKid) && sp.JWKSURI != "" {
+		if set, err = s.keys.get(ctx, sp, now, true); err != nil {
+			return nil, errBadAssertion("%v", err)
+		}
+		payload, _, err = jose.Verify(assertion, set, assertionAlgs...)
+	}
+	switch {
+	case errors.Is(err, jose.ErrAlgNotAllowed), errors.Is(err, jose.ErrUnsupportedAlg):
+		return nil, errBadAssertion("sign with RS256, PS256 or ES256 and a registered key")
+	case errors.Is(err, jose.ErrUnknownKid):
+		return nil, errBadAssertion("kid is not one of the client's registered keys")
+	case err != nil:
+		return nil, errBadAssertion("the signature does not verify")
+	}
+	return payload, nil
+}
+
+// Fetching an SP's jwks_uri.
+const (
+	jwksFetchTimeout = 5 * time.Second
+	jwksMaxBytes     = 64 << 10
+	// jwksCacheTTL is how long a fetched set is used before it is fetched
+	// again: a key the SP withdraws stops working within this time.
+	jwksCacheTTL = 10 * time.Minute
+	// jwksMinInterval is the least time between two fetches of one URI,
+	// whatever the clients send: unknown kids and failures do not make the
+	// gateway hammer a URL.
+	jwksMinInterval = 30 * time.Second
+	// keySetIdle drops the cache entry of a key set no client used for
+	// this long (an SP that changed or dropped its keys).
+	keySetIdle = time.Hour
+)
+
+// jwksClient fetches jwks_uri documents: a bounded time, a few redirects.
+var jwksClient = &http.Client{
+	Timeout: jwksFetchTimeout,
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 3 {
+			return errors.New("more than 3 redirects")
+		}
+		return checkJWKSURL(req.URL)
+	},
+}
+
+// spKeySets caches SPs' parsed key sets: fetched from a jwks_uri for
+// jwksCacheTTL, or parsed once from an inline JWKS (keyed by its digest, so
+// an SP that re-registers new keys gets them at once).
+type spKeySets struct {
+	mu      sync.Mutex
+	entries map[string]*keySetEntry
+	swept   time.Time
+}
+
+type keySetEntry struct {
+	mu      sync.Mutex // held while fetching: one fetch per URI at a time
+	set     *jose.KeySet
+	err     error     // of the last attempt
+	fetched time.Time // when set was fetched
+	tried   time.Time // when the last fetch was attempted
+	used    time.Time
+}
+
+func newSPKeySets() *spKeySets { return &spKeySets{entries: map[string]*keySetEntry{}} }
+
+// get returns the SP's key set. refetch asks for a fresh copy of a
+// jwks_uri set, which comes only if the last fetch is jwksMinInterval old.
+func (c *spKeySets) get(ctx context.Context, sp *registry.ServiceProvider, now time.Time, refetch bool) (*jose.KeySet, error) {
+	key := sp.JWKSURI
+	if len(sp.JWKS) > 0 {
+		sum := sha256.Sum256(sp.JWKS)
+		key = "inline:" + string(sum[:])
+	}
+	if key == "" {
+		return nil, errors.New("the client has registered no keys (jwks or jwks_uri)")
+	}
+	e := c.entry(key, now)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.used = now
+	if len(sp.JWKS) > 0 {
+		if e.set == nil && e.err == nil {
+			e.set, e.err = jose.ParseJWKS(sp.JWKS)
+		}
+		if e.err != nil {
+			return nil, fmt.Errorf("the client's registered jwks is unusable: %w", e.err)
+		}
+		return e.set, nil
+	}
+	stale := e.set == nil || now.Sub(e.fetched) >= jwksCacheTTL || refetch
+	if stale && (e.tried.IsZero() || now.Sub(e.tried) >= jwksMinInterval) {
+		e.tried = now
+		set, err := fetchJWKS(ctx, sp.JWKSURI)
+		if e.err = err; err == nil {
+			e.set, e.fetched = set, now
+		}
+	}
+	switch {
+	case e.set != nil && now.Sub(e.fetched) < jwksCacheTTL:
+		return e.set, nil
+	case e.err != nil: // the last attempt failed: its error until the next may start
+		return nil, e.err
+	}
+	return nil, errors.New("the client's jwks_uri could not be fetched")
+}
+
+// entry finds or makes the cache entry of key, and now and then drops the
+// idle ones.
+func (c *spKeySets) entry(key string, now time.Time) *keySetEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.swept) > keySetIdle {
+		c.swept = now
+		for k, e := range c.entries {
+			if e.mu.TryLock() {
+				if now.Sub(e.used) > keySetIdle {
+					delete(c.entries, k)
+				}
+				e.mu.Unlock()
+			}
+		}
+	}
+	e := c.entries[key]
+	if e == nil {
+		e = &keySetEntry{used: now}
+		c.entries[key] = e
+	}
+	return e
+}
+
+// fetchJWKS GETs a JWK set: https only (http for loopback, as in dev mode
+// and tests), a bounded time and size.
+func fetchJWKS(ctx context.Context, raw string) (*jose.KeySet, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("the client's jwks_uri: %w", err)
+	}
+	if err := checkJWKSURL(u); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the client's jwks_uri: %w", err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := jwksClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the client's jwks_uri could not be fetched: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the client's jwks_uri answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("the client's jwks_uri could not be read: %w", err)
+	}
+	if len(body) > jwksMaxBytes {
+		return nil, fmt.Errorf("the client's jwks_uri serves more than %d bytes", jwksMaxBytes)
+	}
+	set, err := jose.ParseJWKS(body)
+	if err != nil {
+		return nil, fmt.Errorf("the client's jwks_uri serves no usable key set: %w", err)
+	}
+	return set, nil
+}
+
+// checkJWKSURL refuses plain http except to a loopback address: keys
+// fetched over http could be anyone's.
+func checkJWKSURL(u *url.URL) error {
+	if u.Scheme == "https" {
+		return nil
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && (u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return errors.New("the client's jwks_uri must be https")
+}
+
+// replaySet remembers the assertions used (client and jti) until they
+// expire, so each is good for one request (OIDC Core §9: jti).
+type replaySet struct {
+	mu    sync.Mutex
+	m     map[string]time.Time
+	swept time.Time
+}
+
+func newReplaySet() *replaySet { return &replaySet{m: map[string]time.Time{}} }
+
+// claim records key until expires and reports whether it was new: of
+// concurrent claims of one key, one wins.
+func (s *replaySet) claim(key string, expires, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Sweep once a minute: memory follows the assertions of the last
+	// assertionMaxAhead, not every one ever made.
+	if now.Sub(s.swept) > time.Minute {
+		s.swept = now
+		for k, exp := range s.m {
+			if !now.Before(exp) {
+				delete(s.m, k)
+			}
+		}
+	}
+	if exp, ok := s.m[key]; ok && now.Before(exp) {
+		return false
+	}
+	s.m[key] = expires
+	return true
+}
