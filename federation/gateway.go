@@ -40,6 +40,7 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
+	regs = observeAuthenticators(regs, n.metrics)
 	router, err := idgw.NewRouter(regs...)
 	if err != nil {
 		return err
