@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -90,6 +91,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&certFile, "tls-cert", "", "PEM certificate of this node, for mutual TLS between nodes")
 	fs.StringVar(&keyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&caFile, "tls-ca", "", "PEM CA bundle that signs the federation's node certificates")
+	plaintext := fs.Bool("insecure-plaintext", false, "allow Raft and node-to-node admin traffic without TLS on a non-loopback --raft-addr")
 	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator")
 	fs.StringVar(&smsc.SystemID, "smsc-system-id", "", "SMPP system_id to bind with")
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
@@ -121,6 +123,10 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if tlsCfg == nil && !*plaintext && !loopback(cfg.RaftAddr) {
+		return errors.New("Raft and admin traffic between operators' nodes must be mutual TLS: give --tls-cert, --tls-key and --tls-ca " +
+			"(or --insecure-plaintext on a network you trust)")
+	}
 	cfg.RaftTLS = tlsCfg
 	if smsc.Addr != "" {
 		if err := smsc.Validate(); err != nil {
@@ -139,6 +145,20 @@ func serve(ctx context.Context, args []string) error {
 	}
 	<-ctx.Done()
 	return n.Close()
+}
+
+// loopback reports whether addr (host:port) listens on the loopback
+// interface only, where plaintext between nodes never leaves the machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // mutualTLS builds the Raft transport's TLS config: present our certificate,
