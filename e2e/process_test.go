@@ -32,6 +32,7 @@ func startProcess(bin string, args, env []string, logPath string) (*process, err
 	fmt.Fprintf(f, "=== %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
