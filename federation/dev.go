@@ -128,12 +128,8 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 		return nil, err
 	}
 	// Every node has the demo registry before the demo is announced.
-	want := d.Nodes[0].Raft().Registry().AppliedIndex()
 	for _, n := range d.Nodes {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := n.Raft().WaitApplied(wctx, want)
-		cancel()
-		if err != nil {
+		if err := waitRegistry(ctx, n, "the demo registry", hasDemoRegistry); err != nil {
 			return nil, err
 		}
 	}
@@ -244,6 +240,10 @@ func (d *Dev) seed(ctx context.Context) error {
 		if err := retry(ctx, func() error { return d.admin(i).Do(ctx, "PUT", "/v1/operators/"+op.id, o, nil) }); err != nil {
 			return fmt.Errorf("seed operator %s: %w", op.id, err)
 		}
+		// The range import checks the operator on this node's replica.
+		if err := waitRegistry(ctx, n, "operator "+op.id, func(r *registry.Registry) bool { return r.Operator(op.id) != nil }); err != nil {
+			return err
+		}
 		var csv strings.Builder
 		csv.WriteString("prefix,operator\n")
 		for _, p := range op.prefixes {
@@ -276,6 +276,42 @@ func (d *Dev) seed(ctx context.Context) error {
 	}
 	d.SPSecret = created.ClientSecret
 	return nil
+}
+
+// waitRegistry polls a node's registry until cond holds. The admin API
+// answers a write once raft.Node.WaitApplied returns, which can be a moment
+// before the node's registry has applied it (hashicorp/raft counts an entry
+// applied when it hands it to the FSM): the demo checks the registry itself
+// before it relies on a write.
+func waitRegistry(ctx context.Context, n *Node, what string, cond func(*registry.Registry) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for !cond(n.Raft().Registry()) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s has not reached node %s: %w", what, n.cfg.NodeID, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// hasDemoRegistry: the demo SP, the operators and their ranges.
+func hasDemoRegistry(r *registry.Registry) bool {
+	if r.ServiceProvider(devSPClientID) == nil {
+		return false
+	}
+	for _, op := range devOperators {
+		if r.Operator(op.id) == nil {
+			return false
+		}
+		for _, p := range op.prefixes {
+			if r.Range(p) == nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (d *Dev) print(w io.Writer) {
