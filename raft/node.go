@@ -339,14 +339,44 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for n.raft.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for index %d (applied %d): %w", index, n.raft.AppliedIndex(), ctx.Err())
-		case <-t.C:
+	wait := func(done func() bool) error {
+		for !done() {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for index %d (applied %d): %w", index, n.Registry().AppliedIndex(), ctx.Err())
+			case <-t.C:
+			}
+		}
+		return nil
+	}
+	// hashicorp/raft counts an entry applied when it hands it to the FSM,
+	// before the FSM has run it; and entries that are not commands (an
+	// election's no-op, a configuration change) never reach the registry.
+	// So wait for raft, then for the registry to have run the last command
+	// at or before index.
+	if err := wait(func() bool { return n.raft.AppliedIndex() >= index }); err != nil {
+		return err
+	}
+	last := n.lastCommand(index)
+	return wait(func() bool { return n.Registry().AppliedIndex() >= last })
+}
+
+// lastCommand returns the index of the last command entry at or before
+// index that the registry may not have run yet (0 when it has run them
+// all). It reads back through the log from index, usually one entry.
+func (n *Node) lastCommand(index uint64) uint64 {
+	for i := index; i > n.Registry().AppliedIndex(); i-- {
+		var l hraft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			// Compacted into a snapshot the registry was restored from, or
+			// unreadable: wait for i itself, the safe side.
+			return i
+		}
+		if l.Type == hraft.LogCommand {
+			return i
 		}
 	}
-	return nil
+	return 0
 }
 
 // Snapshot forces a snapshot and log compaction now.
