@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -148,7 +146,7 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 		return nil, errInvalidClient(false)
 	}
 	now := g.now()
-	payload, terr := g.clientAuth().verify(ctx, sp, assertion, now)
+	payload, terr := g.clientAuth.verify(ctx, sp, assertion, now)
 	if terr != nil {
 		return nil, terr
 	}
@@ -165,7 +163,7 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 	}
 	// Last, once everything else holds: a refused assertion does not spend
 	// its jti.
-	if !g.clientAuth().seen.claim(sp.ClientID+"\x00"+c.JTI, seconds(*c.Exp).Add(assertionSkew), now) {
+	if !g.clientAuth.seen.claim(sp.ClientID+"\x00"+c.JTI, seconds(*c.Exp).Add(assertionSkew), now) {
 		return nil, errBadAssertion("its jti was already used: make a new assertion for each request")
 	}
 	return sp, nil
@@ -215,21 +213,8 @@ type clientAuthState struct {
 	seen *replaySet
 }
 
-// clientAuthStates holds each Gateway's clientAuthState until the Gateway
-// is collected. (It belongs in Gateway itself; see clientAuth.)
-var clientAuthStates sync.Map // weak.Pointer[Gateway] → *clientAuthState
-
-// clientAuth is g's clientAuthState, made on first use.
-func (g *Gateway) clientAuth() *clientAuthState {
-	k := weak.Make(g)
-	if s, ok := clientAuthStates.Load(k); ok {
-		return s.(*clientAuthState)
-	}
-	s, loaded := clientAuthStates.LoadOrStore(k, &clientAuthState{keys: newSPKeySets(), seen: newReplaySet()})
-	if !loaded {
-		runtime.AddCleanup(g, func(k weak.Pointer[Gateway]) { clientAuthStates.Delete(k) }, k)
-	}
-	return s.(*clientAuthState)
+func newClientAuthState() *clientAuthState {
+	return &clientAuthState{keys: newSPKeySets(), seen: newReplaySet()}
 }
 
 // verify checks the assertion's signature with the SP's keys, fetching

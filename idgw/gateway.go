@@ -89,6 +89,8 @@ type Gateway struct {
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
 	limiter  *clientLimiter
+	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
+	clientAuth *clientAuthState
 }
 
 // New checks cfg and returns a Gateway.
@@ -127,6 +129,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.polls = newTTLStore[string](g.now)
 	g.codes = newTTLStore[*grant](g.now)
 	g.used = newTTLStore[issuedFrom](g.now)
+	g.clientAuth = newClientAuthState()
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
 	g.limiter = newClientLimiter(cfg.Throttle)

@@ -22,6 +22,12 @@ const (
 	accessTokenTTL  = time.Hour
 	refreshTokenTTL = 30 * 24 * time.Hour
 	idTokenTTL      = time.Hour
+	// redeemedCodeTTL is how long a redeemed code is remembered so that a
+	// replay revokes what it issued. A replay is refused at any time (the
+	// code is gone); remembering it ten times the code's own lifetime
+	// covers a stolen code raced against its owner, without holding an
+	// entry per login for the refresh token's thirty days.
+	redeemedCodeTTL = 10 * codeTTL
 )
 
 // accessToken is what an opaque access token stands for at userinfo and
@@ -245,7 +251,7 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	if err != nil {
 		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
 	}
-	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), refreshTokenTTL)
+	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), redeemedCodeTTL)
 	return writeTokenResponse(c, &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
