@@ -12,6 +12,11 @@ import (
 type spRequest struct {
 	registry.ServiceProvider
 	ClientSecret string `json:"client_secret,omitempty"`
+	// AuthMethod "private_key_jwt" registers an SP with keys (jwks or
+	// jwks_uri) and no secret: it authenticates to gateways with signed
+	// assertions only. Discovery authenticates SPs with their secret, so
+	// such an SP cannot call it; an SP with keys and a secret can use both.
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 }
 
 // spResponse shows the client secret once, when it was made or changed.
@@ -69,7 +74,21 @@ func (n *Node) writeSP(c *fiber.Ctx, id string) error {
 		return newProblem(409, "conflict", "service provider "+sp.ClientID+" already exists; PUT replaces it")
 	}
 	secret := req.ClientSecret
+	switch req.AuthMethod {
+	case "", "client_secret_basic", "client_secret_post":
+	case "private_key_jwt":
+		if secret != "" {
+			return badRequest("token_endpoint_auth_method private_key_jwt registers no secret: leave client_secret out")
+		}
+		if len(sp.JWKS) == 0 && sp.JWKSURI == "" {
+			return badRequest("private_key_jwt needs the SP's public keys: give jwks or jwks_uri")
+		}
+	default:
+		return badRequest("token_endpoint_auth_method: use client_secret_basic, client_secret_post or private_key_jwt")
+	}
 	switch {
+	case req.AuthMethod == "private_key_jwt":
+		// keys only: no secret, and a replaced SP loses the one it had
 	case secret != "" && len(secret) < registry.MinSecretLength:
 		return badRequest("client_secret must be at least 32 characters of random data; leave it out to have one generated")
 	case secret == "" && existing != nil:

@@ -3,12 +3,14 @@ package federation
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/jose"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -215,5 +217,47 @@ func TestMetricsNeedTheTokenAndSpeakPrometheus(t *testing.T) {
 	if status != 200 || !strings.Contains(body, fmt.Sprintf("mcfed_registry_applied_index %d", applied)) ||
 		!strings.Contains(body, "mcfed_raft_leader 1") {
 		t.Fatalf("metrics: %d\n%s", status, body)
+	}
+}
+
+// TestKeysOnlyServiceProvider: an SP registered for private_key_jwt has no
+// secret at all, so no secret of any kind authenticates it, and the admin
+// API refuses a keys-only registration without keys or with a secret.
+func TestKeysOnlyServiceProvider(t *testing.T) {
+	f := startFed(t, 1)
+	f.do(0, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := json.RawMessage(`{"keys":[` + string(key.Public()) + `]}`)
+	base := map[string]any{"client_id": "app", "name": "App", "redirect_uris": []string{"https://app.example/cb"},
+		"scopes": []string{"openid"}, "token_endpoint_auth_method": "private_key_jwt"}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for a, b := range base {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	if p := f.problemOf(0, "POST", "/v1/service-providers", base); p.Status != 400 || !strings.Contains(p.Problem.Detail, "jwks") {
+		t.Fatalf("keys-only SP without keys: %+v", p)
+	}
+	withSecret := with("jwks", jwks)
+	withSecret["client_secret"] = strings.Repeat("s", 40)
+	if p := f.problemOf(0, "POST", "/v1/service-providers", withSecret); p.Status != 400 {
+		t.Fatalf("keys-only SP with a secret: %+v", p)
+	}
+	var created spResponse
+	f.do(0, "POST", "/v1/service-providers", with("jwks", jwks), &created)
+	sp := f.nodes[0].Raft().Registry().ServiceProvider("app")
+	if created.ClientSecret != "" || sp.SecretHash != "" || sp.CheckSecret("") {
+		t.Fatalf("a keys-only SP got a secret: shown %q, stored %q", created.ClientSecret, sp.SecretHash)
+	}
+	other := with("token_endpoint_auth_method", "tls_client_auth")
+	other["client_id"] = "app2"
+	if p := f.problemOf(0, "POST", "/v1/service-providers", other); p.Status != 400 {
+		t.Fatalf("an unknown auth method: %+v", p)
 	}
 }
