@@ -32,7 +32,7 @@ type authSession struct {
 	state      []byte
 	// pollKey finds the session again when an SDK re-polls the same
 	// authorize URL (headless mode).
-	pollKey string
+	pollKey storeKey
 }
 
 // grant is what an authorization code stands for, redeemed once at the
@@ -46,7 +46,7 @@ type grant struct {
 }
 
 // pollKeyOf identifies a request across the SDK's identical re-polls.
-func pollKeyOf(r *AuthRequest) string {
+func pollKeyOf(r *AuthRequest) storeKey {
 	return tokenKey(r.ClientID + "\x00" + r.RedirectURI + "\x00" + r.State + "\x00" + r.Nonce)
 }
 

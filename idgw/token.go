@@ -40,14 +40,14 @@ type accessToken struct {
 	acr      int
 	issued   time.Time
 	expires  time.Time
-	refresh  bool   // a refresh token, not an access token
-	sibling  string // key of the token issued with it (access <-> refresh)
+	refresh  bool     // a refresh token, not an access token
+	sibling  storeKey // key of the token issued with it (access <-> refresh)
 }
 
 // issuedFrom remembers what a code issued, so that a replayed code can
 // revoke it (RFC 6749 §4.1.2).
 type issuedFrom struct {
-	access, refresh string // token keys
+	access, refresh storeKey // token keys
 }
 
 // tokenError is an error of the token endpoint: JSON with error and

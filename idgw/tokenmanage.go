@@ -34,7 +34,7 @@ func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form 
 
 // lookupToken finds an access or refresh token, the hint choosing which
 // store is searched first (RFC 7009 §2.1).
-func (g *Gateway) lookupToken(token, hint string) (key string, t *accessToken, ok bool) {
+func (g *Gateway) lookupToken(token, hint string) (key storeKey, t *accessToken, ok bool) {
 	key = tokenKey(token)
 	order := []*ttlStore[*accessToken]{g.access, g.refresh}
 	if hint == "refresh_token" {
@@ -45,7 +45,7 @@ func (g *Gateway) lookupToken(token, hint string) (key string, t *accessToken, o
 			return key, t, true
 		}
 	}
-	return "", nil, false
+	return storeKey{}, nil, false
 }
 
 // handleRevoke is RFC 7009 revocation: a client revokes its own access or

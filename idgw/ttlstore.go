@@ -17,7 +17,7 @@ import (
 // not hand out live codes or tokens.
 type ttlStore[V any] struct {
 	mu  sync.Mutex
-	m   map[string]ttlEntry[V]
+	m   map[storeKey]ttlEntry[V]
 	now func() time.Time
 }
 
@@ -27,17 +27,17 @@ type ttlEntry[V any] struct {
 }
 
 func newTTLStore[V any](now func() time.Time) *ttlStore[V] {
-	return &ttlStore[V]{m: map[string]ttlEntry[V]{}, now: now}
+	return &ttlStore[V]{m: map[storeKey]ttlEntry[V]{}, now: now}
 }
 
-func (s *ttlStore[V]) put(key string, v V, ttl time.Duration) {
+func (s *ttlStore[V]) put(key storeKey, v V, ttl time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = ttlEntry[V]{v: v, expires: s.now().Add(ttl)}
 }
 
 // get returns an unexpired entry.
-func (s *ttlStore[V]) get(key string) (V, bool) {
+func (s *ttlStore[V]) get(key storeKey) (V, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
@@ -50,7 +50,7 @@ func (s *ttlStore[V]) get(key string) (V, bool) {
 
 // take returns an unexpired entry and removes it, atomically: of any number
 // of concurrent takers of a single-use code, one wins.
-func (s *ttlStore[V]) take(key string) (V, bool) {
+func (s *ttlStore[V]) take(key storeKey) (V, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
@@ -63,7 +63,7 @@ func (s *ttlStore[V]) take(key string) (V, bool) {
 }
 
 // update replaces an unexpired entry's value, keeping its expiry.
-func (s *ttlStore[V]) update(key string, fn func(V) V) bool {
+func (s *ttlStore[V]) update(key storeKey, fn func(V) V) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
@@ -75,7 +75,7 @@ func (s *ttlStore[V]) update(key string, fn func(V) V) bool {
 	return true
 }
 
-func (s *ttlStore[V]) delete(key string) {
+func (s *ttlStore[V]) delete(key storeKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
@@ -112,7 +112,11 @@ func newSecret() string {
 }
 
 // tokenKey is what the stores index a secret by.
-func tokenKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return string(sum[:])
+func tokenKey(secret string) storeKey {
+	return sha256.Sum256([]byte(secret))
 }
+
+// storeKey is a ttlStore key: a SHA-256, held by value so that storing a
+// token costs no allocation for its key (the token stores are the
+// gateway's largest live heap, and the collector scans it).
+type storeKey = [sha256.Size]byte
