@@ -32,6 +32,7 @@ func logins(args []string) error {
 	users := fs.Int("users", 16, "concurrent users, each doing one login after another")
 	duration := fs.Duration("duration", 20*time.Second, "how long the run lasts")
 	maxLogins := fs.Int("logins", 0, "stop after this many logins (0: only the duration counts)")
+	nSPs := fs.Int("sps", 8, "SPs the users log in to, registered for the run (users take them in turn): the gateways throttle userinfo per SP, as a real federation serves many")
 	perOp := fs.Int("subscribers", 1000, "subscribers provisioned per operator; each takes part in at most 5 logins (the SMS sending limit per number per 15 minutes)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,7 +45,7 @@ func logins(args []string) error {
 		return err
 	}
 	rep, err := runLogins(context.Background(), loginConfig{info: info, users: *users, duration: *duration,
-		maxLogins: *maxLogins, perOperator: *perOp, log: os.Stdout})
+		maxLogins: *maxLogins, perOperator: *perOp, sps: *nSPs, log: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -62,6 +63,7 @@ type loginConfig struct {
 	duration    time.Duration
 	maxLogins   int // 0: no limit
 	perOperator int
+	sps         int       // load SPs to register (0: the demo SP alone)
 	log         io.Writer // provisioning progress
 }
 
@@ -111,6 +113,12 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 		return nil, err
 	}
 	p := newPool(subs)
+	sps := []federation.DevSPInfo{cfg.info.SP}
+	if cfg.sps > 0 {
+		if sps, err = registerLoadSPs(ctx, cfg.info, cfg.sps, cfg.log); err != nil {
+			return nil, err
+		}
+	}
 	d := &loginDriver{info: cfg.info, client: &http.Client{
 		Timeout: 15 * time.Second,
 		// Each redirect is a step the driver reads itself.
@@ -143,7 +151,7 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 				}
 				var lat [nPhases]time.Duration
 				t0 := time.Now()
-				err := d.login(ctx, rng, s, &lat)
+				err := d.login(ctx, rng, &sps[u%len(sps)], s, &lat)
 				var le *loginError
 				switch {
 				case err == nil:
@@ -262,7 +270,7 @@ const loginScope = "openid mc_authn profile"
 // discovery on a random node, /authorize at the serving operator (and its
 // code page, as a browser loads it), the SMS read from the handset's API,
 // the code typed on the page, the token exchange with PKCE, userinfo.
-func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, s *loadSubscriber, lat *[nPhases]time.Duration) error {
+func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *federation.DevSPInfo, s *loadSubscriber, lat *[nPhases]time.Duration) error {
 	phase := phDiscovery
 	t0 := time.Now()
 	next := func() {
@@ -271,13 +279,13 @@ func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, s *loadSubscrib
 		t0 = time.Now()
 	}
 	fail := func(kind string, a ...any) error { return &loginError{phase: phase, kind: fmt.Sprintf(kind, a...)} }
-	redirect := d.info.SP.RedirectURI
+	redirect := sp.RedirectURI
 
 	// Discovery, as the GSMA Java SDK posts it.
 	node := d.info.Nodes[rng.IntN(len(d.info.Nodes))]
 	form := url.Values{"Redirect_URL": {redirect}, "Using-Mobile-Data": {"0"}, "MSISDN": {strings.TrimPrefix(s.msisdn, "+")}}
 	req, _ := http.NewRequestWithContext(ctx, "POST", node.DiscoveryURL, strings.NewReader(form.Encode()))
-	req.SetBasicAuth(d.info.SP.ClientID, d.info.SP.ClientSecret)
+	req.SetBasicAuth(sp.ClientID, sp.ClientSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	var disc discoveryReply
