@@ -134,8 +134,11 @@ type Node struct {
 	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
-	smsc     *smpp.Client       // the operator's SMSC, when configured
-	log      *slog.Logger
+	// onboarded is closed once the node has published its operator (or
+	// given up: the node is closing, or the registry refused the profile).
+	onboarded chan struct{}
+	smsc      *smpp.Client // the operator's SMSC, when configured
+	log       *slog.Logger
 	// ctx ends when the node closes, stopping its background loops.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -149,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	cfg.withDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), onboarded: make(chan struct{})}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

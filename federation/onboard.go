@@ -181,6 +181,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 // may be electing, or this node's admission not yet replicated. A refusal
 // by the registry (an invalid profile) is final and logged.
 func (n *Node) onboard(ctx context.Context) {
+	defer close(n.onboarded)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := n.publishOperator(ctx)

@@ -41,6 +41,22 @@ func startProfiledNode(t *testing.T, f *testFed, id string, profile *OperatorPro
 	return n, cfg
 }
 
+// restartNode closes n and starts it again from its data directory on the
+// same addresses, as a real node's restart keeps them.
+func restartNode(t *testing.T, n *Node, cfg Config) *Node {
+	t.Helper()
+	n.Close()
+	cfg.Join, cfg.JoinToken = "", ""
+	cfg.RaftAddr, cfg.AdminAddr = n.Raft().Addr(), strings.TrimPrefix(n.AdminURL(), "http://")
+	cfg.PublicAddr = strings.TrimPrefix(n.PublicURL(), "http://")
+	again, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
+}
+
 // seedShop registers the catalogue and an SP every operator accepts.
 func seedShop(f *testFed) {
 	for _, s := range []string{"openid", "mc_authn", "profile"} {
@@ -163,17 +179,8 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 	if status, _ := discover(t, green, greenNumber); status == 200 {
 		t.Fatal("discovery routes to a suspended operator")
 	}
-	green.Close()
-	// The same addresses, as a real node's restart keeps them.
-	cfg.Join, cfg.JoinToken = "", ""
-	cfg.RaftAddr, cfg.AdminAddr = green.Raft().Addr(), strings.TrimPrefix(green.AdminURL(), "http://")
-	cfg.PublicAddr = strings.TrimPrefix(green.PublicURL(), "http://")
-	green, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { green.Close() })
-	time.Sleep(500 * time.Millisecond) // let a wrong re-registration happen, if it would
+	green = restartNode(t, green, cfg)
+	<-green.onboarded // its registration has run: a wrong one would have written by now
 	f.waitFor("the restarted node to catch up", func() bool {
 		return green.Raft().Registry().AppliedIndex() >= reg.AppliedIndex()
 	})
@@ -373,14 +380,5 @@ func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 	}
 	check(green)
 
-	green.Close()
-	cfg.Join, cfg.JoinToken = "", ""
-	cfg.RaftAddr, cfg.AdminAddr = green.Raft().Addr(), strings.TrimPrefix(green.AdminURL(), "http://")
-	cfg.PublicAddr = strings.TrimPrefix(green.PublicURL(), "http://")
-	green, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { green.Close() })
-	check(green)
+	check(restartNode(t, green, cfg))
 }
