@@ -1,6 +1,8 @@
 package federation
 
 import (
+	"time"
+
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,7 +57,9 @@ func (p *devPhone) smppConfig(sender string) *smpp.Config {
 func (p *devPhone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
 
 func (p *devPhone) Close() error {
-	err := p.app.Shutdown()
+	// A bounded wait: a client's idle keep-alive connection (a load
+	// generator polling the handset) must not hold the demo's exit.
+	err := p.app.ShutdownWithTimeout(5 * time.Second)
 	p.ln.Close()
 	if cerr := p.smsc.Close(); err == nil {
 		err = cerr

@@ -126,6 +126,7 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 		Transport: &http.Transport{MaxIdleConns: 8 * cfg.users, MaxIdleConnsPerHost: 2 * cfg.users,
 			IdleConnTimeout: 90 * time.Second},
 	}}
+	defer d.client.CloseIdleConnections()
 	rep := &loginReport{users: cfg.users, provisioned: len(subs), errors: map[string]int{}}
 	var (
 		mu      sync.Mutex
