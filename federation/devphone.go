@@ -1,11 +1,10 @@
 package federation
 
 import (
-	"time"
-
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
