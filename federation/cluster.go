@@ -180,6 +180,10 @@ func (c *cluster) call(ctx context.Context, method, url, ctype string, body []by
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.secret)
+	if id := RequestID(ctx); id != "" {
+		// The leader logs the forwarded write under the caller's request id.
+		req.Header.Set(headerRequestID, id)
+	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}

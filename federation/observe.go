@@ -77,10 +77,12 @@ func (n *Node) observe(listener string) fiber.Handler {
 
 		level := slog.LevelInfo
 		switch {
+		case route == "/healthz" || route == "/readyz":
+			// Probes every few seconds would drown the rest, and a 503
+			// from /readyz is its answer (a node catching up), not a fault.
+			level = slog.LevelDebug
 		case status >= 500:
 			level = slog.LevelWarn
-		case route == "/healthz" || route == "/readyz":
-			level = slog.LevelDebug // probes every few seconds would drown the rest
 		}
 		// Background, not the request's context: the id is added here, and
 		// the handler NewLogger builds would add it a second time.

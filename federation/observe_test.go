@@ -369,3 +369,50 @@ func TestHandlersLogWithTheRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedWritesKeepTheRequestID: a write sent to a follower is
+// logged by the leader, which applies it, under the caller's request id,
+// so one id follows a write across nodes.
+func TestForwardedWritesKeepTheRequestID(t *testing.T) {
+	var logs syncBuffer
+	logger, err := NewLogger(&logs, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &testFed{t: t}
+	leaderCfg := testNodeConfig(t, "n1", t.TempDir())
+	leaderCfg.Bootstrap, leaderCfg.Logger = true, logger
+	leader, err := Start(context.Background(), leaderCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leader.Close() })
+	f.nodes = append(f.nodes, leader)
+	cfg := testNodeConfig(t, "n2", t.TempDir())
+	cfg.Join, cfg.JoinToken = leader.AdminURL(), f.joinToken(0)
+	follower, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { follower.Close() })
+	f.waitFor("the follower to know the leader's record", func() bool {
+		return follower.Raft().Registry().Node("n1") != nil && !follower.Raft().IsLeader()
+	})
+
+	req, _ := http.NewRequest("PUT", follower.AdminURL()+"/v1/scopes/openid", strings.NewReader(`{"name":"openid"}`))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(headerRequestID, "write-7f3a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT through the follower: %d", resp.StatusCode)
+	}
+	line := logs.requestLine(t, "write-7f3a")
+	if line["route"] != "/v1/internal/apply" {
+		t.Fatalf("the leader logged the forwarded write as %v", line)
+	}
+}
