@@ -37,23 +37,9 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 		req.SetBasicAuth("demo-sp", d.SPSecret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		var disc struct {
-			SubscriberID string `json:"subscriber_id"`
-			Response     struct {
-				ClientID     string `json:"client_id"`
-				ClientSecret string `json:"client_secret"`
-				APIs         struct {
-					OperatorID struct {
-						Link []struct{ Rel, Href string } `json:"link"`
-					} `json:"operatorid"`
-				} `json:"apis"`
-			} `json:"response"`
-		}
+		var disc discoveryAnswer
 		getJSON(t, http.DefaultClient, req, 200, &disc)
-		links := map[string]string{}
-		for _, l := range disc.Response.APIs.OperatorID.Link {
-			links[l.Rel] = l.Href
-		}
+		links := disc.Links()
 
 		// Authorize, as the Java SDK builds it.
 		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {devRedirect}, "response_type": {"code"},
