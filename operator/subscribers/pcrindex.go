@@ -70,7 +70,9 @@ func (s *Store) RememberPCR(clientID, pcr string, m MSISDN) error {
 		return b.Put(k, v)
 	})
 	if err != nil {
-		return fmt.Errorf("recording a PCR of %s: %w", m, err)
+		// Not the number: the gateway logs this error, and a log line must
+		// not tie a client's PCR to a subscriber's MSISDN.
+		return fmt.Errorf("recording a PCR for client %q: %w", clientID, err)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestPCRIndexSurvivesReopening: a PCR recorded for one SP resolves to its
@@ -104,5 +107,31 @@ func TestPCRIndexOutlivesARecycledNumber(t *testing.T) {
 	}
 	if string(fresh) == string(old) {
 		t.Fatal("the new holder of a recycled number has the old holder's secret")
+	}
+}
+
+// TestPCRIndexErrorNamesNoNumber: when recording a PCR fails (here the
+// database cannot be written), the error, which the gateway logs, says which
+// client the PCR was for but not the subscriber's number: a log line must
+// not link a PCR to an MSISDN.
+func TestPCRIndexErrorNamesNoNumber(t *testing.T) {
+	s, path := openStore(t)
+	m := mustMSISDN(t, validNumber)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ro := &Store{db: db, now: time.Now}
+	err = ro.RememberPCR("shop", "pcr-1", m)
+	if !errors.Is(err, bolt.ErrDatabaseReadOnly) {
+		t.Fatalf("recording a PCR in a read-only store: %v", err)
+	}
+	digits := strings.TrimPrefix(validNumber, "+")
+	if msg := err.Error(); strings.Contains(msg, digits) || !strings.Contains(msg, "shop") {
+		t.Fatalf("the error %q names the number (or not the client)", msg)
 	}
 }
