@@ -23,7 +23,8 @@ var ErrUnknownPCR = errors.New("unknown PCR")
 
 // errPCRUnknown is what the SP hears for a PCR that names nobody now: never
 // issued, issued to another SP, or issued to a subscriber who has since
-// left. One answer for all, so the hint reveals nothing about former
+// left (deleted, the number recycled, or ported to another operator). One
+// answer for all, so the hint reveals nothing about former
 // subscribers. The spec maps bad login hints to invalid_request.
 func errPCRUnknown() *OAuthError {
 	return ErrInvalidRequest("login_hint PCR does not name a subscriber of this operator for this client")
@@ -54,9 +55,10 @@ func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) *OAuthErro
 	case subtle.ConstantTimeCompare([]byte(pcr(secret, r.ClientID)), []byte(r.PCR)) != 1:
 		return errPCRUnknown() // the number has a new holder
 	}
-	// As for the other hints: the number must still be this operator's.
+	// The number must still be this operator's; one ported out since
+	// gets the same answer as one deleted.
 	if res, ok := g.cfg.Registry.Resolve(n); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
-		return ErrAccessDenied("not a subscriber of this operator")
+		return errPCRUnknown()
 	}
 	r.MSISDN = n
 	return nil

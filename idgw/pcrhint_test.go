@@ -66,9 +66,10 @@ func TestPCRHintFindsTheSubscriber(t *testing.T) {
 }
 
 // TestPCRHintRefusals: a PCR the SP never received, another SP's PCR for
-// the same subscriber, the PCR of a deleted subscriber and of a number
-// since given to someone new are all invalid_request on the redirect, with
-// state and correlation_id, and nobody's phone is challenged.
+// the same subscriber, the PCR of a deleted subscriber, of a number since
+// given to someone new and of a number ported to another operator are all
+// the same invalid_request on the redirect, with state and correlation_id,
+// and nobody's phone is challenged.
 func TestPCRHintRefusals(t *testing.T) {
 	f := newSSOFixture(t, "https://red.example/")
 	reg := f.g.cfg.Registry.(*registry.Registry)
@@ -101,6 +102,17 @@ func TestPCRHintRefusals(t *testing.T) {
 	refused("a deleted subscriber's PCR", "login_hint", "PCR:"+red2Sub)
 	f.subs.add(authTestMSISDN(t, red2Number)) // the number is recycled
 	refused("the previous holder's PCR of a recycled number", "login_hint", "PCR:"+red2Sub)
+
+	// The subscriber is still in the store, with the same secret, but the
+	// number has been ported to blue: the same answer as the others.
+	port, err := registry.EncodePorts([]registry.Port{{Number: red(t), Operator: "blue"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Apply(1001, port); err != nil {
+		t.Fatal(err)
+	}
+	refused("the PCR of a subscriber ported out", "login_hint", "PCR:"+shopSub)
 
 	f.g.cfg.PCRIndex = nil
 	refused("a gateway without a PCR index", "login_hint", "PCR:"+shopSub)
