@@ -65,8 +65,18 @@ func (n *Node) postRotateKeys(c *fiber.Ctx) error {
 		}
 	}
 	if req.Sealing {
-		if err := n.sealing.rotate(); err != nil {
+		// Rotate only once the previous rotation's key is the registered
+		// one: rotating twice before publishing would leave the registry
+		// naming a key that is neither current nor previous here, and no
+		// subscriber_id from discovery would open.
+		current, _, err := n.sealing.publicPEMs()
+		if err != nil {
 			return err
+		}
+		if o := n.cluster.node.Registry().Operator(n.cfg.OperatorID); o == nil || o.SealingKey == current {
+			if err := n.sealing.rotate(); err != nil {
+				return err
+			}
 		}
 	}
 	if req.Signing {
@@ -112,17 +122,20 @@ func (n *Node) putSPPolicy(c *fiber.Ctx) error {
 // its gateway refuses logins) or lifts the suspension, leaving the rest of
 // its record as it is.
 func (n *Node) setOperatorStatus(c *fiber.Ctx, status registry.Status) error {
-	o := n.cluster.node.Registry().Operator(c.Params("id"))
-	if o == nil {
-		return newProblem(404, "not-found", "operator "+c.Params("id")+" does not exist")
-	}
-	rec := *o
-	rec.Status = status
-	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutOperator, rec)); err != nil {
+	id := c.Params("id")
+	_, err := n.updateOperator(c.UserContext(), id, func(existing *registry.Operator) (*registry.Operator, error) {
+		if existing == nil {
+			return nil, newProblem(404, "not-found", "operator "+id+" does not exist")
+		}
+		rec := *existing
+		rec.Status = status
+		return &rec, nil
+	})
+	if err != nil {
 		return err
 	}
-	n.log.Info("operator status changed", "operator", rec.ID, "status", status)
-	return c.JSON(n.cluster.node.Registry().Operator(rec.ID))
+	n.log.Info("operator status changed", "operator", id, "status", status)
+	return c.JSON(n.cluster.node.Registry().Operator(id))
 }
 
 // postLeave takes an operator out of the federation: its records go in one

@@ -216,6 +216,8 @@ func errorFromProblem(status int, p problem) error {
 		return &registry.Error{Code: registry.CodeNotFound, Message: p.Detail}
 	case p.Type == problemBase+"conflict":
 		return &registry.Error{Code: registry.CodeConflict, Message: p.Detail}
+	case p.Type == problemBase+"stale":
+		return &registry.Error{Code: registry.CodeStale, Message: p.Detail}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return newProblem(502, "cluster-auth", "the leader refused this node's cluster secret")
 	}

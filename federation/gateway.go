@@ -135,9 +135,6 @@ func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
 	} else {
 		return nil, "", err
 	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return nil, "", err
-	}
-	return key, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+	pub, err := publicPEM(key)
+	return key, pub, err
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mcfed/mcfed/registry"
@@ -60,14 +62,24 @@ func LoadOperatorProfile(path string) (*OperatorProfile, error) {
 	return &p, nil
 }
 
-// record is the operator's registry record as this node states it now:
-// the profile's fields (or, without a profile, those already registered)
-// with the node's issuer and public keys. The status stays what the
-// federation set: a suspended operator's restart does not lift it.
+// errOperatorHeldElsewhere: the operator's record carries a sealing key
+// that is none of this node's, so another node serves the operator. A node
+// does not take an operator over by starting with its id: the federation's
+// admin clears the record's sealing_key first (a deliberate move to new
+// hardware).
+var errOperatorHeldElsewhere = errors.New("the operator's record names a sealing key this node does not hold")
+
+// operatorRecord is the operator's registry record as this node states it
+// now: the profile's fields (or, without a profile, those already
+// registered) with the node's issuer and public keys. The status stays what
+// the federation set: a suspended operator's restart does not lift it.
 func (n *Node) operatorRecord(existing *registry.Operator) (*registry.Operator, error) {
-	_, sealPub, err := sealingKey(n.cfg.DataDir)
+	current, previous, err := n.sealing.publicPEMs()
 	if err != nil {
 		return nil, err
+	}
+	if existing != nil && existing.SealingKey != "" && existing.SealingKey != current && existing.SealingKey != previous {
+		return nil, errOperatorHeldElsewhere
 	}
 	var rec registry.Operator
 	switch p := n.cfg.Operator; {
@@ -83,7 +95,7 @@ func (n *Node) operatorRecord(existing *registry.Operator) (*registry.Operator, 
 		rec.Status = existing.Status
 	}
 	rec.Issuer = n.PublicURL()
-	rec.SealingKey = sealPub
+	rec.SealingKey = current
 	rec.JWKS = n.keys.JWKS(time.Now())
 	return &rec, nil
 }
@@ -101,27 +113,53 @@ func sameRecord(a, b *registry.Operator) bool {
 	return bytes.Equal(xj, yj)
 }
 
+// staleRetries bounds how often updateOperator reads again after losing a
+// race with another write to the same record.
+const staleRetries = 5
+
+// updateOperator is a read-modify-write of operator id's record: it reads
+// the record as the federation holds it now (at the leader's index, not as
+// a lagging replica holds it), lets build state the new record (nil: write
+// nothing), and writes it only if nobody changed the record in between
+// (registry.CmdUpdateOperator), reading again when somebody did. A
+// suspension committed during a node's key publication is thus kept, not
+// undone.
+func (n *Node) updateOperator(ctx context.Context, id string, build func(existing *registry.Operator) (*registry.Operator, error)) (written bool, err error) {
+	for attempt := 0; ; attempt++ {
+		if err := n.cluster.readIndex(ctx); err != nil {
+			return false, err
+		}
+		existing := n.cluster.node.Registry().Operator(id)
+		rec, err := build(existing)
+		if err != nil || rec == nil || sameRecord(existing, rec) {
+			return false, err
+		}
+		u := registry.OperatorUpdate{Operator: *rec}
+		if existing != nil {
+			u.IfIndex = existing.ModifyIndex
+		}
+		err = n.applyAndWait(ctx, registry.MustEncode(registry.CmdUpdateOperator, u))
+		if registry.CodeOf(err) == registry.CodeStale && attempt < staleRetries {
+			continue
+		}
+		return err == nil, err
+	}
+}
+
 // publishOperator writes the operator's record, then its ranges and IP
 // ranges, then marks this node as the operator's. It is idempotent: each
 // step writes only what differs.
 func (n *Node) publishOperator(ctx context.Context) error {
-	// Read the record as the federation holds it now, not as this replica
-	// held it before a restart: a suspension made while the node was down
-	// must not be overwritten by its old status.
-	if err := n.cluster.readIndex(ctx); err != nil {
-		return err
+	written, err := n.updateOperator(ctx, n.cfg.OperatorID, n.operatorRecord)
+	if err != nil {
+		return fmt.Errorf("register operator %s: %w", n.cfg.OperatorID, err)
+	}
+	if written {
+		n.log.Info("operator record published", "operator", n.cfg.OperatorID, "issuer", n.PublicURL())
 	}
 	reg := n.cluster.node.Registry()
-	existing := reg.Operator(n.cfg.OperatorID)
-	rec, err := n.operatorRecord(existing)
-	if err != nil || rec == nil {
-		return err
-	}
-	if !sameRecord(existing, rec) {
-		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutOperator, rec)); err != nil {
-			return fmt.Errorf("register operator %s: %w", rec.ID, err)
-		}
-		n.log.Info("operator record published", "operator", rec.ID, "issuer", rec.Issuer)
+	if reg.Operator(n.cfg.OperatorID) == nil {
+		return nil // not registered (no profile): nothing of ours to publish yet
 	}
 	if p := n.cfg.Operator; p != nil {
 		if err := n.publishRanges(ctx, p); err != nil {
@@ -141,19 +179,22 @@ func (n *Node) publishOperator(ctx context.Context) error {
 }
 
 // publishRanges adds the profile's ranges this operator does not hold yet.
-// A range another operator holds is not taken: that is for the federation
-// to settle, so it is logged and left.
+// A range another operator holds, or one inside another operator's range
+// (which would take those numbers by the longest match), is not taken: a
+// sub-allocation is for the federation's admin to record, so it is logged
+// and left. The same holds for IP ranges.
 func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 	reg := n.cluster.node.Registry()
 	var batch registry.RangeBatch
 	for _, r := range p.Ranges {
-		switch cur := reg.Range(r); {
-		case cur == nil:
-			batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
-		case cur.Operator != n.cfg.OperatorID:
-			n.log.Error("range in the operator profile belongs to another operator: not taken",
-				"range", r, "holder", cur.Operator)
+		if holder := n.rangeHolder(reg, r); holder != "" {
+			if holder != n.cfg.OperatorID {
+				n.log.Error("range in the operator profile lies in another operator's range: not taken",
+					"range", r, "holder", holder)
+			}
+			continue
 		}
+		batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
 	}
 	if len(batch.Ranges) > 0 {
 		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
@@ -161,13 +202,19 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		}
 	}
 	for _, cidr := range p.IPRanges {
-		cur := reg.IPRange(cidr)
-		if cur != nil {
-			if cur.Operator != n.cfg.OperatorID {
-				n.log.Error("IP range in the operator profile belongs to another operator: not taken",
-					"ip_range", cidr, "holder", cur.Operator)
-			}
+		pfx, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return fmt.Errorf("operator profile: IP range %q: %w", cidr, err)
+		}
+		if cur := reg.IPRange(cidr); cur != nil && cur.Operator == n.cfg.OperatorID {
 			continue
+		}
+		if o := reg.OperatorByIP(pfx.Masked().Addr()); o != nil {
+			if o.ID != n.cfg.OperatorID {
+				n.log.Error("IP range in the operator profile lies in another operator's range: not taken",
+					"ip_range", cidr, "holder", o.ID)
+				continue
+			}
 		}
 		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
 		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
@@ -175,6 +222,22 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		}
 	}
 	return nil
+}
+
+// rangeHolder returns the operator holding prefix r or a shorter prefix of
+// it (the range r would lie in), or "" when none does.
+func (n *Node) rangeHolder(reg *registry.Registry, r string) string {
+	v, d, err := registry.ParsePrefix(r)
+	if err != nil {
+		return ""
+	}
+	digits := strconv.FormatUint(v, 10)
+	for l := d; l > 0; l-- {
+		if cur := reg.Range("+" + digits[:l]); cur != nil {
+			return cur.Operator
+		}
+	}
+	return ""
 }
 
 // onboard publishes the operator until it succeeds: at start the cluster
@@ -188,8 +251,8 @@ func (n *Node) onboard(ctx context.Context) {
 		if err == nil {
 			return
 		}
-		if registry.CodeOf(err) != "" {
-			n.log.Error("the registry refused the operator profile", "operator", n.cfg.OperatorID, "err", err)
+		if registry.CodeOf(err) != "" || errors.Is(err, errOperatorHeldElsewhere) {
+			n.log.Error("the operator is not published", "operator", n.cfg.OperatorID, "err", err)
 			return
 		}
 		n.log.Debug("operator not published yet", "err", err)

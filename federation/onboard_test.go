@@ -382,3 +382,47 @@ func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 
 	check(restartNode(t, green, cfg))
 }
+
+// TestOnboardingTakesNothingOfAnotherOperator: a profile's range inside
+// another operator's range, or its IP range inside another's, is not
+// taken; and a second node started with an operator's id does not take the
+// operator over.
+func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
+	f := startFed(t, 1)
+	f.do(0, "PUT", "/v1/operators/red", demoOperator("red", "234_10"), nil)
+	f.do(0, "POST", "/v1/ranges/import", strings.NewReader("prefix,operator\n+4477,red\n"), nil)
+	f.do(0, "POST", "/v1/ip-ranges", registry.IPRange{CIDR: "10.8.0.0/16", Operator: "red"}, nil)
+
+	grabby := &OperatorProfile{Name: "Green Mobile", Country: "GB", Currency: "GBP", Networks: []string{"234_77"},
+		Ranges: []string{"+447700", "+447400"}, IPRanges: []string{"10.8.1.0/24", "10.7.0.0/16"}}
+	green, _ := startProfiledNode(t, f, "green", grabby)
+	<-green.onboarded
+	reg := f.nodes[0].Raft().Registry()
+	f.waitFor("green's own range and IP range", func() bool {
+		return reg.Range("+447400") != nil && reg.IPRange("10.7.0.0/16") != nil
+	})
+	if res, _ := reg.Resolve(mustMSISDN(t, "+447700123456")); res.Operator == nil || res.Operator.ID != "red" {
+		t.Fatalf("+447700123456 in red's +4477 now resolves to %+v", res.Operator)
+	}
+	if reg.Range("+447700") != nil || reg.IPRange("10.8.1.0/24") != nil {
+		t.Fatal("a range inside another operator's was registered")
+	}
+
+	// A second node claiming to be green keeps its hands off green's record.
+	before := reg.Operator("green")
+	imposter, _ := startProfiledNode(t, f, "green", grabby)
+	<-imposter.onboarded
+	after := reg.Operator("green")
+	if after.ModifyIndex != before.ModifyIndex || after.Issuer != green.PublicURL() || after.SealingKey != before.SealingKey {
+		t.Fatalf("a second node took the operator over: issuer %s (green's node is %s)", after.Issuer, green.PublicURL())
+	}
+}
+
+func mustMSISDN(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := registry.ParseMSISDN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -53,6 +53,8 @@ func problemFor(err error) problem {
 		return newProblem(404, "not-found", err.Error()).p
 	case registry.CodeConflict:
 		return newProblem(409, "conflict", err.Error()).p
+	case registry.CodeStale:
+		return newProblem(409, "stale", err.Error()).p
 	}
 	if errors.Is(err, raft.ErrNotLeader) {
 		return newProblem(503, "no-leader", err.Error()).p

@@ -80,6 +80,27 @@ func (k *sealingKeys) OpenLoginHint(subscriberID string) (uint64, error) {
 	return n, err
 }
 
+// publicPEMs returns the PEM public keys of the current and the previous
+// sealing key ("" when there is no previous one).
+func (k *sealingKeys) publicPEMs() (current, previous string, err error) {
+	k.mu.RLock()
+	cur, prev := k.current, k.previous
+	k.mu.RUnlock()
+	if current, err = publicPEM(cur); err != nil || prev == nil {
+		return current, "", err
+	}
+	previous, err = publicPEM(prev)
+	return current, previous, err
+}
+
+func publicPEM(key *rsa.PrivateKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
 // rotate makes a new current key and keeps the current one as previous, on
 // disk first (previous, then current, so a crash between the two leaves the
 // old key in both files and nothing lost).

@@ -31,6 +31,7 @@ const (
 	CmdPutSPPolicy
 	CmdDeleteSPPolicy
 	CmdRemoveOperator
+	CmdUpdateOperator
 )
 
 // commandVersion is the second byte of every encoded command. A replica

@@ -18,6 +18,9 @@ const (
 	// CodeConflict: the command contradicts the registry's state (a prefix
 	// already held by another operator, an operator still referenced, ...).
 	CodeConflict Code = "conflict"
+	// CodeStale: a conditional write found the row changed since the
+	// caller read it; read again and retry.
+	CodeStale Code = "stale"
 )
 
 // Error is a refusal by the registry. Refusals are deterministic: every
@@ -39,6 +42,10 @@ func notFoundf(format string, args ...any) error {
 
 func conflictf(format string, args ...any) error {
 	return &Error{Code: CodeConflict, Message: fmt.Sprintf(format, args...)}
+}
+
+func stalef(format string, args ...any) error {
+	return &Error{Code: CodeStale, Message: fmt.Sprintf(format, args...)}
 }
 
 // CodeOf returns the Code of a registry refusal anywhere in err's chain, or ""

@@ -122,6 +122,36 @@ func applyPutOperator(tx *writeTxn, body []byte) error {
 	if err := decodeJSON(body, &o); err != nil {
 		return err
 	}
+	return putOperator(tx, &o)
+}
+
+// OperatorUpdate is the body of CmdUpdateOperator: a read-modify-write of an
+// operator's record that applies only if the record is still the one the
+// writer read (its ModifyIndex is IfIndex; 0: the operator must not exist
+// yet). A suspension committed between a node's read and its write is then
+// refused as stale instead of undone.
+type OperatorUpdate struct {
+	Operator Operator `json:"operator"`
+	IfIndex  uint64   `json:"if_index"`
+}
+
+func applyUpdateOperator(tx *writeTxn, body []byte) error {
+	var u OperatorUpdate
+	if err := decodeJSON(body, &u); err != nil {
+		return err
+	}
+	var now uint64
+	if existing := get[Operator](tx.Txn, tableOperators, u.Operator.ID); existing != nil {
+		now = existing.ModifyIndex
+	}
+	if now != u.IfIndex {
+		return stalef("operator %s changed since it was read (index %d, now %d): read it again", u.Operator.ID, u.IfIndex, now)
+	}
+	return putOperator(tx, &u.Operator)
+}
+
+func putOperator(tx *writeTxn, op *Operator) error {
+	o := *op
 	if err := o.Validate(); err != nil {
 		return err
 	}

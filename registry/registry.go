@@ -61,6 +61,7 @@ func New() *Registry {
 		CmdPutSPPolicy:    applyPutSPPolicy,
 		CmdDeleteSPPolicy: applyDeleteSPPolicy,
 		CmdRemoveOperator: applyRemoveOperator,
+		CmdUpdateOperator: applyUpdateOperator,
 	}
 	return r
 }

@@ -130,3 +130,30 @@ func TestOperatorLeavesWithEverythingThatNamesIt(t *testing.T) {
 	}
 	wantCode(t, f.apply(CmdRemoveOperator, Key{Key: "red"}), CodeNotFound, "does not exist")
 }
+
+// TestConditionalOperatorUpdate: an update applies only to the record its
+// writer read, so a suspension committed in between is not undone.
+func TestConditionalOperatorUpdate(t *testing.T) {
+	f := newFixture(t)
+	red := op("red", "234_10")
+	wantCode(t, f.apply(CmdUpdateOperator, OperatorUpdate{Operator: red, IfIndex: 7}), CodeStale, "changed since")
+	f.must(CmdUpdateOperator, OperatorUpdate{Operator: red}) // 0: create
+	read := f.r.Operator("red").ModifyIndex
+
+	suspended := *f.r.Operator("red")
+	suspended.Status = StatusSuspended
+	f.must(CmdPutOperator, suspended) // the federation suspends red meanwhile
+
+	rekeyed := red
+	rekeyed.Issuer = "https://red.example/new"
+	wantCode(t, f.apply(CmdUpdateOperator, OperatorUpdate{Operator: rekeyed, IfIndex: read}), CodeStale, "read it again")
+	if o := f.r.Operator("red"); o.Status != StatusSuspended || o.Issuer == rekeyed.Issuer {
+		t.Fatalf("a stale update changed the record: %+v", o)
+	}
+	wantCode(t, f.apply(CmdUpdateOperator, OperatorUpdate{Operator: red}), CodeStale, "changed since")
+	rekeyed.Status = StatusSuspended
+	f.must(CmdUpdateOperator, OperatorUpdate{Operator: rekeyed, IfIndex: f.r.Operator("red").ModifyIndex})
+	if o := f.r.Operator("red"); o.Issuer != rekeyed.Issuer || o.Status != StatusSuspended {
+		t.Fatalf("a current update did not apply: %+v", o)
+	}
+}
