@@ -142,7 +142,7 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 		return nil, errInvalidClient(false)
 	}
 	now := g.now()
-	payload, terr := g.clientAuth.verify(ctx, sp, assertion, now)
+	payload, terr := g.clientAuth.verify(ctx, g.jwksFetcher(), sp, assertion, now)
 	if terr != nil {
 		return nil, terr
 	}
@@ -216,14 +216,14 @@ func newClientAuthState() *clientAuthState {
 // verify checks the assertion's signature with the SP's keys, fetching
 // them again once if the assertion names a key the cached set lacks (the
 // SP rotated its keys).
-func (s *clientAuthState) verify(ctx context.Context, sp *registry.ServiceProvider, assertion string, now time.Time) ([]byte, *tokenError) {
-	set, err := s.keys.get(ctx, sp, now, false)
+func (s *clientAuthState) verify(ctx context.Context, f *jwksFetcher, sp *registry.ServiceProvider, assertion string, now time.Time) ([]byte, *tokenError) {
+	set, err := s.keys.get(ctx, f, sp, now, false)
 	if err != nil {
 		return nil, errBadAssertion("%v", err)
 	}
 	payload, _, err := jose.Verify(assertion, set, assertionAlgs...)
 	if errors.Is(err, jose.ErrUnknownKid) && sp.JWKSURI != "" {
-		if set, err = s.keys.get(ctx, sp, now, true); err != nil {
+		if set, err = s.keys.get(ctx, f, sp, now, true); err != nil {
 			return nil, errBadAssertion("%v", err)
 		}
 		payload, _, err = jose.Verify(assertion, set, assertionAlgs...)

@@ -5,14 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/jose"
 	"github.com/mcfed/mcfed/registry"
@@ -260,40 +265,114 @@ func TestAssertionIsSingleUse(t *testing.T) {
 	}
 }
 
-// jwksServer is an SP's JWKS endpoint on a real loopback listener, serving
-// whatever set it is given (or a redirect to ?redirect=), counting its
-// requests.
+// jwksServer is an SP's JWKS endpoint on a real listener, serving whatever
+// set it is given (or a redirect to ?redirect=, or status ?status=),
+// counting the connections made to it and its requests.
 type jwksServer struct {
-	url  string
-	hits atomic.Int32
-	body atomic.Value // []byte
+	url   string
+	conns atomic.Int32
+	hits  atomic.Int32
+	body  atomic.Value // []byte
 }
 
+// newJWKSServer serves body over plain http on 127.0.0.1.
 func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 	t.Helper()
-	s := &jwksServer{}
-	s.body.Store(body)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveJWKS(t, ln, false, body)
+}
+
+// serveJWKS serves body on ln, over https if tls (with a certificate no
+// one trusts: a gateway that connects fails the handshake, but connects).
+func serveJWKS(t *testing.T, ln net.Listener, tls bool, body []byte) *jwksServer {
+	t.Helper()
+	s := &jwksServer{}
+	s.body.Store(body)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		if to := r.URL.Query().Get("redirect"); to != "" {
 			http.Redirect(w, r, to, http.StatusFound)
 			return
 		}
+		if code, _ := strconv.Atoi(r.URL.Query().Get("status")); code != 0 {
+			w.WriteHeader(code)
+			return
+		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")
 		_, _ = w.Write(s.body.Load().([]byte))
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	s.url = "http://" + ln.Addr().String() + "/jwks"
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	scheme := "http://"
+	if tls {
+		srv.StartTLS()
+		scheme = "https://"
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	s.url = scheme + ln.Addr().String() + "/jwks"
 	return s
 }
 
-func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
+// debugLog is a gateway's log, at Debug, for a test to read.
+type debugLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *debugLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *debugLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// logTo makes the fixture's gateway log at Debug to a debugLog.
+func (f *tokenFixture) logTo() *debugLog {
+	l := &debugLog{}
+	f.g.log = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return l
+}
+
+// newLoopbackTokenFixture is the token fixture with its gateway at a
+// loopback issuer, as in dev mode: a loopback deployment, which may fetch
+// a jwks_uri from a loopback listener, over plain http too.
+func newLoopbackTokenFixture(t *testing.T) *tokenFixture {
+	t.Helper()
 	f := newTokenFixture(t)
+	cfg := f.g.cfg
+	cfg.Issuer, cfg.Now = "http://127.0.0.1:8080/", f.clock.now
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New()
+	if err := g.Mount(app); err != nil {
+		t.Fatal(err)
+	}
+	f.g, f.app = g, app
+	return f
+}
+
+// jwksUnavailable is all a client is told when its jwks_uri fails.
+const jwksUnavailable = "client assertion: the client's jwks_uri could not be fetched"
+
+func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
+	f := newLoopbackTokenFixture(t)
 	k1, k2 := spKey(t, jose.ES256, 0), spKey(t, jose.ES256, 1)
 	srv := newJWKSServer(t, jwksOf(k1))
 	if err := f.addSP(registry.ServiceProvider{ClientID: "urishop", JWKSURI: srv.url}); err != nil {
@@ -345,41 +424,64 @@ func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
 	}
 }
 
+// TestJWKSURIThatCannotServe: whatever goes wrong with a jwks_uri, the
+// client is told only that it could not be fetched (no dial error, no
+// remote status to probe a network with); the gateway's log says why.
 func TestJWKSURIThatCannotServe(t *testing.T) {
-	f := newTokenFixture(t)
+	f := newLoopbackTokenFixture(t)
+	log := f.logTo()
 	k := spKey(t, jose.ES256, 0)
 	priv, err := k.MarshalPrivate()
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String() + "/jwks"
+	closed.Close()
 	for _, tc := range []struct {
 		name, uri string
 		body      []byte
-		want      string // in error_description
+		want      string // in the log
 	}{
 		{"a private key", "", []byte(`{"keys":[` + string(priv) + `]}`), "usable key set"},
 		{"a huge body", "", append(append([]byte(`{"keys":[`), []byte(strings.Repeat(string(k.Public())+",", jwksMaxBytes/len(k.Public())+1))...), []byte(string(k.Public())+`]}`)...), "more than"},
 		{"not JSON", "", []byte("<html>"), "usable key set"},
-		{"plain http", "http://sp.example/jwks", nil, "https"},
-		{"a redirect to plain http", "redirect", nil, "https"},
+		{"a 403", "?status=403", nil, "answered 403"},
+		{"nothing listening", closedURL, nil, "connection refused"},
+		{"plain http to a host not loopback", "http://sp.example/jwks", nil, "must be https"},
+		{"a redirect to plain http", "?redirect=http://sp.example/jwks", nil, "redirects are not followed"},
+		{"a redirect on the same host", "?redirect=/jwks", nil, "redirects are not followed"},
+		{"a private address", "https://10.1.2.3/jwks", nil, "not a public address"},
 	} {
 		uri := tc.uri
-		switch uri {
-		case "":
-			uri = newJWKSServer(t, tc.body).url
-		case "redirect":
-			uri = newJWKSServer(t, nil).url + "?redirect=http://sp.example/jwks"
+		if uri == "" || strings.HasPrefix(uri, "?") {
+			uri = newJWKSServer(t, tc.body).url + uri
 		}
 		id := "sp-" + strings.ReplaceAll(tc.name, " ", "-")
 		if err := f.addSP(registry.ServiceProvider{ClientID: id, JWKSURI: uri}); err != nil {
 			t.Fatal(err)
 		}
 		status, body, _ := f.redeem("", withAssertion(codeForm(f.code("client_id", "shop")), f.assertion(k, id, nil)))
-		desc, _ := body["error_description"].(string)
-		if status != 401 || body["error"] != "invalid_client" || !strings.Contains(desc, tc.want) {
-			t.Errorf("%s: %d %v, want 401 invalid_client saying %q", tc.name, status, body, tc.want)
+		if status != 401 || body["error"] != "invalid_client" || body["error_description"] != jwksUnavailable {
+			t.Errorf("%s: %d %v, want 401 invalid_client saying %q", tc.name, status, body, jwksUnavailable)
+		}
+		if line := logLine(log.String(), "client_id="+id+" "); !strings.Contains(line, tc.want) {
+			t.Errorf("%s: the gateway's log says %q, want the reason %q", tc.name, line, tc.want)
 		}
 	}
+}
+
+// logLine is the first line of log holding s.
+func logLine(log, s string) string {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
 }
 
 // TestSPCredentialsAtRegistration checks what the registry takes: an SP

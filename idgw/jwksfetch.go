@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mcfed/mcfed/jose"
@@ -32,15 +35,133 @@ const (
 	keySetIdle = time.Hour
 )
 
-// jwksClient fetches jwks_uri documents: a bounded time, a few redirects.
-var jwksClient = &http.Client{
-	Timeout: jwksFetchTimeout,
-	CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 3 {
-			return errors.New("more than 3 redirects")
+// Where a gateway may fetch a jwks_uri from. The URI is whatever an SP
+// registered, and any caller who names the SP's client_id with an unknown
+// kid makes the gateway fetch it: without limits that is a way to make the
+// gateway reach its own network (SSRF). So:
+//
+//   - A production gateway fetches over https only, and only from public
+//     addresses: the dialer checks every address it connects to, after DNS
+//     resolution (so a name that resolves, or rebinds, to an internal
+//     address is refused too). No proxy is used: a proxy would make the
+//     connection the dialer refuses.
+//   - A loopback deployment (its issuer's host is a loopback address or
+//     "localhost": dev mode and tests) may also fetch from loopback, and
+//     over plain http from a loopback host. Private addresses stay refused.
+//   - Redirects are not followed: the registered URI is where the SP's keys
+//     are, and an SP whose URI moved registers the new one. Following even
+//     same-host redirects would let whatever answers there (an open
+//     redirect, a stale path) choose what the gateway fetches.
+//   - The caller learns only that the keys could not be fetched; why (the
+//     dial error, the remote status) goes to the gateway's log at Debug.
+
+// errJWKSUnavailable is all a client is told of a failed jwks_uri fetch.
+var errJWKSUnavailable = errors.New("the client's jwks_uri could not be fetched")
+
+// jwksFetcher fetches SPs' jwks_uri documents for one gateway.
+type jwksFetcher struct {
+	client *http.Client
+	local  bool // a loopback deployment: loopback and plain http allowed
+	log    *slog.Logger
+}
+
+// jwksFetcher is the gateway's fetcher: a loopback deployment's or a
+// production one's, by its issuer.
+func (g *Gateway) jwksFetcher() *jwksFetcher {
+	local := loopbackIssuer(g.cfg.Issuer)
+	client := jwksClient
+	if local {
+		client = loopbackJWKSClient
+	}
+	return &jwksFetcher{client: client, local: local, log: g.log}
+}
+
+// jwksClient and loopbackJWKSClient fetch jwks_uri documents for
+// production and loopback gateways.
+var jwksClient, loopbackJWKSClient = newJWKSClient(false), newJWKSClient(true)
+
+func newJWKSClient(local bool) *http.Client {
+	dialer := &net.Dialer{
+		Timeout: jwksFetchTimeout,
+		// Control runs for each address dialed, after resolution and
+		// before the connection is attempted.
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return err
+			}
+			return checkJWKSAddr(ap.Addr(), local)
+		},
+	}
+	return &http.Client{
+		Timeout: jwksFetchTimeout,
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         dialer.DialContext,
+			ForceAttemptHTTP2:   true,
+			TLSHandshakeTimeout: jwksFetchTimeout,
+			MaxIdleConns:        16,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// loopbackIssuer reports whether a gateway with this issuer is a loopback
+// deployment: its host is "localhost" or a loopback address.
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && isLoopbackHost(u.Hostname())
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// nonPublic are special-purpose ranges (RFC 6890 and its IANA registries)
+// that netip's predicates do not cover: no SP's keys are published there.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (carrier-grade NAT)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and the broadcast address
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments (Teredo among them)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4, which embeds an IPv4 address
+	netip.MustParsePrefix("3fff::/20"),       // documentation
+}
+
+// globalUnicast6 is where IPv6's global unicast addresses are; outside it
+// are, among others, NAT64 (64:ff9b::/96, which reaches IPv4 addresses),
+// IPv4-compatible addresses and the deprecated site-local fec0::/10.
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
+// checkJWKSAddr refuses an address a jwks_uri may not be fetched from:
+// anything but public unicast, except loopback for a loopback deployment.
+func checkJWKSAddr(a netip.Addr, local bool) error {
+	a = a.WithZone("").Unmap()
+	switch {
+	case !a.IsValid():
+		return errors.New("no address")
+	case a.IsLoopback() && local:
+		return nil
+	case !a.IsGlobalUnicast() || a.IsPrivate() || a.Is6() && !globalUnicast6.Contains(a):
+		return fmt.Errorf("%s is not a public address", a)
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return fmt.Errorf("%s is not a public address (%s)", a, p)
 		}
-		return checkJWKSURL(req.URL)
-	},
+	}
+	return nil
 }
 
 // spKeySets caches SPs' parsed key sets: fetched from a jwks_uri for
@@ -65,7 +186,7 @@ func newSPKeySets() *spKeySets { return &spKeySets{entries: map[string]*keySetEn
 
 // get returns the SP's key set. refetch asks for a fresh copy of a
 // jwks_uri set, which comes only if the last fetch is jwksMinInterval old.
-func (c *spKeySets) get(ctx context.Context, sp *registry.ServiceProvider, now time.Time, refetch bool) (*jose.KeySet, error) {
+func (c *spKeySets) get(ctx context.Context, f *jwksFetcher, sp *registry.ServiceProvider, now time.Time, refetch bool) (*jose.KeySet, error) {
 	key := sp.JWKSURI
 	if len(sp.JWKS) > 0 {
 		sum := sha256.Sum256(sp.JWKS)
@@ -90,18 +211,18 @@ func (c *spKeySets) get(ctx context.Context, sp *registry.ServiceProvider, now t
 	stale := e.set == nil || now.Sub(e.fetched) >= jwksCacheTTL || refetch
 	if stale && (e.tried.IsZero() || now.Sub(e.tried) >= jwksMinInterval) {
 		e.tried = now
-		set, err := fetchJWKS(ctx, sp.JWKSURI)
+		set, err := f.fetch(ctx, sp.JWKSURI)
 		if e.err = err; err == nil {
 			e.set, e.fetched = set, now
+		} else {
+			f.log.Debug("idgw: the client's jwks_uri could not be fetched", "client_id", sp.ClientID, "jwks_uri", sp.JWKSURI, "err", err)
 		}
 	}
-	switch {
-	case e.set != nil && now.Sub(e.fetched) < jwksCacheTTL:
+	if e.set != nil && now.Sub(e.fetched) < jwksCacheTTL {
 		return e.set, nil
-	case e.err != nil: // the last attempt failed: its error until the next may start
-		return nil, e.err
 	}
-	return nil, errors.New("the client's jwks_uri could not be fetched")
+	// The last attempt failed (its reason is in the log), or none ran.
+	return nil, errJWKSUnavailable
 }
 
 // entry finds or makes the cache entry of key, and now and then drops the
@@ -128,51 +249,57 @@ func (c *spKeySets) entry(key string, now time.Time) *keySetEntry {
 	return e
 }
 
-// fetchJWKS GETs a JWK set: https only (http for loopback, as in dev mode
-// and tests), a bounded time and size.
-func fetchJWKS(ctx context.Context, raw string) (*jose.KeySet, error) {
+// fetch GETs a JWK set (where the gateway may: see above), in a bounded
+// time and size. Its errors are for the log.
+func (f *jwksFetcher) fetch(ctx context.Context, raw string) (*jose.KeySet, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("the client's jwks_uri: %w", err)
+		return nil, err
 	}
-	if err := checkJWKSURL(u); err != nil {
+	if err := checkJWKSURL(u, f.local); err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
-		return nil, fmt.Errorf("the client's jwks_uri: %w", err)
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := jwksClient.Do(req)
+	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("the client's jwks_uri could not be fetched: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the client's jwks_uri answered %d", resp.StatusCode)
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, fmt.Errorf("answered %d to %s: redirects are not followed, the SP should register the URI its keys are at", resp.StatusCode, resp.Header.Get("Location"))
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("answered %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("the client's jwks_uri could not be read: %w", err)
+		return nil, fmt.Errorf("reading: %w", err)
 	}
 	if len(body) > jwksMaxBytes {
-		return nil, fmt.Errorf("the client's jwks_uri serves more than %d bytes", jwksMaxBytes)
+		return nil, fmt.Errorf("serves more than %d bytes", jwksMaxBytes)
 	}
 	set, err := jose.ParseJWKS(body)
 	if err != nil {
-		return nil, fmt.Errorf("the client's jwks_uri serves no usable key set: %w", err)
+		return nil, fmt.Errorf("serves no usable key set: %w", err)
 	}
 	return set, nil
 }
 
-// checkJWKSURL refuses plain http except to a loopback address: keys
-// fetched over http could be anyone's.
-func checkJWKSURL(u *url.URL) error {
-	if u.Scheme == "https" {
+// checkJWKSURL refuses a jwks_uri that is not https (keys fetched over
+// http could be anyone's), except plain http to a loopback host in a
+// loopback deployment.
+func checkJWKSURL(u *url.URL, local bool) error {
+	switch {
+	case u.Host == "":
+		return errors.New("not an absolute URL")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && local && isLoopbackHost(u.Hostname()):
 		return nil
 	}
-	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && (u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()) {
-		return nil
-	}
-	return errors.New("the client's jwks_uri must be https")
+	return errors.New("must be https")
 }
