@@ -3,6 +3,7 @@ package idgw
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"html/template"
@@ -33,6 +34,9 @@ type authSession struct {
 	// pollKey finds the session again when an SDK re-polls the same
 	// authorize URL (headless mode).
 	pollKey storeKey
+	// binding is the digest of the login-binding cookie given to the
+	// browser that started the login: only that browser gets a session.
+	binding [sha256.Size]byte
 }
 
 // grant is what an authorization code stands for, redeemed once at the
@@ -108,7 +112,7 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 		return writeAuthError(c, req.Fail(verdict))
 	}
 	id := newSecret()
-	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1, pollKey: pollKeyOf(req)}
+	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1, pollKey: pollKeyOf(req), binding: g.bindLogin(c)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.sessions.put(tokenKey(id), s, sessionTTL)
@@ -150,9 +154,12 @@ func (g *Gateway) handleContinue(c *fiber.Ctx) error {
 // check asks the current authenticator how the challenge stands and ends
 // the authorization when it is decided: a code on success, the next
 // authenticator or an error on failure. browser says the request came from
-// the person's browser (the continue URL), which then gets a session; a
-// headless SDK's re-poll of the authorize URL gets none, as its HTTP client
-// may be shared by all the SP's users.
+// a browser (the continue URL), which then gets a session if it is the one
+// that started the login (its login-binding cookie); a headless SDK's
+// re-poll of the authorize URL gets none, as its HTTP client may be shared
+// by all the SP's users. A browser that did not start the login gets the
+// redirect to the SP (whose state check protects it) and its own session,
+// if any, stays as it was.
 func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool) error {
 	s, ok := g.sessions.get(tokenKey(id))
 	if !ok {
@@ -196,13 +203,14 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool
 	if len(out.AMR) > 0 {
 		amr = out.AMR
 	}
-	return g.issueCode(c, &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, browser)
+	newSession := browser && g.loginBoundTo(c, s.binding)
+	return g.issueCode(c, &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, newSession)
 }
 
 // issueCode ends an authorization that succeeded: it records the PCR the
 // SP will receive (for later PCR hints), starts a browser session when the
-// person has just authenticated in this browser (newSession), and
-// redirects with the code.
+// person has just authenticated on the phone for a login started in this
+// browser (newSession), and redirects with the code.
 func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 	ctx := c.UserContext()
 	secret, err := g.cfg.Subscribers.PCRSecret(ctx, gr.msisdn)

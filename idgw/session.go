@@ -39,11 +39,13 @@ type browserSession struct {
 	holder [sha256.Size]byte
 }
 
-// sessionCookie is how the gateway names and scopes its session cookie.
+// sessionCookie is how the gateway names and scopes its session cookie
+// and its login-binding cookie.
 type sessionCookie struct {
-	name   string
-	path   string
-	secure bool
+	name    string
+	binding string
+	path    string
+	secure  bool
 }
 
 // newSessionCookie derives the cookie from the issuer. The name carries a
@@ -51,16 +53,58 @@ type sessionCookie struct {
 // dev federation's operators share 127.0.0.1, and one node's cookie must not
 // overwrite another's. The path is the issuer's, so the cookie goes to the
 // authorization endpoint and its continue URL and nowhere else on the host.
+// The login-binding cookie has a __Host- name when it can (https, path /),
+// so that no other host of the site can plant one.
 func newSessionCookie(issuer string) sessionCookie {
 	sum := sha256.Sum256([]byte(issuer))
-	c := sessionCookie{name: "mcfed_sid_" + hex.EncodeToString(sum[:6]), path: "/"}
+	tag := hex.EncodeToString(sum[:6])
+	c := sessionCookie{name: "mcfed_sid_" + tag, binding: "mcfed_login_" + tag, path: "/"}
 	if u, err := url.Parse(issuer); err == nil {
 		c.secure = u.Scheme == "https"
 		if p := strings.TrimRight(u.Path, "/"); p != "" {
 			c.path = p
 		}
 	}
+	if c.secure && c.path == "/" {
+		c.binding = "__Host-" + c.binding
+	}
 	return c
+}
+
+// bindLogin gives the browser that starts a login at /authorize a
+// login-binding cookie (keeping the one it has, so that logins in two tabs
+// both bind) and returns its digest, which the login keeps. Only the
+// browser that presents the cookie when the login ends gets the session
+// (see loginBoundTo): whoever else opens the continue URL, say a victim
+// sent an attacker's link, gets the redirect to the SP but no session.
+func (g *Gateway) bindLogin(c *fiber.Ctx) [sha256.Size]byte {
+	v := c.Cookies(g.cookie.binding)
+	if len(v) != sessionIDLen {
+		v = newSecret()
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: g.cookie.binding, Value: v, Path: g.cookie.path,
+		MaxAge: int(sessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
+		// Lax: the continue URL is reached by top-level navigation or a
+		// same-site form post from the operator's own authenticator page.
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+	return bindingTag(v)
+}
+
+// loginBoundTo reports whether the request carries the login-binding
+// cookie whose digest is tag.
+func (g *Gateway) loginBoundTo(c *fiber.Ctx, tag [sha256.Size]byte) bool {
+	v := c.Cookies(g.cookie.binding)
+	if len(v) != sessionIDLen {
+		return false
+	}
+	got := bindingTag(v)
+	return subtle.ConstantTimeCompare(got[:], tag[:]) == 1
+}
+
+func bindingTag(v string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("mcfed-login-binding\x00" + v))
 }
 
 func holderTag(secret []byte) [sha256.Size]byte {

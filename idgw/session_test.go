@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -91,16 +91,20 @@ func (l *liveSubscribers) PCRSecret(_ context.Context, n uint64) ([]byte, error)
 }
 
 // ssoFixture is operator red's gateway with a clock the test moves, a phone
-// that approves red's two subscribers, and an index of PCRs, served through
-// fiber's app.Test as a browser would reach it.
+// that approves red's two subscribers, and an index of PCRs, served over
+// loopback HTTP. The tests play the browsers: each request carries the
+// cookies the test says that browser holds (also the Secure ones of an https
+// issuer, which a browser would send over https).
 type ssoFixture struct {
-	t     *testing.T
-	g     *Gateway
-	app   *fiber.App
-	clock *fakeClock
-	phone *phoneAuthenticator
-	subs  *liveSubscribers
-	pcrs  *pcrMap
+	t      *testing.T
+	g      *Gateway
+	app    *fiber.App
+	base   string // http://127.0.0.1:port
+	client *http.Client
+	clock  *fakeClock
+	phone  *phoneAuthenticator
+	subs   *liveSubscribers
+	pcrs   *pcrMap
 }
 
 // more are further authenticators, answered by the same phone.
@@ -128,25 +132,45 @@ func newSSOFixture(t *testing.T, issuer string, more ...AuthenticatorInfo) *ssoF
 	if _, err := f.g.cfg.Keys.Ensure(f.clock.now(), jose.RS256); err != nil {
 		t.Fatal(err)
 	}
-	f.app = fiber.New()
+	f.app = fiber.New(fiber.Config{DisableStartupMessage: true})
 	if err := f.g.Mount(f.app); err != nil {
 		t.Fatal(err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.app.Listener(ln)
+	f.base = "http://" + ln.Addr().String()
+	transport := &http.Transport{}
+	// A browser's navigation: redirects are the test's to look at.
+	f.client = &http.Client{Transport: transport, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(func() {
+		transport.CloseIdleConnections()
+		_ = f.app.Shutdown()
+	})
 	return f
 }
 
-// get sends a GET with the session cookie, if any, and returns the
-// response with its body read.
-func (f *ssoFixture) get(target string, cookie *http.Cookie) (*http.Response, string) {
+// get sends a GET for target (a path and query) with the cookies given
+// (nil ones skipped) and returns the response with its body read.
+func (f *ssoFixture) get(target string, cookies ...*http.Cookie) (*http.Response, string) {
 	f.t.Helper()
-	req := httptest.NewRequest("GET", target, nil)
-	if cookie != nil {
-		req.AddCookie(cookie)
-	}
-	resp, err := f.app.Test(req, -1)
+	req, err := http.NewRequest("GET", f.base+target, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	for _, c := range cookies {
+		if c != nil {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		f.t.Fatal(err)
@@ -156,11 +180,11 @@ func (f *ssoFixture) get(target string, cookie *http.Cookie) (*http.Response, st
 
 var continueLink = regexp.MustCompile(`url=([^"]+)"`)
 
-// browserLogin runs a login in a browser: the authorize URL shows the
-// waiting page, the phone has answered, the page's reload of the continue
-// URL ends in the redirect with the code and the session cookie. cookie is
-// what the browser already holds.
-func (f *ssoFixture) browserLogin(cookie *http.Cookie, kv ...string) (code string, session *http.Cookie) {
+// startLogin opens the authorize URL in a browser holding cookie (may be
+// nil): the waiting page, and the phone is challenged. It returns the
+// continue URL the page reloads (a path and query) and the login-binding
+// cookie the gateway gave the browser.
+func (f *ssoFixture) startLogin(cookie *http.Cookie, kv ...string) (cont string, binding *http.Cookie) {
 	f.t.Helper()
 	started := f.started()
 	resp, body := f.get(authorizeURL(kv...), cookie)
@@ -171,11 +195,19 @@ func (f *ssoFixture) browserLogin(cookie *http.Cookie, kv ...string) (code strin
 	if f.started() != started+1 {
 		f.t.Fatal("the login did not challenge the phone")
 	}
-	cont, err := url.Parse(m[1])
+	u, err := url.Parse(m[1])
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	resp, _ = f.get(cont.RequestURI(), cookie)
+	return u.RequestURI(), cookieOf(resp, f.g.cookie.binding)
+}
+
+// finishLogin opens the continue URL, once the phone has answered, in a
+// browser holding cookies: the redirect with the code. It returns the code
+// and the session cookie set, if any.
+func (f *ssoFixture) finishLogin(cont string, cookies ...*http.Cookie) (code string, session *http.Cookie) {
+	f.t.Helper()
+	resp, _ := f.get(cont, cookies...)
 	q := redirectParams(f.t, resp.Header.Get("Location"))
 	if resp.StatusCode != 302 || q.Get("code") == "" {
 		f.t.Fatalf("continue: %d %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -183,11 +215,27 @@ func (f *ssoFixture) browserLogin(cookie *http.Cookie, kv ...string) (code strin
 	return q.Get("code"), sessionCookieOf(f.t, f.g, resp)
 }
 
+// browserLogin runs a login in one browser: the authorize URL shows the
+// waiting page, the phone has answered, the page's reload of the continue
+// URL (with the login-binding cookie) ends in the redirect with the code
+// and the session cookie. cookie is the session cookie the browser already
+// holds.
+func (f *ssoFixture) browserLogin(cookie *http.Cookie, kv ...string) (code string, session *http.Cookie) {
+	f.t.Helper()
+	cont, binding := f.startLogin(cookie, kv...)
+	return f.finishLogin(cont, cookie, binding)
+}
+
 // sessionCookieOf returns the gateway's session cookie set by resp, or nil.
 func sessionCookieOf(t *testing.T, g *Gateway, resp *http.Response) *http.Cookie {
 	t.Helper()
+	return cookieOf(resp, g.cookie.name)
+}
+
+// cookieOf returns the cookie named name that resp sets, or nil.
+func cookieOf(resp *http.Response, name string) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == g.cookie.name {
+		if c.Name == name {
 			return c
 		}
 	}
@@ -238,10 +286,18 @@ func (f *ssoFixture) idToken(code string) idTokenClaims {
 // TestSessionCookieAttributes: a login in a browser sets an HttpOnly,
 // SameSite=Lax cookie with a 256-bit random value, Secure when the issuer
 // is https; each login gets a new value and ends the old session. The
-// headless SDK's re-poll (no browser) gets no cookie.
+// login-binding cookie set at /authorize is HttpOnly, SameSite=Lax and
+// 256-bit too, lives as long as a login may take, and has a __Host- name
+// when the issuer is https at the root. The headless SDK's re-poll (no
+// browser) gets no cookie.
 func TestSessionCookieAttributes(t *testing.T) {
 	f := newSSOFixture(t, "https://red.example/")
-	_, c := f.browserLogin(nil)
+	cont, b := f.startLogin(nil)
+	if b == nil || !strings.HasPrefix(b.Name, "__Host-") || !b.HttpOnly || !b.Secure || b.SameSite != http.SameSiteLaxMode ||
+		b.Path != "/" || b.Domain != "" || b.MaxAge != int(sessionTTL/time.Second) || len(b.Value) != 43 {
+		t.Fatalf("login-binding cookie %s", b)
+	}
+	_, c := f.finishLogin(cont, b)
 	if c == nil {
 		t.Fatal("no session cookie after a login")
 	}
@@ -258,25 +314,39 @@ func TestSessionCookieAttributes(t *testing.T) {
 	if q := f.silent(c2, "prompt", "none"); q.Get("code") == "" {
 		t.Fatalf("the new session does not sign in: %v", q)
 	}
+	// Another browser starting a login gets another binding.
+	if _, b2 := f.startLogin(nil, "state", "other-browser"); b2 == nil || b2.Value == b.Value {
+		t.Fatalf("two browsers got the same login binding %s", b2)
+	}
 
 	plain := newSSOFixture(t, "http://127.0.0.1:8080/red/")
-	resp, body := plain.get("/red/authorize?"+strings.SplitN(authorizeURL(), "?", 2)[1], nil)
+	resp, body := plain.get("/red/authorize?" + strings.SplitN(authorizeURL(), "?", 2)[1])
 	m := continueLink.FindStringSubmatch(body)
+	pb := cookieOf(resp, plain.g.cookie.binding)
 	if resp.StatusCode != 200 || m == nil {
 		t.Fatalf("authorize under a path prefix: %d", resp.StatusCode)
 	}
-	cont, _ := url.Parse(m[1])
-	resp, _ = plain.get(cont.RequestURI(), nil)
+	if pb == nil || strings.HasPrefix(pb.Name, "__Host-") || pb.Secure || pb.Path != "/red" || !pb.HttpOnly || pb.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("login-binding cookie of an http issuer under /red/: %s", pb)
+	}
+	cont2, _ := url.Parse(m[1])
+	resp, _ = plain.get(cont2.RequestURI(), pb)
 	pc := sessionCookieOf(t, plain.g, resp)
 	if pc == nil || pc.Secure || pc.Path != "/red" || !pc.HttpOnly || pc.Name == c.Name {
 		t.Fatalf("cookie of an http issuer under /red/: %s (https one %s)", pc, c.Name)
 	}
+	// https under a path: Secure, but no __Host- name (that needs path /).
+	prefixed := newSSOFixture(t, "https://red.example/red/")
+	resp, _ = prefixed.get("/red/authorize?" + strings.SplitN(authorizeURL(), "?", 2)[1])
+	if hb := cookieOf(resp, prefixed.g.cookie.binding); hb == nil || strings.HasPrefix(hb.Name, "__Host-") || !hb.Secure || hb.Path != "/red" {
+		t.Fatalf("login-binding cookie of an https issuer under /red/: %s", hb)
+	}
 
-	// Headless: the SDK re-polls the authorize URL and gets the code, no
-	// cookie.
-	f.get(authorizeURL("state", "headless"), nil)
-	resp, _ = f.get(authorizeURL("state", "headless"), nil)
-	if q := redirectParams(t, resp.Header.Get("Location")); q.Get("code") == "" || sessionCookieOf(t, f.g, resp) != nil {
+	// Headless: the SDK re-polls the authorize URL and gets the code, and
+	// no cookie.
+	f.get(authorizeURL("state", "headless"))
+	resp, _ = f.get(authorizeURL("state", "headless"))
+	if q := redirectParams(t, resp.Header.Get("Location")); q.Get("code") == "" || len(resp.Cookies()) != 0 {
 		t.Fatalf("headless re-poll: %q, cookies %v", resp.Header.Get("Location"), resp.Cookies())
 	}
 }
@@ -401,5 +471,59 @@ func TestSessionLevelOfAssurance(t *testing.T) {
 	}
 	if q := f.silent(c3, "acr_values", "3", "prompt", "none"); q.Get("code") == "" {
 		t.Fatalf("LoA 3 session, acr 3: %v", q)
+	}
+}
+
+// TestContinueURLSignsInOnlyTheBrowserThatStarted: the continue URL of a
+// login approved on the phone, opened in another browser (an attacker's
+// link in a victim's browser: login CSRF), still ends in the redirect to
+// the SP with the code, but sets no session cookie and leaves that
+// browser's own session as it was. The browser that started the login gets
+// the session; two logins started in one browser (two tabs) both do.
+func TestContinueURLSignsInOnlyTheBrowserThatStarted(t *testing.T) {
+	f := newSSOFixture(t, "https://red.example/")
+	cont, victimBinding := f.startLogin(nil)
+	_, victim := f.finishLogin(cont, victimBinding) // red signs in
+	if victim == nil {
+		t.Fatal("no session for the browser that started the login")
+	}
+
+	// The attacker starts a login for their own number, approves it on
+	// their phone and has the victim's browser open the continue URL.
+	attacker := "MSISDN:" + strings.TrimPrefix(red2Number, "+")
+	cont, _ = f.startLogin(nil, "login_hint", attacker, "state", "attacker")
+	code, set := f.finishLogin(cont, victim, victimBinding)
+	if set != nil {
+		t.Fatalf("the victim's browser was given the attacker's session: %s", set)
+	}
+	if sub := f.idToken(code).Sub; sub != pcr(f.mustSecret(red2Number), "shop") {
+		t.Fatalf("the code of the attacker's login names %q", sub)
+	}
+	// The victim's own session still signs the victim in.
+	q := f.silent(victim, "prompt", "none", "login_hint", "")
+	if q.Get("code") == "" {
+		t.Fatalf("the victim's session after the attack: %v", q)
+	}
+	if sub := f.idToken(q.Get("code")).Sub; sub != pcr(f.mustSecret(redNumber), "shop") {
+		t.Fatalf("the victim's session names %q", sub)
+	}
+
+	// A browser with no cookie at all: the code, no session.
+	cont, _ = f.startLogin(nil, "state", "elsewhere")
+	if _, set := f.finishLogin(cont); set != nil {
+		t.Fatalf("a browser without the login binding got a session: %s", set)
+	}
+
+	// Two tabs of one browser: the second login keeps the binding, and
+	// each ends with a session.
+	cont1, b1 := f.startLogin(nil, "state", "tab-1")
+	cont2, b2 := f.startLogin(b1, "state", "tab-2")
+	if b2 == nil || b2.Value != b1.Value {
+		t.Fatalf("the second tab's binding %s, the first's %s", b2, b1)
+	}
+	_, s1 := f.finishLogin(cont1, b1)
+	_, s2 := f.finishLogin(cont2, b1, s1)
+	if s1 == nil || s2 == nil {
+		t.Fatalf("two tabs: sessions %v, %v", s1, s2)
 	}
 }
