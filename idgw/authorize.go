@@ -210,7 +210,8 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool
 // issueCode ends an authorization that succeeded: it records the PCR the
 // SP will receive (for later PCR hints), starts a browser session when the
 // person has just authenticated on the phone for a login started in this
-// browser (newSession), and redirects with the code.
+// browser (newSession), approving this SP for these scopes, and redirects
+// with the code.
 func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 	ctx := c.UserContext()
 	secret, err := g.cfg.Subscribers.PCRSecret(ctx, gr.msisdn)
@@ -224,7 +225,8 @@ func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 	}
 	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, secret)
 	if newSession {
-		g.startBrowserSession(c, &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: holderTag(secret)})
+		g.startBrowserSession(c, &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: holderTag(secret)},
+			gr.req.ClientID, gr.req.Scopes)
 	}
 	code := newSecret()
 	g.codes.put(tokenKey(code), gr, codeTTL)

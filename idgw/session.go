@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +28,10 @@ var sessionIDLen = base64.RawURLEncoding.EncodedLen(32)
 
 // browserSession is what the gateway remembers of one successful
 // authentication in one browser, so that a later request from that browser
-// for the same subscriber (prompt=none, or another SP) needs no new
-// challenge. It lives in memory on this node only, behind a random cookie.
+// for the same subscriber and an SP the person has already approved there
+// (prompt=none, say) needs no new challenge. It lives in memory on this
+// node only, behind a random cookie. A stored session is never changed: a
+// new authentication makes a new one (see startBrowserSession).
 type browserSession struct {
 	msisdn   uint64
 	authTime time.Time
@@ -37,6 +41,25 @@ type browserSession struct {
 	// the subscriber destroys the secret and a recycled number gets a new
 	// one, so a session never carries over to the number's next holder.
 	holder [sha256.Size]byte
+	// approved holds, per client_id, the scopes the person approved on the
+	// phone for that SP in this browser: the session signs in only those
+	// SPs, for those scopes. Its slices are not modified once stored.
+	approved map[string][]string
+}
+
+// approves reports whether the person approved, on the phone, every one
+// of scopes for clientID in this session.
+func (s *browserSession) approves(clientID string, scopes []string) bool {
+	ok, found := s.approved[clientID]
+	if !found {
+		return false
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(ok, sc) {
+			return false
+		}
+	}
+	return true
 }
 
 // sessionCookie is how the gateway names and scopes its session cookie
@@ -122,10 +145,25 @@ func (g *Gateway) browserSessionOf(c *fiber.Ctx) *browserSession {
 	return s
 }
 
-// startBrowserSession keeps s and gives the browser a new session cookie
-// for it. The id is fresh at each authentication and the browser's previous
-// session ends, so an id planted in a browser before login is worth nothing.
-func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession) {
+// startBrowserSession keeps s, the person's authentication on the phone
+// for clientID's request of scopes, and gives the browser a new session
+// cookie for it. The id is fresh at each authentication and the browser's
+// previous session ends, so an id planted in a browser before login is
+// worth nothing. s approves clientID for scopes, and keeps what the
+// previous session approved when it was the same subscriber's (the same
+// holder of the number): each SP approved on the phone joins the session.
+func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession, clientID string, scopes []string) {
+	s.approved = map[string][]string{}
+	if prev := g.browserSessionOf(c); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
+		maps.Copy(s.approved, prev.approved)
+	}
+	union := slices.Clone(s.approved[clientID])
+	for _, sc := range scopes {
+		if !slices.Contains(union, sc) {
+			union = append(union, sc)
+		}
+	}
+	s.approved[clientID] = union
 	if old := c.Cookies(g.cookie.name); old != "" {
 		g.browsers.delete(tokenKey(old))
 	}
@@ -144,9 +182,12 @@ func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession) {
 // without a new challenge for subscriber sub: nil when it does, else the
 // error a prompt=none request gets. A session does when it is the same
 // subscriber's (the number's current holder's), within max_age, at the
-// level a new authentication would reach, and the request needs no
-// approval of its own: an authorisation (mc_authz) shows its context on the
-// phone every time. prompt=login is the caller's to handle.
+// level a new authentication would reach, and the person has approved this
+// request on the phone already: the same client_id, for scopes within those
+// approved in this browser. Otherwise the phone asks (consent_required for
+// prompt=none, OpenID Connect Core §3.1.2.6): another SP, wider scopes,
+// prompt=consent, and an authorisation (mc_authz), which shows its context
+// on the phone every time. prompt=login is the caller's to handle.
 func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subscriber, s *browserSession, cands []registeredAuthenticator) *OAuthError {
 	login := ErrLoginRequired("the subscriber must authenticate")
 	switch {
@@ -164,8 +205,11 @@ func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subs
 	if tag := holderTag(secret); subtle.ConstantTimeCompare(tag[:], s.holder[:]) != 1 {
 		return login
 	}
-	if req.Authz {
+	switch {
+	case req.Authz:
 		return ErrConsentRequired("the subscriber must approve this authorisation on the phone")
+	case req.Prompt.Has(PromptConsent), !s.approves(req.ClientID, req.Scopes):
+		return ErrConsentRequired("the subscriber must approve this request on the phone")
 	}
 	return nil
 }

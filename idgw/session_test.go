@@ -474,6 +474,88 @@ func TestSessionLevelOfAssurance(t *testing.T) {
 	}
 }
 
+// addSP registers another SP of red, with shop's secret and redirect URIs
+// and the scopes shop may ask for.
+func (f *ssoFixture) addSP(clientID string) {
+	f.t.Helper()
+	reg := f.g.cfg.Registry.(*registry.Registry)
+	if err := reg.Apply(2000, registry.MustEncode(registry.CmdPutSP, registry.ServiceProvider{ClientID: clientID, Name: "SP " + clientID,
+		SecretHash: registry.HashSecret(shopSecret), RedirectURIs: []string{shopCB, shopPlain},
+		Scopes: []string{"openid", "mc_authn", "mc_authz", "mc_kyc_plain"}, Operators: []string{"red"}, Status: registry.StatusActive})); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestSessionSignsInOnlyWhatThePhoneApproved: a browser session made when
+// the person approved shop on the phone does not sign in another SP (bank):
+// bank's prompt=none gets consent_required and no code, with or without a
+// login_hint, and no phone is asked. Without prompt=none bank's request
+// goes to the phone; once approved there, bank joins the session and shop
+// stays in it. Scopes wider than those approved for shop, and
+// prompt=consent, go to the phone too.
+func TestSessionSignsInOnlyWhatThePhoneApproved(t *testing.T) {
+	f := newSSOFixture(t, "https://red.example/")
+	f.addSP("bank")
+	_, c := f.browserLogin(nil) // shop, openid mc_authn
+
+	for _, kv := range [][]string{
+		{"client_id", "bank", "prompt", "none", "login_hint", ""},
+		{"client_id", "bank", "prompt", "none"},
+	} {
+		if q := f.silent(c, kv...); q.Get("error") != "consent_required" || q.Get("code") != "" || q.Get("state") != "st-1" {
+			t.Fatalf("bank %v with a session made for shop: %v", kv, q)
+		}
+	}
+	// Without prompt=none, bank's request is asked on the phone.
+	_, c2 := f.browserLogin(c, "client_id", "bank", "login_hint", "")
+	if c2 == nil {
+		t.Fatal("no session after bank's login")
+	}
+	for _, client := range []string{"bank", "shop"} {
+		if q := f.silent(c2, "client_id", client, "prompt", "none", "login_hint", ""); q.Get("code") == "" {
+			t.Fatalf("%s with prompt=none after both were approved on the phone: %v", client, q)
+		}
+	}
+
+	// Wider scopes than shop's approval: the phone again.
+	wider := []string{"scope", "openid mc_authn mc_kyc_plain"}
+	if q := f.silent(c2, append(wider, "prompt", "none")...); q.Get("error") != "consent_required" || q.Get("code") != "" {
+		t.Fatalf("shop asking for wider scopes with prompt=none: %v", q)
+	}
+	_, c3 := f.browserLogin(c2, wider...)
+	if q := f.silent(c3, append(wider, "prompt", "none")...); q.Get("code") == "" {
+		t.Fatalf("the wider scopes after their approval: %v", q)
+	}
+	if q := f.silent(c3, "scope", "openid", "prompt", "none"); q.Get("code") == "" {
+		t.Fatalf("scopes within those approved: %v", q)
+	}
+	if q := f.silent(c3, "client_id", "bank", "prompt", "none"); q.Get("code") == "" {
+		t.Fatalf("bank after shop's second approval: %v", q)
+	}
+
+	// prompt=consent always asks the phone (browserLogin fails otherwise),
+	// and cannot go with none.
+	f.browserLogin(c3, "prompt", "consent")
+	if q := f.silent(c3, "prompt", "none consent"); q.Get("error") != "invalid_request" {
+		t.Fatalf("prompt=none consent: %v", q)
+	}
+
+	// Approvals are the holder's: after the number is recycled, the new
+	// holder's approval of bank in this browser does not bring shop along.
+	g := newSSOFixture(t, "https://red.example/")
+	g.addSP("bank")
+	_, c = g.browserLogin(nil)
+	g.subs.remove(red(t))
+	g.subs.add(red(t))
+	_, c2 = g.browserLogin(c, "client_id", "bank")
+	if q := g.silent(c2, "client_id", "bank", "prompt", "none"); q.Get("code") == "" {
+		t.Fatalf("bank after the new holder approved it: %v", q)
+	}
+	if q := g.silent(c2, "prompt", "none"); q.Get("error") != "consent_required" {
+		t.Fatalf("shop, approved by the number's previous holder: %v", q)
+	}
+}
+
 // TestContinueURLSignsInOnlyTheBrowserThatStarted: the continue URL of a
 // login approved on the phone, opened in another browser (an attacker's
 // link in a victim's browser: login CSRF), still ends in the redirect to
