@@ -267,12 +267,35 @@ func TestAssertionIsSingleUse(t *testing.T) {
 
 // jwksServer is an SP's JWKS endpoint on a real listener, serving whatever
 // set it is given (or a redirect to ?redirect=, or status ?status=),
-// counting the connections made to it and its requests.
+// counting the connections made to it and its requests. While held, it
+// answers nothing until released: a slow server.
 type jwksServer struct {
 	url   string
 	conns atomic.Int32
 	hits  atomic.Int32
-	body  atomic.Value // []byte
+	body  atomic.Value                  // []byte
+	gate  atomic.Pointer[chan struct{}] // while set, requests wait for it to close
+	held  chan struct{}                 // a request that waits reports here
+}
+
+// hold makes the server's requests wait until release is called.
+func (s *jwksServer) hold(t *testing.T) (release func()) {
+	gate := make(chan struct{})
+	s.gate.Store(&gate)
+	var once sync.Once
+	release = func() { once.Do(func() { s.gate.Store(nil); close(gate) }) }
+	t.Cleanup(release) // before the server closes, which waits for its requests
+	return release
+}
+
+// waitHeld waits until a request waits at the held server.
+func (s *jwksServer) waitHeld(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-s.held:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: the gateway did not fetch the jwks_uri", what)
+	}
 }
 
 // newJWKSServer serves body over plain http on 127.0.0.1.
@@ -289,10 +312,17 @@ func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 // one trusts: a gateway that connects fails the handshake, but connects).
 func serveJWKS(t *testing.T, ln net.Listener, tls bool, body []byte) *jwksServer {
 	t.Helper()
-	s := &jwksServer{}
+	s := &jwksServer{held: make(chan struct{}, 16)}
 	s.body.Store(body)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
+		if gate := s.gate.Load(); gate != nil {
+			s.held <- struct{}{}
+			select {
+			case <-*gate:
+			case <-r.Context().Done():
+			}
+		}
 		if to := r.URL.Query().Get("redirect"); to != "" {
 			http.Redirect(w, r, to, http.StatusFound)
 			return
@@ -422,6 +452,96 @@ func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
 	if status, body := redeem(k2); status != 200 || srv.hits.Load() != 3 {
 		t.Fatalf("after the cache lifetime: %d %v, %d fetches", status, body, srv.hits.Load())
 	}
+}
+
+// TestCachedKidIsServedWhileTheKeysRefresh: a slow jwks_uri holds up only
+// the requests that need its answer. An assertion with a kid the cached set
+// lacks (which anyone can send) waits for the refetch; the SP's requests
+// with a cached kid are served meanwhile, and so they are when the set is
+// refreshed at the end of its lifetime.
+func TestCachedKidIsServedWhileTheKeysRefresh(t *testing.T) {
+	f := newLoopbackTokenFixture(t)
+	k1, k2 := spKey(t, jose.ES256, 0), spKey(t, jose.ES256, 1)
+	srv := newJWKSServer(t, jwksOf(k1))
+	if err := f.addSP(registry.ServiceProvider{ClientID: "urishop", JWKSURI: srv.url}); err != nil {
+		t.Fatal(err)
+	}
+	// start redeems a code with an assertion signed by k in a goroutine;
+	// the status comes on the channel.
+	start := func(k *jose.Key) <-chan int {
+		form := withAssertion(codeForm(f.code("client_id", "urishop")), f.assertion(k, "urishop", nil))
+		out := make(chan int, 1)
+		go func() {
+			req := httptest.NewRequest("POST", "/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := f.app.Test(req, -1)
+			if err != nil {
+				out <- 0
+				return
+			}
+			resp.Body.Close()
+			out <- resp.StatusCode
+		}()
+		return out
+	}
+	// promptly is the status of a request that must not wait for the
+	// held server.
+	promptly := func(what string, res <-chan int) int {
+		t.Helper()
+		select {
+		case status := <-res:
+			return status
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s: waited for the slow jwks_uri", what)
+			return <-res // the release at cleanup lets it end
+		}
+	}
+	if status := <-start(k1); status != 200 {
+		t.Fatalf("the first assertion: %d", status)
+	}
+
+	// The SP adds k2; its server turns slow. Assertions naming k2 make the
+	// gateway fetch again, and wait for it.
+	srv.body.Store([]byte(jwksOf(k1, k2)))
+	release := srv.hold(t)
+	f.clock.advance(jwksMinInterval)
+	newKid := []<-chan int{start(k2)}
+	srv.waitHeld(t, "an unknown kid")
+	newKid = append(newKid, start(k2), start(k2))
+	for i := range 3 {
+		if status := promptly("a cached kid during a refetch", start(k1)); status != 200 {
+			t.Errorf("cached kid %d during a refetch: %d", i, status)
+		}
+	}
+	for _, res := range newKid {
+		select {
+		case status := <-res:
+			t.Fatalf("an assertion with the new kid did not wait for the refetch: %d", status)
+		default:
+		}
+	}
+	release()
+	for _, res := range newKid {
+		if status := <-res; status != 200 {
+			t.Errorf("the new kid once the refetch is done: %d", status)
+		}
+	}
+	if n := srv.hits.Load(); n != 2 {
+		t.Errorf("the JWKS was fetched %d times, want 2: one refetch for all", n)
+	}
+
+	// At the end of the set's lifetime it is fetched again, in the
+	// background: the SP's requests go on with the set they have.
+	release = srv.hold(t)
+	f.clock.advance(jwksCacheTTL)
+	if status := promptly("a cached kid at the end of the set's lifetime", start(k2)); status != 200 {
+		t.Errorf("a cached kid at the end of the set's lifetime: %d", status)
+	}
+	srv.waitHeld(t, "the end of the set's lifetime")
+	if status := promptly("a cached kid while the set refreshes", start(k1)); status != 200 {
+		t.Errorf("a cached kid while the set refreshes: %d", status)
+	}
+	release()
 }
 
 // TestJWKSURIThatCannotServe: whatever goes wrong with a jwks_uri, the

@@ -173,19 +173,30 @@ type spKeySets struct {
 	swept   time.Time
 }
 
+// keySetEntry is one cached key set. Its mutex is never held over the
+// network: a jwks_uri is fetched by a goroutine of its own, and requests
+// keep using the cached set while it runs.
 type keySetEntry struct {
-	mu      sync.Mutex // held while fetching: one fetch per URI at a time
-	set     *jose.KeySet
-	err     error     // of the last attempt
-	fetched time.Time // when set was fetched
-	tried   time.Time // when the last fetch was attempted
-	used    time.Time
+	mu         sync.Mutex
+	set        *jose.KeySet
+	err        error         // an inline set's parse error
+	refreshing chan struct{} // while a fetch runs; closed when it is done
+	fetched    time.Time     // when set was fetched
+	tried      time.Time     // when the last fetch was started
+	used       time.Time
 }
 
 func newSPKeySets() *spKeySets { return &spKeySets{entries: map[string]*keySetEntry{}} }
 
 // get returns the SP's key set. refetch asks for a fresh copy of a
-// jwks_uri set, which comes only if the last fetch is jwksMinInterval old.
+// jwks_uri set (the assertion names a kid the set lacks), which comes only
+// if the last fetch started jwksMinInterval ago.
+//
+// At most one fetch per URI runs at a time. Only the requests that need
+// its result wait for it: the first one (nothing cached yet) and those
+// with refetch. The others are served the cached set at once, even one
+// past jwksCacheTTL while its refresh runs, so an unknown kid, which
+// anyone can send, never holds up the SP's other requests.
 func (c *spKeySets) get(ctx context.Context, f *jwksFetcher, sp *registry.ServiceProvider, now time.Time, refetch bool) (*jose.KeySet, error) {
 	key := sp.JWKSURI
 	if len(sp.JWKS) > 0 {
@@ -209,20 +220,43 @@ func (c *spKeySets) get(ctx context.Context, f *jwksFetcher, sp *registry.Servic
 		return e.set, nil
 	}
 	stale := e.set == nil || now.Sub(e.fetched) >= jwksCacheTTL || refetch
-	if stale && (e.tried.IsZero() || now.Sub(e.tried) >= jwksMinInterval) {
+	if stale && e.refreshing == nil && (e.tried.IsZero() || now.Sub(e.tried) >= jwksMinInterval) {
 		e.tried = now
-		set, err := f.fetch(ctx, sp.JWKSURI)
-		if e.err = err; err == nil {
-			e.set, e.fetched = set, now
-		} else {
-			f.log.Debug("idgw: the client's jwks_uri could not be fetched", "client_id", sp.ClientID, "jwks_uri", sp.JWKSURI, "err", err)
-		}
+		e.refreshing = make(chan struct{})
+		go e.refresh(ctx, f, sp.ClientID, sp.JWKSURI, now)
 	}
-	if e.set != nil && now.Sub(e.fetched) < jwksCacheTTL {
+	if done := e.refreshing; done != nil && (e.set == nil || refetch) {
+		e.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		e.mu.Lock()
+	}
+	if e.set != nil && (now.Sub(e.fetched) < jwksCacheTTL || e.refreshing != nil) {
 		return e.set, nil
 	}
-	// The last attempt failed (its reason is in the log), or none ran.
+	// The last fetch failed (its reason is in the log).
 	return nil, errJWKSUnavailable
+}
+
+// refresh fetches the entry's set from uri, for the request that started
+// it and those that wait: neither the request's end nor its cancellation
+// stops it, the fetch timeout does.
+func (e *keySetEntry) refresh(ctx context.Context, f *jwksFetcher, clientID, uri string, started time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
+	defer cancel()
+	set, err := f.fetch(ctx, uri)
+	if err != nil {
+		f.log.Debug("idgw: the client's jwks_uri could not be fetched", "client_id", clientID, "jwks_uri", uri, "err", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.set, e.fetched = set, started
+	}
+	close(e.refreshing)
+	e.refreshing = nil
 }
 
 // entry finds or makes the cache entry of key, and now and then drops the
@@ -233,12 +267,11 @@ func (c *spKeySets) entry(key string, now time.Time) *keySetEntry {
 	if now.Sub(c.swept) > keySetIdle {
 		c.swept = now
 		for k, e := range c.entries {
-			if e.mu.TryLock() {
-				if now.Sub(e.used) > keySetIdle {
-					delete(c.entries, k)
-				}
-				e.mu.Unlock()
+			e.mu.Lock()
+			if now.Sub(e.used) > keySetIdle && e.refreshing == nil {
+				delete(c.entries, k)
 			}
+			e.mu.Unlock()
 		}
 	}
 	e := c.entries[key]
