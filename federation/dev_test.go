@@ -85,7 +85,7 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 				req.SetBasicAuth(info.SP.ClientID, info.SP.ClientSecret)
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("Accept", "application/json")
-				var disc discoveryAnswer
+				var disc DiscoveryAnswer
 				getJSON(t, http.DefaultClient, req, 200, &disc)
 				if disc.Response.ServingOperator != op.Name || disc.Links()["issuer"] != op.Issuer {
 					t.Fatalf("%s through %s: %+v, want %s at %s", number, node.ID, disc.Response, op.Name, op.Issuer)

@@ -211,7 +211,7 @@ func (s *devSP) discover(ctx context.Context, digits string) (spOperator, error)
 	req.SetBasicAuth(s.cfg.ClientID, s.cfg.Secret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	var body discoveryAnswer
+	var body DiscoveryAnswer
 	status, err := s.doJSON(req, &body)
 	switch {
 	case err != nil:
@@ -237,9 +237,10 @@ func (s *devSP) discover(ctx context.Context, digits string) (spOperator, error)
 	return op, nil
 }
 
-// discoveryAnswer is what an SP reads of a discovery answer
-// (shared/spec/mobile-connect.md §1.2).
-type discoveryAnswer struct {
+// DiscoveryAnswer is what an SP reads of a discovery answer
+// (shared/spec/mobile-connect.md §1.2): the demo SP's view, and the load
+// generator's, which drives the demo as that SP does.
+type DiscoveryAnswer struct {
 	Error        string `json:"error"`
 	Description  string `json:"description"`
 	SubscriberID string `json:"subscriber_id"`
@@ -257,7 +258,7 @@ type discoveryAnswer struct {
 
 // Links are the operator's endpoints by rel, lower-cased (the SDKs match
 // rels case-insensitively).
-func (a discoveryAnswer) Links() map[string]string {
+func (a DiscoveryAnswer) Links() map[string]string {
 	out := map[string]string{}
 	for _, l := range a.Response.APIs.OperatorID.Link {
 		out[strings.ToLower(l.Rel)] = l.Href

@@ -37,7 +37,7 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 		req.SetBasicAuth("demo-sp", d.SPSecret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		var disc discoveryAnswer
+		var disc DiscoveryAnswer
 		getJSON(t, http.DefaultClient, req, 200, &disc)
 		links := disc.Links()
 

@@ -244,21 +244,6 @@ type loginDriver struct {
 	requests atomic.Int64
 }
 
-// discoveryReply is what the SP reads of a discovery answer.
-type discoveryReply struct {
-	Error        string `json:"error"`
-	SubscriberID string `json:"subscriber_id"`
-	Response     struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-		APIs         struct {
-			OperatorID struct {
-				Link []struct{ Rel, Href string } `json:"link"`
-			} `json:"operatorid"`
-		} `json:"apis"`
-	} `json:"response"`
-}
-
 // otpInSMS finds the code in the SMS authenticator's text ("Your code to
 // sign in to <SP>: 123456").
 var otpInSMS = regexp.MustCompile(`sign in to .*: (\d{4,10})\b`)
@@ -289,17 +274,14 @@ func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *federation.
 	req.SetBasicAuth(sp.ClientID, sp.ClientSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	var disc discoveryReply
+	var disc federation.DiscoveryAnswer
 	if kind := d.json(req, &disc); kind != "" {
 		return fail("%s", kind)
 	}
 	if disc.Error != "" || disc.SubscriberID == "" {
 		return fail("no operator: %s", disc.Error)
 	}
-	links := map[string]string{}
-	for _, l := range disc.Response.APIs.OperatorID.Link {
-		links[strings.ToLower(l.Rel)] = l.Href
-	}
+	links := disc.Links()
 	next()
 
 	// Authorize, with state, nonce and PKCE S256, then the code page.
