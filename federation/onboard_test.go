@@ -57,6 +57,20 @@ func restartNode(t *testing.T, n *Node, cfg Config) *Node {
 	return again
 }
 
+// startRoutableGreen starts a one-node federation with the shop SP and
+// green's node joined to it, once discovery routes green's number.
+func startRoutableGreen(t *testing.T) (*testFed, *Node, Config) {
+	t.Helper()
+	f := startFed(t, 1)
+	seedShop(f)
+	green, cfg := startProfiledNode(t, f, "green", greenProfile)
+	f.waitFor("green to be routable", func() bool {
+		status, _ := discover(t, green, greenNumber)
+		return status == 200
+	})
+	return f, green, cfg
+}
+
 // seedShop registers the catalogue and an SP every operator accepts.
 func seedShop(f *testFed) {
 	for _, s := range []string{"openid", "mc_authn", "profile"} {
@@ -242,13 +256,7 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 // the SP; deleting the policy restores it. No per-operator step is needed to
 // accept an SP in the first place.
 func TestOperatorDeclinesAnSP(t *testing.T) {
-	f := startFed(t, 1)
-	seedShop(f)
-	green, _ := startProfiledNode(t, f, "green", greenProfile)
-	f.waitFor("green to be routable", func() bool {
-		status, _ := discover(t, green, greenNumber)
-		return status == 200
-	})
+	f, green, _ := startRoutableGreen(t)
 	authorize := func() *http.Response {
 		q := url.Values{"client_id": {"shop"}, "redirect_uri": {onboardRedirect}, "response_type": {"code"},
 			"scope": {"openid mc_authn"}, "state": {"state-123"}, "nonce": {"nonce-123"}, "acr_values": {"2"},
@@ -345,13 +353,7 @@ func TestSigningKeysRotateWithoutDowntime(t *testing.T) {
 // subscriber_id key, discovery seals with the new key everywhere, and the
 // gateway opens subscriber_ids sealed with either key, across a restart.
 func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
-	f := startFed(t, 1)
-	seedShop(f)
-	green, cfg := startProfiledNode(t, f, "green", greenProfile)
-	f.waitFor("green to be routable", func() bool {
-		status, _ := discover(t, green, greenNumber)
-		return status == 200
-	})
+	f, green, cfg := startRoutableGreen(t)
 	want, _ := registry.ParseMSISDN(greenNumber)
 	_, _, before := discoverSealed(t, green, greenNumber)
 	oldKey := f.nodes[0].Raft().Registry().Operator("green").SealingKey
