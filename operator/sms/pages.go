@@ -118,6 +118,11 @@ func setHeaders(c *fiber.Ctx) {
 	// The link's token is in the URL: never send it on as a referrer.
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	// No form-action: the code form posts to the gateway's own continue
+	// endpoint, which answers with a redirect to the SP's redirect_uri, and
+	// Chromium applies form-action to every hop of a form's redirects, so
+	// 'self' blocked the last step of every login. The form's target is
+	// fixed by the server (underPublic) and the pages run no script.
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 	c.Set("X-Robots-Tag", "noindex")
 }
