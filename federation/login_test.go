@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 

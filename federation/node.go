@@ -18,7 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
 

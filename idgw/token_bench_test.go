@@ -44,7 +44,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
-	"github.com/mcfed/mcfed/jose"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
 
