@@ -31,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -91,7 +92,7 @@ func loadBenchFixture(b *testing.B) *benchFixture {
 		// that makes a valid number.
 		for sub := 123; f.number == ""; sub++ {
 			s := "+91" + strconv.Itoa(6000000+perm[0]) + fmt.Sprintf("%03d", sub)
-			if _, err := registry.FastValidator().Check([]byte(s)); err == nil {
+			if _, err := e164.FastValidator().Check([]byte(s)); err == nil {
 				f.number = s
 			}
 		}
@@ -103,7 +104,7 @@ func loadBenchFixture(b *testing.B) *benchFixture {
 		slices.Sort(nums)
 		nums = slices.Compact(nums)
 		f.nPorted = len(nums)
-		f.ported = registry.FormatMSISDN(nums[len(nums)/2])
+		f.ported = e164.Format(nums[len(nums)/2])
 		for lo := 0; lo < len(nums); lo += 1000000 {
 			part := nums[lo:min(lo+1000000, len(nums))]
 			ps := make([]registry.Port, len(part))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -89,7 +90,7 @@ func (a *applier) ports(ps ...registry.Port) {
 
 func mustNumber(t testing.TB, s string) uint64 {
 	t.Helper()
-	n, err := registry.ParseMSISDN(s)
+	n, err := e164.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

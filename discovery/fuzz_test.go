@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // reused is one parser kept across fuzz iterations, as the pool keeps them:
@@ -61,8 +61,8 @@ func FuzzDiscoveryParams(f *testing.F) {
 		}
 		if r.msisdn != 0 {
 			// Only valid numbers get through, and they survive a round trip.
-			if n, err := registry.ParseMSISDN(registry.FormatMSISDN(r.msisdn)); err != nil || n != r.msisdn {
-				t.Fatalf("MSISDN %d accepted, but ParseMSISDN says %d, %v", r.msisdn, n, err)
+			if n, err := e164.Parse(e164.Format(r.msisdn)); err != nil || n != r.msisdn {
+				t.Fatalf("MSISDN %d accepted, but e164.Parse says %d, %v", r.msisdn, n, err)
 			}
 		}
 		for _, nw := range []network{r.selected, r.identified} {

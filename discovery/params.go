@@ -8,7 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // rawRequest is all discovery reads from an HTTP request, so that parsing is
@@ -155,21 +155,21 @@ func (p *parser) parse(raw *rawRequest) *protoError {
 }
 
 // parseMSISDN accepts the number with or without '+'. What SDKs send (digits,
-// perhaps a '+') takes the registry's compiled validator (well under a
+// perhaps a '+') takes e164's compiled validator (well under a
 // microsecond); anything else (WSO2 forwards what the user typed, spaces and
-// all) takes ParseMSISDN, which gives the same verdict for the same number.
+// all) takes e164.Parse, which gives the same verdict for the same number.
 func parseMSISDN(v []byte) (uint64, *protoError) {
 	var (
 		n   uint64
 		err error
 	)
 	if plainDigits(v) {
-		n, err = registry.FastValidator().Check(v)
+		n, err = e164.FastValidator().Check(v)
 	} else {
-		n, err = registry.ParseMSISDN(string(v))
+		n, err = e164.Parse(string(v))
 	}
 	if err != nil {
-		var ne *registry.NumberError
+		var ne *e164.Error
 		if errors.As(err, &ne) {
 			return 0, errBadRequest("MSISDN is not a valid number: " + ne.Reason)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -56,7 +57,7 @@ func TestSealPlaintextFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 		digits, fill, ok := strings.Cut(string(pt), "|")
-		if len(pt) != 128 || !ok || digits != strings.TrimPrefix(registry.FormatMSISDN(n), "+") {
+		if len(pt) != 128 || !ok || digits != strings.TrimPrefix(e164.Format(n), "+") {
 			t.Fatalf("plaintext %q: want %s's digits, '|', fill to 128 bytes", pt, s)
 		}
 		for _, c := range []byte(fill) {

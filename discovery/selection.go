@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -106,7 +107,7 @@ func (s *Service) chooseByNumber(c *fiber.Ctx, sc *selectionContext, country, ty
 	n, err := parseTypedNumber(typed, country)
 	if err != nil {
 		msg := "That is not a valid mobile number. Type it with its country code, for example +44 7911 123456."
-		var ne *registry.NumberError
+		var ne *e164.Error
 		if errors.As(err, &ne) {
 			msg = "That is not a valid mobile number (" + ne.Reason + "). Type it with its country code, for example +44 7911 123456."
 		}
@@ -131,12 +132,12 @@ func (s *Service) chooseByNumber(c *fiber.Ctx, sc *selectionContext, country, ty
 // parseTypedNumber reads what a person typed: an international number, or,
 // when a country was chosen, a national one ("07911 123456" in GB).
 func parseTypedNumber(typed, country string) (uint64, error) {
-	n, err := registry.ParseMSISDN(typed)
+	n, err := e164.Parse(typed)
 	if err == nil || country == "" {
 		return n, err
 	}
 	if cc := phonenumbers.GetCountryCodeForRegion(country); cc != 0 {
-		if n2, err2 := registry.ParseMSISDN("+" + strconv.Itoa(cc) + " " + typed); err2 == nil {
+		if n2, err2 := e164.Parse("+" + strconv.Itoa(cc) + " " + typed); err2 == nil {
 			return n2, nil
 		}
 	}

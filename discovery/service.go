@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -116,7 +117,7 @@ func New(cfg Config) (*Service, error) {
 	s.selectionURL = s.publicURL + selectionPath
 	// The number validator compiles its tables on first use; pay that
 	// here rather than in the first SP's request.
-	registry.FastValidator()
+	e164.FastValidator()
 	return s, nil
 }
 

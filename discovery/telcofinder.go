@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -147,9 +148,9 @@ func parseE164(s string) (uint64, error) {
 	if len(s) < 6 || len(s) > 16 || s[0] != '+' || s[1] == '0' || !allDigits([]byte(s[1:])) {
 		return 0, errors.New("phoneNumber must be in E.164 form: '+' and the digits, e.g. +447911123456")
 	}
-	n, err := registry.FastValidator().Check([]byte(s))
+	n, err := e164.FastValidator().Check([]byte(s))
 	if err != nil {
-		var ne *registry.NumberError
+		var ne *e164.Error
 		if errors.As(err, &ne) {
 			return 0, errors.New("phoneNumber is not a valid number: " + ne.Reason)
 		}

@@ -3,6 +3,7 @@ package federation
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -33,11 +34,11 @@ func (n *Node) rangeRoutes(v1 fiber.Router) {
 		if err := n.readJSON(c, &ref); err != nil {
 			return err
 		}
-		v, _, err := registry.ParsePrefix(c.Params("prefix"))
+		v, _, err := e164.ParsePrefix(c.Params("prefix"))
 		if err != nil {
 			return badRequest(err.Error())
 		}
-		prefix := registry.FormatMSISDN(v)
+		prefix := e164.Format(v)
 		existed := n.cluster.node.Registry().Range(prefix) != nil
 		batch := registry.RangeBatch{Ranges: []registry.Range{{Prefix: prefix, Operator: ref.Operator}}}
 		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
@@ -66,7 +67,7 @@ type portedNumber struct {
 
 func (n *Node) portedRoutes(v1 fiber.Router) {
 	v1.Get("/ported/:msisdn", func(c *fiber.Ctx) error {
-		num, err := registry.ParseMSISDN(c.Params("msisdn"))
+		num, err := e164.Parse(c.Params("msisdn"))
 		if err != nil {
 			return badRequest(err.Error())
 		}
@@ -75,9 +76,9 @@ func (n *Node) portedRoutes(v1 fiber.Router) {
 		}
 		o := n.cluster.node.Registry().Ported(num)
 		if o == nil {
-			return newProblem(404, "not-found", registry.FormatMSISDN(num)+" is not ported")
+			return newProblem(404, "not-found", e164.Format(num)+" is not ported")
 		}
-		return c.JSON(portedNumber{MSISDN: registry.FormatMSISDN(num), Operator: o.ID})
+		return c.JSON(portedNumber{MSISDN: e164.Format(num), Operator: o.ID})
 	})
 	v1.Put("/ported/:msisdn", func(c *fiber.Ctx) error {
 		var ref operatorRef
@@ -96,17 +97,17 @@ func (n *Node) portedRoutes(v1 fiber.Router) {
 // port ports the number in the path to operator ("" un-ports it), with
 // phonenumbers' full validation: single writes can afford it.
 func (n *Node) port(c *fiber.Ctx, operator string) error {
-	num, err := registry.ParseMSISDN(c.Params("msisdn"))
+	num, err := e164.Parse(c.Params("msisdn"))
 	if err != nil {
 		return badRequest(err.Error())
 	}
 	reg := n.cluster.node.Registry()
 	if !reg.InRange(num) {
-		return badRequest(registry.FormatMSISDN(num) + " is in no operator's range: add the range first")
+		return badRequest(e164.Format(num) + " is in no operator's range: add the range first")
 	}
 	prev := reg.Ported(num)
 	if operator == "" && prev == nil {
-		return newProblem(404, "not-found", registry.FormatMSISDN(num)+" is not ported")
+		return newProblem(404, "not-found", e164.Format(num)+" is not ported")
 	}
 	cmd, err := registry.EncodePorts([]registry.Port{{Number: num, Operator: operator}})
 	if err != nil {
@@ -121,5 +122,5 @@ func (n *Node) port(c *fiber.Ctx, operator string) error {
 	if prev == nil {
 		c.Status(fiber.StatusCreated)
 	}
-	return c.JSON(portedNumber{MSISDN: registry.FormatMSISDN(num), Operator: operator})
+	return c.JSON(portedNumber{MSISDN: e164.Format(num), Operator: operator})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -149,7 +150,7 @@ func (n *Node) applyAndWait(ctx context.Context, cmd []byte) error {
 }
 
 func (n *Node) getResolve(c *fiber.Ctx) error {
-	num, err := registry.ParseMSISDN(c.Params("msisdn"))
+	num, err := e164.Parse(c.Params("msisdn"))
 	if err != nil {
 		return badRequest(err.Error())
 	}
@@ -158,7 +159,7 @@ func (n *Node) getResolve(c *fiber.Ctx) error {
 	}
 	res, ok := n.cluster.node.Registry().Resolve(num)
 	if !ok {
-		return newProblem(404, "not-found", registry.FormatMSISDN(num)+" is in no operator's range")
+		return newProblem(404, "not-found", e164.Format(num)+" is in no operator's range")
 	}
-	return c.JSON(fiber.Map{"msisdn": registry.FormatMSISDN(num), "operator": res.Operator.ID, "ported": res.Ported})
+	return c.JSON(fiber.Map{"msisdn": e164.Format(num), "operator": res.Operator.ID, "ported": res.Ported})
 }

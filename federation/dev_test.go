@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/mcfed/mcfed/discovery"
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // startDev starts the demo federation in a new directory for one test.
@@ -155,7 +155,7 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 			if body.Response.ServingOperator != op.name || body.CorrelationID != "c-"+op.id {
 				t.Fatalf("node %d answers %s with %+v", i, op.number, body)
 			}
-			want, _ := registry.ParseMSISDN(op.number)
+			want, _ := e164.Parse(op.number)
 			for id, key := range keys {
 				got, err := discovery.Open(key, body.SubscriberID)
 				if id == op.id && (err != nil || got != want) {

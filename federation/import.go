@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -153,7 +154,7 @@ const portOpBits = 14
 // may not give one number two operators.
 func (n *Node) importPorted(c *fiber.Ctx) error {
 	reg := n.cluster.node.Registry()
-	v := registry.FastValidator()
+	v := e164.FastValidator()
 	ops := []string{""} // place 0 un-ports
 	opIndex := map[string]uint64{"": 0}
 	var rows []uint64
@@ -167,7 +168,7 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 			return bad.add(line, "%v", err)
 		}
 		if !reg.InRange(num) {
-			return bad.add(line, "%s is in no operator's range", registry.FormatMSISDN(num))
+			return bad.add(line, "%s is in no operator's range", e164.Format(num))
 		}
 		op, ok := opIndex[rec[1]]
 		if !ok {
@@ -198,7 +199,7 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 		num, op := r>>portOpBits, r&(1<<portOpBits-1)
 		if i > 0 && rows[i-1]>>portOpBits == num {
 			if rows[i-1] != r {
-				return importProblem([]rowError{{Detail: registry.FormatMSISDN(num) + " is given two different operators"}}, false)
+				return importProblem([]rowError{{Detail: e164.Format(num) + " is given two different operators"}}, false)
 			}
 			continue
 		}
@@ -235,11 +236,11 @@ func (n *Node) importRanges(c *fiber.Ctx) error {
 		if len(rec) != 2 {
 			return bad.add(line, "want 2 fields (prefix,operator), got %d", len(rec))
 		}
-		v, _, err := registry.ParsePrefix(rec[0])
+		v, _, err := e164.ParsePrefix(rec[0])
 		if err != nil {
 			return bad.add(line, "%v", err)
 		}
-		prefix := registry.FormatMSISDN(v)
+		prefix := e164.Format(v)
 		if reg.Operator(rec[1]) == nil {
 			return bad.add(line, "operator %q does not exist", rec[1])
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -55,7 +56,7 @@ func LoadOperatorProfile(path string) (*OperatorProfile, error) {
 		return nil, fmt.Errorf("operator profile %s: %w", path, err)
 	}
 	for _, r := range p.Ranges {
-		if _, _, err := registry.ParsePrefix(r); err != nil {
+		if _, _, err := e164.ParsePrefix(r); err != nil {
 			return nil, fmt.Errorf("operator profile %s: range %q: %w", path, r, err)
 		}
 	}
@@ -227,7 +228,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 // rangeHolder returns the operator holding prefix r or a shorter prefix of
 // it (the range r would lie in), or "" when none does.
 func (n *Node) rangeHolder(reg *registry.Registry, r string) string {
-	v, d, err := registry.ParsePrefix(r)
+	v, d, err := e164.ParsePrefix(r)
 	if err != nil {
 		return ""
 	}

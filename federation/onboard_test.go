@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -165,7 +166,7 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 	seedShop(f)
 	green, cfg := startProfiledNode(t, f, "green", greenProfile)
 	reg := f.nodes[0].Raft().Registry()
-	num, _ := registry.ParseMSISDN(greenNumber)
+	num, _ := e164.Parse(greenNumber)
 	f.waitFor("green's record, ranges and node mark to reach node 1", func() bool {
 		o := reg.Operator("green")
 		res, ok := reg.Resolve(num)
@@ -354,7 +355,7 @@ func TestSigningKeysRotateWithoutDowntime(t *testing.T) {
 // gateway opens subscriber_ids sealed with either key, across a restart.
 func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 	f, green, cfg := startRoutableGreen(t)
-	want, _ := registry.ParseMSISDN(greenNumber)
+	want, _ := e164.Parse(greenNumber)
 	_, _, before := discoverSealed(t, green, greenNumber)
 	oldKey := f.nodes[0].Raft().Registry().Operator("green").SealingKey
 
@@ -422,7 +423,7 @@ func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 
 func mustMSISDN(t *testing.T, s string) uint64 {
 	t.Helper()
-	n, err := registry.ParseMSISDN(s)
+	n, err := e164.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

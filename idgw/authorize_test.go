@@ -11,7 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // subscriberMap is a subscriber store in memory, for gateway tests.
@@ -23,7 +23,7 @@ func (m subscriberMap) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
 	if _, ok := m[n]; !ok {
 		return nil, ErrUnknownSubscriber
 	}
-	return []byte(registry.FormatMSISDN(n) + "-secret"), nil
+	return []byte(e164.Format(n) + "-secret"), nil
 }
 
 func (m subscriberMap) Subscriber(_ context.Context, n uint64) (Subscriber, error) {
@@ -55,7 +55,7 @@ func (p *phoneAuthenticator) Start(_ context.Context, ch Challenge) (Started, er
 	if p.startErr != nil {
 		return Started{}, p.startErr
 	}
-	st := Started{State: []byte(registry.FormatMSISDN(ch.MSISDN))}
+	st := Started{State: []byte(e164.Format(ch.MSISDN))}
 	if p.page != "" {
 		st.RedirectURL = p.page + "?return=" + url.QueryEscape(ch.ReturnURL)
 	}
@@ -69,7 +69,7 @@ func (p *phoneAuthenticator) Check(_ context.Context, state []byte, answer url.V
 		}
 		return Outcome{Status: Failed, Reason: "wrong code"}, nil
 	}
-	n, err := registry.ParseMSISDN(string(state))
+	n, err := e164.Parse(string(state))
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -79,7 +79,7 @@ func (p *phoneAuthenticator) Check(_ context.Context, state []byte, answer url.V
 }
 
 func (p *phoneAuthenticator) answer(n string, st OutcomeStatus) {
-	num, _ := registry.ParseMSISDN(n)
+	num, _ := e164.Parse(n)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.answers[num] = st
@@ -152,7 +152,7 @@ func redirectParams(t *testing.T, loc string) url.Values {
 }
 
 func red(t *testing.T) uint64 {
-	n, err := registry.ParseMSISDN(redNumber)
+	n, err := e164.Parse(redNumber)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -573,7 +574,7 @@ func (g *Gateway) parseLoginHint(r *AuthRequest, hint string) *OAuthError {
 		}
 		r.LoginHintKind, n = HintEncrMSISDN, v
 	case hasPrefixFold(hint, loginHintMSISDN):
-		v, err := registry.ParseMSISDN(hint[len(loginHintMSISDN):])
+		v, err := e164.Parse(hint[len(loginHintMSISDN):])
 		if err != nil {
 			return ErrInvalidRequest("login_hint MSISDN is not a valid international number")
 		}
@@ -590,7 +591,7 @@ func (g *Gateway) parseLoginHint(r *AuthRequest, hint string) *OAuthError {
 		if !strings.HasPrefix(rest, "+") {
 			return ErrInvalidRequest("login_hint tel must be tel:+<E.164 number>")
 		}
-		v, err := registry.ParseMSISDN(rest)
+		v, err := e164.Parse(rest)
 		if err != nil {
 			return ErrInvalidRequest("login_hint tel is not a valid international number")
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -77,7 +78,7 @@ func authTestSeal(t testing.TB, pub *rsa.PublicKey, msisdn string) string {
 
 func authTestMSISDN(t testing.TB, s string) uint64 {
 	t.Helper()
-	n, err := registry.ParseMSISDN(s)
+	n, err := e164.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

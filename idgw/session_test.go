@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -42,7 +43,7 @@ func (l *liveSubscribers) add(n uint64, enrolments ...string) {
 	defer l.mu.Unlock()
 	l.gen++
 	l.subs[n] = Subscriber{MSISDN: n, Active: true, Enrolments: enrolments}
-	l.secrets[n] = []byte(registry.FormatMSISDN(n) + "-secret-" + string(rune('a'+l.gen)))
+	l.secrets[n] = []byte(e164.Format(n) + "-secret-" + string(rune('a'+l.gen)))
 }
 
 // enrol gives a subscriber authenticator enrolments, keeping its secret.

@@ -44,13 +44,14 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
 
 func BenchmarkTokenEndpoint(b *testing.B) {
 	g, _ := newAuthTestGateway(b)
-	n, _ := registry.ParseMSISDN(redNumber)
+	n, _ := e164.Parse(redNumber)
 	g.cfg.Subscribers = subscriberMap{n: {MSISDN: n, Active: true}}
 	if _, err := g.cfg.Keys.Ensure(time.Now(), jose.RS256, jose.ES256); err != nil {
 		b.Fatal(err)

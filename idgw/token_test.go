@@ -12,8 +12,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
-	"github.com/mcfed/mcfed/registry"
 )
 
 const shopSecret = "ssssssssssssssssssssssssssssssssssssssss" // 40 s: the fixture's
@@ -126,7 +126,7 @@ func TestTokenIssuesAVerifiableIDToken(t *testing.T) {
 	if c2.Sub != c.Sub {
 		t.Fatal("the PCR changed between two logins of one subscriber at one SP")
 	}
-	if pcr([]byte(registry.FormatMSISDN(red(t))+"-secret"), "other-sp") == c.Sub {
+	if pcr([]byte(e164.Format(red(t))+"-secret"), "other-sp") == c.Sub {
 		t.Fatal("two SPs get the same PCR")
 	}
 }

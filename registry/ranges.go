@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // Range gives an operator the numbers that begin with Prefix. Ranges nest:
@@ -46,23 +48,23 @@ func applyPutRanges(tx *writeTxn, body []byte) error {
 	changes := make([]change, 0, len(b.Ranges))
 	batch := make(map[prefix]Slot, len(b.Ranges))
 	for i, rg := range b.Ranges {
-		v, d, err := ParsePrefix(rg.Prefix)
+		v, d, err := e164.ParsePrefix(rg.Prefix)
 		if err != nil {
 			return invalidf("range %d: %v", i+1, err)
 		}
 		p := prefix{v, d}
 		o := get[Operator](tx.Txn, tableOperators, rg.Operator)
 		if o == nil {
-			return notFoundf("range %s: operator %q does not exist", FormatMSISDN(v), rg.Operator)
+			return notFoundf("range %s: operator %q does not exist", e164.Format(v), rg.Operator)
 		}
 		if prev, dup := batch[p]; dup && prev != o.Slot {
-			return conflictf("range %s is given to two operators in one batch", FormatMSISDN(v))
+			return conflictf("range %s is given to two operators in one batch", e164.Format(v))
 		}
 		batch[p] = o.Slot
 		// Only the FSM writes the index, so reading it here needs no lock.
 		if cur, ok := idx.byLen[d][v]; ok {
 			if cur != o.Slot {
-				return conflictf("range %s already belongs to operator %s", FormatMSISDN(v), tx.r.operatorBySlot(cur).ID)
+				return conflictf("range %s already belongs to operator %s", e164.Format(v), tx.r.operatorBySlot(cur).ID)
 			}
 			continue // the same range again: nothing to change
 		}
@@ -85,12 +87,12 @@ func applyDeleteRanges(tx *writeTxn, body []byte) error {
 	}
 	var removed []prefix
 	for _, s := range k.Keys {
-		v, d, err := ParsePrefix(s)
+		v, d, err := e164.ParsePrefix(s)
 		if err != nil {
 			return invalidf("range %q: %v", s, err)
 		}
 		if _, ok := tx.r.ranges.byLen[d][v]; !ok {
-			return notFoundf("range %s does not exist", FormatMSISDN(v))
+			return notFoundf("range %s does not exist", e164.Format(v))
 		}
 		removed = append(removed, prefix{v, d})
 	}
@@ -106,7 +108,7 @@ func applyDeleteRanges(tx *writeTxn, body []byte) error {
 
 // Range returns the range with exactly this prefix ("+4479"), or nil.
 func (r *Registry) Range(s string) *Range {
-	v, d, err := ParsePrefix(s)
+	v, d, err := e164.ParsePrefix(s)
 	if err != nil {
 		return nil
 	}
@@ -114,7 +116,7 @@ func (r *Registry) Range(s string) *Range {
 	if !ok {
 		return nil
 	}
-	return &Range{Prefix: FormatMSISDN(v), Operator: r.operatorBySlot(slot).ID}
+	return &Range{Prefix: e164.Format(v), Operator: r.operatorBySlot(slot).ID}
 }
 
 // Ranges lists ranges in prefix order (as strings), a page at a time,
@@ -134,7 +136,7 @@ func (r *Registry) Ranges(operator, after string, limit int) Page[Range] {
 	all := r.ranges.sorted()
 	start := 0
 	if after != "" {
-		if v, d, err := ParsePrefix(after); err == nil {
+		if v, d, err := e164.ParsePrefix(after); err == nil {
 			k := sortKey(prefix{v, d})
 			start, _ = slices.BinarySearchFunc(all, k, func(e rangeEntry, k uint64) int { return cmp.Compare(sortKey(e.p), k) })
 			if start < len(all) && all[start].p == (prefix{v, d}) {
@@ -151,7 +153,7 @@ func (r *Registry) Ranges(operator, after string, limit int) Page[Range] {
 			page.Next = page.Items[len(page.Items)-1].Prefix
 			break
 		}
-		page.Items = append(page.Items, &Range{Prefix: FormatMSISDN(e.p.value), Operator: r.operatorBySlot(e.slot).ID})
+		page.Items = append(page.Items, &Range{Prefix: e164.Format(e.p.value), Operator: r.operatorBySlot(e.slot).ID})
 	}
 	return page
 }

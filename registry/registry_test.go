@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // fixture applies commands to a registry with increasing log indexes, as the
@@ -51,7 +53,7 @@ func op(id, network string) Operator {
 
 func mustNumber(t *testing.T, s string) uint64 {
 	t.Helper()
-	n, err := ParseMSISDN(s)
+	n, err := e164.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

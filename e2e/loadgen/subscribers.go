@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/federation"
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // smsPerNumber is how many logins one number may take part in: the SMS
@@ -50,11 +50,11 @@ func provision(ctx context.Context, info *federation.DevInfo, perOperator int, r
 		var subs []*loadSubscriber
 		csv := []byte("msisdn,status,given_name,family_name,email\n")
 		for k := start; len(subs) < perOperator && k < space.size(); k++ {
-			number := registry.FormatMSISDN(space.nth(k))
+			number := e164.Format(space.nth(k))
 			// Demo subscribers keep their attributes; numbers that are not
 			// valid for the country are skipped (the import would refuse
 			// the whole file).
-			if _, err := registry.ParseMSISDN(number); err != nil || demo[number] {
+			if _, err := e164.Parse(number); err != nil || demo[number] {
 				continue
 			}
 			subs = append(subs, &loadSubscriber{msisdn: number, op: i})

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // API is the provisioning REST API. The node mounts it on its admin
@@ -306,13 +306,13 @@ func pathMSISDN(c *fiber.Ctx) (MSISDN, error) {
 // in canonical form and are taken as they are (a tombstone's number must
 // stay addressable); anything else must be a valid number.
 func parseMSISDN(s, field string) (MSISDN, error) {
-	if v, ok := canonical(s); ok {
+	if v, ok := e164.ParseCanonical(s); ok {
 		return MSISDN(v), nil
 	}
-	if v, ok := canonical("+" + s); ok {
+	if v, ok := e164.ParseCanonical("+" + s); ok {
 		return MSISDN(v), nil
 	}
-	v, err := registry.ParseMSISDN(s)
+	v, err := e164.Parse(s)
 	if err != nil {
 		return 0, &FieldError{Field: field, Reason: err.Error(), err: err}
 	}

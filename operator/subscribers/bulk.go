@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // Format is the format of a bulk file.
@@ -129,7 +129,7 @@ func (c *rowCollector) add(r bulkRow, numberChecked bool) bool {
 }
 
 // BulkLoad reads a whole file, validates every row (CSV numbers with
-// registry.FastValidator, JSON ones with registry.ParseMSISDN) and only then
+// e164.FastValidator, JSON ones with e164.Parse) and only then
 // writes, bulkBatch rows per transaction. A file with any bad row writes
 // nothing and fails with a *BulkError naming the lines. A row for an
 // existing subscriber replaces what the row sets; a row that would change
@@ -353,7 +353,7 @@ func readCSV(r io.Reader, c *rowCollector) error {
 	if len(c.errs.Rows) > 0 {
 		return nil
 	}
-	validator := registry.FastValidator()
+	validator := e164.FastValidator()
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {

@@ -4,8 +4,8 @@
 // pairwise customer references (PCRs).
 //
 // None of this is replicated: it lives in a bbolt file in the node's data
-// directory and is served only by the operator's own node. The package
-// imports the registry for number validation only.
+// directory and is served only by the operator's own node. Numbers are read
+// and checked by internal/e164, as everywhere else in mcfed.
 package subscribers
 
 import (
@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // Status is where a subscriber stands.
@@ -36,29 +36,29 @@ func (s Status) valid() bool {
 }
 
 // MSISDN is a number as the registry keeps it: the uint64 value of its E.164
-// digits. In JSON it is "+<digits>"; on input anything registry.ParseMSISDN
+// digits. In JSON it is "+<digits>"; on input anything e164.Parse
 // accepts.
 type MSISDN uint64
 
-func (m MSISDN) String() string { return registry.FormatMSISDN(uint64(m)) }
+func (m MSISDN) String() string { return e164.Format(uint64(m)) }
 
 // MarshalJSON writes "+<digits>".
 func (m MSISDN) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
 // UnmarshalJSON reads a number. The canonical "+<digits>" form (the form the
 // store writes) is only converted, so that reading a stored record costs no
-// validation; any other form goes through registry.ParseMSISDN. Input from
+// validation; any other form goes through e164.Parse. Input from
 // outside is validated in full by validate.
 func (m *MSISDN) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return &FieldError{Field: "msisdn", Reason: "must be a string such as \"+447400123456\""}
 	}
-	if v, ok := canonical(s); ok {
+	if v, ok := e164.ParseCanonical(s); ok {
 		*m = MSISDN(v)
 		return nil
 	}
-	v, err := registry.ParseMSISDN(s)
+	v, err := e164.Parse(s)
 	if err != nil {
 		return &FieldError{Field: "msisdn", Reason: err.Error(), err: err}
 	}
@@ -66,26 +66,10 @@ func (m *MSISDN) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// canonical converts "+<digits>" (3 to 15 digits, no leading zero) without
-// judging whether the number is valid.
-func canonical(s string) (uint64, bool) {
-	if len(s) < 4 || len(s) > registry.MaxMSISDNDigits+1 || s[0] != '+' || s[1] == '0' {
-		return 0, false
-	}
-	var v uint64
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(s[i]-'0')
-	}
-	return v, true
-}
-
-// checkNumber reports whether m is a valid number: ParseMSISDN must accept
+// checkNumber reports whether m is a valid number: e164.Parse must accept
 // its canonical form and keep its value.
 func checkNumber(m MSISDN) error {
-	v, err := registry.ParseMSISDN(m.String())
+	v, err := e164.Parse(m.String())
 	if err != nil {
 		return &FieldError{Field: "msisdn", Reason: err.Error(), err: err}
 	}
@@ -171,7 +155,7 @@ const (
 
 // validate checks what a client may set, before anything is stored. It
 // normalises the alternate number to "+<digits>". numberChecked says the
-// MSISDN was already validated (bulk CSV rows, by registry.FastValidator).
+// MSISDN was already validated (bulk CSV rows, by e164.FastValidator).
 func (s *Subscriber) validate(numberChecked bool) error {
 	if s.MSISDN == 0 {
 		return invalid("msisdn", "required")
@@ -212,11 +196,11 @@ func (s *Subscriber) validate(numberChecked bool) error {
 		}
 	}
 	if a.PhoneNumberAlternate != "" {
-		v, err := registry.ParseMSISDN(a.PhoneNumberAlternate)
+		v, err := e164.Parse(a.PhoneNumberAlternate)
 		if err != nil {
 			return &FieldError{Field: "attributes.phone_number_alternate", Reason: err.Error(), err: err}
 		}
-		a.PhoneNumberAlternate = registry.FormatMSISDN(v)
+		a.PhoneNumberAlternate = e164.Format(v)
 	}
 	if ad := a.Address; ad != nil {
 		for _, f := range []struct {

@@ -1,4 +1,4 @@
-package registry
+package e164
 
 import (
 	"math/rand/v2"
@@ -40,7 +40,7 @@ func benchNumbers(tb testing.TB) [][]byte {
 	return all
 }
 
-func BenchmarkParseMSISDN(b *testing.B) {
+func BenchmarkParse(b *testing.B) {
 	nums := benchNumbers(b)
 	strs := make([]string, len(nums))
 	for i, n := range nums {
@@ -49,7 +49,7 @@ func BenchmarkParseMSISDN(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		ParseMSISDN(strs[i%len(strs)])
+		Parse(strs[i%len(strs)])
 	}
 }
 
@@ -94,11 +94,11 @@ func BenchmarkFastCheckParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkNewNumberValidator: the one-off cost of FastValidator's first call.
-func BenchmarkNewNumberValidator(b *testing.B) {
+// BenchmarkNewValidator: the one-off cost of FastValidator's first call.
+func BenchmarkNewValidator(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := newNumberValidator(true); err != nil {
+		if _, err := newValidator(true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package registry
+package e164
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// NumberValidator is the fast path for bulk files: it mirrors
+// Validator is the fast path for bulk files: it mirrors
 // phonenumbers.Parse("+"+digits) followed by phonenumbers.IsValidNumber with
 // phonenumbers' own metadata, every pattern compiled once. It is safe for
 // concurrent use; build it once (FastValidator).
-type NumberValidator struct {
+type Validator struct {
 	codes [1000]*callingCode // by country calling code; nil when unassigned
 }
 
@@ -62,21 +62,21 @@ type prefixStripper struct {
 	rules     *regionRules
 }
 
-var fastValidator = sync.OnceValue(func() *NumberValidator {
-	v, err := newNumberValidator(true)
+var fastValidator = sync.OnceValue(func() *Validator {
+	v, err := newValidator(true)
 	if err != nil {
-		panic("registry: building the MSISDN validator from phonenumbers metadata: " + err.Error())
+		panic("e164: building the validator from phonenumbers metadata: " + err.Error())
 	}
 	return v
 })
 
-// FastValidator returns the process-wide NumberValidator, built on first use
+// FastValidator returns the process-wide Validator, built on first use
 // (about 50 ms; the validator holds about 2.5 MB).
-func FastValidator() *NumberValidator { return fastValidator() }
+func FastValidator() *Validator { return fastValidator() }
 
-// newNumberValidator compiles phonenumbers' metadata; withDFA false keeps
+// newValidator compiles phonenumbers' metadata; withDFA false keeps
 // to the regexps (the tests compare both).
-func newNumberValidator(withDFA bool) (*NumberValidator, error) {
+func newValidator(withDFA bool) (*Validator, error) {
 	coll, err := phonenumbers.MetadataCollection()
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func newNumberValidator(withDFA bool) (*NumberValidator, error) {
 		}
 	}
 	b := &metaCompiler{cache: map[string]*regexp.Regexp{}}
-	v := &NumberValidator{}
+	v := &Validator{}
 	for code := range phonenumbers.GetSupportedCallingCodes() {
 		if code <= 0 || code >= len(v.codes) {
 			return nil, fmt.Errorf("country code %d out of range", code)
@@ -324,10 +324,10 @@ func firstDigits(re *syntax.Regexp) (set uint16, nullable bool) {
 
 // Check takes a CSV field: digits with an optional leading '+' and nothing
 // else (bulk files are machine-made: spaces and the like are refused). It
-// returns the value ParseMSISDN would return for the same text, or a
-// *NumberError with the reason ParseMSISDN would give. Like ParseMSISDN it
+// returns the value Parse would return for the same text, or a
+// *Error with the reason Parse would give. Like Parse it
 // treats a leading "00" (without '+') as an international prefix.
-func (v *NumberValidator) Check(field []byte) (uint64, error) {
+func (v *Validator) Check(field []byte) (uint64, error) {
 	d, plus := field, false
 	if len(d) > 0 && d[0] == '+' {
 		d, plus = d[1:], true
@@ -338,13 +338,13 @@ func (v *NumberValidator) Check(field []byte) (uint64, error) {
 			if plus {
 				at++
 			}
-			return 0, &NumberError{Input: string(field), Reason: fmt.Sprintf(
+			return 0, &Error{Input: string(field), Reason: fmt.Sprintf(
 				"unexpected %q at offset %d (a bulk field holds digits with an optional leading '+')",
 				rune(field[at]), at)}
 		}
 	}
 	if len(field) == 0 {
-		return 0, &NumberError{Input: "", Reason: reasonEmpty}
+		return 0, &Error{Input: "", Reason: reasonEmpty}
 	}
 	d, reason := digitsPolicy(d, plus)
 	if reason == "" {
@@ -353,11 +353,11 @@ func (v *NumberValidator) Check(field []byte) (uint64, error) {
 			return val, nil
 		}
 	}
-	return 0, &NumberError{Input: string(field), Reason: reason}
+	return 0, &Error{Input: string(field), Reason: reason}
 }
 
 // validate mirrors slowValidate: d is 3..15 digits, no leading zero.
-func (v *NumberValidator) validate(d []byte) (uint64, string) {
+func (v *Validator) validate(d []byte) (uint64, string) {
 	// extractCountryCode: the first of the 1-, 2- and 3-digit prefixes
 	// that is an assigned code (assigned codes are prefix-free).
 	var c *callingCode
@@ -393,7 +393,7 @@ func (v *NumberValidator) validate(d []byte) (uint64, string) {
 		}
 		return 0, reasonNotValidFor(c.code, c.regionFor(nsn))
 	}
-	return e164Value(c.code, nsn)
+	return valueOf(c.code, nsn)
 }
 
 // apply mirrors maybeStripNationalPrefixAndCarrierCode followed by

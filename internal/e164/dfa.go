@@ -1,4 +1,4 @@
-package registry
+package e164
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package registry
+package e164
 
 import (
 	"errors"
@@ -15,24 +15,24 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// reasonOf returns the reason of a *NumberError ("" for nil); any other
+// reasonOf returns the reason of a *Error ("" for nil); any other
 // error comes out as a reason no path produces.
 func reasonOf(err error) string {
 	if err == nil {
 		return ""
 	}
-	var ne *NumberError
+	var ne *Error
 	if !errors.As(err, &ne) {
-		return fmt.Sprintf("<%T is not a *NumberError: %v>", err, err)
+		return fmt.Sprintf("<%T is not a *Error: %v>", err, err)
 	}
 	return ne.Reason
 }
 
-// compareFastSlow checks that Check(s) of every validator and ParseMSISDN(s)
+// compareFastSlow checks that Check(s) of every validator and Parse(s)
 // agree on verdict, value and error; it returns a description of the first
 // mismatch, or "".
-func compareFastSlow(vs []*NumberValidator, s string) string {
-	sv, serr := ParseMSISDN(s)
+func compareFastSlow(vs []*Validator, s string) string {
+	sv, serr := Parse(s)
 	sr := reasonOf(serr)
 	for i, v := range vs {
 		fv, ferr := v.Check([]byte(s))
@@ -63,7 +63,7 @@ var raceEnabled = sync.OnceValue(func() bool {
 
 // compareAll runs compareFastSlow on every input, on all cores, and returns
 // the mismatches.
-func compareAll(vs []*NumberValidator, inputs []string) []string {
+func compareAll(vs []*Validator, inputs []string) []string {
 	workers := runtime.GOMAXPROCS(0)
 	bad := make([][]string, workers)
 	var wg sync.WaitGroup
@@ -82,18 +82,18 @@ func compareAll(vs []*NumberValidator, inputs []string) []string {
 	return slices.Concat(bad...)
 }
 
-var regexpValidator = sync.OnceValues(func() (*NumberValidator, error) { return newNumberValidator(false) })
+var regexpValidator = sync.OnceValues(func() (*Validator, error) { return newValidator(false) })
 
 // validators returns the validator FastValidator builds (automata) and one
 // that keeps to the regexps (what a code gets when its automaton cannot be
-// built): both must agree with ParseMSISDN.
-func validators(t testing.TB) []*NumberValidator {
+// built): both must agree with Parse.
+func validators(t testing.TB) []*Validator {
 	t.Helper()
 	rv, err := regexpValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []*NumberValidator{FastValidator(), rv}
+	return []*Validator{FastValidator(), rv}
 }
 
 // TestFastValidatorAutomata: every country code should get an automaton;
@@ -180,8 +180,8 @@ func TestFastValidatorKnownCases(t *testing.T) {
 			if got != c.want || reasonOf(err) != c.reason {
 				t.Fatalf("Check(%q) = %d, %v; want %d, reason %q", c.in, got, err, c.want, c.reason)
 			}
-			if err == nil && FormatMSISDN(got) != "+"+strconv.FormatUint(c.want, 10) {
-				t.Fatalf("FormatMSISDN(%d) = %q", got, FormatMSISDN(got))
+			if err == nil && Format(got) != "+"+strconv.FormatUint(c.want, 10) {
+				t.Fatalf("Format(%d) = %q", got, Format(got))
 			}
 		})
 	}
@@ -201,103 +201,6 @@ func TestFastValidatorRefusesNonDigits(t *testing.T) {
 		if got := reasonOf(err); got != reason {
 			t.Errorf("Check(%q): reason %q, want %q", in, got, reason)
 		}
-	}
-}
-
-func TestParseMSISDNForms(t *testing.T) {
-	for in, want := range map[string]uint64{
-		"+447911123456":        447911123456,
-		"447911123456":         447911123456,
-		"00447911123456":       447911123456,
-		"tel:+447911123456":    447911123456,
-		"TEL:+44-7911-123456":  447911123456,
-		" +44 7911 123456 ":    447911123456,
-		"+44 (0) 7911 123456":  447911123456,
-		"+44 (0)7911.123.456":  447911123456,
-		"0044 7911 123456":     447911123456,
-		"+44-7911-123-456":     447911123456,
-		"+1 (201) 555-0123":    12015550123,
-		"+1 1 201 555 0123":    12015550123,
-		"+39 06 1234 5678":     390612345678,
-		"+54 11 15 1234-5678":  5491112345678,
-		"+49 (0)151 1234 5678": 4915112345678,
-		"tel:+80012345678":     80012345678,
-	} {
-		got, err := ParseMSISDN(in)
-		if err != nil || got != want {
-			t.Errorf("ParseMSISDN(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-}
-
-func TestParseMSISDNErrors(t *testing.T) {
-	for in, want := range map[string]string{
-		"+4479":              `"+4479" is not a valid number: too short for country code 44`,
-		"+999 123 4567":      `"+999 123 4567" is not a valid number: unknown country code 999`,
-		"+447700900123":      `"+447700900123" is not a valid number: not a valid number for GB`,
-		"+44 7911 12345a":    `"+44 7911 12345a" is not a valid number: not a number`,
-		"hello":              `"hello" is not a valid number: not a number`,
-		"+1-800-FLOWERS":     `"+1-800-FLOWERS" is not a valid number: not a number`,
-		"+44 7911 123456;x":  `"+44 7911 123456;x" is not a valid number: not a number`,
-		"":                   `"" is not a valid number: empty`,
-		"   ":                `"   " is not a valid number: empty`,
-		"+":                  `"+" is not a valid number: not a number`,
-		"tel:":               `"tel:" is not a valid number: not a number`,
-		"07911 123456":       `"07911 123456" is not a valid number: no country code (international form required)`,
-		"+0044 7911 123456":  `"+0044 7911 123456" is not a valid number: no country code (international form required)`,
-		"+44 7911 1234567 8": `"+44 7911 1234567 8" is not a valid number: too long for country code 44`,
-		"+1234567890123456":  `"+1234567890123456" is not a valid number: too long (more than 15 digits)`,
-		"+800 1234 567":      `"+800 1234 567" is not a valid number: too short for country code 800`,
-		"+12":                `"+12" is not a valid number: too short`,
-	} {
-		_, err := ParseMSISDN(in)
-		if err == nil || err.Error() != want {
-			t.Errorf("ParseMSISDN(%q) error %v\n\twant %s", in, err, want)
-		}
-	}
-}
-
-func TestFormatMSISDN(t *testing.T) {
-	for n, want := range map[uint64]string{447911123456: "+447911123456", 12015550123: "+12015550123", 999999999999999: "+999999999999999"} {
-		if got := FormatMSISDN(n); got != want {
-			t.Errorf("FormatMSISDN(%d) = %q, want %q", n, got, want)
-		}
-		if v, err := ParseMSISDN(want); err == nil && v != n {
-			t.Errorf("ParseMSISDN(FormatMSISDN(%d)) = %d", n, v)
-		}
-	}
-}
-
-func TestParsePrefix(t *testing.T) {
-	ok := []struct {
-		in     string
-		value  uint64
-		digits int
-	}{
-		{"+4479", 4479, 4},
-		{"4479", 4479, 4},
-		{"4470", 4470, 4},
-		{"44700", 44700, 5},
-		{"+1", 1, 1},
-		{"44", 44, 2},
-		{"358", 358, 3},
-		{"+800", 800, 3},
-		{"447911123456789", 447911123456789, 15},
-	}
-	for _, c := range ok {
-		v, d, err := ParsePrefix(c.in)
-		if err != nil || v != c.value || d != c.digits {
-			t.Errorf("ParsePrefix(%q) = %d, %d, %v; want %d, %d", c.in, v, d, err, c.value, c.digits)
-		}
-	}
-	for _, in := range []string{"", "+", "4", "35", "+999", "9991", "0044", "+0", "44 79", "44-79", "4479a", "+4479+", "4479111234567890", "++44", "tel:+44"} {
-		if v, d, err := ParsePrefix(in); err == nil {
-			t.Errorf("ParsePrefix(%q) = %d, %d, nil; want an error", in, v, d)
-		}
-	}
-	_, _, err := ParsePrefix("+999")
-	if want := `"+999" is not a valid number prefix: does not begin with an assigned country calling code`; err == nil || err.Error() != want {
-		t.Errorf("ParsePrefix(+999): %v, want %s", err, want)
 	}
 }
 
@@ -354,7 +257,7 @@ func TestFastValidatorExampleNumbers(t *testing.T) {
 	var inputs []string
 	for i, nsn := range nsns {
 		cc := strconv.Itoa(ccs[i])
-		if v, err := vs[0].Check([]byte(cc + nsn)); err != nil || FormatMSISDN(v) != "+"+cc+nsn {
+		if v, err := vs[0].Check([]byte(cc + nsn)); err != nil || Format(v) != "+"+cc+nsn {
 			t.Errorf("example number +%s%s: %d, %v", cc, nsn, v, err)
 		}
 		variants := []string{
@@ -498,7 +401,7 @@ func TestFastValidatorRandom(t *testing.T) {
 	}
 }
 
-func TestNumberErrorMessage(t *testing.T) {
+func TestErrorMessage(t *testing.T) {
 	_, err := FastValidator().Check([]byte("9991234567"))
 	if err == nil || !strings.HasPrefix(err.Error(), `"9991234567" is not a valid number: `) {
 		t.Fatalf("error %v", err)
