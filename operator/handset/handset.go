@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/operator/smsc"
 )
 
@@ -66,14 +67,17 @@ func New(opt Options) *Handset {
 
 var _ smsc.Deliverer = (*Handset)(nil)
 
-// ErrBadMSISDN: not E.164 digits.
-var ErrBadMSISDN = errors.New("handset: MSISDN must be 7 to 15 digits")
+// ErrBadMSISDN: not a number in international form.
+var ErrBadMSISDN = errors.New("handset: MSISDN is not an E.164 number")
 
-// NormalizeMSISDN strips a leading "+" and checks the digits.
+// NormalizeMSISDN returns the key of a number's inbox: its E.164 digits as
+// e164.Normalize reads them ("+44 7911 123456", "tel:+447911123456" and
+// "447911123456" share an inbox). Errors match ErrBadMSISDN and wrap the
+// *e164.Error.
 func NormalizeMSISDN(s string) (string, error) {
-	d := strings.TrimPrefix(strings.TrimSpace(s), "+")
-	if len(d) < 7 || len(d) > 15 || strings.Trim(d, "0123456789") != "" {
-		return "", fmt.Errorf("%w: %q", ErrBadMSISDN, s)
+	d, err := e164.Normalize(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadMSISDN, err)
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package handset_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/operator/handset"
 	"github.com/mcfed/mcfed/operator/smsc"
 )
@@ -144,5 +146,27 @@ func TestInboxJSONAndTap(t *testing.T) {
 	defer cancel()
 	if _, err := h.WaitFor(ctx, msisdn, func(m handset.Message) bool { return m.Text == "never" }); err == nil {
 		t.Error("WaitFor found a message that never came")
+	}
+}
+
+// TestInboxKey: a number reaches the same inbox however it is written, and
+// a number without its country code is refused.
+func TestInboxKey(t *testing.T) {
+	h := handset.New(handset.Options{})
+	if err := h.Deliver(smsc.Message{ID: "A1", From: "X", To: "+49 151 1234 5678", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{msisdn, "+" + msisdn, "tel:+" + msisdn, "00" + msisdn, " +49 (151) 1234-5678 "} {
+		if got := h.Messages(n); len(got) != 1 || got[0].To != msisdn {
+			t.Errorf("Messages(%q) = %+v, want the one message to %s", n, got, msisdn)
+		}
+	}
+	_, err := handset.NormalizeMSISDN("015112345678")
+	var ne *e164.Error
+	if !errors.Is(err, handset.ErrBadMSISDN) || !errors.As(err, &ne) {
+		t.Errorf("national number: %v, want ErrBadMSISDN wrapping an *e164.Error", err)
+	}
+	if err := h.Deliver(smsc.Message{ID: "A2", From: "X", To: "015112345678", Text: "hi"}); !errors.Is(err, handset.ErrBadMSISDN) {
+		t.Errorf("delivery to a national number: %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/linxGnu/gosmpp"
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // Message states as delivery receipts spell them (SMPP v3.4 appendix B),
@@ -502,11 +504,12 @@ func (c *Client) notConnected(cause error) error {
 	return &NotConnectedError{Addr: c.cfg.Addr, Since: since, Cause: cause}
 }
 
-// normalize accepts "+" and E.164 digits (7 to 15).
+// normalize gives the digits the PDU carries (TON international, NPI
+// E.164: no '+'); errors match ErrBadAddress and wrap the *e164.Error.
 func normalize(to string) (string, error) {
-	d := strings.TrimPrefix(strings.TrimSpace(to), "+")
-	if len(d) < 7 || len(d) > 15 || strings.Trim(d, "0123456789") != "" || d[0] == '0' {
-		return "", fmt.Errorf("%w: %q", ErrBadAddress, to)
+	d, err := e164.Normalize(to)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
 	return d, nil
 }

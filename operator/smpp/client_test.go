@@ -285,8 +285,10 @@ func TestSubmitErrors(t *testing.T) {
 	if _, err := c.Submit(ctx, msisdn, strings.Repeat("x", 3*153)); !errors.Is(err, smpp.ErrTooLong) {
 		t.Errorf("too long: %v", err)
 	}
-	if _, err := c.Submit(ctx, "12ab", "x"); !errors.Is(err, smpp.ErrBadAddress) {
-		t.Errorf("bad address: %v", err)
+	for _, to := range []string{"12ab", "015112345678"} {
+		if _, err := c.Submit(ctx, to, "x"); !errors.Is(err, smpp.ErrBadAddress) {
+			t.Errorf("bad address %q: %v", to, err)
+		}
 	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()

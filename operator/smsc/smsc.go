@@ -23,6 +23,8 @@ import (
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // Message is one complete short message as it reaches the handset
@@ -355,9 +357,10 @@ func (c *conn) handleSubmit(q *pdu.SubmitSM) {
 	}
 	resp := q.GetResponse().(*pdu.SubmitSMResp)
 	to := q.DestAddr.Address()
+	dest, toErr := e164.Normalize(to)
 	text, err := decode(&q.Message)
 	switch {
-	case !validMSISDN(to):
+	case toErr != nil:
 		resp.CommandStatus = data.ESME_RINVDSTADR
 	case err != nil:
 		resp.CommandStatus = data.ESME_RSUBMITFAIL
@@ -368,7 +371,7 @@ func (c *conn) handleSubmit(q *pdu.SubmitSM) {
 	if c.write(resp) != nil || resp.CommandStatus != data.ESME_ROK {
 		return
 	}
-	part := partIn{id: resp.MessageID, text: text, from: q.SourceAddr.Address(), to: to,
+	part := partIn{id: resp.MessageID, text: text, from: q.SourceAddr.Address(), to: to, dest: dest,
 		coding: q.Message.Encoding(), wantReceipt: q.RegisteredDelivery&0x03 != 0}
 	if total, num, ref, ok := q.Message.UDH().GetConcatInfo(); ok && total > 1 {
 		part.total, part.num, part.ref = int(total), int(num), int(ref)
@@ -386,21 +389,9 @@ func decode(sm *pdu.ShortMessage) (string, error) {
 	return sm.GetMessageWithEncoding(enc)
 }
 
-func validMSISDN(s string) bool {
-	s = strings.TrimPrefix(s, "+")
-	if len(s) < 3 || len(s) > 15 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 type partIn struct {
 	id, text, from, to string
+	dest               string // to, normalised: what the Deliverer gets
 	coding             data.Encoding
 	wantReceipt        bool
 	total, num, ref    int
@@ -454,7 +445,7 @@ func (s *Server) assemble(p partIn) (Message, []*partIn, bool) {
 	if parts[0].coding != nil {
 		coding = parts[0].coding.DataCoding()
 	}
-	return Message{ID: ids[0], PartIDs: ids, From: p.from, To: strings.TrimPrefix(p.to, "+"),
+	return Message{ID: ids[0], PartIDs: ids, From: p.from, To: p.dest,
 		Text: text.String(), Coding: coding, ReceivedAt: now}, parts, true
 }
 

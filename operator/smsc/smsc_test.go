@@ -96,6 +96,9 @@ func TestProtocol(t *testing.T) {
 	if r := c.call(submit("not-a-number", "x")); r.GetHeader().CommandStatus != data.ESME_RINVDSTADR {
 		t.Errorf("bad destination: %v", r.GetHeader().CommandStatus)
 	}
+	if r := c.call(submit("015112345678", "x")); r.GetHeader().CommandStatus != data.ESME_RINVDSTADR {
+		t.Errorf("national number (no country code): %v", r.GetHeader().CommandStatus)
+	}
 	r := c.call(submit("4915112345678", "fail")).(*pdu.SubmitSMResp)
 	if !r.IsOk() || r.MessageID == "" {
 		t.Fatalf("submit: %+v", r)
@@ -148,6 +151,19 @@ func TestProtocol(t *testing.T) {
 	c = dialRaw(t, addr)
 	if r := c.call(bind(pdu.Transmitter, "op", "pw")); !r.IsOk() {
 		t.Errorf("bind after restart: %v", r.GetHeader().CommandStatus)
+	}
+
+	// The Deliverer gets the destination's E.164 digits, without the '+'.
+	if r := c.call(submit("+4915112345678", "plus")); !r.IsOk() {
+		t.Fatalf("submit to +4915112345678: %v", r.GetHeader().CommandStatus)
+	}
+	select {
+	case m := <-got:
+		if m.To != "4915112345678" || m.Text != "plus" {
+			t.Errorf("delivered %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("submit to +4915112345678 never delivered")
 	}
 }
 
