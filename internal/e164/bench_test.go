@@ -103,3 +103,18 @@ func BenchmarkNewValidator(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNormalize: digits already normalised (what stores and protocols
+// carry), then a number as a person types it.
+func BenchmarkNormalize(b *testing.B) {
+	for _, in := range []string{"+447911123456", " +44 (0)7911 123-456"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Normalize(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
