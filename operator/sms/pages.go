@@ -21,6 +21,9 @@ var pageStyle = template.CSS(`body{font-family:system-ui,sans-serif;max-width:24
 	`input{font-size:1.6em;letter-spacing:.2em;width:100%;box-sizing:border-box;padding:.3em;text-align:center}` +
 	`button{font-size:1.2em;width:100%;margin-top:1em;padding:.5em}`)
 
+// Browsers compile the code field's pattern with the v flag, where a "-" in a
+// class must be escaped: "[0-9 -]*" is an invalid expression (a console error)
+// that validates nothing.
 var otpPage = template.Must(template.New("otp").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -31,7 +34,7 @@ var otpPage = template.Must(template.New("otp").Parse(`<!DOCTYPE html>
 <p>We sent a {{.Length}}-digit code by SMS to your phone.{{if .Link}} You can also tap the link in that SMS, then press Continue.{{end}}</p>
 <form method="post" action="{{.Return}}">
 <label for="otp">Code</label>
-<input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 -]*" maxlength="{{.Max}}" autofocus{{if not .Link}} required{{end}}>
+<input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 \-]*" maxlength="{{.Max}}" autofocus{{if not .Link}} required{{end}}>
 <button type="submit">Continue</button>
 </form>
 </body></html>
