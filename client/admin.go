@@ -1,0 +1,100 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Admin calls a node's admin API, as the demo federation and operators'
+// scripts do.
+type Admin struct {
+	Base  string
+	Token string
+	HTTP  *http.Client
+}
+
+// Do sends body (JSON unless it is an io.Reader, which goes as CSV) and
+// decodes a 2xx answer into out (when not nil). Any other answer comes back
+// as an *APIError holding the problem.
+func (a *Admin) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd, ctype = b, "text/csv"
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, ctype = bytes.NewReader(data), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.Base, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	client := a.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &APIError{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+		_ = json.Unmarshal(data, &e.Problem)
+		return e
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// APIError is a non-2xx answer of the admin API.
+type APIError struct {
+	Status      int
+	ContentType string
+	Problem     Problem
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("admin API answered %d: %s", e.Status, e.Problem.Detail)
+}
+
+// Problem is the admin API's error body, RFC 9457 problem details, as a
+// client reads it.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Line is the line of an imported file that the problem is about.
+	Line int `json:"line,omitempty"`
+	// Errors lists the bad lines of an imported file.
+	Errors []RowError `json:"errors,omitempty"`
+	// Applied is how many rows of an import were committed before it failed.
+	Applied *int `json:"applied,omitempty"`
+}
+
+// RowError is one bad line of an imported file.
+type RowError struct {
+	Line   int    `json:"line"`
+	Detail string `json:"detail"`
+}
