@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/federation"
 )
 
@@ -18,7 +19,7 @@ func TestAgainstTheDevFederation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	info, err := federation.ReadDevInfo(d.InfoPath)
+	info, err := client.ReadDevInfo(d.InfoPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mcfed/mcfed/federation"
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/client"
 )
 
 // smsPerNumber is how many logins one number may take part in: the SMS
@@ -32,7 +32,7 @@ type loadSubscriber struct {
 // them interleaved by operator. The block of numbers starts at a random
 // place in each operator's space, so that a second run within 15 minutes
 // does not meet numbers the first one used up.
-func provision(ctx context.Context, info *federation.DevInfo, perOperator int, rng *rand.Rand, log io.Writer) ([]*loadSubscriber, error) {
+func provision(ctx context.Context, info *client.DevInfo, perOperator int, rng *rand.Rand, log io.Writer) ([]*loadSubscriber, error) {
 	spaces, err := devNumberSpaces(info)
 	if err != nil {
 		return nil, err
@@ -50,11 +50,11 @@ func provision(ctx context.Context, info *federation.DevInfo, perOperator int, r
 		var subs []*loadSubscriber
 		csv := []byte("msisdn,status,given_name,family_name,email\n")
 		for k := start; len(subs) < perOperator && k < space.size(); k++ {
-			number := registry.FormatMSISDN(space.nth(k))
+			number := "+" + strconv.FormatUint(space.nth(k), 10)
 			// Demo subscribers keep their attributes; numbers that are not
 			// valid for the country are skipped (the import would refuse
 			// the whole file).
-			if _, err := registry.ParseMSISDN(number); err != nil || demo[number] {
+			if !validNumber(number) || demo[number] {
 				continue
 			}
 			subs = append(subs, &loadSubscriber{msisdn: number, op: i})
@@ -63,7 +63,7 @@ func provision(ctx context.Context, info *federation.DevInfo, perOperator int, r
 		if len(subs) < perOperator {
 			return nil, fmt.Errorf("operator %s: found %d valid numbers, want %d", space.op.ID, len(subs), perOperator)
 		}
-		admin := &federation.AdminClient{Base: space.op.AdminURL, Token: info.AdminToken}
+		admin := &client.Admin{Base: space.op.AdminURL, Token: info.AdminToken}
 		var res struct{ Rows, Created, Updated, Unchanged int }
 		t0 := time.Now()
 		if err := admin.Do(ctx, "POST", "/v1/subscribers/import", bytes.NewReader(csv), &res); err != nil {
