@@ -47,6 +47,14 @@ type devOperator struct {
 	more                                 []string // more demo subscribers
 }
 
+// profile is what the operator's node registers about it when it starts,
+// as a production node does from `mcfed serve --operator-file`: the node
+// adds its issuer and its public keys, which only it holds.
+func (op devOperator) profile() *OperatorProfile {
+	return &OperatorProfile{Name: op.name, Country: op.country, Currency: op.currency,
+		Networks: []string{op.network}, Ranges: op.prefixes}
+}
+
 // numbers are the operator's demo subscribers. More than one each, so that
 // a person trying the demo SP again and again does not meet the SMS
 // authenticator's sending limit (5 per number per 15 minutes) at once.
@@ -73,9 +81,10 @@ var devOperators = []devOperator{
 }
 
 // StartDev starts the demo federation: node 1 bootstraps, nodes 2 and 3 join
-// it with tokens issued by its admin API, and the demo operators, their
-// ranges, the catalogue and a demo SP are written through the admin API as
-// an operator would.
+// it with tokens issued by its admin API; each node registers its operator
+// and ranges from the operator's profile, and the catalogue, the demo
+// subscribers and a demo SP are written through the admin API as an
+// operator would.
 func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 	d := &Dev{AdminToken: randomToken(), dir: opts.DataDir}
 	if entries, _ := os.ReadDir(d.dir); d.dir != "" && len(entries) > 0 {
@@ -107,7 +116,7 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 		cfg := Config{
 			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
-			OperatorID: op.id, Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
+			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 		}
 		if i == 0 {
 			cfg.Bootstrap = true
@@ -217,8 +226,9 @@ func retry(ctx context.Context, f func() error) error {
 	}
 }
 
-// seed writes the demo registry through the admin API of each operator's
-// own node, as each operator would register itself.
+// seed writes the rest of the demo registry, and each operator's demo
+// subscribers through the admin API of the operator's own node, once that
+// node has registered its operator.
 func (d *Dev) seed(ctx context.Context) error {
 	for _, s := range []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
 		"mc_identity_phonenumber", "mc_identity_signup", "mc_identity_nationalid", "mc_kyc_plain", "mc_kyc_hashed"} {
@@ -230,27 +240,8 @@ func (d *Dev) seed(ctx context.Context) error {
 	}
 	for i, op := range devOperators {
 		n := d.Nodes[i]
-		_, pub, err := sealingKey(n.cfg.DataDir)
-		if err != nil {
+		if err := waitRegistry(ctx, n, "operator "+op.id+" and its ranges", op.registered); err != nil {
 			return err
-		}
-		issuer := n.PublicURL()
-		o := registry.Operator{ID: op.id, Name: op.name, Country: op.country, Currency: op.currency,
-			Networks: []string{op.network}, Issuer: issuer, SealingKey: pub, Status: registry.StatusActive}
-		if err := retry(ctx, func() error { return d.admin(i).Do(ctx, "PUT", "/v1/operators/"+op.id, o, nil) }); err != nil {
-			return fmt.Errorf("seed operator %s: %w", op.id, err)
-		}
-		// The range import checks the operator on this node's replica.
-		if err := waitRegistry(ctx, n, "operator "+op.id, func(r *registry.Registry) bool { return r.Operator(op.id) != nil }); err != nil {
-			return err
-		}
-		var csv strings.Builder
-		csv.WriteString("prefix,operator\n")
-		for _, p := range op.prefixes {
-			fmt.Fprintf(&csv, "%s,%s\n", p, op.id)
-		}
-		if err := d.admin(i).Do(ctx, "POST", "/v1/ranges/import", strings.NewReader(csv.String()), nil); err != nil {
-			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
 		}
 		// The demo subscribers live in their own operator's store only.
 		for k, number := range op.numbers() {
@@ -278,7 +269,8 @@ func (d *Dev) seed(ctx context.Context) error {
 	return nil
 }
 
-// waitRegistry polls a node's registry until cond holds. The admin API
+// waitRegistry polls a node's registry until cond holds. A node registers
+// its operator in the background once it has joined, and the admin API
 // answers a write once raft.Node.WaitApplied returns, which can be a moment
 // before the node's registry has applied it (hashicorp/raft counts an entry
 // applied when it hands it to the FSM): the demo checks the registry itself
@@ -296,19 +288,27 @@ func waitRegistry(ctx context.Context, n *Node, what string, cond func(*registry
 	return nil
 }
 
+// registered: the operator and its ranges are in the registry.
+func (op devOperator) registered(r *registry.Registry) bool {
+	if r.Operator(op.id) == nil {
+		return false
+	}
+	for _, p := range op.prefixes {
+		if r.Range(p) == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // hasDemoRegistry: the demo SP, the operators and their ranges.
 func hasDemoRegistry(r *registry.Registry) bool {
 	if r.ServiceProvider(devSPClientID) == nil {
 		return false
 	}
 	for _, op := range devOperators {
-		if r.Operator(op.id) == nil {
+		if !op.registered(r) {
 			return false
-		}
-		for _, p := range op.prefixes {
-			if r.Range(p) == nil {
-				return false
-			}
 		}
 	}
 	return true
