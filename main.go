@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcfed/mcfed/dev"
 	"github.com/mcfed/mcfed/federation"
 )
 
@@ -33,7 +34,7 @@ func main() {
 	case "serve":
 		err = serve(ctx, os.Args[2:])
 	case "dev":
-		err = dev(ctx, os.Args[2:])
+		err = runDev(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -191,13 +192,14 @@ func mutualTLS(cert, key, ca string) (*tls.Config, error) {
 	}, nil
 }
 
-func dev(ctx context.Context, args []string) error {
+// runDev runs `mcfed dev` until ctx ends.
+func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dir := fs.String("data-dir", "", "where the demo keeps its state (a new temporary directory when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := federation.StartDev(ctx, federation.DevOptions{DataDir: *dir, Out: os.Stdout})
+	d, err := dev.Start(ctx, dev.Options{DataDir: *dir, Out: os.Stdout})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	// Aliased: the e2e package has a type federation of its own.
-	devinfo "github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -18,7 +18,7 @@ const devStart = 60 * time.Second
 // sandbox is `mcfed dev` running as a separate process, as a developer
 // starts it, and what its dev.json says about it.
 type sandbox struct {
-	info    *devinfo.DevInfo
+	info    *client.DevInfo
 	proc    *process
 	logPath string
 }
@@ -48,7 +48,7 @@ func startDev(t *testing.T) *sandbox {
 		if p.exited() {
 			return true, nil
 		}
-		s.info, err = devinfo.ReadDevInfo(filepath.Join(data, devinfo.DevInfoFile))
+		s.info, err = client.ReadDevInfo(filepath.Join(data, client.DevInfoFile))
 		return err == nil, err
 	})
 	if p.exited() {
@@ -85,7 +85,7 @@ func (s *sandbox) inboxURL(number string) string {
 }
 
 // operatorOf is the demo operator whose demo number is number.
-func (s *sandbox) operatorOf(t *testing.T, number string) devinfo.DevOperatorInfo {
+func (s *sandbox) operatorOf(t *testing.T, number string) client.DevOperatorInfo {
 	t.Helper()
 	for _, op := range s.info.Operators {
 		for _, n := range op.DemoNumbers {
@@ -95,5 +95,5 @@ func (s *sandbox) operatorOf(t *testing.T, number string) devinfo.DevOperatorInf
 		}
 	}
 	t.Fatalf("%s is no demo number of dev.json", number)
-	return devinfo.DevOperatorInfo{}
+	return client.DevOperatorInfo{}
 }

@@ -1,7 +1,7 @@
 package e2e
 
 // demoOperator is an operator of the federations under test, with the demo
-// numbering of `mcfed dev` (federation/dev.go): numbers valid for
+// numbering of `mcfed dev` (dev/dev.go): numbers valid for
 // phonenumbers, in ranges no real operator gives subscribers in this form.
 type demoOperator struct {
 	ID, Name, Country, Currency, Network string

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -117,9 +118,9 @@ func TestBadInputIsRefusedWithNothingApplied(t *testing.T) {
 func TestAdminAPINeedsTheToken(t *testing.T) {
 	f := startFed(t, 1)
 	for _, token := range []string{"", "wrong-token-wrong-token", testAdminToken + "x"} {
-		c := &AdminClient{Base: f.nodes[0].AdminURL(), Token: token}
+		c := &client.Admin{Base: f.nodes[0].AdminURL(), Token: token}
 		err := c.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
-		api, ok := err.(*APIError)
+		api, ok := err.(*client.APIError)
 		if !ok || api.Status != 401 || api.ContentType != "application/problem+json" {
 			t.Fatalf("token %q: %v", token, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -73,8 +74,8 @@ func startFed(t testing.TB, n int) *testFed {
 	return f
 }
 
-func (f *testFed) admin(i int) *AdminClient {
-	return &AdminClient{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
+func (f *testFed) admin(i int) *client.Admin {
+	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
 }
 
 func (f *testFed) joinToken(i int) string {
@@ -131,10 +132,10 @@ func (f *testFed) do(i int, method, path string, body, out any) {
 }
 
 // problemOf calls node i's admin API expecting a problem answer.
-func (f *testFed) problemOf(i int, method, path string, body any) *APIError {
+func (f *testFed) problemOf(i int, method, path string, body any) *client.APIError {
 	f.t.Helper()
 	err := f.admin(i).Do(context.Background(), method, path, body, nil)
-	api, ok := err.(*APIError)
+	api, ok := err.(*client.APIError)
 	if !ok {
 		f.t.Fatalf("%s %s: got %v, want a problem answer", method, path, err)
 	}

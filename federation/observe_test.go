@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -264,7 +265,7 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	admin, ctx := &AdminClient{Base: n.AdminURL(), Token: testAdminToken}, context.Background()
+	admin, ctx := &client.Admin{Base: n.AdminURL(), Token: testAdminToken}, context.Background()
 	var sp spResponse
 	for _, w := range []struct {
 		path      string

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
@@ -211,8 +212,8 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 	// Leaving: through the leader (421 elsewhere); records and node go. The
 	// leaving node itself hands leadership over first if it leads.
 	if green.Raft().IsLeader() {
-		err := (&AdminClient{Base: green.AdminURL(), Token: testAdminToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, nil)
-		if api, ok := err.(*APIError); !ok || api.Status != 503 {
+		err := (&client.Admin{Base: green.AdminURL(), Token: testAdminToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, nil)
+		if api, ok := err.(*client.APIError); !ok || api.Status != 503 {
 			t.Fatalf("leave through the leaving, leading node: %v", err)
 		}
 	}
@@ -362,7 +363,7 @@ func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 	if p := f.problemOf(0, "POST", "/v1/operator/keys/rotate", map[string]bool{"sealing": true}); p.Status != 404 {
 		t.Fatalf("rotating on a node that serves no operator: %+v", p)
 	}
-	greenAdmin := &AdminClient{Base: green.AdminURL(), Token: testAdminToken}
+	greenAdmin := &client.Admin{Base: green.AdminURL(), Token: testAdminToken}
 	if err := greenAdmin.Do(context.Background(), "POST", "/v1/operator/keys/rotate", map[string]bool{"sealing": true}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,18 +14,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/operator/handset"
+	"github.com/mcfed/mcfed/operator/smsc"
 	"github.com/mcfed/mcfed/registry"
 )
 
-// operatorNode is one operator's node with the demo SMSC and handset, its
-// operator, range, catalogue, an SP and two provisioned subscribers (one
-// suspended), written through the admin API.
+// operatorNode is one operator's node with a simulated SMSC delivering to
+// a simulated handset, its operator, range, catalogue, an SP and two
+// provisioned subscribers (one suspended), written through the admin API.
 type operatorNode struct {
-	t      *testing.T
-	node   *Node
-	phone  *devPhone
-	secret string
+	t       *testing.T
+	node    *Node
+	handset *handset.Handset
+	secret  string
 }
 
 const (
@@ -32,22 +36,32 @@ const (
 	smsRedirect  = "https://sp.example/cb"
 )
 
+// Credentials of the test SMSC (SMPP limits the password to 8 characters).
+const (
+	testSMSCSystemID = "mcfed"
+	testSMSCPassword = "testsmsc"
+)
+
 func startOperatorNode(t *testing.T, mode string) *operatorNode {
-	phone, err := startDevPhone(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hs := handset.New(handset.Options{})
+	sc, err := smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: testSMSCSystemID, Password: testSMSCPassword,
+		Deliverer: hs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { phone.Close() })
+	t.Cleanup(func() { sc.Close() })
 	cfg := testNodeConfig(t, "op-node", t.TempDir())
 	cfg.Bootstrap, cfg.PublicAddr, cfg.OperatorID = true, "127.0.0.1:0", "red"
-	cfg.SMSC, cfg.SMSMode = phone.smppConfig("RedMobile"), mode
+	cfg.SMSC = &SMSCConfig{Addr: sc.Addr(), SystemID: testSMSCSystemID, Password: testSMSCPassword,
+		SourceAddr: "RedMobile", SourceTON: 5}
+	cfg.SMSMode = mode
 	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	o := &operatorNode{t: t, node: n, phone: phone}
-	admin := &AdminClient{Base: n.AdminURL(), Token: testAdminToken}
+	o := &operatorNode{t: t, node: n, handset: hs}
+	admin := &client.Admin{Base: n.AdminURL(), Token: testAdminToken}
 	ctx := context.Background()
 	must := func(method, path string, body, out any) {
 		t.Helper()
@@ -73,6 +87,44 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 	return o
 }
 
+// retry calls f until it succeeds or 30 s pass: the first calls of a new
+// cluster meet an election in progress.
+func retry(ctx context.Context, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var api *client.APIError
+		if errors.As(err, &api) && api.Status != 503 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s %s: %v in %s", req.Method, req.URL, err, b)
+	}
+}
+
 var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func (o *operatorNode) authorizeURL(number, state string) string {
@@ -92,38 +144,24 @@ func (o *operatorNode) get(u string) *http.Response {
 	return resp
 }
 
-// sms reads the newest SMS of number through the handset's JSON API, as an
-// automated SP test would, polling until one arrives.
+// sms waits for the newest SMS of number on the handset.
 func (o *operatorNode) sms(number string) handset.Message {
 	o.t.Helper()
-	msisdn, _ := handset.NormalizeMSISDN(number)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest("GET", o.phone.URL()+"/"+msisdn+"/messages", nil)
-		var inbox struct {
-			Messages []handset.Message `json:"messages"`
-		}
-		getJSON(o.t, http.DefaultClient, req, 200, &inbox)
-		if len(inbox.Messages) > 0 {
-			return inbox.Messages[0]
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := o.handset.WaitFor(ctx, number, nil)
+	if err != nil {
+		o.t.Fatalf("no SMS for %s: %v", number, err)
 	}
-	o.t.Fatalf("no SMS for %s", number)
-	return handset.Message{}
+	return m
 }
 
-// tap taps the first link of an SMS through the handset's API.
+// tap taps the first link of an SMS, as the person does on the phone.
 func (o *operatorNode) tap(number string, m handset.Message) {
 	o.t.Helper()
-	msisdn, _ := handset.NormalizeMSISDN(number)
-	req, _ := http.NewRequest("POST", o.phone.URL()+"/"+msisdn+"/messages/"+m.ID+"/tap?link=0", nil)
-	var res struct {
-		Status int `json:"status"`
-	}
-	getJSON(o.t, http.DefaultClient, req, 200, &res)
-	if res.Status != 200 {
-		o.t.Fatalf("the tapped link answered %d", res.Status)
+	res, err := o.handset.Tap(context.Background(), number, m.ID, 0)
+	if err != nil || res.Status != 200 {
+		o.t.Fatalf("the tapped link answered %+v, %v", res, err)
 	}
 }
 
@@ -195,14 +233,8 @@ func TestSMSLoginInEachMode(t *testing.T) {
 			if resp.StatusCode != 302 || loc.Query().Get("error") != "access_denied" {
 				t.Fatalf("suspended subscriber: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 			}
-			msisdn, _ := handset.NormalizeMSISDN(smsSuspended)
-			req, _ := http.NewRequest("GET", o.phone.URL()+"/"+msisdn+"/messages", nil)
-			var inbox struct {
-				Messages []handset.Message `json:"messages"`
-			}
-			getJSON(t, http.DefaultClient, req, 200, &inbox)
-			if len(inbox.Messages) != 0 {
-				t.Fatalf("%d SMS sent to a suspended subscriber", len(inbox.Messages))
+			if inbox := o.handset.Messages(smsSuspended); len(inbox) != 0 {
+				t.Fatalf("%d SMS sent to a suspended subscriber", len(inbox))
 			}
 		})
 	}

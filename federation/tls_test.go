@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/testca"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -26,7 +27,7 @@ func TestMutualTLSFederation(t *testing.T) {
 	if !strings.HasPrefix(n1.AdminURL(), "https://") {
 		t.Fatalf("admin URL %s is not https", n1.AdminURL())
 	}
-	admin := &AdminClient{Base: n1.AdminURL(), Token: testAdminToken,
+	admin := &client.Admin{Base: n1.AdminURL(), Token: testAdminToken,
 		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, "admin", ca.Pool)}}}
 	var tok struct{ Token string }
 	if err := retry(context.Background(), func() error {
@@ -36,7 +37,7 @@ func TestMutualTLSFederation(t *testing.T) {
 	}
 
 	// Plain HTTP to a TLS admin listener gets nowhere.
-	plain := &AdminClient{Base: strings.Replace(n1.AdminURL(), "https://", "http://", 1), Token: testAdminToken}
+	plain := &client.Admin{Base: strings.Replace(n1.AdminURL(), "https://", "http://", 1), Token: testAdminToken}
 	if err := plain.Do(context.Background(), "GET", "/v1/cluster/status", nil, nil); err == nil {
 		t.Fatal("the admin API answered plain HTTP")
 	}
@@ -65,7 +66,7 @@ func TestMutualTLSFederation(t *testing.T) {
 	if !n1.Raft().IsLeader() {
 		t.Fatal("the bootstrap node lost leadership in a healthy two-node cluster")
 	}
-	admin2 := &AdminClient{Base: n2.AdminURL(), Token: testAdminToken, HTTP: admin.HTTP}
+	admin2 := &client.Admin{Base: n2.AdminURL(), Token: testAdminToken, HTTP: admin.HTTP}
 	if err := retry(context.Background(), func() error {
 		return admin2.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 	}); err != nil {

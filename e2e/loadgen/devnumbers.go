@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 )
 
 // devNumbers is one demo operator's number space, from dev.json: its
@@ -14,12 +14,12 @@ import (
 // operator's demo numbers (so that the numbers drawn are valid for its
 // country, as the demo numbers are).
 type devNumbers struct {
-	op       federation.DevOperatorInfo
+	op       client.DevOperatorInfo
 	prefixes []uint64 // the ranges' digits
 	scale    []uint64 // 10^(digits after each prefix)
 }
 
-func newDevNumbers(op federation.DevOperatorInfo) (devNumbers, error) {
+func newDevNumbers(op client.DevOperatorInfo) (devNumbers, error) {
 	if len(op.DemoNumbers) == 0 || len(op.Ranges) == 0 {
 		return devNumbers{}, fmt.Errorf("operator %s: dev.json gives no demo number or range", op.ID)
 	}
@@ -59,7 +59,7 @@ func (n devNumbers) size() uint64 {
 func (n devNumbers) random(rng *rand.Rand) uint64 { return n.nth(rng.Uint64N(n.size())) }
 
 // devNumberSpaces reads every operator's space from dev.json.
-func devNumberSpaces(info *federation.DevInfo) ([]devNumbers, error) {
+func devNumberSpaces(info *client.DevInfo) ([]devNumbers, error) {
 	var out []devNumbers
 	for _, op := range info.Operators {
 		n, err := newDevNumbers(op)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 )
 
 func discovery(args []string) error {
@@ -32,7 +32,7 @@ func discovery(args []string) error {
 	}
 	var target discoveryTarget
 	if *dev != "" {
-		info, err := federation.ReadDevInfo(*dev)
+		info, err := client.ReadDevInfo(*dev)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ type discoveryTarget struct {
 
 // devDiscoveryTarget drives every node of a dev federation as its demo SP,
 // for numbers drawn uniformly from its operators' ranges.
-func devDiscoveryTarget(info *federation.DevInfo) (discoveryTarget, error) {
+func devDiscoveryTarget(info *client.DevInfo) (discoveryTarget, error) {
 	spaces, err := devNumberSpaces(info)
 	if err != nil {
 		return discoveryTarget{}, err

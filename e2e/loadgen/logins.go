@@ -21,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 )
 
 // logins is the `logins` subcommand: full Mobile Connect logins against a
@@ -40,7 +40,7 @@ func logins(args []string) error {
 	if *dev == "" {
 		return errors.New("logins needs --dev <path of dev.json>")
 	}
-	info, err := federation.ReadDevInfo(*dev)
+	info, err := client.ReadDevInfo(*dev)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func logins(args []string) error {
 
 // loginConfig is one run of the login load.
 type loginConfig struct {
-	info        *federation.DevInfo
+	info        *client.DevInfo
 	users       int
 	duration    time.Duration
 	maxLogins   int // 0: no limit
@@ -113,7 +113,7 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 		return nil, err
 	}
 	p := newPool(subs)
-	sps := []federation.DevSPInfo{cfg.info.SP}
+	sps := []client.DevSPInfo{cfg.info.SP}
 	if cfg.sps > 0 {
 		if sps, err = registerLoadSPs(ctx, cfg.info, cfg.sps, cfg.log); err != nil {
 			return nil, err
@@ -239,7 +239,7 @@ func (r *loginReport) print(w io.Writer) {
 
 // loginDriver does logins as the dev federation's demo SP and its users.
 type loginDriver struct {
-	info     *federation.DevInfo
+	info     *client.DevInfo
 	client   *http.Client
 	requests atomic.Int64
 }
@@ -256,7 +256,7 @@ const loginScope = "openid mc_authn profile"
 // discovery on a random node, /authorize at the serving operator (and its
 // code page, as a browser loads it), the SMS read from the handset's API,
 // the code typed on the page, the token exchange with PKCE, userinfo.
-func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *federation.DevSPInfo, s *loadSubscriber, lat *[nPhases]time.Duration) error {
+func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *client.DevSPInfo, s *loadSubscriber, lat *[nPhases]time.Duration) error {
 	phase := phDiscovery
 	t0 := time.Now()
 	next := func() {
@@ -274,7 +274,7 @@ func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *federation.
 	req.SetBasicAuth(sp.ClientID, sp.ClientSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	var disc federation.DiscoveryAnswer
+	var disc client.DiscoveryAnswer
 	if kind := d.json(req, &disc); kind != "" {
 		return fail("%s", kind)
 	}

@@ -6,19 +6,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/dev"
 )
 
 // TestAgainstTheDevFederation runs the load generator's drivers briefly
 // against an in-process dev federation, described by the dev.json it wrote.
 func TestAgainstTheDevFederation(t *testing.T) {
 	dir := t.TempDir()
-	d, err := federation.StartDev(context.Background(), federation.DevOptions{DataDir: dir})
+	d, err := dev.Start(context.Background(), dev.Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	info, err := federation.ReadDevInfo(d.InfoPath)
+	info, err := client.ReadDevInfo(d.InfoPath)
 	if err != nil {
 		t.Fatal(err)
 	}

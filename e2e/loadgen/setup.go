@@ -13,8 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/mcfed/mcfed/federation"
-	"github.com/mcfed/mcfed/registry"
+	"github.com/mcfed/mcfed/client"
 )
 
 // loadgenSP is the SP setup registers and discovery authenticates as.
@@ -33,11 +32,11 @@ func setup(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c := &federation.AdminClient{Base: *admin, Token: *token}
+	c := &client.Admin{Base: *admin, Token: *token}
 	ctx := context.Background()
 	p := newPlan(*seed, *ranges, *ported)
 
-	if err := c.Do(ctx, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil); err != nil {
+	if err := c.Do(ctx, "PUT", "/v1/scopes/openid", map[string]string{"name": "openid"}, nil); err != nil {
 		return fmt.Errorf("scope: %w", err)
 	}
 	for i, id := range p.operators {
@@ -46,9 +45,9 @@ func setup(args []string) error {
 			return err
 		}
 		der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-		o := registry.Operator{ID: id, Name: "Loadgen Operator " + strconv.Itoa(i), Country: "IN", Currency: "INR",
-			Networks: []string{fmt.Sprintf("404_%02d", 80+i)}, Issuer: "https://" + id + ".example",
-			SealingKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), Status: registry.StatusActive}
+		o := map[string]any{"id": id, "name": "Loadgen Operator " + strconv.Itoa(i), "country": "IN", "currency": "INR",
+			"networks": []string{fmt.Sprintf("404_%02d", 80+i)}, "issuer": "https://" + id + ".example",
+			"sealing_key": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), "status": "active"}
 		if err := c.Do(ctx, "PUT", "/v1/operators/"+id, o, nil); err != nil {
 			return fmt.Errorf("operator %s: %w", id, err)
 		}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 )
 
 // registerLoadSPs registers n SPs for a login run through the federation's
@@ -14,9 +14,9 @@ import (
 // their credentials. Re-running replaces them, with new secrets. Gateways
 // throttle userinfo per SP, so a run with one SP measures that SP's limit,
 // not the federation.
-func registerLoadSPs(ctx context.Context, info *federation.DevInfo, n int, log io.Writer) ([]federation.DevSPInfo, error) {
-	admin := &federation.AdminClient{Base: info.Nodes[0].AdminURL, Token: info.AdminToken}
-	sps := make([]federation.DevSPInfo, n)
+func registerLoadSPs(ctx context.Context, info *client.DevInfo, n int, log io.Writer) ([]client.DevSPInfo, error) {
+	admin := &client.Admin{Base: info.Nodes[0].AdminURL, Token: info.AdminToken}
+	sps := make([]client.DevSPInfo, n)
 	for i := range sps {
 		id := fmt.Sprintf("loadgen-sp-%d", i+1)
 		secret := rand.Text() + rand.Text() // 52 base32 characters, fresh each run
@@ -32,7 +32,7 @@ func registerLoadSPs(ctx context.Context, info *federation.DevInfo, n int, log i
 	// have each one read at the leader's index (the registrations are the
 	// last writes, so the last SP proves them all).
 	for _, node := range info.Nodes {
-		c := &federation.AdminClient{Base: node.AdminURL, Token: info.AdminToken}
+		c := &client.Admin{Base: node.AdminURL, Token: info.AdminToken}
 		if err := c.Do(ctx, "GET", "/v1/service-providers/"+sps[n-1].ClientID+"?consistent=true", nil, nil); err != nil {
 			return nil, fmt.Errorf("wait for node %s to hold the load SPs: %w", node.ID, err)
 		}

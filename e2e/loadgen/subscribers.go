@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/e164"
 )
 
@@ -32,7 +32,7 @@ type loadSubscriber struct {
 // them interleaved by operator. The block of numbers starts at a random
 // place in each operator's space, so that a second run within 15 minutes
 // does not meet numbers the first one used up.
-func provision(ctx context.Context, info *federation.DevInfo, perOperator int, rng *rand.Rand, log io.Writer) ([]*loadSubscriber, error) {
+func provision(ctx context.Context, info *client.DevInfo, perOperator int, rng *rand.Rand, log io.Writer) ([]*loadSubscriber, error) {
 	spaces, err := devNumberSpaces(info)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func provision(ctx context.Context, info *federation.DevInfo, perOperator int, r
 		if len(subs) < perOperator {
 			return nil, fmt.Errorf("operator %s: found %d valid numbers, want %d", space.op.ID, len(subs), perOperator)
 		}
-		admin := &federation.AdminClient{Base: space.op.AdminURL, Token: info.AdminToken}
+		admin := &client.Admin{Base: space.op.AdminURL, Token: info.AdminToken}
 		var res struct{ Rows, Created, Updated, Unchanged int }
 		t0 := time.Now()
 		if err := admin.Do(ctx, "POST", "/v1/subscribers/import", bytes.NewReader(csv), &res); err != nil {

@@ -1,14 +1,17 @@
-package federation
+// Package demosp is the demo federation's service provider: a small web
+// site on loopback with a "Log in with Mobile Connect" button, doing server
+// side what an SP integrating Mobile Connect does. It is a client of the
+// federation: it reaches the nodes over HTTP only, as any SP does.
+package demosp
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -19,31 +22,30 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/jose"
 )
 
-// devSP is the demo federation's service provider: a small web site on
-// loopback with a "Log in with Mobile Connect" button, doing server side
-// what an SP integrating Mobile Connect does. Discovery on a node with the
-// SP's credentials; the browser sent to the serving operator's /authorize
+// SP is the demo SP's web site. Discovery on a node with the SP's
+// credentials; the browser sent to the serving operator's /authorize
 // with the sealed number as login hint, state, nonce and PKCE S256; at the
 // callback the code exchanged, the ID token verified against the operator's
 // JWKS (through jose, as the gateway signs), userinfo read, and what the SP
 // learned shown. It uses net/http, as an SP's own stack would, not the
 // node's.
-type devSP struct {
+type SP struct {
 	ln     net.Listener
 	srv    *http.Server
 	client *http.Client
-	cfg    devSPConfig
+	cfg    Config
 	next   atomic.Uint32 // round-robin over the discovery endpoints
 
 	mu      sync.Mutex
 	pending map[string]*spLogin // logins in progress, by state
 }
 
-// devSPConfig is what the SP knows once the federation has registered it.
-type devSPConfig struct {
+// Config is what the SP knows once the federation has registered it.
+type Config struct {
 	ClientID, Secret, Name string
 	Scope                  string   // what the SP asks for at /authorize
 	Discovery              []string // the nodes' /v2/discovery endpoints
@@ -76,14 +78,14 @@ const (
 	spCallbackPath = "/callback"
 )
 
-// listenDevSP opens the SP's listener before the federation starts, so
+// Listen opens the SP's listener before the federation starts, so
 // that its callback URL can be registered as the SP's redirect URI.
-func listenDevSP() (*devSP, error) {
+func Listen() (*SP, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo SP: %w", err)
 	}
-	return &devSP{ln: ln, pending: map[string]*spLogin{}, client: &http.Client{
+	return &SP{ln: ln, pending: map[string]*spLogin{}, client: &http.Client{
 		Timeout: 15 * time.Second,
 		// The SP reads the operators' answers itself; a redirect from a
 		// token or userinfo endpoint is an error, not a place to go.
@@ -92,13 +94,13 @@ func listenDevSP() (*devSP, error) {
 }
 
 // URL is the SP's page.
-func (s *devSP) URL() string { return "http://" + s.ln.Addr().String() + "/" }
+func (s *SP) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 
 // CallbackURL is the SP's redirect URI.
-func (s *devSP) CallbackURL() string { return "http://" + s.ln.Addr().String() + spCallbackPath }
+func (s *SP) CallbackURL() string { return "http://" + s.ln.Addr().String() + spCallbackPath }
 
-// serve starts answering with the SP's registration.
-func (s *devSP) serve(cfg devSPConfig) {
+// Serve starts answering with the SP's registration.
+func (s *SP) Serve(cfg Config) {
 	s.cfg = cfg
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.home)
@@ -108,7 +110,7 @@ func (s *devSP) serve(cfg devSPConfig) {
 	go s.srv.Serve(s.ln)
 }
 
-func (s *devSP) Close() error {
+func (s *SP) Close() error {
 	if s.srv == nil {
 		return s.ln.Close()
 	}
@@ -117,18 +119,18 @@ func (s *devSP) Close() error {
 	return s.srv.Shutdown(ctx)
 }
 
-func (s *devSP) home(w http.ResponseWriter, r *http.Request) {
+func (s *SP) home(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, spHome, s.homeData("", ""))
 }
 
-func (s *devSP) homeData(msisdn, problem string) map[string]any {
+func (s *SP) homeData(msisdn, problem string) map[string]any {
 	return map[string]any{"Name": s.cfg.Name, "Numbers": s.cfg.DemoNumbers, "Handset": s.cfg.HandsetURL,
 		"MSISDN": msisdn, "Error": problem}
 }
 
 // login runs discovery for the number typed and sends the browser to the
 // serving operator's authorization endpoint.
-func (s *devSP) login(w http.ResponseWriter, r *http.Request) {
+func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	typed := r.PostFormValue("msisdn")
 	digits := strings.Map(func(c rune) rune {
 		if c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' {
@@ -168,7 +170,7 @@ func (s *devSP) login(w http.ResponseWriter, r *http.Request) {
 
 // remember keeps a login until its callback, dropping expired ones; false
 // when too many are in progress.
-func (s *devSP) remember(state string, l *spLogin) bool {
+func (s *SP) remember(state string, l *spLogin) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) >= spMaxPending {
@@ -188,7 +190,7 @@ func (s *devSP) remember(state string, l *spLogin) bool {
 
 // take removes and returns the login a callback's state names: a state is
 // good for one callback.
-func (s *devSP) take(state string) (*spLogin, bool) {
+func (s *SP) take(state string) (*spLogin, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.pending[state]
@@ -201,7 +203,7 @@ func (s *devSP) take(state string) (*spLogin, bool) {
 
 // discover asks a node (the next in turn) which operator serves the number,
 // as the GSMA SDKs do.
-func (s *devSP) discover(ctx context.Context, digits string) (spOperator, error) {
+func (s *SP) discover(ctx context.Context, digits string) (spOperator, error) {
 	endpoint := s.cfg.Discovery[int(s.next.Add(1))%len(s.cfg.Discovery)]
 	form := url.Values{"MSISDN": {digits}, "Redirect_URL": {s.CallbackURL()}, "Using-Mobile-Data": {"0"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
@@ -211,7 +213,7 @@ func (s *devSP) discover(ctx context.Context, digits string) (spOperator, error)
 	req.SetBasicAuth(s.cfg.ClientID, s.cfg.Secret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	var body DiscoveryAnswer
+	var body client.DiscoveryAnswer
 	status, err := s.doJSON(req, &body)
 	switch {
 	case err != nil:
@@ -237,37 +239,8 @@ func (s *devSP) discover(ctx context.Context, digits string) (spOperator, error)
 	return op, nil
 }
 
-// DiscoveryAnswer is what an SP reads of a discovery answer
-// (shared/spec/mobile-connect.md §1.2): the demo SP's view, and the load
-// generator's, which drives the demo as that SP does.
-type DiscoveryAnswer struct {
-	Error        string `json:"error"`
-	Description  string `json:"description"`
-	SubscriberID string `json:"subscriber_id"`
-	Response     struct {
-		ServingOperator string `json:"serving_operator"`
-		ClientID        string `json:"client_id"`
-		ClientSecret    string `json:"client_secret"`
-		APIs            struct {
-			OperatorID struct {
-				Link []struct{ Rel, Href string } `json:"link"`
-			} `json:"operatorid"`
-		} `json:"apis"`
-	} `json:"response"`
-}
-
-// Links are the operator's endpoints by rel, lower-cased (the SDKs match
-// rels case-insensitively).
-func (a DiscoveryAnswer) Links() map[string]string {
-	out := map[string]string{}
-	for _, l := range a.Response.APIs.OperatorID.Link {
-		out[strings.ToLower(l.Rel)] = l.Href
-	}
-	return out
-}
-
 // doJSON sends req and decodes a JSON answer of any status into out.
-func (s *devSP) doJSON(req *http.Request, out any) (int, error) {
+func (s *SP) doJSON(req *http.Request, out any) (int, error) {
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -285,7 +258,7 @@ func (s *devSP) doJSON(req *http.Request, out any) (int, error) {
 
 // callback is where the operator sends the browser back: the code is
 // exchanged, the ID token verified and userinfo read.
-func (s *devSP) callback(w http.ResponseWriter, r *http.Request) {
+func (s *SP) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	l, ok := s.take(q.Get("state"))
 	if !ok {
@@ -322,7 +295,7 @@ type spClaim struct{ Name, Value string }
 // finish exchanges the code and checks the ID token as an OIDC relying
 // party must (Core §3.1.3.7): signature by a key of the issuer's JWKS, iss,
 // aud, azp, exp and nonce.
-func (s *devSP) finish(ctx context.Context, l *spLogin, code string) (spOutcome, error) {
+func (s *SP) finish(ctx context.Context, l *spLogin, code string) (spOutcome, error) {
 	if code == "" {
 		return spOutcome{}, errors.New("the operator sent no code")
 	}
@@ -411,7 +384,7 @@ func checkIDToken(payload []byte, l *spLogin, now time.Time) ([]spClaim, error) 
 }
 
 // get fetches a JSON document (with a bearer token when given).
-func (s *devSP) get(ctx context.Context, u, bearer string) ([]byte, error) {
+func (s *SP) get(ctx context.Context, u, bearer string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -458,68 +431,12 @@ func claimRows(obj []byte) ([]spClaim, error) {
 	return rows, nil
 }
 
-func errorPage(title, detail string) map[string]string {
-	return map[string]string{"Title": title, "Detail": detail}
-}
-
-func (s *devSP) render(w http.ResponseWriter, status int, t *template.Template, data any) {
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		http.Error(w, "page error", http.StatusInternalServerError)
-		return
+// randomToken returns 256 random bits, base64url: long enough for a PKCE
+// code_verifier (43 characters at least), and unguessable as state and nonce.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	w.Write(b.Bytes())
+	return base64.RawURLEncoding.EncodeToString(b)
 }
-
-const spStyle = `body{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.4}` +
-	`input{font-size:1.3em;width:100%;box-sizing:border-box;padding:.3em}` +
-	`button{font-size:1.1em;margin-top:1em;padding:.5em 1em}.error{color:#a00}.hint{color:#556}` +
-	`table{border-collapse:collapse;width:100%}th,td{text-align:left;border-bottom:1px solid #ddd;padding:.3em;vertical-align:top}` +
-	`td{word-break:break-all;font-family:monospace}`
-
-var spHome = template.Must(template.New("home").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Name}}</title><style>` + spStyle + `</style></head><body>
-<h1>{{.Name}}</h1>
-{{with .Error}}<p class="error" role="alert">{{.}}</p>{{end}}
-<form method="post" action="/login">
-<label for="msisdn">Your mobile number</label>
-<input id="msisdn" name="msisdn" type="tel" required autocomplete="tel" list="demo-numbers"{{with .Numbers}} placeholder="{{index . 0}}"{{end}} value="{{.MSISDN}}">
-<datalist id="demo-numbers">{{range .Numbers}}<option value="{{.}}">{{end}}</datalist>
-<p class="hint">Demo numbers: {{range $i, $n := .Numbers}}{{if $i}}, {{end}}<code>{{$n}}</code>{{end}}.
-Their SMS arrive on the <a href="{{.Handset}}">simulated handset</a>.</p>
-<button type="submit">Log in with Mobile Connect</button>
-</form></body></html>
-`))
-
-var spResult = template.Must(template.New("result").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Logged in with Mobile Connect</title><style>` + spStyle + `</style></head><body>
-<h1>Logged in with Mobile Connect</h1>
-<p>{{.Operator}} authenticated you. The ID token's signature was verified with the key {{.Kid}} ({{.Alg}}) of
-{{.Issuer}}'s JWKS; iss, aud, exp and nonce match this login.</p>
-<h2>ID token claims</h2>
-<table id="id-token">{{range .Claims}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
-{{end}}</table>
-<h2>userinfo</h2>
-<table id="userinfo">{{range .UserInfo}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
-{{end}}</table>
-<p><a href="/">Log in again</a></p>
-</body></html>
-`))
-
-var spError = template.Must(template.New("error").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title><style>` + spStyle + `</style></head><body>
-<h1>{{.Title}}</h1><p class="error" role="alert">{{.Detail}}</p><p><a href="/">Start again</a></p>
-</body></html>
-`))

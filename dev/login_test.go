@@ -1,4 +1,4 @@
-package federation
+package dev
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/handset"
 )
@@ -22,27 +23,27 @@ import (
 // code exchanged at the token endpoint, the ID token verified through the
 // operator's JWKS, then userinfo.
 func TestFullLoginAtEachOperator(t *testing.T) {
-	d, err := StartDev(context.Background(), DevOptions{DataDir: t.TempDir()})
+	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for i, op := range devOperators {
+	for i, op := range operators {
 		asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
 
 		// Discovery.
-		form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {devRedirect}}
+		form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
 		req, _ := http.NewRequest("POST", asker.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
 		req.SetBasicAuth("demo-sp", d.SPSecret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		var disc DiscoveryAnswer
+		var disc client.DiscoveryAnswer
 		getJSON(t, http.DefaultClient, req, 200, &disc)
 		links := disc.Links()
 
 		// Authorize, as the Java SDK builds it.
-		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {devRedirect}, "response_type": {"code"},
+		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {spRedirect}, "response_type": {"code"},
 			"scope": {"openid mc_authn profile email"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
 			"version": {"mc_di_r2_v2.3"}, "max-age": {"3600"}, "login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
 		authURL := links["authorization"] + "?" + q.Encode()
@@ -82,7 +83,7 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 		}
 
 		// Token exchange with the credentials discovery handed out.
-		tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {devRedirect}}
+		tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
 		req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
 		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

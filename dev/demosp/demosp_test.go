@@ -1,6 +1,8 @@
-package federation
+package demosp_test
 
 import (
+	"context"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/dev"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -47,6 +51,24 @@ func (b *browser) page(method, u string, form url.Values) (*url.URL, int, string
 	return resp.Request.URL, resp.StatusCode, string(body)
 }
 
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s %s: %v in %s", req.Method, req.URL, err, b)
+	}
+}
+
 var (
 	formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
 	tableRows  = regexp.MustCompile(`<tr><th>([^<]*)</th><td>([^<]*)</td></tr>`)
@@ -69,7 +91,7 @@ func table(t *testing.T, page, id string) map[string]string {
 }
 
 // newestSMS waits for a message to number through the handset's JSON API.
-func newestSMS(t *testing.T, info DevInfo, number string) handset.Message {
+func newestSMS(t *testing.T, info client.DevInfo, number string) handset.Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -89,7 +111,7 @@ func newestSMS(t *testing.T, info DevInfo, number string) handset.Message {
 
 // startSPLogin types number on the SP's page and returns the operator's
 // code page the browser lands on, and the address its form posts to.
-func startSPLogin(t *testing.T, b *browser, info DevInfo, op DevOperatorInfo, number string) string {
+func startSPLogin(t *testing.T, b *browser, info client.DevInfo, op client.DevOperatorInfo, number string) string {
 	t.Helper()
 	at, status, body := b.page("POST", info.SP.PageURL+"login", url.Values{"msisdn": {number}})
 	if status != 200 || !strings.HasPrefix(at.String(), op.PublicURL+"/sms/otp") {
@@ -104,7 +126,7 @@ func startSPLogin(t *testing.T, b *browser, info DevInfo, op DevOperatorInfo, nu
 
 // tapSMS taps the link of the newest SMS to number through the handset's
 // HTTP API, as the person does on the phone.
-func tapSMS(t *testing.T, info DevInfo, number string) {
+func tapSMS(t *testing.T, info client.DevInfo, number string) {
 	t.Helper()
 	m := newestSMS(t, info, number)
 	if !strings.Contains(m.Text, "Demo Shop") || len(m.Links) == 0 {
@@ -125,7 +147,11 @@ func tapSMS(t *testing.T, info DevInfo, number string) {
 // tapped on the handset, Continue, and the SP's page showing what it
 // learned from the verified ID token and from userinfo.
 func TestDemoSP(t *testing.T) {
-	d, _ := startDev(t, nil)
+	d, err := dev.Start(context.Background(), dev.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
 	info := d.Info()
 	fr := info.Operators[2]
 

@@ -1,7 +1,15 @@
-package federation
+// Package dev runs `mcfed dev`: a demo federation in one process, three
+// operators' nodes on loopback in one Raft cluster, with a simulated SMSC and
+// handset and the demo SP's web page. It drives the nodes only as an
+// operator would, through federation.Start and their admin APIs, and
+// describes itself in dev.json (client.DevInfo) for scripts and the load
+// generator.
+package dev
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,36 +19,39 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/dev/demosp"
+	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/registry"
 )
 
-// DevOptions configures the demo federation.
-type DevOptions struct {
+// Options configures the demo federation.
+type Options struct {
 	DataDir string    // an empty directory; "" makes a temporary one
 	Out     io.Writer // where the URLs and demo data are printed
 }
 
-// Dev is a demo federation running in this process: three operators' nodes
-// on loopback, one Raft cluster between them, the simulated handset and the
-// demo SP's web page.
-type Dev struct {
-	Nodes      []*Node
-	phone      *devPhone
-	sp         *devSP
+// Federation is a demo federation running in this process: three
+// operators' nodes on loopback, one Raft cluster between them, the
+// simulated handset and the demo SP's web page.
+type Federation struct {
+	Nodes      []*federation.Node
+	phone      *phone
+	sp         *demosp.SP
 	AdminToken string
 	// SPSecret is the demo SP's client secret (client id "demo-sp").
 	SPSecret string
 	// InfoPath is the dev.json written in the data directory.
 	InfoPath string
-	info     DevInfo
+	info     client.DevInfo
 	dir      string
 	ownDir   bool
 }
 
-// devOperator is one demo operator with the numbers it serves. The numbers
+// operator is one demo operator with the numbers it serves. The numbers
 // are real-format and valid (phonenumbers accepts them), in ranges no
 // operator uses for subscribers in this form.
-type devOperator struct {
+type operator struct {
 	id, name, country, currency, network string
 	prefixes                             []string
 	number                               string   // a demo subscriber
@@ -50,20 +61,31 @@ type devOperator struct {
 // numbers are the operator's demo subscribers. More than one each, so that
 // a person trying the demo SP again and again does not meet the SMS
 // authenticator's sending limit (5 per number per 15 minutes) at once.
-func (op devOperator) numbers() []string { return append([]string{op.number}, op.more...) }
+func (op operator) numbers() []string { return append([]string{op.number}, op.more...) }
+
+// nodeID is the id of the operator's node.
+func (op operator) nodeID() string { return "node-" + op.id }
+
+// profile is what the operator's node registers about it when it starts,
+// as a production node does from `mcfed serve --operator-file`: the node
+// adds its issuer and its public keys, which only it holds.
+func (op operator) profile() *federation.OperatorProfile {
+	return &federation.OperatorProfile{Name: op.name, Country: op.country, Currency: op.currency,
+		Networks: []string{op.network}, Ranges: op.prefixes}
+}
 
 // Demo SP registration. Besides the SP page's callback it keeps
-// devRedirect, a URI no server answers, for scripts and tests that play
+// spRedirect, a URI no server answers, for scripts and tests that play
 // the SDK's part without a web server (the re-poll ends in its redirect).
 const (
-	devSPClientID = "demo-sp"
-	devSPName     = "Demo Shop"
-	devRedirect   = "http://127.0.0.1/callback"
+	spClientID = "demo-sp"
+	spName     = "Demo Shop"
+	spRedirect = "http://127.0.0.1/callback"
 )
 
-var devSPScopes = []string{"openid", "mc_authn", "profile", "email", "phone"}
+var spScopes = []string{"openid", "mc_authn", "profile", "email", "phone"}
 
-var devOperators = []devOperator{
+var operators = []operator{
 	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456",
 		[]string{"+447400765432", "+447401234567"}},
 	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678",
@@ -72,12 +94,13 @@ var devOperators = []devOperator{
 		[]string{"+33612987654", "+33613456789"}},
 }
 
-// StartDev starts the demo federation: node 1 bootstraps, nodes 2 and 3 join
-// it with tokens issued by its admin API, and the demo operators, their
-// ranges, the catalogue and a demo SP are written through the admin API as
-// an operator would.
-func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
-	d := &Dev{AdminToken: randomToken(), dir: opts.DataDir}
+// Start starts the demo federation: node 1 bootstraps, nodes 2 and 3 join
+// it with tokens issued by its admin API; each node registers its operator
+// and ranges from the operator's profile, and the catalogue, the demo
+// subscribers and a demo SP are written through the admin API as an
+// operator would.
+func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
+	d := &Federation{AdminToken: randomToken(), dir: opts.DataDir}
 	if entries, _ := os.ReadDir(d.dir); d.dir != "" && len(entries) > 0 {
 		// The demo picks free ports at each start, so a previous run's Raft
 		// addresses would be stale.
@@ -95,19 +118,19 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 		}
 	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if d.phone, err = startDevPhone(logger); err != nil {
+	if d.phone, err = startPhone(logger); err != nil {
 		return nil, err
 	}
 	// The SP page's port must be known before the SP is registered with
 	// its callback as redirect URI.
-	if d.sp, err = listenDevSP(); err != nil {
+	if d.sp, err = demosp.Listen(); err != nil {
 		return nil, err
 	}
-	for i, op := range devOperators {
-		cfg := Config{
-			NodeID: "node-" + op.id, DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
+	for i, op := range operators {
+		cfg := federation.Config{
+			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
-			OperatorID: op.id, Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
+			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 		}
 		if i == 0 {
 			cfg.Bootstrap = true
@@ -118,7 +141,7 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 			}
 		}
 		cfg.Raft.LogOutput = io.Discard
-		n, err := Start(ctx, cfg)
+		n, err := federation.Start(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", cfg.NodeID, err)
 		}
@@ -128,16 +151,16 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 		return nil, err
 	}
 	// Every node has the demo registry before the demo is announced.
-	for _, n := range d.Nodes {
-		if err := waitRegistry(ctx, n, "the demo registry", hasDemoRegistry); err != nil {
+	for i, n := range d.Nodes {
+		if err := waitRegistry(ctx, n, operators[i].nodeID(), "the demo registry", hasDemoRegistry); err != nil {
 			return nil, err
 		}
 	}
-	d.sp.serve(devSPConfig{ClientID: devSPClientID, Secret: d.SPSecret, Name: devSPName,
-		Scope: strings.Join(devSPScopes, " "), Discovery: d.discoveryURLs(), DemoNumbers: allDemoNumbers(),
+	d.sp.Serve(demosp.Config{ClientID: spClientID, Secret: d.SPSecret, Name: spName,
+		Scope: strings.Join(spScopes, " "), Discovery: d.discoveryURLs(), DemoNumbers: allDemoNumbers(),
 		HandsetURL: d.phone.URL()})
 	d.info = d.describe()
-	if d.InfoPath, err = writeDevInfo(d.dir, d.info); err != nil {
+	if d.InfoPath, err = writeInfo(d.dir, d.info); err != nil {
 		return nil, err
 	}
 	if opts.Out != nil {
@@ -146,7 +169,7 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 	return d, nil
 }
 
-func (d *Dev) discoveryURLs() []string {
+func (d *Federation) discoveryURLs() []string {
 	var out []string
 	for _, n := range d.Nodes {
 		out = append(out, n.PublicURL()+"/v2/discovery")
@@ -156,36 +179,17 @@ func (d *Dev) discoveryURLs() []string {
 
 func allDemoNumbers() []string {
 	var out []string
-	for _, op := range devOperators {
+	for _, op := range operators {
 		out = append(out, op.numbers()...)
 	}
 	return out
 }
 
-// Info describes the running demo, as dev.json holds it.
-func (d *Dev) Info() DevInfo { return d.info }
-
-func (d *Dev) describe() DevInfo {
-	info := DevInfo{AdminToken: d.AdminToken,
-		SP: DevSPInfo{ClientID: devSPClientID, ClientSecret: d.SPSecret, Name: devSPName, Scopes: devSPScopes,
-			RedirectURI: d.sp.CallbackURL(), PageURL: d.sp.URL()},
-		Handset: DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL()}}
-	for i, op := range devOperators {
-		n := d.Nodes[i]
-		info.Nodes = append(info.Nodes, DevNodeInfo{ID: n.cfg.NodeID, Operator: op.id, PublicURL: n.PublicURL(),
-			DiscoveryURL: n.PublicURL() + "/v2/discovery", AdminURL: n.AdminURL()})
-		info.Operators = append(info.Operators, DevOperatorInfo{ID: op.id, Name: op.name, Issuer: n.PublicURL(),
-			PublicURL: n.PublicURL(), AdminURL: n.AdminURL(), Ranges: op.prefixes, DemoNumbers: op.numbers()})
-	}
-	info.DiscoveryURL = info.Nodes[0].DiscoveryURL
-	return info
+func (d *Federation) admin(i int) *client.Admin {
+	return &client.Admin{Base: d.Nodes[i].AdminURL(), Token: d.AdminToken}
 }
 
-func (d *Dev) admin(i int) *AdminClient {
-	return &AdminClient{Base: d.Nodes[i].AdminURL(), Token: d.AdminToken}
-}
-
-func (d *Dev) joinToken(ctx context.Context) (string, error) {
+func (d *Federation) joinToken(ctx context.Context) (string, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
@@ -205,7 +209,7 @@ func retry(ctx context.Context, f func() error) error {
 		if err == nil {
 			return nil
 		}
-		var api *APIError
+		var api *client.APIError
 		if errors.As(err, &api) && api.Status != 503 {
 			return err
 		}
@@ -217,9 +221,10 @@ func retry(ctx context.Context, f func() error) error {
 	}
 }
 
-// seed writes the demo registry through the admin API of each operator's
-// own node, as each operator would register itself.
-func (d *Dev) seed(ctx context.Context) error {
+// seed writes the rest of the demo registry, and each operator's demo
+// subscribers through the admin API of the operator's own node, once that
+// node has registered its operator.
+func (d *Federation) seed(ctx context.Context) error {
 	for _, s := range []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
 		"mc_identity_phonenumber", "mc_identity_signup", "mc_identity_nationalid", "mc_kyc_plain", "mc_kyc_hashed"} {
 		if err := retry(ctx, func() error {
@@ -228,29 +233,9 @@ func (d *Dev) seed(ctx context.Context) error {
 			return fmt.Errorf("seed scope %s: %w", s, err)
 		}
 	}
-	for i, op := range devOperators {
-		n := d.Nodes[i]
-		_, pub, err := sealingKey(n.cfg.DataDir)
-		if err != nil {
+	for i, op := range operators {
+		if err := waitRegistry(ctx, d.Nodes[i], op.nodeID(), "operator "+op.id+" and its ranges", op.registered); err != nil {
 			return err
-		}
-		issuer := n.PublicURL()
-		o := registry.Operator{ID: op.id, Name: op.name, Country: op.country, Currency: op.currency,
-			Networks: []string{op.network}, Issuer: issuer, SealingKey: pub, Status: registry.StatusActive}
-		if err := retry(ctx, func() error { return d.admin(i).Do(ctx, "PUT", "/v1/operators/"+op.id, o, nil) }); err != nil {
-			return fmt.Errorf("seed operator %s: %w", op.id, err)
-		}
-		// The range import checks the operator on this node's replica.
-		if err := waitRegistry(ctx, n, "operator "+op.id, func(r *registry.Registry) bool { return r.Operator(op.id) != nil }); err != nil {
-			return err
-		}
-		var csv strings.Builder
-		csv.WriteString("prefix,operator\n")
-		for _, p := range op.prefixes {
-			fmt.Fprintf(&csv, "%s,%s\n", p, op.id)
-		}
-		if err := d.admin(i).Do(ctx, "POST", "/v1/ranges/import", strings.NewReader(csv.String()), nil); err != nil {
-			return fmt.Errorf("seed ranges of %s: %w", op.id, err)
 		}
 		// The demo subscribers live in their own operator's store only.
 		for k, number := range op.numbers() {
@@ -266,76 +251,85 @@ func (d *Dev) seed(ctx context.Context) error {
 			}
 		}
 	}
-	sp := map[string]any{"client_id": devSPClientID, "name": devSPName,
-		"redirect_uris": []string{d.sp.CallbackURL(), devRedirect}, "scopes": devSPScopes}
+	sp := map[string]any{"client_id": spClientID, "name": spName,
+		"redirect_uris": []string{d.sp.CallbackURL(), spRedirect}, "scopes": spScopes}
 	var created struct {
 		ClientSecret string `json:"client_secret"`
 	}
-	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/"+devSPClientID, sp, &created); err != nil {
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/"+spClientID, sp, &created); err != nil {
 		return fmt.Errorf("seed SP: %w", err)
 	}
 	d.SPSecret = created.ClientSecret
 	return nil
 }
 
-// waitRegistry polls a node's registry until cond holds. The admin API
+// waitRegistry polls a node's registry until cond holds. A node registers
+// its operator in the background once it has joined, and the admin API
 // answers a write once raft.Node.WaitApplied returns, which can be a moment
 // before the node's registry has applied it (hashicorp/raft counts an entry
 // applied when it hands it to the FSM): the demo checks the registry itself
 // before it relies on a write.
-func waitRegistry(ctx context.Context, n *Node, what string, cond func(*registry.Registry) bool) error {
+func waitRegistry(ctx context.Context, n *federation.Node, id, what string, cond func(*registry.Registry) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for !cond(n.Raft().Registry()) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s has not reached node %s: %w", what, n.cfg.NodeID, ctx.Err())
+			return fmt.Errorf("%s has not reached node %s: %w", what, id, ctx.Err())
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	return nil
 }
 
-// hasDemoRegistry: the demo SP, the operators and their ranges.
-func hasDemoRegistry(r *registry.Registry) bool {
-	if r.ServiceProvider(devSPClientID) == nil {
+// registered: the operator and its ranges are in the registry.
+func (op operator) registered(r *registry.Registry) bool {
+	if r.Operator(op.id) == nil {
 		return false
 	}
-	for _, op := range devOperators {
-		if r.Operator(op.id) == nil {
+	for _, p := range op.prefixes {
+		if r.Range(p) == nil {
 			return false
-		}
-		for _, p := range op.prefixes {
-			if r.Range(p) == nil {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-func (d *Dev) print(w io.Writer) {
+// hasDemoRegistry: the demo SP, the operators and their ranges.
+func hasDemoRegistry(r *registry.Registry) bool {
+	if r.ServiceProvider(spClientID) == nil {
+		return false
+	}
+	for _, op := range operators {
+		if !op.registered(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Federation) print(w io.Writer) {
 	fmt.Fprintf(w, "mcfed demo federation: %d nodes in one Raft cluster, state in %s\n\n", len(d.Nodes), d.dir)
 	fmt.Fprintf(w, "admin token: %s\n\n", d.AdminToken)
-	for i, op := range devOperators {
+	for i, op := range operators {
 		n := d.Nodes[i]
 		fmt.Fprintf(w, "%-8s %-16s admin %s  public %s  ranges %s  demo numbers %s\n",
 			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), strings.Join(op.numbers(), " "))
 	}
 	fmt.Fprintf(w, "\nlog in with Mobile Connect (the demo SP's page): %s\n", d.sp.URL())
 	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS): %s\n", d.phone.URL())
-	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", devSPClientID, d.SPSecret, d.sp.CallbackURL())
+	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", spClientID, d.SPSecret, d.sp.CallbackURL())
 	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+
 		"  curl -u %s:%s -H 'Accept: application/json' -d 'MSISDN=%s' --data-urlencode 'Redirect_URL=%s' %s/v2/discovery\n",
-		devSPClientID, d.SPSecret, strings.TrimPrefix(devOperators[2].number, "+"), d.sp.CallbackURL(), d.Nodes[0].PublicURL())
+		spClientID, d.SPSecret, strings.TrimPrefix(operators[2].number, "+"), d.sp.CallbackURL(), d.Nodes[0].PublicURL())
 	fmt.Fprintf(w, "which operator serves a number (admin API):\n  curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s\n",
-		d.AdminToken, d.Nodes[1].AdminURL(), devOperators[2].number)
+		d.AdminToken, d.Nodes[1].AdminURL(), operators[2].number)
 	fmt.Fprintf(w, "\nCtrl-C stops the federation.\n")
 }
 
 // Close stops every node, and removes the state directory the demo made.
-func (d *Dev) Close() error {
+func (d *Federation) Close() error {
 	var errs []error
 	for i := len(d.Nodes) - 1; i >= 0; i-- {
 		errs = append(errs, d.Nodes[i].Close())
@@ -350,4 +344,14 @@ func (d *Dev) Close() error {
 		errs = append(errs, os.RemoveAll(d.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// randomToken returns 256 random bits, base64url, as the node's own
+// secrets are.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }

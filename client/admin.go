@@ -1,4 +1,4 @@
-package federation
+package client
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// AdminClient calls a node's admin API, as the dev federation and operators'
+// Admin calls a node's admin API, as the demo federation and operators'
 // scripts do.
-type AdminClient struct {
+type Admin struct {
 	Base  string
 	Token string
 	HTTP  *http.Client
@@ -21,7 +21,7 @@ type AdminClient struct {
 // Do sends body (JSON unless it is an io.Reader, which goes as CSV) and
 // decodes a 2xx answer into out (when not nil). Any other answer comes back
 // as an *APIError holding the problem.
-func (a *AdminClient) Do(ctx context.Context, method, path string, body, out any) error {
+func (a *Admin) Do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	ctype := ""
 	switch b := body.(type) {
@@ -71,9 +71,30 @@ func (a *AdminClient) Do(ctx context.Context, method, path string, body, out any
 type APIError struct {
 	Status      int
 	ContentType string
-	Problem     problem
+	Problem     Problem
 }
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("admin API answered %d: %s", e.Status, e.Problem.Detail)
+}
+
+// Problem is the admin API's error body, RFC 9457 problem details, as a
+// client reads it.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Line is the line of an imported file that the problem is about.
+	Line int `json:"line,omitempty"`
+	// Errors lists the bad lines of an imported file.
+	Errors []RowError `json:"errors,omitempty"`
+	// Applied is how many rows of an import were committed before it failed.
+	Applied *int `json:"applied,omitempty"`
+}
+
+// RowError is one bad line of an imported file.
+type RowError struct {
+	Line   int    `json:"line"`
+	Detail string `json:"detail"`
 }

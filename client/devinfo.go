@@ -1,10 +1,9 @@
-package federation
+package client
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -92,31 +91,4 @@ func ReadDevInfo(path string) (*DevInfo, error) {
 		return nil, fmt.Errorf("%s does not describe a dev federation (no nodes or no SP)", path)
 	}
 	return &d, nil
-}
-
-// writeDevInfo writes d to dir/dev.json, readable by its owner only (it
-// holds the admin token and the SP's secret), replacing any older file
-// whole so that a reader never sees half of it.
-func writeDevInfo(dir string, d DevInfo) (string, error) {
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, DevInfoFile)
-	tmp, err := os.CreateTemp(dir, DevInfoFile+".*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return path, nil
 }

@@ -1,4 +1,4 @@
-package federation
+package dev
 
 import (
 	"context"
@@ -14,15 +14,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/internal/e164"
 )
 
 // startDev starts the demo federation in a new directory for one test.
-func startDev(t *testing.T, out io.Writer) (*Dev, string) {
+func startDev(t *testing.T, out io.Writer) (*Federation, string) {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := StartDev(context.Background(), DevOptions{DataDir: dir, Out: out})
+	d, err := Start(context.Background(), Options{DataDir: dir, Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +38,11 @@ func TestDevFederation(t *testing.T) {
 	var out strings.Builder
 	d, dir := startDev(t, &out)
 	if !strings.Contains(out.String(), d.AdminToken) || !strings.Contains(out.String(), d.Nodes[0].AdminURL()) ||
-		!strings.Contains(out.String(), d.Info().SP.PageURL) || !strings.Contains(out.String(), filepath.Join(dir, DevInfoFile)) {
+		!strings.Contains(out.String(), d.Info().SP.PageURL) || !strings.Contains(out.String(), filepath.Join(dir, client.DevInfoFile)) {
 		t.Fatalf("the demo did not print its admin token, URLs and dev.json:\n%s", out.String())
 	}
 	for i := range d.Nodes {
-		for _, op := range devOperators {
+		for _, op := range operators {
 			var res struct{ Operator string }
 			if err := d.admin(i).Do(context.Background(), "GET", "/v1/resolve/"+op.number+"?consistent=true", nil, &res); err != nil {
 				t.Fatalf("node %d resolving %s: %v", i, op.number, err)
@@ -66,7 +67,7 @@ func TestDevFederation(t *testing.T) {
 // inboxes and the SP's page.
 func TestDevJSONDrivesTheDemo(t *testing.T) {
 	_, dir := startDev(t, nil)
-	info, err := ReadDevInfo(filepath.Join(dir, DevInfoFile))
+	info, err := client.ReadDevInfo(filepath.Join(dir, client.DevInfoFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +86,13 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 				req.SetBasicAuth(info.SP.ClientID, info.SP.ClientSecret)
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("Accept", "application/json")
-				var disc DiscoveryAnswer
+				var disc client.DiscoveryAnswer
 				getJSON(t, http.DefaultClient, req, 200, &disc)
 				if disc.Response.ServingOperator != op.Name || disc.Links()["issuer"] != op.Issuer {
 					t.Fatalf("%s through %s: %+v, want %s at %s", number, node.ID, disc.Response, op.Name, op.Issuer)
 				}
 			}
-			admin := &AdminClient{Base: op.AdminURL, Token: info.AdminToken}
+			admin := &client.Admin{Base: op.AdminURL, Token: info.AdminToken}
 			if err := admin.Do(ctx, "GET", "/v1/subscribers/"+number, nil, nil); err != nil {
 				t.Fatalf("demo subscriber %s at %s's admin API: %v", number, op.ID, err)
 			}
@@ -117,10 +118,10 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 // opens with that operator's private key (in its own node's data directory)
 // and with no other operator's.
 func TestDiscoveryAcrossTheFederation(t *testing.T) {
-	d, _ := startDev(t, nil)
+	d, dir := startDev(t, nil)
 	keys := map[string]*rsa.PrivateKey{}
-	for i, op := range devOperators {
-		b, err := os.ReadFile(filepath.Join(d.Nodes[i].cfg.DataDir, "sealing-key.pem"))
+	for _, op := range operators {
+		b, err := os.ReadFile(filepath.Join(dir, op.id, "sealing-key.pem"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +131,8 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 		}
 	}
 	for i, node := range d.Nodes {
-		for _, op := range devOperators {
-			form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {devRedirect}, "correlation_id": {"c-" + op.id}}
+		for _, op := range operators {
+			form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}, "correlation_id": {"c-" + op.id}}
 			req, _ := http.NewRequest("POST", node.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
 			req.SetBasicAuth("demo-sp", d.SPSecret)
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -174,7 +175,7 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 // link for a number leads to it.
 func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
 	d, _ := startDev(t, nil)
-	for i, op := range devOperators {
+	for i, op := range operators {
 		o := d.Nodes[0].Raft().Registry().Operator(op.id)
 		resp, err := http.Get(o.URLs().OpenIDConfiguration)
 		if err != nil {
@@ -198,17 +199,17 @@ func TestEachNodeIsItsOperatorsGateway(t *testing.T) {
 func TestSubscriberDataStaysOnItsNode(t *testing.T) {
 	d, _ := startDev(t, nil)
 	ctx := context.Background()
-	sub := map[string]any{"msisdn": devOperators[0].number, "status": "active",
+	sub := map[string]any{"msisdn": operators[0].number, "status": "active",
 		"attributes": map[string]any{"given_name": "Ada", "family_name": "Zyxwvutsrq"}}
 	// The demo already has this subscriber: replace its attributes.
-	if err := d.admin(0).Do(ctx, "PUT", "/v1/subscribers/"+devOperators[0].number, sub, nil); err != nil {
+	if err := d.admin(0).Do(ctx, "PUT", "/v1/subscribers/"+operators[0].number, sub, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
-	if err := d.admin(0).Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, &got); err != nil {
+	if err := d.admin(0).Do(ctx, "GET", "/v1/subscribers/"+operators[0].number, nil, &got); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.admin(1).Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, nil); err == nil {
+	if err := d.admin(1).Do(ctx, "GET", "/v1/subscribers/"+operators[0].number, nil, nil); err == nil {
 		t.Fatal("another operator's node serves the UK subscriber")
 	}
 	for i, n := range d.Nodes {
@@ -221,8 +222,8 @@ func TestSubscriberDataStaysOnItsNode(t *testing.T) {
 		}
 	}
 	// Without the admin token the store is not reachable.
-	anon := &AdminClient{Base: d.Nodes[0].AdminURL()}
-	if err := anon.Do(ctx, "GET", "/v1/subscribers/"+devOperators[0].number, nil, nil); err == nil {
+	anon := &client.Admin{Base: d.Nodes[0].AdminURL()}
+	if err := anon.Do(ctx, "GET", "/v1/subscribers/"+operators[0].number, nil, nil); err == nil {
 		t.Fatal("the subscriber store answered without the admin token")
 	}
 }

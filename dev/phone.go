@@ -1,4 +1,4 @@
-package federation
+package dev
 
 import (
 	"fmt"
@@ -19,18 +19,18 @@ const (
 	devSMSCPassword = "devsmsc1"
 )
 
-// devPhone is the demo's carrier side: a simulated SMSC speaking SMPP on
+// phone is the demo's carrier side: a simulated SMSC speaking SMPP on
 // loopback that delivers to a simulated handset, whose page and JSON API
 // (one inbox per number) are served on their own loopback listener.
-type devPhone struct {
+type phone struct {
 	smsc    *smsc.Server
 	handset *handset.Handset
 	app     *fiber.App
 	ln      net.Listener
 }
 
-func startDevPhone(logger *slog.Logger) (*devPhone, error) {
-	p := &devPhone{handset: handset.New(handset.Options{})}
+func startPhone(logger *slog.Logger) (*phone, error) {
+	p := &phone{handset: handset.New(handset.Options{})}
 	var err error
 	if p.smsc, err = smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: devSMSCSystemID,
 		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
@@ -47,15 +47,15 @@ func startDevPhone(logger *slog.Logger) (*devPhone, error) {
 }
 
 // smppConfig is how an operator's node reaches the demo SMSC.
-func (p *devPhone) smppConfig(sender string) *smpp.Config {
+func (p *phone) smppConfig(sender string) *smpp.Config {
 	return &smpp.Config{Addr: p.smsc.Addr(), SystemID: devSMSCSystemID, Password: devSMSCPassword,
 		SourceAddr: sender, SourceTON: 5}
 }
 
 // URL is the handset's base URL (its index page lists the inboxes).
-func (p *devPhone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
+func (p *phone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
 
-func (p *devPhone) Close() error {
+func (p *phone) Close() error {
 	// A bounded wait: a client's idle keep-alive connection (a load
 	// generator polling the handset) must not hold the demo's exit.
 	err := p.app.ShutdownWithTimeout(5 * time.Second)

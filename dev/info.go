@@ -1,0 +1,56 @@
+package dev
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mcfed/mcfed/client"
+)
+
+// Info describes the running demo, as dev.json holds it.
+func (d *Federation) Info() client.DevInfo { return d.info }
+
+func (d *Federation) describe() client.DevInfo {
+	info := client.DevInfo{AdminToken: d.AdminToken,
+		SP: client.DevSPInfo{ClientID: spClientID, ClientSecret: d.SPSecret, Name: spName, Scopes: spScopes,
+			RedirectURI: d.sp.CallbackURL(), PageURL: d.sp.URL()},
+		Handset: client.DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL()}}
+	for i, op := range operators {
+		n := d.Nodes[i]
+		info.Nodes = append(info.Nodes, client.DevNodeInfo{ID: op.nodeID(), Operator: op.id, PublicURL: n.PublicURL(),
+			DiscoveryURL: n.PublicURL() + "/v2/discovery", AdminURL: n.AdminURL()})
+		info.Operators = append(info.Operators, client.DevOperatorInfo{ID: op.id, Name: op.name, Issuer: n.PublicURL(),
+			PublicURL: n.PublicURL(), AdminURL: n.AdminURL(), Ranges: op.prefixes, DemoNumbers: op.numbers()})
+	}
+	info.DiscoveryURL = info.Nodes[0].DiscoveryURL
+	return info
+}
+
+// writeInfo writes info to dir/dev.json, readable by its owner only (it
+// holds the admin token and the SP's secret), replacing any older file
+// whole so that a reader never sees half of it.
+func writeInfo(dir string, info client.DevInfo) (string, error) {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, client.DevInfoFile)
+	tmp, err := os.CreateTemp(dir, client.DevInfoFile+".*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
