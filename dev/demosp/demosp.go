@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
 )
 
@@ -132,18 +134,24 @@ func (s *SP) homeData(msisdn, problem string) map[string]any {
 // serving operator's authorization endpoint.
 func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	typed := r.PostFormValue("msisdn")
-	digits := strings.Map(func(c rune) rune {
-		if c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' {
-			return -1
-		}
-		return c
-	}, strings.TrimSpace(typed))
-	// The SDKs send the number without its "+".
-	digits = strings.TrimPrefix(digits, "+")
-	if digits == "" {
+	if strings.TrimSpace(typed) == "" {
 		s.render(w, http.StatusBadRequest, spHome, s.homeData(typed, "Type your mobile number."))
 		return
 	}
+	// The number is checked here, as any SP should before discovery: a
+	// typo is the person's to fix, not an error of the operator's.
+	n, err := e164.Parse(typed)
+	var bad *e164.Error
+	if errors.As(err, &bad) {
+		s.render(w, http.StatusBadRequest, spHome, s.homeData(typed,
+			"That is not a mobile number we can use ("+bad.Reason+"). Type it with its country code, e.g. +44 7400 123456."))
+		return
+	} else if err != nil {
+		s.render(w, http.StatusInternalServerError, spHome, s.homeData(typed, "The number could not be checked: "+err.Error()))
+		return
+	}
+	// The SDKs send the number without its "+".
+	digits := strconv.FormatUint(n, 10)
 	op, err := s.discover(r.Context(), digits)
 	if err != nil {
 		s.render(w, http.StatusBadGateway, spHome, s.homeData(typed, "Discovery: "+err.Error()))

@@ -209,6 +209,17 @@ func TestDemoSP(t *testing.T) {
 		}
 	})
 
+	t.Run("a typo is the person's to fix", func(t *testing.T) {
+		// "12345" is no mobile number anywhere: the page says so and keeps
+		// what was typed, instead of reading it as country code 1 and
+		// blaming discovery.
+		at, status, page := newBrowser(t).page("POST", info.SP.PageURL+"login", url.Values{"msisdn": {"12345"}})
+		if status != 400 || at.String() != info.SP.PageURL+"login" || !strings.Contains(page, "country code") ||
+			!strings.Contains(page, `value="12345"`) || strings.Contains(page, "Discovery") {
+			t.Fatalf("a typo: at %s, %d\n%s", at, status, page)
+		}
+	})
+
 	t.Run("what it shows is escaped", func(t *testing.T) {
 		_, status, page := newBrowser(t).page("POST", info.SP.PageURL+"login", url.Values{"msisdn": {`"><script>alert(1)</script>`}})
 		if status == 200 || strings.Contains(page, "<script>") || !strings.Contains(page, "&lt;script&gt;") {
