@@ -47,10 +47,7 @@ func (n *Node) adminApp() *fiber.App {
 
 	// Authenticated by their own credentials: a join token, the cluster
 	// secret.
-	app.Post("/v1/cluster/join", n.postJoin)
-	internal := app.Group("/v1/internal", n.requireClusterSecret)
-	internal.Post("/apply", n.internalApply)
-	internal.Get("/read-index", n.internalReadIndex)
+	n.cluster.node.Mount(app, n.log)
 
 	v1 := app.Group("/v1", n.requireAdminToken)
 	v1.Get("/cluster/status", n.getStatus)
@@ -79,13 +76,6 @@ func (n *Node) requireAdminToken(c *fiber.Ctx) error {
 	if !checkSecret(bearer(c), n.cfg.AdminToken) {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mcfed-admin"`)
 		return newProblem(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
-	}
-	return c.Next()
-}
-
-func (n *Node) requireClusterSecret(c *fiber.Ctx) error {
-	if !checkSecret(bearer(c), n.cluster.secret) {
-		return newProblem(401, "unauthorized", "internal endpoints need the cluster secret")
 	}
 	return c.Next()
 }

@@ -9,46 +9,6 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
-func (n *Node) postJoin(c *fiber.Ctx) error {
-	var req joinRequest
-	if err := n.readJSON(c, &req); err != nil {
-		return err
-	}
-	resp, err := n.handleJoin(c.UserContext(), req)
-	if err != nil {
-		return err
-	}
-	n.log.Info("node joined", "joined", req.ID, "raft", req.RaftAddr)
-	return c.JSON(resp)
-}
-
-// internalApply takes a command forwarded by a follower. The follower has
-// already validated it and fixed its hashes and times; the registry checks it
-// again when it is applied.
-func (n *Node) internalApply(c *fiber.Ctx) error {
-	cmd, err := body(c, int(maxCommandBytes))
-	if err != nil {
-		return err
-	}
-	cmd = append([]byte(nil), cmd...) // fasthttp reuses the buffer after we return
-	idx, err := n.cluster.node.Apply(c.UserContext(), cmd)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"index": idx})
-}
-
-// maxCommandBytes bounds one forwarded command: the largest a batch of the
-// bulk import builds, with room to spare.
-const maxCommandBytes = 8 << 20
-
-func (n *Node) internalReadIndex(c *fiber.Ctx) error {
-	if err := n.cluster.node.VerifyLeader(); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"index": n.cluster.node.CommitIndex()})
-}
-
 func (n *Node) getStatus(c *fiber.Ctx) error {
 	st := n.cluster.node.Status(n.cfg.MaxStaleness)
 	reg := n.cluster.node.Registry()
@@ -80,7 +40,7 @@ func (n *Node) postJoinToken(c *fiber.Ctx) error {
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
-	if _, err := n.cluster.apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
@@ -103,7 +63,7 @@ func (n *Node) deleteNode(c *fiber.Ctx) error {
 	if err := n.cluster.node.RemoveServer(id); err != nil {
 		return err
 	}
-	if _, err := n.cluster.apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -130,7 +90,7 @@ func (n *Node) consistent(c *fiber.Ctx) error {
 	if c.QueryBool("consistent") {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 		defer cancel()
-		return n.cluster.readIndex(ctx)
+		return n.cluster.node.ReadIndex(ctx)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func (n *Node) rangeRoutes(v1 fiber.Router) {
 		prefix := registry.FormatMSISDN(v)
 		existed := n.cluster.node.Registry().Range(prefix) != nil
 		batch := registry.RangeBatch{Ranges: []registry.Range{{Prefix: prefix, Operator: ref.Operator}}}
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return err
 		}
 		if !existed {
@@ -50,7 +50,7 @@ func (n *Node) rangeRoutes(v1 fiber.Router) {
 	})
 	v1.Delete("/ranges/:prefix", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteRanges, registry.Keys{Keys: []string{c.Params("prefix")}})
-		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -112,7 +112,7 @@ func (n *Node) port(c *fiber.Ctx, operator string) error {
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), cmd); err != nil {
 		return err
 	}
 	if operator == "" {

@@ -30,7 +30,7 @@ func (n *Node) operatorRoutes(v1 fiber.Router) {
 	v1.Put("/operators/:id/sp-policies/:client_id", n.putSPPolicy)
 	v1.Delete("/operators/:id/sp-policies/:client_id", func(c *fiber.Ctx) error {
 		k := registry.PolicyKey{Operator: c.Params("id"), ClientID: c.Params("client_id")}
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdDeleteSPPolicy, k)); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteSPPolicy, k)); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -109,7 +109,7 @@ func (n *Node) putSPPolicy(c *fiber.Ctx) error {
 	}
 	p.Operator, p.ClientID = c.Params("id"), c.Params("client_id")
 	existed := n.cluster.node.Registry().SPPolicy(p.Operator, p.ClientID) != nil
-	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutSPPolicy, p)); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutSPPolicy, p)); err != nil {
 		return err
 	}
 	if !existed {
@@ -175,7 +175,7 @@ func (n *Node) postLeave(c *fiber.Ctx) error {
 				"it has handed leadership over; repeat the call on the new leader (see /v1/cluster/status)")
 		}
 	}
-	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})); err != nil {
 		return err
 	}
 	for _, nid := range nodes {

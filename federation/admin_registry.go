@@ -1,8 +1,6 @@
 package federation
 
 import (
-	"context"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/registry"
@@ -120,7 +118,7 @@ func mount[T any](v1 fiber.Router, n *Node, base, item string, res resource[T]) 
 				return err
 			}
 		}
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(res.put, &v)); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(res.put, &v)); err != nil {
 			return err
 		}
 		if !existed {
@@ -131,21 +129,11 @@ func mount[T any](v1 fiber.Router, n *Node, base, item string, res resource[T]) 
 	v1.Post(base, func(c *fiber.Ctx) error { return write(c, "", true) })
 	v1.Put(base+item, func(c *fiber.Ctx) error { return write(c, res.keyParam(c), false) })
 	v1.Delete(base+item, func(c *fiber.Ctx) error {
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
-}
-
-// applyAndWait commits cmd and waits until the local replica has applied
-// it, so that the caller reads its own write from this node.
-func (n *Node) applyAndWait(ctx context.Context, cmd []byte) error {
-	idx, err := n.cluster.apply(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	return n.cluster.node.WaitApplied(ctx, idx)
 }
 
 func (n *Node) getResolve(c *fiber.Ctx) error {

@@ -46,7 +46,7 @@ func (n *Node) spRoutes(v1 fiber.Router) {
 	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return n.writeSP(c, c.Params("id")) })
 	v1.Delete("/service-providers/:id", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteSP, registry.Key{Key: c.Params("id")})
-		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+		if _, err := n.cluster.node.Apply(c.UserContext(), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -105,7 +105,7 @@ func (n *Node) writeSP(c *fiber.Ctx, id string) error {
 	if len(sp.Operators) == 0 {
 		sp.Operators = []string{registry.AllOperators}
 	}
-	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
+	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
 		return err
 	}
 	if existing == nil {

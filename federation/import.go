@@ -298,7 +298,7 @@ func (n *Node) applyBatches(ctx context.Context, batches int, build func(i int) 
 				}
 				cmd, rows, err := build(i)
 				if err == nil {
-					_, err = n.cluster.apply(ctx, cmd)
+					_, err = n.cluster.node.Apply(ctx, cmd)
 				}
 				if err != nil {
 					once.Do(func() { first = err; cancel() })

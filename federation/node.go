@@ -178,21 +178,29 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 
+	// The metrics read the node's Raft server only when scraped: made
+	// first, they observe every write from the start.
+	n.metrics = newMetrics(n)
 	rc := cfg.Raft
 	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
+	rc.Client, rc.ObserveWrite = client, n.metrics.ObserveApply
 	rn, err := raft.Open(rc)
 	if err != nil {
 		return nil, err
 	}
-	n.cluster = &cluster{node: rn, client: client}
+	n.cluster = &cluster{node: rn}
 
 	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
 	switch {
 	case err == nil:
-		n.cluster.secret = secret
+		rn.SetClusterSecret(secret)
 	case errors.Is(err, os.ErrNotExist) && cfg.Join != "":
-		if err := n.join(ctx, cfg.Join, cfg.JoinToken); err != nil {
+		secret, err := rn.Join(ctx, cfg.Join, cfg.JoinToken, n.AdminURL())
+		if err != nil {
 			return nil, err
+		}
+		if err := writeSecret(cfg.DataDir, secret); err != nil {
+			return nil, fmt.Errorf("cluster secret: %w", err)
 		}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
@@ -211,8 +219,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n.metrics = newMetrics(n)
-	n.cluster.applied = n.metrics
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
@@ -254,7 +260,7 @@ func (n *Node) registerSelf(ctx context.Context) {
 			rec.Operator = existing.Operator
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := n.cluster.apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
+		_, err := n.cluster.node.Apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
 		cancel()
 		if err == nil {
 			return

@@ -56,8 +56,16 @@ func problemFor(err error) problem {
 	case registry.CodeStale:
 		return newProblem(409, "stale", err.Error()).p
 	}
-	if errors.Is(err, raft.ErrNotLeader) {
+	var remote *raft.RemoteError
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
 		return newProblem(503, "no-leader", err.Error()).p
+	case errors.Is(err, raft.ErrBadJoinToken):
+		return newProblem(403, "join-token", err.Error()).p
+	case errors.Is(err, raft.ErrClusterAuth):
+		return newProblem(502, "cluster-auth", err.Error()).p
+	case errors.As(err, &remote):
+		return newProblem(502, "forward", remote.Error()).p
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
