@@ -9,11 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
+
+// The admin API's wire types, as the tests write and read them.
+type (
+	operatorRef  = admin.OperatorRef
+	portedNumber = admin.PortedNumber
+	importResult = admin.ImportResult
+	spResponse   = admin.SPResponse
+)
 
 type testFed struct {
 	t     testing.TB
@@ -36,7 +45,10 @@ func testNodeConfig(t testing.TB, id, dir string) Config {
 
 // startFed starts n real nodes on loopback: the first bootstraps, each other
 // joins through the first's admin API with a token issued by it.
-func startFed(t testing.TB, n int) *testFed {
+func startFed(t testing.TB, n int) *testFed { return startFedWith(t, n, nil) }
+
+// startFedWith is startFed with every node's config changed by tweak.
+func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
 	f := &testFed{t: t}
 	t.Cleanup(func() {
 		for _, n := range f.nodes {
@@ -52,6 +64,9 @@ func startFed(t testing.TB, n int) *testFed {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+		}
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		node, err := Start(context.Background(), cfg)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
@@ -318,4 +319,20 @@ func (n *Node) Close() error {
 		errs = append(errs, n.smsc.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// adminApp builds the node's admin API from its parts.
+func (n *Node) adminApp() *fiber.App {
+	cfg := admin.Config{
+		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
+		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
+		Cluster: n.cluster.node, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+	}
+	if n.cfg.OperatorID != "" {
+		cfg.Keys = operatorKeys{n}
+	}
+	if n.subs != nil {
+		cfg.Subscribers = n.subs
+	}
+	return admin.New(cfg)
 }

@@ -1,4 +1,4 @@
-package federation
+package admin
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
 
-func (n *Node) getStatus(c *fiber.Ctx) error {
-	st := n.cluster.node.Status(n.cfg.MaxStaleness)
-	reg := n.cluster.node.Registry()
+func (a *api) getStatus(c *fiber.Ctx) error {
+	st := a.c.Status(a.cfg.MaxStaleness)
+	reg := a.c.Registry()
 	return c.JSON(fiber.Map{
 		"raft":     st,
 		"registry": fiber.Map{"applied_index": reg.AppliedIndex(), "ported_numbers": reg.PortedCount()},
@@ -24,10 +25,10 @@ type joinTokenRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
 }
 
-func (n *Node) postJoinToken(c *fiber.Ctx) error {
+func (a *api) postJoinToken(c *fiber.Ctx) error {
 	var req joinTokenRequest
 	if len(c.Request().Header.ContentType()) > 0 {
-		if err := n.readJSON(c, &req); err != nil {
+		if err := a.readJSON(c, &req); err != nil {
 			return err
 		}
 	}
@@ -40,7 +41,7 @@ func (n *Node) postJoinToken(c *fiber.Ctx) error {
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
-	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
@@ -49,34 +50,36 @@ func (n *Node) postJoinToken(c *fiber.Ctx) error {
 
 // deleteNode removes a server from Raft and its record from the registry.
 // It runs on the leader; a follower forwards the two steps separately.
-func (n *Node) deleteNode(c *fiber.Ctx) error {
+func (a *api) deleteNode(c *fiber.Ctx) error {
 	id := c.Params("id")
-	if n.cluster.node.Registry().Node(id) == nil {
+	if a.c.Registry().Node(id) == nil {
 		return newProblem(404, "not-found", "node "+id+" is not a member")
 	}
-	if !n.cluster.node.IsLeader() {
+	if !a.c.IsLeader() {
 		return newProblem(421, "not-leader", "remove a node through the leader's admin API (see /v1/cluster/status)")
 	}
-	if id == n.cfg.NodeID {
+	if id == a.cfg.NodeID {
 		return newProblem(409, "conflict", "the leader cannot remove itself; remove it from another node after a new election")
 	}
-	if err := n.cluster.node.RemoveServer(id); err != nil {
+	if err := a.c.RemoveServer(id); err != nil {
 		return err
 	}
-	if _, err := n.cluster.node.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func (n *Node) handleHealthz(c *fiber.Ctx) error {
+// Healthz answers the liveness probe (of the admin and the public
+// listener): the process answers.
+func Healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// handleReadyz says whether this node's replica is fresh enough to serve
-// discovery: a leader is known and was heard from within MaxStaleness.
-func (n *Node) handleReadyz(c *fiber.Ctx) error {
-	st := n.cluster.node.Status(n.cfg.MaxStaleness)
+// Readyz answers the readiness probe with st, the node's status: ready
+// when its replica is fresh enough to serve discovery (a leader is known
+// and was heard from within the node's MaxStaleness).
+func Readyz(c *fiber.Ctx, st raft.Status) error {
 	if !st.Fresh {
 		c.Status(fiber.StatusServiceUnavailable)
 	}
@@ -86,11 +89,11 @@ func (n *Node) handleReadyz(c *fiber.Ctx) error {
 
 // consistent makes the next read linearizable when the caller asked for it
 // with ?consistent=true.
-func (n *Node) consistent(c *fiber.Ctx) error {
+func (a *api) consistent(c *fiber.Ctx) error {
 	if c.QueryBool("consistent") {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 		defer cancel()
-		return n.cluster.node.ReadIndex(ctx)
+		return a.c.ReadIndex(ctx)
 	}
 	return nil
 }
