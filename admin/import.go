@@ -20,9 +20,11 @@ import (
 )
 
 // Bulk imports read a CSV file streamed in the request body, validate all of
-// it against the local replica before writing anything, and then commit only
-// the rows that change the registry, in batches of many rows per log entry.
-// Importing the same file twice therefore writes nothing the second time.
+// it against the local replica (read at the leader's index) before writing
+// anything, and then commit only the rows that change the registry, in
+// batches of many rows per log entry, answering once this node has applied
+// them. Importing the same file twice, through any node, therefore writes
+// nothing the second time.
 
 const (
 	portBatchRows  = 10000 // ~100 KB log entries
@@ -147,13 +149,16 @@ const portOpBits = 14
 // phonenumbers, at a fraction of the cost), must lie in a known range, and
 // may not give one number two operators.
 func (a *api) importPorted(c *fiber.Ctx) error {
-	reg := a.c.Registry()
+	reg, err := a.diffBase(c)
+	if err != nil {
+		return err
+	}
 	v := registry.FastValidator()
 	ops := []string{""} // place 0 un-ports
 	opIndex := map[string]uint64{"": 0}
 	var rows []uint64
 	var bad rowErrors
-	err := csvRows(a.importReader(c), "msisdn", func(line int, rec []string) bool {
+	err = csvRows(a.importReader(c), "msisdn", func(line int, rec []string) bool {
 		if len(rec) != 2 {
 			return bad.add(line, "want 2 fields (msisdn,operator), got %d", len(rec))
 		}
@@ -222,11 +227,14 @@ func (a *api) importPorted(c *fiber.Ctx) error {
 
 // importRanges imports "prefix,operator" rows.
 func (a *api) importRanges(c *fiber.Ctx) error {
-	reg := a.c.Registry()
+	reg, err := a.diffBase(c)
+	if err != nil {
+		return err
+	}
 	var rows []registry.Range
 	lineOf := map[string]int{}
 	var bad rowErrors
-	err := csvRows(a.importReader(c), "prefix", func(line int, rec []string) bool {
+	err = csvRows(a.importReader(c), "prefix", func(line int, rec []string) bool {
 		if len(rec) != 2 {
 			return bad.add(line, "want 2 fields (prefix,operator), got %d", len(rec))
 		}
@@ -268,6 +276,16 @@ func (a *api) importRanges(c *fiber.Ctx) error {
 		return partialImport(err, applied)
 	}
 	return c.JSON(ImportResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+}
+
+// diffBase is the replica an import is validated and diffed against, read
+// at the leader's index: a lagging replica would judge a row sent right
+// after another node's write "unchanged", and drop it.
+func (a *api) diffBase(c *fiber.Ctx) (*registry.Registry, error) {
+	if err := a.c.ReadIndex(c.UserContext()); err != nil {
+		return nil, err
+	}
+	return a.c.Registry(), nil
 }
 
 // applyBatches commits batches built by build, several in flight at once
