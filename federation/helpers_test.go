@@ -137,6 +137,17 @@ func (f *testFed) waitFor(what string, cond func() bool) {
 	f.t.Fatalf("timed out waiting for %s", what)
 }
 
+// waitApplied waits until node i's replica has applied index: a write
+// another node answered is read on node i after it.
+func (f *testFed) waitApplied(i int, index uint64) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := f.nodes[i].Raft().WaitApplied(ctx, index); err != nil {
+		f.t.Fatalf("node %d: %v", i, err)
+	}
+}
+
 // do calls node i's admin API and fails the test on an error.
 func (f *testFed) do(i int, method, path string, body, out any) {
 	f.t.Helper()
