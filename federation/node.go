@@ -1,6 +1,7 @@
-// Package federation assembles an mcfed node: the Raft replica of the
-// registry, the admin API that writes it, joining and leaving the
-// federation, and health. It is the only package that knows all the others.
+// Package federation assembles an mcfed node from its parts: the Raft
+// server with the registry's replica and the write path (raft), the admin
+// API (admin), discovery, the operator's gateway and its keys, onboarding
+// and observability. It is the only package that knows all the others.
 package federation
 
 import (
