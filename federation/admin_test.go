@@ -16,8 +16,11 @@ import (
 )
 
 // seeded is a one-node federation with two operators and their ranges.
-func seeded(t *testing.T) *testFed {
-	f := startFed(t, 1)
+func seeded(t *testing.T) *testFed { return seededWith(t, nil) }
+
+// seededWith is seeded with a node configured by tweak.
+func seededWith(t *testing.T, tweak func(*Config)) *testFed {
+	f := startFedWith(t, 1, tweak)
 	f.do(0, "PUT", "/v1/operators/red", demoOperator("red", "234_10"), nil)
 	f.do(0, "PUT", "/v1/operators/blue", demoOperator("blue", "234_20"), nil)
 	f.do(0, "POST", "/v1/ranges/import", strings.NewReader("prefix,operator\n+447911,red\n+447912,blue\n"), nil)
@@ -137,12 +140,10 @@ func TestAdminAPINeedsTheToken(t *testing.T) {
 }
 
 func TestOversizedBodiesAreRefused(t *testing.T) {
-	f := seeded(t)
 	// Small caps, so that the whole oversized body fits in the loopback
 	// socket buffers: the client finishes writing and reads the 413 rather
 	// than racing the server's close.
-	f.nodes[0].cfg.MaxBodyBytes = 32 << 10
-	f.nodes[0].cfg.MaxImportBytes = 32 << 10
+	f := seededWith(t, func(c *Config) { c.MaxBodyBytes, c.MaxImportBytes = 32<<10, 32<<10 })
 	big := `{"name":"openid","description":"` + strings.Repeat("x", 64<<10) + `"}`
 	req, _ := http.NewRequest("PUT", f.nodes[0].AdminURL()+"/v1/scopes/openid", strings.NewReader(big))
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)

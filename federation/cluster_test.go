@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -173,7 +174,7 @@ func TestBadJoinTokensWriteNothing(t *testing.T) {
 	f.joinToken(0)
 	before := f.nodes[0].Raft().Registry().AppliedIndex()
 	for i := range 20 {
-		api := f.problemOf(0, "POST", "/v1/cluster/join", joinRequest{ID: "x", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2", Token: strings.Repeat("g", i+1)})
+		api := f.problemOf(0, "POST", "/v1/cluster/join", raft.JoinRequest{ID: "x", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2", Token: strings.Repeat("g", i+1)})
 		if api.Status != 403 {
 			t.Fatalf("a guessed token got %d", api.Status)
 		}

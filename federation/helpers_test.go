@@ -9,12 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
+
+// The admin API's wire types, as the tests write and read them.
+type (
+	operatorRef  = admin.OperatorRef
+	portedNumber = admin.PortedNumber
+	importResult = admin.ImportResult
+	spResponse   = admin.SPResponse
+)
 
 type testFed struct {
 	t     testing.TB
@@ -37,7 +46,10 @@ func testNodeConfig(t testing.TB, id, dir string) Config {
 
 // startFed starts n real nodes on loopback: the first bootstraps, each other
 // joins through the first's admin API with a token issued by it.
-func startFed(t testing.TB, n int) *testFed {
+func startFed(t testing.TB, n int) *testFed { return startFedWith(t, n, nil) }
+
+// startFedWith is startFed with every node's config changed by tweak.
+func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
 	f := &testFed{t: t}
 	t.Cleanup(func() {
 		for _, n := range f.nodes {
@@ -53,6 +65,9 @@ func startFed(t testing.TB, n int) *testFed {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+		}
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		node, err := Start(context.Background(), cfg)
 		if err != nil {
@@ -121,6 +136,17 @@ func (f *testFed) waitFor(what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	f.t.Fatalf("timed out waiting for %s", what)
+}
+
+// waitApplied waits until node i's replica has applied index: a write
+// another node answered is read on node i after it.
+func (f *testFed) waitApplied(i int, index uint64) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := f.nodes[i].Raft().WaitApplied(ctx, index); err != nil {
+		f.t.Fatalf("node %d: %v", i, err)
+	}
 }
 
 // do calls node i's admin API and fails the test on an error.

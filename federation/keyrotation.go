@@ -50,3 +50,39 @@ func (n *Node) rotateKeys(ctx context.Context, now time.Time, period time.Durati
 	}
 	return nil
 }
+
+// operatorKeys rotates the operator's keys when its admin asks (POST
+// /v1/operator/keys/rotate), on the operator's own node: private keys never
+// leave it.
+type operatorKeys struct{ n *Node }
+
+// RotateKeys replaces the operator's signing keys, its sealing key, or both,
+// and publishes the public halves in the operator's record. Signing keys
+// rotate as on the schedule (old ones stay published until their tokens
+// expire); the replaced sealing key still opens subscriber_ids sealed before
+// the new one reached every replica.
+func (k operatorKeys) RotateKeys(ctx context.Context, signing, sealing bool) error {
+	n := k.n
+	if sealing {
+		// Rotate only once the previous rotation's key is the registered
+		// one: rotating twice before publishing would leave the registry
+		// naming a key that is neither current nor previous here, and no
+		// subscriber_id from discovery would open.
+		current, _, err := n.sealing.publicPEMs()
+		if err != nil {
+			return err
+		}
+		if o := n.cluster.node.Registry().Operator(n.cfg.OperatorID); o == nil || o.SealingKey == current {
+			if err := n.sealing.rotate(); err != nil {
+				return err
+			}
+		}
+	}
+	if signing {
+		// A period of zero makes every active key due.
+		if err := n.rotateKeys(ctx, time.Now(), 0); err != nil {
+			return err
+		}
+	}
+	return n.publishOperator(ctx)
+}

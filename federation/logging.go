@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/internal/requestid"
 )
 
 // NewLogger builds the node's logger for `mcfed serve --log-format
@@ -59,17 +61,10 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name), h.hasID}
 }
 
-type requestIDKey struct{}
-
 // RequestID is the id of the request ctx belongs to, "" outside one.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return requestid.From(ctx) }
 
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
+func withRequestID(ctx context.Context, id string) context.Context { return requestid.With(ctx, id) }
 
 // requestLog is the node's logger for the request c: its lines carry the
 // request id whatever handler the node was given (a test's, dev's).

@@ -1,6 +1,7 @@
-// Package federation assembles an mcfed node: the Raft replica of the
-// registry, the admin API that writes it, joining and leaving the
-// federation, and health. It is the only package that knows all the others.
+// Package federation assembles an mcfed node from its parts: the Raft
+// server with the registry's replica and the write path (raft), the admin
+// API (admin), discovery, the operator's gateway and its keys, onboarding
+// and observability. It is the only package that knows all the others.
 package federation
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
@@ -178,21 +180,29 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 
+	// The metrics read the node's Raft server only when scraped: made
+	// first, they observe every write from the start.
+	n.metrics = newMetrics(n)
 	rc := cfg.Raft
 	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
+	rc.Client, rc.ObserveWrite = client, n.metrics.ObserveApply
 	rn, err := raft.Open(rc)
 	if err != nil {
 		return nil, err
 	}
-	n.cluster = &cluster{node: rn, client: client}
+	n.cluster = &cluster{node: rn}
 
 	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
 	switch {
 	case err == nil:
-		n.cluster.secret = secret
+		rn.SetClusterSecret(secret)
 	case errors.Is(err, os.ErrNotExist) && cfg.Join != "":
-		if err := n.join(ctx, cfg.Join, cfg.JoinToken); err != nil {
+		secret, err := rn.Join(ctx, cfg.Join, cfg.JoinToken, n.AdminURL())
+		if err != nil {
 			return nil, err
+		}
+		if err := writeSecret(cfg.DataDir, secret); err != nil {
+			return nil, fmt.Errorf("cluster secret: %w", err)
 		}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
@@ -211,8 +221,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n.metrics = newMetrics(n)
-	n.cluster.applied = n.metrics
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
@@ -254,7 +262,7 @@ func (n *Node) registerSelf(ctx context.Context) {
 			rec.Operator = existing.Operator
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := n.cluster.apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
+		_, err := n.cluster.node.Apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
 		cancel()
 		if err == nil {
 			return
@@ -312,4 +320,20 @@ func (n *Node) Close() error {
 		errs = append(errs, n.smsc.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// adminApp builds the node's admin API from its parts.
+func (n *Node) adminApp() *fiber.App {
+	cfg := admin.Config{
+		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
+		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
+		Cluster: n.cluster.node, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+	}
+	if n.cfg.OperatorID != "" {
+		cfg.Keys = operatorKeys{n}
+	}
+	if n.subs != nil {
+		cfg.Subscribers = n.subs
+	}
+	return admin.New(cfg)
 }

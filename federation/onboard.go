@@ -114,10 +114,6 @@ func sameRecord(a, b *registry.Operator) bool {
 	return bytes.Equal(xj, yj)
 }
 
-// staleRetries bounds how often updateOperator reads again after losing a
-// race with another write to the same record.
-const staleRetries = 5
-
 // updateOperator is a read-modify-write of operator id's record: it reads
 // the record as the federation holds it now (at the leader's index, not as
 // a lagging replica holds it), lets build state the new record (nil: write
@@ -126,25 +122,18 @@ const staleRetries = 5
 // suspension committed during a node's key publication is thus kept, not
 // undone.
 func (n *Node) updateOperator(ctx context.Context, id string, build func(existing *registry.Operator) (*registry.Operator, error)) (written bool, err error) {
-	for attempt := 0; ; attempt++ {
-		if err := n.cluster.readIndex(ctx); err != nil {
-			return false, err
-		}
-		existing := n.cluster.node.Registry().Operator(id)
+	return n.cluster.node.Update(ctx, func(reg *registry.Registry) ([]byte, error) {
+		existing := reg.Operator(id)
 		rec, err := build(existing)
 		if err != nil || rec == nil || sameRecord(existing, rec) {
-			return false, err
+			return nil, err
 		}
 		u := registry.OperatorUpdate{Operator: *rec}
 		if existing != nil {
 			u.IfIndex = existing.ModifyIndex
 		}
-		err = n.applyAndWait(ctx, registry.MustEncode(registry.CmdUpdateOperator, u))
-		if registry.CodeOf(err) == registry.CodeStale && attempt < staleRetries {
-			continue
-		}
-		return err == nil, err
-	}
+		return registry.MustEncode(registry.CmdUpdateOperator, u), nil
+	})
 }
 
 // publishOperator writes the operator's record, then its ranges and IP
@@ -170,7 +159,7 @@ func (n *Node) publishOperator(ctx context.Context) error {
 	if self := reg.Node(n.cfg.NodeID); self != nil && self.Operator != n.cfg.OperatorID {
 		rec := *self
 		rec.Operator = n.cfg.OperatorID
-		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
+		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
 			return fmt.Errorf("mark node %s as %s's: %w", n.cfg.NodeID, n.cfg.OperatorID, err)
 		}
 	} else if self == nil {
@@ -198,7 +187,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
 	}
 	if len(batch.Ranges) > 0 {
-		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return fmt.Errorf("register ranges: %w", err)
 		}
 	}
@@ -218,7 +207,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 			}
 		}
 		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
-		if _, err := n.cluster.apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
+		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
 			return fmt.Errorf("register IP range %s: %w", cidr, err)
 		}
 	}

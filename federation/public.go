@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
@@ -23,8 +24,8 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	})
 	// First, so that every request has an id, a count and a log line.
 	app.Use(n.observe("public"))
-	app.Get("/healthz", n.handleHealthz)
-	app.Get("/readyz", n.handleReadyz)
+	app.Get("/healthz", admin.Healthz)
+	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.cluster.node.Status(n.cfg.MaxStaleness)) })
 	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)

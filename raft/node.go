@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -42,6 +44,13 @@ type Config struct {
 	TrailingLogs      uint64
 	// ApplyTimeout bounds how long Apply waits for the log to take a command.
 	ApplyTimeout time.Duration
+	// Client calls the other members' admin APIs: to forward writes and
+	// joins to the leader, to ask it for a read index (see forward.go).
+	// Nil: a client with a 30 s timeout, over plain HTTP.
+	Client *http.Client
+	// ObserveWrite, when set, sees every Apply: when it started and how it
+	// ended (the node's write latency metrics).
+	ObserveWrite func(start time.Time, err error)
 	// LogOutput receives Raft's own log (stderr when nil), as JSON lines
 	// when LogJSON is set (to sit beside the node's slog JSON output).
 	LogOutput io.Writer
@@ -74,6 +83,9 @@ func (c *Config) withDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "warn"
 	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 30 * time.Second}
+	}
 }
 
 // Node is one Raft server holding a replica of the registry.
@@ -84,6 +96,10 @@ type Node struct {
 	transport hraft.Transport
 	store     *raftboltdb.BoltStore
 	closers   []io.Closer
+	// secret authenticates this node to the other members' internal
+	// endpoints and them to its own (see forward.go); empty until the node
+	// bootstrapped, joined or was given it.
+	secret atomic.Pointer[string]
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;
@@ -242,10 +258,13 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
-// Apply commits an encoded registry command and returns its log index.
-// A registry refusal comes back as *registry.Error; on a follower the error
-// is a *NotLeaderError and nothing is written.
-func (n *Node) Apply(ctx context.Context, cmd []byte) (uint64, error) {
+// applyLocal commits an encoded registry command through this node's own
+// Raft server and returns its log index, once the local registry has run
+// it. A registry refusal comes back as *registry.Error; on a follower the
+// error is a *NotLeaderError and nothing is written. Apply (forward.go) is
+// the write path; only the leader's own work (a forwarded write, a join's
+// admission) calls this directly.
+func (n *Node) applyLocal(ctx context.Context, cmd []byte) (uint64, error) {
 	if !n.IsLeader() {
 		return 0, n.notLeader()
 	}

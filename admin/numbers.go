@@ -1,4 +1,4 @@
-package federation
+package admin
 
 import (
 	"github.com/gofiber/fiber/v2"
@@ -7,31 +7,31 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
-// operatorRef is the body of a PUT on a range or a ported number.
-type operatorRef struct {
+// OperatorRef is the body of a PUT on a range or a ported number.
+type OperatorRef struct {
 	Operator string `json:"operator"`
 }
 
-func (n *Node) rangeRoutes(v1 fiber.Router) {
+func (a *api) rangeRoutes(v1 fiber.Router) {
 	v1.Get("/ranges", func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		return c.JSON(n.cluster.node.Registry().Ranges(c.Query("operator"), c.Query("after"), c.QueryInt("limit")))
+		return c.JSON(a.c.Registry().Ranges(c.Query("operator"), c.Query("after"), c.QueryInt("limit")))
 	})
 	v1.Get("/ranges/:prefix", func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		rg := n.cluster.node.Registry().Range(c.Params("prefix"))
+		rg := a.c.Registry().Range(c.Params("prefix"))
 		if rg == nil {
 			return newProblem(404, "not-found", "range "+c.Params("prefix")+" does not exist")
 		}
 		return c.JSON(rg)
 	})
 	v1.Put("/ranges/:prefix", func(c *fiber.Ctx) error {
-		var ref operatorRef
-		if err := n.readJSON(c, &ref); err != nil {
+		var ref OperatorRef
+		if err := a.readJSON(c, &ref); err != nil {
 			return err
 		}
 		v, _, err := e164.ParsePrefix(c.Params("prefix"))
@@ -39,69 +39,69 @@ func (n *Node) rangeRoutes(v1 fiber.Router) {
 			return badRequest(err.Error())
 		}
 		prefix := e164.Format(v)
-		existed := n.cluster.node.Registry().Range(prefix) != nil
+		existed := a.c.Registry().Range(prefix) != nil
 		batch := registry.RangeBatch{Ranges: []registry.Range{{Prefix: prefix, Operator: ref.Operator}}}
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return err
 		}
 		if !existed {
 			c.Status(fiber.StatusCreated)
 		}
-		return c.JSON(n.cluster.node.Registry().Range(prefix))
+		return c.JSON(a.c.Registry().Range(prefix))
 	})
 	v1.Delete("/ranges/:prefix", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteRanges, registry.Keys{Keys: []string{c.Params("prefix")}})
-		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
-	v1.Post("/ranges/import", n.importRanges)
+	v1.Post("/ranges/import", a.importRanges)
 }
 
-// portedNumber is how the admin API shows a ported number.
-type portedNumber struct {
+// PortedNumber is how the admin API shows a ported number.
+type PortedNumber struct {
 	MSISDN   string `json:"msisdn"`
 	Operator string `json:"operator"`
 }
 
-func (n *Node) portedRoutes(v1 fiber.Router) {
+func (a *api) portedRoutes(v1 fiber.Router) {
 	v1.Get("/ported/:msisdn", func(c *fiber.Ctx) error {
 		num, err := e164.Parse(c.Params("msisdn"))
 		if err != nil {
 			return badRequest(err.Error())
 		}
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		o := n.cluster.node.Registry().Ported(num)
+		o := a.c.Registry().Ported(num)
 		if o == nil {
 			return newProblem(404, "not-found", e164.Format(num)+" is not ported")
 		}
-		return c.JSON(portedNumber{MSISDN: e164.Format(num), Operator: o.ID})
+		return c.JSON(PortedNumber{MSISDN: e164.Format(num), Operator: o.ID})
 	})
 	v1.Put("/ported/:msisdn", func(c *fiber.Ctx) error {
-		var ref operatorRef
-		if err := n.readJSON(c, &ref); err != nil {
+		var ref OperatorRef
+		if err := a.readJSON(c, &ref); err != nil {
 			return err
 		}
 		if ref.Operator == "" {
 			return badRequest("operator is required; DELETE un-ports a number")
 		}
-		return n.port(c, ref.Operator)
+		return a.port(c, ref.Operator)
 	})
-	v1.Delete("/ported/:msisdn", func(c *fiber.Ctx) error { return n.port(c, "") })
-	v1.Post("/ported/import", n.importPorted)
+	v1.Delete("/ported/:msisdn", func(c *fiber.Ctx) error { return a.port(c, "") })
+	v1.Post("/ported/import", a.importPorted)
 }
 
 // port ports the number in the path to operator ("" un-ports it), with
 // phonenumbers' full validation: single writes can afford it.
-func (n *Node) port(c *fiber.Ctx, operator string) error {
+func (a *api) port(c *fiber.Ctx, operator string) error {
 	num, err := e164.Parse(c.Params("msisdn"))
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	reg := n.cluster.node.Registry()
+	reg := a.c.Registry()
 	if !reg.InRange(num) {
 		return badRequest(e164.Format(num) + " is in no operator's range: add the range first")
 	}
@@ -113,7 +113,7 @@ func (n *Node) port(c *fiber.Ctx, operator string) error {
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
 		return err
 	}
 	if operator == "" {
@@ -122,5 +122,5 @@ func (n *Node) port(c *fiber.Ctx, operator string) error {
 	if prev == nil {
 		c.Status(fiber.StatusCreated)
 	}
-	return c.JSON(portedNumber{MSISDN: e164.Format(num), Operator: operator})
+	return c.JSON(PortedNumber{MSISDN: e164.Format(num), Operator: operator})
 }

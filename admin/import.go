@@ -1,4 +1,4 @@
-package federation
+package admin
 
 import (
 	"bytes"
@@ -16,13 +16,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/internal/problem"
 	"github.com/mcfed/mcfed/registry"
 )
 
 // Bulk imports read a CSV file streamed in the request body, validate all of
-// it against the local replica before writing anything, and then commit only
-// the rows that change the registry, in batches of many rows per log entry.
-// Importing the same file twice therefore writes nothing the second time.
+// it against the local replica (read at the leader's index) before writing
+// anything, and then commit only the rows that change the registry, in
+// batches of many rows per log entry, answering once this node has applied
+// them. Importing the same file twice, through any node, therefore writes
+// nothing the second time.
 
 const (
 	portBatchRows  = 10000 // ~100 KB log entries
@@ -31,23 +34,17 @@ const (
 	maxRowErrors   = 20
 )
 
-// importResult is the answer to a successful import.
-type importResult struct {
+// ImportResult is the answer to a successful import.
+type ImportResult struct {
 	Rows      int `json:"rows"`      // data rows in the file
 	Changed   int `json:"changed"`   // rows that changed the registry
 	Unchanged int `json:"unchanged"` // rows the registry already held
 	Batches   int `json:"batches"`   // log entries written
 }
 
-// rowError is one bad line of an imported file.
-type rowError struct {
-	Line   int    `json:"line"`
-	Detail string `json:"detail"`
-}
-
 // importProblem reports every bad line (up to maxRowErrors) at once, so a
 // file is fixed in one pass.
-func importProblem(errs []rowError, more bool) error {
+func importProblem(errs []problem.RowError, more bool) error {
 	var b strings.Builder
 	for i, e := range errs {
 		if i > 0 {
@@ -59,21 +56,21 @@ func importProblem(errs []rowError, more bool) error {
 		b.WriteString("; and more")
 	}
 	p := newProblem(422, "bad-rows", "nothing was imported: "+b.String())
-	p.p.Line = errs[0].Line
-	p.p.Errors = errs
+	p.Problem.Line = errs[0].Line
+	p.Problem.Errors = errs
 	return p
 }
 
 // importReader streams the request body, refusing more than the import cap.
 // Past the cap, reads fail with *http.MaxBytesError (a 413).
-func (n *Node) importReader(c *fiber.Ctx) io.Reader {
+func (a *api) importReader(c *fiber.Ctx) io.Reader {
 	// c.Body() would drain a streamed body into memory whole: only a body
 	// fasthttp did not stream is read through it.
 	r := c.Context().RequestBodyStream()
 	if r == nil {
 		r = bytes.NewReader(c.Body())
 	}
-	return http.MaxBytesReader(nil, io.NopCloser(r), n.cfg.MaxImportBytes)
+	return http.MaxBytesReader(nil, io.NopCloser(r), a.cfg.MaxImportBytes)
 }
 
 var errTooLarge = newProblem(413, "too-large", "the file is larger than the import limit")
@@ -98,7 +95,7 @@ func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) 
 			}
 			var ce *csv.ParseError
 			if errors.As(err, &ce) {
-				return importProblem([]rowError{{Line: ce.Line, Detail: "malformed CSV: " + ce.Err.Error()}}, false)
+				return importProblem([]problem.RowError{{Line: ce.Line, Detail: "malformed CSV: " + ce.Err.Error()}}, false)
 			}
 			return badRequest("reading the file: " + err.Error())
 		}
@@ -117,7 +114,7 @@ func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) 
 
 // rowErrors collects bad lines up to maxRowErrors.
 type rowErrors struct {
-	errs []rowError
+	errs []problem.RowError
 	more bool
 }
 
@@ -126,7 +123,7 @@ func (e *rowErrors) add(line int, format string, args ...any) bool {
 		e.more = true
 		return false
 	}
-	e.errs = append(e.errs, rowError{Line: line, Detail: fmt.Sprintf(format, args...)})
+	e.errs = append(e.errs, problem.RowError{Line: line, Detail: fmt.Sprintf(format, args...)})
 	return true
 }
 
@@ -152,14 +149,17 @@ const portOpBits = 14
 // the number. Rows take the fast validation path (the same verdicts as
 // phonenumbers, at a fraction of the cost), must lie in a known range, and
 // may not give one number two operators.
-func (n *Node) importPorted(c *fiber.Ctx) error {
-	reg := n.cluster.node.Registry()
+func (a *api) importPorted(c *fiber.Ctx) error {
+	reg, err := a.diffBase(c)
+	if err != nil {
+		return err
+	}
 	v := e164.FastValidator()
 	ops := []string{""} // place 0 un-ports
 	opIndex := map[string]uint64{"": 0}
 	var rows []uint64
 	var bad rowErrors
-	err := csvRows(n.importReader(c), "msisdn", func(line int, rec []string) bool {
+	err = csvRows(a.importReader(c), "msisdn", func(line int, rec []string) bool {
 		if len(rec) != 2 {
 			return bad.add(line, "want 2 fields (msisdn,operator), got %d", len(rec))
 		}
@@ -199,7 +199,7 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 		num, op := r>>portOpBits, r&(1<<portOpBits-1)
 		if i > 0 && rows[i-1]>>portOpBits == num {
 			if rows[i-1] != r {
-				return importProblem([]rowError{{Detail: e164.Format(num) + " is given two different operators"}}, false)
+				return importProblem([]problem.RowError{{Detail: e164.Format(num) + " is given two different operators"}}, false)
 			}
 			continue
 		}
@@ -211,7 +211,7 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 	}
 	changed := len(keep)
 	batches := (changed + portBatchRows - 1) / portBatchRows
-	applied, err := n.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+	applied, err := a.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
 		part := keep[b*portBatchRows : min((b+1)*portBatchRows, changed)]
 		ports := make([]registry.Port, len(part))
 		for i, r := range part {
@@ -223,16 +223,19 @@ func (n *Node) importPorted(c *fiber.Ctx) error {
 	if err != nil {
 		return partialImport(err, applied)
 	}
-	return c.JSON(importResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+	return c.JSON(ImportResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
 }
 
 // importRanges imports "prefix,operator" rows.
-func (n *Node) importRanges(c *fiber.Ctx) error {
-	reg := n.cluster.node.Registry()
+func (a *api) importRanges(c *fiber.Ctx) error {
+	reg, err := a.diffBase(c)
+	if err != nil {
+		return err
+	}
 	var rows []registry.Range
 	lineOf := map[string]int{}
 	var bad rowErrors
-	err := csvRows(n.importReader(c), "prefix", func(line int, rec []string) bool {
+	err = csvRows(a.importReader(c), "prefix", func(line int, rec []string) bool {
 		if len(rec) != 2 {
 			return bad.add(line, "want 2 fields (prefix,operator), got %d", len(rec))
 		}
@@ -265,7 +268,7 @@ func (n *Node) importRanges(c *fiber.Ctx) error {
 	keep := slices.DeleteFunc(rows, func(r registry.Range) bool { return r.Operator == "" })
 	changed := len(keep)
 	batches := (changed + rangeBatchRows - 1) / rangeBatchRows
-	applied, err := n.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+	applied, err := a.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
 		part := keep[b*rangeBatchRows : min((b+1)*rangeBatchRows, changed)]
 		cmd, err := registry.Encode(registry.CmdPutRanges, registry.RangeBatch{Ranges: part})
 		return cmd, len(part), err
@@ -273,13 +276,23 @@ func (n *Node) importRanges(c *fiber.Ctx) error {
 	if err != nil {
 		return partialImport(err, applied)
 	}
-	return c.JSON(importResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+	return c.JSON(ImportResult{Rows: total, Changed: changed, Unchanged: total - changed, Batches: batches})
+}
+
+// diffBase is the replica an import is validated and diffed against, read
+// at the leader's index: a lagging replica would judge a row sent right
+// after another node's write "unchanged", and drop it.
+func (a *api) diffBase(c *fiber.Ctx) (*registry.Registry, error) {
+	if err := a.c.ReadIndex(c.UserContext()); err != nil {
+		return nil, err
+	}
+	return a.c.Registry(), nil
 }
 
 // applyBatches commits batches built by build, several in flight at once
 // (their rows are disjoint, so their order does not matter), and returns
 // how many rows were committed. It stops at the first failure.
-func (n *Node) applyBatches(ctx context.Context, batches int, build func(i int) ([]byte, int, error)) (int, error) {
+func (a *api) applyBatches(ctx context.Context, batches int, build func(i int) ([]byte, int, error)) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -299,7 +312,7 @@ func (n *Node) applyBatches(ctx context.Context, batches int, build func(i int) 
 				}
 				cmd, rows, err := build(i)
 				if err == nil {
-					_, err = n.cluster.apply(ctx, cmd)
+					_, err = a.c.Apply(ctx, cmd)
 				}
 				if err != nil {
 					once.Do(func() { first = err; cancel() })
@@ -319,5 +332,5 @@ func partialImport(err error, applied int) error {
 	p := problemFor(err)
 	p.Detail = fmt.Sprintf("the import stopped after %d rows were committed (sending the file again completes it): %s", applied, p.Detail)
 	p.Applied = &applied
-	return &problemError{p}
+	return &problem.Error{Problem: p}
 }

@@ -1,4 +1,4 @@
-package federation
+package admin
 
 import (
 	"github.com/gofiber/fiber/v2"
@@ -6,10 +6,10 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
-// spRequest is an SP as the admin API takes it: the registry's fields, and
+// SPRequest is an SP as the admin API takes it: the registry's fields, and
 // the plaintext client secret, which is hashed here and never stored or
 // logged. Without one, a new SP gets a generated secret.
-type spRequest struct {
+type SPRequest struct {
 	registry.ServiceProvider
 	ClientSecret string `json:"client_secret,omitempty"`
 	// AuthMethod "private_key_jwt" registers an SP with keys (jwks or
@@ -19,34 +19,34 @@ type spRequest struct {
 	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 }
 
-// spResponse shows the client secret once, when it was made or changed.
-type spResponse struct {
+// SPResponse shows the client secret once, when it was made or changed.
+type SPResponse struct {
 	*registry.ServiceProvider
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
-func (n *Node) spRoutes(v1 fiber.Router) {
+func (a *api) spRoutes(v1 fiber.Router) {
 	v1.Get("/service-providers", func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		return c.JSON(n.cluster.node.Registry().ServiceProviders(c.Query("after"), c.QueryInt("limit")))
+		return c.JSON(a.c.Registry().ServiceProviders(c.Query("after"), c.QueryInt("limit")))
 	})
 	v1.Get("/service-providers/:id", func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		sp := n.cluster.node.Registry().ServiceProvider(c.Params("id"))
+		sp := a.c.Registry().ServiceProvider(c.Params("id"))
 		if sp == nil {
 			return newProblem(404, "not-found", "service provider "+c.Params("id")+" does not exist")
 		}
 		return c.JSON(sp)
 	})
-	v1.Post("/service-providers", func(c *fiber.Ctx) error { return n.writeSP(c, "") })
-	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return n.writeSP(c, c.Params("id")) })
+	v1.Post("/service-providers", func(c *fiber.Ctx) error { return a.writeSP(c, "") })
+	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return a.writeSP(c, c.Params("id")) })
 	v1.Delete("/service-providers/:id", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteSP, registry.Key{Key: c.Params("id")})
-		if err := n.applyAndWait(c.UserContext(), cmd); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -54,9 +54,9 @@ func (n *Node) spRoutes(v1 fiber.Router) {
 }
 
 // writeSP creates (POST, id "") or creates-or-replaces (PUT) an SP.
-func (n *Node) writeSP(c *fiber.Ctx, id string) error {
-	var req spRequest
-	if err := n.readJSON(c, &req); err != nil {
+func (a *api) writeSP(c *fiber.Ctx, id string) error {
+	var req SPRequest
+	if err := a.readJSON(c, &req); err != nil {
 		return err
 	}
 	sp := req.ServiceProvider
@@ -69,7 +69,7 @@ func (n *Node) writeSP(c *fiber.Ctx, id string) error {
 	if sp.SecretHash != "" {
 		return badRequest("send client_secret, not secret_hash: the node hashes it")
 	}
-	existing := n.cluster.node.Registry().ServiceProvider(sp.ClientID)
+	existing := a.c.Registry().ServiceProvider(sp.ClientID)
 	if id == "" && existing != nil {
 		return newProblem(409, "conflict", "service provider "+sp.ClientID+" already exists; PUT replaces it")
 	}
@@ -105,11 +105,11 @@ func (n *Node) writeSP(c *fiber.Ctx, id string) error {
 	if len(sp.Operators) == 0 {
 		sp.Operators = []string{registry.AllOperators}
 	}
-	if err := n.applyAndWait(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
 		return err
 	}
 	if existing == nil {
 		c.Status(fiber.StatusCreated)
 	}
-	return c.JSON(spResponse{ServiceProvider: n.cluster.node.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
 }

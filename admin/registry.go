@@ -1,8 +1,6 @@
-package federation
+package admin
 
 import (
-	"context"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/e164"
@@ -20,15 +18,15 @@ type resource[T any] struct {
 	list     func(r *registry.Registry, c *fiber.Ctx) any
 	put, del registry.CommandType
 	// prepare fills defaults and checks what the registry cannot (nil: none).
-	prepare func(n *Node, v *T) error
+	prepare func(v *T) error
 }
 
 func pathKey(name string) func(*fiber.Ctx) string {
 	return func(c *fiber.Ctx) string { return c.Params(name) }
 }
 
-func (n *Node) registryRoutes(v1 fiber.Router) {
-	mount(v1, n, "/operators", "/:id", resource[registry.Operator]{
+func (a *api) registryRoutes(v1 fiber.Router) {
+	mount(v1, a, "/operators", "/:id", resource[registry.Operator]{
 		name: "operator", keyParam: pathKey("id"),
 		keyOf: func(o *registry.Operator) *string { return &o.ID },
 		get:   (*registry.Registry).Operator,
@@ -36,14 +34,14 @@ func (n *Node) registryRoutes(v1 fiber.Router) {
 			return r.Operators(c.Query("after"), c.QueryInt("limit"))
 		},
 		put: registry.CmdPutOperator, del: registry.CmdDeleteOperator,
-		prepare: func(_ *Node, o *registry.Operator) error {
+		prepare: func(o *registry.Operator) error {
 			if o.Status == "" {
 				o.Status = registry.StatusActive
 			}
 			return nil
 		},
 	})
-	mount(v1, n, "/ip-ranges", "/:addr/:bits", resource[registry.IPRange]{
+	mount(v1, a, "/ip-ranges", "/:addr/:bits", resource[registry.IPRange]{
 		name: "IP range",
 		keyParam: func(c *fiber.Ctx) string {
 			return c.Params("addr") + "/" + c.Params("bits")
@@ -55,7 +53,7 @@ func (n *Node) registryRoutes(v1 fiber.Router) {
 		},
 		put: registry.CmdPutIPRange, del: registry.CmdDeleteIPRange,
 	})
-	mount(v1, n, "/scopes", "/:name", resource[registry.Scope]{
+	mount(v1, a, "/scopes", "/:name", resource[registry.Scope]{
 		name: "scope", keyParam: pathKey("name"),
 		keyOf: func(s *registry.Scope) *string { return &s.Name },
 		get:   (*registry.Registry).Scope,
@@ -64,7 +62,7 @@ func (n *Node) registryRoutes(v1 fiber.Router) {
 		},
 		put: registry.CmdPutScope, del: registry.CmdDeleteScope,
 	})
-	mount(v1, n, "/products", "/:id", resource[registry.Product]{
+	mount(v1, a, "/products", "/:id", resource[registry.Product]{
 		name: "product", keyParam: pathKey("id"),
 		keyOf: func(p *registry.Product) *string { return &p.ID },
 		get:   (*registry.Registry).Product,
@@ -73,28 +71,28 @@ func (n *Node) registryRoutes(v1 fiber.Router) {
 		},
 		put: registry.CmdPutProduct, del: registry.CmdDeleteProduct,
 	})
-	n.spRoutes(v1)
-	n.operatorRoutes(v1)
-	n.rangeRoutes(v1)
-	n.portedRoutes(v1)
-	v1.Get("/resolve/:msisdn", n.getResolve)
+	a.spRoutes(v1)
+	a.operatorRoutes(v1)
+	a.rangeRoutes(v1)
+	a.portedRoutes(v1)
+	v1.Get("/resolve/:msisdn", a.getResolve)
 }
 
 // mount registers list, create, read, replace and delete for a resource:
 // GET and POST on base, GET, PUT and DELETE on base+item.
-func mount[T any](v1 fiber.Router, n *Node, base, item string, res resource[T]) {
+func mount[T any](v1 fiber.Router, a *api, base, item string, res resource[T]) {
 	v1.Get(base, func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
-		return c.JSON(res.list(n.cluster.node.Registry(), c))
+		return c.JSON(res.list(a.c.Registry(), c))
 	})
 	v1.Get(base+item, func(c *fiber.Ctx) error {
-		if err := n.consistent(c); err != nil {
+		if err := a.consistent(c); err != nil {
 			return err
 		}
 		key := res.keyParam(c)
-		v := res.get(n.cluster.node.Registry(), key)
+		v := res.get(a.c.Registry(), key)
 		if v == nil {
 			return newProblem(404, "not-found", res.name+" "+key+" does not exist")
 		}
@@ -102,7 +100,7 @@ func mount[T any](v1 fiber.Router, n *Node, base, item string, res resource[T]) 
 	})
 	write := func(c *fiber.Ctx, key string, create bool) error {
 		var v T
-		if err := n.readJSON(c, &v); err != nil {
+		if err := a.readJSON(c, &v); err != nil {
 			return err
 		}
 		if key != "" {
@@ -112,52 +110,42 @@ func mount[T any](v1 fiber.Router, n *Node, base, item string, res resource[T]) 
 			*res.keyOf(&v) = key
 		}
 		key = *res.keyOf(&v)
-		existed := res.get(n.cluster.node.Registry(), key) != nil
+		existed := res.get(a.c.Registry(), key) != nil
 		if create && existed {
 			return newProblem(409, "conflict", res.name+" "+key+" already exists; PUT replaces it")
 		}
 		if res.prepare != nil {
-			if err := res.prepare(n, &v); err != nil {
+			if err := res.prepare(&v); err != nil {
 				return err
 			}
 		}
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(res.put, &v)); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(res.put, &v)); err != nil {
 			return err
 		}
 		if !existed {
 			c.Status(fiber.StatusCreated)
 		}
-		return c.JSON(res.get(n.cluster.node.Registry(), key))
+		return c.JSON(res.get(a.c.Registry(), key))
 	}
 	v1.Post(base, func(c *fiber.Ctx) error { return write(c, "", true) })
 	v1.Put(base+item, func(c *fiber.Ctx) error { return write(c, res.keyParam(c), false) })
 	v1.Delete(base+item, func(c *fiber.Ctx) error {
-		if err := n.applyAndWait(c.UserContext(), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
 }
 
-// applyAndWait commits cmd and waits until the local replica has applied
-// it, so that the caller reads its own write from this node.
-func (n *Node) applyAndWait(ctx context.Context, cmd []byte) error {
-	idx, err := n.cluster.apply(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	return n.cluster.node.WaitApplied(ctx, idx)
-}
-
-func (n *Node) getResolve(c *fiber.Ctx) error {
+func (a *api) getResolve(c *fiber.Ctx) error {
 	num, err := e164.Parse(c.Params("msisdn"))
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	if err := n.consistent(c); err != nil {
+	if err := a.consistent(c); err != nil {
 		return err
 	}
-	res, ok := n.cluster.node.Registry().Resolve(num)
+	res, ok := a.c.Registry().Resolve(num)
 	if !ok {
 		return newProblem(404, "not-found", e164.Format(num)+" is in no operator's range")
 	}

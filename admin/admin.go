@@ -1,0 +1,220 @@
+// Package admin is a node's admin REST API: the registry's resources, bulk
+// imports, the operator's life in the federation, the cluster's membership
+// and status, all behind the admin token, with errors as RFC 9457 problems.
+// It sees the node through the small interfaces below, never the node
+// itself: every write goes through Cluster.Apply (committed, and applied on
+// this node before it answers), every read to the local replica, after
+// Cluster.ReadIndex when the caller asks for a consistent read.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
+
+	"github.com/mcfed/mcfed/internal/problem"
+	"github.com/mcfed/mcfed/raft"
+	"github.com/mcfed/mcfed/registry"
+)
+
+// Cluster is the node's Raft server as the handlers use it (*raft.Node).
+type Cluster interface {
+	// Registry is the local replica, read anew for each request.
+	Registry() *registry.Registry
+	// Apply is the one write path: committed, and applied on this node.
+	Apply(ctx context.Context, cmd []byte) (uint64, error)
+	// ReadIndex makes the next read of the replica linearizable.
+	ReadIndex(ctx context.Context) error
+	// Update is a read-modify-write at the leader's index.
+	Update(ctx context.Context, build func(*registry.Registry) ([]byte, error)) (bool, error)
+	IsLeader() bool
+	Status(maxStaleness time.Duration) raft.Status
+	RemoveServer(id string) error
+	LeadershipTransfer() error
+	// Mount adds the node-to-node endpoints (join, internal forwarding).
+	Mount(app fiber.Router, log *slog.Logger)
+}
+
+// KeyRotator replaces the keys of the operator the node serves, now, and
+// publishes their public halves in the operator's record.
+type KeyRotator interface {
+	RotateKeys(ctx context.Context, signing, sealing bool) error
+}
+
+// Mounter adds routes of its own under /v1 (the operator's subscribers).
+type Mounter interface {
+	Mount(v1 fiber.Router)
+}
+
+// Config is what the admin API is built from.
+type Config struct {
+	NodeID string
+	// OperatorID is the operator the node serves ("": none); Keys rotates
+	// its keys.
+	OperatorID string
+	Keys       KeyRotator
+	// AdminToken authenticates every call but the probes, the join and the
+	// node-to-node endpoints.
+	AdminToken string
+	// MaxStaleness bounds how long a follower may go without hearing from
+	// the leader and still call itself ready (Status).
+	MaxStaleness time.Duration
+	// MaxBodyBytes caps JSON bodies; imports stream and are capped by
+	// MaxImportBytes.
+	MaxBodyBytes   int
+	MaxImportBytes int64
+	Cluster        Cluster
+	// Subscribers, when set, provisions the operator's subscribers.
+	Subscribers Mounter
+	// Observe is the first handler of every request (its id, count and
+	// log line); Metrics serves /metrics.
+	Observe, Metrics fiber.Handler
+	Log              *slog.Logger
+}
+
+type api struct {
+	cfg Config
+	c   Cluster
+	log *slog.Logger
+}
+
+// New builds the admin API. Bodies are streamed (so bulk imports of
+// gigabytes never sit in memory whole), which makes every JSON handler read
+// through readJSON and its size cap.
+func New(cfg Config) *fiber.App {
+	a := &api{cfg: cfg, c: cfg.Cluster, log: cfg.Log}
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		StreamRequestBody:     true,
+		BodyLimit:             cfg.MaxBodyBytes,
+		ReadTimeout:           10 * time.Minute,
+		IdleTimeout:           time.Minute,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			p := problemFor(err)
+			if p.Status == fiber.StatusRequestEntityTooLarge {
+				// The rest of the body was not read: the connection cannot
+				// carry another request.
+				c.Context().SetConnectionClose()
+			}
+			if p.Status >= 500 {
+				a.log.Error("admin request failed", "method", c.Method(), "path", c.Path(), "err", err)
+			}
+			return writeProblem(c, p)
+		},
+	})
+	// First, so that every request has an id, a count and a log line.
+	app.Use(cfg.Observe)
+	app.Get("/healthz", Healthz)
+	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness)) })
+	app.Get("/metrics", a.requireAdminToken, cfg.Metrics)
+	// Go's profiles, for operators chasing a slow node: behind the admin
+	// token like everything that is not a probe.
+	app.Use("/debug/pprof", a.requireAdminToken, pprof.New())
+
+	// Authenticated by their own credentials: a join token, the cluster
+	// secret.
+	a.c.Mount(app, a.log)
+
+	v1 := app.Group("/v1", a.requireAdminToken)
+	v1.Get("/cluster/status", a.getStatus)
+	v1.Post("/cluster/join-tokens", a.postJoinToken)
+	v1.Delete("/cluster/nodes/:id", a.deleteNode)
+	a.registryRoutes(v1)
+	if cfg.Subscribers != nil {
+		// Provisioning of this operator's subscribers: node-local data.
+		cfg.Subscribers.Mount(v1)
+	}
+	app.Use(func(c *fiber.Ctx) error {
+		return newProblem(404, "not-found", "no such endpoint: "+c.Method()+" "+c.Path())
+	})
+	return app
+}
+
+func bearer(c *fiber.Ctx) string {
+	h := c.Get(fiber.HeaderAuthorization)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return h[7:]
+	}
+	return ""
+}
+
+func (a *api) requireAdminToken(c *fiber.Ctx) error {
+	want := a.cfg.AdminToken
+	if want == "" || subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(want)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mcfed-admin"`)
+		return newProblem(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
+	}
+	return c.Next()
+}
+
+// body returns a request body of at most limit bytes, or a 413 problem.
+func body(c *fiber.Ctx, limit int) ([]byte, error) {
+	if cl := c.Request().Header.ContentLength(); cl > limit {
+		return nil, newProblem(413, "too-large", "the body is larger than the limit of "+strconv.Itoa(limit)+" bytes")
+	}
+	var r io.Reader
+	if s := c.Context().RequestBodyStream(); s != nil {
+		r = s
+	} else {
+		return c.Body(), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, badRequest("reading the body: " + err.Error())
+	}
+	if len(b) > limit {
+		return nil, newProblem(413, "too-large", "the body is larger than the limit of "+strconv.Itoa(limit)+" bytes")
+	}
+	return b, nil
+}
+
+// readJSON decodes a JSON body into v, refusing unknown fields so that a
+// misspelt field is an error rather than silently ignored.
+func (a *api) readJSON(c *fiber.Ctx, v any) error {
+	b, err := body(c, a.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return badRequest("the body is not valid JSON: " + err.Error())
+		}
+		return badRequest("the body does not match: " + err.Error())
+	}
+	if dec.More() {
+		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// randomToken returns 256 random bits, base64url: the join tokens and client
+// secrets the API hands out.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// writeProblem answers with a problem+json body.
+func writeProblem(c *fiber.Ctx, p problem.Details) error {
+	c.Status(p.Status)
+	return c.JSON(p, problem.ContentType)
+}

@@ -1,0 +1,99 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/raft"
+	"github.com/mcfed/mcfed/registry"
+)
+
+func (a *api) getStatus(c *fiber.Ctx) error {
+	st := a.c.Status(a.cfg.MaxStaleness)
+	reg := a.c.Registry()
+	return c.JSON(fiber.Map{
+		"raft":     st,
+		"registry": fiber.Map{"applied_index": reg.AppliedIndex(), "ported_numbers": reg.PortedCount()},
+	})
+}
+
+// joinTokenRequest asks for a join token valid for TTLSeconds (default one
+// hour, at most a week).
+type joinTokenRequest struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+func (a *api) postJoinToken(c *fiber.Ctx) error {
+	var req joinTokenRequest
+	if len(c.Request().Header.ContentType()) > 0 {
+		if err := a.readJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.TTLSeconds == 0 {
+		req.TTLSeconds = 3600
+	}
+	if req.TTLSeconds < 0 || req.TTLSeconds > 7*24*3600 {
+		return badRequest("ttl_seconds must be between 1 and 604800")
+	}
+	token := randomToken()
+	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
+	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
+	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusCreated)
+	return c.JSON(fiber.Map{"token": token, "expires_at": expires})
+}
+
+// deleteNode removes a server from Raft and its record from the registry.
+// It runs on the leader; a follower forwards the two steps separately.
+func (a *api) deleteNode(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if a.c.Registry().Node(id) == nil {
+		return newProblem(404, "not-found", "node "+id+" is not a member")
+	}
+	if !a.c.IsLeader() {
+		return newProblem(421, "not-leader", "remove a node through the leader's admin API (see /v1/cluster/status)")
+	}
+	if id == a.cfg.NodeID {
+		return newProblem(409, "conflict", "the leader cannot remove itself; remove it from another node after a new election")
+	}
+	if err := a.c.RemoveServer(id); err != nil {
+		return err
+	}
+	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// Healthz answers the liveness probe (of the admin and the public
+// listener): the process answers.
+func Healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// Readyz answers the readiness probe with st, the node's status: ready
+// when its replica is fresh enough to serve discovery (a leader is known
+// and was heard from within the node's MaxStaleness).
+func Readyz(c *fiber.Ctx, st raft.Status) error {
+	if !st.Fresh {
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	return c.JSON(fiber.Map{"ready": st.Fresh, "reason": st.Reason, "applied_index": st.AppliedIndex,
+		"since_leader_contact_ms": st.SinceLeaderContact.Milliseconds()})
+}
+
+// consistent makes the next read linearizable when the caller asked for it
+// with ?consistent=true.
+func (a *api) consistent(c *fiber.Ctx) error {
+	if c.QueryBool("consistent") {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+		defer cancel()
+		return a.c.ReadIndex(ctx)
+	}
+	return nil
+}
