@@ -27,100 +27,6 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
-// Config configures one node. main fills it from flags and environment.
-type Config struct {
-	NodeID  string
-	DataDir string
-	// Listen addresses. Port 0 picks a free port (tests, dev).
-	RaftAddr   string
-	AdminAddr  string
-	PublicAddr string
-	// PublicURL is how SPs and users' browsers reach the public listener
-	// (behind a load balancer or TLS terminator); by default the listener's
-	// own address over http.
-	PublicURL string
-	// OperatorID is the operator whose Identity Gateway this node is; the
-	// gateway serves once that operator is registered. Empty: a node that
-	// only takes part in the registry and discovery.
-	OperatorID string
-	// Operator, when set, is the profile the node registers for OperatorID
-	// (its record, ranges and IP ranges; see OperatorProfile). Without it
-	// the federation's admin registers the operator, and the node keeps the
-	// record's issuer and public keys up to date.
-	Operator *OperatorProfile
-	// KeyRotation is how long a signing key signs before the node replaces
-	// it (0: never); the old key stays published until its tokens expire.
-	KeyRotation time.Duration
-	// SMSC is the operator's SMSC connection for the SMS authenticator
-	// (nil: no SMS authenticator).
-	SMSC *SMSCConfig
-	// SMSMode is how the SMS authenticator works: "otp" (a code typed on
-	// the gateway's page), "url" (a link tapped on the phone) or "otp+url"
-	// (either; the default).
-	SMSMode string
-	// Bootstrap starts a new federation with this node as its first member.
-	Bootstrap bool
-	// Join is the admin URL of any member; JoinToken admits this node.
-	Join      string
-	JoinToken string
-	// AdminToken authenticates calls to the admin API (Bearer).
-	AdminToken string
-	// RaftTLS, when set, makes Raft traffic mutual TLS, and serves the admin
-	// API over TLS with the same certificate: the join answer carries the
-	// cluster secret, and forwarded writes carry it, so node-to-node admin
-	// traffic must not travel in clear outside dev. Nodes call each other's
-	// admin APIs presenting their certificate and trusting only the
-	// federation's CA.
-	RaftTLS *tls.Config
-	// MaxStaleness bounds how long a follower may go without hearing from
-	// the leader before it reports itself not ready.
-	MaxStaleness time.Duration
-	// Raft tuning (tests shorten timeouts and compact the log early).
-	Raft raft.Config
-	// MaxBodyBytes caps JSON bodies on the admin API; imports stream and
-	// are capped by MaxImportBytes.
-	MaxBodyBytes   int
-	MaxImportBytes int64
-	Logger         *slog.Logger
-}
-
-func (c *Config) validate() error {
-	var errs []error
-	if c.NodeID == "" {
-		errs = append(errs, errors.New("--node-id is required"))
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir is required"))
-	}
-	if c.AdminToken == "" {
-		errs = append(errs, errors.New("--admin-token is required: the admin API is never open"))
-	} else if len(c.AdminToken) < 16 {
-		errs = append(errs, errors.New("--admin-token must be at least 16 characters"))
-	}
-	if c.Bootstrap && c.Join != "" {
-		errs = append(errs, errors.New("--bootstrap and --join exclude each other"))
-	}
-	if c.Join != "" && c.JoinToken == "" {
-		errs = append(errs, errors.New("--join needs --join-token"))
-	}
-	return errors.Join(errs...)
-}
-
-func (c *Config) withDefaults() {
-	if c.MaxStaleness == 0 {
-		c.MaxStaleness = 5 * time.Second
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	if c.MaxImportBytes == 0 {
-		c.MaxImportBytes = 4 << 30
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-}
-
 // SMSCConfig is how a node binds to its operator's SMSC over SMPP.
 type SMSCConfig = smpp.Config
 
@@ -153,7 +59,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg.withDefaults()
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), onboarded: make(chan struct{})}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	defer func() {
