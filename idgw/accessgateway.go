@@ -3,8 +3,6 @@ package idgw
 import (
 	"context"
 	"errors"
-	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,34 +71,24 @@ func (l *clientLimiter) allow(client string, now time.Time) (bool, time.Duration
 	return true, 0
 }
 
-// bearerError answers 401 with the WWW-Authenticate header the Java SDK
-// parses (RFC 6750 §3).
-func bearerError(c *fiber.Ctx, code, desc string) error {
-	c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="`+code+`", error_description="`+desc+`"`)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": code, "error_description": desc})
-}
-
 // userInfo serves userinfo or premiuminfo: the bearer token's granted
 // scopes go to the data gateway; the subject is the token's PCR.
 func (g *Gateway) userInfo(endpoint string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		h := c.Get(fiber.HeaderAuthorization)
 		if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-			return bearerError(c, "invalid_request", "No Access Token")
+			return writeError(c, bearerErrors, errNoAccessToken())
 		}
 		t, ok := g.access.get(tokenKey(strings.TrimSpace(h[7:])))
 		if !ok {
-			return bearerError(c, "invalid_token", "The access token is invalid, expired or revoked")
+			return writeError(c, bearerErrors, errInvalidToken("The access token is invalid, expired or revoked"))
 		}
 		if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{
-				"error": "slow_down", "error_description": "too many requests for this client"})
+			return writeError(c, bearerErrors, errSlowDown(wait))
 		}
 		secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), t.msisdn)
 		if err != nil {
-			return bearerError(c, "invalid_token", "The subscriber is no longer known")
+			return writeError(c, bearerErrors, errInvalidToken("The subscriber is no longer known").WithParent(err))
 		}
 		out := map[string]any{}
 		if g.cfg.Claims != nil {
@@ -109,12 +97,10 @@ func (g *Gateway) userInfo(endpoint string) fiber.Handler {
 			})
 			if errors.Is(err, ErrUnknownSubscriber) {
 				// Deleted or suspended since the token was issued.
-				return bearerError(c, "invalid_token", "The subscriber's account does not allow this")
+				return writeError(c, bearerErrors, errInvalidToken("The subscriber's account does not allow this").WithParent(err))
 			}
 			if err != nil {
-				c.Set(fiber.HeaderCacheControl, "no-store")
-				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
-					"error": "temporarily_unavailable", "error_description": "the attribute source did not answer"})
+				return writeError(c, bearerErrors, newError(CodeTemporarilyUnavailable, "the attribute source did not answer").WithParent(err))
 			}
 		}
 		out["sub"] = pcr(secret, t.clientID)

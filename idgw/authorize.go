@@ -64,7 +64,7 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	}
 	req, oerr := g.parseAuthRequest(args, g.now())
 	if oerr != nil {
-		return writeAuthError(c, oerr)
+		return writeError(c, authorizeErrors, oerr)
 	}
 	// The Java SDK in headless mode re-GETs the same URL until it is sent
 	// to redirect_uri: continue the session that URL started.
@@ -74,7 +74,7 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	if req.LoginHintKind == HintPCR {
 		if e := g.resolvePCRHint(ctx, req); e != nil {
-			return writeAuthError(c, req.Fail(e))
+			return writeError(c, authorizeErrors, req.Fail(e))
 		}
 	}
 	session := g.browserSessionOf(c)
@@ -85,22 +85,22 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	}
 	if msisdn == 0 {
 		if req.Prompt.Has(PromptNone) {
-			return writeAuthError(c, req.Fail(ErrLoginRequired("the subscriber must authenticate")))
+			return writeError(c, authorizeErrors, req.Fail(ErrLoginRequired("the subscriber must authenticate")))
 		}
-		return writeAuthError(c, req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN, tel) or a PCR is required")))
+		return writeError(c, authorizeErrors, req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN, tel) or a PCR is required")))
 	}
 	sub, err := g.cfg.Subscribers.Subscriber(ctx, msisdn)
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
-		return writeAuthError(c, req.Fail(ErrAccessDenied("not a subscriber of this operator")))
+		return writeError(c, authorizeErrors, req.Fail(ErrAccessDenied("not a subscriber of this operator")))
 	case err != nil:
-		return writeAuthError(c, req.Fail(ErrServerError(err)))
+		return writeError(c, authorizeErrors, req.Fail(ErrServerError(err)))
 	case !sub.Active:
-		return writeAuthError(c, req.Fail(ErrAccessDenied("the subscriber's account does not allow logins")))
+		return writeError(c, authorizeErrors, req.Fail(ErrAccessDenied("the subscriber's account does not allow logins")))
 	}
 	cands := g.cfg.Router.Candidates(req.ACR, sub.Enrolments)
 	if len(cands) == 0 {
-		return writeAuthError(c, req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
+		return writeError(c, authorizeErrors, req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
 	}
 	verdict := g.sessionVerdict(ctx, req, sub, session, cands)
 	if verdict == nil && !req.Prompt.Has(PromptLogin) {
@@ -109,7 +109,7 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 		return g.issueCode(c, &grant{req: req, msisdn: msisdn, acr: session.acr, amr: session.amr, authTime: session.authTime}, false)
 	}
 	if req.Prompt.Has(PromptNone) {
-		return writeAuthError(c, req.Fail(verdict))
+		return writeError(c, authorizeErrors, req.Fail(verdict))
 	}
 	id := newSecret()
 	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1, pollKey: pollKeyOf(req), binding: g.bindLogin(c)}
@@ -141,7 +141,7 @@ func (g *Gateway) startNext(c *fiber.Ctx, id string, s *authSession) error {
 		return g.waitingPage(c, id)
 	}
 	g.endSession(id, s)
-	return writeAuthError(c, s.req.Fail(ErrTemporarilyUnavailable(errors.New("no authenticator could start"))))
+	return writeError(c, authorizeErrors, s.req.Fail(ErrTemporarilyUnavailable(errors.New("no authenticator could start"))))
 }
 
 // handleContinue is where an authenticator's page sends the browser back,
@@ -163,19 +163,19 @@ func (g *Gateway) handleContinue(c *fiber.Ctx) error {
 func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool) error {
 	s, ok := g.sessions.get(tokenKey(id))
 	if !ok {
-		return writeAuthError(c, ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
+		return writeError(c, authorizeErrors, ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, live := g.sessions.get(tokenKey(id)); !live {
 		// Another request on this session decided it while we waited.
-		return writeAuthError(c, ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
+		return writeError(c, authorizeErrors, ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
 	}
 	a := s.candidates[s.current]
 	out, err := a.impl.Check(c.UserContext(), s.state, answer)
 	if err != nil {
 		g.endSession(id, s)
-		return writeAuthError(c, s.req.Fail(ErrServerError(err)))
+		return writeError(c, authorizeErrors, s.req.Fail(ErrServerError(err)))
 	}
 	if out.State != nil {
 		s.state = out.State
@@ -196,7 +196,7 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool
 		if reason == "" {
 			reason = "the subscriber was not authenticated"
 		}
-		return writeAuthError(c, s.req.Fail(ErrAccessDenied(reason)))
+		return writeError(c, authorizeErrors, s.req.Fail(ErrAccessDenied(reason)))
 	}
 	g.endSession(id, s)
 	amr := a.AMR
@@ -219,9 +219,9 @@ func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 	case errors.Is(err, ErrUnknownSubscriber):
 		// Deleted during the challenge: the token endpoint could not
 		// issue a sub either.
-		return writeAuthError(c, gr.req.Fail(ErrAccessDenied("not a subscriber of this operator")))
+		return writeError(c, authorizeErrors, gr.req.Fail(ErrAccessDenied("not a subscriber of this operator")))
 	case err != nil:
-		return writeAuthError(c, gr.req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
+		return writeError(c, authorizeErrors, gr.req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
 	}
 	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, secret)
 	if newSession {
@@ -232,7 +232,7 @@ func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 	g.codes.put(tokenKey(code), gr, codeTTL)
 	loc, err := gr.req.SuccessRedirectURL(code)
 	if err != nil {
-		return writeAuthError(c, gr.req.Fail(ErrServerError(err)))
+		return writeError(c, authorizeErrors, gr.req.Fail(ErrServerError(err)))
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Redirect(loc, fiber.StatusFound)

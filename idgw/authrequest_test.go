@@ -168,7 +168,7 @@ func TestParseAuthRequestRejections(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		change   func(url.Values)
-		code     string
+		code     ErrorCode
 		redirect bool
 		noState  bool // state is not echoed (missing or unusable)
 	}{
@@ -278,7 +278,7 @@ func TestParseAuthRequestRejections(t *testing.T) {
 			if !strings.HasPrefix(loc, shopCB+"&") || q.Get("app") != "1" {
 				t.Fatalf("redirect %q does not keep the registered URI and its query", loc)
 			}
-			if q.Get("error") != tc.code || q.Get("error_description") != e.Description || e.Description == "" {
+			if q.Get("error") != string(tc.code) || q.Get("error_description") != e.Description || e.Description == "" {
 				t.Fatalf("redirect %q: wrong error", loc)
 			}
 			if q.Get("correlation_id") != "corr-1" {
@@ -494,7 +494,7 @@ func TestJavaSDKAuthorizeRequest(t *testing.T) {
 	app.Get("/authorize", func(c *fiber.Ctx) error {
 		r, e := g.parseAuthRequest(argsValues(c.Context().QueryArgs()), authTestNow)
 		if e != nil {
-			return writeAuthError(c, e)
+			return writeError(c, authorizeErrors, e)
 		}
 		got = r
 		loc, err := r.SuccessRedirectURL("the-code")
@@ -541,7 +541,7 @@ func TestJavaSDKAuthorizeRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != CodeInvalidRequest ||
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != string(CodeInvalidRequest) ||
 		loc.Query().Get("state") != state || loc.Query().Get("correlation_id") != corr ||
 		strings.Contains(loc.String(), "decryption") || strings.Contains(loc.String(), "deadbeef") {
 		t.Fatalf("status %d, Location %q", resp.StatusCode, loc)
@@ -586,7 +586,7 @@ func FuzzParseAuthRequest(f *testing.F) {
 				t.Fatalf("redirects to unregistered %q", e.RedirectURI())
 			}
 			loc, err := url.Parse(e.ErrorRedirectURL())
-			if err != nil || loc.Query().Get("error") != e.Code {
+			if err != nil || loc.Query().Get("error") != string(e.Code) {
 				t.Fatalf("bad redirect %q: %v", e.ErrorRedirectURL(), err)
 			}
 		} else if e.ErrorRedirectURL() != "" {

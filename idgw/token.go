@@ -50,43 +50,12 @@ type issuedFrom struct {
 	access, refresh storeKey // token keys
 }
 
-// tokenError is an error of the token endpoint: JSON with error and
-// error_description (RFC 6749 §5.2).
-type tokenError struct {
-	status       int
-	code, desc   string
-	basicWasSent bool
-}
-
-func (e *tokenError) Error() string { return e.code + ": " + e.desc }
-
-func errInvalidClient(basic bool) *tokenError {
-	return &tokenError{status: fiber.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicWasSent: basic}
-}
-
-func errInvalidGrant(desc string) *tokenError {
-	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_grant", desc: desc}
-}
-
-func errTokenRequest(desc string) *tokenError {
-	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_request", desc: desc}
-}
-
-func writeTokenError(c *fiber.Ctx, e *tokenError) error {
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Pragma", "no-cache")
-	if e.basicWasSent {
-		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
-	}
-	return c.Status(e.status).JSON(fiber.Map{"error": e.code, "error_description": e.desc})
-}
-
 // authenticateClient authenticates the client of a request to endpoint by
 // private_key_jwt (clientauth.go), or by client_secret_basic and
 // client_secret_post (both at once only when they name the same client and
 // secret) against the registry's hash, in constant time. A secret and an
 // assertion together are refused (RFC 6749 §2.3: one method per request).
-func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint endpoint) (*registry.ServiceProvider, *tokenError) {
+func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
 	h := c.Get(fiber.HeaderAuthorization)
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
@@ -146,21 +115,21 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 	form := argsValues(c.Context().PostArgs())
 	for k, vs := range form {
 		if len(vs) > 1 {
-			return writeTokenError(c, errTokenRequest("parameter "+k+" is repeated"))
+			return writeError(c, tokenErrors, errTokenRequest("parameter "+k+" is repeated"))
 		}
 	}
 	sp, terr := g.authenticateClient(c, form, tokenEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return writeError(c, tokenErrors, terr)
 	}
 	switch form.Get("grant_type") {
 	case "authorization_code":
 	case "refresh_token":
 		return g.refreshGrant(c, sp, form)
 	case "":
-		return writeTokenError(c, errTokenRequest("grant_type is required"))
+		return writeError(c, tokenErrors, errTokenRequest("grant_type is required"))
 	default:
-		return writeTokenError(c, &tokenError{status: 400, code: "unsupported_grant_type", desc: "this endpoint takes authorization_code and refresh_token"})
+		return writeError(c, tokenErrors, errUnsupportedGrantType())
 	}
 	code := form.Get("code")
 	gr, ok := g.codes.take(tokenKey(code))
@@ -170,23 +139,23 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 			g.access.delete(issued.access)
 			g.refresh.delete(issued.refresh)
 		}
-		return writeTokenError(c, errInvalidGrant("the code is invalid, expired or already used"))
+		return writeError(c, tokenErrors, errInvalidGrant("the code is invalid, expired or already used"))
 	}
 	if gr.req.ClientID != sp.ClientID {
-		return writeTokenError(c, errInvalidGrant("the code was issued to another client"))
+		return writeError(c, tokenErrors, errInvalidGrant("the code was issued to another client"))
 	}
 	if form.Get("redirect_uri") != gr.req.RedirectURI {
-		return writeTokenError(c, errInvalidGrant("redirect_uri does not match the authorization request"))
+		return writeError(c, tokenErrors, errInvalidGrant("redirect_uri does not match the authorization request"))
 	}
 	if err := checkPKCE(gr.req.CodeChallenge, form.Get("code_verifier")); err != nil {
-		return writeTokenError(c, err)
+		return writeError(c, tokenErrors, err)
 	}
 	return g.issueTokens(c, sp, code, gr)
 }
 
 // checkPKCE verifies the S256 code_verifier against the challenge of the
 // authorization request (RFC 7636 §4.6).
-func checkPKCE(challenge, verifier string) *tokenError {
+func checkPKCE(challenge, verifier string) *OAuthError {
 	switch {
 	case challenge == "" && verifier == "":
 		return nil
@@ -222,7 +191,7 @@ type idTokenClaims struct {
 func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code string, gr *grant) error {
 	o, err := g.operator()
 	if err != nil {
-		return writeTokenError(c, &tokenError{status: 503, code: "temporarily_unavailable", desc: "the operator is not registered"})
+		return writeError(c, tokenErrors, errOperatorUnregistered(err))
 	}
 	alg := jose.RS256
 	if sp.IDTokenAlg != "" {
@@ -230,11 +199,11 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	key := g.cfg.Keys.Active(alg)
 	if key == nil {
-		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "no signing key for the client's algorithm"})
+		return writeError(c, tokenErrors, newError(CodeServerError, "no signing key for the client's algorithm"))
 	}
 	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), gr.msisdn)
 	if err != nil {
-		return writeTokenError(c, errInvalidGrant("the subscriber is no longer known"))
+		return writeError(c, tokenErrors, errInvalidGrant("the subscriber is no longer known"))
 	}
 	now := g.now()
 	access, refresh := newSecret(), newSecret()
@@ -249,7 +218,7 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	idToken, err := jose.Sign(key, claims)
 	if err != nil {
-		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
+		return writeError(c, tokenErrors, newError(CodeServerError, "signing failed").WithParent(err))
 	}
 	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), redeemedCodeTTL)
 	return writeTokenResponse(c, &tokenResponse{

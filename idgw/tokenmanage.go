@@ -21,7 +21,7 @@ func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form 
 		old, ok = g.refresh.take(key)
 	}
 	if !ok || old.clientID != sp.ClientID {
-		return writeTokenError(c, errInvalidGrant("the refresh token is invalid, expired or not this client's"))
+		return writeError(c, tokenErrors, errInvalidGrant("the refresh token is invalid, expired or not this client's"))
 	}
 	g.access.delete(old.sibling)
 	access, refresh := newSecret(), newSecret()
@@ -55,10 +55,10 @@ func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
 	form := argsValues(c.Context().PostArgs())
 	sp, terr := g.authenticateClient(c, form, revocationEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return writeError(c, tokenErrors, terr)
 	}
 	if form.Get("token") == "" {
-		return writeTokenError(c, errTokenRequest("token is required"))
+		return writeError(c, tokenErrors, errTokenRequest("token is required"))
 	}
 	if key, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
 		for _, s := range []*ttlStore[*accessToken]{g.access, g.refresh} {
@@ -75,7 +75,7 @@ func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
 	form := argsValues(c.Context().PostArgs())
 	sp, terr := g.authenticateClient(c, form, introspectionEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return writeError(c, tokenErrors, terr)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	_, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
