@@ -70,6 +70,8 @@ type Config struct {
 	Now func() time.Time
 	// Log gets failures that do not fail a request; default slog.Default().
 	Log *slog.Logger
+	// Observer learns how each OAuth endpoint answered (nil: nobody).
+	Observer Observer
 }
 
 // Gateway serves one operator's OIDC endpoints. It is safe for concurrent
@@ -157,30 +159,36 @@ func (g *Gateway) operator() (*registry.Operator, error) {
 // written later: handlers read it per request.
 func (g *Gateway) Mount(app fiber.Router) error {
 	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
+	// endpoint names the OAuth endpoints for the observer; the metadata
+	// and the JWKS are documents, not observed.
 	routes := []struct {
-		method, url string
-		h           fiber.Handler
+		method, url, endpoint string
+		h                     fiber.Handler
 	}{
-		{fiber.MethodGet, u.OpenIDConfiguration, g.handleMetadata},
-		{fiber.MethodGet, u.JWKS, g.handleJWKS},
-		{fiber.MethodGet, u.Authorization, g.handleAuthorize},
-		{fiber.MethodPost, u.Authorization, g.handleAuthorize},
-		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
-		{fiber.MethodPost, u.Token, g.handleToken},
-		{fiber.MethodPost, u.Revocation, g.handleRevoke},
-		{fiber.MethodGet, u.UserInfo, g.userInfo("userinfo")},
-		{fiber.MethodPost, u.UserInfo, g.userInfo("userinfo")},
-		{fiber.MethodGet, u.PremiumInfo, g.userInfo("premiuminfo")},
-		{fiber.MethodPost, u.PremiumInfo, g.userInfo("premiuminfo")},
-		{fiber.MethodPost, g.paths.introspection, g.handleIntrospect},
-		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
+		{fiber.MethodGet, u.OpenIDConfiguration, "", g.handleMetadata},
+		{fiber.MethodGet, u.JWKS, "", g.handleJWKS},
+		{fiber.MethodGet, u.Authorization, endpointAuthorize, g.handleAuthorize},
+		{fiber.MethodPost, u.Authorization, endpointAuthorize, g.handleAuthorize},
+		{fiber.MethodGet, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
+		{fiber.MethodPost, u.Token, endpointToken, g.handleToken},
+		{fiber.MethodPost, u.Revocation, endpointRevoke, g.handleRevoke},
+		{fiber.MethodGet, u.UserInfo, endpointUserInfo, g.userInfo(endpointUserInfo)},
+		{fiber.MethodPost, u.UserInfo, endpointUserInfo, g.userInfo(endpointUserInfo)},
+		{fiber.MethodGet, u.PremiumInfo, endpointPremiumInfo, g.userInfo(endpointPremiumInfo)},
+		{fiber.MethodPost, u.PremiumInfo, endpointPremiumInfo, g.userInfo(endpointPremiumInfo)},
+		{fiber.MethodPost, g.paths.introspection, endpointIntrospect, g.handleIntrospect},
+		{fiber.MethodPost, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)
 		if err != nil {
 			return err
 		}
-		app.Add(r.method, p, r.h)
+		h := r.h
+		if r.endpoint != "" {
+			h = g.observed(r.endpoint, h)
+		}
+		app.Add(r.method, p, h)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		ScopesSupported:                 scopes,
 		MCDIScopesSupported:             di,
 		ResponseTypesSupported:          []string{"code"},
-		GrantTypesSupported:             []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken},
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              []string{"2", "3", "4"},
 		IDTokenSigningAlgs:              algs,

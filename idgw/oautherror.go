@@ -366,8 +366,10 @@ type errorBody struct {
 }
 
 // writeError answers e as an endpoint of style does: the one place that
-// picks redirect, page, JSON or challenge.
+// picks redirect, page, JSON or challenge. The code is left for the
+// observer (observed).
 func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
+	c.Locals(errorCodeKey{}, e.Code)
 	switch style {
 	case authorizeErrors:
 		c.Set(fiber.HeaderCacheControl, "no-store")

@@ -17,6 +17,12 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
+// The grant types of the token endpoint.
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+)
+
 // Token lifetimes.
 const (
 	accessTokenTTL  = time.Hour
@@ -123,8 +129,8 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 		return writeError(c, tokenErrors, terr)
 	}
 	switch form.Get("grant_type") {
-	case "authorization_code":
-	case "refresh_token":
+	case grantAuthorizationCode:
+	case grantRefreshToken:
 		return g.refreshGrant(c, sp, form)
 	case "":
 		return writeError(c, tokenErrors, errTokenRequest("grant_type is required"))
