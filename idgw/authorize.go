@@ -32,8 +32,9 @@ type authSession struct {
 	current    int
 	state      []byte
 	// pollKey finds the session again when an SDK re-polls the same
-	// authorize URL (headless mode).
-	pollKey storeKey
+	// authorize URL (headless mode); repollKey finds it before the request
+	// is validated again, when the re-poll's parameters are the very same.
+	pollKey, repollKey storeKey
 	// binding is the digest of the login-binding cookie given to the
 	// browser that started the login: only that browser gets a session.
 	binding [sha256.Size]byte
@@ -49,9 +50,18 @@ type grant struct {
 	authTime time.Time
 }
 
-// pollKeyOf identifies a request across the SDK's identical re-polls.
+// pollKeyOf identifies a validated request across the SDK's re-polls.
 func pollKeyOf(r *AuthRequest) storeKey {
 	return tokenKey(r.ClientID + "\x00" + r.RedirectURI + "\x00" + r.State + "\x00" + r.Nonce)
+}
+
+// repollKeyOf identifies a request by all its parameters, before any is
+// validated: the SDK's re-poll of the same URL has the key of the request
+// that started the login, and a request that differs in any parameter,
+// order aside, has another. (Encode escapes every NUL, so no key of
+// pollKeyOf's form can be made.)
+func repollKeyOf(args url.Values) storeKey {
+	return tokenKey("mcfed-repoll\x00" + args.Encode())
 }
 
 // handleAuthorize is the authorization endpoint (GET, or POST with a form).
@@ -62,12 +72,21 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 			args[k] = append(args[k], vs...)
 		}
 	}
+	// The Java SDK in headless mode re-GETs the same URL until it is sent
+	// to redirect_uri: continue the session that URL started. The same
+	// parameters were validated when it started; validating them again
+	// would open a sealed login hint (RSA) at every poll. Only what the
+	// registry may have changed since is checked again.
+	repoll := repollKeyOf(args)
+	if id, ok := g.polls.get(repoll); ok {
+		if s, ok := g.sessions.get(tokenKey(id)); ok && g.stillAllowed(s.req) {
+			return g.check(c, id, nil, false)
+		}
+	}
 	req, oerr := g.parseAuthRequest(args, g.now())
 	if oerr != nil {
 		return writeError(c, authorizeErrors, oerr)
 	}
-	// The Java SDK in headless mode re-GETs the same URL until it is sent
-	// to redirect_uri: continue the session that URL started.
 	if id, ok := g.polls.get(pollKeyOf(req)); ok {
 		return g.check(c, id, nil, false)
 	}
@@ -112,11 +131,13 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 		return writeError(c, authorizeErrors, req.Fail(verdict))
 	}
 	id := newSecret()
-	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1, pollKey: pollKeyOf(req), binding: g.bindLogin(c)}
+	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1,
+		pollKey: pollKeyOf(req), repollKey: repoll, binding: g.bindLogin(c)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.sessions.put(tokenKey(id), s, sessionTTL)
 	g.polls.put(s.pollKey, id, sessionTTL)
+	g.polls.put(s.repollKey, id, sessionTTL)
 	return g.startNext(c, id, s)
 }
 
@@ -241,6 +262,7 @@ func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
 func (g *Gateway) endSession(id string, s *authSession) {
 	g.sessions.delete(tokenKey(id))
 	g.polls.delete(s.pollKey)
+	g.polls.delete(s.repollKey)
 }
 
 func (g *Gateway) continueURL(id string) string {

@@ -428,6 +428,30 @@ func (g *Gateway) parseAuthRequest(args url.Values, now time.Time) (*AuthRequest
 	return r, nil
 }
 
+// stillAllowed reports whether the registry still lets r through as
+// parseAuthRequest found it would: the client active and accepting this
+// operator, its redirect URI and scopes registered, the subscriber's
+// number (from a login hint) this operator's. The rest of r depends only
+// on its parameters. It opens nothing: the number is the one r holds.
+func (g *Gateway) stillAllowed(r *AuthRequest) bool {
+	sp := g.cfg.Registry.ServiceProvider(r.ClientID)
+	if sp == nil || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) ||
+		!slices.Contains(sp.RedirectURIs, r.RedirectURI) {
+		return false
+	}
+	for _, s := range r.Scopes {
+		if s != scopeOpenID && !slices.Contains(sp.Scopes, s) {
+			return false
+		}
+	}
+	switch r.LoginHintKind {
+	case HintMSISDN, HintEncrMSISDN, HintTel:
+		res, ok := g.cfg.Registry.Resolve(r.MSISDN)
+		return ok && res.Operator != nil && res.Operator.ID == g.cfg.OperatorID
+	}
+	return true
+}
+
 // parseScope fills r.Scopes. A missing or malformed scope, or one without
 // openid, is invalid_scope; a well-formed scope the client may not ask for
 // is access_denied, as the operator stub M answers (spec §2.2: "invalid

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,11 +34,13 @@ const (
 // authTestOpener opens ENCR_MSISDN hints from a map, or with an RSA key the way
 // discovery seals them (digits|fill, PKCS#1 v1.5, hex).
 type authTestOpener struct {
-	m    map[string]uint64
-	priv *rsa.PrivateKey
+	m      map[string]uint64
+	priv   *rsa.PrivateKey
+	opened atomic.Int32 // calls of OpenLoginHint
 }
 
 func (o *authTestOpener) OpenLoginHint(s string) (uint64, error) {
+	o.opened.Add(1)
 	if n, ok := o.m[s]; ok {
 		return n, nil
 	}
