@@ -28,6 +28,7 @@ type authSession struct {
 	mu         sync.Mutex
 	req        *AuthRequest
 	msisdn     uint64
+	subject    subject
 	candidates []registeredAuthenticator
 	current    int
 	state      []byte
@@ -45,6 +46,7 @@ type authSession struct {
 type grant struct {
 	req      *AuthRequest
 	msisdn   uint64
+	subject  subject
 	acr      int
 	amr      []string
 	authTime time.Time
@@ -91,8 +93,12 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 		return g.check(c, id, nil, false)
 	}
 	ctx := c.UserContext()
+	// secret is the subscriber's PCR secret, read once for the whole
+	// login: by the PCR hint's resolution, or below.
+	var secret []byte
 	if req.LoginHintKind == HintPCR {
-		if e := g.resolvePCRHint(ctx, req); e != nil {
+		var e *OAuthError
+		if secret, e = g.resolvePCRHint(ctx, req); e != nil {
 			return writeError(c, authorizeErrors, req.Fail(e))
 		}
 	}
@@ -121,17 +127,27 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	if len(cands) == 0 {
 		return writeError(c, authorizeErrors, req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
 	}
-	verdict := g.sessionVerdict(ctx, req, sub, session, cands)
+	if secret == nil {
+		secret, err = g.cfg.Subscribers.PCRSecret(ctx, msisdn)
+		switch {
+		case errors.Is(err, ErrUnknownSubscriber):
+			return writeError(c, authorizeErrors, req.Fail(ErrAccessDenied("not a subscriber of this operator")))
+		case err != nil:
+			return writeError(c, authorizeErrors, req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
+		}
+	}
+	who := subjectOf(secret, req.ClientID)
+	verdict := g.sessionVerdict(req, sub, who, session, cands)
 	if verdict == nil && !req.Prompt.Has(PromptLogin) {
 		// Single sign-on: the code at once, with the session's
 		// authentication (its time, level and methods).
-		return g.issueCode(c, &grant{req: req, msisdn: msisdn, acr: session.acr, amr: session.amr, authTime: session.authTime}, false)
+		return g.issueCode(c, &grant{req: req, msisdn: msisdn, subject: who, acr: session.acr, amr: session.amr, authTime: session.authTime}, false)
 	}
 	if req.Prompt.Has(PromptNone) {
 		return writeError(c, authorizeErrors, req.Fail(verdict))
 	}
 	id := newSecret()
-	s := &authSession{req: req, msisdn: msisdn, candidates: cands, current: -1,
+	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
 		pollKey: pollKeyOf(req), repollKey: repoll, binding: g.bindLogin(c)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,28 +241,20 @@ func (g *Gateway) check(c *fiber.Ctx, id string, answer url.Values, browser bool
 		amr = out.AMR
 	}
 	newSession := browser && g.loginBoundTo(c, s.binding)
-	return g.issueCode(c, &grant{req: s.req, msisdn: s.msisdn, acr: a.LoA, amr: amr, authTime: g.now()}, newSession)
+	return g.issueCode(c, &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}, newSession)
 }
 
 // issueCode ends an authorization that succeeded: it records the PCR the
 // SP will receive (for later PCR hints), starts a browser session when the
 // person has just authenticated on the phone for a login started in this
 // browser (newSession), approving this SP for these scopes, and redirects
-// with the code.
+// with the code. The subscriber is the one the login started for
+// (gr.subject): a login is judged as of its start, as one that ended a
+// moment before the subscriber was deleted would be.
 func (g *Gateway) issueCode(c *fiber.Ctx, gr *grant, newSession bool) error {
-	ctx := c.UserContext()
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, gr.msisdn)
-	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		// Deleted during the challenge: the token endpoint could not
-		// issue a sub either.
-		return writeError(c, authorizeErrors, gr.req.Fail(ErrAccessDenied("not a subscriber of this operator")))
-	case err != nil:
-		return writeError(c, authorizeErrors, gr.req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
-	}
-	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, secret)
+	g.rememberPCR(c.UserContext(), gr.req.ClientID, gr.msisdn, gr.subject.pcr)
 	if newSession {
-		g.startBrowserSession(c, &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: holderTag(secret)},
+		g.startBrowserSession(c, &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder},
 			gr.req.ClientID, gr.req.Scopes)
 	}
 	code := newSecret()

@@ -1,7 +1,6 @@
 package idgw
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -188,7 +187,7 @@ func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession, clientID 
 // prompt=none, OpenID Connect Core §3.1.2.6): another SP, wider scopes,
 // prompt=consent, and an authorisation (mc_authz), which shows its context
 // on the phone every time. prompt=login is the caller's to handle.
-func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subscriber, s *browserSession, cands []registeredAuthenticator) *OAuthError {
+func (g *Gateway) sessionVerdict(req *AuthRequest, sub Subscriber, who subject, s *browserSession, cands []registeredAuthenticator) *OAuthError {
 	login := ErrLoginRequired("the subscriber must authenticate")
 	switch {
 	case s == nil || s.msisdn != sub.MSISDN:
@@ -198,11 +197,7 @@ func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subs
 	case s.acr < levelToMeet(req.ACR, cands):
 		return login
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, sub.MSISDN)
-	if err != nil {
-		return login
-	}
-	if tag := holderTag(secret); subtle.ConstantTimeCompare(tag[:], s.holder[:]) != 1 {
+	if subtle.ConstantTimeCompare(who.holder[:], s.holder[:]) != 1 {
 		return login
 	}
 	switch {

@@ -207,14 +207,10 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	if key == nil {
 		return writeError(c, tokenErrors, newError(CodeServerError, "no signing key for the client's algorithm"))
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), gr.msisdn)
-	if err != nil {
-		return writeError(c, tokenErrors, errInvalidGrant("the subscriber is no longer known"))
-	}
 	now := g.now()
 	access, refresh := newSecret(), newSecret()
 	claims := idTokenClaims{
-		Iss: o.Issuer, Sub: pcr(secret, sp.ClientID), Aud: []string{sp.ClientID}, Azp: sp.ClientID,
+		Iss: o.Issuer, Sub: gr.subject.pcr, Aud: []string{sp.ClientID}, Azp: sp.ClientID,
 		Exp: now.Add(idTokenTTL).Unix(), Iat: now.Unix(), AuthTime: gr.authTime.Unix(), Nonce: gr.req.Nonce,
 		ACR: strconv.Itoa(gr.acr), AMR: gr.amr, AtHash: jose.AtHash(access, alg),
 	}
