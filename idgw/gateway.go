@@ -12,14 +12,13 @@
 package idgw
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
@@ -152,52 +151,23 @@ func (g *Gateway) operator() (*registry.Operator, error) {
 	return o, nil
 }
 
-// Mount registers the gateway's endpoints on the public app at the default
-// paths under the issuer (registry.Operator.URLs with no endpoint
-// overridden), which is what discovery and the metadata announce for an
-// operator that registers only its issuer. The operator's record may be
-// written later: handlers read it per request.
-func (g *Gateway) Mount(app fiber.Router) error {
-	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
-	// endpoint names the OAuth endpoints for the observer; the metadata
-	// and the JWKS are documents, not observed.
-	routes := []struct {
-		method, url, endpoint string
-		h                     fiber.Handler
-	}{
-		{fiber.MethodGet, u.OpenIDConfiguration, "", g.handleMetadata},
-		{fiber.MethodGet, u.JWKS, "", g.handleJWKS},
-		{fiber.MethodGet, u.Authorization, endpointAuthorize, g.handleAuthorize},
-		{fiber.MethodPost, u.Authorization, endpointAuthorize, g.handleAuthorize},
-		{fiber.MethodGet, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
-		{fiber.MethodPost, u.Token, endpointToken, g.handleToken},
-		{fiber.MethodPost, u.Revocation, endpointRevoke, g.handleRevoke},
-		{fiber.MethodGet, u.UserInfo, endpointUserInfo, g.userInfo(endpointUserInfo)},
-		{fiber.MethodPost, u.UserInfo, endpointUserInfo, g.userInfo(endpointUserInfo)},
-		{fiber.MethodGet, u.PremiumInfo, endpointPremiumInfo, g.userInfo(endpointPremiumInfo)},
-		{fiber.MethodPost, u.PremiumInfo, endpointPremiumInfo, g.userInfo(endpointPremiumInfo)},
-		{fiber.MethodPost, g.paths.introspection, endpointIntrospect, g.handleIntrospect},
-		{fiber.MethodPost, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
-	}
-	for _, r := range routes {
-		p, err := pathOf(r.url)
-		if err != nil {
-			return err
+// SweepLoop drops expired sessions and codes until ctx ends; the node runs
+// it for the gateway's lifetime.
+func (g *Gateway) SweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.sessions.sweep()
+			g.browsers.sweep()
+			g.polls.sweep()
+			g.codes.sweep()
+			g.used.sweep()
+			g.access.sweep()
+			g.refresh.sweep()
 		}
-		h := r.h
-		if r.endpoint != "" {
-			h = g.observed(r.endpoint, h)
-		}
-		app.Add(r.method, p, h)
 	}
-	return nil
-}
-
-// pathOf is the path part of an endpoint URL, where the gateway mounts it.
-func pathOf(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Path == "" {
-		return "", fmt.Errorf("idgw: endpoint %q has no path", raw)
-	}
-	return "/" + strings.TrimLeft(u.Path, "/"), nil
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"html/template"
-	"math"
+	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // ErrorCode is an OAuth 2.0 / OpenID Connect error code, the "error" of an
@@ -158,15 +155,15 @@ func newError(code ErrorCode, desc string) *OAuthError {
 func statusOf(code ErrorCode) int {
 	switch code {
 	case CodeInvalidClient, CodeInvalidToken:
-		return fiber.StatusUnauthorized
+		return http.StatusUnauthorized
 	case CodeServerError:
-		return fiber.StatusInternalServerError
+		return http.StatusInternalServerError
 	case CodeTemporarilyUnavailable:
-		return fiber.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	case CodeSlowDown:
-		return fiber.StatusTooManyRequests
+		return http.StatusTooManyRequests
 	}
-	return fiber.StatusBadRequest
+	return http.StatusBadRequest
 }
 
 // newSafeError is newError with desc cut to what error_description may
@@ -340,74 +337,4 @@ func renderErrorPage(e *OAuthError) []byte {
 		return []byte("Bad request")
 	}
 	return b.Bytes()
-}
-
-// errorStyle is how an endpoint answers its errors.
-type errorStyle uint8
-
-const (
-	// authorizeErrors: a 302 to the validated redirect URI when the error
-	// may be redirected, else a 400 HTML page (authorize and its continue
-	// URL).
-	authorizeErrors errorStyle = iota
-	// tokenErrors: a JSON body with the error's status (RFC 6749 §5.2:
-	// token, revocation, introspection).
-	tokenErrors
-	// bearerErrors: a JSON body, with a Bearer challenge for a missing or
-	// bad token (RFC 6750 §3: userinfo, premiuminfo).
-	bearerErrors
-)
-
-// errorBody is the JSON of an error answer; a struct, so the members come
-// in this order.
-type errorBody struct {
-	Error       ErrorCode `json:"error"`
-	Description string    `json:"error_description"`
-}
-
-// writeError answers e as an endpoint of style does: the one place that
-// picks redirect, page, JSON or challenge. The code is left for the
-// observer (observed).
-func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
-	c.Locals(errorCodeKey{}, e.Code)
-	switch style {
-	case authorizeErrors:
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set("Pragma", "no-cache")
-		if loc := e.ErrorRedirectURL(); loc != "" {
-			c.Set(fiber.HeaderLocation, loc)
-			return c.SendStatus(fiber.StatusFound)
-		}
-		c.Response().Header.Del(fiber.HeaderLocation)
-		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		c.Set(fiber.HeaderXFrameOptions, "DENY")
-		c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-		return c.Status(fiber.StatusBadRequest).Send(renderErrorPage(e))
-	case tokenErrors:
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set("Pragma", "no-cache")
-		if e.basicChallenge {
-			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
-		}
-		return c.Status(e.status).JSON(errorBody{e.Code, e.Description})
-	}
-	// bearerErrors. The Java SDK reads the challenge, which a missing
-	// token gets too, with 401.
-	status := e.status
-	switch e.Code {
-	case CodeInvalidRequest, CodeInvalidToken:
-		status = fiber.StatusUnauthorized
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="`+string(e.Code)+`", error_description="`+e.Description+`"`)
-		c.Set(fiber.HeaderCacheControl, "no-store")
-	case CodeSlowDown:
-		// A refusal to come back later, not an answer to keep: no
-		// Cache-Control, as it has always been sent.
-	default:
-		c.Set(fiber.HeaderCacheControl, "no-store")
-	}
-	if e.retryAfter > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
-	}
-	return c.Status(status).JSON(errorBody{e.Code, e.Description})
 }

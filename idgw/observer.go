@@ -1,11 +1,5 @@
 package idgw
 
-import (
-	"errors"
-
-	"github.com/gofiber/fiber/v2"
-)
-
 // Observer learns how each request to the gateway's OAuth endpoints ended;
 // the node counts them. It is called once per request, after the answer
 // is written, from the request's goroutine: it must be cheap and safe for
@@ -40,36 +34,6 @@ const (
 	endpointUserInfo          = "userinfo"
 	endpointPremiumInfo       = "premiuminfo"
 )
-
-// errorCodeKey is the request local under which writeError leaves the code
-// it answered, for observed.
-type errorCodeKey struct{}
-
-// observed runs h as endpoint and tells the observer how it answered.
-func (g *Gateway) observed(endpoint string, h fiber.Handler) fiber.Handler {
-	if g.cfg.Observer == nil {
-		return h
-	}
-	return func(c *fiber.Ctx) error {
-		o := Observation{Endpoint: endpoint}
-		if endpoint == endpointToken {
-			o.GrantType = grantTypeLabel(string(c.Request().PostArgs().Peek("grant_type")))
-		}
-		err := h(c)
-		o.Status = c.Response().StatusCode()
-		if err != nil {
-			// The app's error handler answers it, as fiber's default does.
-			o.Status = fiber.StatusInternalServerError
-			var fe *fiber.Error
-			if errors.As(err, &fe) {
-				o.Status = fe.Code
-			}
-		}
-		o.Error, _ = c.Locals(errorCodeKey{}).(ErrorCode)
-		g.cfg.Observer.ObserveOAuth(o)
-		return err
-	}
-}
 
 // grantTypeLabel bounds a grant_type to the grants Mobile Connect clients
 // use.

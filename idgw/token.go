@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
@@ -61,14 +60,14 @@ type issuedFrom struct {
 // client_secret_post (both at once only when they name the same client and
 // secret) against the registry's hash, in constant time. A secret and an
 // assertion together are refused (RFC 6749 §2.3: one method per request).
-func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
-	h := c.Get(fiber.HeaderAuthorization)
+func (g *Gateway) authenticateClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
+	h, form := r.authorization, r.form
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
 		if basic || form.Has("client_secret") {
 			return nil, errTokenRequest("authenticate with a client secret or a client assertion, not both")
 		}
-		return g.authenticateAssertion(c.UserContext(), form, endpoint)
+		return g.authenticateAssertion(ctx, form, endpoint)
 	}
 	var basicID, basicSecret string
 	if basic {
@@ -115,27 +114,35 @@ func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint end
 	return sp, nil
 }
 
-// handleToken is the token endpoint: the authorization_code grant (the
-// refresh_token grant comes with the token manager's next step).
-func (g *Gateway) handleToken(c *fiber.Ctx) error {
-	form := argsValues(c.Context().PostArgs())
+// tokenRequest is what the token, revocation and introspection endpoints
+// read of an HTTP request.
+type tokenRequest struct {
+	form url.Values
+	// authorization is the Authorization header.
+	authorization string
+}
+
+// token is the token endpoint: the authorization_code and refresh_token
+// grants.
+func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *OAuthError) {
+	form := r.form
 	for k, vs := range form {
 		if len(vs) > 1 {
-			return writeError(c, tokenErrors, errTokenRequest("parameter "+k+" is repeated"))
+			return nil, errTokenRequest("parameter " + k + " is repeated")
 		}
 	}
-	sp, terr := g.authenticateClient(c, form, tokenEndpoint)
+	sp, terr := g.authenticateClient(ctx, r, tokenEndpoint)
 	if terr != nil {
-		return writeError(c, tokenErrors, terr)
+		return nil, terr
 	}
 	switch form.Get("grant_type") {
 	case grantAuthorizationCode:
 	case grantRefreshToken:
-		return g.refreshGrant(c, sp, form)
+		return g.refreshGrant(sp, form)
 	case "":
-		return writeError(c, tokenErrors, errTokenRequest("grant_type is required"))
+		return nil, errTokenRequest("grant_type is required")
 	default:
-		return writeError(c, tokenErrors, errUnsupportedGrantType())
+		return nil, errUnsupportedGrantType()
 	}
 	code := form.Get("code")
 	gr, ok := g.codes.take(tokenKey(code))
@@ -145,18 +152,18 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 			g.access.delete(issued.access)
 			g.refresh.delete(issued.refresh)
 		}
-		return writeError(c, tokenErrors, errInvalidGrant("the code is invalid, expired or already used"))
+		return nil, errInvalidGrant("the code is invalid, expired or already used")
 	}
 	if gr.req.ClientID != sp.ClientID {
-		return writeError(c, tokenErrors, errInvalidGrant("the code was issued to another client"))
+		return nil, errInvalidGrant("the code was issued to another client")
 	}
 	if form.Get("redirect_uri") != gr.req.RedirectURI {
-		return writeError(c, tokenErrors, errInvalidGrant("redirect_uri does not match the authorization request"))
+		return nil, errInvalidGrant("redirect_uri does not match the authorization request")
 	}
 	if err := checkPKCE(gr.req.CodeChallenge, form.Get("code_verifier")); err != nil {
-		return writeError(c, tokenErrors, err)
+		return nil, err
 	}
-	return g.issueTokens(c, sp, code, gr)
+	return g.issueTokens(sp, code, gr)
 }
 
 // checkPKCE verifies the S256 code_verifier against the challenge of the
@@ -194,10 +201,10 @@ type idTokenClaims struct {
 	HashedLoginHint string   `json:"hashed_login_hint,omitempty"`
 }
 
-func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code string, gr *grant) error {
+func (g *Gateway) issueTokens(sp *registry.ServiceProvider, code string, gr *grant) (*tokenResponse, *OAuthError) {
 	o, err := g.operator()
 	if err != nil {
-		return writeError(c, tokenErrors, errOperatorUnregistered(err))
+		return nil, errOperatorUnregistered(err)
 	}
 	alg := jose.RS256
 	if sp.IDTokenAlg != "" {
@@ -205,7 +212,7 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	key := g.cfg.Keys.Active(alg)
 	if key == nil {
-		return writeError(c, tokenErrors, newError(CodeServerError, "no signing key for the client's algorithm"))
+		return nil, newError(CodeServerError, "no signing key for the client's algorithm")
 	}
 	now := g.now()
 	access, refresh := newSecret(), newSecret()
@@ -220,14 +227,14 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	idToken, err := jose.Sign(key, claims)
 	if err != nil {
-		return writeError(c, tokenErrors, newError(CodeServerError, "signing failed").WithParent(err))
+		return nil, newError(CodeServerError, "signing failed").WithParent(err)
 	}
 	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), redeemedCodeTTL)
-	return writeTokenResponse(c, &tokenResponse{
+	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
 		CorrelationID: gr.req.CorrelationID,
-	})
+	}, nil
 }
 
 // tokenResponse is a successful token response (RFC 6749 §5.1, spec §2.3);
@@ -240,12 +247,6 @@ type tokenResponse struct {
 	RefreshToken  string `json:"refresh_token"`
 	Scope         string `json:"scope"`
 	CorrelationID string `json:"correlation_id,omitempty"`
-}
-
-func writeTokenResponse(c *fiber.Ctx, r *tokenResponse) error {
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Pragma", "no-cache")
-	return c.JSON(r)
 }
 
 // storePair records an access token and the refresh token issued with it,
