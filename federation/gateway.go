@@ -50,6 +50,8 @@ func (n *Node) mountGateway(app *fiber.App) error {
 		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router,
 		// PCR login hints resolve through an index kept in the same store.
 		PCRIndex: subscriberView{n.subs}, Log: n.log,
+		// The node's metrics count each OAuth answer by endpoint and code.
+		Observer: n.metrics,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})

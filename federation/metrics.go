@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -100,6 +102,13 @@ func newMetrics(n *Node) *metrics {
 func (m *metrics) ObserveDiscovery(outcome string, d time.Duration) {
 	m.discovery.WithLabelValues(outcome).Observe(d.Seconds())
 }
+
+// ObserveOAuth records one answer of the gateway's OAuth endpoints.
+func (m *metrics) ObserveOAuth(o idgw.Observation) {
+	m.oidc.WithLabelValues(o.Endpoint, o.GrantType, strconv.Itoa(o.Status), string(o.Error)).Inc()
+}
+
+var _ idgw.Observer = (*metrics)(nil)
 
 // ObserveApply records one write the node made through the cluster, from
 // start until it was committed or given up.

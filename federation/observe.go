@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -17,7 +16,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/idgw"
-	"github.com/mcfed/mcfed/registry"
 )
 
 // headerRequestID carries a request's id in and out: a proxy in front may
@@ -33,14 +31,10 @@ const headerRequestID = "X-Request-ID"
 // MSISDNs, codes, tokens and credentials travel.
 func (n *Node) observe(listener string) fiber.Handler {
 	ids := newRequestIDs()
-	// Only the public listener sees correlation_id and the gateway's
-	// endpoints; the admin listener streams its bodies, which must not be
-	// read here.
+	// Only the public listener sees correlation_id; the admin listener
+	// streams its bodies, which must not be read here. The gateway's
+	// endpoints report their OAuth outcome themselves (metrics.ObserveOAuth).
 	public := listener == "public"
-	var endpoints map[string]string
-	if public {
-		endpoints = n.gatewayEndpoints()
-	}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		self := c.Route()
@@ -67,13 +61,6 @@ func (n *Node) observe(listener string) fiber.Handler {
 		method := methodLabel(c.Method())
 		n.metrics.httpRequests.WithLabelValues(listener, method, route, statusText).Inc()
 		n.metrics.httpDuration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
-		if endpoint, ok := endpoints[route]; ok {
-			grant := ""
-			if endpoint == "token" {
-				grant = grantLabel(c.Request().PostArgs().Peek("grant_type"))
-			}
-			n.metrics.oidc.WithLabelValues(endpoint, grant, statusText, oauthError(c, status)).Inc()
-		}
 
 		level := slog.LevelInfo
 		switch {
@@ -167,105 +154,6 @@ func correlationID(c *fiber.Ctx) string {
 		v = rq.PostArgs().Peek("correlation_id")
 	}
 	return string(saneID(v, 128))
-}
-
-// gatewayEndpoints maps the route templates of the operator's gateway to the
-// endpoint names the metrics use. The gateway mounts at the paths of its
-// issuer, which is the node's public URL.
-func (n *Node) gatewayEndpoints() map[string]string {
-	if n.cfg.OperatorID == "" {
-		return nil
-	}
-	issuer := strings.TrimRight(n.PublicURL(), "/")
-	u := (&registry.Operator{Issuer: issuer}).URLs()
-	out := map[string]string{}
-	for raw, name := range map[string]string{
-		u.Authorization: "authorize", u.Authorization + "/continue": "authorize_continue",
-		u.Token: "token", u.UserInfo: "userinfo", u.PremiumInfo: "premiuminfo",
-		u.Revocation: "revoke", issuer + "/introspect": "introspect", u.SIAuthorization: "si_authorize",
-	} {
-		if p, err := url.Parse(raw); err == nil {
-			out["/"+strings.TrimLeft(p.Path, "/")] = name
-		}
-	}
-	return out
-}
-
-// grantLabel bounds the grant_type label to the grants Mobile Connect
-// clients use.
-func grantLabel(v []byte) string {
-	switch s := string(v); s {
-	case "":
-		return "none"
-	case "authorization_code", "refresh_token", "client_credentials",
-		"urn:openid:params:grant-type:ciba", "urn:openid:params:mc:grant_type:server_initiated":
-		return s
-	}
-	return "other"
-}
-
-// oauthErrors are the error codes the error label may take; anything else
-// counts as "other", so a client cannot grow the label set.
-var oauthErrors = map[string]bool{
-	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
-	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true,
-	"unsupported_response_type": true, "server_error": true, "temporarily_unavailable": true,
-	"invalid_token": true, "insufficient_scope": true, "login_required": true, "consent_required": true,
-	"interaction_required": true, "account_selection_required": true, "invalid_request_object": true,
-	"invalid_request_uri": true, "request_not_supported": true, "request_uri_not_supported": true,
-	"unsupported_token_type": true, "authorization_pending": true, "slow_down": true,
-	"expired_token": true, "transaction_failed": true,
-}
-
-// oauthError reads the OAuth error code an answer carries, wherever its
-// endpoint puts it: the query of a redirect (authorize), WWW-Authenticate
-// (userinfo, premiuminfo) or a JSON body (token, revoke, introspect).
-func oauthError(c *fiber.Ctx, status int) string {
-	resp := c.Response()
-	var code string
-	switch {
-	case status >= 300 && status < 400:
-		loc := resp.Header.Peek(fiber.HeaderLocation)
-		if !bytes.Contains(loc, []byte("error=")) {
-			return ""
-		}
-		if u, err := url.Parse(string(loc)); err == nil {
-			code = u.Query().Get("error")
-		}
-	case status >= 400:
-		if h := resp.Header.Peek(fiber.HeaderWWWAuthenticate); len(h) > 0 {
-			code = authParam(string(h), "error")
-		}
-		if code == "" && bytes.Contains(resp.Header.ContentType(), []byte("json")) {
-			var body struct {
-				Error string `json:"error"`
-			}
-			if json.Unmarshal(resp.Body(), &body) == nil {
-				code = body.Error
-			}
-		}
-	}
-	switch {
-	case code == "":
-		return ""
-	case oauthErrors[code]:
-		return code
-	}
-	return "other"
-}
-
-// authParam reads a quoted parameter of a WWW-Authenticate challenge
-// (Bearer error="invalid_token", ...).
-func authParam(h, name string) string {
-	i := strings.Index(h, name+`="`)
-	if i < 0 {
-		return ""
-	}
-	rest := h[i+len(name)+2:]
-	if j := strings.IndexByte(rest, '"'); j >= 0 {
-		return rest[:j]
-	}
-	return ""
 }
 
 // observeAuthenticators wraps each registered authenticator so that its

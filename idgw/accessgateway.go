@@ -3,13 +3,10 @@ package idgw
 import (
 	"context"
 	"errors"
-	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 )
 
@@ -73,52 +70,38 @@ func (l *clientLimiter) allow(client string, now time.Time) (bool, time.Duration
 	return true, 0
 }
 
-// bearerError answers 401 with the WWW-Authenticate header the Java SDK
-// parses (RFC 6750 §3).
-func bearerError(c *fiber.Ctx, code, desc string) error {
-	c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="`+code+`", error_description="`+desc+`"`)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": code, "error_description": desc})
-}
-
-// userInfo serves userinfo or premiuminfo: the bearer token's granted
-// scopes go to the data gateway; the subject is the token's PCR.
-func (g *Gateway) userInfo(endpoint string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		h := c.Get(fiber.HeaderAuthorization)
-		if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-			return bearerError(c, "invalid_request", "No Access Token")
-		}
-		t, ok := g.access.get(tokenKey(strings.TrimSpace(h[7:])))
-		if !ok {
-			return bearerError(c, "invalid_token", "The access token is invalid, expired or revoked")
-		}
-		if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{
-				"error": "slow_down", "error_description": "too many requests for this client"})
-		}
-		secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), t.msisdn)
-		if err != nil {
-			return bearerError(c, "invalid_token", "The subscriber is no longer known")
-		}
-		out := map[string]any{}
-		if g.cfg.Claims != nil {
-			out, err = g.cfg.Claims.Claims(c.UserContext(), ClaimsQuery{
-				MSISDN: t.msisdn, Endpoint: endpoint, Scopes: t.scopes, Claims: t.claims,
-			})
-			if errors.Is(err, ErrUnknownSubscriber) {
-				// Deleted or suspended since the token was issued.
-				return bearerError(c, "invalid_token", "The subscriber's account does not allow this")
-			}
-			if err != nil {
-				c.Set(fiber.HeaderCacheControl, "no-store")
-				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{
-					"error": "temporarily_unavailable", "error_description": "the attribute source did not answer"})
-			}
-		}
-		out["sub"] = pcr(secret, t.clientID)
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(out)
+// userInfo serves userinfo or premiuminfo (endpoint) to the bearer of the
+// access token in authorization (the Authorization header): the token's
+// granted scopes go to the data gateway; the subject is the token's PCR.
+func (g *Gateway) userInfo(ctx context.Context, endpoint, authorization string) (map[string]any, *OAuthError) {
+	h := authorization
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return nil, errNoAccessToken()
 	}
+	t, ok := g.access.get(tokenKey(strings.TrimSpace(h[7:])))
+	if !ok {
+		return nil, errInvalidToken("The access token is invalid, expired or revoked")
+	}
+	if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
+		return nil, errSlowDown(wait)
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
+	if err != nil {
+		return nil, errInvalidToken("The subscriber is no longer known").WithParent(err)
+	}
+	out := map[string]any{}
+	if g.cfg.Claims != nil {
+		out, err = g.cfg.Claims.Claims(ctx, ClaimsQuery{
+			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: t.scopes, Claims: t.claims,
+		})
+		if errors.Is(err, ErrUnknownSubscriber) {
+			// Deleted or suspended since the token was issued.
+			return nil, errInvalidToken("The subscriber's account does not allow this").WithParent(err)
+		}
+		if err != nil {
+			return nil, newError(CodeTemporarilyUnavailable, "the attribute source did not answer").WithParent(err)
+		}
+	}
+	out["sub"] = pcr(secret, t.clientID)
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/registry"
 )
 
 // subscriberMap is a subscriber store in memory, for gateway tests.
@@ -188,6 +189,63 @@ func TestHeadlessPollEndsInTheRedirect(t *testing.T) {
 	}
 	if phone.started != 1 {
 		t.Fatalf("the authenticator was started %d times for one login", phone.started)
+	}
+}
+
+// TestRepollDoesNotOpenTheLoginHintAgain: the SDK's re-polls of an
+// authorize URL with a sealed login hint continue the login without opening
+// the hint again (an RSA decryption each); a request that differs in any
+// parameter is validated in full, and a re-poll is refused once the
+// registry no longer lets its client through.
+func TestRepollDoesNotOpenTheLoginHintAgain(t *testing.T) {
+	phone := newPhone()
+	g, app := flowGateway(t, subscriberMap{red(t): {MSISDN: red(t), Active: true}},
+		Registration{AuthenticatorInfo{Name: "sms", LoA: 2, AMR: []string{"OTP_OK"}}, phone})
+	opener := g.cfg.LoginHints.(*authTestOpener)
+	sealed := authorizeURL("login_hint", "ENCR_MSISDN:aa11")
+	if status, _, _ := do(t, app, "GET", sealed, nil); status != 200 {
+		t.Fatalf("first GET: %d, want the waiting page", status)
+	}
+	for range 3 {
+		if status, _, _ := do(t, app, "GET", sealed, nil); status != 200 {
+			t.Fatalf("a re-poll before the answer: %d, want the waiting page", status)
+		}
+	}
+	if n := opener.opened.Load(); n != 1 {
+		t.Fatalf("the login hint was opened %d times for one login and its re-polls, want 1", n)
+	}
+	// Another parameter: validated in full (and it is the same login, as
+	// before: same client, redirect URI, state and nonce).
+	if status, _, _ := do(t, app, "GET", authorizeURL("login_hint", "ENCR_MSISDN:aa11", "ui_locales", "en"), nil); status != 200 {
+		t.Fatalf("a re-poll with another parameter: %d", status)
+	}
+	if n := opener.opened.Load(); n != 2 {
+		t.Fatalf("a request with other parameters opened the hint %d times in all, want 2", n)
+	}
+	phone.answer(redNumber, Succeeded)
+	status, loc, _ := do(t, app, "GET", sealed, nil)
+	if q := redirectParams(t, loc); status != 302 || q.Get("code") == "" || q.Get("state") != "st-1" {
+		t.Fatalf("re-poll after the answer: %d %q", status, loc)
+	}
+	if n := opener.opened.Load(); n != 2 || phone.started != 1 {
+		t.Fatalf("hint opened %d times, authenticator started %d times", n, phone.started)
+	}
+
+	// A login whose client is suspended while the person answers: the
+	// re-poll is validated again, and refused.
+	second := authorizeURL("login_hint", "ENCR_MSISDN:aa11", "state", "st-2")
+	if status, _, _ := do(t, app, "GET", second, nil); status != 200 {
+		t.Fatalf("second login: %d", status)
+	}
+	reg := g.cfg.Registry.(*registry.Registry)
+	sp := *reg.ServiceProvider("shop")
+	sp.Status = registry.StatusSuspended
+	if err := reg.Apply(reg.AppliedIndex()+1, registry.MustEncode(registry.CmdPutSP, sp)); err != nil {
+		t.Fatal(err)
+	}
+	status, loc, body := do(t, app, "GET", second, nil)
+	if status != 400 || loc != "" || !strings.Contains(body, string(CodeUnauthorizedClient)) {
+		t.Fatalf("re-poll of a suspended client: %d %q", status, loc)
 	}
 }
 

@@ -1,9 +1,6 @@
 package idgw
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -11,8 +8,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
@@ -129,15 +124,6 @@ func (k LoginHintKind) String() string {
 	return "none"
 }
 
-// ClaimsRequest is a merged claims parameter: section (userinfo, id_token,
-// premiuminfo) → claim name → its request (null or an object with
-// essential/value/values), kept as raw JSON.
-type ClaimsRequest map[string]map[string]json.RawMessage
-
-// claimsSections are the claims parameter members the gateway keeps;
-// others are ignored (OpenID Connect Core §5.5).
-var claimsSections = []string{"userinfo", "id_token", claimsSectionPremium}
-
 // AuthRequest is a validated authorization request.
 type AuthRequest struct {
 	Client      *registry.ServiceProvider
@@ -209,17 +195,6 @@ func (r *AuthRequest) Fail(e *OAuthError) *OAuthError {
 // SuccessRedirectURL is redirect_uri?code=..&state=..&correlation_id=..
 func (r *AuthRequest) SuccessRedirectURL(code string) (string, error) {
 	return appendQuery(r.RedirectURI, "code", code, "state", r.State, "correlation_id", r.CorrelationID)
-}
-
-// argsValues copies fasthttp arguments (a query string or a form body)
-// into url.Values, keeping repeated names.
-func argsValues(args *fasthttp.Args) url.Values {
-	v := url.Values{}
-	args.VisitAll(func(k, val []byte) {
-		key := string(k)
-		v[key] = append(v[key], string(val))
-	})
-	return v
 }
 
 // first returns the first value of name, or "".
@@ -429,6 +404,30 @@ func (g *Gateway) parseAuthRequest(args url.Values, now time.Time) (*AuthRequest
 	return r, nil
 }
 
+// stillAllowed reports whether the registry still lets r through as
+// parseAuthRequest found it would: the client active and accepting this
+// operator, its redirect URI and scopes registered, the subscriber's
+// number (from a login hint) this operator's. The rest of r depends only
+// on its parameters. It opens nothing: the number is the one r holds.
+func (g *Gateway) stillAllowed(r *AuthRequest) bool {
+	sp := g.cfg.Registry.ServiceProvider(r.ClientID)
+	if sp == nil || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) ||
+		!slices.Contains(sp.RedirectURIs, r.RedirectURI) {
+		return false
+	}
+	for _, s := range r.Scopes {
+		if s != scopeOpenID && !slices.Contains(sp.Scopes, s) {
+			return false
+		}
+	}
+	switch r.LoginHintKind {
+	case HintMSISDN, HintEncrMSISDN, HintTel:
+		res, ok := g.cfg.Registry.Resolve(r.MSISDN)
+		return ok && res.Operator != nil && res.Operator.ID == g.cfg.OperatorID
+	}
+	return true
+}
+
 // parseScope fills r.Scopes. A missing or malformed scope, or one without
 // openid, is invalid_scope; a well-formed scope the client may not ask for
 // is access_denied, as the operator stub M answers (spec §2.2: "invalid
@@ -615,92 +614,4 @@ func isHexDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-var errClaims = errors.New("claims is not a JSON object")
-
-// parseClaims merges the claims parameters (the Java SDK sends a general one
-// and a KYC one). Each must be a JSON object; within it, the sections
-// userinfo, id_token and premiuminfo are kept. A section given as an array
-// (the Java SDK's KYC form {"premiuminfo":[{"<v>":{"value":"<v>"}},{}]}) is
-// read element by element, keeping the objects; anything else that does not
-// fit the standard form is dropped and reported as malformed. When two
-// parameters request the same claim, the first wins.
-func parseClaims(params []string) (ClaimsRequest, bool, error) {
-	out := ClaimsRequest{}
-	malformed := false
-	for _, p := range params {
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(p), &top); err != nil || top == nil {
-			return nil, false, errClaims
-		}
-		for _, name := range claimsSections {
-			raw, ok := top[name]
-			if !ok {
-				continue
-			}
-			raw = bytes.TrimSpace(raw)
-			switch {
-			case len(raw) > 0 && raw[0] == '{':
-				var sec map[string]json.RawMessage
-				if json.Unmarshal(raw, &sec) != nil {
-					malformed = true
-					continue
-				}
-				if mergeClaims(out, name, sec) {
-					malformed = true
-				}
-			case len(raw) > 0 && raw[0] == '[':
-				malformed = true
-				var elems []json.RawMessage
-				if json.Unmarshal(raw, &elems) != nil {
-					continue
-				}
-				for _, el := range elems {
-					var sec map[string]json.RawMessage
-					if json.Unmarshal(el, &sec) != nil {
-						continue
-					}
-					mergeClaims(out, name, sec)
-				}
-			case string(raw) == "null":
-			default:
-				malformed = true
-			}
-		}
-	}
-	return out, malformed, nil
-}
-
-// mergeClaims adds sec's claims to out[section], keeping claims whose name
-// is sane and whose request is null or an object; it reports whether it
-// dropped any.
-func mergeClaims(out ClaimsRequest, section string, sec map[string]json.RawMessage) (dropped bool) {
-	names := make([]string, 0, len(sec))
-	for k := range sec {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		req := bytes.TrimSpace(sec[name])
-		if name == "" || len(name) > maxClaimNameLen || !displayable(name, maxClaimNameLen) ||
-			!(string(req) == "null" || (len(req) > 0 && req[0] == '{')) {
-			dropped = true
-			continue
-		}
-		m := out[section]
-		if m == nil {
-			m = map[string]json.RawMessage{}
-			out[section] = m
-		}
-		if _, dup := m[name]; dup {
-			continue
-		}
-		if len(m) >= maxClaimsPerSection {
-			dropped = true
-			continue
-		}
-		m[name] = json.RawMessage(slices.Clone(req))
-	}
-	return dropped
 }

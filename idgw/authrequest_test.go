@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +35,13 @@ const (
 // authTestOpener opens ENCR_MSISDN hints from a map, or with an RSA key the way
 // discovery seals them (digits|fill, PKCS#1 v1.5, hex).
 type authTestOpener struct {
-	m    map[string]uint64
-	priv *rsa.PrivateKey
+	m      map[string]uint64
+	priv   *rsa.PrivateKey
+	opened atomic.Int32 // calls of OpenLoginHint
 }
 
 func (o *authTestOpener) OpenLoginHint(s string) (uint64, error) {
+	o.opened.Add(1)
 	if n, ok := o.m[s]; ok {
 		return n, nil
 	}
@@ -169,7 +172,7 @@ func TestParseAuthRequestRejections(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		change   func(url.Values)
-		code     string
+		code     ErrorCode
 		redirect bool
 		noState  bool // state is not echoed (missing or unusable)
 	}{
@@ -279,7 +282,7 @@ func TestParseAuthRequestRejections(t *testing.T) {
 			if !strings.HasPrefix(loc, shopCB+"&") || q.Get("app") != "1" {
 				t.Fatalf("redirect %q does not keep the registered URI and its query", loc)
 			}
-			if q.Get("error") != tc.code || q.Get("error_description") != e.Description || e.Description == "" {
+			if q.Get("error") != string(tc.code) || q.Get("error_description") != e.Description || e.Description == "" {
 				t.Fatalf("redirect %q: wrong error", loc)
 			}
 			if q.Get("correlation_id") != "corr-1" {
@@ -495,7 +498,7 @@ func TestJavaSDKAuthorizeRequest(t *testing.T) {
 	app.Get("/authorize", func(c *fiber.Ctx) error {
 		r, e := g.parseAuthRequest(argsValues(c.Context().QueryArgs()), authTestNow)
 		if e != nil {
-			return writeAuthError(c, e)
+			return writeError(c, authorizeErrors, e)
 		}
 		got = r
 		loc, err := r.SuccessRedirectURL("the-code")
@@ -542,7 +545,7 @@ func TestJavaSDKAuthorizeRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != CodeInvalidRequest ||
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != string(CodeInvalidRequest) ||
 		loc.Query().Get("state") != state || loc.Query().Get("correlation_id") != corr ||
 		strings.Contains(loc.String(), "decryption") || strings.Contains(loc.String(), "deadbeef") {
 		t.Fatalf("status %d, Location %q", resp.StatusCode, loc)
@@ -587,7 +590,7 @@ func FuzzParseAuthRequest(f *testing.F) {
 				t.Fatalf("redirects to unregistered %q", e.RedirectURI())
 			}
 			loc, err := url.Parse(e.ErrorRedirectURL())
-			if err != nil || loc.Query().Get("error") != e.Code {
+			if err != nil || loc.Query().Get("error") != string(e.Code) {
 				t.Fatalf("bad redirect %q: %v", e.ErrorRedirectURL(), err)
 			}
 		} else if e.ErrorRedirectURL() != "" {

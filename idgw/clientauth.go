@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -57,8 +55,8 @@ func assertionAlgNames() []string {
 
 // errBadAssertion is the 401 invalid_client of RFC 7521 §4.2.1, saying what
 // was wrong with the assertion.
-func errBadAssertion(format string, args ...any) *tokenError {
-	return &tokenError{status: fiber.StatusUnauthorized, code: "invalid_client", desc: "client assertion: " + fmt.Sprintf(format, args...)}
+func errBadAssertion(format string, args ...any) *OAuthError {
+	return newError(CodeInvalidClient, "client assertion: "+fmt.Sprintf(format, args...))
 }
 
 // assertionClaims are the claims of a client assertion the gateway checks.
@@ -115,7 +113,7 @@ func (g *Gateway) audiences(o *registry.Operator, e endpoint) []string {
 
 // authenticateAssertion authenticates the client of a request to e
 // carrying client_assertion.
-func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e endpoint) (*registry.ServiceProvider, *tokenError) {
+func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e endpoint) (*registry.ServiceProvider, *OAuthError) {
 	assertion, typ := form.Get("client_assertion"), form.Get("client_assertion_type")
 	switch {
 	case assertion == "" || typ == "":
@@ -152,7 +150,7 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 	}
 	o, err := g.operator()
 	if err != nil {
-		return nil, &tokenError{status: 503, code: "temporarily_unavailable", desc: "the operator is not registered"}
+		return nil, errOperatorUnregistered(err)
 	}
 	if terr := checkAssertionClaims(&c, sp.ClientID, g.audiences(o, e), now); terr != nil {
 		return nil, terr
@@ -166,7 +164,7 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 }
 
 // checkAssertionClaims checks a verified assertion's claims (RFC 7523 §3).
-func checkAssertionClaims(c *assertionClaims, clientID string, audience []string, now time.Time) *tokenError {
+func checkAssertionClaims(c *assertionClaims, clientID string, audience []string, now time.Time) *OAuthError {
 	switch {
 	case c.Iss != clientID || c.Sub != clientID:
 		return errBadAssertion("iss and sub must both be the client_id")
@@ -216,7 +214,7 @@ func newClientAuthState() *clientAuthState {
 // verify checks the assertion's signature with the SP's keys, fetching
 // them again once if the assertion names a key the cached set lacks (the
 // SP rotated its keys).
-func (s *clientAuthState) verify(ctx context.Context, f *jwksFetcher, sp *registry.ServiceProvider, assertion string, now time.Time) ([]byte, *tokenError) {
+func (s *clientAuthState) verify(ctx context.Context, f *jwksFetcher, sp *registry.ServiceProvider, assertion string, now time.Time) ([]byte, *OAuthError) {
 	set, err := s.keys.get(ctx, f, sp, now, false)
 	if err != nil {
 		return nil, errBadAssertion("%v", err)

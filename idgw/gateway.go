@@ -12,14 +12,13 @@
 package idgw
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
@@ -70,6 +69,8 @@ type Config struct {
 	Now func() time.Time
 	// Log gets failures that do not fail a request; default slog.Default().
 	Log *slog.Logger
+	// Observer learns how each OAuth endpoint answered (nil: nobody).
+	Observer Observer
 }
 
 // Gateway serves one operator's OIDC endpoints. It is safe for concurrent
@@ -150,46 +151,23 @@ func (g *Gateway) operator() (*registry.Operator, error) {
 	return o, nil
 }
 
-// Mount registers the gateway's endpoints on the public app at the default
-// paths under the issuer (registry.Operator.URLs with no endpoint
-// overridden), which is what discovery and the metadata announce for an
-// operator that registers only its issuer. The operator's record may be
-// written later: handlers read it per request.
-func (g *Gateway) Mount(app fiber.Router) error {
-	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
-	routes := []struct {
-		method, url string
-		h           fiber.Handler
-	}{
-		{fiber.MethodGet, u.OpenIDConfiguration, g.handleMetadata},
-		{fiber.MethodGet, u.JWKS, g.handleJWKS},
-		{fiber.MethodGet, u.Authorization, g.handleAuthorize},
-		{fiber.MethodPost, u.Authorization, g.handleAuthorize},
-		{fiber.MethodGet, g.paths.continueURL, g.handleContinue},
-		{fiber.MethodPost, u.Token, g.handleToken},
-		{fiber.MethodPost, u.Revocation, g.handleRevoke},
-		{fiber.MethodGet, u.UserInfo, g.userInfo("userinfo")},
-		{fiber.MethodPost, u.UserInfo, g.userInfo("userinfo")},
-		{fiber.MethodGet, u.PremiumInfo, g.userInfo("premiuminfo")},
-		{fiber.MethodPost, u.PremiumInfo, g.userInfo("premiuminfo")},
-		{fiber.MethodPost, g.paths.introspection, g.handleIntrospect},
-		{fiber.MethodPost, g.paths.continueURL, g.handleContinue},
-	}
-	for _, r := range routes {
-		p, err := pathOf(r.url)
-		if err != nil {
-			return err
+// SweepLoop drops expired sessions and codes until ctx ends; the node runs
+// it for the gateway's lifetime.
+func (g *Gateway) SweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.sessions.sweep()
+			g.browsers.sweep()
+			g.polls.sweep()
+			g.codes.sweep()
+			g.used.sweep()
+			g.access.sweep()
+			g.refresh.sweep()
 		}
-		app.Add(r.method, p, r.h)
 	}
-	return nil
-}
-
-// pathOf is the path part of an endpoint URL, where the gateway mounts it.
-func pathOf(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Path == "" {
-		return "", fmt.Errorf("idgw: endpoint %q has no path", raw)
-	}
-	return "/" + strings.TrimLeft(u.Path, "/"), nil
 }

@@ -3,8 +3,6 @@ package idgw
 import (
 	"slices"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/mcfed/mcfed/internal/jose"
 )
 
@@ -74,10 +72,12 @@ var claimsSupported = []string{
 	"street_address", "city", "state", "postal_code", "country", "national_identifier",
 }
 
-func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
+// metadata is the gateway's OpenID Provider metadata, or an error while
+// its operator is not registered.
+func (g *Gateway) metadata() (*metadata, error) {
 	o, err := g.operator()
 	if err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+		return nil, err
 	}
 	u := o.URLs()
 	var scopes []string
@@ -117,7 +117,7 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		ScopesSupported:                 scopes,
 		MCDIScopesSupported:             di,
 		ResponseTypesSupported:          []string{"code"},
-		GrantTypesSupported:             []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken},
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              []string{"2", "3", "4"},
 		IDTokenSigningAlgs:              algs,
@@ -144,14 +144,5 @@ func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 		RevocationEndpointAuthSigningAlgs:    assertionAlgNames(),
 		IntrospectionEndpointAuthSigningAlgs: assertionAlgNames(),
 	}
-	// Served without authentication (the Java SDK fetches it before it has
-	// any credential for this operator), cacheable for a short while.
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
-	return c.JSON(m)
-}
-
-func (g *Gateway) handleJWKS(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
-	return c.Send(g.cfg.Keys.JWKS(g.now()))
+	return &m, nil
 }

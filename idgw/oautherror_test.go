@@ -2,6 +2,7 @@ package idgw
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ func TestOAuthErrorsAreSafe(t *testing.T) {
 	if d := ErrInvalidRequest(strings.Repeat("x", 1000)).Description; len(d) != 256 {
 		t.Errorf("description of %d bytes", len(d))
 	}
-	codes := map[string]*OAuthError{
+	codes := map[ErrorCode]*OAuthError{
 		CodeInvalidRequest: ErrInvalidRequest(""), CodeInvalidScope: ErrInvalidScope(""),
 		CodeAccessDenied: ErrAccessDenied(""), CodeUnauthorizedClient: ErrUnauthorizedClient(""),
 		CodeUnsupportedResponseType: ErrUnsupportedResponseType(""), CodeServerError: ErrServerError(nil),
@@ -79,7 +80,7 @@ func TestAuthorizeErrorAnswers(t *testing.T) {
 	app.Get("/authorize", func(c *fiber.Ctx) error {
 		r, e := g.parseAuthRequest(argsValues(c.Context().QueryArgs()), time.Now())
 		if e != nil {
-			return writeAuthError(c, e)
+			return writeError(c, authorizeErrors, e)
 		}
 		loc, err := r.SuccessRedirectURL("code")
 		if err != nil {
@@ -102,7 +103,7 @@ func TestAuthorizeErrorAnswers(t *testing.T) {
 	args.Del("nonce")
 	resp, _ := get(args)
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != CodeInvalidRequest ||
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != string(CodeInvalidRequest) ||
 		loc.Query().Get("state") != "st-1" || loc.Query().Get("correlation_id") != "corr-1" || loc.Query().Get("app") != "1" {
 		t.Fatalf("status %d, Location %q", resp.StatusCode, loc)
 	}
@@ -137,9 +138,26 @@ func TestAuthorizeErrorAnswers(t *testing.T) {
 			if strings.Contains(body, "evil.example") || strings.Contains(body, "http") {
 				t.Fatalf("page links or names external addresses:\n%s", body)
 			}
-			if !strings.Contains(body, CodeInvalidRequest) {
+			if !strings.Contains(body, string(CodeInvalidRequest)) {
 				t.Fatalf("page does not name the error:\n%s", body)
 			}
 		})
+	}
+}
+
+// TestDefaultToServerError: an OAuth error passes through, wrapped or
+// not; anything else becomes a server_error that hides it and keeps it.
+func TestDefaultToServerError(t *testing.T) {
+	denied := ErrAccessDenied("no way")
+	if got := DefaultToServerError(fmt.Errorf("checking: %w", denied)); got != denied {
+		t.Fatalf("a wrapped OAuth error became %v", got)
+	}
+	cause := errors.New("bolt: database not open")
+	got := DefaultToServerError(cause)
+	if got.Code != CodeServerError || strings.Contains(got.Description, "bolt") || !errors.Is(got, cause) {
+		t.Fatalf("a plain error became %#v", got)
+	}
+	if e := ErrInvalidRequest("x").WithParent(cause); !errors.Is(e, cause) || e.Description != "x" {
+		t.Fatalf("WithParent: %#v", e)
 	}
 }

@@ -2,6 +2,7 @@ package idgw
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -30,49 +31,65 @@ func errPCRUnknown() *OAuthError {
 	return ErrInvalidRequest("login_hint PCR does not name a subscriber of this operator for this client")
 }
 
-// resolvePCRHint turns r's PCR hint into the subscriber's number. The index
-// only says which number the PCR was issued for; the PCR is recomputed from
-// that subscriber's current secret and must match, so the new holder of a
-// deleted and recycled number (who has a new secret; deletion destroyed the
-// old one) is never matched by the previous holder's PCR.
-func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) *OAuthError {
+// resolvePCRHint turns r's PCR hint into the subscriber's number, and
+// returns the subscriber's PCR secret it read, which the login keeps. The
+// index only says which number the PCR was issued for; the PCR is
+// recomputed from that subscriber's current secret and must match, so the
+// new holder of a deleted and recycled number (who has a new secret;
+// deletion destroyed the old one) is never matched by the previous
+// holder's PCR.
+func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) ([]byte, *OAuthError) {
 	if g.cfg.PCRIndex == nil {
-		return ErrInvalidRequest("login_hint PCR is not accepted by this operator")
+		return nil, ErrInvalidRequest("login_hint PCR is not accepted by this operator")
 	}
 	n, err := g.cfg.PCRIndex.LookupPCR(ctx, r.ClientID, r.PCR)
 	switch {
 	case errors.Is(err, ErrUnknownPCR):
-		return errPCRUnknown()
+		return nil, errPCRUnknown()
 	case err != nil:
-		return ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
+		return nil, ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
 	}
 	secret, err := g.cfg.Subscribers.PCRSecret(ctx, n)
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
-		return errPCRUnknown() // deleted since: its secret is gone
+		return nil, errPCRUnknown() // deleted since: its secret is gone
 	case err != nil:
-		return ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))
+		return nil, ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))
 	case subtle.ConstantTimeCompare([]byte(pcr(secret, r.ClientID)), []byte(r.PCR)) != 1:
-		return errPCRUnknown() // the number has a new holder
+		return nil, errPCRUnknown() // the number has a new holder
 	}
 	// The number must still be this operator's; one ported out since
 	// gets the same answer as one deleted.
 	if res, ok := g.cfg.Registry.Resolve(n); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
-		return errPCRUnknown()
+		return nil, errPCRUnknown()
 	}
 	r.MSISDN = n
-	return nil
+	return secret, nil
 }
 
-// rememberPCR records the sub that clientID will receive for the
-// subscriber, computed as the token endpoint computes it, so a later PCR
-// hint finds the subscriber. A failure is logged, not returned: the login
-// itself succeeded, and only a later PCR hint will miss.
-func (g *Gateway) rememberPCR(ctx context.Context, clientID string, msisdn uint64, secret []byte) {
+// subject is a subscriber as one login knows it: derived from the PCR
+// secret, read once when the login starts and carried to its end (the
+// code, then the token), so that a login reads the store for it once. It
+// holds the sub the login's client gets and the tag of the holder a
+// browser session records; the secret itself is not kept.
+type subject struct {
+	pcr    string
+	holder [sha256.Size]byte
+}
+
+func subjectOf(secret []byte, clientID string) subject {
+	return subject{pcr: pcr(secret, clientID), holder: holderTag(secret)}
+}
+
+// rememberPCR records the sub that clientID receives for the subscriber,
+// so a later PCR hint finds the subscriber. A failure is logged, not
+// returned: the login itself succeeded, and only a later PCR hint will
+// miss.
+func (g *Gateway) rememberPCR(ctx context.Context, clientID string, msisdn uint64, pcr string) {
 	if g.cfg.PCRIndex == nil {
 		return
 	}
-	if err := g.cfg.PCRIndex.RememberPCR(ctx, clientID, pcr(secret, clientID), msisdn); err != nil {
+	if err := g.cfg.PCRIndex.RememberPCR(ctx, clientID, pcr, msisdn); err != nil {
 		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
 	}
 }

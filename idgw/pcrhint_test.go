@@ -2,6 +2,7 @@ package idgw
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -125,4 +126,40 @@ func (f *ssoFixture) mustSecret(number string) []byte {
 		f.t.Fatal(err)
 	}
 	return s
+}
+
+// TestALoginReadsThePCRSecretOnce: from the authorize request to the ID
+// token, a login reads the subscriber's PCR secret from the store once,
+// whether the phone is challenged (headless or in a browser), the browser's
+// session signs in, or a PCR hint names the subscriber; the sub is the
+// same each time.
+func TestALoginReadsThePCRSecretOnce(t *testing.T) {
+	f := newSSOFixture(t, "https://red.example/")
+	want := ""
+	var session *http.Cookie
+	for _, login := range []struct {
+		name string
+		run  func() string // the login, to the ID token's sub
+	}{
+		{"headless", func() string { return f.idToken(f.headlessCode()).Sub }},
+		{"in a browser", func() string {
+			var code string
+			code, session = f.browserLogin(nil, "state", "browser")
+			return f.idToken(code).Sub
+		}},
+		{"by the browser's session", func() string { return f.idToken(f.silent(session, "state", "sso").Get("code")).Sub }},
+		{"by a PCR hint", func() string { return f.idToken(f.headlessCode("login_hint", "PCR:"+want, "state", "by-pcr")).Sub }},
+	} {
+		before := f.secretReads()
+		sub := login.run()
+		if reads := f.secretReads() - before; reads != 1 {
+			t.Errorf("a login %s read the PCR secret %d times, want 1", login.name, reads)
+		}
+		if want == "" {
+			want = sub
+		}
+		if sub != want {
+			t.Fatalf("a login %s: sub %q, want %q", login.name, sub, want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package idgw
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -11,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // browserSessionTTL is how long a browser stays signed in at the gateway
@@ -94,31 +91,24 @@ func newSessionCookie(issuer string) sessionCookie {
 	return c
 }
 
-// bindLogin gives the browser that starts a login at /authorize a
-// login-binding cookie (keeping the one it has, so that logins in two tabs
-// both bind) and returns its digest, which the login keeps. Only the
-// browser that presents the cookie when the login ends gets the session
-// (see loginBoundTo): whoever else opens the continue URL, say a victim
-// sent an attacker's link, gets the redirect to the SP but no session.
-func (g *Gateway) bindLogin(c *fiber.Ctx) [sha256.Size]byte {
-	v := c.Cookies(g.cookie.binding)
-	if len(v) != sessionIDLen {
-		v = newSecret()
+// bindLogin returns the login-binding cookie to give the browser that
+// starts a login at /authorize, the one it has (current) if any, so that
+// logins in two tabs both bind, and its digest, which the login keeps.
+// Only the browser that presents the cookie when the login ends gets the
+// session (see loginBoundTo): whoever else opens the continue URL, say a
+// victim sent an attacker's link, gets the redirect to the SP but no
+// session.
+func bindLogin(current string) (value string, tag [sha256.Size]byte) {
+	value = current
+	if len(value) != sessionIDLen {
+		value = newSecret()
 	}
-	c.Cookie(&fiber.Cookie{
-		Name: g.cookie.binding, Value: v, Path: g.cookie.path,
-		MaxAge: int(sessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
-		// Lax: the continue URL is reached by top-level navigation or a
-		// same-site form post from the operator's own authenticator page.
-		SameSite: fiber.CookieSameSiteLaxMode,
-	})
-	return bindingTag(v)
+	return value, bindingTag(value)
 }
 
-// loginBoundTo reports whether the request carries the login-binding
-// cookie whose digest is tag.
-func (g *Gateway) loginBoundTo(c *fiber.Ctx, tag [sha256.Size]byte) bool {
-	v := c.Cookies(g.cookie.binding)
+// loginBoundTo reports whether v, the login-binding cookie a request
+// carries, is the one whose digest is tag.
+func loginBoundTo(v string, tag [sha256.Size]byte) bool {
 	if len(v) != sessionIDLen {
 		return false
 	}
@@ -134,10 +124,9 @@ func holderTag(secret []byte) [sha256.Size]byte {
 	return sha256.Sum256(append([]byte("mcfed-browser-session\x00"), secret...))
 }
 
-// browserSessionOf returns the live session the request's cookie names, or
-// nil.
-func (g *Gateway) browserSessionOf(c *fiber.Ctx) *browserSession {
-	id := c.Cookies(g.cookie.name)
+// browserSessionOf returns the live session a session cookie's id names,
+// or nil.
+func (g *Gateway) browserSessionOf(id string) *browserSession {
 	if len(id) != sessionIDLen {
 		return nil
 	}
@@ -146,15 +135,16 @@ func (g *Gateway) browserSessionOf(c *fiber.Ctx) *browserSession {
 }
 
 // startBrowserSession keeps s, the person's authentication on the phone
-// for clientID's request of scopes, and gives the browser a new session
-// cookie for it. The id is fresh at each authentication and the browser's
-// previous session ends, so an id planted in a browser before login is
-// worth nothing. s approves clientID for scopes, and keeps what the
-// previous session approved when it was the same subscriber's (the same
-// holder of the number): each SP approved on the phone joins the session.
-func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession, clientID string, scopes []string) {
+// for clientID's request of scopes, and returns the id of the browser's
+// new session cookie for it; old is the id of the one the browser has. The
+// id is fresh at each authentication and the browser's previous session
+// ends, so an id planted in a browser before login is worth nothing. s
+// approves clientID for scopes, and keeps what the previous session
+// approved when it was the same subscriber's (the same holder of the
+// number): each SP approved on the phone joins the session.
+func (g *Gateway) startBrowserSession(old string, s *browserSession, clientID string, scopes []string) string {
 	s.approved = map[string][]string{}
-	if prev := g.browserSessionOf(c); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
+	if prev := g.browserSessionOf(old); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
 		maps.Copy(s.approved, prev.approved)
 	}
 	union := slices.Clone(s.approved[clientID])
@@ -164,18 +154,12 @@ func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession, clientID 
 		}
 	}
 	s.approved[clientID] = union
-	if old := c.Cookies(g.cookie.name); old != "" {
+	if old != "" {
 		g.browsers.delete(tokenKey(old))
 	}
 	id := newSecret()
 	g.browsers.put(tokenKey(id), s, browserSessionTTL)
-	c.Cookie(&fiber.Cookie{
-		Name: g.cookie.name, Value: id, Path: g.cookie.path,
-		MaxAge: int(browserSessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
-		// Lax: sent when an SP's page navigates the browser to /authorize,
-		// not on cross-site subrequests or form posts.
-		SameSite: fiber.CookieSameSiteLaxMode,
-	})
+	return id
 }
 
 // sessionVerdict says whether the browser's session s lets req through
@@ -188,7 +172,7 @@ func (g *Gateway) startBrowserSession(c *fiber.Ctx, s *browserSession, clientID 
 // prompt=none, OpenID Connect Core §3.1.2.6): another SP, wider scopes,
 // prompt=consent, and an authorisation (mc_authz), which shows its context
 // on the phone every time. prompt=login is the caller's to handle.
-func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subscriber, s *browserSession, cands []registeredAuthenticator) *OAuthError {
+func (g *Gateway) sessionVerdict(req *AuthRequest, sub Subscriber, who subject, s *browserSession, cands []registeredAuthenticator) *OAuthError {
 	login := ErrLoginRequired("the subscriber must authenticate")
 	switch {
 	case s == nil || s.msisdn != sub.MSISDN:
@@ -198,11 +182,7 @@ func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subs
 	case s.acr < levelToMeet(req.ACR, cands):
 		return login
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, sub.MSISDN)
-	if err != nil {
-		return login
-	}
-	if tag := holderTag(secret); subtle.ConstantTimeCompare(tag[:], s.holder[:]) != 1 {
+	if subtle.ConstantTimeCompare(who.holder[:], s.holder[:]) != 1 {
 		return login
 	}
 	switch {

@@ -30,6 +30,8 @@ type liveSubscribers struct {
 	subs    map[uint64]Subscriber
 	secrets map[uint64][]byte
 	gen     int
+	// secretReads counts PCRSecret calls.
+	secretReads int
 }
 
 func newLiveSubscribers() *liveSubscribers {
@@ -84,6 +86,7 @@ func (l *liveSubscribers) Subscriber(_ context.Context, n uint64) (Subscriber, e
 func (l *liveSubscribers) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.secretReads++
 	s, ok := l.secrets[n]
 	if !ok {
 		return nil, ErrUnknownSubscriber
@@ -152,6 +155,13 @@ func newSSOFixture(t *testing.T, issuer string, more ...AuthenticatorInfo) *ssoF
 		_ = f.app.Shutdown()
 	})
 	return f
+}
+
+// secretReads is how many times the gateway has read a PCR secret.
+func (f *ssoFixture) secretReads() int {
+	f.subs.mu.Lock()
+	defer f.subs.mu.Unlock()
+	return f.subs.secretReads
 }
 
 // get sends a GET for target (a path and query) with the cookies given

@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,10 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
+)
+
+// The grant types of the token endpoint.
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
 )
 
 // Token lifetimes.
@@ -50,50 +55,19 @@ type issuedFrom struct {
 	access, refresh storeKey // token keys
 }
 
-// tokenError is an error of the token endpoint: JSON with error and
-// error_description (RFC 6749 §5.2).
-type tokenError struct {
-	status       int
-	code, desc   string
-	basicWasSent bool
-}
-
-func (e *tokenError) Error() string { return e.code + ": " + e.desc }
-
-func errInvalidClient(basic bool) *tokenError {
-	return &tokenError{status: fiber.StatusUnauthorized, code: "invalid_client", desc: "client authentication failed", basicWasSent: basic}
-}
-
-func errInvalidGrant(desc string) *tokenError {
-	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_grant", desc: desc}
-}
-
-func errTokenRequest(desc string) *tokenError {
-	return &tokenError{status: fiber.StatusBadRequest, code: "invalid_request", desc: desc}
-}
-
-func writeTokenError(c *fiber.Ctx, e *tokenError) error {
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Pragma", "no-cache")
-	if e.basicWasSent {
-		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
-	}
-	return c.Status(e.status).JSON(fiber.Map{"error": e.code, "error_description": e.desc})
-}
-
 // authenticateClient authenticates the client of a request to endpoint by
 // private_key_jwt (clientauth.go), or by client_secret_basic and
 // client_secret_post (both at once only when they name the same client and
 // secret) against the registry's hash, in constant time. A secret and an
 // assertion together are refused (RFC 6749 §2.3: one method per request).
-func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint endpoint) (*registry.ServiceProvider, *tokenError) {
-	h := c.Get(fiber.HeaderAuthorization)
+func (g *Gateway) authenticateClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
+	h, form := r.authorization, r.form
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
 		if basic || form.Has("client_secret") {
 			return nil, errTokenRequest("authenticate with a client secret or a client assertion, not both")
 		}
-		return g.authenticateAssertion(c.UserContext(), form, endpoint)
+		return g.authenticateAssertion(ctx, form, endpoint)
 	}
 	var basicID, basicSecret string
 	if basic {
@@ -140,27 +114,35 @@ func (g *Gateway) authenticateClient(c *fiber.Ctx, form url.Values, endpoint end
 	return sp, nil
 }
 
-// handleToken is the token endpoint: the authorization_code grant (the
-// refresh_token grant comes with the token manager's next step).
-func (g *Gateway) handleToken(c *fiber.Ctx) error {
-	form := argsValues(c.Context().PostArgs())
+// tokenRequest is what the token, revocation and introspection endpoints
+// read of an HTTP request.
+type tokenRequest struct {
+	form url.Values
+	// authorization is the Authorization header.
+	authorization string
+}
+
+// token is the token endpoint: the authorization_code and refresh_token
+// grants.
+func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *OAuthError) {
+	form := r.form
 	for k, vs := range form {
 		if len(vs) > 1 {
-			return writeTokenError(c, errTokenRequest("parameter "+k+" is repeated"))
+			return nil, errTokenRequest("parameter " + k + " is repeated")
 		}
 	}
-	sp, terr := g.authenticateClient(c, form, tokenEndpoint)
+	sp, terr := g.authenticateClient(ctx, r, tokenEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return nil, terr
 	}
 	switch form.Get("grant_type") {
-	case "authorization_code":
-	case "refresh_token":
-		return g.refreshGrant(c, sp, form)
+	case grantAuthorizationCode:
+	case grantRefreshToken:
+		return g.refreshGrant(sp, form)
 	case "":
-		return writeTokenError(c, errTokenRequest("grant_type is required"))
+		return nil, errTokenRequest("grant_type is required")
 	default:
-		return writeTokenError(c, &tokenError{status: 400, code: "unsupported_grant_type", desc: "this endpoint takes authorization_code and refresh_token"})
+		return nil, errUnsupportedGrantType()
 	}
 	code := form.Get("code")
 	gr, ok := g.codes.take(tokenKey(code))
@@ -170,23 +152,23 @@ func (g *Gateway) handleToken(c *fiber.Ctx) error {
 			g.access.delete(issued.access)
 			g.refresh.delete(issued.refresh)
 		}
-		return writeTokenError(c, errInvalidGrant("the code is invalid, expired or already used"))
+		return nil, errInvalidGrant("the code is invalid, expired or already used")
 	}
 	if gr.req.ClientID != sp.ClientID {
-		return writeTokenError(c, errInvalidGrant("the code was issued to another client"))
+		return nil, errInvalidGrant("the code was issued to another client")
 	}
 	if form.Get("redirect_uri") != gr.req.RedirectURI {
-		return writeTokenError(c, errInvalidGrant("redirect_uri does not match the authorization request"))
+		return nil, errInvalidGrant("redirect_uri does not match the authorization request")
 	}
 	if err := checkPKCE(gr.req.CodeChallenge, form.Get("code_verifier")); err != nil {
-		return writeTokenError(c, err)
+		return nil, err
 	}
-	return g.issueTokens(c, sp, code, gr)
+	return g.issueTokens(sp, code, gr)
 }
 
 // checkPKCE verifies the S256 code_verifier against the challenge of the
 // authorization request (RFC 7636 §4.6).
-func checkPKCE(challenge, verifier string) *tokenError {
+func checkPKCE(challenge, verifier string) *OAuthError {
 	switch {
 	case challenge == "" && verifier == "":
 		return nil
@@ -219,10 +201,10 @@ type idTokenClaims struct {
 	HashedLoginHint string   `json:"hashed_login_hint,omitempty"`
 }
 
-func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code string, gr *grant) error {
+func (g *Gateway) issueTokens(sp *registry.ServiceProvider, code string, gr *grant) (*tokenResponse, *OAuthError) {
 	o, err := g.operator()
 	if err != nil {
-		return writeTokenError(c, &tokenError{status: 503, code: "temporarily_unavailable", desc: "the operator is not registered"})
+		return nil, errOperatorUnregistered(err)
 	}
 	alg := jose.RS256
 	if sp.IDTokenAlg != "" {
@@ -230,16 +212,12 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	key := g.cfg.Keys.Active(alg)
 	if key == nil {
-		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "no signing key for the client's algorithm"})
-	}
-	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), gr.msisdn)
-	if err != nil {
-		return writeTokenError(c, errInvalidGrant("the subscriber is no longer known"))
+		return nil, newError(CodeServerError, "no signing key for the client's algorithm")
 	}
 	now := g.now()
 	access, refresh := newSecret(), newSecret()
 	claims := idTokenClaims{
-		Iss: o.Issuer, Sub: pcr(secret, sp.ClientID), Aud: []string{sp.ClientID}, Azp: sp.ClientID,
+		Iss: o.Issuer, Sub: gr.subject.pcr, Aud: []string{sp.ClientID}, Azp: sp.ClientID,
 		Exp: now.Add(idTokenTTL).Unix(), Iat: now.Unix(), AuthTime: gr.authTime.Unix(), Nonce: gr.req.Nonce,
 		ACR: strconv.Itoa(gr.acr), AMR: gr.amr, AtHash: jose.AtHash(access, alg),
 	}
@@ -249,14 +227,14 @@ func (g *Gateway) issueTokens(c *fiber.Ctx, sp *registry.ServiceProvider, code s
 	}
 	idToken, err := jose.Sign(key, claims)
 	if err != nil {
-		return writeTokenError(c, &tokenError{status: 500, code: "server_error", desc: "signing failed"})
+		return nil, newError(CodeServerError, "signing failed").WithParent(err)
 	}
 	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), redeemedCodeTTL)
-	return writeTokenResponse(c, &tokenResponse{
+	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
 		CorrelationID: gr.req.CorrelationID,
-	})
+	}, nil
 }
 
 // tokenResponse is a successful token response (RFC 6749 §5.1, spec §2.3);
@@ -269,12 +247,6 @@ type tokenResponse struct {
 	RefreshToken  string `json:"refresh_token"`
 	Scope         string `json:"scope"`
 	CorrelationID string `json:"correlation_id,omitempty"`
-}
-
-func writeTokenResponse(c *fiber.Ctx, r *tokenResponse) error {
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Pragma", "no-cache")
-	return c.JSON(r)
 }
 
 // storePair records an access token and the refresh token issued with it,

@@ -1,10 +1,9 @@
 package idgw
 
 import (
+	"context"
 	"net/url"
 	"strings"
-
-	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/registry"
 )
@@ -12,7 +11,7 @@ import (
 // refreshGrant swaps a refresh token for a new access token and a new
 // refresh token (rotation: the old refresh token is spent), for the client
 // it was issued to only.
-func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form url.Values) error {
+func (g *Gateway) refreshGrant(sp *registry.ServiceProvider, form url.Values) (*tokenResponse, *OAuthError) {
 	key := tokenKey(form.Get("refresh_token"))
 	// Check the owner before spending the token: another client's attempt
 	// must not destroy it. take then settles concurrent refreshes: one wins.
@@ -21,15 +20,15 @@ func (g *Gateway) refreshGrant(c *fiber.Ctx, sp *registry.ServiceProvider, form 
 		old, ok = g.refresh.take(key)
 	}
 	if !ok || old.clientID != sp.ClientID {
-		return writeTokenError(c, errInvalidGrant("the refresh token is invalid, expired or not this client's"))
+		return nil, errInvalidGrant("the refresh token is invalid, expired or not this client's")
 	}
 	g.access.delete(old.sibling)
 	access, refresh := newSecret(), newSecret()
 	g.storePair(g.now(), old.clientID, old.msisdn, old.scopes, old.claims, old.acr, access, refresh)
-	return writeTokenResponse(c, &tokenResponse{
+	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		RefreshToken: refresh, Scope: strings.Join(old.scopes, " "),
-	})
+	}, nil
 }
 
 // lookupToken finds an access or refresh token, the hint choosing which
@@ -48,17 +47,17 @@ func (g *Gateway) lookupToken(token, hint string) (key storeKey, t *accessToken,
 	return storeKey{}, nil, false
 }
 
-// handleRevoke is RFC 7009 revocation: a client revokes its own access or
+// revoke is RFC 7009 revocation: a client revokes its own access or
 // refresh token, and the token issued with it goes too. The answer is 200
 // whether or not the token was known, so it reveals nothing.
-func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
-	form := argsValues(c.Context().PostArgs())
-	sp, terr := g.authenticateClient(c, form, revocationEndpoint)
+func (g *Gateway) revoke(ctx context.Context, r tokenRequest) *OAuthError {
+	form := r.form
+	sp, terr := g.authenticateClient(ctx, r, revocationEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return terr
 	}
 	if form.Get("token") == "" {
-		return writeTokenError(c, errTokenRequest("token is required"))
+		return errTokenRequest("token is required")
 	}
 	if key, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
 		for _, s := range []*ttlStore[*accessToken]{g.access, g.refresh} {
@@ -66,33 +65,34 @@ func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
 			s.delete(t.sibling)
 		}
 	}
-	return c.SendStatus(fiber.StatusOK)
+	return nil
 }
 
-// handleIntrospect is RFC 7662 introspection, for the client a token was
-// issued to; to anyone else every token is inactive.
-func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
-	form := argsValues(c.Context().PostArgs())
-	sp, terr := g.authenticateClient(c, form, introspectionEndpoint)
+// introspect is RFC 7662 introspection, for the client a token was issued
+// to; to anyone else every token is inactive. The answer is a map, so it
+// marshals with its keys sorted.
+func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]any, *OAuthError) {
+	form := r.form
+	sp, terr := g.authenticateClient(ctx, r, introspectionEndpoint)
 	if terr != nil {
-		return writeTokenError(c, terr)
+		return nil, terr
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	inactive := map[string]any{"active": false}
 	_, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
 	if !ok || t.clientID != sp.ClientID {
-		return c.JSON(fiber.Map{"active": false})
+		return inactive, nil
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(c.UserContext(), t.msisdn)
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
 	if err != nil {
-		return c.JSON(fiber.Map{"active": false})
+		return inactive, nil
 	}
 	typ := "access_token"
 	if t.refresh {
 		typ = "refresh_token"
 	}
-	return c.JSON(fiber.Map{
+	return map[string]any{
 		"active": true, "scope": strings.Join(t.scopes, " "), "client_id": t.clientID,
 		"sub": pcr(secret, t.clientID), "exp": t.expires.Unix(), "iat": t.issued.Unix(),
 		"token_type": typ, "acr": t.acr,
-	})
+	}, nil
 }

@@ -1,0 +1,327 @@
+package idgw
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/mcfed/mcfed/registry"
+)
+
+// The gateway's HTTP edge: each handler copies what it needs of the
+// request into a plain value, runs the endpoint's plain Go, and writes the
+// answer it returns. Nothing below the handlers sees fiber.
+
+// Mount registers the gateway's endpoints on the public app at the default
+// paths under the issuer (registry.Operator.URLs with no endpoint
+// overridden), which is what discovery and the metadata announce for an
+// operator that registers only its issuer. The operator's record may be
+// written later: handlers read it per request.
+func (g *Gateway) Mount(app fiber.Router) error {
+	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
+	// endpoint names the OAuth endpoints for the observer; the metadata
+	// and the JWKS are documents, not observed.
+	routes := []struct {
+		method, url, endpoint string
+		h                     fiber.Handler
+	}{
+		{fiber.MethodGet, u.OpenIDConfiguration, "", g.handleMetadata},
+		{fiber.MethodGet, u.JWKS, "", g.handleJWKS},
+		{fiber.MethodGet, u.Authorization, endpointAuthorize, g.handleAuthorize},
+		{fiber.MethodPost, u.Authorization, endpointAuthorize, g.handleAuthorize},
+		{fiber.MethodGet, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
+		{fiber.MethodPost, u.Token, endpointToken, g.handleToken},
+		{fiber.MethodPost, u.Revocation, endpointRevoke, g.handleRevoke},
+		{fiber.MethodGet, u.UserInfo, endpointUserInfo, g.handleUserInfo(endpointUserInfo)},
+		{fiber.MethodPost, u.UserInfo, endpointUserInfo, g.handleUserInfo(endpointUserInfo)},
+		{fiber.MethodGet, u.PremiumInfo, endpointPremiumInfo, g.handleUserInfo(endpointPremiumInfo)},
+		{fiber.MethodPost, u.PremiumInfo, endpointPremiumInfo, g.handleUserInfo(endpointPremiumInfo)},
+		{fiber.MethodPost, g.paths.introspection, endpointIntrospect, g.handleIntrospect},
+		{fiber.MethodPost, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
+	}
+	for _, r := range routes {
+		p, err := pathOf(r.url)
+		if err != nil {
+			return err
+		}
+		h := r.h
+		if r.endpoint != "" {
+			h = g.observed(r.endpoint, h)
+		}
+		app.Add(r.method, p, h)
+	}
+	return nil
+}
+
+// pathOf is the path part of an endpoint URL, where the gateway mounts it.
+func pathOf(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Path == "" {
+		return "", fmt.Errorf("idgw: endpoint %q has no path", raw)
+	}
+	return "/" + strings.TrimLeft(u.Path, "/"), nil
+}
+
+// handleAuthorize is the authorization endpoint (GET, or POST with a form).
+func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
+	args := argsValues(c.Context().QueryArgs())
+	if c.Method() == fiber.MethodPost {
+		for k, vs := range argsValues(c.Context().PostArgs()) {
+			args[k] = append(args[k], vs...)
+		}
+	}
+	return g.writeAuthorize(c, g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: g.cookiesOf(c)}))
+}
+
+// handleContinue is where an authenticator's page sends the browser back,
+// and what the waiting page polls.
+func (g *Gateway) handleContinue(c *fiber.Ctx) error {
+	answer := argsValues(c.Context().PostArgs())
+	cookies := g.cookiesOf(c)
+	return g.writeAuthorize(c, g.check(c.UserContext(), c.Query("session"), answer, &cookies))
+}
+
+func (g *Gateway) cookiesOf(c *fiber.Ctx) browserCookies {
+	return browserCookies{session: c.Cookies(g.cookie.name), binding: c.Cookies(g.cookie.binding)}
+}
+
+// writeAuthorize writes an answer of the authorization endpoint, with its
+// cookies.
+func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer) error {
+	if a.binding != "" {
+		c.Cookie(&fiber.Cookie{
+			Name: g.cookie.binding, Value: a.binding, Path: g.cookie.path,
+			MaxAge: int(sessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
+			// Lax: the continue URL is reached by top-level navigation or
+			// a same-site form post from the operator's own authenticator
+			// page.
+			SameSite: fiber.CookieSameSiteLaxMode,
+		})
+	}
+	if a.session != "" {
+		c.Cookie(&fiber.Cookie{
+			Name: g.cookie.name, Value: a.session, Path: g.cookie.path,
+			MaxAge: int(browserSessionTTL / time.Second), Secure: g.cookie.secure, HTTPOnly: true,
+			// Lax: sent when an SP's page navigates the browser to
+			// /authorize, not on cross-site subrequests or form posts.
+			SameSite: fiber.CookieSameSiteLaxMode,
+		})
+	}
+	switch {
+	case a.err != nil:
+		return writeError(c, authorizeErrors, a.err)
+	case a.redirect != "":
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Redirect(a.redirect, fiber.StatusFound)
+	}
+	return writeWaitingPage(c, a.wait)
+}
+
+var waitingPage = template.Must(template.New("wait").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="3;url={{.Continue}}">
+<title>Mobile Connect: check your phone</title>
+<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}</style>
+</head><body><h1>Check your phone</h1>
+<p>Answer the request on your phone to continue. This page moves on by itself.</p>
+</body></html>
+`))
+
+// writeWaitingPage is shown while an out-of-band authenticator waits for
+// the person; it reloads the continue URL. A headless SDK re-polls the
+// authorize URL instead and ignores it.
+func writeWaitingPage(c *fiber.Ctx, continueURL string) error {
+	var b bytes.Buffer
+	if err := waitingPage.Execute(&b, struct{ Continue string }{continueURL}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	return c.Send(b.Bytes())
+}
+
+// tokenRequestOf is what the token, revocation and introspection
+// endpoints read: the form and the Authorization header.
+func tokenRequestOf(c *fiber.Ctx) tokenRequest {
+	return tokenRequest{form: argsValues(c.Context().PostArgs()), authorization: c.Get(fiber.HeaderAuthorization)}
+}
+
+// handleToken is the token endpoint.
+func (g *Gateway) handleToken(c *fiber.Ctx) error {
+	r, e := g.token(c.UserContext(), tokenRequestOf(c))
+	if e != nil {
+		return writeError(c, tokenErrors, e)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Pragma", "no-cache")
+	return c.JSON(r)
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009).
+func (g *Gateway) handleRevoke(c *fiber.Ctx) error {
+	if e := g.revoke(c.UserContext(), tokenRequestOf(c)); e != nil {
+		return writeError(c, tokenErrors, e)
+	}
+	return c.SendStatus(fiber.StatusOK)
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662).
+func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
+	out, e := g.introspect(c.UserContext(), tokenRequestOf(c))
+	if e != nil {
+		return writeError(c, tokenErrors, e)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
+}
+
+// handleUserInfo serves userinfo or premiuminfo (endpoint).
+func (g *Gateway) handleUserInfo(endpoint string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		out, e := g.userInfo(c.UserContext(), endpoint, c.Get(fiber.HeaderAuthorization))
+		if e != nil {
+			return writeError(c, bearerErrors, e)
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(out)
+	}
+}
+
+func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
+	m, err := g.metadata()
+	if err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	}
+	// Served without authentication (the Java SDK fetches it before it has
+	// any credential for this operator), cacheable for a short while.
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(m)
+}
+
+func (g *Gateway) handleJWKS(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.Send(g.cfg.Keys.JWKS(g.now()))
+}
+
+// errorCodeKey is the request local under which writeError leaves the code
+// it answered, for observed.
+type errorCodeKey struct{}
+
+// observed runs h as endpoint and tells the observer how it answered.
+func (g *Gateway) observed(endpoint string, h fiber.Handler) fiber.Handler {
+	if g.cfg.Observer == nil {
+		return h
+	}
+	return func(c *fiber.Ctx) error {
+		o := Observation{Endpoint: endpoint}
+		if endpoint == endpointToken {
+			o.GrantType = grantTypeLabel(string(c.Request().PostArgs().Peek("grant_type")))
+		}
+		err := h(c)
+		o.Status = c.Response().StatusCode()
+		if err != nil {
+			// The app's error handler answers it, as fiber's default does.
+			o.Status = fiber.StatusInternalServerError
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				o.Status = fe.Code
+			}
+		}
+		o.Error, _ = c.Locals(errorCodeKey{}).(ErrorCode)
+		g.cfg.Observer.ObserveOAuth(o)
+		return err
+	}
+}
+
+// errorStyle is how an endpoint answers its errors.
+type errorStyle uint8
+
+const (
+	// authorizeErrors: a 302 to the validated redirect URI when the error
+	// may be redirected, else a 400 HTML page (authorize and its continue
+	// URL).
+	authorizeErrors errorStyle = iota
+	// tokenErrors: a JSON body with the error's status (RFC 6749 §5.2:
+	// token, revocation, introspection).
+	tokenErrors
+	// bearerErrors: a JSON body, with a Bearer challenge for a missing or
+	// bad token (RFC 6750 §3: userinfo, premiuminfo).
+	bearerErrors
+)
+
+// errorBody is the JSON of an error answer; a struct, so the members come
+// in this order.
+type errorBody struct {
+	Error       ErrorCode `json:"error"`
+	Description string    `json:"error_description"`
+}
+
+// writeError answers e as an endpoint of style does: the one place that
+// picks redirect, page, JSON or challenge. The code is left for the
+// observer (observed).
+func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
+	c.Locals(errorCodeKey{}, e.Code)
+	switch style {
+	case authorizeErrors:
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set("Pragma", "no-cache")
+		if loc := e.ErrorRedirectURL(); loc != "" {
+			c.Set(fiber.HeaderLocation, loc)
+			return c.SendStatus(fiber.StatusFound)
+		}
+		c.Response().Header.Del(fiber.HeaderLocation)
+		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		c.Set(fiber.HeaderXFrameOptions, "DENY")
+		c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+		return c.Status(fiber.StatusBadRequest).Send(renderErrorPage(e))
+	case tokenErrors:
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set("Pragma", "no-cache")
+		if e.basicChallenge {
+			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
+		}
+		return c.Status(e.status).JSON(errorBody{e.Code, e.Description})
+	}
+	// bearerErrors. The Java SDK reads the challenge, which a missing
+	// token gets too, with 401.
+	status := e.status
+	switch e.Code {
+	case CodeInvalidRequest, CodeInvalidToken:
+		status = fiber.StatusUnauthorized
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="`+string(e.Code)+`", error_description="`+e.Description+`"`)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	case CodeSlowDown:
+		// A refusal to come back later, not an answer to keep: no
+		// Cache-Control, as it has always been sent.
+	default:
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	if e.retryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
+	}
+	return c.Status(status).JSON(errorBody{e.Code, e.Description})
+}
+
+// argsValues copies fasthttp arguments (a query string or a form body)
+// into url.Values, keeping repeated names.
+func argsValues(args *fasthttp.Args) url.Values {
+	v := url.Values{}
+	args.VisitAll(func(k, val []byte) {
+		key := string(k)
+		v[key] = append(v[key], string(val))
+	})
+	return v
+}
