@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -66,35 +67,50 @@ func New() *Registry {
 	return r
 }
 
-// AppliedIndex is the log index of the last command applied (accepted or
-// refused).
+// AppliedIndex is the log index of the last command applied (accepted,
+// refused or skipped).
 func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
 
 // Apply applies one encoded command at log index index. A refused command
-// returns an *Error and changes nothing; any other error means the command
-// could not be decoded. Apply is deterministic: it reads neither the clock
-// nor any randomness.
+// returns an *Error and changes nothing but the applied index. A command
+// this build cannot read returns an *UninterpretableError and changes
+// nothing at all, the applied index included, unless its type carries
+// SkipIfUnknown: then it is skipped and counted applied. Apply is
+// deterministic: it reads neither the clock nor any randomness.
 func (r *Registry) Apply(index uint64, cmd []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.applied.Store(index)
-	typ, body, err := decodeCommand(cmd)
-	if err != nil {
-		return err
+	if len(cmd) < 2 {
+		return uninterpretable("a command of %d bytes is too short", len(cmd))
 	}
-	fn, ok := r.apply[typ]
-	if !ok {
-		return invalidf("unknown command type %d", typ)
+	typ, version, body := CommandType(cmd[0]), cmd[1], cmd[2:]
+	fn, known := r.apply[typ&^SkipIfUnknown]
+	if !known || version != commandVersion {
+		if typ&SkipIfUnknown != 0 {
+			r.applied.Store(index)
+			return nil
+		}
+		if !known {
+			return &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown command type %d", typ)}
+		}
+		return &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown version %d (this build knows %d)", version, commandVersion)}
 	}
 	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
 	defer tx.Abort()
 	if err := fn(tx, body); err != nil {
+		var ue *UninterpretableError
+		if errors.As(err, &ue) {
+			ue.Type, ue.Version = typ, version
+			return ue
+		}
+		r.applied.Store(index)
 		return err
 	}
 	tx.Commit()
 	for _, f := range tx.after {
 		f()
 	}
+	r.applied.Store(index)
 	return nil
 }
 
