@@ -121,7 +121,7 @@ func Open(cfg Config) (*Node, error) {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
 	})
-	n := &Node{cfg: cfg, fsm: newFSM()}
+	n := &Node{cfg: cfg, fsm: newFSM(logger.Named("fsm"))}
 	ok := false
 	defer func() {
 		if !ok {
@@ -379,8 +379,12 @@ func (n *Node) lastCommand(index uint64) uint64 {
 	return 0
 }
 
-// Snapshot forces a snapshot and log compaction now.
+// Snapshot forces a snapshot and log compaction now. A halted replica
+// refuses (ErrHaltedSnapshot): see fsm.Snapshot.
 func (n *Node) Snapshot() error {
+	if h := n.fsm.halted(); h != nil {
+		return fmt.Errorf("snapshot: %w (%s)", ErrHaltedSnapshot, h)
+	}
 	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, hraft.ErrNothingNewToSnapshot) {
 		return fmt.Errorf("snapshot: %w", err)
 	}

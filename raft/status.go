@@ -25,6 +25,9 @@ type Status struct {
 	Fresh bool `json:"fresh"`
 	// Reason says why the node is not fresh.
 	Reason string `json:"reason,omitempty"`
+	// Halted is the entry the replica could not interpret, when it stopped
+	// applying on one.
+	Halted *Halt `json:"halted,omitempty"`
 }
 
 // Member is one server of the Raft configuration.
@@ -44,6 +47,7 @@ func (n *Node) Status(maxStaleness time.Duration) Status {
 	st := Status{
 		ID: n.cfg.ID, State: n.raft.State().String(), LeaderID: leaderID, LeaderAddr: leaderAddr,
 		AppliedIndex: n.raft.AppliedIndex(), CommitIndex: n.raft.CommitIndex(), LastIndex: n.raft.LastIndex(),
+		Halted: n.fsm.halted(),
 	}
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
@@ -54,6 +58,8 @@ func (n *Node) Status(maxStaleness time.Duration) Status {
 		}
 	}
 	switch {
+	case st.Halted != nil:
+		st.Reason = st.Halted.String()
 	case n.raft.State() == hraft.Leader:
 		st.Fresh = true
 	case leaderID == "":

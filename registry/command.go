@@ -61,7 +61,7 @@ type UninterpretableError struct {
 }
 
 func (e *UninterpretableError) Error() string {
-	return fmt.Sprintf("cannot interpret command type %d version %d: %s", e.Type, e.Version, e.Reason)
+	return fmt.Sprintf("%s (command type %d, version %d): this build cannot interpret it", e.Reason, e.Type, e.Version)
 }
 
 func uninterpretable(format string, args ...any) error {
