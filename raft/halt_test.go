@@ -28,7 +28,7 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 		}
 	}
 	waitFor(t, "the follower to apply the first write", func() bool { return f.Registry().Scope("before") != nil })
-	waitFor(t, "the follower to be fresh", func() bool { return f.Status(time.Minute).Fresh })
+	waitFor(t, "the follower to be ready", func() bool { ok, _ := f.Ready(time.Minute); return ok })
 	appliedBefore := f.Registry().AppliedIndex()
 
 	// Command type 99, version 1: what a newer build might write. It goes

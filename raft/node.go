@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -84,6 +85,9 @@ type Node struct {
 	transport hraft.Transport
 	store     *raftboltdb.BoltStore
 	closers   []io.Closer
+	// commits and caughtUp are for readiness (status.go).
+	commits  *commitWatch
+	caughtUp atomic.Bool
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;
@@ -191,17 +195,18 @@ func (n *Node) openTransport(logger hclog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("raft transport on %s: %w", n.cfg.Bind, err)
 		}
-		n.transport = t
-		n.closers = append(n.closers, t)
+		n.commits = watchCommits(t)
+		n.transport = n.commits
+		n.closers = append(n.closers, n.commits)
 		return nil
 	}
 	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS)
 	if err != nil {
 		return err
 	}
-	t := hraft.NewNetworkTransportWithLogger(sl, 5, 10*time.Second, logger)
-	n.transport = t
-	n.closers = append(n.closers, t)
+	n.commits = watchCommits(hraft.NewNetworkTransportWithLogger(sl, 5, 10*time.Second, logger))
+	n.transport = n.commits
+	n.closers = append(n.closers, n.commits)
 	return nil
 }
 

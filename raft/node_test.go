@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	hraft "github.com/hashicorp/raft"
+
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -46,8 +48,8 @@ func startCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 		c.dirs = append(c.dirs, dir)
 		if i == 0 {
 			c.waitLeader()
-		} else if err := c.leader().AddVoter(node.ID(), node.Addr()); err != nil {
-			t.Fatal(err)
+		} else {
+			c.onLeader("add "+node.ID(), func(l *Node) error { return l.AddVoter(node.ID(), node.Addr()) })
 		}
 	}
 	t.Cleanup(func() {
@@ -80,6 +82,38 @@ func (c *testCluster) waitLeader() *Node {
 	}
 	c.t.Fatal("no leader elected within 10 s")
 	return nil
+}
+
+// onLeader runs f on the leader, and again on the next one when leadership
+// moves under it (an election on a busy machine), until f succeeds; it fails
+// the test on any other error or after 10 s.
+func (c *testCluster) onLeader(what string, f func(*Node) error) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f(c.waitLeader())
+		if err == nil {
+			return
+		}
+		lost := errors.Is(err, ErrNotLeader) || errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost)
+		if !lost || time.Now().After(deadline) {
+			c.t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// apply writes cmd through the leader, whichever node that is by then, and
+// returns its log index. Retrying after a lost leadership may write it
+// twice: the tests use it for idempotent puts.
+func (c *testCluster) apply(cmd []byte) uint64 {
+	c.t.Helper()
+	var idx uint64
+	c.onLeader("apply", func(l *Node) error {
+		var err error
+		idx, err = l.Apply(context.Background(), cmd)
+		return err
+	})
+	return idx
 }
 
 // waitFor polls cond until it holds or 10 s pass.
