@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcfed/mcfed/registry"
 )
 
 // A replica that receives a command type it does not know (as an older
@@ -30,6 +32,13 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 	waitFor(t, "the follower to apply the first write", func() bool { return f.Registry().Scope("before") != nil })
 	waitFor(t, "the follower to be ready", func() bool { ok, _ := f.Ready(time.Minute); return ok })
 	appliedBefore := f.Registry().AppliedIndex()
+
+	// Node.Apply does not commit what its own build cannot read.
+	last := leader.raft.LastIndex()
+	var ue *registry.UninterpretableError
+	if _, err := leader.Apply(ctx, []byte{99, 1, '{', '}'}); !errors.As(err, &ue) || leader.raft.LastIndex() != last {
+		t.Fatalf("Apply of an unknown command type gave %v and moved the log from %d to %d", err, last, leader.raft.LastIndex())
+	}
 
 	// Command type 99, version 1: what a newer build might write. It goes
 	// straight into the log, as a newer leader would put it there.

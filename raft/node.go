@@ -249,10 +249,16 @@ func (n *Node) Leader() (id, addr string) {
 
 // Apply commits an encoded registry command and returns its log index.
 // A registry refusal comes back as *registry.Error; on a follower the error
-// is a *NotLeaderError and nothing is written.
+// is a *NotLeaderError, and for a command this build cannot read an
+// *registry.UninterpretableError, and nothing is written.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (uint64, error) {
 	if !n.IsLeader() {
 		return 0, n.notLeader()
+	}
+	// Never commit what this build cannot read: every replica of it, this
+	// one included, would halt on it (see fsm).
+	if err := n.Registry().Interpretable(cmd); err != nil {
+		return 0, err
 	}
 	timeout := n.cfg.ApplyTimeout
 	if d, ok := ctx.Deadline(); ok {

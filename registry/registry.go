@@ -80,21 +80,15 @@ func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
 func (r *Registry) Apply(index uint64, cmd []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(cmd) < 2 {
-		return uninterpretable("a command of %d bytes is too short", len(cmd))
+	fn, err := r.lookup(cmd)
+	if err != nil {
+		return err
+	}
+	if fn == nil { // unknown, and marked SkipIfUnknown
+		r.applied.Store(index)
+		return nil
 	}
 	typ, version, body := CommandType(cmd[0]), cmd[1], cmd[2:]
-	fn, known := r.apply[typ&^SkipIfUnknown]
-	if !known || version != commandVersion {
-		if typ&SkipIfUnknown != 0 {
-			r.applied.Store(index)
-			return nil
-		}
-		if !known {
-			return &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown command type %d", typ)}
-		}
-		return &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown version %d (this build knows %d)", version, commandVersion)}
-	}
 	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
 	defer tx.Abort()
 	if err := fn(tx, body); err != nil {
@@ -112,6 +106,36 @@ func (r *Registry) Apply(index uint64, cmd []byte) error {
 	}
 	r.applied.Store(index)
 	return nil
+}
+
+// Interpretable says whether this build can read cmd's type and version
+// (an *UninterpretableError when not), without applying it: a leader checks
+// it before proposing a command, so that it never commits one it would halt
+// on (a newer node forwarding a command this leader does not know yet).
+// Its body is read only by Apply.
+func (r *Registry) Interpretable(cmd []byte) error {
+	_, err := r.lookup(cmd)
+	return err
+}
+
+// lookup returns the function that applies cmd; nil and no error when cmd
+// is unknown to this build and marked SkipIfUnknown.
+func (r *Registry) lookup(cmd []byte) (applyFunc, error) {
+	if len(cmd) < 2 {
+		return nil, uninterpretable("a command of %d bytes is too short", len(cmd))
+	}
+	typ, version := CommandType(cmd[0]), cmd[1]
+	fn, known := r.apply[typ&^SkipIfUnknown]
+	switch {
+	case known && version == commandVersion:
+		return fn, nil
+	case typ&SkipIfUnknown != 0:
+		return nil, nil
+	case !known:
+		return nil, &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown command type %d", typ)}
+	default:
+		return nil, &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown version %d (this build knows %d)", version, commandVersion)}
+	}
 }
 
 // writeTxn is a memdb write transaction that also carries the changes to the

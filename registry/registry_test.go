@@ -291,17 +291,26 @@ func TestCommandsThisBuildCannotReadAreNotRefusals(t *testing.T) {
 	f := newFixture(t)
 	f.must(CmdPutOperator, op("red", "234_10"))
 	applied := f.r.AppliedIndex()
-	for name, cmd := range map[string][]byte{
-		"empty":           nil,
-		"unknown type":    {99, commandVersion, '{', '}'},
-		"newer version":   {byte(CmdPutScope), commandVersion + 1, '{', '}'},
-		"bad json":        {byte(CmdPutScope), commandVersion, '{'},
-		"wrong json type": {byte(CmdPutScope), commandVersion, '[', ']'},
-		"short ports":     {byte(CmdPortNumbers), commandVersion, 1, 5, 'a'},
+	// body: the type and version are known, only the body is broken, which
+	// Interpretable (a header check for the leader) does not read.
+	for name, tc := range map[string]struct {
+		cmd  []byte
+		body bool
+	}{
+		"empty":           {nil, false},
+		"unknown type":    {[]byte{99, commandVersion, '{', '}'}, false},
+		"newer version":   {[]byte{byte(CmdPutScope), commandVersion + 1, '{', '}'}, false},
+		"bad json":        {[]byte{byte(CmdPutScope), commandVersion, '{'}, true},
+		"wrong json type": {[]byte{byte(CmdPutScope), commandVersion, '[', ']'}, true},
+		"short ports":     {[]byte{byte(CmdPortNumbers), commandVersion, 1, 5, 'a'}, true},
 		// The bit covers what this build does not know, not a body it
 		// knows and cannot decode.
-		"bad body of a skippable type": {byte(CmdPutScope | SkipIfUnknown), commandVersion, '{'},
+		"bad body of a skippable type": {[]byte{byte(CmdPutScope | SkipIfUnknown), commandVersion, '{'}, true},
 	} {
+		cmd := tc.cmd
+		if err := f.r.Interpretable(cmd); (err == nil) != tc.body {
+			t.Errorf("%s: Interpretable gave %v", name, err)
+		}
 		err := f.r.Apply(applied+1, cmd)
 		var ue *UninterpretableError
 		if !errors.As(err, &ue) || CodeOf(err) != "" {
