@@ -7,11 +7,14 @@ import (
 )
 
 // Readiness says whether the node's replica may answer: a node that has
-// just started, or that lags or has halted, holds a partial registry, and
-// an answer from it would call a valid SP invalid_client or send a ported
-// number to its old operator. Discovery answers 503 until it is ready.
+// just started holds the registry it had on disk, or part of the backlog,
+// and an answer from it would call a valid SP invalid_client or send a
+// ported number to its old operator. Discovery answers 503 until the
+// replica has caught up with the federation (and when it halted on a
+// command it cannot read). A replica that caught up keeps answering through
+// a leader election, as discovery always has.
 type Readiness interface {
-	Ready() bool
+	CaughtUp() bool
 }
 
 // retryAfterSeconds is what a 503 tells the SP to wait: a node catches up
@@ -28,7 +31,7 @@ var (
 // ready reports whether the service may answer from the replica, and sets
 // Retry-After on c when it may not.
 func (s *Service) ready(c *fiber.Ctx) bool {
-	if s.readiness == nil || s.readiness.Ready() {
+	if s.readiness == nil || s.readiness.CaughtUp() {
 		return true
 	}
 	c.Set(fiber.HeaderRetryAfter, retryAfterSeconds)

@@ -8,7 +8,7 @@ import (
 
 type switchReadiness struct{ ready atomic.Bool }
 
-func (r *switchReadiness) Ready() bool { return r.ready.Load() }
+func (r *switchReadiness) CaughtUp() bool { return r.ready.Load() }
 
 // Until the node says its replica has caught up, discovery answers 503 in
 // the error body every SDK reads, with a Retry-After, and reads nothing from

@@ -34,7 +34,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		PublicURL:    n.PublicURL(),
 		Metrics:      n.metrics,
 		SelectionKey: key,
-		Readiness:    readiness{n.cluster.node, n.cfg.MaxStaleness},
+		Readiness:    n.cluster.node,
 	})
 	if err != nil {
 		return nil, err
@@ -51,14 +51,6 @@ func (n *Node) publicApp() (*fiber.App, error) {
 // selectionKeyFile holds the key that MACs operator-selection sessions, so
 // a session survives a restart of the node that issued it.
 const selectionKeyFile = "selection-key"
-
-// readiness is discovery's view of raft.Node.Ready, with the node's bound.
-type readiness struct {
-	node         *raft.Node
-	maxStaleness time.Duration
-}
-
-func (r readiness) Ready() bool { ok, _ := r.node.Ready(r.maxStaleness); return ok }
 
 // liveRegistry is discovery's and the gateway's view of the node's replica: every call reads
 // the registry the node holds now, which a snapshot restore replaces whole.

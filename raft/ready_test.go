@@ -46,9 +46,9 @@ func TestRestartedFollowerIsNotReadyUntilCaughtUp(t *testing.T) {
 	notReady := 0
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if ok, _ := f.Ready(time.Minute); ok {
-			// Checked after Ready said yes: the registry only grows, so
-			// what it lacks now it lacked then.
+		if ok, _ := f.Ready(time.Minute); ok || f.CaughtUp() {
+			// Checked after it said yes: the registry only grows, so what
+			// it lacks now it lacked then.
 			if f.Registry().Scope("b299") == nil || !f.hasApplied(target) {
 				t.Fatalf("ready with the registry at index %d, before the leader's commit index %d at the restart",
 					f.Registry().AppliedIndex(), target)
@@ -65,9 +65,7 @@ func TestRestartedFollowerIsNotReadyUntilCaughtUp(t *testing.T) {
 	if notReady == 0 {
 		t.Fatal("the restarted follower was ready the moment it opened, before any leader contact")
 	}
-	if st := f.Status(time.Minute); !st.Fresh || st.Reason != "" {
-		t.Fatalf("a caught-up follower's status %+v", st)
-	}
+	waitFor(t, "the caught-up follower to be fresh", func() bool { return f.Status(time.Minute).Fresh })
 }
 
 // A node that has opened and heard from no leader is not ready, whatever
@@ -79,7 +77,7 @@ func TestNodeIsNotReadyBeforeLeaderContact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if ok, reason := n.Ready(time.Minute); ok || reason != "no leader is known" {
-		t.Fatalf("a node with no leader is ready=%v (%q)", ok, reason)
+	if ok, reason := n.Ready(time.Minute); ok || reason != "no leader is known" || n.CaughtUp() {
+		t.Fatalf("a node with no leader is ready=%v (%q), caught up %v", ok, reason, n.CaughtUp())
 	}
 }

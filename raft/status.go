@@ -68,31 +68,17 @@ func (n *Node) Status(maxStaleness time.Duration) Status {
 //   - it has not halted on a command it cannot interpret;
 //   - a leader is known and, on a follower, was heard from within
 //     maxStaleness;
-//   - since the node opened, the registry has once applied everything up to
-//     the leader's commit index as learned after the open.
+//   - it has caught up since the node opened (CaughtUp).
 //
-// The last point is what keeps a restarted node from answering from the
-// state it had on disk: on a follower the target is the commit index the
-// leader sent in its first AppendEntries after the open (commitWatch; a
-// heartbeat carries none, and raft's own CommitIndex on a follower is capped
-// at the end of the log it holds, so it cannot tell how far behind the node
-// is). On the leader it is its own commit index once that points at an entry
-// of its own term: a new leader knows which entries are committed only
-// after it commits one of its term (the no-op raft appends on election).
-// Once reached it is not asked again: keeping pace afterwards is what the
-// staleness bound is for, and a node under steady writes is always a few
-// entries behind the newest commit, which must not make it flap.
-//
-// It asks raft nothing that waits on raft's main loop, so discovery may call
-// it on every request.
+// It asks raft nothing that waits on raft's main loop, so it may be called
+// on every request.
 func (n *Node) Ready(maxStaleness time.Duration) (bool, string) {
 	if h := n.fsm.halted(); h != nil {
 		return false, h.String()
 	}
 	leaderID, _ := n.Leader()
-	isLeader := n.raft.State() == hraft.Leader
 	switch {
-	case isLeader:
+	case n.raft.State() == hraft.Leader:
 	case leaderID == "":
 		return false, "no leader is known"
 	default:
@@ -100,10 +86,40 @@ func (n *Node) Ready(maxStaleness time.Duration) (bool, string) {
 			return false, fmt.Sprintf("last heard from the leader %s ago, more than %s", since.Round(time.Millisecond), maxStaleness)
 		}
 	}
+	return n.catchUp()
+}
+
+// CaughtUp reports whether, since the node opened, the registry has once
+// applied everything up to the leader's commit index as learned after the
+// open, and has not halted since. Unlike Ready it does not ask for a
+// leader now: a node that caught up keeps serving its replica through an
+// election, as it always did; one that never did must not serve the state
+// it had on disk (discovery answers 503 until then).
+func (n *Node) CaughtUp() bool {
+	ok, _ := n.catchUp()
+	return ok
+}
+
+// catchUp is CaughtUp with the reason when not.
+//
+// On a follower the target is the commit index the leader sent in its first
+// AppendEntries after the open (commitWatch; a heartbeat carries none, and
+// raft's own CommitIndex on a follower is capped at the end of the log it
+// holds, so it cannot tell how far behind the node is). On the leader it is
+// its own commit index once that points at an entry of its own term: a new
+// leader knows which entries are committed only after it commits one of its
+// term (the no-op raft appends on election). Once reached it is not asked
+// again: keeping pace afterwards is what the staleness bound is for, and a
+// node under steady writes is always a few entries behind the newest commit,
+// which must not make it flap.
+func (n *Node) catchUp() (bool, string) {
+	if h := n.fsm.halted(); h != nil {
+		return false, h.String()
+	}
 	if n.caughtUp.Load() {
 		return true, ""
 	}
-	target, why := n.catchUpTarget(isLeader)
+	target, why := n.catchUpTarget(n.raft.State() == hraft.Leader)
 	if target == 0 {
 		return false, why
 	}
