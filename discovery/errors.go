@@ -22,6 +22,9 @@ const (
 	codeInvalidRequest = "invalid_request"
 	codeInvalidClient  = "invalid_client"
 	codeServerError    = "server_error"
+	// codeTemporarilyUnavailable is OAuth 2.0's code for a server that
+	// cannot answer now but will (RFC 6749 §4.1.2.1).
+	codeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 func errUnauthorized(desc string) *protoError {

@@ -192,6 +192,12 @@ func (c *testClock) advance(d time.Duration) {
 
 func startServer(t testing.TB, reg Registry) *server {
 	t.Helper()
+	return startServerWith(t, reg, nil)
+}
+
+// startServerWith is startServer with the node's readiness.
+func startServerWith(t testing.TB, reg Registry, ready Readiness) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +206,7 @@ func startServer(t testing.TB, reg Registry) *server {
 		clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	s.url = "http://" + s.addr
 	s.svc, err = New(Config{Registry: reg, PublicURL: s.url + "/", Metrics: s.metrics,
-		SelectionKey: []byte("0123456789abcdef0123456789abcdef"), Now: s.clock.now})
+		SelectionKey: []byte("0123456789abcdef0123456789abcdef"), Now: s.clock.now, Readiness: ready})
 	if err != nil {
 		t.Fatal(err)
 	}

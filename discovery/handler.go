@@ -41,6 +41,9 @@ func (s *Service) handleDiscovery(c *fiber.Ctx) error {
 func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	perr := p.parse(raw)
 	r := &p.req
+	if !s.ready(c) {
+		return s.writeError(c, errNotReady, r)
+	}
 	if perr != nil && perr.status == http.StatusUnauthorized {
 		return s.writeError(c, perr, r)
 	}

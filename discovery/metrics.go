@@ -17,6 +17,7 @@ const (
 	OutcomeUnauthorized = "unauthorized"   // 401
 	OutcomeBadRequest   = "bad_request"    // 400
 	OutcomeError        = "error"          // 500: the node could not build an answer
+	OutcomeUnavailable  = "unavailable"    // 503: the node's replica has not caught up
 )
 
 type noMetrics struct{}

@@ -53,6 +53,9 @@ type Config struct {
 	SelectionTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Readiness, when set, gates the answers that read the replica: 503
+	// until it says ready. Nil means always ready.
+	Readiness Readiness
 }
 
 // Service serves the Discovery API, the operator-selection page and the
@@ -67,6 +70,7 @@ type Service struct {
 	keys         sealingKeys
 	fragments    fragments
 	selectionURL string // publicURL + selectionPath
+	readiness    Readiness
 }
 
 // Paths the service mounts.
@@ -99,6 +103,7 @@ func New(cfg Config) (*Service, error) {
 		ttl:       cfg.TTL,
 		metrics:   cfg.Metrics,
 		now:       cfg.Now,
+		readiness: cfg.Readiness,
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour

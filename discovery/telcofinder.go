@@ -67,6 +67,9 @@ func (s *Service) handleTelcoFinder(c *fiber.Ctx) error {
 	if id := c.Get("x-correlator"); id != "" && len(id) <= 256 {
 		c.Set("x-correlator", id) // CAMARA's correlation header, echoed
 	}
+	if !s.ready(c) {
+		return writeCamara(c, camaraNotReady)
+	}
 	var buf []byte
 	_, clientID, secret, perr := parseBasic(c.Request().Header.Peek(fiber.HeaderAuthorization), buf)
 	if perr != nil {

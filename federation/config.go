@@ -84,7 +84,7 @@ type Config struct {
 	// admin APIs presenting their certificate and trusting only the
 	// federation's CA. TLSCertFile, TLSKeyFile and TLSCAFile build it from
 	// PEM files instead.
-	RaftTLS                             *tls.Config
+	RaftTLS                            *tls.Config
 	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// InsecurePlaintext allows Raft and node-to-node admin traffic without
 	// TLS on an address that is not loopback.

@@ -35,6 +35,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		PublicURL:    n.PublicURL(),
 		Metrics:      n.metrics,
 		SelectionKey: key,
+		Readiness:    n.cluster.node,
 	})
 	if err != nil {
 		return nil, err

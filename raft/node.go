@@ -100,6 +100,9 @@ type Node struct {
 	// endpoints and them to its own (see forward.go); empty until the node
 	// bootstrapped, joined or was given it.
 	secret atomic.Pointer[string]
+	// commits and caughtUp are for readiness (status.go).
+	commits  *commitWatch
+	caughtUp atomic.Bool
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;
@@ -137,7 +140,7 @@ func Open(cfg Config) (*Node, error) {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
 	})
-	n := &Node{cfg: cfg, fsm: newFSM()}
+	n := &Node{cfg: cfg, fsm: newFSM(logger.Named("fsm"))}
 	ok := false
 	defer func() {
 		if !ok {
@@ -207,17 +210,18 @@ func (n *Node) openTransport(logger hclog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("raft transport on %s: %w", n.cfg.Bind, err)
 		}
-		n.transport = t
-		n.closers = append(n.closers, t)
+		n.commits = watchCommits(t)
+		n.transport = n.commits
+		n.closers = append(n.closers, n.commits)
 		return nil
 	}
 	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS)
 	if err != nil {
 		return err
 	}
-	t := hraft.NewNetworkTransportWithLogger(sl, 5, 10*time.Second, logger)
-	n.transport = t
-	n.closers = append(n.closers, t)
+	n.commits = watchCommits(hraft.NewNetworkTransportWithLogger(sl, 5, 10*time.Second, logger))
+	n.transport = n.commits
+	n.closers = append(n.closers, n.commits)
 	return nil
 }
 
@@ -267,6 +271,11 @@ func (n *Node) Leader() (id, addr string) {
 func (n *Node) applyLocal(ctx context.Context, cmd []byte) (uint64, error) {
 	if !n.IsLeader() {
 		return 0, n.notLeader()
+	}
+	// Never commit what this build cannot read: every replica of it, this
+	// one included, would halt on it (see fsm).
+	if err := n.Registry().Interpretable(cmd); err != nil {
+		return 0, err
 	}
 	timeout := n.cfg.ApplyTimeout
 	if d, ok := ctx.Deadline(); ok {
@@ -398,8 +407,12 @@ func (n *Node) lastCommand(index uint64) uint64 {
 	return 0
 }
 
-// Snapshot forces a snapshot and log compaction now.
+// Snapshot forces a snapshot and log compaction now. A halted replica
+// refuses (ErrHaltedSnapshot): see fsm.Snapshot.
 func (n *Node) Snapshot() error {
+	if h := n.fsm.halted(); h != nil {
+		return fmt.Errorf("snapshot: %w (%s)", ErrHaltedSnapshot, h)
+	}
 	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, hraft.ErrNothingNewToSnapshot) {
 		return fmt.Errorf("snapshot: %w", err)
 	}

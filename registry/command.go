@@ -34,10 +34,39 @@ const (
 	CmdUpdateOperator
 )
 
+// SkipIfUnknown, set in a command's type byte, marks a command that a
+// replica which does not know its type (or its version) may skip, counting
+// it applied: a family whose loss cannot make replicas disagree on anything
+// an older node reads (consul's IgnoreUnknownTypeFlag). A replica that knows
+// the type applies it as if the bit were clear. No command sets it yet;
+// the command types above must stay below it.
+const SkipIfUnknown CommandType = 0x80
+
 // commandVersion is the second byte of every encoded command. A replica
-// refuses a version it does not know rather than guess at its body, so a
-// mixed-version cluster stops applying instead of diverging.
+// cannot interpret a version it does not know rather than guess at its body,
+// so a mixed-version cluster stops applying instead of diverging.
 const commandVersion = 1
+
+// UninterpretableError is a command this replica cannot read: its type or
+// version is unknown to this build, or its body does not decode. It is not a
+// refusal (*Error): a refusal is a decision every replica makes alike, while
+// this says the replica cannot make the decision at all, so skipping the
+// command would let it diverge from the replicas that can. Apply leaves the
+// registry and its applied index untouched; the replica must stop applying
+// until it runs a build that can read the command.
+type UninterpretableError struct {
+	Type    CommandType
+	Version uint8
+	Reason  string
+}
+
+func (e *UninterpretableError) Error() string {
+	return fmt.Sprintf("%s (command type %d, version %d): this build cannot interpret it", e.Reason, e.Type, e.Version)
+}
+
+func uninterpretable(format string, args ...any) error {
+	return &UninterpretableError{Reason: fmt.Sprintf(format, args...)}
+}
 
 // Encode builds a command whose body is v as JSON. Port batches, whose bulk
 // makes JSON too costly, are built with EncodePorts.
@@ -59,20 +88,11 @@ func MustEncode(t CommandType, v any) []byte {
 	return b
 }
 
-func decodeCommand(cmd []byte) (CommandType, []byte, error) {
-	if len(cmd) < 2 {
-		return 0, nil, invalidf("command of %d bytes is too short", len(cmd))
-	}
-	if cmd[1] != commandVersion {
-		return 0, nil, invalidf("command %d has version %d, this node knows %d", cmd[0], cmd[1], commandVersion)
-	}
-	return CommandType(cmd[0]), cmd[2:], nil
-}
-
-// decodeJSON decodes a JSON command body.
+// decodeJSON decodes a JSON command body. A body that does not decode
+// into the command's type cannot be interpreted: it is not a refusal.
 func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
-		return invalidf("command body: %v", err)
+		return uninterpretable("body: %v", err)
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package registry
 
 import (
+	"errors"
 	"testing"
 )
 
-// FuzzApply: any bytes handed to Apply as a command are refused or applied,
-// never a panic, and a refusal leaves the registry as it was.
+// FuzzApply: any bytes handed to Apply as a command are applied, refused
+// or found uninterpretable, never a panic; a refusal leaves the registry as
+// it was, and an uninterpretable command leaves its applied index too.
 func FuzzApply(f *testing.F) {
 	f.Add(MustEncode(CmdPutOperator, op("red", "234_10")))
 	f.Add(MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+447400", Operator: "red"}}}))
@@ -23,13 +25,18 @@ func FuzzApply(f *testing.F) {
 		}
 		before := r.Snapshot()
 		if err := r.Apply(3, cmd); err != nil {
-			if CodeOf(err) == "" {
-				t.Fatalf("Apply returned %v, not a registry refusal", err)
+			var ue *UninterpretableError
+			uninterpretable := errors.As(err, &ue)
+			if CodeOf(err) == "" && !uninterpretable {
+				t.Fatalf("Apply returned %v, neither a registry refusal nor an UninterpretableError", err)
+			}
+			if uninterpretable && r.AppliedIndex() != 2 {
+				t.Fatalf("an uninterpretable command moved the applied index to %d", r.AppliedIndex())
 			}
 			after := r.Snapshot()
 			if len(after.ranges) != len(before.ranges) || after.ported.Len() != before.ported.Len() ||
 				r.Operator("red") == nil || r.PortedCount() != 0 {
-				t.Fatal("a refused command changed the registry")
+				t.Fatal("a refused or uninterpretable command changed the registry")
 			}
 		}
 	})

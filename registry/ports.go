@@ -53,14 +53,14 @@ func EncodePorts(ports []Port) ([]byte, error) {
 func applyPortNumbers(tx *writeTxn, body []byte) error {
 	nOps, n := binary.Uvarint(body)
 	if n <= 0 || nOps > unport {
-		return invalidf("port batch: bad operator count")
+		return uninterpretable("port batch: bad operator count")
 	}
 	body = body[n:]
 	slots := make([]Slot, nOps)
 	for i := range slots {
 		l, n := binary.Uvarint(body)
 		if n <= 0 || uint64(len(body)-n) < l {
-			return invalidf("port batch: truncated operator list")
+			return uninterpretable("port batch: truncated operator list")
 		}
 		id := string(body[n : n+int(l)])
 		body = body[n+int(l):]
@@ -72,7 +72,7 @@ func applyPortNumbers(tx *writeTxn, body []byte) error {
 	}
 	nRows, n := binary.Uvarint(body)
 	if n <= 0 || uint64(len(body)-n) != nRows*10 {
-		return invalidf("port batch: row count does not match its body")
+		return uninterpretable("port batch: row count does not match its body")
 	}
 	body = body[n:]
 	rows := make([]PortRow, nRows)
@@ -85,7 +85,7 @@ func applyPortNumbers(tx *writeTxn, body []byte) error {
 		rows[i] = PortRow{Number: num}
 		if op != unport {
 			if int(op) >= len(slots) {
-				return invalidf("port batch row %d: operator %d is not in the batch", i+1, op)
+				return uninterpretable("port batch row %d: operator %d is not in the batch", i+1, op)
 			}
 			rows[i].Slot = slots[op]
 		}

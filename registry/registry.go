@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -66,36 +67,75 @@ func New() *Registry {
 	return r
 }
 
-// AppliedIndex is the log index of the last command applied (accepted or
-// refused).
+// AppliedIndex is the log index of the last command applied (accepted,
+// refused or skipped).
 func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
 
 // Apply applies one encoded command at log index index. A refused command
-// returns an *Error and changes nothing; any other error means the command
-// could not be decoded. Apply is deterministic: it reads neither the clock
-// nor any randomness.
+// returns an *Error and changes nothing but the applied index. A command
+// this build cannot read returns an *UninterpretableError and changes
+// nothing at all, the applied index included, unless its type carries
+// SkipIfUnknown: then it is skipped and counted applied. Apply is
+// deterministic: it reads neither the clock nor any randomness.
 func (r *Registry) Apply(index uint64, cmd []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.applied.Store(index)
-	typ, body, err := decodeCommand(cmd)
+	fn, err := r.lookup(cmd)
 	if err != nil {
 		return err
 	}
-	fn, ok := r.apply[typ]
-	if !ok {
-		return invalidf("unknown command type %d", typ)
+	if fn == nil { // unknown, and marked SkipIfUnknown
+		r.applied.Store(index)
+		return nil
 	}
+	typ, version, body := CommandType(cmd[0]), cmd[1], cmd[2:]
 	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
 	defer tx.Abort()
 	if err := fn(tx, body); err != nil {
+		var ue *UninterpretableError
+		if errors.As(err, &ue) {
+			ue.Type, ue.Version = typ, version
+			return ue
+		}
+		r.applied.Store(index)
 		return err
 	}
 	tx.Commit()
 	for _, f := range tx.after {
 		f()
 	}
+	r.applied.Store(index)
 	return nil
+}
+
+// Interpretable says whether this build can read cmd's type and version
+// (an *UninterpretableError when not), without applying it: a leader checks
+// it before proposing a command, so that it never commits one it would halt
+// on (a newer node forwarding a command this leader does not know yet).
+// Its body is read only by Apply.
+func (r *Registry) Interpretable(cmd []byte) error {
+	_, err := r.lookup(cmd)
+	return err
+}
+
+// lookup returns the function that applies cmd; nil and no error when cmd
+// is unknown to this build and marked SkipIfUnknown.
+func (r *Registry) lookup(cmd []byte) (applyFunc, error) {
+	if len(cmd) < 2 {
+		return nil, uninterpretable("a command of %d bytes is too short", len(cmd))
+	}
+	typ, version := CommandType(cmd[0]), cmd[1]
+	fn, known := r.apply[typ&^SkipIfUnknown]
+	switch {
+	case known && version == commandVersion:
+		return fn, nil
+	case typ&SkipIfUnknown != 0:
+		return nil, nil
+	case !known:
+		return nil, &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown command type %d", typ)}
+	default:
+		return nil, &UninterpretableError{Type: typ, Version: version, Reason: fmt.Sprintf("unknown version %d (this build knows %d)", version, commandVersion)}
+	}
 }
 
 // writeTxn is a memdb write transaction that also carries the changes to the

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -288,21 +289,82 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("token-2"), Node: "n3", Now: 1000}), CodeConflict, "expired")
 }
 
-func TestBadCommands(t *testing.T) {
-	r := New()
-	for name, cmd := range map[string][]byte{
-		"empty":         nil,
-		"unknown type":  {200, commandVersion, '{', '}'},
-		"newer version": {byte(CmdPutScope), commandVersion + 1, '{', '}'},
-		"bad json":      {byte(CmdPutScope), commandVersion, '{'},
-		"short ports":   {byte(CmdPortNumbers), commandVersion, 1, 5, 'a'},
+func TestCommandsThisBuildCannotReadAreNotRefusals(t *testing.T) {
+	f := newFixture(t)
+	f.must(CmdPutOperator, op("red", "234_10"))
+	applied := f.r.AppliedIndex()
+	// body: the type and version are known, only the body is broken, which
+	// Interpretable (a header check for the leader) does not read.
+	for name, tc := range map[string]struct {
+		cmd  []byte
+		body bool
+	}{
+		"empty":           {nil, false},
+		"unknown type":    {[]byte{99, commandVersion, '{', '}'}, false},
+		"newer version":   {[]byte{byte(CmdPutScope), commandVersion + 1, '{', '}'}, false},
+		"bad json":        {[]byte{byte(CmdPutScope), commandVersion, '{'}, true},
+		"wrong json type": {[]byte{byte(CmdPutScope), commandVersion, '[', ']'}, true},
+		"short ports":     {[]byte{byte(CmdPortNumbers), commandVersion, 1, 5, 'a'}, true},
+		// The bit covers what this build does not know, not a body it
+		// knows and cannot decode.
+		"bad body of a skippable type": {[]byte{byte(CmdPutScope | SkipIfUnknown), commandVersion, '{'}, true},
 	} {
-		if err := r.Apply(1, cmd); CodeOf(err) != CodeInvalid {
-			t.Errorf("%s: got %v, want an invalid refusal", name, err)
+		cmd := tc.cmd
+		if err := f.r.Interpretable(cmd); (err == nil) != tc.body {
+			t.Errorf("%s: Interpretable gave %v", name, err)
+		}
+		err := f.r.Apply(applied+1, cmd)
+		var ue *UninterpretableError
+		if !errors.As(err, &ue) || CodeOf(err) != "" {
+			t.Errorf("%s: got %v, want an UninterpretableError and no refusal", name, err)
+		}
+		if name == "unknown type" && (ue == nil || ue.Type != 99 || !strings.Contains(err.Error(), "unknown command type 99")) {
+			t.Errorf("unknown type: the error %v does not name the type", err)
+		}
+		if f.r.AppliedIndex() != applied {
+			t.Fatalf("%s: the applied index moved to %d, want it left at %d", name, f.r.AppliedIndex(), applied)
 		}
 	}
-	if r.AppliedIndex() != 1 {
+	if f.r.Operator("red") == nil {
+		t.Fatal("an uninterpretable command changed the registry")
+	}
+}
+
+func TestRefusalsStillAdvanceTheAppliedIndex(t *testing.T) {
+	r := New()
+	err := r.Apply(7, MustEncode(CmdDeleteScope, Key{Key: "missing"}))
+	if CodeOf(err) != CodeNotFound {
+		t.Fatalf("got %v, want a not_found refusal", err)
+	}
+	if r.AppliedIndex() != 7 {
 		t.Fatalf("a refused command must still advance the applied index, got %d", r.AppliedIndex())
+	}
+}
+
+func TestUnknownSkippableCommandIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	for typ := range f.r.apply {
+		if typ&SkipIfUnknown != 0 {
+			t.Fatalf("command type %d collides with the SkipIfUnknown bit", typ)
+		}
+	}
+	f.must(CmdPutOperator, op("red", "234_10"))
+	before := f.r.AppliedIndex()
+	if err := f.r.Apply(before+1, []byte{byte(99 | SkipIfUnknown), commandVersion, 'x'}); err != nil {
+		t.Fatalf("an unknown type marked SkipIfUnknown gave %v, want it skipped", err)
+	}
+	if f.r.AppliedIndex() != before+1 {
+		t.Fatalf("a skipped command must count as applied: applied index %d, want %d", f.r.AppliedIndex(), before+1)
+	}
+	// So is a version this build does not know of a type marked so.
+	if err := f.r.Apply(before+2, []byte{byte(CmdPutScope | SkipIfUnknown), commandVersion + 1, 'x'}); err != nil || f.r.AppliedIndex() != before+2 {
+		t.Fatalf("an unknown version marked SkipIfUnknown gave %v (applied index %d), want it skipped", err, f.r.AppliedIndex())
+	}
+	// A known type with the bit set is applied as if it were clear.
+	cmd := MustEncode(CmdPutScope, Scope{Name: "openid"})
+	cmd[0] |= byte(SkipIfUnknown)
+	if err := f.r.Apply(before+3, cmd); err != nil || f.r.Scope("openid") == nil {
+		t.Fatalf("a known type with SkipIfUnknown set was not applied: %v", err)
 	}
 }
 
