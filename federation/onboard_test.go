@@ -442,8 +442,18 @@ func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 	}
 
 	// A second node claiming to be green keeps its hands off green's record.
+	// It has a node id of its own: a join reusing a member's id moves that
+	// member, which is the join's business, not onboarding's, and removes
+	// the leader when green's node happens to lead.
 	before := reg.Operator("green")
-	imposter, _ := startProfiledNode(t, f, "green", grabby)
+	cfg := testNodeConfig(t, "node-green-imposter", filepath.Join(t.TempDir(), "imposter"))
+	cfg.PublicAddr, cfg.OperatorID, cfg.Operator = "127.0.0.1:0", "green", grabby
+	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+	imposter, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imposter.Close() })
 	<-imposter.onboarded
 	after := reg.Operator("green")
 	if after.ModifyIndex != before.ModifyIndex || after.Issuer != green.PublicURL() || after.SealingKey != before.SealingKey {
