@@ -74,11 +74,7 @@ func (n *Node) authenticators(app *fiber.App) ([]idgw.Registration, error) {
 			return nil, fmt.Errorf("SMSC: %w", err)
 		}
 		n.smsc = client
-		mode := sms.Mode(n.cfg.SMSMode)
-		if mode == "" {
-			mode = sms.ModeOTPURL
-		}
-		a, err := sms.New(sms.Config{Mode: mode, PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID}, client)
+		a, err := sms.New(sms.Config{Mode: sms.Mode(n.cfg.SMSMode), PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID}, client)
 		if err != nil {
 			return nil, fmt.Errorf("SMS authenticator: %w", err)
 		}

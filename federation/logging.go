@@ -43,7 +43,7 @@ type requestIDHandler struct {
 }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" && !h.hasID {
+	if id := requestid.From(ctx); id != "" && !h.hasID {
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	return h.Handler.Handle(ctx, r)
@@ -61,15 +61,10 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name), h.hasID}
 }
 
-// RequestID is the id of the request ctx belongs to, "" outside one.
-func RequestID(ctx context.Context) string { return requestid.From(ctx) }
-
-func withRequestID(ctx context.Context, id string) context.Context { return requestid.With(ctx, id) }
-
 // requestLog is the node's logger for the request c: its lines carry the
 // request id whatever handler the node was given (a test's, dev's).
 func (n *Node) requestLog(c *fiber.Ctx) *slog.Logger {
-	if id := RequestID(c.UserContext()); id != "" {
+	if id := requestid.From(c.UserContext()); id != "" {
 		return n.log.With("request_id", id)
 	}
 	return n.log

@@ -16,12 +16,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/internal/requestid"
 )
 
 // headerRequestID carries a request's id in and out: a proxy in front may
 // set it, and every answer echoes it, so an operator can find the log line
 // of a request an SP complains about.
-const headerRequestID = "X-Request-ID"
+const headerRequestID = requestid.Header
 
 // observe is the first handler of a listener's app: it gives the request an
 // id (kept in the request's context for handlers' logs), counts the answer
@@ -45,7 +46,7 @@ func (n *Node) observe(listener string) fiber.Handler {
 			id = strings.Clone(id) // the header's bytes are reused after the request
 		}
 		c.Set(headerRequestID, id)
-		c.SetUserContext(withRequestID(c.UserContext(), id))
+		c.SetUserContext(requestid.With(c.UserContext(), id))
 
 		// Errors are answered here rather than after this handler, so
 		// that the status counted and logged is the one sent.

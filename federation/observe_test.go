@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/internal/requestid"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -359,7 +360,7 @@ func TestHandlersLogWithTheRequestID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger.With("node", "n1").DebugContext(withRequestID(context.Background(), "req-1"), "authenticator started")
+	logger.With("node", "n1").DebugContext(requestid.With(context.Background(), "req-1"), "authenticator started")
 	logger.Info("outside any request")
 	if got := out.String(); !strings.Contains(got, "node=n1 request_id=req-1") || strings.Count(got, "request_id") != 1 {
 		t.Fatalf("log:\n%s", got)

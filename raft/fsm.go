@@ -4,9 +4,11 @@
 // (mutual TLS when certificates are given), bootstrap, join and removal of
 // servers.
 //
-// Writes must reach the leader: Node.Apply returns ErrNotLeader (with the
-// leader's id) on a follower, and the caller forwards the command; reads go
-// to the local replica, Node.Registry.
+// Node.Apply is the one write path: on a follower it forwards the command
+// to the leader (forward.go) and returns once this node has applied it, so
+// the caller reads its own write from Node.Registry, the local replica.
+// ReadIndex makes a read linearizable; Ready says whether the replica has
+// caught up with the leader since the node started.
 package raft
 
 import (
