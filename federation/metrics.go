@@ -90,10 +90,10 @@ func newMetrics(n *Node) *metrics {
 		raftCollector{n},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mcfed_registry_applied_index", Help: "Raft log index the local registry has applied.",
-		}, func() float64 { return float64(n.cluster.node.Registry().AppliedIndex()) }),
+		}, func() float64 { return float64(n.raft.Registry().AppliedIndex()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mcfed_registry_ported_numbers", Help: "Ported numbers in the local registry.",
-		}, func() float64 { return float64(n.cluster.node.Registry().PortedCount()) }),
+		}, func() float64 { return float64(n.raft.Registry().PortedCount()) }),
 	)
 	return m
 }
@@ -165,7 +165,7 @@ func (raftCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
-	r := c.n.cluster.node.Metrics()
+	r := c.n.raft.Metrics()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -33,7 +33,7 @@ type SMSCConfig = smpp.Config
 // Node is a running mcfed node.
 type Node struct {
 	cfg      Config
-	cluster  *cluster
+	raft     *raft.Node // the replica, the one write path and consistent reads
 	admin    *fiber.App
 	public   *fiber.App
 	adminLn  net.Listener
@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.cluster = &cluster{node: rn}
+	n.raft = rn
 
 	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
 	switch {
@@ -161,16 +161,16 @@ func (n *Node) serve(app *fiber.App, ln net.Listener, name string) {
 // recorded by the leader that admits them.
 func (n *Node) registerSelf(ctx context.Context) {
 	for ctx.Err() == nil {
-		if existing := n.cluster.node.Registry().Node(n.cfg.NodeID); existing != nil &&
-			existing.AdminURL == n.AdminURL() && existing.RaftAddr == n.cluster.node.Addr() {
+		if existing := n.raft.Registry().Node(n.cfg.NodeID); existing != nil &&
+			existing.AdminURL == n.AdminURL() && existing.RaftAddr == n.raft.Addr() {
 			return
 		}
-		rec := registry.Node{ID: n.cfg.NodeID, RaftAddr: n.cluster.node.Addr(), AdminURL: n.AdminURL()}
-		if existing := n.cluster.node.Registry().Node(n.cfg.NodeID); existing != nil {
+		rec := registry.Node{ID: n.cfg.NodeID, RaftAddr: n.raft.Addr(), AdminURL: n.AdminURL()}
+		if existing := n.raft.Registry().Node(n.cfg.NodeID); existing != nil {
 			rec.Operator = existing.Operator
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := n.cluster.node.Apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
+		_, err := n.raft.Apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
 		cancel()
 		if err == nil {
 			return
@@ -199,7 +199,7 @@ func (n *Node) PublicURL() string {
 }
 
 // Raft exposes the node's Raft server (tests, dev, status).
-func (n *Node) Raft() *raft.Node { return n.cluster.node }
+func (n *Node) Raft() *raft.Node { return n.raft }
 
 // Close stops serving and shuts the Raft server down; the data directory
 // keeps the node's state for a restart.
@@ -218,8 +218,8 @@ func (n *Node) Close() error {
 			ln.Close()
 		}
 	}
-	if n.cluster != nil {
-		errs = append(errs, n.cluster.node.Close())
+	if n.raft != nil {
+		errs = append(errs, n.raft.Close())
 	}
 	if n.subs != nil {
 		errs = append(errs, n.subs.Close())
@@ -235,7 +235,7 @@ func (n *Node) adminApp() *fiber.App {
 	cfg := admin.Config{
 		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
-		Cluster: n.cluster.node, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}

@@ -122,7 +122,7 @@ func sameRecord(a, b *registry.Operator) bool {
 // suspension committed during a node's key publication is thus kept, not
 // undone.
 func (n *Node) updateOperator(ctx context.Context, id string, build func(existing *registry.Operator) (*registry.Operator, error)) (written bool, err error) {
-	return n.cluster.node.Update(ctx, func(reg *registry.Registry) ([]byte, error) {
+	return n.raft.Update(ctx, func(reg *registry.Registry) ([]byte, error) {
 		existing := reg.Operator(id)
 		rec, err := build(existing)
 		if err != nil || rec == nil || sameRecord(existing, rec) {
@@ -147,7 +147,7 @@ func (n *Node) publishOperator(ctx context.Context) error {
 	if written {
 		n.log.Info("operator record published", "operator", n.cfg.OperatorID, "issuer", n.PublicURL())
 	}
-	reg := n.cluster.node.Registry()
+	reg := n.raft.Registry()
 	if reg.Operator(n.cfg.OperatorID) == nil {
 		return nil // not registered (no profile): nothing of ours to publish yet
 	}
@@ -159,7 +159,7 @@ func (n *Node) publishOperator(ctx context.Context) error {
 	if self := reg.Node(n.cfg.NodeID); self != nil && self.Operator != n.cfg.OperatorID {
 		rec := *self
 		rec.Operator = n.cfg.OperatorID
-		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
+		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
 			return fmt.Errorf("mark node %s as %s's: %w", n.cfg.NodeID, n.cfg.OperatorID, err)
 		}
 	} else if self == nil {
@@ -174,7 +174,7 @@ func (n *Node) publishOperator(ctx context.Context) error {
 // sub-allocation is for the federation's admin to record, so it is logged
 // and left. The same holds for IP ranges.
 func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
-	reg := n.cluster.node.Registry()
+	reg := n.raft.Registry()
 	var batch registry.RangeBatch
 	for _, r := range p.Ranges {
 		if holder := n.rangeHolder(reg, r); holder != "" {
@@ -187,7 +187,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
 	}
 	if len(batch.Ranges) > 0 {
-		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return fmt.Errorf("register ranges: %w", err)
 		}
 	}
@@ -207,7 +207,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 			}
 		}
 		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
-		if _, err := n.cluster.node.Apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
+		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
 			return fmt.Errorf("register IP range %s: %w", cidr, err)
 		}
 	}

@@ -25,17 +25,17 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	// First, so that every request has an id, a count and a log line.
 	app.Use(n.observe("public"))
 	app.Get("/healthz", admin.Healthz)
-	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.cluster.node.Status(n.cfg.MaxStaleness)) })
+	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.raft.Status(n.cfg.MaxStaleness)) })
 	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)
 	}
 	svc, err := discovery.New(discovery.Config{
-		Registry:     liveRegistry{n.cluster.node},
+		Registry:     liveRegistry{n.raft},
 		PublicURL:    n.PublicURL(),
 		Metrics:      n.metrics,
 		SelectionKey: key,
-		Readiness:    n.cluster.node,
+		Readiness:    n.raft,
 	})
 	if err != nil {
 		return nil, err
@@ -48,10 +48,6 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	}
 	return app, nil
 }
-
-// selectionKeyFile holds the key that MACs operator-selection sessions, so
-// a session survives a restart of the node that issued it.
-const selectionKeyFile = "selection-key"
 
 // liveRegistry is discovery's and the gateway's view of the node's replica: every call reads
 // the registry the node holds now, which a snapshot restore replaces whole.
