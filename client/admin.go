@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Admin calls a node's admin API, as the demo federation and operators'
@@ -97,4 +99,24 @@ type Problem struct {
 type RowError struct {
 	Line   int    `json:"line"`
 	Detail string `json:"detail"`
+}
+
+// Retry calls f until it succeeds, the admin API refuses it with anything
+// but a 503 (no leader yet: the first calls to a new cluster meet its first
+// election), or 30 s pass; an unreachable node is tried again.
+func Retry(ctx context.Context, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := f()
+		var api *APIError
+		if err == nil || errors.As(err, &api) && api.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

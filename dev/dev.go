@@ -193,32 +193,10 @@ func (d *Federation) joinToken(ctx context.Context) (string, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
-	err := retry(ctx, func() error {
+	err := client.Retry(ctx, func() error {
 		return d.admin(0).Do(ctx, "POST", "/v1/cluster/join-tokens", map[string]int{"ttl_seconds": 300}, &out)
 	})
 	return out.Token, err
-}
-
-// retry calls f until it succeeds or 30 s pass: the first calls of a new
-// cluster meet an election in progress.
-func retry(ctx context.Context, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var api *client.APIError
-		if errors.As(err, &api) && api.Status != 503 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // seed writes the rest of the demo registry, and each operator's demo
@@ -227,7 +205,7 @@ func retry(ctx context.Context, f func() error) error {
 func (d *Federation) seed(ctx context.Context) error {
 	for _, s := range []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
 		"mc_identity_phonenumber", "mc_identity_signup", "mc_identity_nationalid", "mc_kyc_plain", "mc_kyc_hashed"} {
-		if err := retry(ctx, func() error {
+		if err := client.Retry(ctx, func() error {
 			return d.admin(0).Do(ctx, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
 		}); err != nil {
 			return fmt.Errorf("seed scope %s: %w", s, err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -40,7 +41,7 @@ func TestLeaderLossWritesContinue(t *testing.T) {
 	// Write through whichever node is left that is not leader, if any, so
 	// the write is forwarded to the new leader.
 	fi := f.follower()
-	if err := retry(context.Background(), func() error {
+	if err := client.Retry(context.Background(), func() error {
 		return f.admin(fi).Do(context.Background(), "PUT", "/v1/scopes/profile", registry.Scope{Name: "profile"}, nil)
 	}); err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func (f *testFed) joinToken(i int) string {
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := retry(context.Background(), func() error {
+	if err := client.Retry(context.Background(), func() error {
 		return f.admin(i).Do(context.Background(), "POST", "/v1/cluster/join-tokens", nil, &out)
 	}); err != nil {
 		f.t.Fatal(err)

@@ -277,7 +277,7 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 		{"/v1/scopes/openid", registry.Scope{Name: "openid"}, nil},
 		{"/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{smsRedirect}, "scopes": []string{"openid"}}, &sp},
 	} {
-		if err := retry(ctx, func() error { return admin.Do(ctx, "PUT", w.path, w.body, w.out) }); err != nil {
+		if err := client.Retry(ctx, func() error { return admin.Do(ctx, "PUT", w.path, w.body, w.out) }); err != nil {
 			t.Fatalf("PUT %s: %v", w.path, err)
 		}
 	}

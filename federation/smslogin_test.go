@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,7 +64,7 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 	ctx := context.Background()
 	must := func(method, path string, body, out any) {
 		t.Helper()
-		if err := retry(ctx, func() error { return admin.Do(ctx, method, path, body, out) }); err != nil {
+		if err := client.Retry(ctx, func() error { return admin.Do(ctx, method, path, body, out) }); err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
@@ -85,28 +84,6 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 			"attributes": map[string]any{"given_name": "Grace", "family_name": "Hopper", "email": "grace@example.org"}}, nil)
 	}
 	return o
-}
-
-// retry calls f until it succeeds or 30 s pass: the first calls of a new
-// cluster meet an election in progress.
-func retry(ctx context.Context, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var api *client.APIError
-		if errors.As(err, &api) && api.Status != 503 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any) {

@@ -30,7 +30,7 @@ func TestMutualTLSFederation(t *testing.T) {
 	admin := &client.Admin{Base: n1.AdminURL(), Token: testAdminToken,
 		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, "admin", ca.Pool)}}}
 	var tok struct{ Token string }
-	if err := retry(context.Background(), func() error {
+	if err := client.Retry(context.Background(), func() error {
 		return admin.Do(context.Background(), "POST", "/v1/cluster/join-tokens", nil, &tok)
 	}); err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestMutualTLSFederation(t *testing.T) {
 		t.Fatal("the bootstrap node lost leadership in a healthy two-node cluster")
 	}
 	admin2 := &client.Admin{Base: n2.AdminURL(), Token: testAdminToken, HTTP: admin.HTTP}
-	if err := retry(context.Background(), func() error {
+	if err := client.Retry(context.Background(), func() error {
 		return admin2.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 	}); err != nil {
 		t.Fatal(err)
