@@ -1,7 +1,8 @@
 // Package dev runs `mcfed dev`: a demo federation in one process, three
 // operators' nodes on loopback in one Raft cluster, with a simulated SMSC and
 // handset and the demo SP's web page. It drives the nodes only as an
-// operator would, through federation.Start and their admin APIs, and
+// operator would, through federation.Start and their admin APIs (it reads
+// a node's replica only to wait for its own writes to arrive), and
 // describes itself in dev.json (client.DevInfo) for scripts and the load
 // generator.
 package dev

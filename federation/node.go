@@ -2,6 +2,17 @@
 // server with the registry's replica and the write path (raft), the admin
 // API (admin), discovery, the operator's gateway and its keys, onboarding
 // and observability. It is the only package that knows all the others.
+//
+// A file per concern: node.go starts and stops the node and builds its
+// admin app; config.go holds every default and check of a node's settings
+// (main only parses flags); keys.go is the custody of what stays in the
+// data directory (cluster secret, signing and sealing keys, selection key);
+// public.go and gateway.go build the public listener (discovery, the
+// operator's gateway); authenticators.go is the one table of authenticator
+// types, so idgw imports none of them; operator.go and operatorview.go are
+// the gateway's views of the subscriber store and of the registry;
+// onboard.go publishes the operator's record and ranges; observe.go,
+// metrics.go and logging.go are what an operator watches.
 package federation
 
 import (

@@ -1,14 +1,3 @@
-// Package raft replicates the registry with hashicorp/raft: a thin FSM that
-// feeds the log to registry.Apply, snapshots and restores of the whole
-// registry, stores on disk in the node's data directory, a TCP transport
-// (mutual TLS when certificates are given), bootstrap, join and removal of
-// servers.
-//
-// Node.Apply is the one write path: on a follower it forwards the command
-// to the leader (forward.go) and returns once this node has applied it, so
-// the caller reads its own write from Node.Registry, the local replica.
-// ReadIndex makes a read linearizable; Ready says whether the replica has
-// caught up with the leader since the node started.
 package raft
 
 import (
