@@ -29,14 +29,14 @@ type phone struct {
 	ln      net.Listener
 }
 
-func startPhone(logger *slog.Logger) (*phone, error) {
+func startPhone(logger *slog.Logger, smscAddr, handsetAddr string) (*phone, error) {
 	p := &phone{handset: handset.New(handset.Options{})}
 	var err error
-	if p.smsc, err = smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: devSMSCSystemID,
+	if p.smsc, err = smsc.Listen(smsc.Config{Addr: smscAddr, SystemID: devSMSCSystemID,
 		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("demo SMSC: %w", err)
 	}
-	if p.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	if p.ln, err = net.Listen("tcp", handsetAddr); err != nil {
 		p.smsc.Close()
 		return nil, fmt.Errorf("demo handset: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,10 +50,11 @@ type SP struct {
 // Config is what the SP knows once the federation has registered it.
 type Config struct {
 	ClientID, Secret, Name string
-	Scope                  string   // what the SP asks for at /authorize
+	Scopes                 []string // what the SP is registered for
 	Discovery              []string // the nodes' /v2/discovery endpoints
 	DemoNumbers            []string // shown on the page as hints
 	HandsetURL             string
+	Logger                 *slog.Logger // nil: no log
 }
 
 // spLogin is a login the SP started and awaits at its callback.
@@ -82,8 +84,8 @@ const (
 
 // Listen opens the SP's listener before the federation starts, so
 // that its callback URL can be registered as the SP's redirect URI.
-func Listen() (*SP, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Listen(addr string) (*SP, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo SP: %w", err)
 	}
@@ -166,7 +168,7 @@ func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	}
 	challenge := sha256.Sum256([]byte(l.verifier))
 	q := url.Values{"client_id": {op.ClientID}, "redirect_uri": {s.CallbackURL()}, "response_type": {"code"},
-		"scope": {s.cfg.Scope}, "acr_values": {"2"}, "state": {state}, "nonce": {l.nonce},
+		"scope": {"openid mc_authn profile email phone"}, "acr_values": {"2"}, "state": {state}, "nonce": {l.nonce},
 		"version": {"mc_di_r2_v2.3"}, "login_hint": {"ENCR_MSISDN:" + op.SubscriberID}, "client_name": {s.cfg.Name},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"}}
 	// The cookie ties the callback to this browser: a code and state
