@@ -41,6 +41,7 @@ func startPhone(logger *slog.Logger, smscAddr, handsetAddr string) (*phone, erro
 		return nil, fmt.Errorf("demo handset: %w", err)
 	}
 	p.app = fiber.New(fiber.Config{DisableStartupMessage: true})
+	p.app.Use(requestLog(logger, "handset"))
 	p.handset.Mount(p.app)
 	go p.app.Listener(p.ln)
 	return p, nil
@@ -64,4 +65,20 @@ func (p *phone) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// requestLog logs the handset's requests: a tap at info, as the nodes log
+// theirs; the pages' looks for news every few seconds only at debug.
+func requestLog(logger *slog.Logger, listener string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		level := slog.LevelDebug
+		if c.Method() != fiber.MethodGet {
+			level = slog.LevelInfo
+		}
+		logger.Log(c.UserContext(), level, "request", "listener", listener, "method", c.Method(),
+			"route", c.Route().Path, "status", c.Response().StatusCode(), "duration", time.Since(start))
+		return err
+	}
 }
