@@ -162,6 +162,11 @@ func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	var bad *e164.Error
 	if errors.As(err, &bad) {
 		view.Error = "That is not a mobile number we can use (" + bad.Reason + "). Type it with its country code, e.g. +44 7400 123456, or leave it empty to choose your operator."
+		if t := strings.TrimSpace(typed); !strings.HasPrefix(t, "+") && !strings.HasPrefix(t, "00") {
+			// Without "+", the reason names whatever country code the
+			// first digits happen to be: not what the person meant.
+			view.Error = "Type your number with its country code, starting with +, e.g. +44 7400 123456, or leave it empty to choose your operator."
+		}
 		s.renderHome(w, http.StatusBadRequest, view)
 		return
 	} else if err != nil {

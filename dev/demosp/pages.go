@@ -108,16 +108,16 @@ Their SMS arrive on the <a href="{{.Handset}}">simulated handset</a>.</p>
 {{$chosen := .Choices.Product.ID}}{{range .Products}}<div class="option"><input type="radio" name="product" id="product-{{.ID}}" value="{{.ID}}"{{if eq .ID $chosen}} checked{{end}} aria-describedby="product-{{.ID}}-hint">
 <label for="product-{{.ID}}">{{.Label}}<span class="muted" id="product-{{.ID}}-hint">{{.Hint}} · <code>{{range $i, $s := .Scopes}}{{if $i}} {{end}}{{$s}}{{end}}</code></span></label></div>
 {{end}}</fieldset>
-<fieldset><legend>For KYC match: what the shop holds about you</legend>
+<details{{if eq $chosen "kyc"}} open{{end}}><summary>KYC match: what the shop holds about you</summary>
 <div class="cols">{{range .KYCFields}}<div class="field"><label for="kyc_{{.Claim}}">{{.Label}}</label>
 <input type="text" id="kyc_{{.Claim}}" name="kyc_{{.Claim}}" value="{{.Value}}"></div>{{end}}</div>
-</fieldset>
-<fieldset><legend>For authorisation</legend>
+</details>
+<details{{if eq $chosen "authz"}} open{{end}}><summary>Authorisation: what you approve</summary>
 <div class="field"><label for="context">What you authorise</label>
 <input type="text" id="context" name="context" maxlength="256" value="{{.Choices.Context}}"></div>
 <div class="field"><label for="binding_message">Binding message <span class="muted">(shown on both screens)</span></label>
 <input type="text" id="binding_message" name="binding_message" maxlength="128" value="{{.Choices.Binding}}"></div>
-</fieldset>
+</details>
 <fieldset><legend>Level of assurance</legend>
 <div class="option"><input type="radio" name="acr" id="acr-2" value="2"{{if eq .Choices.ACR "2"}} checked{{end}}>
 <label for="acr-2">2: you have the phone <span class="muted">an SMS code or link</span></label></div>

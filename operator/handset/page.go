@@ -50,7 +50,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </head><body data-state="{{.State}}" data-refresh="{{.Refresh}}"><div class="phone">
 {{if .MSISDN}}<header><h1>+{{.MSISDN}}</h1><p>Simulated handset · <a href="/handset">all numbers</a></p></header>
 <main>
-{{with .Tapped}}<p class="banner" role="status" id="tap-result">{{.}}</p>{{end}}
+{{with .Tapped}}<p class="result banner" role="status" id="tap-result">{{.}}</p>{{end}}
 <ul aria-label="Messages">{{range .Messages}}<li class="sms{{if .Expired}} expired{{end}}" id="{{.ID}}">
 <p class="meta"><span>from <strong>{{.From}}</strong></span><span>{{.ReceivedAt.Format "15:04:05"}}</span>{{if .Expired}}<span class="tag">expired</span>{{end}}</p>
 <p class="text">{{.Text}}</p>
@@ -127,11 +127,12 @@ func (h *Handset) page(c *fiber.Ctx) error {
 	var state strings.Builder
 	for _, m := range h.Messages(d) {
 		v := messageView{Message: m, Expired: now.Sub(m.ReceivedAt) >= h.opt.Expiry, Result: describeTap(m.Tapped)}
-		data.Messages = append(data.Messages, v)
 		fmt.Fprintf(&state, "%s:%t:%t;", m.ID, v.Expired, m.Tapped != nil)
 		if m.ID == c.Query("tapped") && v.Result != nil {
-			data.Tapped = v.Result.Text
+			// Said once, at the top, where the person looks after the tap.
+			data.Tapped, v.Result = v.Result.Text, nil
 		}
+		data.Messages = append(data.Messages, v)
 	}
 	data.State = state.String()
 	return h.render(c, data)
