@@ -118,11 +118,20 @@ func serve(ctx context.Context, args []string) error {
 
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dir := fs.String("data-dir", "", "where the demo keeps its state (a new temporary directory when empty)")
+	dir := fs.String("data-dir", "", "where the demo keeps its state: started again on it, the demo resumes (a new temporary directory, removed at exit, when empty)")
+	reset := fs.Bool("reset", false, "empty --data-dir first, if it holds a previous demo, and start over")
+	logLevel := fs.String("log-level", "info", "least severe level logged on stderr (the requests are info): debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := dev.Start(ctx, dev.Options{DataDir: *dir, Out: os.Stdout})
+	if *reset && *dir == "" {
+		return errors.New("--reset needs --data-dir")
+	}
+	logger, err := federation.NewLogger(os.Stderr, "text", *logLevel)
+	if err != nil {
+		return err
+	}
+	d, err := dev.Start(ctx, dev.Options{DataDir: *dir, Reset: *reset, Out: os.Stdout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -64,17 +64,29 @@ type DevOperatorInfo struct {
 // DevHandsetInfo is the simulated handset where the demo numbers' SMS
 // arrive.
 type DevHandsetInfo struct {
-	// PageURL lists the inboxes (HTML); PageURL/<digits> is one inbox.
+	// PageURL lists the inboxes (HTML); PageURL/<digits> is one inbox's
+	// page.
 	PageURL string `json:"page_url"`
-	// APIURL is the JSON API's base: GET <APIURL>/<digits>/messages is an
-	// inbox (newest first), POST <APIURL>/<digits>/messages/<id>/tap?link=N
-	// taps a link as the phone would.
+	// APIURL is the URL template of the JSON API's inbox,
+	// ".../handset/{msisdn}/messages" ({msisdn}: the number's digits, E.164
+	// without "+"): GET it for the inbox (newest first); POST
+	// <inbox>/<id>/tap?link=N taps link N (0-based) of a message as the
+	// phone would. MessagesURL fills it in.
 	APIURL string `json:"api_url"`
 }
 
-// MessagesURL is the JSON inbox of a number (with or without "+").
+// MSISDNPlaceholder is where APIURL takes the number.
+const MSISDNPlaceholder = "{msisdn}"
+
+// MessagesURL is the JSON inbox of a number (with or without "+"). A
+// dev.json written before APIURL was a template holds the API's base URL;
+// the inbox is under it.
 func (h DevHandsetInfo) MessagesURL(msisdn string) string {
-	return h.APIURL + "/" + strings.TrimPrefix(msisdn, "+") + "/messages"
+	digits := strings.TrimPrefix(msisdn, "+")
+	if strings.Contains(h.APIURL, MSISDNPlaceholder) {
+		return strings.ReplaceAll(h.APIURL, MSISDNPlaceholder, digits)
+	}
+	return h.APIURL + "/" + digits + "/messages"
 }
 
 // ReadDevInfo reads a dev.json.

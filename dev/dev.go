@@ -28,8 +28,18 @@ import (
 
 // Options configures the demo federation.
 type Options struct {
-	DataDir string    // an empty directory; "" makes a temporary one
-	Out     io.Writer // where the URLs and demo data are printed
+	// DataDir is where the demo keeps its state: a new or empty directory
+	// starts a new demo, a previous demo's directory resumes it (the same
+	// credentials, subscribers, keys and, when free, ports); "" makes a
+	// temporary one, removed at Close.
+	DataDir string
+	// Reset empties a previous demo's DataDir first, to start over. A
+	// directory that holds anything else is never emptied.
+	Reset bool
+	Out   io.Writer // where the URLs and demo data are printed
+	// Logger receives the nodes' request log and the demo SP's and the
+	// handset's lines; nil logs warnings and errors to stderr.
+	Logger *slog.Logger
 }
 
 // Federation is a demo federation running in this process: three
@@ -44,9 +54,12 @@ type Federation struct {
 	SPSecret string
 	// InfoPath is the dev.json written in the data directory.
 	InfoPath string
-	info     client.DevInfo
-	dir      string
-	ownDir   bool
+	// Resumed is true when the demo was started again on a previous
+	// demo's data directory.
+	Resumed bool
+	info    client.DevInfo
+	dir     string
+	ownDir  bool
 }
 
 // operator is one demo operator with the numbers it serves. The numbers
@@ -84,7 +97,12 @@ const (
 	spRedirect = "http://127.0.0.1/callback"
 )
 
-var spScopes = []string{"openid", "mc_authn", "profile", "email", "phone"}
+// spScopes are every product the operators' gateways implement (idgw and
+// operator/datagateway): the demo's catalogue, all allowed to the demo SP
+// so that each can be tried from its page.
+var spScopes = []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
+	"mc_identity_phonenumber", "mc_phonenumber", "mc_identity_signup", "mc_identity_signupplus", "mc_signup",
+	"mc_identity_nationalid", "mc_nationalid", "mc_kyc_plain", "mc_kyc_hashed", "mc_atp"}
 
 var operators = []operator{
 	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456",
@@ -99,54 +117,79 @@ var operators = []operator{
 // it with tokens issued by its admin API; each node registers its operator
 // and ranges from the operator's profile, and the catalogue, the demo
 // subscribers and a demo SP are written through the admin API as an
-// operator would.
+// operator would. On a previous demo's data directory the nodes restart on
+// their own directories (no join), and only the catalogue and the SP's
+// registration are written again.
 func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
-	d := &Federation{AdminToken: randomToken(), dir: opts.DataDir}
-	if entries, _ := os.ReadDir(d.dir); d.dir != "" && len(entries) > 0 {
-		// The demo picks free ports at each start, so a previous run's Raft
-		// addresses would be stale.
-		return nil, fmt.Errorf("%s is not empty: the demo starts from an empty directory", d.dir)
-	}
+	d := &Federation{dir: opts.DataDir}
+	var prev *state
 	if d.dir == "" {
 		if d.dir, err = os.MkdirTemp("", "mcfed-dev-"); err != nil {
 			return nil, err
 		}
 		d.ownDir = true
+	} else if prev, err = openDir(d.dir, opts.Reset); err != nil {
+		return nil, err
 	}
+	st := prev
+	if st == nil {
+		// The SP's secret is the demo's own, so that it can be kept in the
+		// state and registered again, unchanged, at each start.
+		st = &state{AdminToken: randomToken(), SPSecret: randomToken(), Nodes: make([]nodePorts, len(operators))}
+	}
+	d.AdminToken, d.SPSecret, d.Resumed = st.AdminToken, st.SPSecret, prev != nil
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if d.phone, err = startPhone(logger); err != nil {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if d.phone, err = startPhone(logger, sameOrAny(st.SMSC), sameOrAny(st.Handset)); err != nil {
 		return nil, err
 	}
 	// The SP page's port must be known before the SP is registered with
 	// its callback as redirect URI.
-	if d.sp, err = demosp.Listen(); err != nil {
+	if d.sp, err = demosp.Listen(sameOrAny(st.SPPort)); err != nil {
 		return nil, err
 	}
 	for i, op := range operators {
+		ports := st.Nodes[i]
 		cfg := federation.Config{
 			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
-			RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0",
+			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: sameOrAny(ports.Public),
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 		}
-		if i == 0 {
+		switch {
+		case i == 0:
+			// A no-op on a restart: the node's Raft state exists.
 			cfg.Bootstrap = true
-		} else {
+		case !d.Resumed:
 			cfg.Join = d.Nodes[0].AdminURL()
 			if cfg.JoinToken, err = d.joinToken(ctx); err != nil {
 				return nil, err
 			}
 		}
 		cfg.Raft.LogOutput = io.Discard
+		if logger.Enabled(ctx, slog.LevelDebug) {
+			cfg.Raft.LogOutput = os.Stderr
+		}
 		n, err := federation.Start(ctx, cfg)
 		if err != nil {
+			if d.Resumed {
+				return nil, fmt.Errorf("restart %s on %s (its Raft and admin ports must be free again; --reset starts over): %w",
+					cfg.NodeID, cfg.DataDir, err)
+			}
 			return nil, fmt.Errorf("start %s: %w", cfg.NodeID, err)
 		}
 		d.Nodes = append(d.Nodes, n)
+		st.Nodes[i] = nodePorts{Raft: portOf(n.Raft().Addr()), Admin: portOf(n.AdminURL()), Public: portOf(n.PublicURL())}
+	}
+	st.SPPort, st.Handset, st.SMSC = portOf(d.sp.URL()), portOf(d.phone.URL()), portOf(d.phone.smsc.Addr())
+	if err := st.save(d.dir); err != nil {
+		return nil, err
 	}
 	if err := d.seed(ctx); err != nil {
 		return nil, err
@@ -158,8 +201,8 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 		}
 	}
 	d.sp.Serve(demosp.Config{ClientID: spClientID, Secret: d.SPSecret, Name: spName,
-		Scope: strings.Join(spScopes, " "), Discovery: d.discoveryURLs(), DemoNumbers: allDemoNumbers(),
-		HandsetURL: d.phone.URL()})
+		Scopes: spScopes, Discovery: d.discoveryURLs(), DemoNumbers: allDemoNumbers(),
+		HandsetURL: d.phone.URL(), Logger: logger})
 	d.info = d.describe()
 	if d.InfoPath, err = writeInfo(d.dir, d.info); err != nil {
 		return nil, err
@@ -202,10 +245,12 @@ func (d *Federation) joinToken(ctx context.Context) (string, error) {
 
 // seed writes the rest of the demo registry, and each operator's demo
 // subscribers through the admin API of the operator's own node, once that
-// node has registered its operator.
+// node has registered its operator. A resumed demo keeps its subscribers
+// as they were left (a developer may have changed them); the catalogue and
+// the SP are written again, the same, so that a newer demo's products and
+// the SP page's callback on a new port are registered.
 func (d *Federation) seed(ctx context.Context) error {
-	for _, s := range []string{"openid", "mc_authn", "mc_authz", "profile", "email", "phone", "address",
-		"mc_identity_phonenumber", "mc_identity_signup", "mc_identity_nationalid", "mc_kyc_plain", "mc_kyc_hashed"} {
+	for _, s := range spScopes {
 		if err := client.Retry(ctx, func() error {
 			return d.admin(0).Do(ctx, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
 		}); err != nil {
@@ -216,29 +261,24 @@ func (d *Federation) seed(ctx context.Context) error {
 		if err := waitRegistry(ctx, d.Nodes[i], op.nodeID(), "operator "+op.id+" and its ranges", op.registered); err != nil {
 			return err
 		}
+		if d.Resumed {
+			continue
+		}
 		// The demo subscribers live in their own operator's store only.
 		for k, number := range op.numbers() {
-			email := "demo@" + op.id + ".example"
-			if k > 0 {
-				email = fmt.Sprintf("demo%d@%s.example", k+1, op.id)
-			}
-			sub := map[string]any{"msisdn": number, "status": "active", "attributes": map[string]any{
-				"given_name": "Demo", "family_name": "Subscriber " + op.country, "email": email,
-				"email_verified": true, "birthdate": "1990-01-01"}}
+			sub := map[string]any{"msisdn": number, "status": "active", "attributes": demoAttributes(op, k)}
 			if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
 				return fmt.Errorf("seed the subscriber %s of %s: %w", number, op.id, err)
 			}
 		}
 	}
-	sp := map[string]any{"client_id": spClientID, "name": spName,
+	sp := map[string]any{"client_id": spClientID, "name": spName, "client_secret": d.SPSecret,
 		"redirect_uris": []string{d.sp.CallbackURL(), spRedirect}, "scopes": spScopes}
-	var created struct {
-		ClientSecret string `json:"client_secret"`
-	}
-	if err := d.admin(0).Do(ctx, "PUT", "/v1/service-providers/"+spClientID, sp, &created); err != nil {
+	if err := client.Retry(ctx, func() error {
+		return d.admin(0).Do(ctx, "PUT", "/v1/service-providers/"+spClientID, sp, nil)
+	}); err != nil {
 		return fmt.Errorf("seed SP: %w", err)
 	}
-	d.SPSecret = created.ClientSecret
 	return nil
 }
 
@@ -288,7 +328,11 @@ func hasDemoRegistry(r *registry.Registry) bool {
 }
 
 func (d *Federation) print(w io.Writer) {
-	fmt.Fprintf(w, "mcfed demo federation: %d nodes in one Raft cluster, state in %s\n\n", len(d.Nodes), d.dir)
+	verb := "started"
+	if d.Resumed {
+		verb = "resumed"
+	}
+	fmt.Fprintf(w, "mcfed demo federation %s: %d nodes in one Raft cluster, state in %s\n\n", verb, len(d.Nodes), d.dir)
 	fmt.Fprintf(w, "admin token: %s\n\n", d.AdminToken)
 	for i, op := range operators {
 		n := d.Nodes[i]
@@ -304,7 +348,11 @@ func (d *Federation) print(w io.Writer) {
 		spClientID, d.SPSecret, strings.TrimPrefix(operators[2].number, "+"), d.sp.CallbackURL(), d.Nodes[0].PublicURL())
 	fmt.Fprintf(w, "which operator serves a number (admin API):\n  curl -H 'Authorization: Bearer %s' %s/v1/resolve/%s\n",
 		d.AdminToken, d.Nodes[1].AdminURL(), operators[2].number)
-	fmt.Fprintf(w, "\nCtrl-C stops the federation.\n")
+	if d.ownDir {
+		fmt.Fprintf(w, "\nCtrl-C stops the federation and removes its state (--data-dir keeps it for the next start).\n")
+	} else {
+		fmt.Fprintf(w, "\nCtrl-C stops the federation; started again with --data-dir %s it resumes (--reset starts over).\n", d.dir)
+	}
 }
 
 // Close stops every node, and removes the state directory the demo made.

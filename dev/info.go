@@ -16,7 +16,7 @@ func (d *Federation) describe() client.DevInfo {
 	info := client.DevInfo{AdminToken: d.AdminToken,
 		SP: client.DevSPInfo{ClientID: spClientID, ClientSecret: d.SPSecret, Name: spName, Scopes: spScopes,
 			RedirectURI: d.sp.CallbackURL(), PageURL: d.sp.URL()},
-		Handset: client.DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL()}}
+		Handset: client.DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL() + "/" + client.MSISDNPlaceholder + "/messages"}}
 	for i, op := range operators {
 		n := d.Nodes[i]
 		info.Nodes = append(info.Nodes, client.DevNodeInfo{ID: op.nodeID(), Operator: op.id, PublicURL: n.PublicURL(),
@@ -28,20 +28,25 @@ func (d *Federation) describe() client.DevInfo {
 	return info
 }
 
-// writeInfo writes info to dir/dev.json, readable by its owner only (it
-// holds the admin token and the SP's secret), replacing any older file
-// whole so that a reader never sees half of it.
+// writeInfo writes info to dir/dev.json.
 func writeInfo(dir string, info client.DevInfo) (string, error) {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, client.DevInfoFile)
-	tmp, err := os.CreateTemp(dir, client.DevInfoFile+".*")
+	return filepath.Join(dir, client.DevInfoFile), writeFile(dir, client.DevInfoFile, append(b, '\n'))
+}
+
+// writeFile writes dir/name, readable by its owner only (dev.json and the
+// state hold the admin token and the SP's secret), replacing any older file
+// whole so that a reader never sees half of it.
+func writeFile(dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp, err := os.CreateTemp(dir, name+".*")
 	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -50,7 +55,7 @@ func writeInfo(dir string, info client.DevInfo) (string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return path, nil
+	return nil
 }

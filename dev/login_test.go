@@ -28,103 +28,112 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	for i := range operators {
+		loginAt(t, d, i, d.SPSecret)
+	}
+}
+
+// loginAt logs the first demo subscriber of operators[i] in as the SDKs
+// do, with the demo SP's credentials (client id and spSecret), through
+// another operator's node, and checks the ID token and userinfo.
+func loginAt(t *testing.T, d *Federation, i int, spSecret string) {
+	t.Helper()
+	op := operators[i]
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for i, op := range operators {
-		asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
+	asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
 
-		// Discovery.
-		form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
-		req, _ := http.NewRequest("POST", asker.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-		req.SetBasicAuth("demo-sp", d.SPSecret)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		var disc client.DiscoveryAnswer
-		getJSON(t, http.DefaultClient, req, 200, &disc)
-		links := disc.Links()
+	// Discovery.
+	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
+	req, _ := http.NewRequest("POST", asker.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+	req.SetBasicAuth("demo-sp", spSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var disc client.DiscoveryAnswer
+	getJSON(t, http.DefaultClient, req, 200, &disc)
+	links := disc.Links()
 
-		// Authorize, as the Java SDK builds it.
-		q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {spRedirect}, "response_type": {"code"},
-			"scope": {"openid mc_authn profile email"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
-			"version": {"mc_di_r2_v2.3"}, "max-age": {"3600"}, "login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
-		authURL := links["authorization"] + "?" + q.Encode()
-		resp, err := noRedirect.Get(authURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/sms/otp") {
-			t.Fatalf("%s authorize: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
-		}
+	// Authorize, as the Java SDK builds it.
+	q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {spRedirect}, "response_type": {"code"},
+		"scope": {"openid mc_authn profile email"}, "acr_values": {"2"}, "state": {"st-" + op.id}, "nonce": {"n-" + op.id},
+		"version": {"mc_di_r2_v2.3"}, "max-age": {"3600"}, "login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
+	authURL := links["authorization"] + "?" + q.Encode()
+	resp, err := noRedirect.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/sms/otp") {
+		t.Fatalf("%s authorize: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
+	}
 
-		// The SMS reaches the handset; the person taps its link.
-		msisdn, _ := handset.NormalizeMSISDN(op.number)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		msg, err := d.phone.handset.WaitFor(ctx, msisdn, func(m handset.Message) bool { return len(m.Links) > 0 })
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: no SMS with a link: %v", op.id, err)
-		}
-		if !strings.Contains(msg.Text, "Demo Shop") {
-			t.Fatalf("the SMS does not name the SP: %q", msg.Text)
-		}
-		if tap, err := d.phone.handset.Tap(context.Background(), msisdn, msg.ID, 0); err != nil || tap.Status != 200 {
-			t.Fatalf("%s: tapping the link: %+v %v", op.id, tap, err)
-		}
+	// The SMS reaches the handset; the person taps its link.
+	msisdn, _ := handset.NormalizeMSISDN(op.number)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	msg, err := d.phone.handset.WaitFor(ctx, msisdn, func(m handset.Message) bool { return len(m.Links) > 0 })
+	cancel()
+	if err != nil {
+		t.Fatalf("%s: no SMS with a link: %v", op.id, err)
+	}
+	if !strings.Contains(msg.Text, "Demo Shop") {
+		t.Fatalf("the SMS does not name the SP: %q", msg.Text)
+	}
+	if tap, err := d.phone.handset.Tap(context.Background(), msisdn, msg.ID, 0); err != nil || tap.Status != 200 {
+		t.Fatalf("%s: tapping the link: %+v %v", op.id, tap, err)
+	}
 
-		// The SDK's headless re-poll ends in the redirect with the code.
-		resp, err = noRedirect.Get(authURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != 302 || loc.Query().Get("code") == "" || loc.Query().Get("state") != "st-"+op.id {
-			t.Fatalf("%s re-poll: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
-		}
+	// The SDK's headless re-poll ends in the redirect with the code.
+	resp, err = noRedirect.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 302 || loc.Query().Get("code") == "" || loc.Query().Get("state") != "st-"+op.id {
+		t.Fatalf("%s re-poll: %d %q", op.id, resp.StatusCode, resp.Header.Get("Location"))
+	}
 
-		// Token exchange with the credentials discovery handed out.
-		tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
-		req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
-		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		var tok struct {
-			AccessToken string `json:"access_token"`
-			IDToken     string `json:"id_token"`
-		}
-		getJSON(t, http.DefaultClient, req, 200, &tok)
+	// Token exchange with the credentials discovery handed out.
+	tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
+	req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
+	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
+	}
+	getJSON(t, http.DefaultClient, req, 200, &tok)
 
-		jwksResp, err := http.Get(links["jwks"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		jwks, _ := io.ReadAll(jwksResp.Body)
-		jwksResp.Body.Close()
-		payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
-		if err != nil {
-			t.Fatalf("%s: the ID token does not verify: %v", op.id, err)
-		}
-		var claims struct {
-			Iss, Sub, Nonce, ACR string
-			AMR                  []string
-		}
-		_ = json.Unmarshal(payload, &claims)
-		if claims.Iss != links["issuer"] || claims.Nonce != "n-"+op.id || claims.ACR != "2" ||
-			strings.Join(claims.AMR, ",") != "SMS_URL_OK" || claims.Sub == "" {
-			t.Fatalf("%s ID token claims %+v (issuer link %s)", op.id, claims, links["issuer"])
-		}
+	jwksResp, err := http.Get(links["jwks"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(jwksResp.Body)
+	jwksResp.Body.Close()
+	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
+	if err != nil {
+		t.Fatalf("%s: the ID token does not verify: %v", op.id, err)
+	}
+	var claims struct {
+		Iss, Sub, Nonce, ACR string
+		AMR                  []string
+	}
+	_ = json.Unmarshal(payload, &claims)
+	if claims.Iss != links["issuer"] || claims.Nonce != "n-"+op.id || claims.ACR != "2" ||
+		strings.Join(claims.AMR, ",") != "SMS_URL_OK" || claims.Sub == "" {
+		t.Fatalf("%s ID token claims %+v (issuer link %s)", op.id, claims, links["issuer"])
+	}
 
-		req, _ = http.NewRequest("GET", links["userinfo"], nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		var info map[string]any
-		getJSON(t, http.DefaultClient, req, 200, &info)
-		// Exactly what profile and email release, from the operator's own
-		// store: no phone number (phone was not granted).
-		if info["sub"] != claims.Sub || info["given_name"] != "Demo" || info["email"] != "demo@"+op.id+".example" {
-			t.Fatalf("%s userinfo %v (ID token sub %s)", op.id, info, claims.Sub)
-		}
-		if _, leaked := info["phone_number"]; leaked {
-			t.Fatalf("%s userinfo releases phone_number without the phone scope", op.id)
-		}
+	req, _ = http.NewRequest("GET", links["userinfo"], nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	var info map[string]any
+	getJSON(t, http.DefaultClient, req, 200, &info)
+	// Exactly what profile and email release, from the operator's own
+	// store: no phone number (phone was not granted).
+	if info["sub"] != claims.Sub || info["given_name"] != "Demo" || info["email"] != "demo@"+op.id+".example" {
+		t.Fatalf("%s userinfo %v (ID token sub %s)", op.id, info, claims.Sub)
+	}
+	if _, leaked := info["phone_number"]; leaked {
+		t.Fatalf("%s userinfo releases phone_number without the phone scope", op.id)
 	}
 }
 

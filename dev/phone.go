@@ -29,18 +29,19 @@ type phone struct {
 	ln      net.Listener
 }
 
-func startPhone(logger *slog.Logger) (*phone, error) {
+func startPhone(logger *slog.Logger, smscAddr, handsetAddr string) (*phone, error) {
 	p := &phone{handset: handset.New(handset.Options{})}
 	var err error
-	if p.smsc, err = smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: devSMSCSystemID,
+	if p.smsc, err = smsc.Listen(smsc.Config{Addr: smscAddr, SystemID: devSMSCSystemID,
 		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("demo SMSC: %w", err)
 	}
-	if p.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	if p.ln, err = net.Listen("tcp", handsetAddr); err != nil {
 		p.smsc.Close()
 		return nil, fmt.Errorf("demo handset: %w", err)
 	}
 	p.app = fiber.New(fiber.Config{DisableStartupMessage: true})
+	p.app.Use(requestLog(logger, "handset"))
 	p.handset.Mount(p.app)
 	go p.app.Listener(p.ln)
 	return p, nil
@@ -64,4 +65,20 @@ func (p *phone) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// requestLog logs the handset's requests: a tap at info, as the nodes log
+// theirs; the pages' looks for news every few seconds only at debug.
+func requestLog(logger *slog.Logger, listener string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		level := slog.LevelDebug
+		if c.Method() != fiber.MethodGet {
+			level = slog.LevelInfo
+		}
+		logger.Log(c.UserContext(), level, "request", "listener", listener, "method", c.Method(),
+			"route", c.Route().Path, "status", c.Response().StatusCode(), "duration", time.Since(start))
+		return err
+	}
 }

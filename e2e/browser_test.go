@@ -124,6 +124,23 @@ type walk struct {
 	once     sync.Once
 	shots    []shot
 	devices  []*device
+	allowed  []allowedStatus // answers the walk expects to be errors
+}
+
+// allowedStatus is an error status a page is meant to answer with, so
+// that the browser's "Failed to load resource" for it is no problem.
+type allowedStatus struct {
+	url    string
+	status int
+}
+
+// allowStatus tells the walk that a page at url answers status on purpose
+// (a form that refuses what the person typed with 400): the browser logs
+// that load as a failed resource, which is then not a problem.
+func (w *walk) allowStatus(url string, status int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.allowed = append(w.allowed, allowedStatus{url: url, status: status})
 }
 
 type shot struct {
@@ -216,7 +233,7 @@ func (w *walk) watch(device string, ev any) {
 			problem += " (" + d.URL + ")"
 		}
 	case *log.EventEntryAdded:
-		if ev.Entry.Level != log.EntryLevelError {
+		if ev.Entry.Level != log.EntryLevelError || w.isAllowed(ev.Entry) {
 			return
 		}
 		problem = fmt.Sprintf("%s error: %s", ev.Entry.Source, ev.Entry.Text)
@@ -230,6 +247,20 @@ func (w *walk) watch(device string, ev any) {
 	w.problems = append(w.problems, device+": "+problem)
 	w.mu.Unlock()
 	w.once.Do(func() { close(w.trouble) })
+}
+
+// isAllowed: the entry is the failed load of a page the walk expects to
+// answer with that error status.
+func (w *walk) isAllowed(e *log.Entry) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.allowed {
+		if e.Source == log.EntrySourceNetwork && e.URL == a.url &&
+			strings.Contains(e.Text, fmt.Sprintf("status of %d ", a.status)) {
+			return true
+		}
+	}
+	return false
 }
 
 // newProblems returns what the browser reported since the last call.

@@ -13,46 +13,56 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/internal/e164"
-	"github.com/mcfed/mcfed/internal/jose"
 )
 
-// SP is the demo SP's web site. Discovery on a node with the SP's
-// credentials; the browser sent to the serving operator's /authorize
-// with the sealed number as login hint, state, nonce and PKCE S256; at the
-// callback the code exchanged, the ID token verified against the operator's
-// JWKS (through jose, as the gateway signs), userinfo read, and what the SP
-// learned shown. It uses net/http, as an SP's own stack would, not the
-// node's.
+// SP is the demo SP's web site, doing server side what an SP integrating
+// Mobile Connect does, with net/http as an SP's own stack would, and
+// reaching the federation over HTTP only:
+//
+//   - with a number: discovery (POST MSISDN) on a node with the SP's
+//     credentials; without: discovery (GET) answers with the operator
+//     selection page, where the browser goes; its callback brings mcc_mnc
+//     and the sealed number (subscriber_id), and discovery is completed with
+//     Selected-MCC/MNC;
+//   - the person's choices checked against the operator's metadata;
+//   - the browser sent to the operator's /authorize with the sealed number
+//     as login hint (ENCR_MSISDN), state, nonce and PKCE S256, and the
+//     product's scopes and parameters;
+//   - at the callback the code exchanged, the ID token verified against the
+//     operator's JWKS (through jose, as the gateway signs), userinfo and
+//     premiuminfo read, and what the SP learned shown.
 type SP struct {
 	ln     net.Listener
 	srv    *http.Server
 	client *http.Client
 	cfg    Config
+	log    *slog.Logger
 	next   atomic.Uint32 // round-robin over the discovery endpoints
 
-	mu      sync.Mutex
-	pending map[string]*spLogin // logins in progress, by state
+	mu         sync.Mutex
+	pending    map[string]*spLogin     // logins in progress, by state
+	selections map[string]*spSelection // operator selections in progress, by browser
 }
 
 // Config is what the SP knows once the federation has registered it.
 type Config struct {
 	ClientID, Secret, Name string
-	Scope                  string   // what the SP asks for at /authorize
+	Scopes                 []string // what the SP is registered for
 	Discovery              []string // the nodes' /v2/discovery endpoints
 	DemoNumbers            []string // shown on the page as hints
 	HandsetURL             string
+	Logger                 *slog.Logger // nil: no log
 }
 
 // spLogin is a login the SP started and awaits at its callback.
@@ -61,16 +71,15 @@ type spLogin struct {
 	nonce    string
 	verifier string // PKCE code_verifier
 	op       spOperator
+	choices  choices
 	expires  time.Time
 }
 
-// spOperator is what discovery told the SP about the serving operator.
-type spOperator struct {
-	Name                string
-	ClientID, Secret    string
-	Issuer, Token, JWKS string
-	Authorize, UserInfo string
-	SubscriberID        string
+// spSelection is an operator selection the SP sent a browser to; its
+// callback names no state, so the browser's cookie finds it.
+type spSelection struct {
+	choices choices
+	expires time.Time
 }
 
 const (
@@ -80,14 +89,14 @@ const (
 	spCallbackPath = "/callback"
 )
 
-// Listen opens the SP's listener before the federation starts, so
+// Listen opens the SP's listener on addr before the federation starts, so
 // that its callback URL can be registered as the SP's redirect URI.
-func Listen() (*SP, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Listen(addr string) (*SP, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo SP: %w", err)
 	}
-	return &SP{ln: ln, pending: map[string]*spLogin{}, client: &http.Client{
+	return &SP{ln: ln, pending: map[string]*spLogin{}, selections: map[string]*spSelection{}, client: &http.Client{
 		Timeout: 15 * time.Second,
 		// The SP reads the operators' answers itself; a redirect from a
 		// token or userinfo endpoint is an error, not a place to go.
@@ -104,10 +113,16 @@ func (s *SP) CallbackURL() string { return "http://" + s.ln.Addr().String() + sp
 // Serve starts answering with the SP's registration.
 func (s *SP) Serve(cfg Config) {
 	s.cfg = cfg
+	s.log = cfg.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "demo-sp")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("GET "+spCallbackPath, s.callback)
+	mux.HandleFunc("GET /static/{file}", serveStatic)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(s.ln)
 }
@@ -122,20 +137,23 @@ func (s *SP) Close() error {
 }
 
 func (s *SP) home(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, spHome, s.homeData("", ""))
+	s.renderHome(w, http.StatusOK, homeView{Choices: defaultChoices()})
 }
 
-func (s *SP) homeData(msisdn, problem string) map[string]any {
-	return map[string]any{"Name": s.cfg.Name, "Numbers": s.cfg.DemoNumbers, "Handset": s.cfg.HandsetURL,
-		"MSISDN": msisdn, "Error": problem}
-}
-
-// login runs discovery for the number typed and sends the browser to the
-// serving operator's authorization endpoint.
+// login starts a login with the person's choices: discovery for the number
+// typed, or the operator selection when none was.
 func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	typed := r.PostFormValue("msisdn")
+	view := homeView{MSISDN: typed}
+	c, problem := readChoices(r.PostForm)
+	view.Choices = c
+	if problem != "" {
+		view.Error = problem
+		s.renderHome(w, http.StatusBadRequest, view)
+		return
+	}
 	if strings.TrimSpace(typed) == "" {
-		s.render(w, http.StatusBadRequest, spHome, s.homeData(typed, "Type your mobile number."))
+		s.selectOperator(w, r, c)
 		return
 	}
 	// The number is checked here, as any SP should before discovery: a
@@ -143,37 +161,127 @@ func (s *SP) login(w http.ResponseWriter, r *http.Request) {
 	n, err := e164.Parse(typed)
 	var bad *e164.Error
 	if errors.As(err, &bad) {
-		s.render(w, http.StatusBadRequest, spHome, s.homeData(typed,
-			"That is not a mobile number we can use ("+bad.Reason+"). Type it with its country code, e.g. +44 7400 123456."))
+		view.Error = "That is not a mobile number we can use (" + bad.Reason + "). Type it with its country code, e.g. +44 7400 123456, or leave it empty to choose your operator."
+		if t := strings.TrimSpace(typed); !strings.HasPrefix(t, "+") && !strings.HasPrefix(t, "00") {
+			// Without "+", the reason names whatever country code the
+			// first digits happen to be: not what the person meant.
+			view.Error = "Type your number with its country code, starting with +, e.g. +44 7400 123456, or leave it empty to choose your operator."
+		}
+		s.renderHome(w, http.StatusBadRequest, view)
 		return
 	} else if err != nil {
-		s.render(w, http.StatusInternalServerError, spHome, s.homeData(typed, "The number could not be checked: "+err.Error()))
+		view.Error = "The number could not be checked: " + err.Error()
+		s.renderHome(w, http.StatusInternalServerError, view)
 		return
 	}
 	// The SDKs send the number without its "+".
-	digits := strconv.FormatUint(n, 10)
-	op, err := s.discover(r.Context(), digits)
-	if err != nil {
-		s.render(w, http.StatusBadGateway, spHome, s.homeData(typed, "Discovery: "+err.Error()))
+	op, f := s.discoverNumber(r.Context(), strconv.FormatUint(n, 10))
+	if f != nil {
+		s.fail(w, f, "discovery by number")
 		return
 	}
-	l := &spLogin{browser: randomToken(), nonce: randomToken(), verifier: randomToken(), op: op,
+	s.authorize(w, r, op, c)
+}
+
+// selectOperator sends the browser to the operator selection page that
+// discovery names, remembering the choices for the callback.
+func (s *SP) selectOperator(w http.ResponseWriter, r *http.Request, c choices) {
+	href, f := s.startSelection(r.Context())
+	if f != nil {
+		s.fail(w, f, "discovery without a number")
+		return
+	}
+	browser := randomToken()
+	s.mu.Lock()
+	s.sweepLocked()
+	full := len(s.selections) >= spMaxPending
+	if !full {
+		s.selections[browser] = &spSelection{choices: c, expires: time.Now().Add(spLoginTTL)}
+	}
+	s.mu.Unlock()
+	if full {
+		s.fail(w, tooMany(), "operator selection")
+		return
+	}
+	setBrowserCookie(w, browser)
+	s.log.Info("login: operator selection", "selection_url", strings.SplitN(href, "?", 2)[0])
+	http.Redirect(w, r, href, http.StatusSeeOther)
+}
+
+// selected completes a login after operator selection: discovery with the
+// network picked, then the operator's /authorize with the sealed number
+// the selection page returned.
+func (s *SP) selected(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	c, err := r.Cookie(spCookie)
+	s.mu.Lock()
+	var sel *spSelection
+	if err == nil {
+		sel = s.selections[c.Value]
+		delete(s.selections, c.Value)
+	}
+	s.mu.Unlock()
+	if sel == nil || time.Now().After(sel.expires) {
+		s.fail(w, &failure{Status: http.StatusBadRequest, Title: "Unknown login",
+			Message: "This browser started no operator selection here, or it has expired. Start again.",
+			Detail:  "no pending selection for this browser's " + spCookie + " cookie"}, "operator selection")
+		return
+	}
+	mcc, mnc, ok := splitMCCMNC(q.Get("mcc_mnc"))
+	if !ok {
+		s.fail(w, upstream("The operator selection went wrong", "mcc_mnc %q is not MCC_MNC", q.Get("mcc_mnc")), "operator selection")
+		return
+	}
+	op, f := s.completeSelection(r.Context(), mcc, mnc)
+	if f != nil {
+		s.fail(w, f, "completing discovery")
+		return
+	}
+	op.SubscriberID = q.Get("subscriber_id")
+	if op.SubscriberID == "" {
+		// The person picked an operator without typing a number: the
+		// gateway needs one to reach the phone.
+		s.renderHome(w, http.StatusOK, homeView{Choices: sel.choices,
+			Notice: op.Name + " needs your mobile number to send you the SMS. Type it below."})
+		return
+	}
+	s.authorize(w, r, op, sel.choices)
+}
+
+// authorize sends the browser to the operator's authorization endpoint.
+func (s *SP) authorize(w http.ResponseWriter, r *http.Request, op spOperator, c choices) {
+	if f := s.offers(r.Context(), op, c); f != nil {
+		s.fail(w, f, "metadata")
+		return
+	}
+	l := &spLogin{browser: randomToken(), nonce: randomToken(), verifier: randomToken(), op: op, choices: c,
 		expires: time.Now().Add(spLoginTTL)}
 	state := randomToken()
 	if !s.remember(state, l) {
-		s.render(w, http.StatusServiceUnavailable, spError, errorPage("Too many logins in progress", "Try again in a few minutes."))
+		s.fail(w, tooMany(), "authorize")
 		return
 	}
 	challenge := sha256.Sum256([]byte(l.verifier))
 	q := url.Values{"client_id": {op.ClientID}, "redirect_uri": {s.CallbackURL()}, "response_type": {"code"},
-		"scope": {s.cfg.Scope}, "acr_values": {"2"}, "state": {state}, "nonce": {l.nonce},
+		"scope": {c.scope()}, "acr_values": {c.ACR}, "state": {state}, "nonce": {l.nonce},
 		"version": {"mc_di_r2_v2.3"}, "login_hint": {"ENCR_MSISDN:" + op.SubscriberID}, "client_name": {s.cfg.Name},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"}}
+	c.authorizeParams(q)
 	// The cookie ties the callback to this browser: a code and state
 	// replayed from elsewhere do not log that browser in.
-	http.SetCookie(w, &http.Cookie{Name: spCookie, Value: l.browser, Path: "/", MaxAge: int(spLoginTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	setBrowserCookie(w, l.browser)
+	s.log.Info("login: authorize", "operator", op.Name, "scope", c.scope(), "acr_values", c.ACR)
 	http.Redirect(w, r, op.Authorize+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+func setBrowserCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{Name: spCookie, Value: value, Path: "/", MaxAge: int(spLoginTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func tooMany() *failure {
+	return &failure{Status: http.StatusServiceUnavailable, Title: "Too many logins in progress",
+		Message: "Try again in a few minutes.", Detail: fmt.Sprintf("%d logins in progress", spMaxPending)}
 }
 
 // remember keeps a login until its callback, dropping expired ones; false
@@ -182,18 +290,28 @@ func (s *SP) remember(state string, l *spLogin) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) >= spMaxPending {
-		now := time.Now()
-		for k, p := range s.pending {
-			if now.After(p.expires) {
-				delete(s.pending, k)
-			}
-		}
+		s.sweepLocked()
 		if len(s.pending) >= spMaxPending {
 			return false
 		}
 	}
 	s.pending[state] = l
 	return true
+}
+
+// sweepLocked drops expired logins and selections. The caller holds s.mu.
+func (s *SP) sweepLocked() {
+	now := time.Now()
+	for k, p := range s.pending {
+		if now.After(p.expires) {
+			delete(s.pending, k)
+		}
+	}
+	for k, p := range s.selections {
+		if now.After(p.expires) {
+			delete(s.selections, k)
+		}
+	}
 }
 
 // take removes and returns the login a callback's state names: a state is
@@ -207,44 +325,6 @@ func (s *SP) take(state string) (*spLogin, bool) {
 		return nil, false
 	}
 	return l, ok
-}
-
-// discover asks a node (the next in turn) which operator serves the number,
-// as the GSMA SDKs do.
-func (s *SP) discover(ctx context.Context, digits string) (spOperator, error) {
-	endpoint := s.cfg.Discovery[int(s.next.Add(1))%len(s.cfg.Discovery)]
-	form := url.Values{"MSISDN": {digits}, "Redirect_URL": {s.CallbackURL()}, "Using-Mobile-Data": {"0"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return spOperator{}, err
-	}
-	req.SetBasicAuth(s.cfg.ClientID, s.cfg.Secret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var body client.DiscoveryAnswer
-	status, err := s.doJSON(req, &body)
-	switch {
-	case err != nil:
-		return spOperator{}, err
-	case body.Error != "":
-		// Discovery errors may come with 200 (the SDKs look at the field).
-		return spOperator{}, fmt.Errorf("%s (%s)", body.Description, body.Error)
-	case status != http.StatusOK:
-		return spOperator{}, fmt.Errorf("%s answered %d", endpoint, status)
-	case body.SubscriberID == "":
-		return spOperator{}, errors.New("the answer has no subscriber_id")
-	}
-	op := spOperator{Name: body.Response.ServingOperator, ClientID: body.Response.ClientID,
-		Secret: body.Response.ClientSecret, SubscriberID: body.SubscriberID}
-	if op.ClientID == "" { // the SDKs fall back to the SP's own credentials
-		op.ClientID, op.Secret = s.cfg.ClientID, s.cfg.Secret
-	}
-	links := body.Links()
-	op.Authorize, op.Token, op.UserInfo, op.JWKS, op.Issuer = links["authorization"], links["token"], links["userinfo"], links["jwks"], links["issuer"]
-	if op.Authorize == "" || op.Token == "" || op.UserInfo == "" || op.JWKS == "" || op.Issuer == "" {
-		return spOperator{}, fmt.Errorf("the answer lacks the operator's endpoints: %v", links)
-	}
-	return op, nil
 }
 
 // doJSON sends req and decodes a JSON answer of any status into out.
@@ -264,179 +344,67 @@ func (s *SP) doJSON(req *http.Request, out any) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// callback is where the operator sends the browser back: the code is
-// exchanged, the ID token verified and userinfo read.
+// callback is where the browser comes back: from the operator selection
+// page (mcc_mnc, as the Java SDK routes it), or from the operator's
+// gateway with a code or an error.
 func (s *SP) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if q.Has("mcc_mnc") {
+		s.selected(w, r)
+		return
+	}
 	l, ok := s.take(q.Get("state"))
 	if !ok {
-		s.render(w, http.StatusBadRequest, spError, errorPage("Unknown login",
-			"This login is unknown, finished or expired. Start again."))
+		s.fail(w, &failure{Status: http.StatusBadRequest, Title: "Unknown login",
+			Message: "This login is unknown, finished or expired. Start again.",
+			Detail:  "no login in progress with this state"}, "callback")
 		return
 	}
 	if c, err := r.Cookie(spCookie); err != nil || c.Value != l.browser {
-		s.render(w, http.StatusBadRequest, spError, errorPage("Login started elsewhere",
-			"This login was started in another browser. Start again here."))
+		s.fail(w, &failure{Status: http.StatusBadRequest, Title: "Login started elsewhere",
+			Message: "This login was started in another browser. Start again here.",
+			Detail:  "the " + spCookie + " cookie is not the one of the browser that started the login"}, "callback")
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		s.render(w, http.StatusForbidden, spError, errorPage("The operator did not log you in",
-			fmt.Sprintf("%s answered %s: %s", l.op.Name, e, q.Get("error_description"))))
+		s.fail(w, refusal(l.op.Name, e, q.Get("error_description")), "callback")
 		return
 	}
-	res, err := s.finish(r.Context(), l, q.Get("code"))
-	if err != nil {
-		s.render(w, http.StatusBadGateway, spError, errorPage("The login could not be completed", err.Error()))
+	res, f := s.finish(r.Context(), l, q.Get("code"))
+	if f != nil {
+		s.fail(w, f, "token")
 		return
 	}
+	s.log.Info("login: done", "operator", l.op.Name, "product", l.choices.Product.ID)
 	s.render(w, http.StatusOK, spResult, res)
 }
 
-// spOutcome is what the result page shows.
-type spOutcome struct {
-	Operator, Issuer, Alg, Kid string
-	Claims, UserInfo           []spClaim
+// refusal is the operator's error at the callback, said in words.
+func refusal(op, code, description string) *failure {
+	f := &failure{Status: http.StatusForbidden, Title: "You are not logged in",
+		Detail: fmt.Sprintf("%s answered error=%s: %s", op, code, description)}
+	switch code {
+	case "access_denied":
+		f.Message = op + " did not let you in: the login was declined or is not allowed for this number."
+	case "login_required", "consent_required", "interaction_required":
+		f.Message = op + " needs you to log in again."
+	case "temporarily_unavailable", "server_error":
+		f.Status = http.StatusBadGateway
+		f.Message = op + " could not log you in just now. Try again in a moment."
+	default:
+		f.Message = op + " could not log you in."
+	}
+	return f
 }
 
-type spClaim struct{ Name, Value string }
-
-// finish exchanges the code and checks the ID token as an OIDC relying
-// party must (Core §3.1.3.7): signature by a key of the issuer's JWKS, iss,
-// aud, azp, exp and nonce.
-func (s *SP) finish(ctx context.Context, l *spLogin, code string) (spOutcome, error) {
-	if code == "" {
-		return spOutcome{}, errors.New("the operator sent no code")
+// fail shows a failure on the SP's page and logs it.
+func (s *SP) fail(w http.ResponseWriter, f *failure, step string) {
+	level := slog.LevelInfo
+	if f.Status >= 500 {
+		level = slog.LevelWarn
 	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {s.CallbackURL()},
-		"code_verifier": {l.verifier}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.op.Token, strings.NewReader(form.Encode()))
-	if err != nil {
-		return spOutcome{}, err
-	}
-	// As the SDKs send it: the generated credentials need no form-encoding.
-	req.SetBasicAuth(l.op.ClientID, l.op.Secret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		IDToken     string `json:"id_token"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	status, err := s.doJSON(req, &tok)
-	switch {
-	case err != nil:
-		return spOutcome{}, fmt.Errorf("token endpoint: %w", err)
-	case status != http.StatusOK || tok.IDToken == "" || tok.AccessToken == "":
-		return spOutcome{}, fmt.Errorf("token endpoint answered %d: %s %s", status, tok.Error, tok.Description)
-	}
-
-	jwks, err := s.get(ctx, l.op.JWKS, "")
-	if err != nil {
-		return spOutcome{}, fmt.Errorf("the operator's JWKS: %w", err)
-	}
-	payload, hdr, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
-	if err != nil {
-		return spOutcome{}, fmt.Errorf("the ID token does not verify: %w", err)
-	}
-	claims, err := checkIDToken(payload, l, time.Now())
-	if err != nil {
-		return spOutcome{}, fmt.Errorf("the ID token is not for this login: %w", err)
-	}
-
-	info, err := s.get(ctx, l.op.UserInfo, tok.AccessToken)
-	if err != nil {
-		return spOutcome{}, fmt.Errorf("userinfo: %w", err)
-	}
-	userinfo, err := claimRows(info)
-	if err != nil {
-		return spOutcome{}, fmt.Errorf("userinfo: %w", err)
-	}
-	return spOutcome{Operator: l.op.Name, Issuer: l.op.Issuer, Alg: string(hdr.Alg), Kid: hdr.Kid,
-		Claims: claims, UserInfo: userinfo}, nil
-}
-
-// checkIDToken checks the claims of a verified ID token and returns them
-// as rows for the page.
-func checkIDToken(payload []byte, l *spLogin, now time.Time) ([]spClaim, error) {
-	var c struct {
-		Iss   string          `json:"iss"`
-		Aud   json.RawMessage `json:"aud"`
-		Azp   string          `json:"azp"`
-		Exp   int64           `json:"exp"`
-		Nonce string          `json:"nonce"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, err
-	}
-	var aud []string
-	if err := json.Unmarshal(c.Aud, &aud); err != nil {
-		var one string
-		if json.Unmarshal(c.Aud, &one) != nil {
-			return nil, errors.New("aud is neither a string nor an array")
-		}
-		aud = []string{one}
-	}
-	switch {
-	case c.Iss != l.op.Issuer:
-		return nil, fmt.Errorf("iss %q is not the operator's issuer %q", c.Iss, l.op.Issuer)
-	case !slices.Contains(aud, l.op.ClientID):
-		return nil, fmt.Errorf("aud %v does not name the SP", aud)
-	case c.Azp != "" && c.Azp != l.op.ClientID:
-		return nil, fmt.Errorf("azp %q is another client", c.Azp)
-	case now.Unix() >= c.Exp:
-		return nil, errors.New("it has expired")
-	case c.Nonce != l.nonce:
-		return nil, errors.New("the nonce differs from the one this login sent")
-	}
-	return claimRows(payload)
-}
-
-// get fetches a JSON document (with a bearer token when given).
-func (s *SP) get(ctx context.Context, u, bearer string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %d %s", u, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-	}
-	return b, nil
-}
-
-// claimRows lists a JSON object's members in name order; times (exp, iat,
-// auth_time) also read as dates.
-func claimRows(obj []byte) ([]spClaim, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil {
-		return nil, err
-	}
-	rows := make([]spClaim, 0, len(m))
-	for name, raw := range m {
-		v := string(raw)
-		var str string
-		var num int64
-		switch {
-		case json.Unmarshal(raw, &str) == nil:
-			v = str
-		case (name == "exp" || name == "iat" || name == "auth_time") && json.Unmarshal(raw, &num) == nil:
-			v = fmt.Sprintf("%d (%s)", num, time.Unix(num, 0).UTC().Format(time.RFC3339))
-		}
-		rows = append(rows, spClaim{Name: name, Value: v})
-	}
-	slices.SortFunc(rows, func(a, b spClaim) int { return strings.Compare(a.Name, b.Name) })
-	return rows, nil
+	s.log.Log(context.Background(), level, "login failed", "step", step, "status", f.Status, "title", f.Title, "detail", f.Detail)
+	s.render(w, f.Status, spError, f)
 }
 
 // randomToken returns 256 random bits, base64url: long enough for a PKCE

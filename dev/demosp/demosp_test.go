@@ -71,7 +71,7 @@ func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any)
 
 var (
 	formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
-	tableRows  = regexp.MustCompile(`<tr><th>([^<]*)</th><td>([^<]*)</td></tr>`)
+	tableRows  = regexp.MustCompile(`<tr><th[^>]*>([^<]*)</th><td[^>]*>([^<]*)</td></tr>`)
 )
 
 // table reads the rows of the SP page's table with the given id.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"regexp"
@@ -29,6 +30,8 @@ type Message struct {
 	Text       string    `json:"text"`
 	ReceivedAt time.Time `json:"received_at"`
 	Links      []string  `json:"links"` // http(s) links found in Text, in order
+	// Tapped is what the last tap of one of its links got, if any.
+	Tapped *TapResult `json:"tapped,omitempty"`
 }
 
 // Options configure a Handset.
@@ -36,7 +39,11 @@ type Options struct {
 	InboxSize  int           // messages kept per MSISDN; default 50
 	HTTPClient *http.Client  // used by Tap; default: 10 s timeout, follows redirects
 	BodyLimit  int           // bytes of the tapped page returned; default 64 KiB
-	Refresh    time.Duration // HTML page auto-refresh; default 3 s
+	Refresh    time.Duration // how often the HTML page looks for news; default 2 s
+	// Expiry is how long a message's code or link is good: older messages
+	// are shown greyed as expired. Default 5 minutes, the SMS
+	// authenticator's default.
+	Expiry time.Duration
 }
 
 // Handset holds the inboxes. Safe for concurrent use.
@@ -60,7 +67,10 @@ func New(opt Options) *Handset {
 		opt.BodyLimit = 64 << 10
 	}
 	if opt.Refresh <= 0 {
-		opt.Refresh = 3 * time.Second
+		opt.Refresh = 2 * time.Second
+	}
+	if opt.Expiry <= 0 {
+		opt.Expiry = 5 * time.Minute
 	}
 	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{})}
 }
@@ -103,9 +113,14 @@ func (h *Handset) Deliver(m smsc.Message) error {
 		box = box[:h.opt.InboxSize]
 	}
 	h.inboxes[to] = box
+	h.notifyLocked()
+	return nil
+}
+
+// notifyLocked wakes the waiters of WaitFor. The caller holds h.mu.
+func (h *Handset) notifyLocked() {
 	close(h.changed)
 	h.changed = make(chan struct{})
-	return nil
 }
 
 // Messages returns the inbox of msisdn, newest first.
@@ -181,6 +196,12 @@ type TapResult struct {
 	FinalURL string `json:"final_url"` // after redirects
 	Status   int    `json:"status"`
 	Body     string `json:"body"` // first BodyLimit bytes
+	// Title is what the page tapped says it is: its first heading, else
+	// its <title>, as text; "" when it has neither.
+	Title string `json:"title,omitempty"`
+	// Error says why the link could not be opened (Tap's error); the
+	// inbox page shows it.
+	Error string `json:"error,omitempty"`
 }
 
 // Errors of Tap.
@@ -207,9 +228,45 @@ func (h *Handset) Tap(ctx context.Context, msisdn, id string, n int) (TapResult,
 	req.Header.Set("User-Agent", "mcfed-handset/1 (simulated phone)")
 	resp, err := h.opt.HTTPClient.Do(req)
 	if err != nil {
+		h.recordTap(m.To, id, TapResult{URL: link, Error: err.Error()})
 		return TapResult{}, fmt.Errorf("handset: tap %s: %w", link, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(h.opt.BodyLimit)))
-	return TapResult{URL: link, FinalURL: resp.Request.URL.String(), Status: resp.StatusCode, Body: string(body)}, nil
+	res := TapResult{URL: link, FinalURL: resp.Request.URL.String(), Status: resp.StatusCode, Body: string(body),
+		Title: pageTitle(string(body))}
+	h.recordTap(m.To, id, res)
+	return res, nil
+}
+
+// recordTap keeps res on the message, for the inbox page to show.
+func (h *Handset) recordTap(msisdn, id string, res TapResult) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.inboxes[msisdn] {
+		if m := &h.inboxes[msisdn][i]; m.ID == id {
+			m.Tapped = &res
+		}
+	}
+	h.notifyLocked()
+}
+
+var (
+	headingRE = regexp.MustCompile(`(?is)<h1\b[^>]*>(.*?)</h1>`)
+	titleRE   = regexp.MustCompile(`(?is)<title\b[^>]*>(.*?)</title>`)
+	tagRE     = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// pageTitle is the text of an HTML page's first h1, else of its title:
+// what a person sees first on the page a tap opened.
+func pageTitle(body string) string {
+	for _, re := range []*regexp.Regexp{headingRE, titleRE} {
+		if m := re.FindStringSubmatch(body); m != nil {
+			t := strings.Join(strings.Fields(html.UnescapeString(tagRE.ReplaceAllString(m[1], " "))), " ")
+			if t != "" {
+				return t
+			}
+		}
+	}
+	return ""
 }
