@@ -77,8 +77,9 @@ func Healthz(c *fiber.Ctx) error {
 }
 
 // Readyz answers the readiness probe with st, the node's status: ready
-// when its replica is fresh enough to serve discovery (a leader is known
-// and was heard from within the node's MaxStaleness).
+// when its replica can serve discovery (raft.Node.Ready: not halted, a
+// leader is known and was heard from within the node's MaxStaleness, and
+// the replica has caught up with the leader's commit index since start).
 func Readyz(c *fiber.Ctx, st raft.Status) error {
 	if !st.Fresh {
 		c.Status(fiber.StatusServiceUnavailable)

@@ -283,11 +283,10 @@ func (d *Federation) seed(ctx context.Context) error {
 }
 
 // waitRegistry polls a node's registry until cond holds. A node registers
-// its operator in the background once it has joined, and the admin API
-// answers a write once raft.Node.WaitApplied returns, which can be a moment
-// before the node's registry has applied it (hashicorp/raft counts an entry
-// applied when it hands it to the FSM): the demo checks the registry itself
-// before it relies on a write.
+// its operator in the background once it has joined, and a write answered
+// by node 0's admin API is applied there but may not have reached the other
+// replicas yet: the demo checks each node's registry before it relies on a
+// write there.
 func waitRegistry(ctx context.Context, n *federation.Node, id, what string, cond func(*registry.Registry) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
