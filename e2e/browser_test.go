@@ -124,6 +124,7 @@ type walk struct {
 	once     sync.Once
 	shots    []shot
 	devices  []*device
+	expected []string // problems the test expects (expect)
 }
 
 type shot struct {
@@ -227,9 +228,24 @@ func (w *walk) watch(device string, ev any) {
 		return
 	}
 	w.mu.Lock()
+	for _, e := range w.expected {
+		if strings.Contains(problem, e) {
+			w.mu.Unlock()
+			return
+		}
+	}
 	w.problems = append(w.problems, device+": "+problem)
 	w.mu.Unlock()
 	w.once.Do(func() { close(w.trouble) })
+}
+
+// expect declares that the browser will report a problem containing text
+// and that this is what the test expects, not a failure: another party's
+// page answering with an error status the test provokes, say.
+func (w *walk) expect(text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expected = append(w.expected, text)
 }
 
 // newProblems returns what the browser reported since the last call.
