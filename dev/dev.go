@@ -68,6 +68,7 @@ type Federation struct {
 type operator struct {
 	id, name, country, currency, network string
 	prefixes                             []string
+	color                                string   // the look of its gateway's pages
 	number                               string   // a demo subscriber
 	more                                 []string // more demo subscribers
 }
@@ -85,7 +86,7 @@ func (op operator) nodeID() string { return "node-" + op.id }
 // adds its issuer and its public keys, which only it holds.
 func (op operator) profile() *federation.OperatorProfile {
 	return &federation.OperatorProfile{Name: op.name, Country: op.country, Currency: op.currency,
-		Networks: []string{op.network}, Ranges: op.prefixes}
+		Networks: []string{op.network}, Ranges: op.prefixes, Color: op.color}
 }
 
 // Demo SP registration. Besides the SP page's callback it keeps
@@ -105,11 +106,11 @@ var spScopes = []string{"openid", "mc_authn", "mc_authz", "profile", "email", "p
 	"mc_identity_nationalid", "mc_nationalid", "mc_kyc_plain", "mc_kyc_hashed", "mc_atp"}
 
 var operators = []operator{
-	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "+447400123456",
+	{"uk-demo", "Demo Mobile UK", "GB", "GBP", "234_99", []string{"+447400", "+447401"}, "#6d28d9", "+447400123456",
 		[]string{"+447400765432", "+447401234567"}},
-	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "+4915112345678",
+	{"de-demo", "Demo Mobil DE", "DE", "EUR", "262_99", []string{"+49151", "+49160"}, "#c2185b", "+4915112345678",
 		[]string{"+4915187654321", "+4916012345678"}},
-	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "+33612345678",
+	{"fr-demo", "Démo Mobile FR", "FR", "EUR", "208_99", []string{"+33612", "+33613"}, "#bf360c", "+33612345678",
 		[]string{"+33612987654", "+33613456789"}},
 }
 

@@ -125,6 +125,7 @@ type walk struct {
 	shots    []shot
 	devices  []*device
 	allowed  []allowedStatus // answers the walk expects to be errors
+	expected []string        // problems the test expects (expect)
 }
 
 // allowedStatus is an error status a page is meant to answer with, so
@@ -244,6 +245,12 @@ func (w *walk) watch(device string, ev any) {
 		return
 	}
 	w.mu.Lock()
+	for _, e := range w.expected {
+		if strings.Contains(problem, e) {
+			w.mu.Unlock()
+			return
+		}
+	}
 	w.problems = append(w.problems, device+": "+problem)
 	w.mu.Unlock()
 	w.once.Do(func() { close(w.trouble) })
@@ -261,6 +268,15 @@ func (w *walk) isAllowed(e *log.Entry) bool {
 		}
 	}
 	return false
+}
+
+// expect declares that the browser will report a problem containing text
+// and that this is what the test expects, not a failure: another party's
+// page answering with an error status the test provokes, say.
+func (w *walk) expect(text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expected = append(w.expected, text)
 }
 
 // newProblems returns what the browser reported since the last call.

@@ -28,6 +28,10 @@ type OperatorProfile struct {
 	Country  string   `json:"country"`
 	Currency string   `json:"currency"`
 	Networks []string `json:"networks,omitempty"`
+	// Logo and Color are the operator's look on its gateway's pages
+	// (registry.Operator's); optional.
+	Logo  string `json:"logo,omitempty"`
+	Color string `json:"color,omitempty"`
 	// Endpoints overrides URLs that differ from the gateway's defaults under
 	// the issuer (an operator with its own adaptor in front, say).
 	Endpoints registry.Endpoints `json:"endpoints,omitempty"`
@@ -86,7 +90,7 @@ func (n *Node) operatorRecord(existing *registry.Operator) (*registry.Operator, 
 	switch p := n.cfg.Operator; {
 	case p != nil:
 		rec = registry.Operator{ID: n.cfg.OperatorID, Name: p.Name, Country: p.Country, Currency: p.Currency,
-			Networks: p.Networks, Endpoints: p.Endpoints, Status: registry.StatusActive}
+			Networks: p.Networks, Endpoints: p.Endpoints, Logo: p.Logo, Color: p.Color, Status: registry.StatusActive}
 	case existing != nil:
 		rec = *existing
 	default:

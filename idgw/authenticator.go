@@ -3,7 +3,9 @@ package idgw
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"time"
 )
 
 // Authenticator proves that the person holding a subscriber's phone is
@@ -49,6 +51,15 @@ type Challenge struct {
 	// ReturnURL is where the authenticator's page sends the browser back
 	// when it is done; Check is then called.
 	ReturnURL string
+
+	// What the authenticator's pages and messages show the person.
+	// Operator is the operator's display name and look (pages in the
+	// gateway's layout: NewPageTemplate); Number the subscriber's number,
+	// masked (MaskNumber); Language the person's language, "en", "de" or
+	// "fr" (ui_locales, else the browser's Accept-Language).
+	Operator Look
+	Number   string
+	Language string
 }
 
 // Started is an authenticator's answer to Start.
@@ -75,6 +86,29 @@ type Outcome struct {
 	// AMR, when set on success, replaces AuthenticatorInfo.AMR: what was
 	// actually used (the code or the link of an OTP+URL SMS).
 	AMR []string
+	// Failure says, on a Failed outcome, why, for the person's page.
+	Failure Failure
+}
+
+// Failure is why a challenge failed, as the gateway's page tells the
+// person (Outcome.Reason is what the SP is told).
+type Failure uint8
+
+const (
+	FailureOther           Failure = iota
+	FailureExpired                 // the code or link expired
+	FailureTooManyAttempts         // too many wrong answers: stopped
+	FailureUsed                    // the code or link was used already
+	FailureRefused                 // the person said no on the phone
+)
+
+// Watcher is an authenticator that can tell, without deciding the
+// challenge, whether the person has answered out of band (the link in the
+// SMS tapped) or the challenge is over: the gateway's waiting page then
+// moves on by itself. An authenticator that is not a Watcher has its
+// waiting page move on at every poll, to see.
+type Watcher interface {
+	Answered(state []byte) bool
 }
 
 // OutcomeStatus says where a challenge stands.
@@ -93,3 +127,19 @@ const (
 // ErrUnavailable is returned by Start when the authenticator cannot serve
 // now (its SMSC or MSSP is down): routing falls back to the next one.
 var ErrUnavailable = errors.New("authenticator unavailable")
+
+// LimitError is Start's error when it refuses to challenge the subscriber
+// again so soon: at most Limit challenges per Window (an SMS sending limit,
+// against SMS pumping). It is a refusal for this subscriber, not an outage:
+// when no other authenticator can serve, the SP is told access_denied with
+// when to retry, and the person's page says so.
+type LimitError struct {
+	Limit   int
+	Window  time.Duration
+	RetryAt time.Time
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("at most %d challenges per %v to one subscriber; the next from %s",
+		e.Limit, e.Window, e.RetryAt.UTC().Format(time.RFC3339))
+}

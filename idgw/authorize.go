@@ -35,6 +35,18 @@ type authSession struct {
 	// binding is the digest of the login-binding cookie given to the
 	// browser that started the login: only that browser gets a session.
 	binding [sha256.Size]byte
+	// page is what the person's pages show of this login.
+	page pageContext
+}
+
+// pageContext is what the person's pages show of a login: the operator's
+// look, the SP's registered name and the masked number, in the person's
+// language.
+type pageContext struct {
+	look   Look
+	lang   string
+	sp     string
+	number string
 }
 
 // grant is what an authorization code stands for, redeemed once at the
@@ -63,9 +75,13 @@ func repollKeyOf(args url.Values) storeKey {
 }
 
 // browserCookies are the gateway's cookies a browser sent: its session id
-// and its login-binding value ("" when absent).
+// and its login-binding value ("" when absent); navigate says the request
+// is a browser's navigation to a page (Fetch Metadata's Sec-Fetch-Mode,
+// sent by every current browser): a person is there to read a page, which
+// a headless SDK or a script is not.
 type browserCookies struct {
 	session, binding string
+	navigate         bool
 }
 
 // authorizeRequest is what the authorization endpoint reads of an HTTP
@@ -74,6 +90,9 @@ type authorizeRequest struct {
 	// args are the query's parameters, then the form's of a POST.
 	args    url.Values
 	cookies browserCookies
+	// acceptLanguage is the browser's Accept-Language, for the pages'
+	// language when the request has no ui_locales the gateway speaks.
+	acceptLanguage string
 }
 
 // authorizeAnswer is how the authorization endpoint answers: exactly one
@@ -88,6 +107,18 @@ type authorizeAnswer struct {
 	// binding is a login-binding cookie value and session a browser
 	// session id to set, when not "".
 	binding, session string
+	// page is what a page shown for this answer (waiting, ended) says of
+	// the login; ending, with err, why the login ended, for a person's
+	// browser to show before it goes back to the SP.
+	page   pageContext
+	ending *ending
+}
+
+// ending is why a login ended without success, as the person's page says.
+type ending struct {
+	failure Failure
+	limit   *LimitError // the subscriber was challenged too often
+	down    bool        // no authenticator could serve
 }
 
 func failed(e *OAuthError) authorizeAnswer { return authorizeAnswer{err: e} }
@@ -167,8 +198,11 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	}
 	id := newSecret()
 	binding, tag := bindLogin(r.cookies.binding)
+	op, _ := g.operator()
 	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
-		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag}
+		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag,
+		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
+			sp: req.Client.Name, number: MaskNumber(msisdn)}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.sessions.put(tokenKey(id), s, sessionTTL)
@@ -180,26 +214,46 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 }
 
 // startNext starts the next candidate authenticator, falling back past
-// those that cannot serve now. The caller holds s.mu.
+// those that cannot serve now. The caller holds s.mu. When none can, the
+// SP is told why: access_denied when the subscriber was challenged too
+// often (a limit for this person, which retrying soon will not lift),
+// temporarily_unavailable when the authenticators are down. Both are
+// logged, without the number.
 func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) authorizeAnswer {
+	var limit *LimitError
+	var last error
 	for s.current+1 < len(s.candidates) {
 		s.current++
 		a := s.candidates[s.current]
 		st, err := a.impl.Start(ctx, Challenge{
 			MSISDN: s.msisdn, SPName: s.req.Client.Name, BindingMessage: s.req.BindingMessage,
 			Context: s.req.Context, ReturnURL: g.continueURL(id),
+			Operator: s.page.look, Number: s.page.number, Language: s.page.lang,
 		})
 		if err != nil {
+			if le := (*LimitError)(nil); errors.As(err, &le) && limit == nil {
+				limit = le
+			}
+			last = fmt.Errorf("%s: %w", a.Name, err)
 			continue // unavailable or failed to start: the next one
 		}
 		s.state = st.State
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
 		}
-		return authorizeAnswer{wait: g.continueURL(id)}
+		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	}
 	g.endSession(id, s)
-	return failed(s.req.Fail(ErrTemporarilyUnavailable(errors.New("no authenticator could start"))))
+	if limit != nil {
+		g.log.Warn("authorize: the subscriber was challenged too often; access_denied",
+			"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
+			"limit", limit.Limit, "window", limit.Window, "retry_at", limit.RetryAt)
+		return authorizeAnswer{err: s.req.Fail(errChallengeLimit(limit)), page: s.page, ending: &ending{limit: limit}}
+	}
+	g.log.Warn("authorize: no authenticator could start; temporarily_unavailable",
+		"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID, "error", last)
+	return authorizeAnswer{err: s.req.Fail(ErrTemporarilyUnavailable(errors.New("no authenticator could start"))),
+		page: s.page, ending: &ending{down: true}}
 }
 
 // check asks the current authenticator of session id how the challenge
@@ -237,7 +291,7 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		if out.RedirectURL != "" && answer != nil {
 			return authorizeAnswer{redirect: out.RedirectURL}
 		}
-		return authorizeAnswer{wait: g.continueURL(id)}
+		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	case Failed:
 		if s.current+1 < len(s.candidates) {
 			return g.startNext(ctx, id, s)
@@ -247,17 +301,21 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		if reason == "" {
 			reason = "the subscriber was not authenticated"
 		}
-		return failed(s.req.Fail(ErrAccessDenied(reason)))
+		return authorizeAnswer{err: s.req.Fail(ErrAccessDenied(reason)), page: s.page, ending: &ending{failure: out.Failure}}
 	}
 	g.endSession(id, s)
 	amr := a.AMR
 	if len(out.AMR) > 0 {
 		amr = out.AMR
 	}
+	gr := &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}
+	if browser != nil && browser.navigate && g.needsConsent(gr, browser.session) {
+		return g.askConsent(gr, s.binding, s.page)
+	}
 	if browser != nil && !loginBoundTo(browser.binding, s.binding) {
 		browser = nil
 	}
-	return g.issueCode(ctx, &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}, browser)
+	return g.issueCode(ctx, gr, browser)
 }
 
 // issueCode ends an authorization that succeeded: it records the PCR the
@@ -293,4 +351,41 @@ func (g *Gateway) endSession(id string, s *authSession) {
 
 func (g *Gateway) continueURL(id string) string {
 	return g.paths.continueURL + "?session=" + url.QueryEscape(id)
+}
+
+// Login statuses the waiting page's script polls for.
+const (
+	statusPending  = "pending"  // no answer yet
+	statusAnswered = "answered" // move on to the continue URL
+)
+
+// loginStatus says whether the login of session id has something new for
+// the browser: the person answered on the phone, the challenge is over, or
+// the session is gone (the continue URL then says what happened). It never
+// decides the challenge.
+func (g *Gateway) loginStatus(id string) string {
+	s, ok := g.sessions.get(tokenKey(id))
+	if !ok {
+		return statusAnswered
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current < 0 || s.current >= len(s.candidates) {
+		return statusAnswered
+	}
+	if w, ok := s.candidates[s.current].impl.(Watcher); ok && !w.Answered(s.state) {
+		return statusPending
+	}
+	return statusAnswered
+}
+
+// errChallengeLimit is what the SP is told when the subscriber was
+// challenged too often: access_denied, the Mobile Connect profile's code
+// for a user the operator will not challenge now ("user busy"), not
+// temporarily_unavailable, which RFC 6749 keeps for a server overloaded or
+// in maintenance and which an SP would retry at once, only to meet the
+// limit again. The description says when a retry can succeed.
+func errChallengeLimit(l *LimitError) *OAuthError {
+	return ErrAccessDenied(fmt.Sprintf("too many sign-in messages sent to this subscriber (at most %d per %d minutes): retry after %s",
+		l.Limit, int(l.Window/time.Minute), l.RetryAt.UTC().Format(time.RFC3339))).WithParent(l)
 }

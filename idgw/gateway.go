@@ -79,14 +79,15 @@ type Gateway struct {
 	cfg    Config
 	now    func() time.Time
 	log    *slog.Logger
-	paths  struct{ continueURL, introspection string }
+	paths  struct{ continueURL, status, consent, introspection string }
 	cookie sessionCookie
 
 	sessions *ttlStore[*authSession]
 	browsers *ttlStore[*browserSession] // session cookie id → sign-in
 	polls    *ttlStore[string]          // poll key → session id
 	codes    *ttlStore[*grant]
-	used     *ttlStore[issuedFrom] // redeemed codes, to revoke on replay
+	consents *ttlStore[*pendingConsent] // consent page id → login waiting for it
+	used     *ttlStore[issuedFrom]      // redeemed codes, to revoke on replay
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
 	limiter  *clientLimiter
@@ -129,6 +130,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.browsers = newTTLStore[*browserSession](g.now)
 	g.polls = newTTLStore[string](g.now)
 	g.codes = newTTLStore[*grant](g.now)
+	g.consents = newTTLStore[*pendingConsent](g.now)
 	g.used = newTTLStore[issuedFrom](g.now)
 	g.clientAuth = newClientAuthState()
 	g.access = newTTLStore[*accessToken](g.now)
@@ -136,6 +138,8 @@ func New(cfg Config) (*Gateway, error) {
 	g.limiter = newClientLimiter(cfg.Throttle)
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
 	g.paths.continueURL = u.Authorization + "/continue"
+	g.paths.status = g.paths.continueURL + "/status"
+	g.paths.consent = u.Authorization + "/consent"
 	g.paths.introspection = strings.TrimRight(cfg.Issuer, "/") + "/introspect"
 	return g, nil
 }
@@ -165,6 +169,7 @@ func (g *Gateway) SweepLoop(ctx context.Context) {
 			g.browsers.sweep()
 			g.polls.sweep()
 			g.codes.sweep()
+			g.consents.sweep()
 			g.used.sweep()
 			g.access.sweep()
 			g.refresh.sweep()

@@ -1,10 +1,8 @@
 package idgw
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"html/template"
 	"math"
 	"net/url"
 	"strconv"
@@ -47,6 +45,9 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodPost, u.PremiumInfo, endpointPremiumInfo, g.handleUserInfo(endpointPremiumInfo)},
 		{fiber.MethodPost, g.paths.introspection, endpointIntrospect, g.handleIntrospect},
 		{fiber.MethodPost, g.paths.continueURL, endpointAuthorizeContinue, g.handleContinue},
+		{fiber.MethodGet, g.paths.status, "", g.handleStatus},
+		{fiber.MethodGet, g.paths.consent, "", g.handleConsentPage},
+		{fiber.MethodPost, g.paths.consent, endpointAuthorizeContinue, g.handleConsent},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)
@@ -59,6 +60,11 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		}
 		app.Add(r.method, p, h)
 	}
+	assets := app
+	if p := strings.TrimSuffix(g.assetsPath(), AssetsPath); p != "" {
+		assets = app.Group(p)
+	}
+	MountAssets(assets)
 	return nil
 }
 
@@ -79,7 +85,9 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 			args[k] = append(args[k], vs...)
 		}
 	}
-	return g.writeAuthorize(c, g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: g.cookiesOf(c)}))
+	cookies := g.cookiesOf(c)
+	a := g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage)})
+	return g.writeAuthorize(c, a, cookies.navigate)
 }
 
 // handleContinue is where an authenticator's page sends the browser back,
@@ -87,16 +95,42 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 func (g *Gateway) handleContinue(c *fiber.Ctx) error {
 	answer := argsValues(c.Context().PostArgs())
 	cookies := g.cookiesOf(c)
-	return g.writeAuthorize(c, g.check(c.UserContext(), c.Query("session"), answer, &cookies))
+	return g.writeAuthorize(c, g.check(c.UserContext(), c.Query("session"), answer, &cookies), cookies.navigate)
+}
+
+// handleStatus is what the waiting page's script polls: {"status":
+// "pending"} until there is something new to show (loginStatus).
+func (g *Gateway) handleStatus(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"status": g.loginStatus(c.Query("session"))})
+}
+
+// handleConsentPage shows the consent page of a login that waits for it.
+func (g *Gateway) handleConsentPage(c *fiber.Ctx) error {
+	id := c.Query("c")
+	p := g.pendingConsentOf(id)
+	if p == nil {
+		return g.writeAuthorize(c, failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect()), true)
+	}
+	return g.writeConsentPage(c, id, p)
+}
+
+// handleConsent takes the person's answer on the consent page.
+func (g *Gateway) handleConsent(c *fiber.Ctx) error {
+	allow := string(c.Context().PostArgs().Peek("decision")) == "allow"
+	cookies := g.cookiesOf(c)
+	return g.writeAuthorize(c, g.decideConsent(c.UserContext(), c.Query("c"), allow, cookies), false)
 }
 
 func (g *Gateway) cookiesOf(c *fiber.Ctx) browserCookies {
-	return browserCookies{session: c.Cookies(g.cookie.name), binding: c.Cookies(g.cookie.binding)}
+	return browserCookies{session: c.Cookies(g.cookie.name), binding: c.Cookies(g.cookie.binding),
+		navigate: c.Get("Sec-Fetch-Mode") == "navigate"}
 }
 
 // writeAuthorize writes an answer of the authorization endpoint, with its
-// cookies.
-func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer) error {
+// cookies. A person's browser (navigate) is shown why a login ended before
+// it goes back to the SP; anything else is sent back at once.
+func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer, navigate bool) error {
 	if a.binding != "" {
 		c.Cookie(&fiber.Cookie{
 			Name: g.cookie.binding, Value: a.binding, Path: g.cookie.path,
@@ -117,38 +151,19 @@ func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer) error {
 		})
 	}
 	switch {
+	case a.err != nil && a.ending != nil && navigate && a.err.Redirects():
+		return g.writeEndedPage(c, a.err, a.ending, a.page)
+	case a.err != nil && !a.err.Redirects():
+		op, _ := g.operator()
+		p := Page{Lang: ChooseLanguage("", c.Get(fiber.HeaderAcceptLanguage)), Look: LookOf(op), Assets: g.assetsPath()}
+		return writeErrorPage(c, a.err, p)
 	case a.err != nil:
 		return writeError(c, authorizeErrors, a.err)
 	case a.redirect != "":
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.Redirect(a.redirect, fiber.StatusFound)
 	}
-	return writeWaitingPage(c, a.wait)
-}
-
-var waitingPage = template.Must(template.New("wait").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="3;url={{.Continue}}">
-<title>Mobile Connect: check your phone</title>
-<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}</style>
-</head><body><h1>Check your phone</h1>
-<p>Answer the request on your phone to continue. This page moves on by itself.</p>
-</body></html>
-`))
-
-// writeWaitingPage is shown while an out-of-band authenticator waits for
-// the person; it reloads the continue URL. A headless SDK re-polls the
-// authorize URL instead and ignores it.
-func writeWaitingPage(c *fiber.Ctx, continueURL string) error {
-	var b bytes.Buffer
-	if err := waitingPage.Execute(&b, struct{ Continue string }{continueURL}); err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	return c.Send(b.Bytes())
+	return g.writeWaitingPage(c, a.wait, a.page)
 }
 
 // tokenRequestOf is what the token, revocation and introspection
@@ -281,12 +296,7 @@ func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
 			c.Set(fiber.HeaderLocation, loc)
 			return c.SendStatus(fiber.StatusFound)
 		}
-		c.Response().Header.Del(fiber.HeaderLocation)
-		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		c.Set(fiber.HeaderXFrameOptions, "DENY")
-		c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-		return c.Status(fiber.StatusBadRequest).Send(renderErrorPage(e))
+		return writeErrorPage(c, e, Page{Lang: DefaultLanguage, Look: LookOf(nil), Assets: AssetsPath})
 	case tokenErrors:
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		c.Set("Pragma", "no-cache")
@@ -313,6 +323,16 @@ func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
 	}
 	return c.Status(status).JSON(errorBody{e.Code, e.Description})
+}
+
+// writeErrorPage answers a non-redirectable error of the authorization
+// endpoint: a 400 page in p's language and look.
+func writeErrorPage(c *fiber.Ctx, e *OAuthError, p Page) error {
+	c.Locals(errorCodeKey{}, e.Code)
+	c.Response().Header.Del(fiber.HeaderLocation)
+	c.Set("Pragma", "no-cache")
+	body, csp := renderErrorPage(e, p)
+	return WritePage(c, fiber.StatusBadRequest, body, csp)
 }
 
 // argsValues copies fasthttp arguments (a query string or a form body)

@@ -1,9 +1,7 @@
 package idgw
 
 import (
-	"bytes"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -308,33 +306,4 @@ func (e *OAuthError) ErrorRedirectURL() string {
 		return ""
 	}
 	return loc
-}
-
-var errorPage = template.Must(template.New("error").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Mobile Connect: request refused</title>
-<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .2em}</style>
-</head>
-<body>
-<h1>This sign-in request cannot be completed</h1>
-<p>{{.Description}}</p>
-<p>Error: <code>{{.Code}}</code></p>
-{{if .CorrelationID}}<p>Reference: <code>{{.CorrelationID}}</code></p>{{end}}
-<p>Please return to the application you came from and try again.</p>
-</body>
-</html>
-`))
-
-// renderErrorPage is the 400 page of a non-redirectable error: no external
-// assets, every value escaped by html/template.
-func renderErrorPage(e *OAuthError) []byte {
-	var b bytes.Buffer
-	data := struct{ Code, Description, CorrelationID string }{string(e.Code), e.Description, e.correlationID}
-	if err := errorPage.Execute(&b, data); err != nil {
-		return []byte("Bad request")
-	}
-	return b.Bytes()
 }

@@ -189,11 +189,11 @@ func (f *ssoFixture) get(target string, cookies ...*http.Cookie) (*http.Response
 	return resp, string(b)
 }
 
-var continueLink = regexp.MustCompile(`url=([^"]+)"`)
+var continueLink = regexp.MustCompile(`data-next="([^"]+)"`)
 
 // startLogin opens the authorize URL in a browser holding cookie (may be
 // nil): the waiting page, and the phone is challenged. It returns the
-// continue URL the page reloads (a path and query) and the login-binding
+// continue URL the page moves on to (a path and query) and the login-binding
 // cookie the gateway gave the browser.
 func (f *ssoFixture) startLogin(cookie *http.Cookie, kv ...string) (cont string, binding *http.Cookie) {
 	f.t.Helper()

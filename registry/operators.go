@@ -1,7 +1,10 @@
 package registry
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -21,8 +24,13 @@ type Operator struct {
 	// with; only the operator's own node holds the private half.
 	SealingKey string `json:"sealing_key,omitempty"`
 	// JWKS is the public key set the operator signs ID tokens with.
-	JWKS   json.RawMessage `json:"jwks,omitempty"`
-	Status Status          `json:"status"`
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// Logo and Color are the operator's look on its gateway's pages: an
+	// https or data: image URL, and a brand colour #rrggbb. Both optional;
+	// the pages have a default look.
+	Logo   string `json:"logo,omitempty"`
+	Color  string `json:"color,omitempty"`
+	Status Status `json:"status"`
 	// Slot is the operator's compact number inside the registry, assigned
 	// when the operator is created; the number indexes store it in place of
 	// the id.
@@ -114,7 +122,48 @@ func (o *Operator) Validate() error {
 	if err := checkJWKS("jwks", o.JWKS); err != nil {
 		return err
 	}
+	if err := checkLogo(o.Logo); err != nil {
+		return err
+	}
+	if o.Color != "" && !colorPattern.MatchString(o.Color) {
+		return invalidf("color %q: use #rrggbb, e.g. #e60000", o.Color)
+	}
 	return checkStatus(o.Status)
+}
+
+var colorPattern = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// maxLogoLen bounds a logo URL: a data: URL is replicated to every member
+// with the record, so it must be a small image.
+const maxLogoLen = 16 << 10
+
+// checkLogo accepts "", an https URL without user or fragment, or a base64
+// data: URL of a PNG, JPEG, GIF, WebP or SVG image. Pages show it in an
+// <img>, where an SVG runs no script.
+func checkLogo(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > maxLogoLen {
+		return invalidf("logo: at most %d bytes (a data: URL must be a small image)", maxLogoLen)
+	}
+	if rest, ok := strings.CutPrefix(raw, "data:"); ok {
+		mime, data, ok := strings.Cut(rest, ";base64,")
+		switch mime {
+		case "image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml":
+		default:
+			ok = false
+		}
+		if _, err := base64.StdEncoding.DecodeString(data); !ok || err != nil || data == "" {
+			return invalidf("logo: a data: URL must be data:image/<png|jpeg|gif|webp|svg+xml>;base64,<data>")
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return invalidf("logo %q: use an https URL or a data:image URL", raw)
+	}
+	return nil
 }
 
 func applyPutOperator(tx *writeTxn, body []byte) error {

@@ -54,7 +54,8 @@ type Config struct {
 	// prefix) where Mount's pages are served: <PublicURL>/sms/otp and
 	// <PublicURL>/sms/link/<token>. Return URLs must lie under it.
 	PublicURL string
-	// OperatorName is shown on the pages and signs the SMS.
+	// OperatorName is shown on the pages and signs the SMS when the
+	// challenge does not name the operator (idgw.Challenge.Operator).
 	OperatorName string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time

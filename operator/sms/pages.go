@@ -1,68 +1,103 @@
 package sms
 
 import (
-	"bytes"
-	"html/template"
+	"net/url"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/idgw"
 )
 
 // Mount serves the package's pages on the node's public router, which
 // must be mounted at Config.PublicURL's path:
 //
-//	GET /sms/otp?return=<URL>  the form for the code, posting field "otp" to URL
-//	GET /sms/link/:token       the target of the link in the SMS
+//	GET /sms/otp?return=<URL>&c=<page>  the form for the code, posting field "otp" to URL
+//	GET /sms/status?c=<page>            whether the SMS's link was tapped (the code page's script polls it)
+//	GET /sms/link/:token                the target of the link in the SMS
+//	GET /assets/<file>                  the pages' stylesheet, favicon and script (idgw.MountAssets)
 func (a *Authenticator) Mount(r fiber.Router) {
 	r.Get("/sms/otp", a.handleOTPPage)
+	r.Get("/sms/status", a.handleStatus)
 	r.Get("/sms/link/:token", a.handleLink)
+	idgw.MountAssets(r)
 }
-
-var pageStyle = template.CSS(`body{font-family:system-ui,sans-serif;max-width:24em;margin:2em auto;padding:0 1em;line-height:1.4}` +
-	`input{font-size:1.6em;letter-spacing:.2em;width:100%;box-sizing:border-box;padding:.3em;text-align:center}` +
-	`button{font-size:1.2em;width:100%;margin-top:1em;padding:.5em}`)
 
 // Browsers compile the code field's pattern with the v flag, where a "-" in a
 // class must be escaped: "[0-9 -]*" is an invalid expression (a console error)
 // that validates nothing.
-var otpPage = template.Must(template.New("otp").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{with .Operator}}{{.}}: {{end}}enter your code</title>
-<style>{{.Style}}</style>
-</head><body>
-<h1>Enter your code</h1>
-<p>We sent a {{.Length}}-digit code by SMS to your phone.{{if .Link}} You can also tap the link in that SMS, then press Continue.{{end}}</p>
-<form method="post" action="{{.Return}}">
-<label for="otp">Code</label>
-<input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 \-]*" maxlength="{{.Max}}" autofocus{{if not .Link}} required{{end}}>
-<button type="submit">Continue</button>
+var otpPage = idgw.NewPageTemplate("otp", `{{define "body"}}
+{{with .D.Wrong}}<p class="alert" role="alert">{{.}}</p>{{end}}
+<p class="lead">{{.D.Lead}}</p>
+<form method="post" action="{{.D.Return}}">
+<label for="otp">{{.T.S "otp_label"}}</label>
+<input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 \-]*" maxlength="{{.D.Max}}" autofocus{{if not .D.Link}} required{{end}}>
+<button type="submit">{{.T.S "continue"}}</button>
 </form>
-</body></html>
-`))
+{{if .D.Link}}<p class="muted" role="status">{{.T.S "otp_link"}}</p>{{end}}
+<p class="muted">{{.T.S "otp_valid" .D.Minutes}}</p>
+{{end}}`)
 
-var messagePage = template.Must(template.New("msg").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<style>{{.Style}}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>
-`))
+var messagePage = idgw.NewPageTemplate("msg", `{{define "body"}}
+<p class="{{if .D.OK}}done{{else}}alert{{end}}" role="status">{{.D.Text}}</p>
+{{end}}`)
 
 func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 	ret := c.Query("return")
 	if !a.underPublic(ret) {
-		return a.page(c, fiber.StatusBadRequest, "This page cannot be used",
-			"The sign-in request is not valid. Go back to the app or site and start again.")
+		return a.page(c, fiber.StatusBadRequest, a.defaultView(c), "bad", false)
 	}
-	var b bytes.Buffer
-	err := otpPage.Execute(&b, map[string]any{
-		"Operator": a.cfg.OperatorName, "Style": pageStyle, "Length": a.cfg.CodeLength,
-		"Max": a.cfg.CodeLength + 4, "Link": a.cfg.Mode.hasLink(), "Return": ret,
+	v, ok := a.defaultView(c), false
+	var attempts int
+	a.st.mu.Lock()
+	if id, found := a.st.pages[c.Query("c")]; found {
+		if ch := a.st.challenges[id]; ch != nil && ch.view.ret == ret {
+			v, attempts, ok = ch.view, ch.attempts, true
+		}
+	}
+	a.st.mu.Unlock()
+	t := messages.In(v.lang)
+	lead := t.S("otp_lead_any", a.cfg.CodeLength)
+	if ok && v.number != "" {
+		lead = t.S("otp_lead", v.sp, a.cfg.CodeLength, v.number)
+	}
+	var wrong string
+	switch left := a.cfg.MaxAttempts - attempts; {
+	case attempts == 0:
+	case left == 1:
+		wrong = t.S("otp_wrong_one")
+	default:
+		wrong = t.S("otp_wrong_many", left)
+	}
+	p := a.pageOf(v, t.S("otp_title"))
+	link := a.cfg.Mode.hasLink()
+	if ok && link {
+		// Moves on by itself once the link is tapped: to the gateway, which
+		// then finds the challenge answered.
+		p.Watch, p.Next = a.public.Path+"/sms/status?c="+url.QueryEscape(c.Query("c")), ret
+	}
+	body, csp, err := p.Render(otpPage, t, map[string]any{
+		"Lead": lead, "Wrong": wrong, "Max": a.cfg.CodeLength + 4, "Link": link, "Return": ret,
+		"Minutes": a.validMinutes(),
 	})
 	if err != nil {
 		return err
 	}
-	return a.send(c, fiber.StatusOK, b.Bytes())
+	return idgw.WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// handleStatus answers the code page's script: {"status":"pending"} until
+// the link is tapped or the challenge is over.
+func (a *Authenticator) handleStatus(c *fiber.Ctx) error {
+	status := "answered"
+	a.st.mu.Lock()
+	if id, ok := a.st.pages[c.Query("c")]; ok && a.st.challenges[id] != nil {
+		if !a.answeredLocked(id, a.st.challenges[id].linkHash) {
+			status = "pending"
+		}
+	}
+	a.st.mu.Unlock()
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"status": status})
 }
 
 func (a *Authenticator) handleLink(c *fiber.Ctx) error {
@@ -73,59 +108,74 @@ func (a *Authenticator) handleLink(c *fiber.Ctx) error {
 	}
 	token := c.Params("token")
 	if len(token) != 43 {
-		return a.page(c, fiber.StatusNotFound, "Unknown link", "This sign-in link is not valid.")
+		return a.page(c, fiber.StatusNotFound, a.defaultView(c), "link_unknown", false)
 	}
 	h := hashToken(token)
 	now := a.cfg.Now()
 	a.st.mu.Lock()
 	l, ok := a.st.links[h]
 	var ch *challengeEntry
+	v := a.defaultView(c)
 	if ok {
-		ch = a.st.challenges[l.challenge]
+		if ch = a.st.challenges[l.challenge]; ch != nil {
+			v = ch.view
+		}
 	}
 	var status int
-	var title, text string
+	var what string
 	switch {
 	case !ok:
-		status, title, text = fiber.StatusNotFound, "Unknown link", "This sign-in link is not valid."
+		status, what = fiber.StatusNotFound, "link_unknown"
 	case !now.Before(l.expires):
-		status, title, text = fiber.StatusGone, "Link expired", "This sign-in link has expired. Start again in the app or site."
+		status, what = fiber.StatusGone, "link_expired"
 	case l.tapped || ch == nil || ch.used:
-		status, title, text = fiber.StatusGone, "Link already used", "This sign-in link has already been used. Start again in the app or site if you need to."
+		status, what = fiber.StatusGone, "link_used"
 	case ch.locked:
-		status, title, text = fiber.StatusGone, "Sign-in ended", "This sign-in was stopped after too many wrong codes. Start again in the app or site."
+		status, what = fiber.StatusGone, "link_locked"
 	default:
 		l.tapped = true
-		status, title, text = fiber.StatusOK, "You are signed in", "You are signed in to "+l.spName+". Return to the app or site to continue."
+		status, what = fiber.StatusOK, "link_ok"
 	}
 	a.st.mu.Unlock()
-	return a.page(c, status, title, text)
+	return a.page(c, status, v, what, status == fiber.StatusOK)
 }
 
-func (a *Authenticator) page(c *fiber.Ctx, status int, title, text string) error {
-	var b bytes.Buffer
-	if err := messagePage.Execute(&b, map[string]any{"Title": title, "Text": text, "Style": pageStyle}); err != nil {
+// defaultView is what a page shows when it knows no challenge: the
+// configured operator name, in the browser's language.
+func (a *Authenticator) defaultView(c *fiber.Ctx) view {
+	look := idgw.LookOf(nil)
+	if a.cfg.OperatorName != "" {
+		look.Name = a.cfg.OperatorName
+	}
+	return view{look: look, lang: idgw.ChooseLanguage("", c.Get(fiber.HeaderAcceptLanguage))}
+}
+
+// pageOf is the layout's page for v.
+func (a *Authenticator) pageOf(v view, title string) idgw.Page {
+	return idgw.Page{Lang: v.lang, Look: v.look, Title: title, Assets: a.public.Path + idgw.AssetsPath}
+}
+
+// page answers a message page: what is catalogue's <what>_title and
+// <what>_text, the latter with the SP's name.
+func (a *Authenticator) page(c *fiber.Ctx, status int, v view, what string, ok bool) error {
+	t := messages.In(v.lang)
+	text := t.S(what + "_text")
+	if what == "link_ok" {
+		text = t.S(what+"_text", v.sp)
+	}
+	body, csp, err := a.pageOf(v, t.S(what+"_title")).Render(messagePage, t, map[string]any{"Text": text, "OK": ok})
+	if err != nil {
 		return err
 	}
-	return a.send(c, status, b.Bytes())
+	return idgw.WritePage(c, status, body, csp)
 }
 
-func (a *Authenticator) send(c *fiber.Ctx, status int, body []byte) error {
-	setHeaders(c)
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.Status(status).Send(body)
-}
-
+// setHeaders are the headers of an answer without a page.
 func setHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	// The link's token is in the URL: never send it on as a referrer.
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	// No form-action: the code form posts to the gateway's own continue
-	// endpoint, which answers with a redirect to the SP's redirect_uri, and
-	// Chromium applies form-action to every hop of a form's redirects, so
-	// 'self' blocked the last step of every login. The form's target is
-	// fixed by the server (underPublic) and the pages run no script.
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
 	c.Set("X-Robots-Tag", "noindex")
 }

@@ -37,7 +37,9 @@ type Sender interface {
 }
 
 // ErrSendLimit: the per-MSISDN sending limit is reached. Start's error
-// matches it and idgw.ErrUnavailable (so routing falls back).
+// matches it, idgw.ErrUnavailable (so routing falls back) and an
+// *idgw.LimitError (the limit and when the next SMS may go, for the SP and
+// the person's page).
 var ErrSendLimit = errors.New("sms: sending limit for this number reached")
 
 // ErrBadReturnURL: a return URL that does not lie under Config.PublicURL.
@@ -51,7 +53,10 @@ type Authenticator struct {
 	st     *store
 }
 
-var _ idgw.Authenticator = (*Authenticator)(nil)
+var (
+	_ idgw.Authenticator = (*Authenticator)(nil)
+	_ idgw.Watcher       = (*Authenticator)(nil)
+)
 
 // New validates cfg (filling defaults) and returns an Authenticator that
 // sends through sender.
@@ -89,12 +94,17 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 	if ch.MSISDN == 0 {
 		return idgw.Started{}, errors.New("sms: the challenge has no MSISDN")
 	}
+	if a.cfg.Mode.hasCode() && !a.underPublic(ch.ReturnURL) {
+		return idgw.Started{}, fmt.Errorf("%w: %q", ErrBadReturnURL, ch.ReturnURL)
+	}
+	var rawPage [16]byte
+	if _, err := rand.Read(rawPage[:]); err != nil {
+		return idgw.Started{}, err
+	}
+	page := base64.RawURLEncoding.EncodeToString(rawPage[:])
 	var redirect string
 	if a.cfg.Mode.hasCode() {
-		var err error
-		if redirect, err = a.OTPPageURL(ch.ReturnURL); err != nil {
-			return idgw.Started{}, err
-		}
+		redirect = a.otpPageURL(ch.ReturnURL, page)
 	}
 	now := a.cfg.Now()
 	st := &state{mode: a.cfg.Mode, expires: now.Add(a.cfg.TTL)}
@@ -119,21 +129,31 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		link = a.public.String() + "/sms/link/" + token
 	}
 	to := strconv.FormatUint(ch.MSISDN, 10)
+	texts := messages.In(ch.Language)
 	spName := clean(ch.SPName, 40)
 	if spName == "" {
-		spName = "a service"
+		spName = texts.S("a_service")
 	}
-	text := a.message(spName, clean(ch.BindingMessage, 100), code, link)
+	look := ch.Operator
+	if look.Name == "" {
+		look = idgw.LookOf(nil)
+		if a.cfg.OperatorName != "" {
+			look.Name = a.cfg.OperatorName
+		}
+	}
+	text := a.message(texts, look.Name, spName, clean(ch.BindingMessage, 100), code, link)
 
 	a.st.mu.Lock()
 	a.st.sweepLocked(now, a.cfg.TTL, a.cfg.SendWindow)
-	if !a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow) {
+	if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
 		a.st.mu.Unlock()
-		return idgw.Started{}, fmt.Errorf("%w: at most %d SMS per %v to one number, try again later (%w)",
-			ErrSendLimit, a.cfg.SendLimit, a.cfg.SendWindow, idgw.ErrUnavailable)
+		return idgw.Started{}, fmt.Errorf("%w: %w (%w)", ErrSendLimit,
+			&idgw.LimitError{Limit: a.cfg.SendLimit, Window: a.cfg.SendWindow, RetryAt: retry}, idgw.ErrUnavailable)
 	}
 	// Registered before sending, so a tap that beats Submit's return finds it.
-	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect}
+	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect, page: page, linkHash: st.linkHash,
+		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != ""}}
+	a.st.pages[page] = st.id
 	if token != "" {
 		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires}
 	}
@@ -143,6 +163,7 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		a.st.mu.Lock()
 		a.st.releaseSend(to, now)
 		delete(a.st.challenges, st.id)
+		delete(a.st.pages, page)
 		delete(a.st.links, st.linkHash)
 		a.st.mu.Unlock()
 		return idgw.Started{}, fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
@@ -150,26 +171,31 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 	return idgw.Started{State: st.encode(), RedirectURL: redirect}, nil
 }
 
-// message is the SMS text.
-func (a *Authenticator) message(sp, binding, code, link string) string {
+// message is the SMS text, in the person's language, signed by the
+// operator.
+func (a *Authenticator) message(t idgw.Texts, operator, sp, binding, code, link string) string {
 	var b strings.Builder
 	if binding != "" {
-		fmt.Fprintf(&b, "%s asks you to approve: %s\n", sp, binding)
+		b.WriteString(t.S("sms_approve", sp, binding) + "\n")
 	}
-	mins := int((a.cfg.TTL + time.Minute - 1) / time.Minute)
 	switch {
 	case code != "" && link != "":
-		fmt.Fprintf(&b, "Your code to sign in to %s: %s\nOr tap: %s\n", sp, code, link)
+		b.WriteString(t.S("sms_code", sp, code) + "\n" + t.S("sms_or_tap", link) + "\n")
 	case code != "":
-		fmt.Fprintf(&b, "Your code to sign in to %s: %s\n", sp, code)
+		b.WriteString(t.S("sms_code", sp, code) + "\n")
 	default:
-		fmt.Fprintf(&b, "Tap to sign in to %s: %s\n", sp, link)
+		b.WriteString(t.S("sms_tap", sp, link) + "\n")
 	}
-	fmt.Fprintf(&b, "Valid %d min. Never share it.", mins)
-	if a.cfg.OperatorName != "" {
-		b.WriteString(" " + clean(a.cfg.OperatorName, 30))
+	b.WriteString(t.S("sms_valid", a.validMinutes()))
+	if operator != "" {
+		b.WriteString(" " + clean(operator, 30))
 	}
 	return b.String()
+}
+
+// validMinutes is the codes' and links' lifetime, in whole minutes.
+func (a *Authenticator) validMinutes() int {
+	return int((a.cfg.TTL + time.Minute - 1) / time.Minute)
 }
 
 // Check decides the challenge: expired, already used or locked ⇒ Failed; the
@@ -182,14 +208,14 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 		return idgw.Outcome{}, err
 	}
 	now := a.cfg.Now()
-	failed := func(reason string) (idgw.Outcome, error) {
-		return idgw.Outcome{Status: idgw.Failed, State: st.encode(), Reason: reason}, nil
+	failed := func(why idgw.Failure, reason string) (idgw.Outcome, error) {
+		return idgw.Outcome{Status: idgw.Failed, State: st.encode(), Reason: reason, Failure: why}, nil
 	}
 	if !now.Before(st.expires) {
 		if st.mode.hasCode() {
-			return failed("the code has expired")
+			return failed(idgw.FailureExpired, "the code has expired")
 		}
-		return failed("the link has expired")
+		return failed(idgw.FailureExpired, "the link has expired")
 	}
 
 	a.st.mu.Lock()
@@ -197,14 +223,14 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 	c, ok := a.st.challenges[st.id]
 	switch {
 	case !ok:
-		return failed("the sign-in request is no longer valid")
+		return failed(idgw.FailureExpired, "the sign-in request is no longer valid")
 	case c.used:
-		return failed("the code or link has already been used")
+		return failed(idgw.FailureUsed, "the code or link has already been used")
 	}
 	st.attempts = max(st.attempts, c.attempts)
 	if c.locked || st.attempts >= a.cfg.MaxAttempts {
 		c.locked = true
-		return failed("too many attempts")
+		return failed(idgw.FailureTooManyAttempts, "too many attempts")
 	}
 	if st.mode.hasLink() {
 		if l, ok := a.st.links[st.linkHash]; ok && l.tapped && l.challenge == st.id {
@@ -225,12 +251,36 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 	c.attempts = st.attempts
 	if st.attempts >= a.cfg.MaxAttempts {
 		c.locked = true
-		return failed("too many attempts")
+		return failed(idgw.FailureTooManyAttempts, "too many attempts")
 	}
 	left := a.cfg.MaxAttempts - st.attempts
-	// Back to the code form for another try.
+	// Back to the code form for another try; it says how many are left.
 	return idgw.Outcome{Status: idgw.Pending, State: st.encode(), RedirectURL: c.otpPage,
 		Reason: fmt.Sprintf("wrong code, %d attempt%s left", left, plural(left))}, nil
+}
+
+// Answered reports whether the challenge of state has something new for
+// the person's waiting page: the link was tapped, or the challenge is over
+// (expired, used, stopped). It decides nothing (idgw.Watcher).
+func (a *Authenticator) Answered(stateBytes []byte) bool {
+	st, err := decodeState(stateBytes)
+	if err != nil || !a.cfg.Now().Before(st.expires) {
+		return true
+	}
+	a.st.mu.Lock()
+	defer a.st.mu.Unlock()
+	return a.answeredLocked(st.id, st.linkHash)
+}
+
+// answeredLocked: Answered for the challenge id with link hash h. The
+// caller holds a.st.mu.
+func (a *Authenticator) answeredLocked(id [16]byte, h [32]byte) bool {
+	c, ok := a.st.challenges[id]
+	if !ok || c.used || c.locked || !a.cfg.Now().Before(c.expires) {
+		return true
+	}
+	l, ok := a.st.links[h]
+	return ok && l.tapped && l.challenge == id
 }
 
 // OTPPageURL is the page that asks for the code and posts it to returnURL,
@@ -240,6 +290,12 @@ func (a *Authenticator) OTPPageURL(returnURL string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrBadReturnURL, returnURL)
 	}
 	return a.public.String() + "/sms/otp?return=" + url.QueryEscape(returnURL), nil
+}
+
+// otpPageURL is OTPPageURL for the challenge whose page token is page:
+// the page then shows what the challenge is for.
+func (a *Authenticator) otpPageURL(returnURL, page string) string {
+	return a.public.String() + "/sms/otp?return=" + url.QueryEscape(returnURL) + "&c=" + page
 }
 
 // underPublic says whether raw is an absolute URL on the public URL's

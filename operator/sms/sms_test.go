@@ -188,9 +188,10 @@ func TestOTPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRedirect := r.public + "/sms/otp?return=" + url.QueryEscape(ch.ReturnURL)
-	if st.RedirectURL != wantRedirect {
-		t.Fatalf("redirect %q, want %q", st.RedirectURL, wantRedirect)
+	// The code page, for the return URL, with a token naming the challenge.
+	wantRedirect := r.public + "/sms/otp?return=" + url.QueryEscape(ch.ReturnURL) + "&c="
+	if page, ok := strings.CutPrefix(st.RedirectURL, wantRedirect); !ok || len(page) != 22 {
+		t.Fatalf("redirect %q, want %q and a page token", st.RedirectURL, wantRedirect)
 	}
 	m := r.waitSMS(t, msisdn, 0)
 	if !strings.Contains(m.Text, "Your code to sign in to "+spName+": ") {

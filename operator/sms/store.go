@@ -3,6 +3,8 @@ package sms
 import (
 	"sync"
 	"time"
+
+	"github.com/mcfed/mcfed/idgw"
 )
 
 // challengeEntry is the node's own record of a challenge, beside the state
@@ -16,6 +18,23 @@ type challengeEntry struct {
 	otpPage string
 	used    bool // succeeded once
 	locked  bool // too many attempts
+	// page is the token of the code page's URL (the OTP page finds the
+	// challenge by it), and view what the pages show.
+	page     string
+	linkHash [32]byte // its link's token hash, when the SMS has a link
+	view     view
+}
+
+// view is what the pages of a challenge show the person: the operator's
+// look, the SP, the masked number, in the person's language (Start's
+// challenge), and where the code page goes on to.
+type view struct {
+	look   idgw.Look
+	sp     string
+	number string
+	lang   string
+	ret    string // the gateway's continue URL
+	link   bool   // the SMS has a link: the code page watches for its tap
 }
 
 // linkEntry is one link token, by its hash.
@@ -32,6 +51,7 @@ type linkEntry struct {
 type store struct {
 	mu         sync.Mutex
 	challenges map[[16]byte]*challengeEntry
+	pages      map[string][16]byte // code page token → challenge
 	links      map[[32]byte]*linkEntry
 	sends      map[string][]time.Time // send times within the window, oldest first
 	lastSweep  time.Time
@@ -40,6 +60,7 @@ type store struct {
 func newStore() *store {
 	return &store{
 		challenges: map[[16]byte]*challengeEntry{},
+		pages:      map[string][16]byte{},
 		links:      map[[32]byte]*linkEntry{},
 		sends:      map[string][]time.Time{},
 	}
@@ -54,6 +75,7 @@ func (s *store) sweepLocked(now time.Time, ttl, window time.Duration) {
 	for k, c := range s.challenges {
 		if now.After(c.expires.Add(ttl)) {
 			delete(s.challenges, k)
+			delete(s.pages, c.page)
 		}
 	}
 	for k, l := range s.links {
@@ -69,8 +91,9 @@ func (s *store) sweepLocked(now time.Time, ttl, window time.Duration) {
 }
 
 // reserveSend records a send to msisdn at now unless limit sends already
-// happened within window; it returns false past the limit.
-func (s *store) reserveSend(msisdn string, now time.Time, limit int, window time.Duration) bool {
+// happened within window; past the limit it returns false and when the
+// next send will be allowed.
+func (s *store) reserveSend(msisdn string, now time.Time, limit int, window time.Duration) (bool, time.Time) {
 	ts := s.sends[msisdn]
 	i := 0
 	for i < len(ts) && !now.Before(ts[i].Add(window)) {
@@ -79,10 +102,10 @@ func (s *store) reserveSend(msisdn string, now time.Time, limit int, window time
 	ts = ts[i:]
 	if len(ts) >= limit {
 		s.sends[msisdn] = ts
-		return false
+		return false, ts[len(ts)-limit].Add(window)
 	}
 	s.sends[msisdn] = append(ts, now)
-	return true
+	return true, time.Time{}
 }
 
 // releaseSend undoes reserveSend(msisdn, at) when the SMS was not sent.

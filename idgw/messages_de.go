@@ -1,0 +1,50 @@
+package idgw
+
+var messagesDE = map[string]string{
+	"continue": "Weiter",
+	"back_to":  "Zurück zu %s",
+
+	"wait_title":    "Sehen Sie auf Ihr Telefon",
+	"wait_text":     "Um sich bei %[1]s anzumelden, beantworten Sie die Nachricht, die wir an Ihr Telefon %[2]s gesendet haben.",
+	"wait_auto":     "Diese Seite geht von selbst weiter, sobald Sie geantwortet haben.",
+	"wait_noscript": "Auf dem Telefon beantwortet? Drücken Sie auf Weiter.",
+
+	"consent_title": "Ihre Daten an %s weitergeben?",
+	"consent_intro": "%[1]s bittet %[2]s um:",
+	"consent_note":  "Wenn Sie ablehnen, erhält %s keine dieser Angaben.",
+	"consent_allow": "Erlauben",
+	"consent_deny":  "Ablehnen",
+
+	"claim_name":        "Ihren Namen",
+	"claim_birthdate":   "Ihr Geburtsdatum",
+	"claim_email":       "Ihre E-Mail-Adresse",
+	"claim_phone":       "Ihre Telefonnummer",
+	"claim_address":     "Ihre Postanschrift",
+	"claim_title":       "Ihre Anrede (Herr, Frau, Dr. …)",
+	"claim_national_id": "Ihre Ausweisnummer",
+	"claim_kyc":         "Ob die Angaben, die %s über Sie hat, stimmen (jeweils ja oder nein)",
+	"claim_sim":         "Wann Ihre SIM-Karte zuletzt getauscht und Ihre Nummer zuletzt zu einem anderen Anbieter mitgenommen wurde",
+	"claim_other":       "Zugriff mit dem Namen „%s“",
+
+	"ended_locked_title":  "Zu viele falsche Codes",
+	"ended_locked_text":   "Es wurde zu oft ein falscher Code eingegeben. Zum Schutz Ihrer Nummer wurde diese Anmeldung beendet. Gehen Sie zurück zu %s und melden Sie sich erneut an: Sie erhalten einen neuen Code.",
+	"ended_expired_title": "Diese Anmeldung ist abgelaufen",
+	"ended_expired_text":  "Der Code oder Link gilt nur wenige Minuten. Gehen Sie zurück zu %s und melden Sie sich erneut an.",
+	"ended_used_title":    "Bereits verwendet",
+	"ended_used_text":     "Dieser Code oder Link wurde bereits verwendet. Gehen Sie bei Bedarf zurück zu %s und melden Sie sich erneut an.",
+	"ended_refused_title": "Anmeldung abgelehnt",
+	"ended_refused_text":  "Die Anmeldung wurde auf Ihrem Telefon abgelehnt. Gehen Sie zurück zu %s; es wurde nichts weitergegeben.",
+	"ended_other_title":   "Anmeldung nicht abgeschlossen",
+	"ended_other_text":    "Diese Anmeldung konnte nicht abgeschlossen werden. Gehen Sie zurück zu %s und versuchen Sie es erneut.",
+	"ended_limit_title":   "Zu viele Codes gesendet",
+	"ended_limit_text":    "Zum Schutz von %[1]s vor unerwünschten Nachrichten sendet %[2]s höchstens %[3]d Anmeldenachrichten in %[4]d Minuten, und so viele wurden gesendet.",
+	"ended_limit_retry":   "Sie können es in %d Minuten erneut versuchen. Gehen Sie solange zurück zu %s.",
+	"ended_down_title":    "Anmeldung nicht verfügbar",
+	"ended_down_text":     "%[1]s kann Ihnen gerade keine Anmeldenachricht senden. Gehen Sie zurück zu %[2]s und versuchen Sie es in einigen Minuten erneut.",
+
+	"error_title":  "Diese Anmeldung kann nicht abgeschlossen werden",
+	"error_what":   "Gehen Sie zurück zur App oder Website, von der Sie kamen, und versuchen Sie es erneut.",
+	"error_detail": "Angaben für die Entwickler des Dienstes",
+	"error_code":   "Fehler",
+	"error_ref":    "Referenz",
+}

@@ -1,0 +1,50 @@
+package idgw
+
+var messagesFR = map[string]string{
+	"continue": "Continuer",
+	"back_to":  "Retour à %s",
+
+	"wait_title":    "Regardez votre téléphone",
+	"wait_text":     "Pour vous connecter à %[1]s, répondez au message envoyé à votre téléphone %[2]s.",
+	"wait_auto":     "Cette page avance d’elle-même dès que vous avez répondu.",
+	"wait_noscript": "Vous avez répondu sur votre téléphone ? Appuyez sur Continuer.",
+
+	"consent_title": "Partager vos informations avec %s ?",
+	"consent_intro": "%[1]s demande à %[2]s :",
+	"consent_note":  "Si vous refusez, %s ne reçoit aucune de ces informations.",
+	"consent_allow": "Autoriser",
+	"consent_deny":  "Refuser",
+
+	"claim_name":        "Votre nom",
+	"claim_birthdate":   "Votre date de naissance",
+	"claim_email":       "Votre adresse e-mail",
+	"claim_phone":       "Votre numéro de téléphone",
+	"claim_address":     "Votre adresse postale",
+	"claim_title":       "Votre civilité (M., Mme, Dr…)",
+	"claim_national_id": "Votre numéro d’identité nationale",
+	"claim_kyc":         "Si les informations que %s détient sur vous sont exactes (oui ou non pour chacune)",
+	"claim_sim":         "Quand votre carte SIM a été changée et votre numéro porté chez un autre opérateur pour la dernière fois",
+	"claim_other":       "Accès nommé « %s »",
+
+	"ended_locked_title":  "Trop de codes erronés",
+	"ended_locked_text":   "Un code erroné a été saisi trop de fois : cette connexion a été arrêtée pour protéger votre numéro. Retournez à %s et connectez-vous à nouveau : vous recevrez un nouveau code.",
+	"ended_expired_title": "Cette connexion a expiré",
+	"ended_expired_text":  "Le code ou le lien n’est valable que quelques minutes. Retournez à %s et connectez-vous à nouveau.",
+	"ended_used_title":    "Déjà utilisé",
+	"ended_used_text":     "Ce code ou ce lien a déjà été utilisé. Retournez à %s et connectez-vous à nouveau si nécessaire.",
+	"ended_refused_title": "Connexion refusée",
+	"ended_refused_text":  "La connexion a été refusée sur votre téléphone. Retournez à %s ; rien n’a été partagé.",
+	"ended_other_title":   "Connexion non terminée",
+	"ended_other_text":    "Cette connexion n’a pas pu aboutir. Retournez à %s et réessayez.",
+	"ended_limit_title":   "Trop de codes envoyés",
+	"ended_limit_text":    "Pour protéger %[1]s des messages indésirables, %[2]s envoie au plus %[3]d messages de connexion en %[4]d minutes, et ce nombre a été atteint.",
+	"ended_limit_retry":   "Vous pourrez réessayer dans %d minutes. Retournez à %s en attendant.",
+	"ended_down_title":    "Connexion indisponible",
+	"ended_down_text":     "%[1]s ne peut pas vous envoyer de message de connexion pour le moment. Retournez à %[2]s et réessayez dans quelques minutes.",
+
+	"error_title":  "Cette demande de connexion ne peut pas aboutir",
+	"error_what":   "Retournez à l’application ou au site d’où vous venez et réessayez.",
+	"error_detail": "Détails pour les développeurs du service",
+	"error_code":   "Erreur",
+	"error_ref":    "Référence",
+}

@@ -1,0 +1,126 @@
+package idgw
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"mime"
+	"path"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// The one look of every page a person sees on an operator's node: the
+// gateway's (waiting, consent, ended, error) and the authenticators' (the
+// SMS code page, the link's page). Each page is a body template in the
+// common layout, which brings the shared stylesheet, the favicon, the
+// operator's name, logo and colour, and, for pages that move on by
+// themselves, the waiting script. All are static files served by the node
+// (AssetsPath): the pages run no inline script, so their policy allows only
+// the node's own script.
+
+// AssetsPath is where the pages' static files are served, under the
+// issuer (Gateway.Mount) or an authenticator's public URL (MountAssets).
+const AssetsPath = "/assets"
+
+//go:embed assets
+var assets embed.FS
+
+// MountAssets serves the pages' static files (stylesheet, favicon, waiting
+// script) at AssetsPath on r.
+func MountAssets(r fiber.Router) {
+	r.Get(AssetsPath+"/:name", func(c *fiber.Ctx) error {
+		name := c.Params("name")
+		body, err := assets.ReadFile("assets/" + path.Base(name))
+		if err != nil {
+			return c.SendStatus(fiber.StatusNotFound)
+		}
+		c.Set(fiber.HeaderContentType, mime.TypeByExtension(path.Ext(name)))
+		c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		return c.Send(body)
+	})
+}
+
+// Page is one page in the common layout.
+type Page struct {
+	// Lang is the page's language ("en", "de", "fr").
+	Lang string
+	Look Look
+	// Title is the page's heading and title.
+	Title string
+	// Assets is the URL of the static files: a base URL + AssetsPath.
+	Assets string
+	// Watch, when set, is the URL of a JSON status the waiting script
+	// polls ({"status":"pending"} until the person has answered); the page
+	// then navigates to Next.
+	Watch, Next string
+}
+
+// layout is the common layout; a page's template defines "body" and may
+// use .P (the Page), .T (its Texts) and .D (its data).
+var layout = template.Must(template.New("layout").Parse(`<!DOCTYPE html>
+<html lang="{{.P.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{{.P.Title}} · {{.P.Look.Name}}</title>
+<link rel="icon" href="{{.P.Assets}}/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{{.P.Assets}}/gateway.css">
+<style>{{.Brand}}</style>
+{{- if .P.Watch}}
+<script src="{{.P.Assets}}/wait.js" defer></script>{{end}}
+</head><body>
+<header class="brand">{{with .P.Look.LogoURL}}<img class="logo" src="{{.}}" alt="">{{end}}<span class="operator">{{.P.Look.Name}}</span></header>
+<main{{if .P.Watch}} data-watch="{{.P.Watch}}" data-next="{{.P.Next}}"{{end}}>
+<h1>{{.P.Title}}</h1>
+{{template "body" .}}
+</main>
+<footer>Mobile Connect · {{.P.Look.Name}}</footer>
+</body></html>
+`))
+
+// NewPageTemplate is the layout with body, a template that defines
+// "body".
+func NewPageTemplate(name, body string) *template.Template {
+	return template.Must(template.Must(layout.Clone()).New(name).Parse(body))
+}
+
+// Render executes t (from NewPageTemplate) for p with texts and data, and
+// returns the page and its Content-Security-Policy. The one inline style,
+// the operator's colours, is allowed by its hash.
+func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, csp string, err error) {
+	brand := ":root{--brand:" + p.Look.Color + ";--on-brand:" + p.Look.OnColor() + "}"
+	var b bytes.Buffer
+	err = t.ExecuteTemplate(&b, "layout", struct {
+		P     Page
+		T     Texts
+		D     any
+		Brand template.CSS
+	}{p, texts, data, template.CSS(brand)})
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256([]byte(brand))
+	csp = "default-src 'none'; style-src 'self' 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"img-src 'self' https: data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+	return b.Bytes(), csp, nil
+}
+
+// WritePage answers c with a rendered page and the headers every page
+// gets. A page a person reads on the way of a login is status 200: the
+// browser reports any other as an error.
+// No form-action: a form on these pages posts to the gateway, which
+// redirects to the SP's redirect_uri, and Chromium applies form-action to
+// every hop of a form's redirects.
+func WritePage(c *fiber.Ctx, status int, body []byte, csp string) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderContentSecurityPolicy, csp)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set("X-Robots-Tag", "noindex")
+	return c.Status(status).Send(body)
+}
