@@ -181,8 +181,15 @@ func waitSPError(t *testing.T, dev *sandbox, laptop *device, code string) {
 	if at := read(laptop, "the address", chromedp.Location()); !strings.HasPrefix(at, dev.info.SP.PageURL) {
 		t.Fatalf("the login ended at %s, not on the SP's page %s", at, dev.info.SP.PageURL)
 	}
-	if page := mainText(laptop); !strings.Contains(page, code) {
-		t.Fatalf("the SP's page does not show %s:\n%s", code, page)
+	// The person reads that the login did not happen; the OAuth error is
+	// in the detail folded away for developers.
+	if page := mainText(laptop); !strings.Contains(page, "You are not logged in") {
+		t.Fatalf("the SP's page does not say the login failed:\n%s", page)
+	}
+	laptop.step("the protocol detail unfolded", chromedp.Click(chromedp.CSS("details > summary")),
+		chromedp.WaitVisible(chromedp.CSS("details > pre")))
+	if detail := read(laptop, "the detail", chromedp.Text(chromedp.CSS("details > pre"))); !strings.Contains(detail, code) {
+		t.Fatalf("the SP's detail does not name %s:\n%s", code, detail)
 	}
 }
 
