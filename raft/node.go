@@ -103,6 +103,9 @@ type Node struct {
 	// commits and caughtUp are for readiness (status.go).
 	commits  *commitWatch
 	caughtUp atomic.Bool
+	// catchTarget is the index the replica must apply to be caught up,
+	// fixed when first known (status.go).
+	catchTarget atomic.Uint64
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;

@@ -119,9 +119,17 @@ func (n *Node) catchUp() (bool, string) {
 	if n.caughtUp.Load() {
 		return true, ""
 	}
-	target, why := n.catchUpTarget(n.raft.State() == hraft.Leader)
+	// The target is fixed the first time it is known: under steady writes
+	// the newest commit index moves on before the registry has applied it,
+	// so a target read anew at each check might never be reached.
+	target := n.catchTarget.Load()
 	if target == 0 {
-		return false, why
+		t, why := n.catchUpTarget(n.raft.State() == hraft.Leader)
+		if t == 0 {
+			return false, why
+		}
+		n.catchTarget.CompareAndSwap(0, t)
+		target = n.catchTarget.Load()
 	}
 	if !n.hasApplied(target) {
 		return false, fmt.Sprintf("catching up: the registry applied index %d, the leader's commit index is %d",
