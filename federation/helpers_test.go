@@ -144,6 +144,13 @@ func (f *testFed) leaderIndex() int {
 	return -1
 }
 
+// leader waits for a leader and returns its index.
+func (f *testFed) leader() int {
+	f.t.Helper()
+	f.waitFor("a leader", func() bool { return f.leaderIndex() >= 0 })
+	return f.leaderIndex()
+}
+
 func (f *testFed) follower() int {
 	f.waitFor("a leader", func() bool { return f.leaderIndex() >= 0 })
 	l := f.leaderIndex()

@@ -124,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err := writeNodeSecret(cfg.DataDir, secret); err != nil {
 			return nil, fmt.Errorf("node secret: %w", err)
 		}
+	case errors.Is(err, os.ErrNotExist) && fileExists(filepath.Join(cfg.DataDir, "cluster-secret")):
+		return nil, errors.New("this data directory predates node credentials: start the node once with --join and a " +
+			"fresh join token to register its own (the federation's first node: with --bootstrap)")
 	case errors.Is(err, os.ErrNotExist):
 		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
 	default:
@@ -238,4 +241,9 @@ func (n *Node) adminApp() *fiber.App {
 		cfg.Subscribers = n.subs
 	}
 	return admin.New(cfg)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -53,7 +53,7 @@ func nodeSecretOf(t *testing.T, dir string) string {
 // There is no shared secret left: the data directory holds none.
 func TestInternalEndpointsTakeNodeCredentials(t *testing.T) {
 	f := startFed(t, 2)
-	l := f.leaderIndex()
+	l := f.leader()
 	o := 1 - l
 	secret := nodeSecretOf(t, f.dirs[o])
 	id := f.nodes[o].cfg.NodeID

@@ -343,6 +343,16 @@ func TestJoinRegistersTheNodesCredentials(t *testing.T) {
 	if n := f.r.Credential("node:nc"); n.Operator != "c" || !n.CheckSecret("new node secret") {
 		t.Fatalf("after a re-join node:nc is %+v", n)
 	}
+	// Removed, the node writes nothing more; admitted again, it does.
+	f.mustAs(credFed, MustEncode(CmdDeleteNode, Key{Key: "nc"}))
+	if n := f.r.Credential("node:nc"); n == nil || !n.Revoked {
+		t.Fatalf("after its removal node:nc is %+v", n)
+	}
+	wantCode(t, f.as("node:nc", MustEncode(CmdPutSPPolicy, SPPolicy{Operator: "c", ClientID: "shop", Declined: true})), CodeForbidden, "revoked")
+	f.mustAs(credNodeA, MustEncode(CmdUseJoinToken, again))
+	if n := f.r.Credential("node:nc"); n.Revoked || f.r.Node("nc") == nil {
+		t.Fatalf("after a new admission node:nc is %+v", n)
+	}
 	// Another node claiming a's operator, served by na.
 	f.mustAs(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join2"), ExpiresAt: 2_000_000_000}))
 	other := UseJoinToken{Hash: HashSecret("join2"), Node: "nd", Now: 1, Record: &Node{ID: "nd", RaftAddr: "127.0.0.1:5", AdminURL: "http://127.0.0.1:6"},

@@ -65,8 +65,31 @@ func putNode(tx *writeTxn, n, existing *Node) error {
 	return put(tx, tableNodes, existing, n)
 }
 
+// applyDeleteNode removes a node's record and revokes its node credential:
+// a node that left writes nothing more (a join token admits it again).
 func applyDeleteNode(tx *writeTxn, body []byte) error {
-	return deleteByKey[Node](tx, body, tableNodes, "node")
+	var k Key
+	if err := decodeJSON(body, &k); err != nil {
+		return err
+	}
+	n := get[Node](tx.Txn, tableNodes, k.Key)
+	if n == nil {
+		return notFoundf("node %q does not exist", k.Key)
+	}
+	if err := tx.Delete(tableNodes, n); err != nil {
+		return err
+	}
+	return revokeNodeCredential(tx, n.ID)
+}
+
+func revokeNodeCredential(tx *writeTxn, node string) error {
+	c := get[Credential](tx.Txn, tableCredentials, NodeCredentialID(node))
+	if c == nil || c.Revoked {
+		return nil
+	}
+	revoked := *c
+	revoked.Revoked = true
+	return put(tx, tableCredentials, c, &revoked)
 }
 
 func applyPutJoinToken(tx *writeTxn, body []byte) error {
@@ -161,11 +184,13 @@ func admitNode(tx *writeTxn, u *UseJoinToken) error {
 }
 
 // putOwnCredential writes a joining node's credential; one it already has
-// keeps its role and operator, and takes the new verifier.
+// keeps its role and operator, and takes the new verifier. A node
+// credential revoked when the node was removed is restored: the join token
+// admits the node again. A revoked admin token stays revoked.
 func putOwnCredential(tx *writeTxn, c *Credential) error {
 	old := get[Credential](tx.Txn, tableCredentials, c.ID)
 	if old != nil {
-		if old.Revoked {
+		if old.Revoked && c.Kind != KindNode {
 			return conflictf("credential %s is revoked", c.ID)
 		}
 		c.Role, c.Operator = old.Role, old.Operator
