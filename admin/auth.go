@@ -88,3 +88,16 @@ func (a *api) requireOwnOperator(c *fiber.Ctx) error {
 	}
 	return newProblem(403, "forbidden", "this node's operator's own data: its node's admin token or an admin of operator "+a.cfg.OperatorID+" only")
 }
+
+// judgeFirst has the registry judge cmd, for a caller who is not a
+// federation admin, before the handler changes what the registry cannot
+// undo (Raft's membership): the registry refuses it, and records that the
+// caller tried, before anything moves. judged says cmd was applied (the
+// registry let the caller, so the handler must not apply it again).
+func (a *api) judgeFirst(c *fiber.Ctx, cmd []byte) (judged bool, err error) {
+	if a.isFederationAdmin(c) {
+		return false, nil
+	}
+	_, err = a.c.Apply(c.UserContext(), presented(c), cmd)
+	return err == nil, err
+}

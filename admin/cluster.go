@@ -56,14 +56,21 @@ func (a *api) deleteNode(c *fiber.Ctx) error {
 	if a.c.Registry().Node(id) == nil {
 		return newProblem(404, "not-found", "node "+id+" is not a member")
 	}
+	cmd := registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})
+	judged, err := a.judgeFirst(c, cmd)
+	if err != nil {
+		return err
+	}
 	if !a.c.IsLeader() {
 		return newProblem(421, "not-leader", "remove a node through the leader's admin API (see /v1/cluster/status)")
 	}
 	if id == a.cfg.NodeID {
 		return newProblem(409, "conflict", "the leader cannot remove itself; remove it from another node after a new election")
 	}
-	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
-		return err
+	if !judged {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
+			return err
+		}
 	}
 	if err := a.c.RemoveServer(id); err != nil {
 		return err

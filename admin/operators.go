@@ -132,18 +132,13 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 	if reg.Operator(id) == nil {
 		return newProblem(404, "not-found", "operator "+id+" does not exist")
 	}
+	remove := registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})
+	judged, err := a.judgeFirst(c, remove)
+	if err != nil {
+		return err
+	}
 	if !a.c.IsLeader() {
 		return newProblem(421, "not-leader", "an operator leaves through the leader's admin API (see /v1/cluster/status)")
-	}
-	remove := registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})
-	if !a.isFederationAdmin(c) {
-		// Only the federation removes an operator: the registry refuses
-		// this caller, and records that it tried, before anything moves.
-		_, err := a.c.Apply(c.UserContext(), presented(c), remove)
-		if err == nil {
-			return newProblem(500, "internal", "the registry let a caller who is not a federation admin remove an operator")
-		}
-		return err
 	}
 	var nodes []string
 	for after := ""; ; {
@@ -159,7 +154,7 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 		after = page.Next
 	}
 	for _, nid := range nodes {
-		if nid == a.cfg.NodeID {
+		if nid == a.cfg.NodeID && !judged {
 			if err := a.c.LeadershipTransfer(); err != nil {
 				return err
 			}
@@ -168,8 +163,10 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 				"it has handed leadership over; repeat the call on the new leader (see /v1/cluster/status)")
 		}
 	}
-	if _, err := a.c.Apply(c.UserContext(), presented(c), remove); err != nil {
-		return err
+	if !judged {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), remove); err != nil {
+			return err
+		}
 	}
 	for _, nid := range nodes {
 		if err := a.c.RemoveServer(nid); err != nil {

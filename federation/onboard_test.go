@@ -216,8 +216,9 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 	// while it does not lead, green's node answers 421; asked while it
 	// leads, 503: neither removes anything, so the check is safe whatever
 	// elections happen meanwhile.
+	// The federation admin takes an operator out, on whichever node.
 	leaveThrough := func(n *Node, out any) error {
-		return (&client.Admin{Base: n.AdminURL(), Token: testAdminToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, out)
+		return (&client.Admin{Base: n.AdminURL(), Token: f.fedToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, out)
 	}
 	f.waitFor("green's node to refuse the leave as a follower", func() bool {
 		err := leaveThrough(green, nil)
