@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,12 +33,14 @@ import (
 type Cluster interface {
 	// Registry is the local replica, read anew for each request.
 	Registry() *registry.Registry
-	// Apply is the one write path: committed, and applied on this node.
-	Apply(ctx context.Context, cmd []byte) (uint64, error)
+	// Apply is the one write path: committed, and applied on this node,
+	// made with the credential the caller presented (the leader
+	// authenticates it; the registry judges the write by its author).
+	Apply(ctx context.Context, p raft.Presented, cmd []byte) (uint64, error)
 	// ReadIndex makes the next read of the replica linearizable.
 	ReadIndex(ctx context.Context) error
 	// Update is a read-modify-write at the leader's index.
-	Update(ctx context.Context, build func(*registry.Registry) ([]byte, error)) (bool, error)
+	Update(ctx context.Context, p raft.Presented, build func(*registry.Registry) ([]byte, error)) (bool, error)
 	IsLeader() bool
 	Status(maxStaleness time.Duration) raft.Status
 	RemoveServer(id string) error
@@ -66,8 +67,10 @@ type Config struct {
 	// its keys.
 	OperatorID string
 	Keys       KeyRotator
-	// AdminToken authenticates every call but the probes, the join and the
-	// node-to-node endpoints.
+	// AdminToken is the node's own admin token (credential
+	// admin:<NodeID>); tokens the federation admin issued are accepted too
+	// (auth.go). Every call but the probes, the join and the node-to-node
+	// endpoints needs one.
 	AdminToken string
 	// MaxStaleness bounds how long a follower may go without hearing from
 	// the leader and still call itself ready (Status).
@@ -124,8 +127,8 @@ func New(cfg Config) *fiber.App {
 	// token like everything that is not a probe.
 	app.Use("/debug/pprof", a.requireAdminToken, pprof.New())
 
-	// Authenticated by their own credentials: a join token, the cluster
-	// secret.
+	// Authenticated by their own credentials: a join token, a member's
+	// node credential.
 	a.c.Mount(app, a.log)
 
 	v1 := app.Group("/v1", a.requireAdminToken)
@@ -133,8 +136,11 @@ func New(cfg Config) *fiber.App {
 	v1.Post("/cluster/join-tokens", a.postJoinToken)
 	v1.Delete("/cluster/nodes/:id", a.deleteNode)
 	a.registryRoutes(v1)
+	a.credentialRoutes(v1)
+	v1.Get("/audit", a.getAudit)
 	if cfg.Subscribers != nil {
 		// Provisioning of this operator's subscribers: node-local data.
+		v1.Use("/subscribers", a.requireOwnOperator)
 		cfg.Subscribers.Mount(v1)
 	}
 	app.Use(func(c *fiber.Ctx) error {
@@ -149,15 +155,6 @@ func bearer(c *fiber.Ctx) string {
 		return h[7:]
 	}
 	return ""
-}
-
-func (a *api) requireAdminToken(c *fiber.Ctx) error {
-	want := a.cfg.AdminToken
-	if want == "" || subtle.ConstantTimeCompare([]byte(bearer(c)), []byte(want)) != 1 {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mcfed-admin"`)
-		return newProblem(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
-	}
-	return c.Next()
 }
 
 // body returns a request body of at most limit bytes, or a 413 problem.

@@ -41,19 +41,25 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
-	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
 	return c.JSON(fiber.Map{"token": token, "expires_at": expires})
 }
 
-// deleteNode removes a server from Raft and its record from the registry.
-// It runs on the leader; a follower forwards the two steps separately.
+// deleteNode removes a node's record from the registry, then the server
+// from Raft: the registry decides first whether the caller may (and
+// records the attempt either way). It runs on the leader.
 func (a *api) deleteNode(c *fiber.Ctx) error {
 	id := c.Params("id")
 	if a.c.Registry().Node(id) == nil {
 		return newProblem(404, "not-found", "node "+id+" is not a member")
+	}
+	cmd := registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})
+	judged, err := a.judgeFirst(c, cmd)
+	if err != nil {
+		return err
 	}
 	if !a.c.IsLeader() {
 		return newProblem(421, "not-leader", "remove a node through the leader's admin API (see /v1/cluster/status)")
@@ -61,10 +67,12 @@ func (a *api) deleteNode(c *fiber.Ctx) error {
 	if id == a.cfg.NodeID {
 		return newProblem(409, "conflict", "the leader cannot remove itself; remove it from another node after a new election")
 	}
-	if err := a.c.RemoveServer(id); err != nil {
-		return err
+	if !judged {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
+			return err
+		}
 	}
-	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteNode, registry.Key{Key: id})); err != nil {
+	if err := a.c.RemoveServer(id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

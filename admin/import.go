@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/problem"
+	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -211,7 +212,7 @@ func (a *api) importPorted(c *fiber.Ctx) error {
 	}
 	changed := len(keep)
 	batches := (changed + portBatchRows - 1) / portBatchRows
-	applied, err := a.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+	applied, err := a.applyBatches(c.UserContext(), presented(c), batches, func(b int) ([]byte, int, error) {
 		part := keep[b*portBatchRows : min((b+1)*portBatchRows, changed)]
 		ports := make([]registry.Port, len(part))
 		for i, r := range part {
@@ -268,7 +269,7 @@ func (a *api) importRanges(c *fiber.Ctx) error {
 	keep := slices.DeleteFunc(rows, func(r registry.Range) bool { return r.Operator == "" })
 	changed := len(keep)
 	batches := (changed + rangeBatchRows - 1) / rangeBatchRows
-	applied, err := a.applyBatches(c.UserContext(), batches, func(b int) ([]byte, int, error) {
+	applied, err := a.applyBatches(c.UserContext(), presented(c), batches, func(b int) ([]byte, int, error) {
 		part := keep[b*rangeBatchRows : min((b+1)*rangeBatchRows, changed)]
 		cmd, err := registry.Encode(registry.CmdPutRanges, registry.RangeBatch{Ranges: part})
 		return cmd, len(part), err
@@ -292,7 +293,7 @@ func (a *api) diffBase(c *fiber.Ctx) (*registry.Registry, error) {
 // applyBatches commits batches built by build, several in flight at once
 // (their rows are disjoint, so their order does not matter), and returns
 // how many rows were committed. It stops at the first failure.
-func (a *api) applyBatches(ctx context.Context, batches int, build func(i int) ([]byte, int, error)) (int, error) {
+func (a *api) applyBatches(ctx context.Context, p raft.Presented, batches int, build func(i int) ([]byte, int, error)) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -312,7 +313,7 @@ func (a *api) applyBatches(ctx context.Context, batches int, build func(i int) (
 				}
 				cmd, rows, err := build(i)
 				if err == nil {
-					_, err = a.c.Apply(ctx, cmd)
+					_, err = a.c.Apply(ctx, p, cmd)
 				}
 				if err != nil {
 					once.Do(func() { first = err; cancel() })

@@ -41,7 +41,7 @@ func (a *api) rangeRoutes(v1 fiber.Router) {
 		prefix := e164.Format(v)
 		existed := a.c.Registry().Range(prefix) != nil
 		batch := registry.RangeBatch{Ranges: []registry.Range{{Prefix: prefix, Operator: ref.Operator}}}
-		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return err
 		}
 		if !existed {
@@ -51,7 +51,7 @@ func (a *api) rangeRoutes(v1 fiber.Router) {
 	})
 	v1.Delete("/ranges/:prefix", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteRanges, registry.Keys{Keys: []string{c.Params("prefix")}})
-		if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -113,7 +113,7 @@ func (a *api) port(c *fiber.Ctx, operator string) error {
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
 		return err
 	}
 	if operator == "" {

@@ -28,7 +28,7 @@ func (a *api) operatorRoutes(v1 fiber.Router) {
 	v1.Put("/operators/:id/sp-policies/:client_id", a.putSPPolicy)
 	v1.Delete("/operators/:id/sp-policies/:client_id", func(c *fiber.Ctx) error {
 		k := registry.PolicyKey{Operator: c.Params("id"), ClientID: c.Params("client_id")}
-		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdDeleteSPPolicy, k)); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdDeleteSPPolicy, k)); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -36,7 +36,7 @@ func (a *api) operatorRoutes(v1 fiber.Router) {
 	v1.Post("/operators/:id/suspend", func(c *fiber.Ctx) error { return a.setOperatorStatus(c, registry.StatusSuspended) })
 	v1.Post("/operators/:id/activate", func(c *fiber.Ctx) error { return a.setOperatorStatus(c, registry.StatusActive) })
 	v1.Post("/operators/:id/leave", a.postLeave)
-	v1.Post("/operator/keys/rotate", a.postRotateKeys)
+	v1.Post("/operator/keys/rotate", a.requireOwnOperator, a.postRotateKeys)
 }
 
 // RotateRequest chooses which of this node's operator keys to replace now;
@@ -86,7 +86,7 @@ func (a *api) putSPPolicy(c *fiber.Ctx) error {
 	}
 	p.Operator, p.ClientID = c.Params("id"), c.Params("client_id")
 	existed := a.c.Registry().SPPolicy(p.Operator, p.ClientID) != nil
-	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutSPPolicy, p)); err != nil {
+	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutSPPolicy, p)); err != nil {
 		return err
 	}
 	if !existed {
@@ -102,7 +102,7 @@ func (a *api) setOperatorStatus(c *fiber.Ctx, status registry.Status) error {
 	id := c.Params("id")
 	// Read at the leader's index and write only if nobody changed the
 	// record since: a key publication racing the suspension cannot undo it.
-	_, err := a.c.Update(c.UserContext(), func(reg *registry.Registry) ([]byte, error) {
+	_, err := a.c.Update(c.UserContext(), presented(c), func(reg *registry.Registry) ([]byte, error) {
 		existing := reg.Operator(id)
 		if existing == nil {
 			return nil, newProblem(404, "not-found", "operator "+id+" does not exist")
@@ -132,6 +132,11 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 	if reg.Operator(id) == nil {
 		return newProblem(404, "not-found", "operator "+id+" does not exist")
 	}
+	remove := registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})
+	judged, err := a.judgeFirst(c, remove)
+	if err != nil {
+		return err
+	}
 	if !a.c.IsLeader() {
 		return newProblem(421, "not-leader", "an operator leaves through the leader's admin API (see /v1/cluster/status)")
 	}
@@ -149,7 +154,7 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 		after = page.Next
 	}
 	for _, nid := range nodes {
-		if nid == a.cfg.NodeID {
+		if nid == a.cfg.NodeID && !judged {
 			if err := a.c.LeadershipTransfer(); err != nil {
 				return err
 			}
@@ -158,8 +163,10 @@ func (a *api) postLeave(c *fiber.Ctx) error {
 				"it has handed leadership over; repeat the call on the new leader (see /v1/cluster/status)")
 		}
 	}
-	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdRemoveOperator, registry.Key{Key: id})); err != nil {
-		return err
+	if !judged {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), remove); err != nil {
+			return err
+		}
 	}
 	for _, nid := range nodes {
 		if err := a.c.RemoveServer(nid); err != nil {

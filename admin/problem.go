@@ -34,6 +34,8 @@ func problemFor(err error) problem.Details {
 		return newProblem(409, "conflict", err.Error()).Problem
 	case registry.CodeStale:
 		return newProblem(409, "stale", err.Error()).Problem
+	case registry.CodeForbidden:
+		return newProblem(403, "forbidden", err.Error()).Problem
 	}
 	var remote *raft.RemoteError
 	var fe *fiber.Error
@@ -42,8 +44,12 @@ func problemFor(err error) problem.Details {
 		return newProblem(503, "no-leader", err.Error()).Problem
 	case errors.Is(err, raft.ErrBadJoinToken):
 		return newProblem(403, "join-token", err.Error()).Problem
-	case errors.Is(err, raft.ErrClusterAuth):
-		return newProblem(502, "cluster-auth", err.Error()).Problem
+	case errors.Is(err, raft.ErrUnauthenticated):
+		return newProblem(401, "unauthorized", err.Error()).Problem
+	case errors.Is(err, raft.ErrCredentialsPending):
+		return newProblem(503, "credentials-pending", err.Error()).Problem
+	case errors.Is(err, raft.ErrNodeAuth):
+		return newProblem(502, "node-auth", err.Error()).Problem
 	case errors.As(err, &remote):
 		return newProblem(502, "forward", remote.Error()).Problem
 	case errors.As(err, &fe):

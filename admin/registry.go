@@ -119,7 +119,12 @@ func mount[T any](v1 fiber.Router, a *api, base, item string, res resource[T]) {
 				return err
 			}
 		}
-		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(res.put, &v)); err != nil {
+		cmd := registry.MustEncode(res.put, &v)
+		if create {
+			// Decided in the registry: of two concurrent creates, one wins.
+			cmd = registry.Create(cmd)
+		}
+		if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
 			return err
 		}
 		if !existed {
@@ -130,7 +135,7 @@ func mount[T any](v1 fiber.Router, a *api, base, item string, res resource[T]) {
 	v1.Post(base, func(c *fiber.Ctx) error { return write(c, "", true) })
 	v1.Put(base+item, func(c *fiber.Ctx) error { return write(c, res.keyParam(c), false) })
 	v1.Delete(base+item, func(c *fiber.Ctx) error {
-		if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(res.del, registry.Key{Key: res.keyParam(c)})); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)

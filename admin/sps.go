@@ -46,7 +46,7 @@ func (a *api) spRoutes(v1 fiber.Router) {
 	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return a.writeSP(c, c.Params("id")) })
 	v1.Delete("/service-providers/:id", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteSP, registry.Key{Key: c.Params("id")})
-		if _, err := a.c.Apply(c.UserContext(), cmd); err != nil {
+		if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
 			return err
 		}
 		return c.SendStatus(fiber.StatusNoContent)
@@ -105,7 +105,13 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	if len(sp.Operators) == 0 {
 		sp.Operators = []string{registry.AllOperators}
 	}
-	if _, err := a.c.Apply(c.UserContext(), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
+	cmd := registry.MustEncode(registry.CmdPutSP, &sp)
+	if id == "" {
+		// Decided in the registry: of two concurrent creates, one wins,
+		// and only its secret is ever handed out.
+		cmd = registry.Create(cmd)
+	}
+	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
 		return err
 	}
 	if existing == nil {

@@ -28,8 +28,11 @@ func TestNodeRestartsFromItsDataDirectory(t *testing.T) {
 	if err := n.proc.stop(stopGrace); err != nil {
 		t.Fatalf("%s did not stop cleanly on SIGTERM: %v", n.id, err)
 	}
-	// Written while it is down, through the leader.
-	lead.mustAdmin("PUT", "/v1/ranges/"+n.op.Spare, map[string]string{"operator": n.op.ID}, nil)
+	// Written while it is down, by the federation admin (the first node's
+	// admin token: it bootstrapped the federation), whose node forwards
+	// it to the leader. n's operator's admin is down with n, and another
+	// operator's node may not give n's operator a range.
+	f.nodes[0].mustAdmin("PUT", "/v1/ranges/"+n.op.Spare, map[string]string{"operator": n.op.ID}, nil)
 
 	n.restart()
 	if l := f.leader(); l != lead {

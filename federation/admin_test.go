@@ -131,8 +131,8 @@ func TestAdminAPINeedsTheToken(t *testing.T) {
 	if f.nodes[0].Raft().Registry().Scope("openid") != nil {
 		t.Fatal("an unauthenticated write was applied")
 	}
-	// Internal endpoints refuse the admin token: they take the cluster
-	// secret only.
+	// Internal endpoints refuse the admin token: they take a member's node
+	// credential only.
 	api := f.problemOf(0, "POST", "/v1/internal/apply", bytes.NewReader(registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x"})))
 	if api.Status != 401 {
 		t.Fatalf("internal apply with the admin token: %d", api.Status)

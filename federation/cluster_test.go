@@ -148,7 +148,8 @@ func TestReadinessFollowsLeaderContact(t *testing.T) {
 
 func TestRemoveNode(t *testing.T) {
 	f := startFed(t, 3)
-	l, fi := f.leaderIndex(), f.follower()
+	fi := f.follower()
+	l := f.leader()
 	id := f.nodes[fi].cfg.NodeID
 	if api := f.problemOf(fi, "DELETE", "/v1/cluster/nodes/"+id, nil); api.Status != 421 {
 		t.Fatalf("removal through a follower: %d", api.Status)
@@ -165,6 +166,11 @@ func TestRemoveNode(t *testing.T) {
 	}
 	if f.nodes[l].Raft().Registry().Node(id) != nil {
 		t.Fatal("the removed node's record is still in the registry")
+	}
+	// Its credential opens nothing more.
+	scope := registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x"})
+	if status, _ := internalApply(t, http.DefaultClient, f.nodes[l].AdminURL(), id, nodeSecretOf(t, f.dirs[fi]), "", scope); status != 401 {
+		t.Fatalf("the removed node's credential at the leader: %d", status)
 	}
 	// The cluster of two keeps taking writes.
 	f.do(l, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)

@@ -75,15 +75,20 @@ type Config struct {
 	// given); JoinToken admits this node.
 	Join      string
 	JoinToken string
-	// AdminToken authenticates calls to the admin API (Bearer).
+	// AdminToken authenticates calls to the admin API (Bearer). It is
+	// registered as credential admin:<NodeID>, with the role the node was
+	// given when it was first registered: federation admin for the node
+	// that bootstraps the federation, operator admin of OperatorID for a
+	// node that joins with one (none for a node that joins without).
 	AdminToken string
 	// RaftTLS, when set, makes Raft traffic mutual TLS, and serves the admin
-	// API over TLS with the same certificate: the join answer carries the
-	// cluster secret, and forwarded writes carry it, so node-to-node admin
-	// traffic must not travel in clear outside dev. Nodes call each other's
-	// admin APIs presenting their certificate and trusting only the
-	// federation's CA. TLSCertFile, TLSKeyFile and TLSCAFile build it from
-	// PEM files instead.
+	// API over TLS with the same certificate: forwarded writes carry the
+	// forwarding node's secret and the credential they were made with, so
+	// node-to-node admin traffic must not travel in clear outside dev.
+	// Nodes call each other's admin APIs presenting their certificate,
+	// which must name their node id, and trusting only the federation's
+	// CA. TLSCertFile, TLSKeyFile and TLSCAFile build it from PEM files
+	// instead.
 	RaftTLS                            *tls.Config
 	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// InsecurePlaintext allows Raft and node-to-node admin traffic without
@@ -99,6 +104,10 @@ type Config struct {
 	MaxBodyBytes   int
 	MaxImportBytes int64
 	Logger         *slog.Logger
+
+	// adminTokenIterations is the PBKDF2 cost of the admin token's
+	// verifier (0: registry.SlowHashIterations); the tests lower it.
+	adminTokenIterations int
 }
 
 // validate reports every problem of c at once, as a person fixing a

@@ -29,6 +29,9 @@ type testFed struct {
 	t     testing.TB
 	nodes []*Node
 	dirs  []string
+	// fedToken is a federation admin credential issued by the first
+	// node's admin, accepted by every node; "" until issued.
+	fedToken string
 }
 
 func testNodeConfig(t testing.TB, id, dir string) Config {
@@ -41,6 +44,9 @@ func testNodeConfig(t testing.TB, id, dir string) Config {
 		},
 		MaxStaleness: 2 * time.Second,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The admin token's verifier at a test's cost, not a production
+		// one (which the race detector makes seconds long).
+		adminTokenIterations: 1000,
 	}
 }
 
@@ -76,21 +82,44 @@ func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
 		f.nodes = append(f.nodes, node)
 		f.dirs = append(f.dirs, dir)
 	}
+	f.fedToken = f.issue(0, registry.RoleFederationAdmin, "")
 	for _, node := range f.nodes {
-		f.waitFor("every node to know every member", func() bool {
+		f.waitFor("every node to know every member and the federation admin", func() bool {
 			for _, m := range f.nodes {
 				if node.Raft().Registry().Node(m.cfg.NodeID) == nil {
 					return false
 				}
 			}
-			return true
+			id, _ := registry.ParseIssuedToken(f.fedToken)
+			return node.Raft().Registry().Credential(id) != nil
 		})
 	}
 	return f
 }
 
+// issue has node i's own admin token issue a credential and returns its
+// token.
+func (f *testFed) issue(i int, role registry.Role, operator string) string {
+	f.t.Helper()
+	var out admin.CredentialResponse
+	own := &client.Admin{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
+	req := admin.CredentialRequest{Role: role, Operator: operator, Name: "test " + string(role)}
+	if err := client.Retry(context.Background(), func() error {
+		return own.Do(context.Background(), "POST", "/v1/credentials", req, &out)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return out.Token
+}
+
+// admin calls node i's admin API as the federation admin, once there is
+// one (the first node's own token until then).
 func (f *testFed) admin(i int) *client.Admin {
-	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
+	token := f.fedToken
+	if token == "" {
+		token = testAdminToken
+	}
+	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: token}
 }
 
 func (f *testFed) joinToken(i int) string {
@@ -113,6 +142,13 @@ func (f *testFed) leaderIndex() int {
 		}
 	}
 	return -1
+}
+
+// leader waits for a leader and returns its index.
+func (f *testFed) leader() int {
+	f.t.Helper()
+	f.waitFor("a leader", func() bool { return f.leaderIndex() >= 0 })
+	return f.leaderIndex()
 }
 
 func (f *testFed) follower() int {

@@ -12,7 +12,7 @@ import (
 // each, on every replica.
 func importFed(t *testing.T) (f *testFed, a, b int) {
 	f = startFed(t, 3)
-	l := f.leaderIndex()
+	l := f.leader()
 	f.do(l, "PUT", "/v1/operators/red", demoOperator("red", "234_10"), nil)
 	f.do(l, "PUT", "/v1/operators/blue", demoOperator("blue", "234_20"), nil)
 	f.do(l, "POST", "/v1/ranges/import", strings.NewReader("prefix,operator\n+447911,red\n"), nil)
@@ -57,7 +57,7 @@ func TestPortImportsThroughFollowersAreReadAndDiffedAtTheLeadersIndex(t *testing
 		if res.Changed != 1 {
 			t.Fatalf("the un-port of %s right after its port was judged %+v", msisdn, res)
 		}
-		if p := f.problemOf(f.leaderIndex(), "GET", "/v1/ported/"+msisdn+"?consistent=true", nil); p.Status != 404 {
+		if p := f.problemOf(f.leader(), "GET", "/v1/ported/"+msisdn+"?consistent=true", nil); p.Status != 404 {
 			t.Fatalf("%s after its un-port: %d", msisdn, p.Status)
 		}
 	}

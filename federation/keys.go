@@ -1,10 +1,11 @@
 package federation
 
 // Key custody: every key and secret the node keeps in its data directory
-// and never in the registry: the cluster secret nodes present to each
-// other, the gateway's signing keys and their rotation, the subscriber_id
-// sealing keys, and the operator-selection key. Only public halves leave
-// the node (the operator's record).
+// and never in the registry: the gateway's signing keys and their
+// rotation, the subscriber_id sealing keys, and the operator-selection
+// key (the node's own credential is in credentials.go). Only public
+// halves, and verifiers, leave the node (the operator's record, the
+// registry's credentials).
 
 import (
 	"context"
@@ -17,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -93,9 +93,6 @@ func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
 // a session survives a restart of the node that issued it.
 const selectionKeyFile = "selection-key"
 
-// clusterSecretFile holds the cluster secret in a node's data directory.
-const clusterSecretFile = "cluster-secret"
-
 // loadOrCreateKey returns 32 random bytes kept in file of the data
 // directory, made on first use. Node-local keys live here, never in the
 // registry.
@@ -116,26 +113,6 @@ func loadOrCreateKey(dir, file string) ([]byte, error) {
 		return nil, err
 	}
 	return key, os.WriteFile(path, key, 0o600)
-}
-
-func loadOrCreateSecret(dir string, create bool) (string, error) {
-	path := filepath.Join(dir, clusterSecretFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) || !create {
-		return "", err
-	}
-	s := randomToken()
-	return s, writeSecret(dir, s)
-}
-
-func writeSecret(dir, s string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, clusterSecretFile), []byte(s+"\n"), 0o600)
 }
 
 // randomToken returns 256 random bits, base64url: secrets and tokens mcfed

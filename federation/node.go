@@ -35,7 +35,6 @@ import (
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
-	"github.com/mcfed/mcfed/registry"
 )
 
 // SMSCConfig is how a node binds to its operator's SMSC over SMPP.
@@ -57,6 +56,7 @@ type Node struct {
 	// given up: the node is closing, or the registry refused the profile).
 	onboarded chan struct{}
 	smsc      *smpp.Client // the operator's SMSC, when configured
+	auth      *authenticator
 	log       *slog.Logger
 	// ctx ends when the node closes, stopping its background loops.
 	ctx  context.Context
@@ -104,29 +104,44 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.metrics = newMetrics(n)
 	rc := cfg.Raft
 	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
-	rc.Client, rc.ObserveWrite = client, n.metrics.ObserveApply
+	n.auth = newAuthenticator(n)
+	rc.Client, rc.ObserveWrite, rc.Authenticator = client, n.metrics.ObserveApply, n.auth
 	rn, err := raft.Open(rc)
 	if err != nil {
 		return nil, err
 	}
 	n.raft = rn
 
-	secret, err := loadOrCreateSecret(cfg.DataDir, cfg.Bootstrap)
+	secret, err := readNodeSecret(cfg.DataDir)
 	switch {
 	case err == nil:
-		rn.SetClusterSecret(secret)
+		rn.SetNodeSecret(secret)
+	case errors.Is(err, os.ErrNotExist) && cfg.Bootstrap:
+		secret = randomToken()
+		rn.SetNodeSecret(secret)
+		if err := writeNodeSecret(cfg.DataDir, secret); err != nil {
+			return nil, fmt.Errorf("node secret: %w", err)
+		}
 	case errors.Is(err, os.ErrNotExist) && cfg.Join != "":
-		secret, err := rn.Join(ctx, cfg.Join, cfg.JoinToken, n.AdminURL())
+		secret = randomToken()
+		rn.SetNodeSecret(secret)
+		req, err := n.joinRequest(secret)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeSecret(cfg.DataDir, secret); err != nil {
-			return nil, fmt.Errorf("cluster secret: %w", err)
+		if err := rn.Join(ctx, cfg.Join, req); err != nil {
+			return nil, err
 		}
+		if err := writeNodeSecret(cfg.DataDir, secret); err != nil {
+			return nil, fmt.Errorf("node secret: %w", err)
+		}
+	case errors.Is(err, os.ErrNotExist) && fileExists(filepath.Join(cfg.DataDir, "cluster-secret")):
+		return nil, errors.New("this data directory predates node credentials: start the node once with --join and a " +
+			"fresh join token to register its own (the federation's first node: with --bootstrap)")
 	case errors.Is(err, os.ErrNotExist):
 		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
 	default:
-		return nil, fmt.Errorf("cluster secret: %w", err)
+		return nil, fmt.Errorf("node secret: %w", err)
 	}
 
 	if cfg.OperatorID != "" {
@@ -148,14 +163,19 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		go n.serve(n.public, n.publicLn, "public")
 	}
-	if cfg.Bootstrap {
-		go n.registerSelf(ctx)
-	}
-	if cfg.OperatorID != "" {
-		go n.onboard(n.ctx)
-		if cfg.KeyRotation > 0 {
-			go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
+	go func() {
+		// The bootstrap node's credentials come first: every write it
+		// makes is authored by them.
+		if cfg.Bootstrap {
+			n.registerSelf(n.ctx)
 		}
+		n.refreshAdminToken(n.ctx)
+		if cfg.OperatorID != "" {
+			n.onboard(n.ctx)
+		}
+	}()
+	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
+		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
 	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
 	return n, nil
@@ -164,29 +184,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 func (n *Node) serve(app *fiber.App, ln net.Listener, name string) {
 	if err := app.Listener(ln); err != nil {
 		n.log.Error("listener stopped", "listener", name, "err", err)
-	}
-}
-
-// registerSelf records the bootstrap node in the registry once it leads, so
-// that followers can forward writes to its admin API. Joining nodes are
-// recorded by the leader that admits them.
-func (n *Node) registerSelf(ctx context.Context) {
-	for ctx.Err() == nil {
-		if existing := n.raft.Registry().Node(n.cfg.NodeID); existing != nil &&
-			existing.AdminURL == n.AdminURL() && existing.RaftAddr == n.raft.Addr() {
-			return
-		}
-		rec := registry.Node{ID: n.cfg.NodeID, RaftAddr: n.raft.Addr(), AdminURL: n.AdminURL()}
-		if existing := n.raft.Registry().Node(n.cfg.NodeID); existing != nil {
-			rec.Operator = existing.Operator
-		}
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := n.raft.Apply(actx, registry.MustEncode(registry.CmdPutNode, rec))
-		cancel()
-		if err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -255,4 +252,9 @@ func (n *Node) adminApp() *fiber.App {
 		cfg.Subscribers = n.subs
 	}
 	return admin.New(cfg)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -397,12 +397,17 @@ func TestForwardedWritesKeepTheRequestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { follower.Close() })
-	f.waitFor("the follower to know the leader's record", func() bool {
-		return follower.Raft().Registry().Node("n1") != nil && !follower.Raft().IsLeader()
+	// The follower joined without an operator: its own admin token has no
+	// role; the federation admin writes through it.
+	token := f.issue(0, registry.RoleFederationAdmin, "")
+	id, _ := registry.ParseIssuedToken(token)
+	f.waitFor("the follower to know the leader's record and the credential", func() bool {
+		reg := follower.Raft().Registry()
+		return reg.Node("n1") != nil && reg.Credential(id) != nil && !follower.Raft().IsLeader()
 	})
 
 	req, _ := http.NewRequest("PUT", follower.AdminURL()+"/v1/scopes/openid", strings.NewReader(`{"name":"openid"}`))
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(headerRequestID, "write-7f3a")
 	resp, err := http.DefaultClient.Do(req)

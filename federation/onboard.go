@@ -126,7 +126,7 @@ func sameRecord(a, b *registry.Operator) bool {
 // suspension committed during a node's key publication is thus kept, not
 // undone.
 func (n *Node) updateOperator(ctx context.Context, id string, build func(existing *registry.Operator) (*registry.Operator, error)) (written bool, err error) {
-	return n.raft.Update(ctx, func(reg *registry.Registry) ([]byte, error) {
+	return n.raft.Update(ctx, n.raft.Self(), func(reg *registry.Registry) ([]byte, error) {
 		existing := reg.Operator(id)
 		rec, err := build(existing)
 		if err != nil || rec == nil || sameRecord(existing, rec) {
@@ -163,7 +163,7 @@ func (n *Node) publishOperator(ctx context.Context) error {
 	if self := reg.Node(n.cfg.NodeID); self != nil && self.Operator != n.cfg.OperatorID {
 		rec := *self
 		rec.Operator = n.cfg.OperatorID
-		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
+		if _, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
 			return fmt.Errorf("mark node %s as %s's: %w", n.cfg.NodeID, n.cfg.OperatorID, err)
 		}
 	} else if self == nil {
@@ -191,7 +191,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		batch.Ranges = append(batch.Ranges, registry.Range{Prefix: r, Operator: n.cfg.OperatorID})
 	}
 	if len(batch.Ranges) > 0 {
-		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
+		if _, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutRanges, batch)); err != nil {
 			return fmt.Errorf("register ranges: %w", err)
 		}
 	}
@@ -211,7 +211,7 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 			}
 		}
 		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
-		if _, err := n.raft.Apply(ctx, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
+		if _, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
 			return fmt.Errorf("register IP range %s: %w", cidr, err)
 		}
 	}

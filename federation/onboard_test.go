@@ -216,8 +216,9 @@ func TestOperatorJoinsSuspendsAndLeaves(t *testing.T) {
 	// while it does not lead, green's node answers 421; asked while it
 	// leads, 503: neither removes anything, so the check is safe whatever
 	// elections happen meanwhile.
+	// The federation admin takes an operator out, on whichever node.
 	leaveThrough := func(n *Node, out any) error {
-		return (&client.Admin{Base: n.AdminURL(), Token: testAdminToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, out)
+		return (&client.Admin{Base: n.AdminURL(), Token: f.fedToken}).Do(context.Background(), "POST", "/v1/operators/green/leave", nil, out)
 	}
 	f.waitFor("green's node to refuse the leave as a follower", func() bool {
 		err := leaveThrough(green, nil)
@@ -441,20 +442,25 @@ func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 		t.Fatal("a range inside another operator's was registered")
 	}
 
-	// A second node claiming to be green keeps its hands off green's record.
-	// It has a node id of its own: a join reusing a member's id moves that
-	// member, which is the join's business, not onboarding's, and removes
-	// the leader when green's node happens to lead.
+	// A second node claiming to be green is not admitted: green has a
+	// node, whose credential acts for it. It has a node id of its own: a
+	// join reusing a member's id moves that member, which is the join's
+	// business, not onboarding's.
 	before := reg.Operator("green")
 	cfg := testNodeConfig(t, "node-green-imposter", filepath.Join(t.TempDir(), "imposter"))
 	cfg.PublicAddr, cfg.OperatorID, cfg.Operator = "127.0.0.1:0", "green", grabby
 	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
 	imposter, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		imposter.Close()
+		t.Fatal("a second node serving green was admitted")
 	}
-	t.Cleanup(func() { imposter.Close() })
-	<-imposter.onboarded
+	if !strings.Contains(err.Error(), "operator green is served by node node-green") {
+		t.Fatalf("the imposter's join failed with %v, want a refusal naming green's node", err)
+	}
+	if reg.Node("node-green-imposter") != nil || reg.Credential("node:node-green-imposter") != nil {
+		t.Fatal("the refused join left a record or a credential")
+	}
 	after := reg.Operator("green")
 	if after.ModifyIndex != before.ModifyIndex || after.Issuer != green.PublicURL() || after.SealingKey != before.SealingKey {
 		t.Fatalf("a second node took the operator over: issuer %s (green's node is %s)", after.Issuer, green.PublicURL())

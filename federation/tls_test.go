@@ -66,11 +66,29 @@ func TestMutualTLSFederation(t *testing.T) {
 	if !n1.Raft().IsLeader() {
 		t.Fatal("the bootstrap node lost leadership in a healthy two-node cluster")
 	}
-	admin2 := &client.Admin{Base: n2.AdminURL(), Token: testAdminToken, HTTP: admin.HTTP}
+	// n2 joined without an operator: its own admin token has no role; the
+	// federation admin writes through it.
+	var issued struct{ Token string }
+	if err := admin.Do(context.Background(), "POST", "/v1/credentials", map[string]string{"role": "federation-admin"}, &issued); err != nil {
+		t.Fatal(err)
+	}
+	admin2 := &client.Admin{Base: n2.AdminURL(), Token: issued.Token, HTTP: admin.HTTP}
 	if err := client.Retry(context.Background(), func() error {
 		return admin2.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// A member's credential counts only with a certificate naming it.
+	secret := nodeSecretOf(t, cfg2.DataDir)
+	scope := registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x"})
+	for name, tc := range map[string]struct {
+		cert   string
+		status int
+	}{"another node's certificate": {"n3", 401}, "its own certificate": {"n2", 403}} {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, tc.cert, ca.Pool)}}
+		if status, _ := internalApply(t, client, n1.AdminURL(), "n2", secret, "", scope); status != tc.status {
+			t.Errorf("n2's credential with %s: %d, want %d", name, status, tc.status)
+		}
 	}
 	for _, n := range []*Node{n1, n2} {
 		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -20,45 +20,41 @@ import (
 // forwarded to the leader's internal endpoint (internal_http.go), which
 // commits it there and answers with its log index or a typed code
 // (wire.go); either way Apply returns once this node's replica has applied
-// it, so the caller reads its own write here. Nodes authenticate to each
-// other's internal endpoints with the cluster secret, which the bootstrap
-// node creates and hands to every node it admits (join.go).
+// it, so the caller reads its own write here. The leader authenticates the
+// credential the caller presented and commits the command with its author
+// (author.go). Nodes authenticate to each other's internal endpoints with
+// their own node credentials.
 
 // writeTimeout bounds a write or a consistent read whose caller set no
 // deadline: through an election it is retried, but not forever.
 const writeTimeout = 30 * time.Second
 
-// SetClusterSecret gives the node the secret it presents to other members
-// and requires of them; the node keeps it in its data directory.
-func (n *Node) SetClusterSecret(s string) { n.secret.Store(&s) }
-
-func (n *Node) clusterSecret() string {
-	if s := n.secret.Load(); s != nil {
-		return *s
-	}
-	return ""
-}
-
-// Apply commits an encoded registry command and returns its log index once
+// Apply commits an encoded registry command made with the credential p
+// (the caller's, or the node's own: Self) and returns its log index once
 // this node's replica has applied it: a read on this node after Apply sees
 // the write. When this node does not lead, the command is forwarded to the
-// leader; through an election it is retried until ctx ends (30 s when ctx
-// has no deadline). A registry refusal comes back as *registry.Error,
-// whichever node refused it; no leader before ctx ended as an error
-// wrapping ErrNotLeader. A node without the cluster secret (Raft alone, as
-// in this package's tests) has nobody to forward to: a follower answers
+// leader with p; through an election it is retried until ctx ends (30 s
+// when ctx has no deadline). A registry refusal comes back as
+// *registry.Error, whichever node refused it (CodeForbidden when p's
+// author may not make the command); a credential the leader does not
+// accept as ErrUnauthenticated; no leader before ctx ended as an error
+// wrapping ErrNotLeader. A node without a node secret (Raft alone, as in
+// this package's tests) has nobody to forward to: a follower answers
 // *NotLeaderError at once.
-func (n *Node) Apply(ctx context.Context, cmd []byte) (idx uint64, err error) {
+func (n *Node) Apply(ctx context.Context, p Presented, cmd []byte) (idx uint64, err error) {
 	if obs := n.cfg.ObserveWrite; obs != nil {
 		defer func(start time.Time) { obs(start, err) }(time.Now())
+	}
+	if err := forwardable(cmd); err != nil {
+		return 0, err
 	}
 	ctx, cancel := withWriteTimeout(ctx)
 	defer cancel()
 	err = n.retry(ctx, func() error {
-		idx, err = n.applyLocal(ctx, cmd)
+		idx, err = n.propose(ctx, p, cmd)
 		var nl *NotLeaderError
-		if errors.As(err, &nl) && nl.LeaderID != "" && n.clusterSecret() != "" {
-			idx, err = n.forward(ctx, nl.LeaderID, cmd)
+		if errors.As(err, &nl) && nl.LeaderID != "" && n.nodeSecret() != "" {
+			idx, err = n.forward(ctx, nl.LeaderID, p, cmd)
 		}
 		return err
 	})
@@ -84,7 +80,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 			return n.waitLocal(ctx, idx)
 		}
 		leader, _ := n.Leader()
-		if leader == "" || n.clusterSecret() == "" {
+		if leader == "" || n.nodeSecret() == "" {
 			return n.notLeader()
 		}
 		base, err := n.adminURL(leader)
@@ -94,7 +90,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 		var out struct {
 			Index uint64 `json:"index"`
 		}
-		if err := n.call(ctx, http.MethodGet, base+pathReadIndex, "", nil, &out); err != nil {
+		if err := n.call(ctx, http.MethodGet, base+pathReadIndex, "", nil, n.Self(), &out); err != nil {
 			return err
 		}
 		return n.waitLocal(ctx, out.Index)
@@ -118,9 +114,9 @@ const staleRetries = 5
 // Update is a read-modify-write: it reads the registry as the federation
 // holds it now (ReadIndex: at the leader's index, not as a lagging replica
 // holds it), lets build make a command from it (nil: write nothing), and
-// applies it; a conditional command the registry refuses as stale
+// applies it with p; a conditional command the registry refuses as stale
 // (somebody wrote the rows in between) is built again from a new read.
-func (n *Node) Update(ctx context.Context, build func(*registry.Registry) ([]byte, error)) (written bool, err error) {
+func (n *Node) Update(ctx context.Context, p Presented, build func(*registry.Registry) ([]byte, error)) (written bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if err := n.ReadIndex(ctx); err != nil {
 			return false, err
@@ -129,7 +125,7 @@ func (n *Node) Update(ctx context.Context, build func(*registry.Registry) ([]byt
 		if err != nil || cmd == nil {
 			return false, err
 		}
-		_, err = n.Apply(ctx, cmd)
+		_, err = n.Apply(ctx, p, cmd)
 		if registry.CodeOf(err) == registry.CodeStale && attempt < staleRetries {
 			continue
 		}
@@ -145,12 +141,14 @@ func withWriteTimeout(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // retry runs try until it succeeds or fails with anything but the lack of
-// a leader, backing off while an election runs, until ctx ends.
+// a leader (or of the first node's credentials), backing off while an
+// election runs, until ctx ends.
 func (n *Node) retry(ctx context.Context, try func() error) error {
 	backoff := 20 * time.Millisecond
 	for {
 		err := try()
-		if err == nil || !errors.Is(err, ErrNotLeader) || n.clusterSecret() == "" {
+		pending := errors.Is(err, ErrCredentialsPending)
+		if err == nil || !pending && (!errors.Is(err, ErrNotLeader) || n.nodeSecret() == "") {
 			return err
 		}
 		select {
@@ -171,8 +169,8 @@ func (n *Node) waitLocal(ctx context.Context, index uint64) error {
 	return n.WaitApplied(ctx, index)
 }
 
-// forward sends cmd to the leader's internal apply endpoint.
-func (n *Node) forward(ctx context.Context, leader string, cmd []byte) (uint64, error) {
+// forward sends cmd, made with p, to the leader's internal apply endpoint.
+func (n *Node) forward(ctx context.Context, leader string, p Presented, cmd []byte) (uint64, error) {
 	base, err := n.adminURL(leader)
 	if err != nil {
 		return 0, err
@@ -180,7 +178,7 @@ func (n *Node) forward(ctx context.Context, leader string, cmd []byte) (uint64, 
 	var out struct {
 		Index uint64 `json:"index"`
 	}
-	err = n.call(ctx, http.MethodPost, base+pathApply, "application/octet-stream", cmd, &out)
+	err = n.call(ctx, http.MethodPost, base+pathApply, "application/octet-stream", cmd, p, &out)
 	return out.Index, err
 }
 
@@ -193,14 +191,20 @@ func (n *Node) adminURL(id string) (string, error) {
 	return strings.TrimRight(rec.AdminURL, "/"), nil
 }
 
-// call makes an internal request to another member and decodes its answer
-// into out; a failure comes back as the error the member answered with.
-func (n *Node) call(ctx context.Context, method, url, ctype string, body []byte, out any) error {
+// call makes an internal request to another member, as this node and on
+// behalf of p (when p is not the node itself), and decodes its answer into
+// out; a failure comes back as the error the member answered with.
+func (n *Node) call(ctx context.Context, method, url, ctype string, body []byte, p Presented, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+n.clusterSecret())
+	req.Header.Set("Authorization", "Bearer "+n.nodeSecret())
+	req.Header.Set(nodeHeader, n.cfg.ID)
+	if p != n.Self() {
+		req.Header.Set(presentedHeader, p.Credential)
+		req.Header.Set(presentedSecretHeader, p.Secret)
+	}
 	if id := requestid.From(ctx); id != "" {
 		// The leader logs the forwarded write under the caller's request id.
 		req.Header.Set(requestid.Header, id)

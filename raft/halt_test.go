@@ -19,7 +19,7 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	ctx := context.Background()
 	leader := c.waitLeader()
-	if _, err := leader.Apply(ctx, scope("before")); err != nil {
+	if _, err := leader.Apply(ctx, Presented{}, scope("before")); err != nil {
 		t.Fatal(err)
 	}
 	var f *Node
@@ -36,7 +36,7 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 	// Node.Apply does not commit what its own build cannot read.
 	last := leader.raft.LastIndex()
 	var ue *registry.UninterpretableError
-	if _, err := leader.Apply(ctx, []byte{99, 1, '{', '}'}); !errors.As(err, &ue) || leader.raft.LastIndex() != last {
+	if _, err := leader.Apply(ctx, Presented{}, []byte{99, 1, '{', '}'}); !errors.As(err, &ue) || leader.raft.LastIndex() != last {
 		t.Fatalf("Apply of an unknown command type gave %v and moved the log from %d to %d", err, last, leader.raft.LastIndex())
 	}
 
@@ -60,7 +60,7 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 
 	// A write after it is committed, and answered with ErrHalted on the
 	// (equally halted) leader; the follower does not apply it either.
-	idx, err := leader.Apply(ctx, scope("after"))
+	idx, err := leader.Apply(ctx, Presented{}, scope("after"))
 	if !errors.Is(err, ErrHalted) {
 		t.Fatalf("a write after the halt gave %v, want ErrHalted", err)
 	}

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,8 +19,8 @@ const (
 	// pathJoin is where a new node asks to join; its join token is its
 	// credential, and it is answered like the rest of the admin API.
 	pathJoin = "/v1/cluster/join"
-	// The internal endpoints take the cluster secret and answer failures
-	// with a wireError.
+	// The internal endpoints take a member's node credential and answer
+	// failures with a wireError.
 	pathApply        = "/v1/internal/apply"
 	pathReadIndex    = "/v1/internal/read-index"
 	pathInternalJoin = "/v1/internal/join"
@@ -54,17 +53,21 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		log.Info("node joined", "joined", req.ID, "raft", req.RaftAddr)
 		return c.JSON(resp)
 	})
-	internal := app.Group("/v1/internal", n.requireSecret)
+	internal := app.Group("/v1/internal", n.requireNode)
 	internal.Post(strings.TrimPrefix(pathApply, "/v1/internal"), func(c *fiber.Ctx) error {
 		cmd, err := readBody(c, maxCommandBytes)
+		if err == nil {
+			err = forwardable(cmd)
+		}
 		if err != nil {
 			return wireFail(c, log, err)
 		}
 		// The follower has already validated the command and fixed its
-		// hashes and times; the registry checks it again when it is
-		// applied. The leader applies it itself: a forwarded write is not
-		// forwarded again.
-		idx, err := n.applyLocal(c.UserContext(), cmd)
+		// hashes and times; the registry checks it again, and judges it by
+		// the author this leader authenticates, when it is applied. The
+		// leader applies it itself: a forwarded write is not forwarded
+		// again.
+		idx, err := n.propose(c.UserContext(), presentedBy(c), cmd)
 		if err != nil {
 			return wireFail(c, log, err)
 		}
@@ -92,19 +95,6 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		log.Info("node joined", "joined", req.ID, "raft", req.RaftAddr)
 		return c.JSON(resp)
 	})
-}
-
-func (n *Node) requireSecret(c *fiber.Ctx) error {
-	want := n.clusterSecret()
-	h := c.Get(fiber.HeaderAuthorization)
-	presented := ""
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		presented = h[7:]
-	}
-	if want == "" || subtle.ConstantTimeCompare([]byte(presented), []byte(want)) != 1 {
-		return writeWire(c, toWire(ErrClusterAuth))
-	}
-	return c.Next()
 }
 
 // wireFail answers an internal request that failed with its typed code.

@@ -15,33 +15,44 @@ import (
 )
 
 // JoinRequest is what a new node sends to any member's admin API to join.
+// It carries verifiers, never secrets: the node keeps the secret of its
+// node credential, and its admin token, to itself.
 type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	AdminURL string `json:"admin_url"`
 	Token    string `json:"token"`
+	// NodeVerifier is registry.HashSecret of the node's own secret.
+	NodeVerifier string `json:"node_verifier"`
+	// AdminVerifier is the slow verifier of the node's --admin-token,
+	// registered as operator admin of Operator, the operator the node
+	// serves ("": none, and the token gets no role).
+	AdminVerifier string `json:"admin_verifier,omitempty"`
+	Operator      string `json:"operator,omitempty"`
 }
 
-// JoinResponse hands the new node the cluster secret it needs to forward
-// writes and ask for read indexes.
+// JoinResponse tells the new node who admitted it. It holds no secret: the
+// node authenticates with the credential it registered.
 type JoinResponse struct {
-	ClusterSecret string `json:"cluster_secret"`
-	Leader        string `json:"leader"`
+	Leader string `json:"leader"`
 }
 
 // ErrBadJoinToken is the one answer to any unusable token (unknown, used,
 // expired), so a caller cannot probe which tokens exist.
 var ErrBadJoinToken = errors.New("the join token is not valid")
 
-// admit runs on the leader: it spends the token, adds the node as a voter
-// and records its admin URL. A node that joins again with the token it used
-// (a restart before it saved the secret) is admitted again; a changed
-// address replaces the old one.
+// admit runs on the leader: it spends the token, records the node and its
+// credentials (one command, authored by the leader's node: the token is
+// the authority) and adds the node as a voter. A node that joins again
+// with the token it used (a restart before it saved its state) is admitted
+// again; a changed address replaces the old one.
 func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error) {
 	if req.ID == "" || req.RaftAddr == "" || req.AdminURL == "" || req.Token == "" {
 		return JoinResponse{}, &registry.Error{Code: registry.CodeInvalid, Message: "id, raft_addr, admin_url and token are required"}
 	}
-	use := registry.UseJoinToken{Hash: registry.HashSecret(req.Token), Node: req.ID, Now: time.Now().Unix()}
+	use := registry.UseJoinToken{Hash: registry.HashSecret(req.Token), Node: req.ID, Now: time.Now().Unix(),
+		Record:       &registry.Node{ID: req.ID, RaftAddr: req.RaftAddr, AdminURL: req.AdminURL},
+		NodeVerifier: req.NodeVerifier, AdminVerifier: req.AdminVerifier, Operator: req.Operator}
 	// Refuse a token the leader's replica already knows to be bad without
 	// writing to the log, so that guessing costs the cluster nothing; the
 	// command re-checks atomically against concurrent joins.
@@ -49,25 +60,26 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	if t == nil || (t.UsedBy != "" && t.UsedBy != req.ID) || use.Now >= t.ExpiresAt {
 		return JoinResponse{}, ErrBadJoinToken
 	}
+	if req.NodeVerifier == "" {
+		return JoinResponse{}, &registry.Error{Code: registry.CodeInvalid, Message: "node_verifier is required: a node joins with a credential of its own"}
+	}
 	// The leader's own steps: they must not be forwarded if it loses the
 	// leadership meanwhile (the joiner retries).
-	if _, err := n.applyLocal(ctx, registry.MustEncode(registry.CmdUseJoinToken, use)); err != nil {
-		if registry.CodeOf(err) != "" {
-			return JoinResponse{}, ErrBadJoinToken
+	if _, err := n.propose(ctx, n.Self(), registry.MustEncode(registry.CmdUseJoinToken, use)); err != nil {
+		switch registry.CodeOf(err) {
+		case "":
+			return JoinResponse{}, err
+		case registry.CodeInvalid, registry.CodeConflict:
+			if t := n.Registry().JoinToken(use.Hash); t != nil && t.UsedBy == "" {
+				return JoinResponse{}, err // the token is good, the request is not
+			}
 		}
-		return JoinResponse{}, err
+		return JoinResponse{}, ErrBadJoinToken
 	}
 	if err := n.AddVoter(req.ID, req.RaftAddr); err != nil {
 		return JoinResponse{}, err
 	}
-	rec := registry.Node{ID: req.ID, RaftAddr: req.RaftAddr, AdminURL: req.AdminURL}
-	if old := n.Registry().Node(req.ID); old != nil {
-		rec.Operator = old.Operator
-	}
-	if _, err := n.applyLocal(ctx, registry.MustEncode(registry.CmdPutNode, rec)); err != nil {
-		return JoinResponse{}, err
-	}
-	return JoinResponse{ClusterSecret: n.clusterSecret(), Leader: n.cfg.ID}, nil
+	return JoinResponse{Leader: n.cfg.ID}, nil
 }
 
 // handleJoin answers a join request on any member: the leader admits the
@@ -86,29 +98,27 @@ func (n *Node) handleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 	}
 	body, _ := json.Marshal(req)
 	var out JoinResponse
-	err = n.call(ctx, http.MethodPost, base+pathInternalJoin, "application/json", body, &out)
+	err = n.call(ctx, http.MethodPost, base+pathInternalJoin, "application/json", body, n.Self(), &out)
 	return out, err
 }
 
-// Join asks the member whose admin API is at base to admit this node,
-// retrying while the cluster has no leader, until ctx ends; a refused token
-// ends it at once. It returns the cluster secret, which the node now
-// holds, for the caller to keep.
-func (n *Node) Join(ctx context.Context, base, token, adminURL string) (string, error) {
-	req := JoinRequest{ID: n.cfg.ID, RaftAddr: n.Addr(), AdminURL: adminURL, Token: token}
+// Join asks the member whose admin API is at base to admit this node, with
+// req (its id and raft address are filled in here), retrying while the
+// cluster has no leader, until ctx ends; a refused token ends it at once.
+func (n *Node) Join(ctx context.Context, base string, req JoinRequest) error {
+	req.ID, req.RaftAddr = n.cfg.ID, n.Addr()
 	backoff := 100 * time.Millisecond
 	for {
-		resp, err := n.postJoin(ctx, base, req)
+		_, err := n.postJoin(ctx, base, req)
 		if err == nil {
-			n.SetClusterSecret(resp.ClusterSecret)
-			return resp.ClusterSecret, nil
+			return nil
 		}
-		if !errors.Is(err, ErrNotLeader) {
-			return "", fmt.Errorf("join via %s: %w", base, err)
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrCredentialsPending) {
+			return fmt.Errorf("join via %s: %w", base, err)
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("join via %s: %w", base, err)
+			return fmt.Errorf("join via %s: %w", base, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -138,7 +148,7 @@ func (n *Node) postJoin(ctx context.Context, base string, req JoinRequest) (Join
 	switch resp.StatusCode {
 	case http.StatusOK:
 		var out JoinResponse
-		if err := json.Unmarshal(data, &out); err != nil || out.ClusterSecret == "" {
+		if err := json.Unmarshal(data, &out); err != nil || out.Leader == "" {
 			return JoinResponse{}, errors.New("unreadable answer")
 		}
 		return out, nil

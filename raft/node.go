@@ -48,6 +48,12 @@ type Config struct {
 	// joins to the leader, to ask it for a read index (see forward.go).
 	// Nil: a client with a 30 s timeout, over plain HTTP.
 	Client *http.Client
+	// Authenticator turns the credential a write was made with into its
+	// author, on the leader (author.go), and authenticates members on the
+	// internal endpoints. Nil: commands go in without an author, and no
+	// member is accepted on the internal endpoints (Raft alone, as in this
+	// package's tests).
+	Authenticator Authenticator
 	// ObserveWrite, when set, sees every Apply: when it started and how it
 	// ended (the node's write latency metrics).
 	ObserveWrite func(start time.Time, err error)
@@ -96,9 +102,9 @@ type Node struct {
 	transport hraft.Transport
 	store     *raftboltdb.BoltStore
 	closers   []io.Closer
-	// secret authenticates this node to the other members' internal
-	// endpoints and them to its own (see forward.go); empty until the node
-	// bootstrapped, joined or was given it.
+	// secret is the secret of the node's own credential, which
+	// authenticates it to the other members' internal endpoints and
+	// authors its own writes (author.go); empty until the node is given it.
 	secret atomic.Pointer[string]
 	// commits and caughtUp are for readiness (status.go).
 	commits  *commitWatch

@@ -110,7 +110,7 @@ func (c *testCluster) apply(cmd []byte) uint64 {
 	var idx uint64
 	c.onLeader("apply", func(l *Node) error {
 		var err error
-		idx, err = l.Apply(context.Background(), cmd)
+		idx, err = l.Apply(context.Background(), Presented{}, cmd)
 		return err
 	})
 	return idx
@@ -137,7 +137,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	ctx := context.Background()
 	leader := c.waitLeader()
-	if _, err := leader.Apply(ctx, scope("first")); err != nil {
+	if _, err := leader.Apply(ctx, Presented{}, scope("first")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range c.nodes {
@@ -149,7 +149,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		if n == leader {
 			continue
 		}
-		_, err := n.Apply(ctx, scope("x"))
+		_, err := n.Apply(ctx, Presented{}, scope("x"))
 		var nl *NotLeaderError
 		if !errors.As(err, &nl) || nl.LeaderID != leader.ID() {
 			t.Fatalf("a follower's Apply gave %v, want NotLeaderError naming %s", err, leader.ID())
@@ -158,7 +158,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 	}
 
 	// A refusal comes back as the registry's error, with nothing applied.
-	_, err := leader.Apply(ctx, registry.MustEncode(registry.CmdDeleteScope, registry.Key{Key: "missing"}))
+	_, err := leader.Apply(ctx, Presented{}, registry.MustEncode(registry.CmdDeleteScope, registry.Key{Key: "missing"}))
 	if registry.CodeOf(err) != registry.CodeNotFound {
 		t.Fatalf("deleting a missing scope gave %v", err)
 	}
@@ -175,7 +175,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 	if leader == old {
 		t.Fatal("the stopped node is still leader")
 	}
-	if _, err := leader.Apply(ctx, scope("second")); err != nil {
+	if _, err := leader.Apply(ctx, Presented{}, scope("second")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range c.nodes {

@@ -12,7 +12,7 @@ func TestMutualTLSReplicatesAndShutsOutStrangers(t *testing.T) {
 	ca := testca.New(t)
 	c := startCluster(t, 2, func(cfg *Config) { cfg.TLS = ca.NodeTLS(t, cfg.ID, ca.Pool) })
 	leader := c.waitLeader()
-	if _, err := leader.Apply(context.Background(), scope("over-tls")); err != nil {
+	if _, err := leader.Apply(context.Background(), Presented{}, scope("over-tls")); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range c.nodes {
@@ -35,7 +35,7 @@ func TestMutualTLSReplicatesAndShutsOutStrangers(t *testing.T) {
 	if err := leader.AddVoter("stranger", stranger.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leader.Apply(context.Background(), scope("after-stranger")); err != nil {
+	if _, err := leader.Apply(context.Background(), Presented{}, scope("after-stranger")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -37,6 +37,12 @@ const (
 	codeJoinToken   = "join_token"
 	codeTooLarge    = "too_large"
 	codeInternal    = "internal"
+	codeForbidden   = "forbidden"
+	// codeUnauthenticated: the leader refused the credential a write was
+	// made with (not the forwarding node's: that is codeClusterAuth, the
+	// node-to-node authentication of every version).
+	codeUnauthenticated = "unauthenticated"
+	codePending         = "credentials_pending"
 )
 
 // refusals pairs the registry's refusal kinds with their wire codes; the
@@ -51,10 +57,8 @@ var refusals = []struct {
 	{registry.CodeNotFound, codeNotFound, http.StatusNotFound, "not-found"},
 	{registry.CodeConflict, codeConflict, http.StatusConflict, "conflict"},
 	{registry.CodeStale, codeStale, http.StatusConflict, "stale"},
+	{registry.CodeForbidden, codeForbidden, http.StatusForbidden, "forbidden"},
 }
-
-// ErrClusterAuth: the leader refused this node's cluster secret.
-var ErrClusterAuth = errors.New("the leader refused this node's cluster secret")
 
 // errTooLarge: a forwarded command over maxCommandBytes.
 var errTooLarge = errors.New("the command is larger than a node forwards")
@@ -85,8 +89,12 @@ func toWire(err error) wireError {
 		return newWireError(http.StatusServiceUnavailable, "no-leader", codeNotLeader, err.Error())
 	case errors.Is(err, ErrBadJoinToken):
 		return newWireError(http.StatusForbidden, "join-token", codeJoinToken, err.Error())
-	case errors.Is(err, ErrClusterAuth):
-		return newWireError(http.StatusUnauthorized, "unauthorized", codeClusterAuth, "internal endpoints need the cluster secret")
+	case errors.Is(err, ErrNodeAuth):
+		return newWireError(http.StatusUnauthorized, "unauthorized", codeClusterAuth, "internal endpoints need a member's node credential")
+	case errors.Is(err, ErrUnauthenticated):
+		return newWireError(http.StatusUnauthorized, "unauthorized", codeUnauthenticated, err.Error())
+	case errors.Is(err, ErrCredentialsPending):
+		return newWireError(http.StatusServiceUnavailable, "credentials-pending", codePending, err.Error())
 	case errors.Is(err, errTooLarge):
 		return newWireError(http.StatusRequestEntityTooLarge, "too-large", codeTooLarge, err.Error())
 	}
@@ -109,7 +117,11 @@ func fromWire(status int, body []byte) error {
 	case codeJoinToken:
 		return ErrBadJoinToken
 	case codeClusterAuth:
-		return ErrClusterAuth
+		return ErrNodeAuth
+	case codeUnauthenticated:
+		return fmt.Errorf("%s: %w", w.Detail, ErrUnauthenticated)
+	case codePending:
+		return ErrCredentialsPending
 	case codeTooLarge:
 		return errTooLarge
 	}

@@ -11,14 +11,14 @@ import (
 // TestErrorsCrossTheWireByCode: what the leader answers, the follower gets
 // back as the same kind of error, by its code alone.
 func TestErrorsCrossTheWireByCode(t *testing.T) {
-	for _, c := range []registry.Code{registry.CodeInvalid, registry.CodeNotFound, registry.CodeConflict, registry.CodeStale} {
+	for _, c := range []registry.Code{registry.CodeInvalid, registry.CodeNotFound, registry.CodeConflict, registry.CodeStale, registry.CodeForbidden} {
 		got := roundTrip(t, &registry.Error{Code: c, Message: "no: " + string(c)})
 		var re *registry.Error
 		if !errors.As(got, &re) || re.Code != c || re.Message != "no: "+string(c) {
 			t.Fatalf("refusal %s came back as %#v", c, got)
 		}
 	}
-	for _, want := range []error{ErrNotLeader, ErrBadJoinToken, ErrClusterAuth} {
+	for _, want := range []error{ErrNotLeader, ErrBadJoinToken, ErrNodeAuth, ErrUnauthenticated, ErrCredentialsPending} {
 		if got := roundTrip(t, want); !errors.Is(got, want) {
 			t.Fatalf("%v came back as %v", want, got)
 		}

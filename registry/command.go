@@ -32,6 +32,12 @@ const (
 	CmdDeleteSPPolicy
 	CmdRemoveOperator
 	CmdUpdateOperator
+	// CmdAuthored wraps any other command with its author (authored.go).
+	CmdAuthored
+	// CmdCreate wraps a put command so that it only creates.
+	CmdCreate
+	CmdPutCredentials
+	CmdRevokeCredential
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

@@ -8,8 +8,9 @@ import (
 // applyRemoveOperator removes an operator that leaves the federation with
 // everything that names it, in one command so that no replica ever answers
 // from half of it: its number ranges and IP ranges, the numbers ported to it
-// (they return to their ranges' holders), its SP policies, its node records,
-// its place in SPs' operator lists, and the operator record. DELETE
+// (they return to their ranges' holders), its SP policies, its node records
+// (their node credentials revoked), its place in SPs' operator lists, and
+// the operator record. DELETE
 // /v1/operators/{id} refuses while such rows exist; this is the deliberate
 // form. Its cost is one pass over the ported numbers, acceptable for an
 // event that happens once in an operator's life.
@@ -44,6 +45,19 @@ func applyRemoveOperator(tx *writeTxn, body []byte) error {
 			return err
 		}
 		ips = append(ips, p)
+	}
+	it, err = tx.Get(tableNodes, "operator", o.ID)
+	if err != nil {
+		return err
+	}
+	var nodes []string
+	for v := it.Next(); v != nil; v = it.Next() {
+		nodes = append(nodes, v.(*Node).ID)
+	}
+	for _, n := range nodes {
+		if err := revokeNodeCredential(tx, n); err != nil {
+			return err
+		}
 	}
 	for _, table := range []string{tableIPRanges, tableSPPolicies, tableNodes} {
 		if _, err := tx.DeleteAll(table, "operator", o.ID); err != nil {

@@ -59,4 +59,12 @@
 // Port batches travel in the log in a binary form (EncodePorts: the
 // operator ids once, then 10 bytes a row), because bulk files put tens of
 // millions of rows through it.
+//
+// # Authors, authorization and the audit log
+//
+// A leader wraps every command it proposes with its author (authored.go):
+// Apply judges it against the author's credential (authorize.go), applies
+// it or refuses it as CodeForbidden, and records either in the replicated
+// audit log (audit.go). Commands without an author, from a log written
+// before authors existed, apply as they always did.
 package registry

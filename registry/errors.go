@@ -21,6 +21,8 @@ const (
 	// CodeStale: a conditional write found the row changed since the
 	// caller read it; read again and retry.
 	CodeStale Code = "stale"
+	// CodeForbidden: the command's author may not make it (authorize.go).
+	CodeForbidden Code = "forbidden"
 )
 
 // Error is a refusal by the registry. Refusals are deterministic: every
@@ -46,6 +48,10 @@ func conflictf(format string, args ...any) error {
 
 func stalef(format string, args ...any) error {
 	return &Error{Code: CodeStale, Message: fmt.Sprintf(format, args...)}
+}
+
+func forbiddenf(format string, args ...any) error {
+	return &Error{Code: CodeForbidden, Message: fmt.Sprintf(format, args...)}
 }
 
 // CodeOf returns the Code of a registry refusal anywhere in err's chain, or ""

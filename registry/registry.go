@@ -42,27 +42,30 @@ func New() *Registry {
 	r := &Registry{db: db, ranges: newPrefixIndex(), ips: newIPIndex(), ported: NewPortedIndex()}
 	r.slots.Store(&[]*Operator{})
 	r.apply = map[CommandType]applyFunc{
-		CmdPutOperator:    applyPutOperator,
-		CmdDeleteOperator: applyDeleteOperator,
-		CmdPutRanges:      applyPutRanges,
-		CmdDeleteRanges:   applyDeleteRanges,
-		CmdPortNumbers:    applyPortNumbers,
-		CmdPutIPRange:     applyPutIPRange,
-		CmdDeleteIPRange:  applyDeleteIPRange,
-		CmdPutSP:          applyPutSP,
-		CmdDeleteSP:       applyDeleteSP,
-		CmdPutScope:       applyPutScope,
-		CmdDeleteScope:    applyDeleteScope,
-		CmdPutProduct:     applyPutProduct,
-		CmdDeleteProduct:  applyDeleteProduct,
-		CmdPutNode:        applyPutNode,
-		CmdDeleteNode:     applyDeleteNode,
-		CmdPutJoinToken:   applyPutJoinToken,
-		CmdUseJoinToken:   applyUseJoinToken,
-		CmdPutSPPolicy:    applyPutSPPolicy,
-		CmdDeleteSPPolicy: applyDeleteSPPolicy,
-		CmdRemoveOperator: applyRemoveOperator,
-		CmdUpdateOperator: applyUpdateOperator,
+		CmdPutOperator:      applyPutOperator,
+		CmdDeleteOperator:   applyDeleteOperator,
+		CmdPutRanges:        applyPutRanges,
+		CmdDeleteRanges:     applyDeleteRanges,
+		CmdPortNumbers:      applyPortNumbers,
+		CmdPutIPRange:       applyPutIPRange,
+		CmdDeleteIPRange:    applyDeleteIPRange,
+		CmdPutSP:            applyPutSP,
+		CmdDeleteSP:         applyDeleteSP,
+		CmdPutScope:         applyPutScope,
+		CmdDeleteScope:      applyDeleteScope,
+		CmdPutProduct:       applyPutProduct,
+		CmdDeleteProduct:    applyDeleteProduct,
+		CmdPutNode:          applyPutNode,
+		CmdDeleteNode:       applyDeleteNode,
+		CmdPutJoinToken:     applyPutJoinToken,
+		CmdUseJoinToken:     applyUseJoinToken,
+		CmdPutSPPolicy:      applyPutSPPolicy,
+		CmdDeleteSPPolicy:   applyDeleteSPPolicy,
+		CmdRemoveOperator:   applyRemoveOperator,
+		CmdUpdateOperator:   applyUpdateOperator,
+		CmdCreate:           applyCreate,
+		CmdPutCredentials:   applyPutCredentials,
+		CmdRevokeCredential: applyRevokeCredential,
 	}
 	return r
 }
@@ -80,6 +83,9 @@ func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
 func (r *Registry) Apply(index uint64, cmd []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(cmd) >= 2 && CommandType(cmd[0]) == CmdAuthored {
+		return r.applyAuthored(index, cmd)
+	}
 	fn, err := r.lookup(cmd)
 	if err != nil {
 		return err
@@ -114,8 +120,21 @@ func (r *Registry) Apply(index uint64, cmd []byte) error {
 // on (a newer node forwarding a command this leader does not know yet).
 // Its body is read only by Apply.
 func (r *Registry) Interpretable(cmd []byte) error {
-	_, err := r.lookup(cmd)
-	return err
+	if len(cmd) >= 2 && CommandType(cmd[0]) == CmdAuthored {
+		_, inner, err := unwrapAuthored(cmd)
+		if err != nil {
+			return err
+		}
+		cmd = inner
+	}
+	if _, err := r.lookup(cmd); err != nil {
+		return err
+	}
+	if CommandType(cmd[0])&^SkipIfUnknown == CmdCreate {
+		_, err := r.lookup(cmd[2:])
+		return err
+	}
+	return nil
 }
 
 // lookup returns the function that applies cmd; nil and no error when cmd

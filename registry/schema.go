@@ -8,14 +8,16 @@ import (
 // Number ranges and ported numbers have indexes of their own (ranges.go,
 // ported.go): at a country's scale memdb costs too much per row.
 const (
-	tableOperators  = "operators"
-	tableIPRanges   = "ip_ranges"
-	tableSPs        = "service_providers"
-	tableScopes     = "scopes"
-	tableProducts   = "products"
-	tableNodes      = "nodes"
-	tableJoinTokens = "join_tokens"
-	tableSPPolicies = "sp_policies"
+	tableOperators   = "operators"
+	tableIPRanges    = "ip_ranges"
+	tableSPs         = "service_providers"
+	tableScopes      = "scopes"
+	tableProducts    = "products"
+	tableNodes       = "nodes"
+	tableJoinTokens  = "join_tokens"
+	tableSPPolicies  = "sp_policies"
+	tableCredentials = "credentials"
+	tableAudit       = "audit"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -37,6 +39,7 @@ func schema() *memdb.DBSchema {
 	for _, t := range []*memdb.TableSchema{
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
+		credentialsTable(), auditTable(),
 	} {
 		db.Tables[t.Name] = t
 	}
@@ -101,5 +104,12 @@ func spPoliciesTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableSPPolicies, Indexes: map[string]*memdb.IndexSchema{
 		"id": idIndex("ID"), "operator": operatorIndex(),
 		"sp": {Name: "sp", Indexer: &memdb.StringFieldIndex{Field: "ClientID"}},
+	}}
+}
+
+func credentialsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableCredentials, Indexes: map[string]*memdb.IndexSchema{
+		"id":       idIndex("ID"),
+		"operator": {Name: "operator", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Operator"}},
 	}}
 }

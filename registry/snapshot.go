@@ -11,8 +11,13 @@ import (
 )
 
 // snapshotMagic opens every registry snapshot; the digit after it is the
-// format version.
-const snapshotMagic = "mcfed-registry-snapshot\n2"
+// format version: 3 adds the credentials and the audit log, 2 (read still,
+// so a node upgraded with an older snapshot on disk restores it) has
+// neither.
+const (
+	snapshotMagic   = "mcfed-registry-snapshot\n3"
+	snapshotMagicV2 = "mcfed-registry-snapshot\n2"
+)
 
 // chunkRows is how many rows go in one gob value of a snapshot, and in one
 // memdb transaction when restoring: memdb's commit cost grows quickly past a
@@ -61,6 +66,8 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		writeTable[Node](enc, s.txn, tableNodes),
 		writeTable[JoinToken](enc, s.txn, tableJoinTokens),
 		writeTable[SPPolicy](enc, s.txn, tableSPPolicies),
+		writeTable[Credential](enc, s.txn, tableCredentials),
+		writeTable[AuditEntry](enc, s.txn, tableAudit),
 	} {
 		if err != nil {
 			return cw.n, err
@@ -109,9 +116,10 @@ func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
 func Restore(rd io.Reader) (*Registry, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic && string(magic) != snapshotMagicV2 {
 		return nil, fmt.Errorf("restore: not a registry snapshot of this version")
 	}
+	v2 := string(magic) == snapshotMagicV2
 	dec := gob.NewDecoder(br)
 	var index uint64
 	if err := dec.Decode(&index); err != nil {
@@ -152,6 +160,14 @@ func Restore(rd io.Reader) (*Registry, error) {
 		readTable[SPPolicy](dec, r, tableSPPolicies, nil),
 	} {
 		if err != nil {
+			return nil, err
+		}
+	}
+	if !v2 {
+		if err := readTable[Credential](dec, r, tableCredentials, nil); err != nil {
+			return nil, err
+		}
+		if err := readTable[AuditEntry](dec, r, tableAudit, nil); err != nil {
 			return nil, err
 		}
 	}
