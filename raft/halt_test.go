@@ -40,6 +40,21 @@ func TestReplicaHaltsOnACommandItCannotInterpret(t *testing.T) {
 		t.Fatalf("Apply of an unknown command type gave %v and moved the log from %d to %d", err, last, leader.raft.LastIndex())
 	}
 
+	// Nor one of a type it knows whose body does not decode, as a member
+	// might forward: it would halt every replica.
+	for _, garbage := range [][]byte{
+		{byte(registry.CmdPutScope), 1, '{', 'x'},
+		{byte(registry.CmdPortNumbers), 1, 0xff},
+		{byte(registry.CmdCreate), 1, byte(registry.CmdPutSP), 1, '['},
+	} {
+		if _, err := leader.Apply(ctx, Presented{}, garbage); !errors.As(err, &ue) || leader.raft.LastIndex() != last {
+			t.Fatalf("Apply of an undecodable %v gave %v and moved the log from %d to %d", garbage, err, last, leader.raft.LastIndex())
+		}
+	}
+	if st := f.Status(time.Minute); !st.Fresh || st.Halted != nil {
+		t.Fatalf("a refused proposal halted the follower: %+v", st)
+	}
+
 	// Command type 99, version 1: what a newer build might write. It goes
 	// straight into the log, as a newer leader would put it there.
 	fut := leader.raft.Apply([]byte{99, 1, '{', '}'}, 10*time.Second)

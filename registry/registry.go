@@ -114,25 +114,45 @@ func (r *Registry) Apply(index uint64, cmd []byte) error {
 	return nil
 }
 
-// Interpretable says whether this build can read cmd's type and version
-// (an *UninterpretableError when not), without applying it: a leader checks
-// it before proposing a command, so that it never commits one it would halt
-// on (a newer node forwarding a command this leader does not know yet).
-// Its body is read only by Apply.
+// Interpretable says whether Apply could read cmd (an *UninterpretableError
+// when not), without applying it: a leader checks it before proposing, so
+// that it never commits a command every replica would halt on, whether a
+// newer node forwarded a type this build does not know yet or a member
+// forwarded a body that does not decode. It dry-runs the command as Apply
+// would, author and authorization included, in a transaction it throws
+// away: the indexes outside memdb change only in on-commit hooks, which a
+// dry run never calls. A refusal is no concern of it: nil.
 func (r *Registry) Interpretable(cmd []byte) error {
-	if len(cmd) >= 2 && CommandType(cmd[0]) == CmdAuthored {
-		_, inner, err := unwrapAuthored(cmd)
-		if err != nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var h Header
+	authored := len(cmd) >= 2 && CommandType(cmd[0]) == CmdAuthored
+	if authored {
+		var err error
+		if h, cmd, err = unwrapAuthored(cmd); err != nil {
 			return err
 		}
-		cmd = inner
 	}
-	if _, err := r.lookup(cmd); err != nil {
+	fn, err := r.lookup(cmd)
+	if err != nil || fn == nil {
 		return err
 	}
-	if CommandType(cmd[0])&^SkipIfUnknown == CmdCreate {
-		_, err := r.lookup(cmd[2:])
-		return err
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1}
+	defer tx.Abort()
+	body := cmd[2:]
+	if authored {
+		if _, refusal := judge(tx, resolve(tx, h.Author), CommandType(cmd[0])&^SkipIfUnknown, body); refusal != nil {
+			return uninterpretableOnly(refusal)
+		}
+	}
+	return uninterpretableOnly(fn(tx, body))
+}
+
+// uninterpretableOnly keeps err only when it says a command cannot be read.
+func uninterpretableOnly(err error) error {
+	var ue *UninterpretableError
+	if errors.As(err, &ue) {
+		return ue
 	}
 	return nil
 }
