@@ -145,7 +145,11 @@ func (r *Registry) Interpretable(cmd []byte) error {
 			return uninterpretableOnly(refusal)
 		}
 	}
-	return uninterpretableOnly(fn(tx, body))
+	if ue, ok := uninterpretableOnly(fn(tx, body)).(*UninterpretableError); ok {
+		ue.Type, ue.Version = CommandType(cmd[0]), cmd[1]
+		return ue
+	}
+	return nil
 }
 
 // uninterpretableOnly keeps err only when it says a command cannot be read.
