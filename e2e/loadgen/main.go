@@ -6,6 +6,7 @@
 //	loadgen discovery --url http://127.0.0.1:8080 --secret S [--compare http://127.0.0.1:9099] [--users 64 --duration 10s]
 //	loadgen discovery --dev <data dir>/dev.json [--users 64 --duration 10s]
 //	loadgen logins    --dev <data dir>/dev.json [--users 16 --duration 20s --subscribers 1000 --logins N]
+//	                  [--alg ES256] [--server-pid PID] [--phase-logins N]
 //
 // setup writes a national numbering plan into a node through its admin API
 // (six operators with sealing keys, ranges, ported numbers, an SP); bare
@@ -20,7 +21,10 @@
 // Connect logins (discovery, authorize, the SMS read from the simulated
 // handset, the code typed, token, userinfo) for subscribers it first
 // provisions through each operator's admin API, and prints logins/s and
-// latency percentiles per phase.
+// latency percentiles per phase, and logins per server CPU-second: the
+// CPU time of the server process (dev.json's pid, or --server-pid) read
+// from /proc before and after the run. --phase-logins adds a pass that
+// charges the server's CPU to each phase (see phaseReport).
 package main
 
 import (
