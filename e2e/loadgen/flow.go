@@ -176,16 +176,16 @@ func (d *loginDriver) token(ctx context.Context, f *loginFlow) string {
 func (d *loginDriver) userinfo(ctx context.Context, f *loginFlow) string {
 	req, _ := http.NewRequestWithContext(ctx, "GET", f.links["userinfo"], nil)
 	req.Header.Set("Authorization", "Bearer "+f.access)
-	return d.userinfoAnswer(req)
+	return userinfoNamesSub(d.client, &d.requests, req)
 }
 
-// userinfoAnswer sends a userinfo request and checks that it names the
-// subscriber.
-func (d *loginDriver) userinfoAnswer(req *http.Request) string {
+// userinfoNamesSub sends a userinfo request and checks that the answer
+// names the user.
+func userinfoNamesSub(c *http.Client, sent *atomic.Int64, req *http.Request) string {
 	var info struct {
 		Sub string `json:"sub"`
 	}
-	if kind := d.json(req, &info); kind != "" {
+	if kind := sendJSON(c, sent, req, &info); kind != "" {
 		return kind
 	}
 	if info.Sub == "" {

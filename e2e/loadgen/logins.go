@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,34 +250,18 @@ func (r *loginReport) print(w io.Writer) {
 	if r.exhausted {
 		fmt.Fprintf(w, "            every subscriber's SMS allowance was spent before the end: give more with --subscribers\n")
 	}
-	fmt.Fprintf(w, "%-10s %10s %10s %10s %8s\n", "phase", "p50", "p90", "p99", "count")
-	row := func(name string, lat []time.Duration) {
-		s := sortedCopy(lat)
-		fmt.Fprintf(w, "%-10s %10s %10s %10s %8d\n", name, round(quantile(s, 0.5)), round(quantile(s, 0.9)), round(quantile(s, 0.99)), len(s))
-	}
+	printLatencyHeader(w)
 	for i, name := range phaseNames {
-		row(name, r.phases[i])
+		printLatency(w, name, r.phases[i])
 	}
-	row("total", r.total)
+	printLatency(w, "total", r.total)
 	if r.cpu != nil {
 		r.cpu.print(w, r.ok, "logins")
 	}
 	if r.phaseCPU != nil {
 		r.phaseCPU.print(w)
 	}
-	if len(r.errors) == 0 {
-		fmt.Fprintln(w, "errors     none")
-		return
-	}
-	kinds := make([]string, 0, len(r.errors))
-	for k := range r.errors {
-		kinds = append(kinds, k)
-	}
-	sort.Slice(kinds, func(i, j int) bool { return r.errors[kinds[i]] > r.errors[kinds[j]] })
-	fmt.Fprintln(w, "errors")
-	for _, k := range kinds {
-		fmt.Fprintf(w, "  %6d  %s\n", r.errors[k], k)
-	}
+	printErrors(w, r.errors)
 }
 
 // awaitSMS polls the subscriber's inbox until an SMS newer than the one its
@@ -335,9 +318,19 @@ func (a answer) unexpected() string {
 }
 
 // do sends req; a non-empty kind names a transport failure.
-func (d *loginDriver) do(req *http.Request) (answer, string) {
-	d.requests.Add(1)
-	resp, err := d.client.Do(req)
+func (d *loginDriver) do(req *http.Request) (answer, string) { return send(d.client, &d.requests, req) }
+
+// json sends req and decodes a 200 JSON answer into out; a non-empty kind
+// says what went wrong.
+func (d *loginDriver) json(req *http.Request, out any) string {
+	return sendJSON(d.client, &d.requests, req, out)
+}
+
+// send sends req with c, counting it in sent; a non-empty kind names a
+// transport failure.
+func send(c *http.Client, sent *atomic.Int64, req *http.Request) (answer, string) {
+	sent.Add(1)
+	resp, err := c.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) && ue.Timeout() {
@@ -353,10 +346,10 @@ func (d *loginDriver) do(req *http.Request) (answer, string) {
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}, ""
 }
 
-// json sends req and decodes a 200 JSON answer into out; a non-empty kind
-// says what went wrong.
-func (d *loginDriver) json(req *http.Request, out any) string {
-	a, kind := d.do(req)
+// sendJSON sends req and decodes a 200 JSON answer into out; a non-empty
+// kind says what went wrong.
+func sendJSON(c *http.Client, sent *atomic.Int64, req *http.Request, out any) string {
+	a, kind := send(c, sent, req)
 	if kind != "" {
 		return kind
 	}
