@@ -3,6 +3,7 @@
 package dev
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/operator/handset"
 	"github.com/mcfed/mcfed/registry"
@@ -102,7 +105,7 @@ const smsLimit = 5
 // loginBench logs subscribers of one operator in through its node.
 type loginBench struct {
 	d    *Federation
-	node interface{ PublicURL() string }
+	node *federation.Node
 	op   operator
 	next int // the next number of the operator's first range to provision
 	// client reads each redirect itself, and keeps a connection per user.
@@ -155,13 +158,13 @@ func (lb *loginBench) provision(ctx context.Context, n int) (chan *benchSubscrib
 		if lb.next == 1e6 {
 			return nil, errors.New("the operator's first range is used up")
 		}
-		if _, err := e164.Parse(number); err != nil || strings.Contains(strings.Join(lb.op.numbers(), " "), number) {
+		if _, err := e164.Parse(number); err != nil || slices.Contains(lb.op.numbers(), number) {
 			continue
 		}
 		subs <- &benchSubscriber{msisdn: number, seen: map[string]bool{}}
 		csv = fmt.Appendf(csv, "%s,active,Bench,User\n", number)
 	}
-	return subs, lb.d.admin(0).Do(ctx, "POST", "/v1/subscribers/import", strings.NewReader(string(csv)), nil)
+	return subs, lb.d.admin(0).Do(ctx, "POST", "/v1/subscribers/import", bytes.NewReader(csv), nil)
 }
 
 var benchOTP = regexp.MustCompile(`sign in to .*: (\d{4,10})\b`)
