@@ -22,6 +22,10 @@ type DevInfo struct {
 	SP           DevSPInfo         `json:"sp"`
 	Operators    []DevOperatorInfo `json:"operators"`
 	Handset      DevHandsetInfo    `json:"handset"`
+	// PID is the process serving all of it (nodes, handset, SP page), for
+	// load generators that measure the server's CPU time in /proc; 0 in a
+	// dev.json written before it was recorded.
+	PID int `json:"pid,omitempty"`
 }
 
 // DevNodeInfo is one node of the demo federation.

@@ -16,7 +16,8 @@ func (d *Federation) describe() client.DevInfo {
 	info := client.DevInfo{AdminToken: d.AdminToken,
 		SP: client.DevSPInfo{ClientID: spClientID, ClientSecret: d.SPSecret, Name: spName, Scopes: spScopes,
 			RedirectURI: d.sp.CallbackURL(), PageURL: d.sp.URL()},
-		Handset: client.DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL() + "/" + client.MSISDNPlaceholder + "/messages"}}
+		Handset: client.DevHandsetInfo{PageURL: d.phone.URL(), APIURL: d.phone.URL() + "/" + client.MSISDNPlaceholder + "/messages"},
+		PID:     os.Getpid()}
 	for i, op := range operators {
 		n := d.Nodes[i]
 		info.Nodes = append(info.Nodes, client.DevNodeInfo{ID: op.nodeID(), Operator: op.id, PublicURL: n.PublicURL(),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,8 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,18 +31,35 @@ func logins(args []string) error {
 	maxLogins := fs.Int("logins", 0, "stop after this many logins (0: only the duration counts)")
 	nSPs := fs.Int("sps", 8, "SPs the users log in to, registered for the run (users take them in turn): the gateways throttle userinfo per SP, as a real federation serves many")
 	perOp := fs.Int("subscribers", 1000, "subscribers provisioned per operator; each takes part in at most 5 logins (the SMS sending limit per number per 15 minutes)")
+	alg := fs.String("alg", "", "ID token algorithm the load SPs register (id_token_signed_response_alg: RS256, PS256 or ES256; default the gateways' default, RS256)")
+	pid := fs.Int("server-pid", 0, "process whose CPU time is the server's (default: the pid dev.json gives; -1: none)")
+	phaseLogins := fs.Int("phase-logins", 0, "after the run, this many more logins in waves, one phase at a time across a wave, with the server's CPU read between phases: the CPU each phase costs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dev == "" {
 		return errors.New("logins needs --dev <path of dev.json>")
 	}
+	if *alg != "" && *nSPs == 0 {
+		return errors.New("--alg registers the load SPs with it: it needs --sps > 0")
+	}
 	info, err := client.ReadDevInfo(*dev)
 	if err != nil {
 		return err
 	}
+	if *pid == 0 {
+		*pid = info.PID
+	}
+	server, err := newServerCPU(max(*pid, 0))
+	if err != nil {
+		return err
+	}
+	if server == nil && *phaseLogins > 0 {
+		return errors.New("--phase-logins needs the server's pid: dev.json gives none, pass --server-pid")
+	}
 	rep, err := runLogins(context.Background(), loginConfig{info: info, users: *users, duration: *duration,
-		maxLogins: *maxLogins, perOperator: *perOp, sps: *nSPs, log: os.Stdout})
+		maxLogins: *maxLogins, perOperator: *perOp, sps: *nSPs, idTokenAlg: *alg, server: server,
+		phaseLogins: *phaseLogins, log: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -63,7 +77,10 @@ type loginConfig struct {
 	duration    time.Duration
 	maxLogins   int // 0: no limit
 	perOperator int
-	sps         int       // load SPs to register (0: the demo SP alone)
+	sps         int    // load SPs to register (0: the demo SP alone)
+	idTokenAlg  string // what the load SPs register ("": the default)
+	server      *serverCPU
+	phaseLogins int       // logins of the phase-by-phase pass after the run (0: none)
 	log         io.Writer // provisioning progress
 }
 
@@ -90,6 +107,8 @@ type loginReport struct {
 	phases                   [nPhases][]time.Duration // successful phases
 	total                    []time.Duration          // successful logins
 	errors                   map[string]int           // "phase: kind" -> count
+	cpu                      *cpuSpan                 // the server's CPU over the run (nil: not measured)
+	phaseCPU                 *phaseReport             // the phase-by-phase pass (nil: none)
 }
 
 // loginError is a failed login: the phase and a short kind to count by.
@@ -115,11 +134,11 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 	p := newPool(subs)
 	sps := []client.DevSPInfo{cfg.info.SP}
 	if cfg.sps > 0 {
-		if sps, err = registerLoadSPs(ctx, cfg.info, cfg.sps, cfg.log); err != nil {
+		if sps, err = registerLoadSPs(ctx, cfg.info, cfg.sps, cfg.idTokenAlg, cfg.log); err != nil {
 			return nil, err
 		}
 	}
-	d := &loginDriver{info: cfg.info, client: &http.Client{
+	d := &loginDriver{info: cfg.info, idTokenAlg: cfg.idTokenAlg, client: &http.Client{
 		Timeout: 15 * time.Second,
 		// Each redirect is a step the driver reads itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -134,6 +153,12 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 		started atomic.Int64
 	)
 	done := make(chan struct{})
+	var cpu0 time.Duration
+	if cfg.server != nil {
+		if cpu0, err = cfg.server.read(); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	for u := range cfg.users {
 		wg.Add(1)
@@ -195,9 +220,21 @@ func runLogins(ctx context.Context, cfg loginConfig) (*loginReport, error) {
 		close(done)
 	}
 	rep.elapsed = time.Since(start)
+	if cfg.server != nil {
+		cpu1, err := cfg.server.read()
+		if err != nil {
+			return nil, err
+		}
+		rep.cpu = &cpuSpan{pid: int(cfg.server.proc.PID), cpu: cpu1 - cpu0, wall: rep.elapsed}
+	}
 	rep.used = p.used()
 	rep.exhausted = p.isExhausted()
 	rep.requests = d.requests.Load()
+	if cfg.phaseLogins > 0 {
+		if rep.phaseCPU, err = runPhases(ctx, d, p, sps, cfg.users, cfg.phaseLogins, cfg.server); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 
@@ -213,154 +250,18 @@ func (r *loginReport) print(w io.Writer) {
 	if r.exhausted {
 		fmt.Fprintf(w, "            every subscriber's SMS allowance was spent before the end: give more with --subscribers\n")
 	}
-	fmt.Fprintf(w, "%-10s %10s %10s %10s %8s\n", "phase", "p50", "p90", "p99", "count")
-	row := func(name string, lat []time.Duration) {
-		s := sortedCopy(lat)
-		fmt.Fprintf(w, "%-10s %10s %10s %10s %8d\n", name, round(quantile(s, 0.5)), round(quantile(s, 0.9)), round(quantile(s, 0.99)), len(s))
-	}
+	printLatencyHeader(w)
 	for i, name := range phaseNames {
-		row(name, r.phases[i])
+		printLatency(w, name, r.phases[i])
 	}
-	row("total", r.total)
-	if len(r.errors) == 0 {
-		fmt.Fprintln(w, "errors     none")
-		return
+	printLatency(w, "total", r.total)
+	if r.cpu != nil {
+		r.cpu.print(w, r.ok, "logins")
 	}
-	kinds := make([]string, 0, len(r.errors))
-	for k := range r.errors {
-		kinds = append(kinds, k)
+	if r.phaseCPU != nil {
+		r.phaseCPU.print(w)
 	}
-	sort.Slice(kinds, func(i, j int) bool { return r.errors[kinds[i]] > r.errors[kinds[j]] })
-	fmt.Fprintln(w, "errors")
-	for _, k := range kinds {
-		fmt.Fprintf(w, "  %6d  %s\n", r.errors[k], k)
-	}
-}
-
-// loginDriver does logins as the dev federation's demo SP and its users.
-type loginDriver struct {
-	info     *client.DevInfo
-	client   *http.Client
-	requests atomic.Int64
-}
-
-// otpInSMS finds the code in the SMS authenticator's text ("Your code to
-// sign in to <SP>: 123456").
-var otpInSMS = regexp.MustCompile(`sign in to .*: (\d{4,10})\b`)
-
-// loginScope is what the logins ask for: authentication and the profile
-// userinfo releases.
-const loginScope = "openid mc_authn profile"
-
-// login is one full login of subscriber s, timing each phase into lat:
-// discovery on a random node, /authorize at the serving operator (and its
-// code page, as a browser loads it), the SMS read from the handset's API,
-// the code typed on the page, the token exchange with PKCE, userinfo.
-func (d *loginDriver) login(ctx context.Context, rng *rand.Rand, sp *client.DevSPInfo, s *loadSubscriber, lat *[nPhases]time.Duration) error {
-	phase := phDiscovery
-	t0 := time.Now()
-	next := func() {
-		lat[phase] = time.Since(t0)
-		phase++
-		t0 = time.Now()
-	}
-	fail := func(kind string, a ...any) error { return &loginError{phase: phase, kind: fmt.Sprintf(kind, a...)} }
-	redirect := sp.RedirectURI
-
-	// Discovery, as the GSMA Java SDK posts it.
-	node := d.info.Nodes[rng.IntN(len(d.info.Nodes))]
-	form := url.Values{"Redirect_URL": {redirect}, "Using-Mobile-Data": {"0"}, "MSISDN": {strings.TrimPrefix(s.msisdn, "+")}}
-	req, _ := http.NewRequestWithContext(ctx, "POST", node.DiscoveryURL, strings.NewReader(form.Encode()))
-	req.SetBasicAuth(sp.ClientID, sp.ClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	if kind := d.json(req, &disc); kind != "" {
-		return fail("%s", kind)
-	}
-	if disc.Error != "" || disc.SubscriberID == "" {
-		return fail("no operator: %s", disc.Error)
-	}
-	links := disc.Links()
-	next()
-
-	// Authorize, with state, nonce and PKCE S256, then the code page.
-	state, nonce, verifier := randomString(rng), randomString(rng), randomString(rng)
-	challenge := sha256.Sum256([]byte(verifier))
-	q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {redirect}, "response_type": {"code"},
-		"scope": {loginScope}, "acr_values": {"2"}, "state": {state}, "nonce": {nonce}, "version": {"mc_di_r2_v2.3"},
-		"login_hint":     {"ENCR_MSISDN:" + disc.SubscriberID},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"}}
-	req, _ = http.NewRequestWithContext(ctx, "GET", links["authorization"]+"?"+q.Encode(), nil)
-	a, kind := d.do(req)
-	if kind != "" {
-		return fail("%s", kind)
-	}
-	page := a.location()
-	if a.status != http.StatusFound || page == nil || !strings.HasSuffix(page.Path, "/sms/otp") {
-		return fail("%s", a.unexpected())
-	}
-	returnURL := page.Query().Get("return")
-	req, _ = http.NewRequestWithContext(ctx, "GET", page.String(), nil)
-	if a, kind = d.do(req); kind != "" {
-		return fail("code page: %s", kind)
-	} else if a.status != http.StatusOK {
-		return fail("code page: %s", a.unexpected())
-	}
-	next()
-
-	// The SMS, read from the handset's JSON inbox.
-	code, msgID, kind := d.awaitSMS(ctx, s)
-	if kind != "" {
-		return fail("%s", kind)
-	}
-	s.uses++
-	s.lastSMS = msgID
-	next()
-
-	// The code typed on the gateway's page.
-	req, _ = http.NewRequestWithContext(ctx, "POST", returnURL, strings.NewReader(url.Values{"otp": {code}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if a, kind = d.do(req); kind != "" {
-		return fail("%s", kind)
-	}
-	back := a.location()
-	if a.status != http.StatusFound || back == nil || back.Query().Get("code") == "" || back.Query().Get("state") != state {
-		return fail("%s", a.unexpected())
-	}
-	next()
-
-	// The token exchange, with the credentials discovery handed out.
-	form = url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
-		"code_verifier": {verifier}}
-	req, _ = http.NewRequestWithContext(ctx, "POST", links["token"], strings.NewReader(form.Encode()))
-	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		IDToken     string `json:"id_token"`
-	}
-	if kind := d.json(req, &tok); kind != "" {
-		return fail("%s", kind)
-	}
-	if tok.AccessToken == "" || tok.IDToken == "" {
-		return fail("no access or ID token")
-	}
-	next()
-
-	req, _ = http.NewRequestWithContext(ctx, "GET", links["userinfo"], nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	var info struct {
-		Sub string `json:"sub"`
-	}
-	if kind := d.json(req, &info); kind != "" {
-		return fail("%s", kind)
-	}
-	if info.Sub == "" {
-		return fail("no sub")
-	}
-	next()
-	return nil
+	printErrors(w, r.errors)
 }
 
 // awaitSMS polls the subscriber's inbox until an SMS newer than the one its
@@ -417,9 +318,19 @@ func (a answer) unexpected() string {
 }
 
 // do sends req; a non-empty kind names a transport failure.
-func (d *loginDriver) do(req *http.Request) (answer, string) {
-	d.requests.Add(1)
-	resp, err := d.client.Do(req)
+func (d *loginDriver) do(req *http.Request) (answer, string) { return send(d.client, &d.requests, req) }
+
+// json sends req and decodes a 200 JSON answer into out; a non-empty kind
+// says what went wrong.
+func (d *loginDriver) json(req *http.Request, out any) string {
+	return sendJSON(d.client, &d.requests, req, out)
+}
+
+// send sends req with c, counting it in sent; a non-empty kind names a
+// transport failure.
+func send(c *http.Client, sent *atomic.Int64, req *http.Request) (answer, string) {
+	sent.Add(1)
+	resp, err := c.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) && ue.Timeout() {
@@ -435,10 +346,10 @@ func (d *loginDriver) do(req *http.Request) (answer, string) {
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}, ""
 }
 
-// json sends req and decodes a 200 JSON answer into out; a non-empty kind
-// says what went wrong.
-func (d *loginDriver) json(req *http.Request, out any) string {
-	a, kind := d.do(req)
+// sendJSON sends req and decodes a 200 JSON answer into out; a non-empty
+// kind says what went wrong.
+func sendJSON(c *http.Client, sent *atomic.Int64, req *http.Request, out any) string {
+	a, kind := send(c, sent, req)
 	if kind != "" {
 		return kind
 	}

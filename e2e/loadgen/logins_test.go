@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,37 @@ func TestAgainstTheDevFederation(t *testing.T) {
 			if len(lat) != 6 {
 				t.Fatalf("phase %s timed %d times", phaseNames[i], len(lat))
 			}
+		}
+	})
+
+	t.Run("logins with ES256 ID tokens and the server's CPU per phase", func(t *testing.T) {
+		// The federation runs in this process: its CPU is the test's.
+		server, err := newServerCPU(info.PID)
+		if err != nil || server == nil || info.PID != os.Getpid() {
+			t.Fatalf("dev.json gives pid %d (this process is %d): %v", info.PID, os.Getpid(), err)
+		}
+		// The driver fails a login whose ID token is not ES256.
+		rep, err := runLogins(context.Background(), loginConfig{info: info, users: 2, duration: time.Minute,
+			maxLogins: 4, perOperator: 4, sps: 2, idTokenAlg: "ES256", server: server, phaseLogins: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.ok != 4 || len(rep.errors) != 0 || rep.cpu == nil || rep.cpu.cpu <= 0 {
+			t.Fatalf("%d logins succeeded, errors %v, server CPU %+v", rep.ok, rep.errors, rep.cpu)
+		}
+		ph := rep.phaseCPU
+		if ph == nil || ph.logins != 5 || ph.ok != 5 || len(ph.errors) != 0 {
+			t.Fatalf("phase pass %+v", ph)
+		}
+		for i, n := range ph.done {
+			if n != 5 || ph.cpu[i] <= 0 {
+				t.Fatalf("phase %s: %d logins done, %s CPU", phaseNames[i], n, ph.cpu[i])
+			}
+		}
+		var out strings.Builder
+		rep.print(&out)
+		if !strings.Contains(out.String(), "logins per server CPU-second") || !strings.Contains(out.String(), "net/login") {
+			t.Fatalf("the report does not give the CPU:\n%s", out.String())
 		}
 	})
 

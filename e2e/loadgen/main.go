@@ -6,6 +6,8 @@
 //	loadgen discovery --url http://127.0.0.1:8080 --secret S [--compare http://127.0.0.1:9099] [--users 64 --duration 10s]
 //	loadgen discovery --dev <data dir>/dev.json [--users 64 --duration 10s]
 //	loadgen logins    --dev <data dir>/dev.json [--users 16 --duration 20s --subscribers 1000 --logins N]
+//	                  [--alg ES256] [--server-pid PID] [--phase-logins N]
+//	loadgen oidc      --issuer http://127.0.0.1:PORT [--client-id bench-es256 --alg ES256] [--server-pid PID]
 //
 // setup writes a national numbering plan into a node through its admin API
 // (six operators with sealing keys, ranges, ported numbers, an SP); bare
@@ -20,7 +22,16 @@
 // Connect logins (discovery, authorize, the SMS read from the simulated
 // handset, the code typed, token, userinfo) for subscribers it first
 // provisions through each operator's admin API, and prints logins/s and
-// latency percentiles per phase.
+// latency percentiles per phase, and logins per server CPU-second: the
+// CPU time of the server process (dev.json's pid, or --server-pid) read
+// from /proc before and after the run. --phase-logins adds a pass that
+// charges the server's CPU to each phase (see phaseReport).
+//
+// oidc runs authorization code flows with PKCE (authorize, a login
+// interaction that approves at once, token, userinfo) against a
+// general-purpose OpenID provider, e2e/oidcbench's node-oidc-provider, and
+// prints flows/s and flows per server CPU-second: the baseline of
+// e2e/oidcbench/compare.sh.
 package main
 
 import (
@@ -30,7 +41,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen setup|bare|discovery|logins [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen setup|bare|discovery|logins|oidc [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -43,6 +54,8 @@ func main() {
 		err = discovery(os.Args[2:])
 	case "logins":
 		err = logins(os.Args[2:])
+	case "oidc":
+		err = oidc(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -13,8 +13,9 @@ import (
 // admin API, like the demo SP (its scopes and redirect URI), and returns
 // their credentials. Re-running replaces them, with new secrets. Gateways
 // throttle userinfo per SP, so a run with one SP measures that SP's limit,
-// not the federation.
-func registerLoadSPs(ctx context.Context, info *client.DevInfo, n int, log io.Writer) ([]client.DevSPInfo, error) {
+// not the federation. idTokenAlg, unless "", is how they want their ID
+// tokens signed.
+func registerLoadSPs(ctx context.Context, info *client.DevInfo, n int, idTokenAlg string, log io.Writer) ([]client.DevSPInfo, error) {
 	admin := &client.Admin{Base: info.Nodes[0].AdminURL, Token: info.AdminToken}
 	sps := make([]client.DevSPInfo, n)
 	for i := range sps {
@@ -22,6 +23,9 @@ func registerLoadSPs(ctx context.Context, info *client.DevInfo, n int, log io.Wr
 		secret := rand.Text() + rand.Text() // 52 base32 characters, fresh each run
 		body := map[string]any{"name": "Load SP " + fmt.Sprint(i+1), "redirect_uris": []string{info.SP.RedirectURI},
 			"scopes": info.SP.Scopes, "operators": []string{"*"}, "client_secret": secret}
+		if idTokenAlg != "" {
+			body["id_token_signed_response_alg"] = idTokenAlg
+		}
 		if err := admin.Do(ctx, "PUT", "/v1/service-providers/"+id, body, nil); err != nil {
 			return nil, fmt.Errorf("register %s: %w", id, err)
 		}
@@ -37,6 +41,10 @@ func registerLoadSPs(ctx context.Context, info *client.DevInfo, n int, log io.Wr
 			return nil, fmt.Errorf("wait for node %s to hold the load SPs: %w", node.ID, err)
 		}
 	}
-	fmt.Fprintf(log, "registered %d load SPs (loadgen-sp-1..%d)\n", n, n)
+	alg := idTokenAlg
+	if alg == "" {
+		alg = "the default"
+	}
+	fmt.Fprintf(log, "registered %d load SPs (loadgen-sp-1..%d), ID tokens %s\n", n, n, alg)
 	return sps, nil
 }

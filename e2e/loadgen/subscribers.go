@@ -151,3 +151,17 @@ func (p *pool) isExhausted() bool {
 		return false
 	}
 }
+
+// tryTake hands out a free subscriber without waiting; false when none is
+// free now.
+func (p *pool) tryTake() (*loadSubscriber, bool) {
+	select {
+	case s := <-p.ch:
+		p.mu.Lock()
+		p.taken[s.msisdn] = true
+		p.mu.Unlock()
+		return s, true
+	default:
+		return nil, false
+	}
+}
