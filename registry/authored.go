@@ -204,7 +204,7 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		return nil
 	}
 	typ, body := CommandType(inner[0])&^SkipIfUnknown, inner[2:]
-	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time}
 	defer func() { tx.Abort() }()
 	p := resolve(tx, h.Author)
 	s, refusal := judge(tx, p, typ, body)
@@ -229,7 +229,7 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 	if refusal != nil {
 		// The command's changes go; its audit entry stays.
 		tx.Abort()
-		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
+		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time}
 		e.Outcome, e.Code, e.Reason = OutcomeRefused, CodeOf(refusal), refusal.Error()
 	} else {
 		e.Before, e.After = before, digest(tx.Txn, s.table, s.key)

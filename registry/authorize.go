@@ -19,6 +19,9 @@ import (
 //     X holds or that nobody holds (not inside another operator's), and
 //     X's SP policies; nothing else;
 //   - the porting authority ports numbers, and nothing else;
+//   - port requests are filed and withdrawn by the recipient's admin,
+//     accepted or declined by the donor's, cancelled by the federation
+//     admin, and their deadline applied by a node (portrequests.go);
 //   - a node writes its own record, replaces its own credentials'
 //     verifiers, and has the rights of an operator admin of the operator
 //     its credential names; a leader's node spends join tokens.
@@ -112,7 +115,7 @@ func judge(tx *writeTxn, p principal, typ CommandType, body []byte) (subject, er
 		return s, forbiddenf("credential %s is revoked", p.Credential)
 	case !p.registered && typ != CmdPutCredentials:
 		return s, forbiddenf("credential %s is not registered", p.Credential)
-	case p.registered && p.federation() && typ != CmdUseJoinToken:
+	case p.registered && p.federation() && typ != CmdUseJoinToken && !portDecision(typ):
 		return s, nil
 	}
 	return s, rule()
@@ -258,6 +261,8 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 			s.concerns(c.Operator)
 		}
 		return s, federationOnly("revoke credentials"), nil
+	case CmdFilePortRequest, CmdDecidePortRequest, CmdPutPortingRules:
+		return describePortRequest(tx, p, typ, body)
 	case CmdCreate:
 		if len(body) < 2 {
 			return subject{}, nil, uninterpretable("create: no inner command")
@@ -268,6 +273,13 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		return s, rule, err
 	}
 	return subject{}, nil, uninterpretable("command type %d has no authorization rule", typ)
+}
+
+// portDecision: the commands on port requests, which the federation admin
+// may make only where their rule says (portrequests.go): a number moves
+// by its donor's decision, not the consortium's.
+func portDecision(typ CommandType) bool {
+	return typ == CmdFilePortRequest || typ == CmdDecidePortRequest
 }
 
 func trimPut(name string) string {

@@ -38,6 +38,12 @@ const (
 	CmdCreate
 	CmdPutCredentials
 	CmdRevokeCredential
+	// Port requests (portrequests.go): filed by the recipient, decided by
+	// the donor, the deadline or the federation; and the federation's
+	// porting rules.
+	CmdFilePortRequest
+	CmdDecidePortRequest
+	CmdPutPortingRules
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

@@ -42,30 +42,33 @@ func New() *Registry {
 	r := &Registry{db: db, ranges: newPrefixIndex(), ips: newIPIndex(), ported: NewPortedIndex()}
 	r.slots.Store(&[]*Operator{})
 	r.apply = map[CommandType]applyFunc{
-		CmdPutOperator:      applyPutOperator,
-		CmdDeleteOperator:   applyDeleteOperator,
-		CmdPutRanges:        applyPutRanges,
-		CmdDeleteRanges:     applyDeleteRanges,
-		CmdPortNumbers:      applyPortNumbers,
-		CmdPutIPRange:       applyPutIPRange,
-		CmdDeleteIPRange:    applyDeleteIPRange,
-		CmdPutSP:            applyPutSP,
-		CmdDeleteSP:         applyDeleteSP,
-		CmdPutScope:         applyPutScope,
-		CmdDeleteScope:      applyDeleteScope,
-		CmdPutProduct:       applyPutProduct,
-		CmdDeleteProduct:    applyDeleteProduct,
-		CmdPutNode:          applyPutNode,
-		CmdDeleteNode:       applyDeleteNode,
-		CmdPutJoinToken:     applyPutJoinToken,
-		CmdUseJoinToken:     applyUseJoinToken,
-		CmdPutSPPolicy:      applyPutSPPolicy,
-		CmdDeleteSPPolicy:   applyDeleteSPPolicy,
-		CmdRemoveOperator:   applyRemoveOperator,
-		CmdUpdateOperator:   applyUpdateOperator,
-		CmdCreate:           applyCreate,
-		CmdPutCredentials:   applyPutCredentials,
-		CmdRevokeCredential: applyRevokeCredential,
+		CmdPutOperator:       applyPutOperator,
+		CmdDeleteOperator:    applyDeleteOperator,
+		CmdPutRanges:         applyPutRanges,
+		CmdDeleteRanges:      applyDeleteRanges,
+		CmdPortNumbers:       applyPortNumbers,
+		CmdPutIPRange:        applyPutIPRange,
+		CmdDeleteIPRange:     applyDeleteIPRange,
+		CmdPutSP:             applyPutSP,
+		CmdDeleteSP:          applyDeleteSP,
+		CmdPutScope:          applyPutScope,
+		CmdDeleteScope:       applyDeleteScope,
+		CmdPutProduct:        applyPutProduct,
+		CmdDeleteProduct:     applyDeleteProduct,
+		CmdPutNode:           applyPutNode,
+		CmdDeleteNode:        applyDeleteNode,
+		CmdPutJoinToken:      applyPutJoinToken,
+		CmdUseJoinToken:      applyUseJoinToken,
+		CmdPutSPPolicy:       applyPutSPPolicy,
+		CmdDeleteSPPolicy:    applyDeleteSPPolicy,
+		CmdRemoveOperator:    applyRemoveOperator,
+		CmdUpdateOperator:    applyUpdateOperator,
+		CmdCreate:            applyCreate,
+		CmdPutCredentials:    applyPutCredentials,
+		CmdRevokeCredential:  applyRevokeCredential,
+		CmdFilePortRequest:   applyFilePortRequest,
+		CmdDecidePortRequest: applyDecidePortRequest,
+		CmdPutPortingRules:   applyPutPortingRules,
 	}
 	return r
 }
@@ -137,7 +140,7 @@ func (r *Registry) Interpretable(cmd []byte) error {
 	if err != nil || fn == nil {
 		return err
 	}
-	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1, time: h.Time}
 	defer tx.Abort()
 	body := cmd[2:]
 	if authored {
@@ -189,6 +192,10 @@ type writeTxn struct {
 	*memdb.Txn
 	r     *Registry
 	index uint64
+	// time is the leader's clock in an authored command's header (Unix
+	// milliseconds; 0 for a plain command): what a command that depends
+	// on time (a port request's deadline) reads in place of a clock.
+	time  int64
 	after []func()
 }
 

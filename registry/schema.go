@@ -8,16 +8,18 @@ import (
 // Number ranges and ported numbers have indexes of their own (ranges.go,
 // ported.go): at a country's scale memdb costs too much per row.
 const (
-	tableOperators   = "operators"
-	tableIPRanges    = "ip_ranges"
-	tableSPs         = "service_providers"
-	tableScopes      = "scopes"
-	tableProducts    = "products"
-	tableNodes       = "nodes"
-	tableJoinTokens  = "join_tokens"
-	tableSPPolicies  = "sp_policies"
-	tableCredentials = "credentials"
-	tableAudit       = "audit"
+	tableOperators    = "operators"
+	tableIPRanges     = "ip_ranges"
+	tableSPs          = "service_providers"
+	tableScopes       = "scopes"
+	tableProducts     = "products"
+	tableNodes        = "nodes"
+	tableJoinTokens   = "join_tokens"
+	tableSPPolicies   = "sp_policies"
+	tableCredentials  = "credentials"
+	tableAudit        = "audit"
+	tablePortRequests = "port_requests"
+	tablePortingRules = "porting_rules"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -39,7 +41,7 @@ func schema() *memdb.DBSchema {
 	for _, t := range []*memdb.TableSchema{
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
-		credentialsTable(), auditTable(),
+		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}
@@ -112,4 +114,15 @@ func credentialsTable() *memdb.TableSchema {
 		"id":       idIndex("ID"),
 		"operator": {Name: "operator", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Operator"}},
 	}}
+}
+
+func portRequestsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tablePortRequests, Indexes: map[string]*memdb.IndexSchema{
+		"id":     idIndex("ID"),
+		"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+	}}
+}
+
+func portingRulesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tablePortingRules, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}}
 }

@@ -6,16 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
 )
 
 // snapshotMagic opens every registry snapshot; the digit after it is the
-// format version: 3 adds the credentials and the audit log, 2 (read still,
-// so a node upgraded with an older snapshot on disk restores it) has
-// neither.
+// format version: 4 adds the port requests and the porting rules, 3 the
+// credentials and the audit log; 3 and 2 are read still, so a node
+// upgraded with an older snapshot on disk restores it.
 const (
-	snapshotMagic   = "mcfed-registry-snapshot\n3"
+	snapshotMagic   = "mcfed-registry-snapshot\n4"
+	snapshotMagicV3 = "mcfed-registry-snapshot\n3"
 	snapshotMagicV2 = "mcfed-registry-snapshot\n2"
 )
 
@@ -68,6 +70,8 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		writeTable[SPPolicy](enc, s.txn, tableSPPolicies),
 		writeTable[Credential](enc, s.txn, tableCredentials),
 		writeTable[AuditEntry](enc, s.txn, tableAudit),
+		writeTable[PortRequest](enc, s.txn, tablePortRequests),
+		writeTable[PortingRules](enc, s.txn, tablePortingRules),
 	} {
 		if err != nil {
 			return cw.n, err
@@ -116,10 +120,10 @@ func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
 func Restore(rd io.Reader) (*Registry, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic && string(magic) != snapshotMagicV2 {
+	if _, err := io.ReadFull(br, magic); err != nil || !slices.Contains([]string{snapshotMagic, snapshotMagicV3, snapshotMagicV2}, string(magic)) {
 		return nil, fmt.Errorf("restore: not a registry snapshot of this version")
 	}
-	v2 := string(magic) == snapshotMagicV2
+	version := string(magic)
 	dec := gob.NewDecoder(br)
 	var index uint64
 	if err := dec.Decode(&index); err != nil {
@@ -163,11 +167,19 @@ func Restore(rd io.Reader) (*Registry, error) {
 			return nil, err
 		}
 	}
-	if !v2 {
+	if version != snapshotMagicV2 {
 		if err := readTable[Credential](dec, r, tableCredentials, nil); err != nil {
 			return nil, err
 		}
 		if err := readTable[AuditEntry](dec, r, tableAudit, nil); err != nil {
+			return nil, err
+		}
+	}
+	if version == snapshotMagic {
+		if err := readTable[PortRequest](dec, r, tablePortRequests, nil); err != nil {
+			return nil, err
+		}
+		if err := readTable[PortingRules](dec, r, tablePortingRules, nil); err != nil {
 			return nil, err
 		}
 	}
