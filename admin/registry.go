@@ -75,6 +75,7 @@ func (a *api) registryRoutes(v1 fiber.Router) {
 	a.operatorRoutes(v1)
 	a.rangeRoutes(v1)
 	a.portedRoutes(v1)
+	a.portRequestRoutes(v1)
 	v1.Get("/resolve/:msisdn", a.getResolve)
 }
 

@@ -174,6 +174,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.onboard(n.ctx)
 		}
 	}()
+	go n.portDeadlineLoop(n.ctx, time.Now)
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
