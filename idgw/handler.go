@@ -204,7 +204,11 @@ func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
 // handleUserInfo serves userinfo or premiuminfo (endpoint).
 func (g *Gateway) handleUserInfo(endpoint string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		out, e := g.userInfo(c.UserContext(), endpoint, c.Get(fiber.HeaderAuthorization))
+		r := bearerRequest{authorization: c.Get(fiber.HeaderAuthorization)}
+		if c.Method() == fiber.MethodPost {
+			r.formToken = argsValues(c.Context().PostArgs())["access_token"]
+		}
+		out, e := g.userInfo(c.UserContext(), endpoint, r)
 		if e != nil {
 			return writeError(c, bearerErrors, e)
 		}
