@@ -21,13 +21,13 @@ const shopSecret = "ssssssssssssssssssssssssssssssssssssssss" // 40 s: the fixtu
 // tokenFixture is a gateway whose phone approves every login, with signing
 // keys, so a test can get codes and redeem them.
 type tokenFixture struct {
-	t     *testing.T
+	t     testing.TB
 	g     *Gateway
 	app   *fiber.App
 	clock *fakeClock
 }
 
-func newTokenFixture(t *testing.T) *tokenFixture {
+func newTokenFixture(t testing.TB) *tokenFixture {
 	phone := newPhone()
 	phone.answer(redNumber, Succeeded)
 	g, app := flowGateway(t, subscriberMap{red(t): {MSISDN: red(t), Active: true}},
