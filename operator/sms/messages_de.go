@@ -2,7 +2,7 @@ package sms
 
 var messagesDE = map[string]string{
 	"a_service":   "einen Dienst",
-	"sms_approve": "%[1]s bittet Sie um Zustimmung: %[2]s",
+	"sms_approve": "%[1]s bittet Sie um Zustimmung, in eigenen Worten: %[2]s",
 	"sms_code":    "Ihr Code zur Anmeldung bei %[1]s: %[2]s",
 	"sms_or_tap":  "Oder tippen Sie: %s",
 	"sms_tap":     "Tippen Sie, um sich bei %[1]s anzumelden: %[2]s",

@@ -9,7 +9,7 @@ var messages = idgw.Catalogue{"en": messagesEN, "de": messagesDE, "fr": messages
 
 var messagesEN = map[string]string{
 	"a_service":   "a service",
-	"sms_approve": "%[1]s asks you to approve: %[2]s",
+	"sms_approve": "%[1]s asks you to approve, in its own words: %[2]s",
 	"sms_code":    "Your code to sign in to %[1]s: %[2]s",
 	"sms_or_tap":  "Or tap: %s",
 	"sms_tap":     "Tap to sign in to %[1]s: %[2]s",

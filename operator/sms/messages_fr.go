@@ -2,7 +2,7 @@ package sms
 
 var messagesFR = map[string]string{
 	"a_service":   "un service",
-	"sms_approve": "%[1]s vous demande d'approuver : %[2]s",
+	"sms_approve": "%[1]s vous demande d'approuver, selon ses termes : %[2]s",
 	"sms_code":    "Votre code pour vous connecter à %[1]s : %[2]s",
 	"sms_or_tap":  "Ou appuyez : %s",
 	"sms_tap":     "Appuyez pour vous connecter à %[1]s : %[2]s",

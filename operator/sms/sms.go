@@ -131,8 +131,10 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 	to := strconv.FormatUint(ch.MSISDN, 10)
 	texts := messages.In(ch.Language)
 	spName := clean(ch.SPName, 40)
+	smsSP := spWords(spName)
 	if spName == "" {
 		spName = texts.S("a_service")
+		smsSP = spName // the operator's words, not quoted
 	}
 	look := ch.Operator
 	if look.Name == "" {
@@ -141,7 +143,7 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 			look.Name = a.cfg.OperatorName
 		}
 	}
-	text := a.message(texts, look.Name, spName, clean(ch.BindingMessage, 100), code, link)
+	text := a.message(texts, look.Name, smsSP, spWords(clean(ch.BindingMessage, 100)), code, link)
 
 	a.st.mu.Lock()
 	a.st.sweepLocked(now, a.cfg.TTL, a.cfg.SendWindow)
@@ -172,12 +174,11 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 }
 
 // message is the SMS text, in the person's language, signed by the
-// operator.
+// operator. The code (or the link) comes first, so that it is what a
+// phone's preview shows; the SP's words (sp and binding, already quoted
+// and neutralised by spWords) come after it, labelled as the SP's.
 func (a *Authenticator) message(t idgw.Texts, operator, sp, binding, code, link string) string {
 	var b strings.Builder
-	if binding != "" {
-		b.WriteString(t.S("sms_approve", sp, binding) + "\n")
-	}
 	switch {
 	case code != "" && link != "":
 		b.WriteString(t.S("sms_code", sp, code) + "\n" + t.S("sms_or_tap", link) + "\n")
@@ -185,6 +186,9 @@ func (a *Authenticator) message(t idgw.Texts, operator, sp, binding, code, link 
 		b.WriteString(t.S("sms_code", sp, code) + "\n")
 	default:
 		b.WriteString(t.S("sms_tap", sp, link) + "\n")
+	}
+	if binding != "" {
+		b.WriteString(t.S("sms_approve", sp, binding) + "\n")
 	}
 	b.WriteString(t.S("sms_valid", a.validMinutes()))
 	if operator != "" {
@@ -342,6 +346,16 @@ func normalizeOTP(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
+}
+
+// spWords is an SP's text as the SMS quotes it: links and code-like
+// numbers neutralised (idgw.NeutralizeSPText), its own double quotes made
+// single so that it cannot close the quotes around it. "" stays "".
+func spWords(s string) string {
+	if s == "" {
+		return ""
+	}
+	return `"` + strings.ReplaceAll(idgw.NeutralizeSPText(s), `"`, "'") + `"`
 }
 
 // clean makes s one line of at most n runes with no control characters, so
