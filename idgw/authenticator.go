@@ -51,6 +51,14 @@ type Challenge struct {
 	// ReturnURL is where the authenticator's page sends the browser back
 	// when it is done; Check is then called.
 	ReturnURL string
+	// Browser says a person's browser started the login and shows the
+	// gateway's pages (the waiting page, or the authenticator's own). An
+	// authenticator answered on another device (a link tapped on the
+	// phone) then has the person match what that page shows
+	// (Started.Match), so that a tap alone cannot hand a login someone
+	// else started to its starter. A headless SDK's login has no such
+	// page: the person can only confirm.
+	Browser bool
 
 	// What the authenticator's pages and messages show the person.
 	// Operator is the operator's display name and look (pages in the
@@ -70,6 +78,9 @@ type Started struct {
 	// authenticator's page); empty means out of band (the person answers on
 	// the phone and the SDK re-polls the authorize URL).
 	RedirectURL string
+	// Match, when not empty, is a short number the browser's page shows:
+	// the person picks it on the other device (Challenge.Browser).
+	Match string
 }
 
 // Outcome is the result of Check.

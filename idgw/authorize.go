@@ -37,6 +37,8 @@ type authSession struct {
 	binding [sha256.Size]byte
 	// page is what the person's pages show of this login.
 	page pageContext
+	// browser: a person's browser started the login (Challenge.Browser).
+	browser bool
 }
 
 // pageContext is what the person's pages show of a login: the operator's
@@ -47,6 +49,9 @@ type pageContext struct {
 	lang   string
 	sp     string
 	number string
+	// match is the number the person picks on the phone, when the
+	// authenticator asks for one (Started.Match).
+	match string
 }
 
 // grant is what an authorization code stands for, redeemed once at the
@@ -200,7 +205,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	binding, tag := bindLogin(r.cookies.binding)
 	op, _ := g.operator()
 	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
-		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag,
+		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag, browser: r.cookies.navigate,
 		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
 			sp: req.Client.Name, number: MaskNumber(msisdn)}}
 	s.mu.Lock()
@@ -228,7 +233,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		st, err := a.impl.Start(ctx, Challenge{
 			MSISDN: s.msisdn, SPName: s.req.Client.Name, BindingMessage: s.req.BindingMessage,
 			Context: s.req.Context, ReturnURL: g.continueURL(id),
-			Operator: s.page.look, Number: s.page.number, Language: s.page.lang,
+			Operator: s.page.look, Number: s.page.number, Language: s.page.lang, Browser: s.browser,
 		})
 		if err != nil {
 			if le := (*LimitError)(nil); errors.As(err, &le) && limit == nil {
@@ -238,6 +243,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			continue // unavailable or failed to start: the next one
 		}
 		s.state = st.State
+		s.page.match = st.Match
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
 		}

@@ -128,6 +128,14 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		st.linkHash = hashToken(token)
 		link = a.public.String() + "/sms/link/" + token
 	}
+	var match string
+	var choices []string
+	if token != "" && ch.Browser {
+		var err error
+		if match, choices, err = newMatch(); err != nil {
+			return idgw.Started{}, err
+		}
+	}
 	to := strconv.FormatUint(ch.MSISDN, 10)
 	texts := messages.In(ch.Language)
 	spName := clean(ch.SPName, 40)
@@ -154,10 +162,11 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 	}
 	// Registered before sending, so a tap that beats Submit's return finds it.
 	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect, page: page, linkHash: st.linkHash,
-		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != ""}}
+		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != "",
+			binding: clean(ch.BindingMessage, 100), match: match}}
 	a.st.pages[page] = st.id
 	if token != "" {
-		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires}
+		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires, match: match, choices: choices}
 	}
 	a.st.mu.Unlock()
 
@@ -170,7 +179,30 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		a.st.mu.Unlock()
 		return idgw.Started{}, fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
 	}
-	return idgw.Started{State: st.encode(), RedirectURL: redirect}, nil
+	return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+}
+
+// newMatch draws the number the person picks on the phone (10 to 99) and
+// the three the phone's page offers: it and two others, in random order.
+func newMatch() (string, []string, error) {
+	seen := map[int64]bool{}
+	var nums []string
+	for len(nums) < 3 {
+		v, err := rand.Int(rand.Reader, big.NewInt(90))
+		if err != nil {
+			return "", nil, err
+		}
+		if n := v.Int64() + 10; !seen[n] {
+			seen[n] = true
+			nums = append(nums, strconv.FormatInt(n, 10))
+		}
+	}
+	// nums is in random order already: any one of them may be the match.
+	k, err := rand.Int(rand.Reader, big.NewInt(3))
+	if err != nil {
+		return "", nil, err
+	}
+	return nums[k.Int64()], nums, nil
 }
 
 // message is the SMS text, in the person's language, signed by the
@@ -230,6 +262,8 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 		return failed(idgw.FailureExpired, "the sign-in request is no longer valid")
 	case c.used:
 		return failed(idgw.FailureUsed, "the code or link has already been used")
+	case c.refused:
+		return failed(idgw.FailureRefused, c.refusal)
 	}
 	st.attempts = max(st.attempts, c.attempts)
 	if c.locked || st.attempts >= a.cfg.MaxAttempts {
@@ -280,7 +314,7 @@ func (a *Authenticator) Answered(stateBytes []byte) bool {
 // caller holds a.st.mu.
 func (a *Authenticator) answeredLocked(id [16]byte, h [32]byte) bool {
 	c, ok := a.st.challenges[id]
-	if !ok || c.used || c.locked || !a.cfg.Now().Before(c.expires) {
+	if !ok || c.used || c.locked || c.refused || !a.cfg.Now().Before(c.expires) {
 		return true
 	}
 	l, ok := a.st.links[h]
