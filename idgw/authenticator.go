@@ -113,6 +113,17 @@ const (
 	FailureRefused                 // the person said no on the phone
 )
 
+// Decoy is an authenticator that can run a challenge that looks, to the
+// person and to the SP, like one Start began (the same pages, the same
+// answers on failure), but reaches no one and never succeeds: no SMS is
+// sent, no code or link can answer it. The gateway runs it for a number it
+// will not challenge (not a subscriber, suspended, challenged too often),
+// so that /authorize answers the same until possession is proven and
+// cannot be used to tell those numbers apart.
+type Decoy interface {
+	StartDecoy(ctx context.Context, ch Challenge) (Started, error)
+}
+
 // Watcher is an authenticator that can tell, without deciding the
 // challenge, whether the person has answered out of band (the link in the
 // SMS tapped) or the challenge is over: the gateway's waiting page then

@@ -56,6 +56,7 @@ type Authenticator struct {
 var (
 	_ idgw.Authenticator = (*Authenticator)(nil)
 	_ idgw.Watcher       = (*Authenticator)(nil)
+	_ idgw.Decoy         = (*Authenticator)(nil)
 )
 
 // New validates cfg (filling defaults) and returns an Authenticator that
@@ -91,6 +92,18 @@ func (a *Authenticator) Info() idgw.AuthenticatorInfo {
 // Start sends the SMS and returns the challenge's state: the OTP page to
 // redirect to in the modes with a code, none (out of band) in URL mode.
 func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
+	return a.start(ctx, ch, false)
+}
+
+// StartDecoy is Start for a number the gateway will not challenge: the
+// same state, pages and answers, but no SMS is sent and the send limit is
+// neither checked nor spent; the code and link are drawn but never leave
+// the node, so nothing can answer the challenge (idgw.Decoy).
+func (a *Authenticator) StartDecoy(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
+	return a.start(ctx, ch, true)
+}
+
+func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool) (idgw.Started, error) {
 	if ch.MSISDN == 0 {
 		return idgw.Started{}, errors.New("sms: the challenge has no MSISDN")
 	}
@@ -155,7 +168,13 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 
 	a.st.mu.Lock()
 	a.st.sweepLocked(now, a.cfg.TTL, a.cfg.SendWindow)
-	if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
+	if decoy {
+		// Nothing can answer it: the hashes kept are of no code or link
+		// (the ones drawn, never sent, are dropped), and everything else
+		// is kept as for a real challenge, so its pages are the same.
+		rand.Read(st.codeHash[:]) // crypto/rand.Read never fails (Go 1.24+)
+		rand.Read(st.linkHash[:])
+	} else if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
 		a.st.mu.Unlock()
 		return idgw.Started{}, fmt.Errorf("%w: %w (%w)", ErrSendLimit,
 			&idgw.LimitError{Limit: a.cfg.SendLimit, Window: a.cfg.SendWindow, RetryAt: retry}, idgw.ErrUnavailable)
@@ -169,6 +188,9 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires, match: match, choices: choices}
 	}
 	a.st.mu.Unlock()
+	if decoy {
+		return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+	}
 
 	if _, err := a.sender.Submit(ctx, to, text); err != nil {
 		a.st.mu.Lock()
