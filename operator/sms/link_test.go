@@ -43,8 +43,11 @@ func TestLinkAsksTheOnePhoneBeforeApproving(t *testing.T) {
 			t.Fatalf("start: %v, match %q for a login with no browser page", err, st.Match)
 		}
 		link := r.waitSMS(t, msisdn, i).Links[0]
-		status, body, _ := get(t, link)
+		status, body, hdr := get(t, link)
 		body = html.UnescapeString(body)
+		if hdr.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(hdr.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Fatalf("the link's page may leak its token or be framed: %v", hdr)
+		}
 		for _, want := range []string{"Demo Mobil DE", spName, "+49 ••••• ••5678", "asks you to approve, in its own words",
 			"Pay EUR 42.00 to Shop", `value="approve"`, `value="deny"`} {
 			if status != 200 || !strings.Contains(body, want) {
