@@ -11,11 +11,11 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 )
 
-// ErrMalformedPDU: the SMSC sent a PDU the client cannot read. The session
+// MalformedPDUError: the SMSC sent a PDU the client cannot read. The session
 // is closed and the client reconnects.
-type ErrMalformedPDU struct{ Reason string }
+type MalformedPDUError struct{ Reason string }
 
-func (e *ErrMalformedPDU) Error() string { return "smpp: malformed PDU from the SMSC: " + e.Reason }
+func (e *MalformedPDUError) Error() string { return "smpp: malformed PDU from the SMSC: " + e.Reason }
 
 // readPDU reads one PDU from r and parses it as gosmpp's session will,
 // returning its bytes and the PDU. gosmpp's parser panics on some
@@ -29,7 +29,7 @@ func readPDU(r io.Reader) (raw []byte, p pdu.PDU, err error) {
 	}
 	n := binary.BigEndian.Uint32(head[:4])
 	if n < 16 || n > data.MAX_PDU_LEN {
-		return nil, nil, &ErrMalformedPDU{Reason: fmt.Sprintf("command_length %d", n)}
+		return nil, nil, &MalformedPDUError{Reason: fmt.Sprintf("command_length %d", n)}
 	}
 	raw = make([]byte, n)
 	copy(raw, head[:])
@@ -38,12 +38,12 @@ func readPDU(r io.Reader) (raw []byte, p pdu.PDU, err error) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			raw, p, err = nil, nil, &ErrMalformedPDU{Reason: fmt.Sprint(v)}
+			raw, p, err = nil, nil, &MalformedPDUError{Reason: fmt.Sprint(v)}
 		}
 	}()
 	p, err = pdu.Parse(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, &ErrMalformedPDU{Reason: err.Error()}
+		return nil, nil, &MalformedPDUError{Reason: err.Error()}
 	}
 	return raw, p, nil
 }
