@@ -11,6 +11,8 @@ type protoError struct {
 	code    string
 	desc    string
 	outcome string
+	// retryAfter, when not 0, is sent as Retry-After (seconds).
+	retryAfter int
 }
 
 func (e *protoError) Error() string { return e.code + ": " + e.desc }
@@ -25,6 +27,10 @@ const (
 	// codeTemporarilyUnavailable is OAuth 2.0's code for a server that
 	// cannot answer now but will (RFC 6749 §4.1.2.1).
 	codeTemporarilyUnavailable = "temporarily_unavailable"
+	// codeSlowDown: too many requests, or too many failed
+	// authentications, from this SP or address (the code RFC 8628 and
+	// CIBA give a client that must wait).
+	codeSlowDown = "slow_down"
 )
 
 func errUnauthorized(desc string) *protoError {

@@ -198,6 +198,13 @@ func startServer(t testing.TB, reg Registry) *server {
 // startServerWith is startServer with the node's readiness.
 func startServerWith(t testing.TB, reg Registry, ready Readiness) *server {
 	t.Helper()
+	return startServerConfig(t, Config{Registry: reg, Readiness: ready})
+}
+
+// startServerConfig starts a server with cfg, whose registry, public URL,
+// metrics, selection key and clock the fixture fills.
+func startServerConfig(t testing.TB, cfg Config) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -205,8 +212,9 @@ func startServerWith(t testing.TB, reg Registry, ready Readiness) *server {
 	s := &server{addr: ln.Addr().String(), metrics: &recordingMetrics{},
 		clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	s.url = "http://" + s.addr
-	s.svc, err = New(Config{Registry: reg, PublicURL: s.url + "/", Metrics: s.metrics,
-		SelectionKey: []byte("0123456789abcdef0123456789abcdef"), Now: s.clock.now, Readiness: ready})
+	cfg.PublicURL, cfg.Metrics, cfg.Now = s.url+"/", s.metrics, s.clock.now
+	cfg.SelectionKey = []byte("0123456789abcdef0123456789abcdef")
+	s.svc, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

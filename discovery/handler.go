@@ -3,6 +3,7 @@ package discovery
 import (
 	"encoding/hex"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,12 +45,20 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	if !s.ready(c) {
 		return s.writeError(c, errNotReady, r)
 	}
+	if e := s.failureBudgetSpent(c, r.clientID); e != nil {
+		return s.writeError(c, e, r)
+	}
 	if perr != nil && perr.status == http.StatusUnauthorized {
+		s.authFailed(c, r.clientID)
 		return s.writeError(c, perr, r)
 	}
 	sp := s.authenticate(r.clientID, r.secret)
 	if sp == nil {
+		s.authFailed(c, r.clientID)
 		return s.writeError(c, errBadCredentials, r)
+	}
+	if ok, wait := s.perSP.take(sp.ClientID); !ok {
+		return s.writeError(c, errTooMany("too many discovery requests for this client", wait), r)
 	}
 	if perr != nil {
 		return s.writeError(c, perr, r)
@@ -154,10 +163,46 @@ func (s *Service) writeSelection(c *fiber.Ctx, sp *registry.ServiceProvider, r *
 	return OutcomeSelection
 }
 
+// failureBudgetSpent is the 429 for a client id or source address whose
+// failed authentications are over budget, nil otherwise. The address is
+// only worked out once some address has failed.
+func (s *Service) failureBudgetSpent(c *fiber.Ctx, clientID []byte) *protoError {
+	if len(clientID) > 0 && !s.failedClient.empty() {
+		if spent, wait := s.failedClient.spent(string(clientID)); spent {
+			return errTooMany("too many failed authentications for this client", wait)
+		}
+	}
+	if !s.failedAddress.empty() {
+		if spent, wait := s.failedAddress.spent(c.IP()); spent {
+			return errTooMany("too many failed authentications from this address", wait)
+		}
+	}
+	return nil
+}
+
+// authFailed spends the failure budgets of a request whose SP did not
+// authenticate, and logs (without credentials) when that spent one.
+func (s *Service) authFailed(c *fiber.Ctx, clientID []byte) {
+	addr := c.IP()
+	byClient := len(clientID) > 0 && s.failedClient.spend(string(clientID))
+	byAddress := s.failedAddress.spend(addr)
+	if byClient || byAddress {
+		id := string(clientID)
+		if len(id) > 128 {
+			id = id[:128]
+		}
+		s.log.Warn("discovery: SP authentication failures over budget: refusing with 429 for a while",
+			"client_id", id, "address", addr, "client_budget_spent", byClient, "address_budget_spent", byAddress)
+	}
+}
+
 // writeError sends a protocol error and returns its outcome.
 func (s *Service) writeError(c *fiber.Ctx, e *protoError, r *request) string {
 	if e.status == http.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="mcfed discovery"`)
+	}
+	if e.retryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.retryAfter))
 	}
 	bp := bodies.Get().(*[]byte)
 	*bp = appendError((*bp)[:0], e, r.correlationID, r.hasCorrelation)

@@ -18,6 +18,7 @@ const (
 	OutcomeBadRequest   = "bad_request"    // 400
 	OutcomeError        = "error"          // 500: the node could not build an answer
 	OutcomeUnavailable  = "unavailable"    // 503: the node's replica has not caught up
+	OutcomeThrottled    = "throttled"      // 429: the SP's request budget, or a failure budget, is spent
 )
 
 type noMetrics struct{}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -56,6 +57,16 @@ type Config struct {
 	// Readiness, when set, gates the answers that read the replica: 503
 	// until it says ready. Nil means always ready.
 	Readiness Readiness
+	// Throttle is each SP's budget of discovery requests on this node
+	// (zero: DefaultThrottle); past it, 429 with Retry-After.
+	Throttle Throttle
+	// AuthFailures bounds failed SP authentications per client id and per
+	// source address (zero fields: DefaultClientFailures,
+	// DefaultAddressFailures).
+	AuthFailures FailureBudget
+	// Log gets a line when a failure budget is spent; default
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // Service serves the Discovery API, the operator-selection page and the
@@ -71,6 +82,10 @@ type Service struct {
 	fragments    fragments
 	selectionURL string // publicURL + selectionPath
 	readiness    Readiness
+	log          *slog.Logger
+	// perSP is each SP's request budget; failedClient and failedAddress
+	// the failure budgets.
+	perSP, failedClient, failedAddress *keyedBudget
 }
 
 // Paths the service mounts.
@@ -114,6 +129,14 @@ func New(cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.log = cfg.Log
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	now := func() time.Time { return s.now() }
+	s.perSP = newKeyedBudget(cfg.Throttle, DefaultThrottle, now)
+	s.failedClient = newKeyedBudget(cfg.AuthFailures.PerClient, DefaultClientFailures, now)
+	s.failedAddress = newKeyedBudget(cfg.AuthFailures.PerAddress, DefaultAddressFailures, now)
 	sttl := cfg.SelectionTTL
 	if sttl <= 0 {
 		sttl = 10 * time.Minute

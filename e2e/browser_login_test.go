@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,8 +37,10 @@ func TestBrowserLogin(t *testing.T) {
 		checkLoggedIn(t, dev, laptop, number, "OTP_OK")
 	})
 
-	// The link in the SMS tapped on the phone: the laptop's page moves on
-	// by itself, no Continue pressed.
+	// The link in the SMS tapped on the phone: the phone's page says what
+	// is approved and offers three numbers; the person picks the one the
+	// laptop's page shows, and the laptop's page moves on by itself, no
+	// Continue pressed.
 	t.Run("link", func(t *testing.T) {
 		w := newWalk(t, browser)
 		laptop, phone := w.device("laptop"), w.device("phone", phoneScreen)
@@ -49,9 +52,20 @@ func TestBrowserLogin(t *testing.T) {
 		if !link.Exists || !strings.HasPrefix(link.Value, dev.operatorOf(t, number).PublicURL+"/") {
 			t.Fatalf("the SMS on the phone links to %q, not to its operator's gateway", link.Value)
 		}
-		// The phone's browser opens the tapped link in a tab of its own.
+		match := read(laptop, "the number to pick", chromedp.Text(chromedp.ID("match")))
+		if len(match) != 2 {
+			t.Fatalf("the laptop's page shows %q as the number to pick on the phone", match)
+		}
+		// The phone's browser opens the tapped link in a tab of its own;
+		// opening it approves nothing until a number is picked.
 		tapped := phone.tab("phone-link")
-		tapped.step("link tapped", chromedp.Navigate(link.Value), chromedp.WaitVisible(chromedp.CSS("h1")))
+		tapped.step("link tapped", chromedp.Navigate(link.Value), chromedp.WaitVisible(chromedp.CSS(`button[name="pick"]`)))
+		offered := read(tapped, "the numbers offered", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('button[name="pick"]'), b => b.value)`))
+		if len(offered) != 3 || !slices.Contains(offered, match) {
+			t.Fatalf("the phone offers %v, the laptop shows %s", offered, match)
+		}
+		tapped.step("number picked", chromedp.Click(chromedp.CSS(`button[name="pick"][value="`+match+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS("p.done")))
 		if h := read(tapped, "the heading", chromedp.Text(chromedp.CSS("h1"))); !strings.Contains(h, "signed in") {
 			t.Fatalf("the tapped link shows %q, not that the person is signed in", h)
 		}

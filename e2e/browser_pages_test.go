@@ -107,7 +107,7 @@ func TestBrowserPages(t *testing.T) {
 			t.Fatalf("the code page is not in German:\n%s", page)
 		}
 		text := readSMS(t, dev, phone, number)
-		if !strings.Contains(text, "Ihr Code zur Anmeldung bei "+dev.info.SP.Name) || !strings.Contains(text, "Niemals weitergeben") {
+		if !strings.Contains(text, "Ihr Code zur Anmeldung bei \""+dev.info.SP.Name+"\"") || !strings.Contains(text, "Niemals weitergeben") {
 			t.Fatalf("the SMS is not in German: %q", text)
 		}
 		laptop.step("code typed", chromedp.SendKeys(chromedp.ID("otp"), smsCode.FindString(text)))

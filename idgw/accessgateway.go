@@ -3,11 +3,14 @@ package idgw
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/mcfed/mcfed/registry"
 )
 
 // ClaimsSource is the data gateway: it turns the scopes a subscriber granted
@@ -70,17 +73,47 @@ func (l *clientLimiter) allow(client string, now time.Time) (bool, time.Duration
 	return true, 0
 }
 
-// userInfo serves userinfo or premiuminfo (endpoint) to the bearer of the
-// access token in authorization (the Authorization header): the token's
-// granted scopes go to the data gateway; the subject is the token's PCR.
-func (g *Gateway) userInfo(ctx context.Context, endpoint, authorization string) (map[string]any, *OAuthError) {
-	h := authorization
-	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return nil, errNoAccessToken()
+// bearerRequest is what userinfo and premiuminfo read of an HTTP request:
+// the Authorization header, and the access_token of a form body (RFC 6750
+// §2.2: a POST of application/x-www-form-urlencoded), when there is one.
+type bearerRequest struct {
+	authorization string
+	formToken     []string
+}
+
+// bearerToken is the access token of r, by exactly one of RFC 6750's
+// methods (§2: a client must not use more than one).
+func (r bearerRequest) bearerToken() (string, *OAuthError) {
+	h := r.authorization
+	header := len(h) >= 7 && strings.EqualFold(h[:7], "bearer ")
+	switch {
+	case len(r.formToken) > 1 || (header && len(r.formToken) > 0):
+		return "", errTokenRequest("send the access token once: in the Authorization header or in the form body")
+	case header:
+		return strings.TrimSpace(h[7:]), nil
+	case len(r.formToken) == 1 && r.formToken[0] != "":
+		return r.formToken[0], nil
 	}
-	t, ok := g.access.get(tokenKey(strings.TrimSpace(h[7:])))
+	return "", errNoAccessToken()
+}
+
+// userInfo serves userinfo or premiuminfo (endpoint) to the bearer of the
+// access token: the token's granted scopes, narrowed to those the SP still
+// holds, go to the data gateway; the subject is the token's PCR. The SP's
+// standing is read again at every call: a token of an SP suspended, no
+// longer accepted or declined by the operator since is invalid_token.
+func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest) (map[string]any, *OAuthError) {
+	raw, oerr := r.bearerToken()
+	if oerr != nil {
+		return nil, oerr
+	}
+	t, ok := g.access.get(tokenKey(raw))
 	if !ok {
 		return nil, errInvalidToken("The access token is invalid, expired or revoked")
+	}
+	sp := g.standingClient(t.clientID)
+	if sp == nil {
+		return nil, errInvalidToken("The client may no longer use this token")
 	}
 	if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
 		return nil, errSlowDown(wait)
@@ -92,7 +125,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint, authorization string) 
 	out := map[string]any{}
 	if g.cfg.Claims != nil {
 		out, err = g.cfg.Claims.Claims(ctx, ClaimsQuery{
-			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: t.scopes, Claims: t.claims,
+			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: stillGranted(t.scopes, sp), Claims: t.claims,
 		})
 		if errors.Is(err, ErrUnknownSubscriber) {
 			// Deleted or suspended since the token was issued.
@@ -104,4 +137,28 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint, authorization string) 
 	}
 	out["sub"] = pcr(secret, t.clientID)
 	return out, nil
+}
+
+// standingClient is the SP clientID as the operator sees it now, or nil
+// when it may no longer use what it was issued: unknown, suspended, no
+// longer accepted, or declined by the operator's policy (the registry view
+// answers nil for a declined SP).
+func (g *Gateway) standingClient(clientID string) *registry.ServiceProvider {
+	sp := g.cfg.Registry.ServiceProvider(clientID)
+	if sp == nil || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
+		return nil
+	}
+	return sp
+}
+
+// stillGranted narrows granted scopes to those sp still holds (an
+// operator's policy may have narrowed them since); openid always stays.
+func stillGranted(granted []string, sp *registry.ServiceProvider) []string {
+	out := make([]string, 0, len(granted))
+	for _, s := range granted {
+		if s == scopeOpenID || slices.Contains(sp.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

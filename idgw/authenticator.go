@@ -51,6 +51,14 @@ type Challenge struct {
 	// ReturnURL is where the authenticator's page sends the browser back
 	// when it is done; Check is then called.
 	ReturnURL string
+	// Browser says a person's browser started the login and shows the
+	// gateway's pages (the waiting page, or the authenticator's own). An
+	// authenticator answered on another device (a link tapped on the
+	// phone) then has the person match what that page shows
+	// (Started.Match), so that a tap alone cannot hand a login someone
+	// else started to its starter. A headless SDK's login has no such
+	// page: the person can only confirm.
+	Browser bool
 
 	// What the authenticator's pages and messages show the person.
 	// Operator is the operator's display name and look (pages in the
@@ -70,6 +78,9 @@ type Started struct {
 	// authenticator's page); empty means out of band (the person answers on
 	// the phone and the SDK re-polls the authorize URL).
 	RedirectURL string
+	// Match, when not empty, is a short number the browser's page shows:
+	// the person picks it on the other device (Challenge.Browser).
+	Match string
 }
 
 // Outcome is the result of Check.
@@ -101,6 +112,17 @@ const (
 	FailureUsed                    // the code or link was used already
 	FailureRefused                 // the person said no on the phone
 )
+
+// Decoy is an authenticator that can run a challenge that looks, to the
+// person and to the SP, like one Start began (the same pages, the same
+// answers on failure), but reaches no one and never succeeds: no SMS is
+// sent, no code or link can answer it. The gateway runs it for a number it
+// will not challenge (not a subscriber, suspended, challenged too often),
+// so that /authorize answers the same until possession is proven and
+// cannot be used to tell those numbers apart.
+type Decoy interface {
+	StartDecoy(ctx context.Context, ch Challenge) (Started, error)
+}
 
 // Watcher is an authenticator that can tell, without deciding the
 // challenge, whether the person has answered out of band (the link in the

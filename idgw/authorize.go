@@ -37,6 +37,11 @@ type authSession struct {
 	binding [sha256.Size]byte
 	// page is what the person's pages show of this login.
 	page pageContext
+	// browser: a person's browser started the login (Challenge.Browser).
+	browser bool
+	// decoy: the number is not one the gateway challenges; the session
+	// runs the authenticators' decoys (Decoy) and can never succeed.
+	decoy bool
 }
 
 // pageContext is what the person's pages show of a login: the operator's
@@ -47,6 +52,9 @@ type pageContext struct {
 	lang   string
 	sp     string
 	number string
+	// match is the number the person picks on the phone, when the
+	// authenticator asks for one (Started.Match).
+	match string
 }
 
 // grant is what an authorization code stands for, redeemed once at the
@@ -165,17 +173,34 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		return failed(req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN, tel) or a PCR is required")))
 	}
 	sub, err := g.cfg.Subscribers.Subscriber(ctx, msisdn)
+	var unusable string
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
-		return failed(req.Fail(ErrAccessDenied("not a subscriber of this operator")))
+		unusable = "not a subscriber of this operator"
 	case err != nil:
 		return failed(req.Fail(ErrServerError(err)))
 	case !sub.Active:
-		return failed(req.Fail(ErrAccessDenied("the subscriber's account does not allow logins")))
+		unusable = "the subscriber's account does not allow logins"
 	}
 	cands := g.cfg.Router.Candidates(req.ACR, sub.Enrolments)
 	if len(cands) == 0 {
 		return failed(req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
+	}
+	if unusable != "" {
+		// Until possession is proven, a number the gateway will not
+		// challenge gets the answers a subscriber's does: a decoy
+		// challenge that reaches no one. Without a decoy-capable
+		// authenticator the refusal is said at once.
+		decoys := decoysOf(cands)
+		if len(decoys) == 0 {
+			return failed(req.Fail(ErrAccessDenied(unusable)))
+		}
+		if req.Prompt.Has(PromptNone) {
+			return failed(req.Fail(ErrLoginRequired("the subscriber must authenticate")))
+		}
+		g.log.Info("authorize: a number that is not challenged gets a decoy challenge",
+			"client_id", req.ClientID, "correlation_id", req.CorrelationID, "why", unusable)
+		return g.begin(ctx, r, req, msisdn, subjectOf([]byte(newSecret()), req.ClientID), decoys, repoll, true)
 	}
 	if secret == nil {
 		secret, err = g.cfg.Subscribers.PCRSecret(ctx, msisdn)
@@ -196,11 +221,29 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	if req.Prompt.Has(PromptNone) {
 		return failed(req.Fail(verdict))
 	}
+	return g.begin(ctx, r, req, msisdn, who, cands, repoll, false)
+}
+
+// decoysOf are the candidates that can run a decoy challenge, in order.
+func decoysOf(cands []registeredAuthenticator) []registeredAuthenticator {
+	var out []registeredAuthenticator
+	for _, c := range cands {
+		if _, ok := c.impl.(Decoy); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// begin starts a new login session for msisdn with the candidates, in
+// this browser, and its first challenge (a decoy's when decoy is set).
+func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthRequest, msisdn uint64, who subject,
+	cands []registeredAuthenticator, repoll storeKey, decoy bool) authorizeAnswer {
 	id := newSecret()
 	binding, tag := bindLogin(r.cookies.binding)
 	op, _ := g.operator()
 	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
-		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag,
+		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag, browser: r.cookies.navigate, decoy: decoy,
 		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
 			sp: req.Client.Name, number: MaskNumber(msisdn)}}
 	s.mu.Lock()
@@ -222,14 +265,22 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) authorizeAnswer {
 	var limit *LimitError
 	var last error
+	challenge := Challenge{
+		MSISDN: s.msisdn, SPName: s.req.Client.Name, BindingMessage: s.req.BindingMessage,
+		Context: s.req.Context, ReturnURL: g.continueURL(id),
+		Operator: s.page.look, Number: s.page.number, Language: s.page.lang, Browser: s.browser,
+	}
+	first := s.current
 	for s.current+1 < len(s.candidates) {
 		s.current++
 		a := s.candidates[s.current]
-		st, err := a.impl.Start(ctx, Challenge{
-			MSISDN: s.msisdn, SPName: s.req.Client.Name, BindingMessage: s.req.BindingMessage,
-			Context: s.req.Context, ReturnURL: g.continueURL(id),
-			Operator: s.page.look, Number: s.page.number, Language: s.page.lang,
-		})
+		var st Started
+		var err error
+		if s.decoy {
+			st, err = a.impl.(Decoy).StartDecoy(ctx, challenge)
+		} else {
+			st, err = a.impl.Start(ctx, challenge)
+		}
 		if err != nil {
 			if le := (*LimitError)(nil); errors.As(err, &le) && limit == nil {
 				limit = le
@@ -238,10 +289,33 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			continue // unavailable or failed to start: the next one
 		}
 		s.state = st.State
+		s.page.match = st.Match
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
 		}
 		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
+	}
+	if limit != nil && !s.decoy {
+		// Challenged too often: said only once possession is proven, so
+		// the person gets a decoy challenge, as an unknown number would.
+		for i := first + 1; i < len(s.candidates); i++ {
+			d, ok := s.candidates[i].impl.(Decoy)
+			if !ok {
+				continue
+			}
+			st, err := d.StartDecoy(ctx, challenge)
+			if err != nil {
+				continue
+			}
+			g.log.Warn("authorize: the subscriber was challenged too often; a decoy challenge, no message sent",
+				"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
+				"limit", limit.Limit, "window", limit.Window, "retry_at", limit.RetryAt)
+			s.decoy, s.current, s.state, s.page.match = true, i, st.State, st.Match
+			if st.RedirectURL != "" {
+				return authorizeAnswer{redirect: st.RedirectURL}
+			}
+			return authorizeAnswer{wait: g.continueURL(id), page: s.page}
+		}
 	}
 	g.endSession(id, s)
 	if limit != nil {
@@ -285,6 +359,10 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 	}
 	if out.State != nil {
 		s.state = out.State
+	}
+	if s.decoy && out.Status == Succeeded {
+		// A decoy cannot be answered; one that says so is not believed.
+		out = Outcome{Status: Failed, Reason: "the subscriber was not authenticated"}
 	}
 	switch out.Status {
 	case Pending:

@@ -88,7 +88,7 @@ func (p *phoneAuthenticator) answer(n string, st OutcomeStatus) {
 
 // flowGateway is the auth test gateway with a subscriber store and the
 // given authenticators, mounted on a fiber app.
-func flowGateway(t *testing.T, subs subscriberMap, regs ...Registration) (*Gateway, *fiber.App) {
+func flowGateway(t testing.TB, subs subscriberMap, regs ...Registration) (*Gateway, *fiber.App) {
 	t.Helper()
 	g, _ := newAuthTestGateway(t)
 	r, err := NewRouter(regs...)
@@ -103,7 +103,7 @@ func flowGateway(t *testing.T, subs subscriberMap, regs ...Registration) (*Gatew
 	return g, app
 }
 
-func do(t *testing.T, app *fiber.App, method, target string, form url.Values) (int, string, string) {
+func do(t testing.TB, app *fiber.App, method, target string, form url.Values) (int, string, string) {
 	t.Helper()
 	var body *strings.Reader
 	if form != nil {
@@ -140,7 +140,7 @@ func authorizeURL(kv ...string) string {
 	return "/authorize?" + v.Encode()
 }
 
-func redirectParams(t *testing.T, loc string) url.Values {
+func redirectParams(t testing.TB, loc string) url.Values {
 	t.Helper()
 	if !strings.HasPrefix(loc, shopPlain) {
 		t.Fatalf("redirected to %q, not the SP's redirect URI", loc)
@@ -152,7 +152,7 @@ func redirectParams(t *testing.T, loc string) url.Values {
 	return u.Query()
 }
 
-func red(t *testing.T) uint64 {
+func red(t testing.TB) uint64 {
 	n, err := e164.Parse(redNumber)
 	if err != nil {
 		t.Fatal(err)

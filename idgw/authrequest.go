@@ -372,6 +372,11 @@ func (g *Gateway) parseAuthRequest(args url.Values, now time.Time) (*AuthRequest
 			return fail(ErrInvalidRequest(f.name + " is too long or holds control characters"))
 		}
 	}
+	// The binding message goes into the operator's SMS and pages: a link
+	// or a code-like number in it could pass for the operator's own.
+	if why := SPTextProblem(r.BindingMessage); why != "" {
+		return fail(ErrInvalidRequest("binding_message must not hold " + why + ": the subscriber would see it in the operator's SMS"))
+	}
 
 	// 13. PKCE: S256 only.
 	cc, ccm := firstArg(args, "code_challenge"), firstArg(args, "code_challenge_method")

@@ -229,6 +229,12 @@ func TestParseAuthRequestRejections(t *testing.T) {
 		{"context without mc_authn and without client_name", set("scope", "openid", "context", "Pay"), CodeInvalidRequest, true, false},
 		{"binding_message too long", set("scope", "openid mc_authz", "context", "Pay", "client_name", "Shop",
 			"binding_message", strings.Repeat("b", maxBindingRunes+1)), CodeInvalidRequest, true, false},
+		{"binding_message with a link", set("scope", "openid mc_authz", "context", "Pay", "client_name", "Shop",
+			"binding_message", "Pay 1 EUR http://evil.example"), CodeInvalidRequest, true, false},
+		{"binding_message with a bare domain", set("scope", "openid mc_authz", "context", "Pay", "client_name", "Shop",
+			"binding_message", "see evil.example now"), CodeInvalidRequest, true, false},
+		{"binding_message with a code-like number", set("scope", "openid mc_authz", "context", "Pay", "client_name", "Shop",
+			"binding_message", "Your code is 995 314"), CodeInvalidRequest, true, false},
 		{"context with control characters", set("scope", "openid mc_authz", "context", "Pay\r\nnow", "client_name", "Shop"), CodeInvalidRequest, true, false},
 		{"PKCE plain", set("code_challenge", strings.Repeat("a", 43), "code_challenge_method", "plain"), CodeInvalidRequest, true, false},
 		{"PKCE without method (plain)", set("code_challenge", strings.Repeat("a", 43)), CodeInvalidRequest, true, false},
@@ -428,8 +434,8 @@ func TestParseAuthRequestAccepts(t *testing.T) {
 			}
 		}},
 		{"authorisation", map[string][]string{"scope": {"openid mc_authz"}, "context": {"Pay 10 GBP"},
-			"client_name": {"Shop"}, "binding_message": {"ref 1234 ✓"}}, func(t *testing.T, r *AuthRequest) {
-			if !r.Authz || r.Context != "Pay 10 GBP" || r.ClientName != "Shop" || r.BindingMessage != "ref 1234 ✓" {
+			"client_name": {"Shop"}, "binding_message": {"ref A-123 ✓ 1,250.00 EUR"}}, func(t *testing.T, r *AuthRequest) {
+			if !r.Authz || r.Context != "Pay 10 GBP" || r.ClientName != "Shop" || r.BindingMessage != "ref A-123 ✓ 1,250.00 EUR" {
 				t.Fatalf("%+v", r)
 			}
 		}},

@@ -97,6 +97,17 @@ const (
 	introspectionEndpoint
 )
 
+// name is the endpoint's name in logs and observations.
+func (e endpoint) name() string {
+	switch e {
+	case revocationEndpoint:
+		return endpointRevoke
+	case introspectionEndpoint:
+		return endpointIntrospect
+	}
+	return endpointToken
+}
+
 // audiences is what an assertion sent to e may name as its aud: the token
 // endpoint (RFC 7523 §3 and OIDC Core §9 name it), the issuer, or e itself.
 func (g *Gateway) audiences(o *registry.Operator, e endpoint) []string {

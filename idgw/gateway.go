@@ -65,6 +65,9 @@ type Config struct {
 	Claims ClaimsSource
 	// Throttle limits each client's userinfo and premiuminfo calls.
 	Throttle Throttle
+	// AuthFailures bounds failed client authentications at /token,
+	// /introspect and /revoke (zero fields: the defaults).
+	AuthFailures FailureBudget
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Log gets failures that do not fail a request; default slog.Default().
@@ -91,6 +94,7 @@ type Gateway struct {
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
 	limiter  *clientLimiter
+	failures *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
 	clientAuth *clientAuthState
 }
@@ -136,6 +140,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
 	g.limiter = newClientLimiter(cfg.Throttle)
+	g.failures = newFailureBudgets(cfg.AuthFailures, func() time.Time { return g.now() })
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
 	g.paths.continueURL = u.Authorization + "/continue"
 	g.paths.status = g.paths.continueURL + "/status"

@@ -169,7 +169,7 @@ func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer, navigate bool)
 // tokenRequestOf is what the token, revocation and introspection
 // endpoints read: the form and the Authorization header.
 func tokenRequestOf(c *fiber.Ctx) tokenRequest {
-	return tokenRequest{form: argsValues(c.Context().PostArgs()), authorization: c.Get(fiber.HeaderAuthorization)}
+	return tokenRequest{form: argsValues(c.Context().PostArgs()), authorization: c.Get(fiber.HeaderAuthorization), source: c.IP()}
 }
 
 // handleToken is the token endpoint.
@@ -204,7 +204,11 @@ func (g *Gateway) handleIntrospect(c *fiber.Ctx) error {
 // handleUserInfo serves userinfo or premiuminfo (endpoint).
 func (g *Gateway) handleUserInfo(endpoint string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		out, e := g.userInfo(c.UserContext(), endpoint, c.Get(fiber.HeaderAuthorization))
+		r := bearerRequest{authorization: c.Get(fiber.HeaderAuthorization)}
+		if c.Method() == fiber.MethodPost {
+			r.formToken = argsValues(c.Context().PostArgs())["access_token"]
+		}
+		out, e := g.userInfo(c.UserContext(), endpoint, r)
 		if e != nil {
 			return writeError(c, bearerErrors, e)
 		}
@@ -302,6 +306,9 @@ func writeError(c *fiber.Ctx, style errorStyle, e *OAuthError) error {
 		c.Set("Pragma", "no-cache")
 		if e.basicChallenge {
 			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="token"`)
+		}
+		if e.retryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
 		}
 		return c.Status(e.status).JSON(errorBody{e.Code, e.Description})
 	}

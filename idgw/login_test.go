@@ -64,7 +64,7 @@ func TestALoginRunsWithoutAnApp(t *testing.T) {
 	if e != nil || resp.IDToken == "" || resp.AccessToken == "" || resp.CorrelationID != "corr-1" || resp.Scope != "openid mc_authn" {
 		t.Fatalf("token: %+v %v", resp, e)
 	}
-	claims, e := g.userInfo(ctx, "userinfo", "Bearer "+resp.AccessToken)
+	claims, e := g.userInfo(ctx, "userinfo", bearerRequest{authorization: "Bearer " + resp.AccessToken})
 	if e != nil || claims["sub"] == "" {
 		t.Fatalf("userinfo: %v %v", claims, e)
 	}
@@ -72,7 +72,7 @@ func TestALoginRunsWithoutAnApp(t *testing.T) {
 	if _, e := g.token(ctx, redeem); e == nil || e.Code != CodeInvalidGrant {
 		t.Fatalf("the code redeemed twice: %v, want invalid_grant", e)
 	}
-	if _, e := g.userInfo(ctx, "userinfo", "Bearer "+resp.AccessToken); e == nil || e.Code != CodeInvalidToken {
+	if _, e := g.userInfo(ctx, "userinfo", bearerRequest{authorization: "Bearer " + resp.AccessToken}); e == nil || e.Code != CodeInvalidToken {
 		t.Fatalf("userinfo after the code's replay: %v, want invalid_token", e)
 	}
 	if _, e := g.token(ctx, tokenRequest{form: codeForm("x")}); e == nil || e.Code != CodeInvalidClient {

@@ -7,6 +7,7 @@ var messagesDE = map[string]string{
 	"wait_title":    "Sehen Sie auf Ihr Telefon",
 	"wait_text":     "Um sich bei %[1]s anzumelden, beantworten Sie die Nachricht, die wir an Ihr Telefon %[2]s gesendet haben.",
 	"wait_auto":     "Diese Seite geht von selbst weiter, sobald Sie geantwortet haben.",
+	"wait_match":    "Tippen Sie auf Ihrem Telefon auf den Link in der SMS und wählen Sie diese Zahl:",
 	"wait_noscript": "Auf dem Telefon beantwortet? Drücken Sie auf Weiter.",
 
 	"consent_title": "Ihre Daten an %s weitergeben?",

@@ -11,6 +11,7 @@ var messagesEN = map[string]string{
 	"wait_title":    "Check your phone",
 	"wait_text":     "To sign in to %[1]s, answer the message we sent to your phone %[2]s.",
 	"wait_auto":     "This page moves on by itself once you have answered.",
+	"wait_match":    "On your phone, tap the link in the SMS and pick this number:",
 	"wait_noscript": "Answered on your phone? Press Continue.",
 
 	"consent_title": "Share your details with %s?",

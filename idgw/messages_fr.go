@@ -7,6 +7,7 @@ var messagesFR = map[string]string{
 	"wait_title":    "Regardez votre téléphone",
 	"wait_text":     "Pour vous connecter à %[1]s, répondez au message envoyé à votre téléphone %[2]s.",
 	"wait_auto":     "Cette page avance d’elle-même dès que vous avez répondu.",
+	"wait_match":    "Sur votre téléphone, appuyez sur le lien du SMS et choisissez ce nombre :",
 	"wait_noscript": "Vous avez répondu sur votre téléphone ? Appuyez sur Continuer.",
 
 	"consent_title": "Partager vos informations avec %s ?",

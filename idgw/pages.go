@@ -15,6 +15,7 @@ import (
 var waitingPage = NewPageTemplate("wait", `{{define "body"}}
 <div class="spinner" role="presentation"></div>
 <p class="lead">{{.T.S "wait_text" .D.SP .D.Number}}</p>
+{{with .D.Match}}<p class="match" id="match">{{$.T.S "wait_match"}} <strong>{{.}}</strong></p>{{end}}
 <p class="muted" role="status">{{.T.S "wait_auto"}}</p>
 <noscript><p>{{.T.S "wait_noscript"}}</p>
 <a class="button" href="{{.P.Next}}">{{.T.S "continue"}}</a></noscript>
@@ -74,7 +75,7 @@ func (g *Gateway) writeWaitingPage(c *fiber.Ctx, continueURL string, pc pageCont
 	if u, err := url.Parse(continueURL); err == nil {
 		p.Watch = g.paths.status + "?session=" + url.QueryEscape(u.Query().Get("session"))
 	}
-	body, csp, err := p.Render(waitingPage, t, struct{ SP, Number string }{pc.sp, pc.number})
+	body, csp, err := p.Render(waitingPage, t, struct{ SP, Number, Match string }{pc.sp, pc.number, pc.match})
 	if err != nil {
 		return err
 	}

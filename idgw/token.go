@@ -55,12 +55,63 @@ type issuedFrom struct {
 	access, refresh storeKey // token keys
 }
 
-// authenticateClient authenticates the client of a request to endpoint by
+// authenticateClient authenticates the client of a request to endpoint
+// within the failure budgets (FailureBudget): a client id or source
+// address that failed too often is refused with 429 before its
+// credentials are looked at, and a failed authentication spends both.
+func (g *Gateway) authenticateClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
+	id := r.claimedClientID()
+	for _, b := range []struct {
+		budget *keyedBudget
+		key    string
+	}{{g.failures.client, id}, {g.failures.address, r.source}} {
+		if spent, wait := b.budget.spent(b.key); spent {
+			return nil, errTooManyFailures(wait)
+		}
+	}
+	sp, e := g.checkClient(ctx, r, endpoint)
+	if e != nil && e.Code == CodeInvalidClient {
+		byClient, byAddress := g.failures.client.spend(id), g.failures.address.spend(r.source)
+		if byClient || byAddress {
+			// Once per budget spent; the refusals that follow are counted
+			// by the observer (429 slow_down). No credential is logged.
+			g.log.Warn("client authentication failures over budget: refusing with 429 for a while",
+				"client_id", truncate(id, 128), "address", r.source, "endpoint", endpoint.name(),
+				"client_budget_spent", byClient, "address_budget_spent", byAddress)
+		}
+	}
+	return sp, e
+}
+
+// claimedClientID is the client id a request names (the Basic user or the
+// form's client_id), authenticated or not: the key of its failure budget.
+func (r tokenRequest) claimedClientID() string {
+	h := r.authorization
+	if len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
+		if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[6:])); err == nil {
+			id, _, _ := strings.Cut(string(raw), ":")
+			if id, err := url.QueryUnescape(id); err == nil {
+				return id
+			}
+		}
+	}
+	return r.form.Get("client_id")
+}
+
+// truncate cuts s to n bytes, for logging what a client sent.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// checkClient authenticates the client of a request to endpoint by
 // private_key_jwt (clientauth.go), or by client_secret_basic and
 // client_secret_post (both at once only when they name the same client and
 // secret) against the registry's hash, in constant time. A secret and an
 // assertion together are refused (RFC 6749 §2.3: one method per request).
-func (g *Gateway) authenticateClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
+func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
 	h, form := r.authorization, r.form
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
@@ -120,6 +171,8 @@ type tokenRequest struct {
 	form url.Values
 	// authorization is the Authorization header.
 	authorization string
+	// source is the client's address, for the failure budget.
+	source string
 }
 
 // token is the token endpoint: the authorization_code and refresh_token

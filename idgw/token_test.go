@@ -21,13 +21,13 @@ const shopSecret = "ssssssssssssssssssssssssssssssssssssssss" // 40 s: the fixtu
 // tokenFixture is a gateway whose phone approves every login, with signing
 // keys, so a test can get codes and redeem them.
 type tokenFixture struct {
-	t     *testing.T
+	t     testing.TB
 	g     *Gateway
 	app   *fiber.App
 	clock *fakeClock
 }
 
-func newTokenFixture(t *testing.T) *tokenFixture {
+func newTokenFixture(t testing.TB) *tokenFixture {
 	phone := newPhone()
 	phone.answer(redNumber, Succeeded)
 	g, app := flowGateway(t, subscriberMap{red(t): {MSISDN: red(t), Active: true}},
@@ -170,6 +170,7 @@ func TestTokenRefusals(t *testing.T) {
 		{"no client authentication", "", func() string { return f.code() }, nil, 401, "invalid_client", false},
 		{"basic and post disagree", "shop:" + shopSecret, func() string { return f.code() }, []string{"client_id", "shop", "client_secret", strings.Repeat("y", 40)}, 400, "invalid_request", false},
 		{"redirect_uri differs", "shop:" + shopSecret, func() string { return f.code() }, []string{"redirect_uri", shopPlain}, 400, "invalid_grant", false},
+		{"PKCE verifier without a challenge (downgrade)", "shop:" + shopSecret, func() string { return f.code() }, []string{"code_verifier", strings.Repeat("v", 50)}, 400, "invalid_grant", false},
 		{"PKCE verifier missing", "shop:" + shopSecret, func() string { return f.code("code_challenge", challenge, "code_challenge_method", "S256") }, nil, 400, "invalid_grant", false},
 		{"PKCE verifier wrong", "shop:" + shopSecret, func() string { return f.code("code_challenge", challenge, "code_challenge_method", "S256") }, []string{"code_verifier", strings.Repeat("w", 50)}, 400, "invalid_grant", false},
 		{"expired code", "shop:" + shopSecret, func() string { c := f.code(); f.clock.advance(2 * codeTTL); return c }, nil, 400, "invalid_grant", false},

@@ -24,10 +24,13 @@ func (g *Gateway) refreshGrant(sp *registry.ServiceProvider, form url.Values) (*
 	}
 	g.access.delete(old.sibling)
 	access, refresh := newSecret(), newSecret()
-	g.storePair(g.now(), old.clientID, old.msisdn, old.scopes, old.claims, old.acr, access, refresh)
+	// The new pair carries only what the SP still holds: an operator's
+	// policy may have narrowed its scopes since the login.
+	scopes := stillGranted(old.scopes, sp)
+	g.storePair(g.now(), old.clientID, old.msisdn, scopes, old.claims, old.acr, access, refresh)
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
-		RefreshToken: refresh, Scope: strings.Join(old.scopes, " "),
+		RefreshToken: refresh, Scope: strings.Join(scopes, " "),
 	}, nil
 }
 

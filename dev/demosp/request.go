@@ -74,7 +74,7 @@ const (
 func defaultChoices() choices {
 	p, _ := productByID(defaultProduct)
 	c := choices{Product: p, ACR: "2", KYC: map[string]string{},
-		Context: "Pay £12.50 to Demo Shop", Binding: "DEMO 4711"}
+		Context: "Pay £12.50 to Demo Shop", Binding: "DEMO A47"}
 	for _, f := range kycFields {
 		c.KYC[f.Claim] = f.Default
 	}

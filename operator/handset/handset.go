@@ -211,7 +211,8 @@ var (
 )
 
 // Tap performs an HTTP GET of link number n (0-based) of a message, as the
-// person would by tapping it, following redirects.
+// person would by tapping it, following redirects, and presses the page's
+// confirm button when it has one.
 func (h *Handset) Tap(ctx context.Context, msisdn, id string, n int) (TapResult, error) {
 	m, ok := h.Message(msisdn, id)
 	if !ok {
@@ -231,13 +232,36 @@ func (h *Handset) Tap(ctx context.Context, msisdn, id string, n int) (TapResult,
 		h.recordTap(m.To, id, TapResult{URL: link, Error: err.Error()})
 		return TapResult{}, fmt.Errorf("handset: tap %s: %w", link, err)
 	}
-	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(h.opt.BodyLimit)))
+	resp.Body.Close()
+	// The page asks the person to confirm (opening a link approves
+	// nothing): the simulated person presses the button. A page that asks
+	// for a number shown on another screen is left as it is.
+	if f := confirmForm.FindStringSubmatch(string(body)); f != nil {
+		if action, err := resp.Request.URL.Parse(html.UnescapeString(f[1])); err == nil {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader("decision=approve"))
+			if err != nil {
+				return TapResult{}, fmt.Errorf("handset: confirm %s: %w", link, err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", "mcfed-handset/1 (simulated phone)")
+			if resp, err = h.opt.HTTPClient.Do(req); err != nil {
+				h.recordTap(m.To, id, TapResult{URL: link, Error: err.Error()})
+				return TapResult{}, fmt.Errorf("handset: confirm %s: %w", link, err)
+			}
+			body, _ = io.ReadAll(io.LimitReader(resp.Body, int64(h.opt.BodyLimit)))
+			resp.Body.Close()
+		}
+	}
 	res := TapResult{URL: link, FinalURL: resp.Request.URL.String(), Status: resp.StatusCode, Body: string(body),
 		Title: pageTitle(string(body))}
 	h.recordTap(m.To, id, res)
 	return res, nil
 }
+
+// confirmForm finds the form of a page that asks the person to confirm
+// with a decision=approve button.
+var confirmForm = regexp.MustCompile(`<form method="post" action="([^"]+)">\s*<button type="submit" name="decision" value="approve">`)
 
 // recordTap keeps res on the message, for the inbox page to show.
 func (h *Handset) recordTap(msisdn, id string, res TapResult) {

@@ -330,6 +330,7 @@ func (c *Client) connect() (*session, error) {
 		if err == nil {
 			// bounds the bind; gosmpp sets its own deadlines afterwards
 			_ = nc.SetDeadline(time.Now().Add(cfg.DialTimeout))
+			nc = &guardedConn{Conn: nc}
 		}
 		return nc, err
 	}

@@ -13,12 +13,14 @@ import (
 //
 //	GET /sms/otp?return=<URL>&c=<page>  the form for the code, posting field "otp" to URL
 //	GET /sms/status?c=<page>            whether the SMS's link was tapped (the code page's script polls it)
-//	GET /sms/link/:token                the target of the link in the SMS
+//	GET /sms/link/:token                the target of the link in the SMS: what is approved, and a form
+//	POST /sms/link/:token               the person's answer on the phone: decision=approve|deny, or pick=<number>
 //	GET /assets/<file>                  the pages' stylesheet, favicon and script (idgw.MountAssets)
 func (a *Authenticator) Mount(r fiber.Router) {
 	r.Get("/sms/otp", a.handleOTPPage)
 	r.Get("/sms/status", a.handleStatus)
 	r.Get("/sms/link/:token", a.handleLink)
+	r.Post("/sms/link/:token", a.handleLinkAnswer)
 	idgw.MountAssets(r)
 }
 
@@ -33,8 +35,26 @@ var otpPage = idgw.NewPageTemplate("otp", `{{define "body"}}
 <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 \-]*" maxlength="{{.D.Max}}" autofocus{{if not .D.Link}} required{{end}}>
 <button type="submit">{{.T.S "continue"}}</button>
 </form>
-{{if .D.Link}}<p class="muted" role="status">{{.T.S "otp_link"}}</p>{{end}}
+{{if .D.Link}}<p class="muted" role="status" id="link-hint">{{if .D.Match}}{{.T.S "otp_link_match"}}</p>
+<p class="match"><strong id="match">{{.D.Match}}</strong>{{else}}{{.T.S "otp_link"}}{{end}}</p>{{end}}
 <p class="muted">{{.T.S "otp_valid" .D.Minutes}}</p>
+{{end}}`)
+
+// linkPage is what the link in the SMS opens on the phone: who asks, for
+// which SP and number, the SP's binding message as its words, and the
+// person's answer. Opening it decides nothing (a link preview fetches it
+// too): only the form does. When the login started in a browser, the
+// person picks the number that browser shows.
+var linkPage = idgw.NewPageTemplate("link", `{{define "body"}}
+<p class="lead">{{.T.S "link_lead" .D.Operator .D.SP .D.Number}}</p>
+{{with .D.Binding}}<p>{{$.T.S "link_binding" $.D.SP}}</p>
+<blockquote id="binding">{{.}}</blockquote>{{end}}
+<form method="post" action="{{.D.Action}}">
+{{if .D.Choices}}<p>{{.T.S "link_pick"}}</p>
+<div class="choices">{{range .D.Choices}}<button type="submit" name="pick" value="{{.}}">{{.}}</button>{{end}}</div>
+{{else}}<button type="submit" name="decision" value="approve">{{.T.S "link_confirm"}}</button>{{end}}
+<button type="submit" name="decision" value="deny" class="secondary">{{.T.S "link_deny"}}</button>
+</form>
 {{end}}`)
 
 var messagePage = idgw.NewPageTemplate("msg", `{{define "body"}}
@@ -70,13 +90,17 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 	}
 	p := a.pageOf(v, t.S("otp_title"))
 	link := a.cfg.Mode.hasLink()
+	match := ""
+	if ok {
+		match = v.match
+	}
 	if ok && link {
 		// Moves on by itself once the link is tapped: to the gateway, which
 		// then finds the challenge answered.
 		p.Watch, p.Next = a.public.Path+"/sms/status?c="+url.QueryEscape(c.Query("c")), ret
 	}
 	body, csp, err := p.Render(otpPage, t, map[string]any{
-		"Lead": lead, "Wrong": wrong, "Max": a.cfg.CodeLength + 4, "Link": link, "Return": ret,
+		"Lead": lead, "Wrong": wrong, "Max": a.cfg.CodeLength + 4, "Link": link, "Match": match, "Return": ret,
 		"Minutes": a.validMinutes(),
 	})
 	if err != nil {
@@ -100,44 +124,90 @@ func (a *Authenticator) handleStatus(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": status})
 }
 
-func (a *Authenticator) handleLink(c *fiber.Ctx) error {
-	if c.Method() == fiber.MethodHead {
-		// A link preview must not use the link up.
-		setHeaders(c)
-		return c.SendStatus(fiber.StatusOK)
-	}
-	token := c.Params("token")
+// linkState finds the link of token and its challenge, with a.st.mu
+// held: what the phone's page shows, or why the link cannot be used
+// (what, a message page, with its status).
+func (a *Authenticator) linkState(c *fiber.Ctx, token string) (l *linkEntry, ch *challengeEntry, v view, status int, what string) {
+	v = a.defaultView(c)
 	if len(token) != 43 {
-		return a.page(c, fiber.StatusNotFound, a.defaultView(c), "link_unknown", false)
+		return nil, nil, v, fiber.StatusNotFound, "link_unknown"
 	}
-	h := hashToken(token)
-	now := a.cfg.Now()
-	a.st.mu.Lock()
-	l, ok := a.st.links[h]
-	var ch *challengeEntry
-	v := a.defaultView(c)
+	l, ok := a.st.links[hashToken(token)]
 	if ok {
 		if ch = a.st.challenges[l.challenge]; ch != nil {
 			v = ch.view
 		}
 	}
-	var status int
-	var what string
 	switch {
 	case !ok:
-		status, what = fiber.StatusNotFound, "link_unknown"
-	case !now.Before(l.expires):
-		status, what = fiber.StatusGone, "link_expired"
+		return nil, nil, v, fiber.StatusNotFound, "link_unknown"
+	case !a.cfg.Now().Before(l.expires):
+		return nil, nil, v, fiber.StatusGone, "link_expired"
 	case l.tapped || ch == nil || ch.used:
-		status, what = fiber.StatusGone, "link_used"
+		return nil, nil, v, fiber.StatusGone, "link_used"
 	case ch.locked:
-		status, what = fiber.StatusGone, "link_locked"
-	default:
-		l.tapped = true
-		status, what = fiber.StatusOK, "link_ok"
+		return nil, nil, v, fiber.StatusGone, "link_locked"
+	case ch.refused:
+		return nil, nil, v, fiber.StatusGone, "link_denied"
+	}
+	return l, ch, v, fiber.StatusOK, ""
+}
+
+// handleLink shows what the link approves and asks; it decides nothing.
+func (a *Authenticator) handleLink(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodHead {
+		setHeaders(c)
+		return c.SendStatus(fiber.StatusOK)
+	}
+	token := c.Params("token")
+	a.st.mu.Lock()
+	l, _, v, status, what := a.linkState(c, token)
+	var choices []string
+	if l != nil {
+		choices = l.choices
 	}
 	a.st.mu.Unlock()
-	return a.page(c, status, v, what, status == fiber.StatusOK)
+	if what != "" {
+		return a.page(c, status, v, what, false)
+	}
+	t := messages.In(v.lang)
+	body, csp, err := a.pageOf(v, t.S("link_title")).Render(linkPage, t, map[string]any{
+		"Operator": v.look.Name, "SP": v.sp, "Number": v.number, "Binding": v.binding,
+		"Choices": choices, "Action": a.public.Path + "/sms/link/" + token,
+	})
+	if err != nil {
+		return err
+	}
+	return idgw.WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// handleLinkAnswer takes the person's answer on the phone: approve (or
+// the right number picked) marks the challenge answered; deny, or a wrong
+// number, ends it.
+func (a *Authenticator) handleLinkAnswer(c *fiber.Ctx) error {
+	pick, decision := c.FormValue("pick"), c.FormValue("decision")
+	a.st.mu.Lock()
+	l, ch, v, status, what := a.linkState(c, c.Params("token"))
+	if what == "" {
+		switch {
+		case decision == "deny":
+			ch.refused, ch.refusal = true, "the person refused the sign-in on the phone"
+			status, what = fiber.StatusOK, "link_denied"
+		case l.match != "" && pick == l.match:
+			l.tapped = true
+			status, what = fiber.StatusOK, "link_ok"
+		case l.match != "" && pick != "":
+			ch.refused, ch.refusal = true, "the person picked another number on the phone than the one the sign-in page showed"
+			status, what = fiber.StatusOK, "link_mismatch"
+		case l.match == "" && decision == "approve":
+			l.tapped = true
+			status, what = fiber.StatusOK, "link_ok"
+		default:
+			status, what = fiber.StatusBadRequest, "bad"
+		}
+	}
+	a.st.mu.Unlock()
+	return a.page(c, status, v, what, what == "link_ok")
 }
 
 // defaultView is what a page shows when it knows no challenge: the

@@ -28,9 +28,9 @@ func TestSMSInThePersonsLanguage(t *testing.T) {
 	r := newRig(t)
 	a := r.auth(t, sms.Config{Mode: sms.ModeOTPURL})
 	for i, c := range []struct{ lang, code, valid string }{
-		{"de", "Ihr Code zur Anmeldung bei " + spName + ": ", "5 Min. gültig. Niemals weitergeben. Demo Mobil DE"},
-		{"fr", "Votre code pour vous connecter à " + spName + " : ", "Valable 5 min. Ne le partagez jamais. Demo Mobil DE"},
-		{"en", "Your code to sign in to " + spName + ": ", "Valid 5 min. Never share it. Demo Mobil DE"},
+		{"de", "Ihr Code zur Anmeldung bei \"" + spName + "\": ", "5 Min. gültig. Niemals weitergeben. Demo Mobil DE"},
+		{"fr", "Votre code pour vous connecter à \"" + spName + "\" : ", "Valable 5 min. Ne le partagez jamais. Demo Mobil DE"},
+		{"en", "Your code to sign in to \"" + spName + "\": ", "Valid 5 min. Never share it. Demo Mobil DE"},
 	} {
 		if _, err := a.Start(context.Background(), r.personal(c.lang)); err != nil {
 			t.Fatal(err)

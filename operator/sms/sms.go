@@ -56,6 +56,7 @@ type Authenticator struct {
 var (
 	_ idgw.Authenticator = (*Authenticator)(nil)
 	_ idgw.Watcher       = (*Authenticator)(nil)
+	_ idgw.Decoy         = (*Authenticator)(nil)
 )
 
 // New validates cfg (filling defaults) and returns an Authenticator that
@@ -91,6 +92,18 @@ func (a *Authenticator) Info() idgw.AuthenticatorInfo {
 // Start sends the SMS and returns the challenge's state: the OTP page to
 // redirect to in the modes with a code, none (out of band) in URL mode.
 func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
+	return a.start(ctx, ch, false)
+}
+
+// StartDecoy is Start for a number the gateway will not challenge: the
+// same state, pages and answers, but no SMS is sent and the send limit is
+// neither checked nor spent; the code and link are drawn but never leave
+// the node, so nothing can answer the challenge (idgw.Decoy).
+func (a *Authenticator) StartDecoy(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
+	return a.start(ctx, ch, true)
+}
+
+func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool) (idgw.Started, error) {
 	if ch.MSISDN == 0 {
 		return idgw.Started{}, errors.New("sms: the challenge has no MSISDN")
 	}
@@ -128,11 +141,21 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		st.linkHash = hashToken(token)
 		link = a.public.String() + "/sms/link/" + token
 	}
+	var match string
+	var choices []string
+	if token != "" && ch.Browser {
+		var err error
+		if match, choices, err = newMatch(); err != nil {
+			return idgw.Started{}, err
+		}
+	}
 	to := strconv.FormatUint(ch.MSISDN, 10)
 	texts := messages.In(ch.Language)
 	spName := clean(ch.SPName, 40)
+	smsSP := spWords(spName)
 	if spName == "" {
 		spName = texts.S("a_service")
+		smsSP = spName // the operator's words, not quoted
 	}
 	look := ch.Operator
 	if look.Name == "" {
@@ -141,23 +164,33 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 			look.Name = a.cfg.OperatorName
 		}
 	}
-	text := a.message(texts, look.Name, spName, clean(ch.BindingMessage, 100), code, link)
+	text := a.message(texts, look.Name, smsSP, spWords(clean(ch.BindingMessage, 100)), code, link)
 
 	a.st.mu.Lock()
 	a.st.sweepLocked(now, a.cfg.TTL, a.cfg.SendWindow)
-	if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
+	if decoy {
+		// Nothing can answer it: the hashes kept are of no code or link
+		// (the ones drawn, never sent, are dropped), and everything else
+		// is kept as for a real challenge, so its pages are the same.
+		rand.Read(st.codeHash[:]) // crypto/rand.Read never fails (Go 1.24+)
+		rand.Read(st.linkHash[:])
+	} else if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
 		a.st.mu.Unlock()
 		return idgw.Started{}, fmt.Errorf("%w: %w (%w)", ErrSendLimit,
 			&idgw.LimitError{Limit: a.cfg.SendLimit, Window: a.cfg.SendWindow, RetryAt: retry}, idgw.ErrUnavailable)
 	}
 	// Registered before sending, so a tap that beats Submit's return finds it.
 	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect, page: page, linkHash: st.linkHash,
-		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != ""}}
+		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != "",
+			binding: clean(ch.BindingMessage, 100), match: match}}
 	a.st.pages[page] = st.id
 	if token != "" {
-		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires}
+		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires, match: match, choices: choices}
 	}
 	a.st.mu.Unlock()
+	if decoy {
+		return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+	}
 
 	if _, err := a.sender.Submit(ctx, to, text); err != nil {
 		a.st.mu.Lock()
@@ -168,16 +201,38 @@ func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Star
 		a.st.mu.Unlock()
 		return idgw.Started{}, fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
 	}
-	return idgw.Started{State: st.encode(), RedirectURL: redirect}, nil
+	return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+}
+
+// newMatch draws the number the person picks on the phone (10 to 99) and
+// the three the phone's page offers: it and two others, in random order.
+func newMatch() (string, []string, error) {
+	seen := map[int64]bool{}
+	var nums []string
+	for len(nums) < 3 {
+		v, err := rand.Int(rand.Reader, big.NewInt(90))
+		if err != nil {
+			return "", nil, err
+		}
+		if n := v.Int64() + 10; !seen[n] {
+			seen[n] = true
+			nums = append(nums, strconv.FormatInt(n, 10))
+		}
+	}
+	// nums is in random order already: any one of them may be the match.
+	k, err := rand.Int(rand.Reader, big.NewInt(3))
+	if err != nil {
+		return "", nil, err
+	}
+	return nums[k.Int64()], nums, nil
 }
 
 // message is the SMS text, in the person's language, signed by the
-// operator.
+// operator. The code (or the link) comes first, so that it is what a
+// phone's preview shows; the SP's words (sp and binding, already quoted
+// and neutralised by spWords) come after it, labelled as the SP's.
 func (a *Authenticator) message(t idgw.Texts, operator, sp, binding, code, link string) string {
 	var b strings.Builder
-	if binding != "" {
-		b.WriteString(t.S("sms_approve", sp, binding) + "\n")
-	}
 	switch {
 	case code != "" && link != "":
 		b.WriteString(t.S("sms_code", sp, code) + "\n" + t.S("sms_or_tap", link) + "\n")
@@ -185,6 +240,9 @@ func (a *Authenticator) message(t idgw.Texts, operator, sp, binding, code, link 
 		b.WriteString(t.S("sms_code", sp, code) + "\n")
 	default:
 		b.WriteString(t.S("sms_tap", sp, link) + "\n")
+	}
+	if binding != "" {
+		b.WriteString(t.S("sms_approve", sp, binding) + "\n")
 	}
 	b.WriteString(t.S("sms_valid", a.validMinutes()))
 	if operator != "" {
@@ -226,6 +284,8 @@ func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.V
 		return failed(idgw.FailureExpired, "the sign-in request is no longer valid")
 	case c.used:
 		return failed(idgw.FailureUsed, "the code or link has already been used")
+	case c.refused:
+		return failed(idgw.FailureRefused, c.refusal)
 	}
 	st.attempts = max(st.attempts, c.attempts)
 	if c.locked || st.attempts >= a.cfg.MaxAttempts {
@@ -276,7 +336,7 @@ func (a *Authenticator) Answered(stateBytes []byte) bool {
 // caller holds a.st.mu.
 func (a *Authenticator) answeredLocked(id [16]byte, h [32]byte) bool {
 	c, ok := a.st.challenges[id]
-	if !ok || c.used || c.locked || !a.cfg.Now().Before(c.expires) {
+	if !ok || c.used || c.locked || c.refused || !a.cfg.Now().Before(c.expires) {
 		return true
 	}
 	l, ok := a.st.links[h]
@@ -342,6 +402,16 @@ func normalizeOTP(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
+}
+
+// spWords is an SP's text as the SMS quotes it: links and code-like
+// numbers neutralised (idgw.NeutralizeSPText), its own double quotes made
+// single so that it cannot close the quotes around it. "" stays "".
+func spWords(s string) string {
+	if s == "" {
+		return ""
+	}
+	return `"` + strings.ReplaceAll(idgw.NeutralizeSPText(s), `"`, "'") + `"`
 }
 
 // clean makes s one line of at most n runes with no control characters, so

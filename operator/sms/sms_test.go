@@ -194,7 +194,7 @@ func TestOTPEndToEnd(t *testing.T) {
 		t.Fatalf("redirect %q, want %q and a page token", st.RedirectURL, wantRedirect)
 	}
 	m := r.waitSMS(t, msisdn, 0)
-	if !strings.Contains(m.Text, "Your code to sign in to "+spName+": ") {
+	if !strings.Contains(m.Text, "Your code to sign in to \""+spName+"\": ") {
 		t.Fatalf("SMS does not name the SP: %q", m.Text)
 	}
 	code := codeOf(t, m)

@@ -18,6 +18,10 @@ type challengeEntry struct {
 	otpPage string
 	used    bool // succeeded once
 	locked  bool // too many attempts
+	// refused: the person said no on the phone, or picked the wrong
+	// number (refusal says which, for the SP).
+	refused bool
+	refusal string
 	// page is the token of the code page's URL (the OTP page finds the
 	// challenge by it), and view what the pages show.
 	page     string
@@ -35,6 +39,10 @@ type view struct {
 	lang   string
 	ret    string // the gateway's continue URL
 	link   bool   // the SMS has a link: the code page watches for its tap
+	// binding is the SP's binding message; match the number the person
+	// picks on the phone ("" when the login has no browser page).
+	binding string
+	match   string
 }
 
 // linkEntry is one link token, by its hash.
@@ -42,7 +50,12 @@ type linkEntry struct {
 	challenge [16]byte
 	spName    string
 	expires   time.Time
-	tapped    bool
+	tapped    bool // confirmed on the phone (the right number picked)
+	// match is the number the browser's page shows and choices the
+	// numbers the phone's page offers (match among them, in a random
+	// order fixed at Start, so that reloading the page tells nothing).
+	match   string
+	choices []string
 }
 
 // store holds the node-local, in-memory records: challenges, link tokens

@@ -16,6 +16,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcfed/mcfed/internal/e164"
 )
@@ -254,6 +255,12 @@ func checkText(field, v string) error {
 	}
 	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return invalid(field, "contains control characters")
+	}
+	// Stored as JSON, which would turn invalid bytes into U+FFFD: the
+	// value kept would not be the value sent, and every load of the same
+	// file would change it again.
+	if !utf8.ValidString(v) {
+		return invalid(field, "is not valid UTF-8")
 	}
 	return nil
 }
