@@ -133,7 +133,12 @@ func (s *SP) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A browser's connection still open after the wait is cut.
+		return s.srv.Close()
+	}
+	return err
 }
 
 func (s *SP) home(w http.ResponseWriter, r *http.Request) {
