@@ -6,8 +6,9 @@
 // A file per concern: node.go starts and stops the node and builds its
 // admin app; config.go holds every default and check of a node's settings
 // (main only parses flags); keys.go is the custody of what stays in the
-// data directory (cluster secret, signing and sealing keys, selection key);
-// public.go and gateway.go build the public listener (discovery, the
+// data directory (signing and sealing keys, selection key); credentials.go
+// the node's own credential and admin token and the leader's authenticator;
+// portdeadlines.go decides port requests whose deadline passed; public.go and gateway.go build the public listener (discovery, the
 // operator's gateway); authenticators.go is the one table of authenticator
 // types, so idgw imports none of them; operator.go and operatorview.go are
 // the gateway's views of the subscriber store and of the registry;
