@@ -38,6 +38,9 @@ const (
 	CmdCreate
 	CmdPutCredentials
 	CmdRevokeCredential
+	// CmdPruneJoinTokens removes the join tokens expired at the leader's
+	// time.
+	CmdPruneJoinTokens
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

@@ -66,6 +66,7 @@ func New() *Registry {
 		CmdCreate:           applyCreate,
 		CmdPutCredentials:   applyPutCredentials,
 		CmdRevokeCredential: applyRevokeCredential,
+		CmdPruneJoinTokens:  applyPruneJoinTokens,
 	}
 	return r
 }
