@@ -90,7 +90,7 @@ func (a *authenticator) unregistered(reg *registry.Registry, p raft.Presented) (
 		return registry.Author{}, raft.ErrCredentialsPending
 	case strings.HasPrefix(p.Credential, "admin:"):
 		return registry.Author{}, &registry.Error{Code: registry.CodeForbidden, Message: "credential " + p.Credential +
-			" holds no role: a node that joined without --operator writes with a credential the federation admin issues (POST /v1/credentials)"}
+			" holds no role: its node joined with a token granting none; write with a credential the federation admin issues (POST /v1/credentials)"}
 	}
 	return registry.Author{}, fmt.Errorf("credential %s is not registered: %w", p.Credential, raft.ErrUnauthenticated)
 }
