@@ -19,10 +19,15 @@ func (a *api) getStatus(c *fiber.Ctx) error {
 	})
 }
 
-// joinTokenRequest asks for a join token valid for TTLSeconds (default one
-// hour, at most a week).
+// joinTokenRequest asks for a join token that admits node NodeID, valid
+// for TTLSeconds (default one hour, at most a week). The node's admin
+// token will be operator admin of Operator, or federation admin with
+// FederationAdmin (neither: it holds no role).
 type joinTokenRequest struct {
-	TTLSeconds int64 `json:"ttl_seconds"`
+	NodeID          string `json:"node_id"`
+	Operator        string `json:"operator"`
+	FederationAdmin bool   `json:"federation_admin"`
+	TTLSeconds      int64  `json:"ttl_seconds"`
 }
 
 func (a *api) postJoinToken(c *fiber.Ctx) error {
@@ -32,6 +37,9 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	if req.NodeID == "" {
+		return badRequest("node_id is required: a join token admits the node it names")
+	}
 	if req.TTLSeconds == 0 {
 		req.TTLSeconds = 3600
 	}
@@ -40,12 +48,13 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	}
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
-	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires}
+	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires, Node: req.NodeID,
+		Operator: req.Operator, FederationAdmin: req.FederationAdmin}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
-	return c.JSON(fiber.Map{"token": token, "expires_at": expires})
+	return c.JSON(fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})
 }
 
 // deleteNode removes a node's record from the registry, then the server

@@ -169,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			cfg.Bootstrap = true
 		case !d.Resumed:
 			cfg.Join = d.Nodes[0].AdminURL()
-			if cfg.JoinToken, err = d.joinToken(ctx); err != nil {
+			if cfg.JoinToken, err = d.joinToken(ctx, cfg.NodeID, op.id); err != nil {
 				return nil, err
 			}
 		}
@@ -234,12 +234,14 @@ func (d *Federation) admin(i int) *client.Admin {
 	return &client.Admin{Base: d.Nodes[i].AdminURL(), Token: d.AdminToken}
 }
 
-func (d *Federation) joinToken(ctx context.Context) (string, error) {
+// joinToken issues a join token admitting node as operator's gateway.
+func (d *Federation) joinToken(ctx context.Context, node, operator string) (string, error) {
 	var out struct {
 		Token string `json:"token"`
 	}
+	req := map[string]any{"node_id": node, "operator": operator, "ttl_seconds": 300}
 	err := client.Retry(ctx, func() error {
-		return d.admin(0).Do(ctx, "POST", "/v1/cluster/join-tokens", map[string]int{"ttl_seconds": 300}, &out)
+		return d.admin(0).Do(ctx, "POST", "/v1/cluster/join-tokens", req, &out)
 	})
 	return out.Token, err
 }

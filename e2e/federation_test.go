@@ -90,7 +90,7 @@ func (f *federation) addNode(op demoOperator) *node {
 	} else {
 		via := f.member()
 		extra = []string{"--join", via.adminURL()}
-		env = []string{"MCFED_JOIN_TOKEN=" + via.joinToken()}
+		env = []string{"MCFED_JOIN_TOKEN=" + via.joinToken(n.id, op.ID)}
 	}
 	f.nodes = append(f.nodes, n)
 	n.start(extra, env)
@@ -201,15 +201,15 @@ func (n *node) mustAdmin(method, path string, body, out any) {
 	}
 }
 
-// joinToken issues a join token on the node, retrying only while the
-// cluster has no leader (503).
-func (n *node) joinToken() string {
+// joinToken issues on the node a join token admitting node id as
+// operator's gateway, retrying only while the cluster has no leader (503).
+func (n *node) joinToken(id, operator string) string {
 	n.f.t.Helper()
 	var out struct {
 		Token string `json:"token"`
 	}
 	err := poll(electionTimeout, func() (bool, error) {
-		err := n.admin("POST", "/v1/cluster/join-tokens", map[string]int{"ttl_seconds": 600}, &out)
+		err := n.admin("POST", "/v1/cluster/join-tokens", map[string]any{"node_id": id, "operator": operator, "ttl_seconds": 600}, &out)
 		return err == nil || statusOf(err) != 503, err
 	})
 	if err == nil && out.Token == "" {

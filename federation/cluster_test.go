@@ -62,7 +62,7 @@ func TestJoinNeedsAValidToken(t *testing.T) {
 		t.Fatalf("joining with a wrong token: %v", err)
 	}
 	// A token is spent by its node: another node cannot reuse it.
-	token := f.joinToken(0)
+	token := f.joinToken(0, "n2", "")
 	ok := testNodeConfig(t, "n2", t.TempDir())
 	ok.Join, ok.JoinToken = f.nodes[0].AdminURL(), token
 	n2, err := Start(context.Background(), ok)
@@ -178,7 +178,7 @@ func TestRemoveNode(t *testing.T) {
 
 func TestBadJoinTokensWriteNothing(t *testing.T) {
 	f := startFed(t, 1)
-	f.joinToken(0)
+	f.joinToken(0, "x", "")
 	before := f.nodes[0].Raft().Registry().AppliedIndex()
 	for i := range 20 {
 		api := f.problemOf(0, "POST", "/v1/cluster/join", raft.JoinRequest{ID: "x", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2", Token: strings.Repeat("g", i+1)})

@@ -36,7 +36,7 @@ func startCompetitors(t *testing.T) *competitors {
 		cfg.PublicAddr, cfg.OperatorID = "127.0.0.1:0", p.id
 		cfg.Operator = &OperatorProfile{Name: "Operator " + p.id, Country: "GB", Currency: "GBP",
 			Networks: []string{p.network}, Ranges: []string{p.prefix}, IPRanges: []string{p.cidr}}
-		cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+		cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0, cfg.NodeID, p.id)
 		n, err := Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

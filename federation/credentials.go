@@ -90,7 +90,7 @@ func (a *authenticator) unregistered(reg *registry.Registry, p raft.Presented) (
 		return registry.Author{}, raft.ErrCredentialsPending
 	case strings.HasPrefix(p.Credential, "admin:"):
 		return registry.Author{}, &registry.Error{Code: registry.CodeForbidden, Message: "credential " + p.Credential +
-			" holds no role: a node that joined without --operator writes with a credential the federation admin issues (POST /v1/credentials)"}
+			" holds no role: its node joined with a token granting none; write with a credential the federation admin issues (POST /v1/credentials)"}
 	}
 	return registry.Author{}, fmt.Errorf("credential %s is not registered: %w", p.Credential, raft.ErrUnauthenticated)
 }
@@ -117,18 +117,27 @@ func (a *authenticator) check(c *registry.Credential, secret string) bool {
 }
 
 // joinRequest is what this node sends to join: verifiers of its secret
-// and of its admin token, and the operator it serves.
+// and of its admin token, and the operator it serves. The role its admin
+// token gets is the join token's (none, if the token grants none).
 func (n *Node) joinRequest(secret string) (raft.JoinRequest, error) {
 	req := raft.JoinRequest{Token: n.cfg.JoinToken, AdminURL: n.AdminURL(),
 		NodeVerifier: registry.HashSecret(secret), Operator: n.cfg.OperatorID}
-	if n.cfg.OperatorID != "" {
-		v, err := registry.SlowVerifier(n.cfg.AdminToken, n.cfg.adminTokenIterations)
-		if err != nil {
-			return req, err
-		}
-		req.AdminVerifier = v
+	v, err := registry.SlowVerifier(n.cfg.AdminToken, n.cfg.adminTokenIterations)
+	if err != nil {
+		return req, err
 	}
+	req.AdminVerifier = v
 	return req, nil
+}
+
+// ownCertificate is the fingerprint of the certificate this node presents
+// to its peers ("" without TLS): the bootstrap node binds its credential
+// to it, as a leader does for a node it admits.
+func (n *Node) ownCertificate() string {
+	if n.cfg.RaftTLS == nil || len(n.cfg.RaftTLS.Certificates) == 0 || len(n.cfg.RaftTLS.Certificates[0].Certificate) == 0 {
+		return ""
+	}
+	return registry.CertificateFingerprint(n.cfg.RaftTLS.Certificates[0].Certificate[0])
 }
 
 // registerSelf records the bootstrap node in the registry once it leads:
@@ -146,7 +155,7 @@ func (n *Node) registerSelf(ctx context.Context) {
 			}
 			batch := registry.CredentialBatch{Credentials: []registry.Credential{
 				{ID: registry.NodeCredentialID(n.cfg.NodeID), Kind: registry.KindNode, Node: n.cfg.NodeID,
-					Operator: n.cfg.OperatorID, Verifier: registry.HashSecret(n.raft.Self().Secret)},
+					Operator: n.cfg.OperatorID, Verifier: registry.HashSecret(n.raft.Self().Secret), Certificate: n.ownCertificate()},
 				{ID: registry.AdminCredentialID(n.cfg.NodeID), Kind: registry.KindAdmin, Role: registry.RoleFederationAdmin,
 					Node: n.cfg.NodeID, Verifier: v, Name: "the admin token of the federation's first node"},
 			}}

@@ -69,11 +69,12 @@ func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
 		cfg := testNodeConfig(t, fmt.Sprintf("n%d", i+1), dir)
 		if i == 0 {
 			cfg.Bootstrap = true
-		} else {
-			cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
 		}
 		if tweak != nil {
 			tweak(&cfg)
+		}
+		if i > 0 {
+			cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0, cfg.NodeID, cfg.OperatorID)
 		}
 		node, err := Start(context.Background(), cfg)
 		if err != nil {
@@ -122,13 +123,16 @@ func (f *testFed) admin(i int) *client.Admin {
 	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: token}
 }
 
-func (f *testFed) joinToken(i int) string {
+// joinToken has node i issue a join token admitting node, whose admin
+// token becomes operator admin of operator ("": no role).
+func (f *testFed) joinToken(i int, node, operator string) string {
 	f.t.Helper()
 	var out struct {
 		Token string `json:"token"`
 	}
+	req := map[string]string{"node_id": node, "operator": operator}
 	if err := client.Retry(context.Background(), func() error {
-		return f.admin(i).Do(context.Background(), "POST", "/v1/cluster/join-tokens", nil, &out)
+		return f.admin(i).Do(context.Background(), "POST", "/v1/cluster/join-tokens", req, &out)
 	}); err != nil {
 		f.t.Fatal(err)
 	}

@@ -176,12 +176,16 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 	go n.portDeadlineLoop(n.ctx, time.Now)
+	go rn.PruneJoinTokens(n.ctx, joinTokenPruning, n.log)
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
 	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
 	return n, nil
 }
+
+// joinTokenPruning is how often a leader removes the expired join tokens.
+const joinTokenPruning = 10 * time.Minute
 
 func (n *Node) serve(app *fiber.App, ln net.Listener, name string) {
 	if err := app.Listener(ln); err != nil {

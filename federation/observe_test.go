@@ -391,7 +391,7 @@ func TestForwardedWritesKeepTheRequestID(t *testing.T) {
 	t.Cleanup(func() { leader.Close() })
 	f.nodes = append(f.nodes, leader)
 	cfg := testNodeConfig(t, "n2", t.TempDir())
-	cfg.Join, cfg.JoinToken = leader.AdminURL(), f.joinToken(0)
+	cfg.Join, cfg.JoinToken = leader.AdminURL(), f.joinToken(0, "n2", "")
 	follower, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

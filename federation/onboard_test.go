@@ -34,7 +34,7 @@ func startProfiledNode(t *testing.T, f *testFed, id string, profile *OperatorPro
 	t.Helper()
 	cfg := testNodeConfig(t, "node-"+id, filepath.Join(t.TempDir(), id))
 	cfg.PublicAddr, cfg.OperatorID, cfg.Operator = "127.0.0.1:0", id, profile
-	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0, cfg.NodeID, id)
 	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -449,7 +449,7 @@ func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 	before := reg.Operator("green")
 	cfg := testNodeConfig(t, "node-green-imposter", filepath.Join(t.TempDir(), "imposter"))
 	cfg.PublicAddr, cfg.OperatorID, cfg.Operator = "127.0.0.1:0", "green", grabby
-	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0)
+	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0, cfg.NodeID, "green")
 	imposter, err := Start(context.Background(), cfg)
 	if err == nil {
 		imposter.Close()

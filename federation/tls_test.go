@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestMutualTLSFederation(t *testing.T) {
 		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, "admin", ca.Pool)}}}
 	var tok struct{ Token string }
 	if err := client.Retry(context.Background(), func() error {
-		return admin.Do(context.Background(), "POST", "/v1/cluster/join-tokens", nil, &tok)
+		return admin.Do(context.Background(), "POST", "/v1/cluster/join-tokens", map[string]string{"node_id": "n2"}, &tok)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +79,15 @@ func TestMutualTLSFederation(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// A member's credential counts only with a certificate naming it.
+	// A member's credential counts only with the certificate it joined
+	// with (TestJoinBindsTheCertificate: not another one naming it).
 	secret := nodeSecretOf(t, cfg2.DataDir)
 	scope := registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x"})
 	for name, tc := range map[string]struct {
-		cert   string
+		tls    *tls.Config
 		status int
-	}{"another node's certificate": {"n3", 401}, "its own certificate": {"n2", 403}} {
-		client := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, tc.cert, ca.Pool)}}
+	}{"another node's certificate": {ca.NodeTLS(t, "n3", ca.Pool), 401}, "its own certificate": {cfg2.RaftTLS.Clone(), 403}} {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc.tls}}
 		if status, _ := internalApply(t, client, n1.AdminURL(), "n2", secret, "", scope); status != tc.status {
 			t.Errorf("n2's credential with %s: %d, want %d", name, status, tc.status)
 		}

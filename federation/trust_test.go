@@ -42,7 +42,7 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 		{"port a's number", "PUT", "/v1/ported/+447911000001", admin.OperatorRef{Operator: "b"}},
 		{"decline the SP for c", "PUT", "/v1/operators/c/sp-policies/shop", map[string]bool{"declined": true}},
 		{"add a redirect URI to the SP", "PUT", "/v1/service-providers/shop", evilSP},
-		{"issue a join token", "POST", "/v1/cluster/join-tokens", nil},
+		{"issue a join token", "POST", "/v1/cluster/join-tokens", map[string]string{"node_id": "node-b2", "operator": "b"}},
 		{"remove a's node", "DELETE", "/v1/cluster/nodes/node-a", nil},
 		{"take c out of the federation", "POST", "/v1/operators/c/leave", nil},
 		{"issue itself a federation admin credential", "POST", "/v1/credentials", admin.CredentialRequest{Role: registry.RoleFederationAdmin}},
@@ -95,7 +95,7 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 			"port b's number to c", admin.OperatorRef{Operator: "c"}},
 		{"the federation", c.admin(2), "POST", "/v1/operators/c/suspend", "suspend c", nil},
 		{"the federation", c.admin(2), "PUT", "/v1/service-providers/shop", "change the SP", evilSP},
-		{"the federation", c.admin(2), "POST", "/v1/cluster/join-tokens", "issue a join token", nil},
+		{"the federation", c.admin(2), "POST", "/v1/cluster/join-tokens", "issue a join token", map[string]string{"node_id": "node-d", "operator": "d"}},
 	} {
 		if err := w.as.Do(context.Background(), w.method, w.path, w.body, nil); err != nil {
 			t.Errorf("%s could not %s: %v", w.who, w.name, err)

@@ -2,6 +2,8 @@ package raft
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"slices"
 	"strings"
@@ -133,7 +135,7 @@ func (n *Node) requireNode(c *fiber.Ctx) error {
 	if err != nil || a.Kind != registry.KindNode || a.Node != id {
 		return writeWire(c, toWire(ErrNodeAuth))
 	}
-	if n.cfg.TLS != nil && !certificateNames(c, id) {
+	if n.cfg.TLS != nil && !boundCertificate(c, n.Registry().Credential(registry.NodeCredentialID(id)), id) {
 		return writeWire(c, toWire(ErrNodeAuth))
 	}
 	c.Locals(callerKey{}, id)
@@ -142,15 +144,29 @@ func (n *Node) requireNode(c *fiber.Ctx) error {
 
 type callerKey struct{}
 
-// certificateNames reports whether the request's client certificate, which
-// the federation's CA signed, names node id (its common name or a DNS
-// name).
-func certificateNames(c *fiber.Ctx, id string) bool {
-	st := c.Context().TLSConnectionState()
-	if st == nil || len(st.PeerCertificates) == 0 {
+// boundCertificate reports whether the request's client certificate, which
+// the federation's CA signed, is the one node id's credential c was bound
+// to at its join, and names the node (its common name or a DNS name). A
+// credential bound to no certificate (the node joined without TLS) needs
+// only the name.
+func boundCertificate(c *fiber.Ctx, cred *registry.Credential, id string) bool {
+	cert := peerCertificate(c)
+	if cert == nil || cred == nil || !certificateNames(cert, id) {
 		return false
 	}
-	cert := st.PeerCertificates[0]
+	return cred.Certificate == "" || subtle.ConstantTimeCompare([]byte(cred.Certificate), []byte(registry.CertificateFingerprint(cert.Raw))) == 1
+}
+
+// peerCertificate is the request's verified client certificate, or nil.
+func peerCertificate(c *fiber.Ctx) *x509.Certificate {
+	st := c.Context().TLSConnectionState()
+	if st == nil || len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	return st.PeerCertificates[0]
+}
+
+func certificateNames(cert *x509.Certificate, id string) bool {
 	return cert.Subject.CommonName == id || slices.Contains(cert.DNSNames, id)
 }
 

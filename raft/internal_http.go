@@ -46,6 +46,16 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		if err != nil {
 			return err
 		}
+		// What the joining node presented, as this member saw it: with TLS
+		// the certificate must name the node, and it is bound to it.
+		req.Certificate = ""
+		if n.cfg.TLS != nil {
+			cert := peerCertificate(c)
+			if cert == nil || !certificateNames(cert, req.ID) {
+				return &joinRefusal{"with TLS, a node joins presenting a certificate that names it (" + req.ID + ")"}
+			}
+			req.Certificate = registry.CertificateFingerprint(cert.Raw)
+		}
 		resp, err := n.handleJoin(c.UserContext(), req)
 		if err != nil {
 			return err

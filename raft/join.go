@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	hraft "github.com/hashicorp/raft"
 
 	"github.com/mcfed/mcfed/registry"
 )
@@ -29,6 +32,10 @@ type JoinRequest struct {
 	// serves ("": none, and the token gets no role).
 	AdminVerifier string `json:"admin_verifier,omitempty"`
 	Operator      string `json:"operator,omitempty"`
+	// Certificate is the fingerprint of the TLS client certificate the
+	// node joined with, as the member it asked saw it: a member sets it,
+	// whatever the joining node sent.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // JoinResponse tells the new node who admitted it. It holds no secret: the
@@ -37,28 +44,43 @@ type JoinResponse struct {
 	Leader string `json:"leader"`
 }
 
-// ErrBadJoinToken is the one answer to any unusable token (unknown, used,
-// expired), so a caller cannot probe which tokens exist.
+// ErrBadJoinToken: the join token is unusable (unknown, used, issued for
+// another node, expired), or the certificate the node joined with does
+// not name it. The detail says which.
 var ErrBadJoinToken = errors.New("the join token is not valid")
+
+// joinRefusal is a refused join: its detail, and ErrBadJoinToken.
+type joinRefusal struct{ detail string }
+
+func (e *joinRefusal) Error() string { return e.detail }
+
+func (e *joinRefusal) Is(target error) bool { return target == ErrBadJoinToken }
 
 // admit runs on the leader: it spends the token, records the node and its
 // credentials (one command, authored by the leader's node: the token is
-// the authority) and adds the node as a voter. A node that joins again
-// with the token it used (a restart before it saved its state) is admitted
-// again; a changed address replaces the old one.
+// the authority) and adds the node as a voter. A join never changes a
+// member: one naming a member's id or raft address is refused, and a
+// spent token admits nobody, its own node included.
 func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error) {
 	if req.ID == "" || req.RaftAddr == "" || req.AdminURL == "" || req.Token == "" {
 		return JoinResponse{}, &registry.Error{Code: registry.CodeInvalid, Message: "id, raft_addr, admin_url and token are required"}
 	}
+	if n.cfg.TLS != nil && req.Certificate == "" {
+		return JoinResponse{}, &joinRefusal{"with TLS, a node joins presenting a certificate that names it"}
+	}
 	use := registry.UseJoinToken{Hash: registry.HashSecret(req.Token), Node: req.ID, Now: time.Now().Unix(),
 		Record:       &registry.Node{ID: req.ID, RaftAddr: req.RaftAddr, AdminURL: req.AdminURL},
-		NodeVerifier: req.NodeVerifier, AdminVerifier: req.AdminVerifier, Operator: req.Operator}
-	// Refuse a token the leader's replica already knows to be bad without
-	// writing to the log, so that guessing costs the cluster nothing; the
-	// command re-checks atomically against concurrent joins.
-	t := n.Registry().JoinToken(use.Hash)
-	if t == nil || (t.UsedBy != "" && t.UsedBy != req.ID) || use.Now >= t.ExpiresAt {
-		return JoinResponse{}, ErrBadJoinToken
+		NodeVerifier: req.NodeVerifier, AdminVerifier: req.AdminVerifier, Operator: req.Operator, Certificate: req.Certificate}
+	// Refuse what the leader's replica and configuration already show to
+	// be refused without writing to the log, so that guesses and replays
+	// cost the cluster nothing; the command re-checks atomically against
+	// concurrent joins.
+	if err := registry.CheckJoinToken(n.Registry().JoinToken(use.Hash), req.ID, use.Now); err != nil {
+		return JoinResponse{}, &joinRefusal{err.(*registry.Error).Message}
+	}
+	cf, err := n.newMember(req.ID, req.RaftAddr)
+	if err != nil {
+		return JoinResponse{}, err
 	}
 	if req.NodeVerifier == "" {
 		return JoinResponse{}, &registry.Error{Code: registry.CodeInvalid, Message: "node_verifier is required: a node joins with a credential of its own"}
@@ -66,20 +88,60 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	// The leader's own steps: they must not be forwarded if it loses the
 	// leadership meanwhile (the joiner retries).
 	if _, err := n.propose(ctx, n.Self(), registry.MustEncode(registry.CmdUseJoinToken, use)); err != nil {
-		switch registry.CodeOf(err) {
-		case "":
-			return JoinResponse{}, err
-		case registry.CodeInvalid, registry.CodeConflict:
-			if t := n.Registry().JoinToken(use.Hash); t != nil && t.UsedBy == "" {
-				return JoinResponse{}, err // the token is good, the request is not
-			}
+		if e, ok := errors.AsType[*registry.Error](err); ok && e.Code == registry.CodeForbidden {
+			return JoinResponse{}, &joinRefusal{e.Message}
 		}
-		return JoinResponse{}, ErrBadJoinToken
-	}
-	if err := n.AddVoter(req.ID, req.RaftAddr); err != nil {
 		return JoinResponse{}, err
 	}
+	// Only if the configuration is still the one checked: a voter added
+	// never replaces a server.
+	if err := n.raft.AddVoter(hraft.ServerID(req.ID), hraft.ServerAddress(req.RaftAddr), cf, 0).Error(); err != nil {
+		return JoinResponse{}, fmt.Errorf("add voter %s: %w", req.ID, err)
+	}
 	return JoinResponse{Leader: n.cfg.ID}, nil
+}
+
+// newMember refuses an id or raft address the Raft configuration holds,
+// and returns the configuration's index to add the node at.
+func (n *Node) newMember(id, addr string) (uint64, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return 0, fmt.Errorf("raft configuration: %w", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return 0, &registry.Error{Code: registry.CodeConflict, Message: "node " + id +
+				" is already a member: a join never changes a member (to admit it again: DELETE /v1/cluster/nodes/" + id + ", then a new join token)"}
+		}
+		if string(s.Address) == addr {
+			return 0, &registry.Error{Code: registry.CodeConflict, Message: "raft address " + addr + " is member " + string(s.ID) + "'s"}
+		}
+	}
+	return f.Index(), nil
+}
+
+// PruneJoinTokens removes, every period while this node leads, the join
+// tokens expired at its clock, until ctx ends; log hears of failures.
+func (n *Node) PruneJoinTokens(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now().Unix()
+		if !n.IsLeader() || n.Registry().ExpiredJoinTokens(now) == 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := n.propose(pctx, n.Self(), registry.MustEncode(registry.CmdPruneJoinTokens, registry.PruneJoinTokens{Now: now}))
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("pruning expired join tokens", "err", err)
+		}
+	}
 }
 
 // handleJoin answers a join request on any member: the leader admits the
@@ -153,7 +215,11 @@ func (n *Node) postJoin(ctx context.Context, base string, req JoinRequest) (Join
 		}
 		return out, nil
 	case http.StatusForbidden:
-		return JoinResponse{}, ErrBadJoinToken
+		_ = json.Unmarshal(data, &problem)
+		if problem.Detail == "" {
+			return JoinResponse{}, ErrBadJoinToken
+		}
+		return JoinResponse{}, &joinRefusal{problem.Detail}
 	case http.StatusServiceUnavailable:
 		_ = json.Unmarshal(data, &problem)
 		return JoinResponse{}, fmt.Errorf("%s: %w", problem.Detail, ErrNotLeader)

@@ -115,7 +115,7 @@ func fromWire(status int, body []byte) error {
 	case codeNotLeader:
 		return fmt.Errorf("leader: %s: %w", w.Detail, ErrNotLeader)
 	case codeJoinToken:
-		return ErrBadJoinToken
+		return &joinRefusal{w.Detail}
 	case codeClusterAuth:
 		return ErrNodeAuth
 	case codeUnauthenticated:

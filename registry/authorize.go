@@ -24,7 +24,8 @@ import (
 //     admin, and their deadline applied by a node (portrequests.go);
 //   - a node writes its own record, replaces its own credentials'
 //     verifiers, and has the rights of an operator admin of the operator
-//     its credential names; a leader's node spends join tokens.
+//     its credential names; a leader's node spends join tokens and prunes
+//     the expired ones.
 //
 // A refusal is CodeForbidden; the command changes nothing, and the audit
 // log records it.
@@ -224,7 +225,10 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		if err := decodeJSON(body, &t); err != nil {
 			return subject{}, nil, err
 		}
-		return subject{command: "put_join_token"}, federationOnly("issue join tokens"), nil
+		s := subject{command: "put_join_token"}
+		s.addKey(t.Node)
+		s.concerns(t.Operator)
+		return s, federationOnly("issue join tokens"), nil
 	case CmdUseJoinToken:
 		var u UseJoinToken
 		if err := decodeJSON(body, &u); err != nil {
@@ -234,6 +238,17 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		return s, func() error {
 			if p.Kind != KindNode {
 				return forbiddenf("%s may not spend a join token: the leader does when it admits a node", p)
+			}
+			return nil
+		}, nil
+	case CmdPruneJoinTokens:
+		var pr PruneJoinTokens
+		if err := decodeJSON(body, &pr); err != nil {
+			return subject{}, nil, err
+		}
+		return subject{command: "prune_join_tokens"}, func() error {
+			if p.Kind != KindNode {
+				return forbiddenf("%s may not prune join tokens: the leader does", p)
 			}
 			return nil
 		}, nil
@@ -507,7 +522,7 @@ func describeCredentials(tx *writeTxn, p principal, body []byte) (subject, func(
 			if !own || old == nil {
 				return forbiddenf("%s may not write credential %s: a node replaces only its own credentials' verifiers", p, c.ID)
 			}
-			if c.Kind != old.Kind || c.Role != old.Role || c.Operator != old.Operator || c.Node != old.Node || c.Revoked || old.Revoked {
+			if c.Kind != old.Kind || c.Role != old.Role || c.Operator != old.Operator || c.Node != old.Node || c.Certificate != old.Certificate || c.Revoked || old.Revoked {
 				return forbiddenf("%s may change only the verifier of credential %s", p, c.ID)
 			}
 		}

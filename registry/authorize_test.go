@@ -88,7 +88,7 @@ func trustFixture(t *testing.T) *fixture {
 		cred(credPorting, KindAdmin, RolePortingAuthority, "", ""),
 		nodeCred("na", "a"), nodeCred("nb", "b"),
 	}})
-	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("join"), ExpiresAt: 2_000_000_000})
+	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("join"), ExpiresAt: 2_000_000_000, Node: "n9"})
 	return f
 }
 
@@ -183,8 +183,8 @@ func TestAuthorization(t *testing.T) {
 		{"A deletes a product", credA, MustEncode(CmdDeleteProduct, Key{Key: "p"}), false},
 		{"federation adds a scope", credFed, MustEncode(CmdPutScope, Scope{Name: "profile"}), true},
 		// Nodes and join tokens.
-		{"B issues a join token", credB, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("x"), ExpiresAt: 2_000_000_000}), false},
-		{"federation issues a join token", credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("x"), ExpiresAt: 2_000_000_000}), true},
+		{"B issues a join token", credB, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("x"), ExpiresAt: 2_000_000_000, Node: "nx"}), false},
+		{"federation issues a join token", credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("x"), ExpiresAt: 2_000_000_000, Node: "nx"}), true},
 		{"B removes A's node", credB, MustEncode(CmdDeleteNode, Key{Key: "na"}), false},
 		{"B's node removes A's node", credNodeB, MustEncode(CmdDeleteNode, Key{Key: "na"}), false},
 		{"federation removes a node", credFed, MustEncode(CmdDeleteNode, Key{Key: "na"}), true},
@@ -195,6 +195,10 @@ func TestAuthorization(t *testing.T) {
 		{"federation spends a join token", credFed, MustEncode(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("join"), Node: "n9", Now: 1}), false},
 		{"B spends a join token", credB, MustEncode(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("join"), Node: "n9", Now: 1}), false},
 		{"a node spends a join token", credNodeA, MustEncode(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("join"), Node: "n9", Now: 1}), true},
+		{"B prunes join tokens", credB, MustEncode(CmdPruneJoinTokens, PruneJoinTokens{Now: 2_000_000_000}), false},
+		{"a node prunes join tokens", credNodeA, MustEncode(CmdPruneJoinTokens, PruneJoinTokens{Now: 2_000_000_000}), true},
+		{"B's node rebinds its certificate", credNodeB, MustEncode(CmdPutCredentials, CredentialBatch{Credentials: []Credential{
+			{ID: "node:nb", Kind: KindNode, Operator: "b", Node: "nb", Verifier: HashSecret("new"), Certificate: HashSecret("another certificate")}}}), false},
 		// Credentials.
 		{"B issues itself federation admin", credB, MustEncode(CmdPutCredentials, CredentialBatch{Credentials: []Credential{cred("bfedadmin", KindAdmin, RoleFederationAdmin, "", "")}}), false},
 		{"B's node issues an admin credential", credNodeB, MustEncode(CmdPutCredentials, CredentialBatch{Credentials: []Credential{cred("bfedadmin", KindAdmin, RoleOperatorAdmin, "b", "")}}), false},
@@ -318,13 +322,19 @@ func TestRevokedCredentialWritesNothing(t *testing.T) {
 }
 
 // TestJoinRegistersTheNodesCredentials: a spent join token writes the
-// node's record and credentials; a second node cannot claim an operator
-// another member serves; a re-join keeps the roles of the first.
+// node's record and credentials with the role the token grants, whatever
+// the node asks for; a re-join with the same token replaces nothing; a
+// second node cannot claim an operator another member serves.
 func TestJoinRegistersTheNodesCredentials(t *testing.T) {
 	f := trustFixture(t)
+	f.mustAs(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join-c"), ExpiresAt: 2_000_000_000, Node: "nc", Operator: "c"}))
 	rec := &Node{ID: "nc", RaftAddr: "127.0.0.1:3", AdminURL: "http://127.0.0.1:4"}
-	use := UseJoinToken{Hash: HashSecret("join"), Node: "nc", Now: 1, Record: rec,
+	use := UseJoinToken{Hash: HashSecret("join-c"), Node: "nc", Now: 1, Record: rec, Certificate: HashSecret("nc's certificate"),
 		NodeVerifier: HashSecret("node secret"), AdminVerifier: HashSecret("admin token"), Operator: "c"}
+	// The node says it serves b: the token admits it for c only.
+	wrong := use
+	wrong.Operator = "b"
+	wantCode(t, f.as(credNodeA, MustEncode(CmdUseJoinToken, wrong)), CodeForbidden, "for operator \"c\"")
 	f.mustAs(credNodeA, MustEncode(CmdUseJoinToken, use))
 	if f.r.Node("nc") == nil {
 		t.Fatal("the joining node has no record")
@@ -333,28 +343,36 @@ func TestJoinRegistersTheNodesCredentials(t *testing.T) {
 	if admin == nil || admin.Role != RoleOperatorAdmin || admin.Operator != "c" || !admin.CheckSecret("admin token") {
 		t.Fatalf("admin:nc is %+v", admin)
 	}
-	if n := f.r.Credential("node:nc"); n == nil || n.Operator != "c" || !n.CheckSecret("node secret") {
+	if n := f.r.Credential("node:nc"); n == nil || n.Operator != "c" || !n.CheckSecret("node secret") || n.Certificate != HashSecret("nc's certificate") {
 		t.Fatalf("node:nc is %+v", n)
 	}
-	// The same node again, stating another operator: its roles stay.
+	// The same node again with the same token: refused, its verifier kept.
 	again := use
-	again.Operator, again.NodeVerifier = "b", HashSecret("new node secret")
-	f.mustAs(credNodeA, MustEncode(CmdUseJoinToken, again))
-	if n := f.r.Credential("node:nc"); n.Operator != "c" || !n.CheckSecret("new node secret") {
-		t.Fatalf("after a re-join node:nc is %+v", n)
+	again.NodeVerifier, again.Certificate = HashSecret("new node secret"), HashSecret("another certificate")
+	wantCode(t, f.as(credNodeA, MustEncode(CmdUseJoinToken, again)), CodeForbidden, "already used")
+	if n := f.r.Credential("node:nc"); !n.CheckSecret("node secret") || n.Certificate != HashSecret("nc's certificate") {
+		t.Fatalf("after a replayed join node:nc is %+v", n)
 	}
-	// Removed, the node writes nothing more; admitted again, it does.
+	// A new token for a member is refused when issued.
+	wantCode(t, f.as(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join-c2"), ExpiresAt: 2_000_000_000, Node: "nc"})), CodeConflict, "is a member")
+	// Removed, the node writes nothing more; a new token admits it again,
+	// with the role that token grants.
 	f.mustAs(credFed, MustEncode(CmdDeleteNode, Key{Key: "nc"}))
 	if n := f.r.Credential("node:nc"); n == nil || !n.Revoked {
 		t.Fatalf("after its removal node:nc is %+v", n)
 	}
 	wantCode(t, f.as("node:nc", MustEncode(CmdPutSPPolicy, SPPolicy{Operator: "c", ClientID: "shop", Declined: true})), CodeForbidden, "revoked")
+	f.mustAs(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join-c2"), ExpiresAt: 2_000_000_000, Node: "nc", FederationAdmin: true}))
+	again.Hash, again.Operator = HashSecret("join-c2"), ""
 	f.mustAs(credNodeA, MustEncode(CmdUseJoinToken, again))
-	if n := f.r.Credential("node:nc"); n.Revoked || f.r.Node("nc") == nil {
+	if n := f.r.Credential("node:nc"); n.Revoked || n.Operator != "" || !n.CheckSecret("new node secret") || f.r.Node("nc") == nil {
 		t.Fatalf("after a new admission node:nc is %+v", n)
 	}
+	if a := f.r.Credential("admin:nc"); a.Role != RoleFederationAdmin || a.Operator != "" {
+		t.Fatalf("after a new admission admin:nc is %+v", a)
+	}
 	// Another node claiming a's operator, served by na.
-	f.mustAs(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join2"), ExpiresAt: 2_000_000_000}))
+	f.mustAs(credFed, MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join2"), ExpiresAt: 2_000_000_000, Node: "nd", Operator: "a"}))
 	other := UseJoinToken{Hash: HashSecret("join2"), Node: "nd", Now: 1, Record: &Node{ID: "nd", RaftAddr: "127.0.0.1:5", AdminURL: "http://127.0.0.1:6"},
 		NodeVerifier: HashSecret("d"), Operator: "a"}
 	wantCode(t, f.as(credNodeA, MustEncode(CmdUseJoinToken, other)), CodeConflict, "served by node na")

@@ -44,6 +44,9 @@ const (
 	CmdFilePortRequest
 	CmdDecidePortRequest
 	CmdPutPortingRules
+	// CmdPruneJoinTokens removes the join tokens expired at the leader's
+	// time.
+	CmdPruneJoinTokens
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -62,10 +63,21 @@ type Credential struct {
 	// chose.
 	Verifier string `json:"verifier"`
 	Revoked  bool   `json:"revoked,omitempty"`
+	// Certificate binds a node credential to the TLS client certificate
+	// the node joined with: CertificateFingerprint of it, "" without TLS.
+	// The node's internal calls must present that certificate.
+	Certificate string `json:"certificate,omitempty"`
 	// Name says whom the credential was issued to, for people reading
 	// the audit log.
 	Name string `json:"name,omitempty"`
 	Meta
+}
+
+// CertificateFingerprint is what a node credential's Certificate holds:
+// SHA-256 of the certificate's DER.
+func CertificateFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // NodeCredentialID is the id of node's own credential.
@@ -191,6 +203,9 @@ func (c *Credential) Validate() error {
 	}
 	if !secretHashPattern.MatchString(c.Verifier) && !pbkdf2Pattern.MatchString(c.Verifier) {
 		return invalidf("verifier must be sha256:<64 hex digits> or pbkdf2-sha256$<iterations>$<salt>$<hash>")
+	}
+	if c.Certificate != "" && (c.Kind != KindNode || !secretHashPattern.MatchString(c.Certificate)) {
+		return invalidf("certificate is a node credential's, sha256:<64 hex digits>")
 	}
 	if len(c.Name) > 200 {
 		return invalidf("credential name is longer than 200 characters")

@@ -69,6 +69,7 @@ func New() *Registry {
 		CmdFilePortRequest:   applyFilePortRequest,
 		CmdDecidePortRequest: applyDecidePortRequest,
 		CmdPutPortingRules:   applyPutPortingRules,
+		CmdPruneJoinTokens:   applyPruneJoinTokens,
 	}
 	return r
 }

@@ -277,16 +277,36 @@ func TestServiceProvidersAndCatalogue(t *testing.T) {
 	f.must(CmdDeleteScope, Key{Key: "mc_authn"})
 }
 
-func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
+// TestJoinTokensAreSingleUseForTheirNodeAndExpire: a join token admits
+// the node it names, once, before it expires, and never over a member; the
+// leader's prune removes the expired ones.
+func TestJoinTokensAreSingleUseForTheirNodeAndExpire(t *testing.T) {
 	f := newFixture(t)
 	h := HashSecret("token-1")
-	f.must(CmdPutJoinToken, JoinToken{Hash: h, ExpiresAt: 1000})
-	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("wrong"), Node: "n2", Now: 10}), CodeNotFound, "not valid")
-	f.must(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n2", Now: 10})
-	f.must(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n2", Now: 11}) // the same node again
-	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n3", Now: 12}), CodeConflict, "already used")
-	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("token-2"), ExpiresAt: 1000})
-	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("token-2"), Node: "n3", Now: 1000}), CodeConflict, "expired")
+	wantCode(t, f.apply(CmdPutJoinToken, JoinToken{Hash: h, ExpiresAt: 1000}), CodeInvalid, "node_id")
+	wantCode(t, f.apply(CmdPutJoinToken, JoinToken{Hash: h, ExpiresAt: 1000, Node: "n2", Operator: "red", FederationAdmin: true}), CodeInvalid, "not both")
+	f.must(CmdPutJoinToken, JoinToken{Hash: h, ExpiresAt: 1000, Node: "n2"})
+	rec := func(id, addr string) *Node { return &Node{ID: id, RaftAddr: addr, AdminURL: "http://127.0.0.1:9"} }
+	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("wrong"), Node: "n2", Now: 10}), CodeForbidden, "not valid")
+	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n3", Now: 10, Record: rec("n3", "127.0.0.1:3")}), CodeForbidden, "another node")
+	f.must(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n2", Now: 10, Record: rec("n2", "127.0.0.1:2")})
+	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: h, Node: "n2", Now: 11, Record: rec("n2", "127.0.0.1:7")}), CodeForbidden, "already used")
+	if n := f.r.Node("n2"); n.RaftAddr != "127.0.0.1:2" {
+		t.Fatalf("a replayed join moved the member to %s", n.RaftAddr)
+	}
+	wantCode(t, f.apply(CmdPutJoinToken, JoinToken{Hash: HashSecret("token-2"), ExpiresAt: 1000, Node: "n2"}), CodeConflict, "is a member")
+	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("token-2"), ExpiresAt: 1000, Node: "n3"})
+	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("token-2"), Node: "n3", Now: 1000, Record: rec("n3", "127.0.0.1:3")}), CodeForbidden, "expired")
+	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("token-3"), ExpiresAt: 2000, Node: "n4"})
+	wantCode(t, f.apply(CmdUseJoinToken, UseJoinToken{Hash: HashSecret("token-3"), Node: "n4", Now: 10, Record: rec("n4", "127.0.0.1:2")}), CodeConflict, "member n2's")
+
+	if got := f.r.ExpiredJoinTokens(1000); got != 2 {
+		t.Fatalf("%d tokens expired at 1000, want 2", got)
+	}
+	f.must(CmdPruneJoinTokens, PruneJoinTokens{Now: 1000})
+	if f.r.JoinToken(h) != nil || f.r.JoinToken(HashSecret("token-2")) != nil || f.r.JoinToken(HashSecret("token-3")) == nil {
+		t.Fatal("the prune at 1000 did not remove exactly the tokens expired then")
+	}
 }
 
 func TestCommandsThisBuildCannotReadAreNotRefusals(t *testing.T) {

@@ -84,7 +84,7 @@ func randomRegistry(t *testing.T, seed uint64) *fixture {
 			RedirectURIs: []string{"https://sp.example/cb"}, Scopes: []string{"openid"}, Operators: []string{AllOperators}, Status: StatusActive})
 	}
 	f.must(CmdPutNode, Node{ID: "n1", RaftAddr: "127.0.0.1:7000", AdminURL: "http://127.0.0.1:7001", Operator: "op00"})
-	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("t"), ExpiresAt: 99})
+	f.must(CmdPutJoinToken, JoinToken{Hash: HashSecret("t"), ExpiresAt: 99, Node: "n9"})
 	for range 5 {
 		var ps []Port
 		for range 2000 {
