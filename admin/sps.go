@@ -30,6 +30,11 @@ func (a *api) spRoutes(v1 fiber.Router) {
 		if err := a.consistent(c); err != nil {
 			return err
 		}
+		if c.QueryBool("redirect_check") {
+			// The migration check: SPs registered before the redirect URI
+			// rule whose URIs it now refuses. Their next write must fix them.
+			return c.JSON(a.c.Registry().RedirectChecks(c.Query("after"), c.QueryInt("limit")))
+		}
 		return c.JSON(a.c.Registry().ServiceProviders(c.Query("after"), c.QueryInt("limit")))
 	})
 	v1.Get("/service-providers/:id", func(c *fiber.Ctx) error {
@@ -68,6 +73,11 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	}
 	if sp.SecretHash != "" {
 		return badRequest("send client_secret, not secret_hash: the node hashes it")
+	}
+	// Checked here, for new writes only, not in the registry's apply: a
+	// log written before the rule must still replay its SPs.
+	if err := sp.CheckRedirectURIs(); err != nil {
+		return err
 	}
 	existing := a.c.Registry().ServiceProvider(sp.ClientID)
 	if id == "" && existing != nil {

@@ -128,7 +128,10 @@ func jwksKeyCount(raw json.RawMessage) int {
 }
 
 // checkRedirectURI accepts absolute URIs without a fragment (RFC 6749
-// §3.1.2), including the custom schemes of mobile apps.
+// §3.1.2), including the custom schemes of mobile apps. It is what the
+// replicated apply checks, so it stays as lenient as the oldest log's SPs:
+// the stricter rule of RFC 9700 (CheckRedirectURI) is applied to new writes,
+// before their command is made.
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || len(raw) > 2048 ||
@@ -136,6 +139,101 @@ func checkRedirectURI(raw string) error {
 		return invalidf("redirect URI %q must be absolute, without a fragment", raw)
 	}
 	return nil
+}
+
+// refusedSchemes are schemes a browser runs or reads locally rather than
+// hands to an app: never a place to send an authorization code.
+var refusedSchemes = map[string]bool{
+	"javascript": true, "data": true, "file": true, "vbscript": true, "blob": true, "about": true,
+	"filesystem": true, "view-source": true,
+}
+
+// CheckRedirectURI is the rule a redirect URI registered or changed now
+// must meet (RFC 9700 §2.1 and §4.1.3, RFC 8252 §7): https; plain http only
+// to a loopback host (127.0.0.1, [::1], localhost), for native apps and
+// development; or a private-use scheme in reverse-DNS form
+// (com.example.app:/cb). Never a fragment, userinfo or a wildcard: the
+// gateway matches redirect URIs exactly, and a '*' would only ever match
+// itself or mislead whoever reads the registration.
+func CheckRedirectURI(raw string) error {
+	if err := checkRedirectURI(raw); err != nil {
+		return err
+	}
+	refuse := func(why string) error { return invalidf("redirect URI %q: %s", raw, why) }
+	u, _ := url.Parse(raw) // checkRedirectURI parsed it
+	switch {
+	case strings.ContainsAny(raw, "#"):
+		return refuse("a fragment is not allowed")
+	case strings.ContainsAny(raw, "*"):
+		return refuse("wildcards are not allowed: register each URI exactly")
+	case u.User != nil:
+		return refuse("userinfo (user@host) is not allowed")
+	case strings.IndexFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return refuse("control characters are not allowed")
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "https":
+		return nil
+	case scheme == "http":
+		switch u.Hostname() {
+		case "127.0.0.1", "::1", "localhost":
+			return nil
+		}
+		return refuse("plain http is allowed only to a loopback host (127.0.0.1, [::1] or localhost): use https")
+	case refusedSchemes[scheme]:
+		return refuse("the " + scheme + ": scheme is not allowed")
+	case !strings.Contains(scheme, "."):
+		return refuse("use https, loopback http, or a private-use scheme in reverse-DNS form such as com.example.app:/cb")
+	}
+	return nil
+}
+
+// CheckRedirectURIs applies CheckRedirectURI to each of the SP's redirect
+// URIs, answering for the first it refuses.
+func (sp *ServiceProvider) CheckRedirectURIs() error {
+	for _, u := range sp.RedirectURIs {
+		if err := CheckRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RedirectCheck is an SP registered before CheckRedirectURI, with the
+// redirect URIs the rule now refuses and why.
+type RedirectCheck struct {
+	ClientID string       `json:"client_id"`
+	Name     string       `json:"name"`
+	Status   Status       `json:"status"`
+	Refused  []RefusedURI `json:"refused"`
+}
+
+// RefusedURI is one redirect URI CheckRedirectURI refuses.
+type RefusedURI struct {
+	RedirectURI string `json:"redirect_uri"`
+	Reason      string `json:"reason"`
+}
+
+// RedirectChecks lists, a page at a time in client id order, the SPs with
+// a redirect URI that CheckRedirectURI refuses: the migration check that
+// lets a federation fix registrations older than the rule.
+func (r *Registry) RedirectChecks(after string, limit int) Page[RedirectCheck] {
+	refused := func(sp *ServiceProvider) []RefusedURI {
+		var out []RefusedURI
+		for _, u := range sp.RedirectURIs {
+			if err := CheckRedirectURI(u); err != nil {
+				out = append(out, RefusedURI{RedirectURI: u, Reason: err.Error()})
+			}
+		}
+		return out
+	}
+	p := list(r.db, tableSPs, func(sp *ServiceProvider) string { return sp.ClientID }, after, limit,
+		func(sp *ServiceProvider) bool { return len(refused(sp)) > 0 })
+	out := Page[RedirectCheck]{Next: p.Next}
+	for _, sp := range p.Items {
+		out.Items = append(out.Items, &RedirectCheck{ClientID: sp.ClientID, Name: sp.Name, Status: sp.Status, Refused: refused(sp)})
+	}
+	return out
 }
 
 func applyPutSP(tx *writeTxn, body []byte) error {
