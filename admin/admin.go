@@ -17,12 +17,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/pprof"
+	"github.com/valyala/fasthttp"
 
 	"github.com/mcfed/mcfed/internal/problem"
 	"github.com/mcfed/mcfed/raft"
@@ -103,8 +105,14 @@ func New(cfg Config) *fiber.App {
 		DisableStartupMessage: true,
 		StreamRequestBody:     true,
 		BodyLimit:             cfg.MaxBodyBytes,
-		ReadTimeout:           10 * time.Minute,
-		IdleTimeout:           time.Minute,
+		// A request has ReadTimeout to arrive whole, bulk imports excepted
+		// (importReadTimeout, from the end of their header): a slow or
+		// stalled client cannot hold a connection for long. WriteTimeout
+		// bounds the answer from its first byte, the audit log's stream
+		// included.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 10 * time.Minute,
+		IdleTimeout:  time.Minute,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			p := problemFor(err)
 			if p.Status == fiber.StatusRequestEntityTooLarge {
@@ -118,8 +126,16 @@ func New(cfg Config) *fiber.App {
 			return writeProblem(c, p)
 		},
 	})
+	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
+		if h.IsPost() && bytes.HasSuffix(path, []byte("/import")) {
+			return fasthttp.RequestConfig{ReadTimeout: importReadTimeout}
+		}
+		return fasthttp.RequestConfig{}
+	}
 	// First, so that every request has an id, a count and a log line.
 	app.Use(cfg.Observe)
+	app.Use(decodePath)
 	app.Get("/healthz", Healthz)
 	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness)) })
 	app.Get("/metrics", a.requireAdminToken, cfg.Metrics)
@@ -147,6 +163,23 @@ func New(cfg Config) *fiber.App {
 		return newProblem(404, "not-found", "no such endpoint: "+c.Method()+" "+c.Path())
 	})
 	return app
+}
+
+// importReadTimeout is how long a bulk import's body may take to arrive: a
+// multi-gigabyte CSV over a slow link.
+const importReadTimeout = 10 * time.Minute
+
+// decodePath routes on the percent-decoded path, so that every path
+// parameter arrives decoded: /v1/ranges/%2B447401 is /v1/ranges/+447401.
+// Not fiber's UnescapePath, which decodes as a query does and would turn
+// the '+' of a number into a space.
+func decodePath(c *fiber.Ctx) error {
+	p, err := url.PathUnescape(c.Path())
+	if err != nil {
+		return badRequest("the path is not validly percent-encoded: " + err.Error())
+	}
+	c.Path(p)
+	return c.Next()
 }
 
 func bearer(c *fiber.Ctx) string {

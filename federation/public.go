@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -18,9 +19,16 @@ import (
 func (n *Node) publicApp() (*fiber.App, error) {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             64 << 10,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		BodyLimit:             publicMaxRequest,
+		// A GET carries what a POST may: the SDKs send /authorize as a GET,
+		// and the gateway's own limits (2 KiB a parameter, 8 KiB for each
+		// of two claims, percent-encoded to up to three times that) must
+		// be what answers, not the request line's buffer.
+		ReadBufferSize: publicMaxRequest,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		ErrorHandler:   publicErrorHandler,
 	})
 	// First, so that every request has an id, a count and a log line.
 	app.Use(n.observe("public"))
@@ -47,6 +55,34 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		}
 	}
 	return app, nil
+}
+
+// publicMaxRequest bounds a public request's head and its body alike.
+const publicMaxRequest = 64 << 10
+
+// publicErrorHandler answers what the listener refuses before any handler
+// runs (a request head or body over publicMaxRequest, a client too slow to
+// send its request) as an OAuth error (RFC 6749 §5.2's JSON), the format
+// every client of the public listener reads. Everything else is fiber's
+// answer as before.
+func publicErrorHandler(c *fiber.Ctx, err error) error {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		var detail string
+		switch fe.Code {
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			detail = fmt.Sprintf("the request line and headers exceed %d KiB", publicMaxRequest>>10)
+		case fiber.StatusRequestEntityTooLarge:
+			detail = fmt.Sprintf("the request body exceeds %d KiB", publicMaxRequest>>10)
+		case fiber.StatusRequestTimeout:
+			detail = "the request did not arrive in time"
+		}
+		if detail != "" {
+			c.Context().SetConnectionClose()
+			return c.Status(fe.Code).JSON(fiber.Map{"error": "invalid_request", "error_description": detail})
+		}
+	}
+	return fiber.DefaultErrorHandler(c, err)
 }
 
 // liveRegistry is discovery's and the gateway's view of the node's replica: every call reads
