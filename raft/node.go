@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -146,6 +147,10 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
+	// MkdirAll leaves an existing directory's mode as it was.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft data dir: %w", err)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
 	})
@@ -163,8 +168,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.store = store
 	n.closers = append(n.closers, store)
-	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, logger)
+	fileSnaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, logger)
 	if err != nil {
+		return nil, fmt.Errorf("raft snapshot store: %w", err)
+	}
+	snaps := privateSnapshots{fileSnaps, filepath.Join(cfg.DataDir, "snapshots")}
+	if err := snaps.restrict(); err != nil {
 		return nil, fmt.Errorf("raft snapshot store: %w", err)
 	}
 
@@ -426,4 +435,52 @@ func (n *Node) Snapshot() error {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	return nil
+}
+
+// privateSnapshots is raft's file snapshot store with the snapshots
+// readable by the node's user only: they hold the whole registry. The store
+// makes its directories 0755 and its files 0644; restrict narrows them
+// after each snapshot is complete, and the snapshots directory itself is
+// 0700, so nothing in it is reachable by others while it is written.
+type privateSnapshots struct {
+	*hraft.FileSnapshotStore
+	dir string
+}
+
+func (s privateSnapshots) Create(version hraft.SnapshotVersion, index, term uint64, configuration hraft.Configuration,
+	configurationIndex uint64, trans hraft.Transport) (hraft.SnapshotSink, error) {
+	sink, err := s.FileSnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return privateSink{sink, s}, nil
+}
+
+// restrict makes the snapshots directory and everything in it private.
+func (s privateSnapshots) restrict() error {
+	return filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil {
+			mode := fs.FileMode(0o600)
+			if d.IsDir() {
+				mode = 0o700
+			}
+			err = os.Chmod(path, mode)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a snapshot the store reaped, or renamed into place, meanwhile
+		}
+		return err
+	})
+}
+
+type privateSink struct {
+	hraft.SnapshotSink
+	store privateSnapshots
+}
+
+func (s privateSink) Close() error {
+	if err := s.SnapshotSink.Close(); err != nil {
+		return err
+	}
+	return s.store.restrict()
 }
