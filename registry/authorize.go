@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -348,6 +349,9 @@ func describeRanges(tx *writeTxn, p principal, body []byte) (subject, func() err
 			switch {
 			case c.rg.Operator != x:
 				return forbiddenf("%s may not give range %s to operator %s", p, c.rg.Prefix, c.rg.Operator)
+			case x == "" && (c.holder != "" || c.around != ""):
+				// No operator to claim for: not a dispute.
+				return forbiddenf("%s may not take range %s: it is operator %s's", p, c.rg.Prefix, cmp.Or(c.holder, c.around))
 			case c.holder != "" && c.holder != x:
 				claims = append(claims, claim{DisputeRange, canonicalPrefix(c.rg.Prefix), x, c.holder, canonicalPrefix(c.rg.Prefix)})
 			case c.around != "" && c.around != x:
@@ -467,6 +471,9 @@ func describeIPRange(tx *writeTxn, p principal, typ CommandType, body []byte) (s
 		switch {
 		case typ == CmdPutIPRange && rg.Operator != x:
 			return forbiddenf("%s may not give IP range %s to operator %s", p, key, rg.Operator)
+		case typ == CmdPutIPRange && x == "" && (holder != "" || around != ""):
+			// No operator to claim for: not a dispute.
+			return forbiddenf("%s may not take IP range %s: it is operator %s's", p, key, cmp.Or(holder, around))
 		case typ == CmdPutIPRange && holder != "" && holder != x:
 			return refuseClaims(tx, p, []claim{{DisputeIPRange, key, x, holder, key}})
 		case holder != "" && holder != x:

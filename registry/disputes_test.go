@@ -87,6 +87,18 @@ func TestClaimsOnAnotherOperatorsRangesAreDisputes(t *testing.T) {
 	}
 }
 
+// TestOnlyAnOperatorClaims: the porting authority, which acts for no
+// operator, cannot claim a range: its put is forbidden and opens no
+// dispute.
+func TestOnlyAnOperatorClaims(t *testing.T) {
+	f := trustFixture(t)
+	wantCode(t, f.as(credPorting, MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+4479119"}}})), CodeForbidden, "may not take range")
+	wantCode(t, f.as(credPorting, MustEncode(CmdPutIPRange, IPRange{CIDR: "10.1.0.0/16"})), CodeForbidden, "may not take IP range")
+	if d := f.r.Disputes(DisputeQuery{}).Items; len(d) != 0 {
+		t.Fatalf("disputes %+v opened by no operator", d)
+	}
+}
+
 // TestClaimBatchTakesNothing: a batch mixing a free range with claims on
 // A's is refused whole (the free range is not taken either) and opens a
 // dispute per claimed range.
