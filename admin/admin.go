@@ -153,6 +153,7 @@ func New(cfg Config) *fiber.App {
 	v1.Delete("/cluster/nodes/:id", a.deleteNode)
 	a.registryRoutes(v1)
 	a.credentialRoutes(v1)
+	a.disputeRoutes(v1)
 	v1.Get("/audit", a.getAudit)
 	if cfg.Subscribers != nil {
 		// Provisioning of this operator's subscribers: node-local data.

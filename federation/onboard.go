@@ -174,17 +174,21 @@ func (n *Node) publishOperator(ctx context.Context) error {
 
 // publishRanges adds the profile's ranges this operator does not hold yet.
 // A range another operator holds, or one inside another operator's range
-// (which would take those numbers by the longest match), is not taken: a
-// sub-allocation is for the federation's admin to record, so it is logged
-// and left. The same holds for IP ranges.
+// (which would take those numbers by the longest match), is not taken:
+// each is claimed on its own, which the registry refuses and records as a
+// dispute for the federation's admin to settle (registry/disputes.go),
+// and logged. A claim the federation settled against this operator is
+// not made again. The same holds for IP ranges.
 func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 	reg := n.raft.Registry()
 	var batch registry.RangeBatch
 	for _, r := range p.Ranges {
 		if holder := n.rangeHolder(reg, r); holder != "" {
 			if holder != n.cfg.OperatorID {
-				n.log.Error("range in the operator profile lies in another operator's range: not taken",
-					"range", r, "holder", holder)
+				one := registry.RangeBatch{Ranges: []registry.Range{{Prefix: r, Operator: n.cfg.OperatorID}}}
+				if err := n.claim(ctx, registry.DisputeRange, r, holder, registry.MustEncode(registry.CmdPutRanges, one)); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -203,19 +207,58 @@ func (n *Node) publishRanges(ctx context.Context, p *OperatorProfile) error {
 		if cur := reg.IPRange(cidr); cur != nil && cur.Operator == n.cfg.OperatorID {
 			continue
 		}
+		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
 		if o := reg.OperatorByIP(pfx.Masked().Addr()); o != nil {
 			if o.ID != n.cfg.OperatorID {
-				n.log.Error("IP range in the operator profile lies in another operator's range: not taken",
-					"ip_range", cidr, "holder", o.ID)
+				if err := n.claim(ctx, registry.DisputeIPRange, pfx.Masked().String(), o.ID, registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
+					return err
+				}
 				continue
 			}
 		}
-		rng := registry.IPRange{CIDR: cidr, Operator: n.cfg.OperatorID}
 		if _, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutIPRange, rng)); err != nil {
 			return fmt.Errorf("register IP range %s: %w", cidr, err)
 		}
 	}
 	return nil
+}
+
+// claim puts a range another operator holds (holder, as this replica
+// knows it): the registry refuses it as a conflict and records the claim
+// as a dispute, which is logged. A range the federation admin settled on
+// another operator after this operator claimed it is not claimed again.
+func (n *Node) claim(ctx context.Context, kind, rng, holder string, cmd []byte) error {
+	for _, d := range n.raft.Registry().Disputes(registry.DisputeQuery{Operator: n.cfg.OperatorID, Status: registry.DisputeSettled, Limit: 1000}).Items {
+		if d.Kind == kind && d.Claimant == n.cfg.OperatorID && d.Range == canonicalRange(kind, rng) && d.Award != n.cfg.OperatorID {
+			n.log.Warn("range in the operator profile was awarded to another operator: not claimed again",
+				"range", rng, "dispute", d.ID, "award", d.Award)
+			return nil
+		}
+	}
+	_, err := n.raft.Apply(ctx, n.raft.Self(), cmd)
+	switch {
+	case registry.CodeOf(err) == registry.CodeConflict:
+		n.log.Error("range in the operator profile is another operator's: not taken, the claim is a dispute for the federation admin",
+			"range", rng, "holder", holder, "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("claim range %s: %w", rng, err)
+	}
+	return nil // the range was free after all: taken
+}
+
+// canonicalRange is a range as the registry writes it in a dispute.
+func canonicalRange(kind, rng string) string {
+	if kind == registry.DisputeIPRange {
+		if p, err := netip.ParsePrefix(rng); err == nil {
+			return p.Masked().String()
+		}
+		return rng
+	}
+	if v, _, err := e164.ParsePrefix(rng); err == nil {
+		return e164.Format(v)
+	}
+	return rng
 }
 
 // rangeHolder returns the operator holding prefix r or a shorter prefix of

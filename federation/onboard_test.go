@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -419,8 +420,8 @@ func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 
 // TestOnboardingTakesNothingOfAnotherOperator: a profile's range inside
 // another operator's range, or its IP range inside another's, is not
-// taken; and a second node started with an operator's id does not take the
-// operator over.
+// taken: each is a dispute for the federation admin; and a second node
+// started with an operator's id does not take the operator over.
 func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 	f := startFed(t, 1)
 	f.do(0, "PUT", "/v1/operators/red", demoOperator("red", "234_10"), nil)
@@ -440,6 +441,18 @@ func TestOnboardingTakesNothingOfAnotherOperator(t *testing.T) {
 	}
 	if reg.Range("+447700") != nil || reg.IPRange("10.8.1.0/24") != nil {
 		t.Fatal("a range inside another operator's was registered")
+	}
+	var disputes registry.Page[registry.Dispute]
+	f.do(0, "GET", "/v1/disputes?status=open", nil, &disputes)
+	claimed := map[string]string{}
+	for _, d := range disputes.Items {
+		if d.Claimant != "green" || d.Holder != "red" {
+			t.Fatalf("dispute %+v is not green's claim on red's", d)
+		}
+		claimed[d.Kind] = d.Range + " in " + d.HolderRange
+	}
+	if want := map[string]string{registry.DisputeRange: "+447700 in +4477", registry.DisputeIPRange: "10.8.1.0/24 in 10.8.0.0/16"}; len(disputes.Items) != 2 || !reflect.DeepEqual(claimed, want) {
+		t.Fatalf("open disputes %+v, want green's two claims on red's ranges", disputes.Items)
 	}
 
 	// A second node claiming to be green is not admitted: green has a

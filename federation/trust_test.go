@@ -13,8 +13,9 @@ import (
 
 // TestOperatorsCannotTouchEachOthersData: operator b's admin, with the
 // admin token of b's own node, tries every write the issue lists against a
-// and c: each is refused with 403 problem+json, no replica changes, and the
-// audit log names each attempt. The same writes by their rightful authors
+// and c: each is refused with 403 problem+json (its claim on a's range with
+// 409, naming the dispute it opened: disputes_test.go), no replica changes,
+// and the audit log names each attempt. The same writes by their rightful authors
 // succeed.
 func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 	c := startCompetitors(t)
@@ -34,22 +35,32 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 	attempts := []struct {
 		name, method, path string
 		body               any
+		// disputed: a claim, refused as a conflict and recorded as a
+		// dispute rather than forbidden.
+		disputed bool
 	}{
-		{"rewrite a's record", "PUT", "/v1/operators/a", hijacked},
-		{"suspend c", "POST", "/v1/operators/c/suspend", nil},
-		{"delete a's range", "DELETE", "/v1/ranges/+447911", nil},
-		{"take a's range", "PUT", "/v1/ranges/+447911", admin.OperatorRef{Operator: "b"}},
-		{"port a's number", "PUT", "/v1/ported/+447911000001", admin.OperatorRef{Operator: "b"}},
-		{"decline the SP for c", "PUT", "/v1/operators/c/sp-policies/shop", map[string]bool{"declined": true}},
-		{"add a redirect URI to the SP", "PUT", "/v1/service-providers/shop", evilSP},
-		{"issue a join token", "POST", "/v1/cluster/join-tokens", map[string]string{"node_id": "node-b2", "operator": "b"}},
-		{"remove a's node", "DELETE", "/v1/cluster/nodes/node-a", nil},
-		{"take c out of the federation", "POST", "/v1/operators/c/leave", nil},
-		{"issue itself a federation admin credential", "POST", "/v1/credentials", admin.CredentialRequest{Role: registry.RoleFederationAdmin}},
+		{"rewrite a's record", "PUT", "/v1/operators/a", hijacked, false},
+		{"suspend c", "POST", "/v1/operators/c/suspend", nil, false},
+		{"delete a's range", "DELETE", "/v1/ranges/+447911", nil, false},
+		{"take a's range", "PUT", "/v1/ranges/+447911", admin.OperatorRef{Operator: "b"}, true},
+		{"port a's number", "PUT", "/v1/ported/+447911000001", admin.OperatorRef{Operator: "b"}, false},
+		{"decline the SP for c", "PUT", "/v1/operators/c/sp-policies/shop", map[string]bool{"declined": true}, false},
+		{"add a redirect URI to the SP", "PUT", "/v1/service-providers/shop", evilSP, false},
+		{"issue a join token", "POST", "/v1/cluster/join-tokens", map[string]string{"node_id": "node-b2", "operator": "b"}, false},
+		{"remove a's node", "DELETE", "/v1/cluster/nodes/node-a", nil, false},
+		{"take c out of the federation", "POST", "/v1/operators/c/leave", nil, false},
+		{"issue itself a federation admin credential", "POST", "/v1/credentials", admin.CredentialRequest{Role: registry.RoleFederationAdmin}, false},
 	}
 	for _, at := range attempts {
 		err := c.as("b").Do(context.Background(), at.method, at.path, at.body, nil)
 		api, ok := err.(*client.APIError)
+		if at.disputed {
+			if !ok || api.Status != 409 || api.ContentType != "application/problem+json" || !strings.HasSuffix(api.Problem.Type, "/conflict") ||
+				!strings.Contains(api.Problem.Detail, "dispute ") {
+				t.Errorf("b tried to %s: got %v, want 409 problem+json naming a dispute", at.name, err)
+			}
+			continue
+		}
 		if !ok || api.Status != 403 || api.ContentType != "application/problem+json" || !strings.HasSuffix(api.Problem.Type, "/forbidden") {
 			t.Errorf("b tried to %s: got %v, want 403 problem+json of type forbidden", at.name, err)
 		}
@@ -67,7 +78,11 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 	refused := 0
 	for _, e := range page.Items {
 		if e.Outcome == registry.OutcomeRefused {
-			if e.Author.Credential != "admin:node-b" || e.Author.Operator != "b" || e.Code != registry.CodeForbidden || e.Command == "" {
+			want := registry.CodeForbidden
+			if e.Command == "put_ranges" {
+				want = registry.CodeConflict // the claim on a's range
+			}
+			if e.Author.Credential != "admin:node-b" || e.Author.Operator != "b" || e.Code != want || e.Command == "" {
 				t.Errorf("refused entry %+v is not b's forbidden attempt", e)
 			}
 			refused++

@@ -231,6 +231,11 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		tx.Abort()
 		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time}
 		e.Outcome, e.Code, e.Reason = OutcomeRefused, CodeOf(refusal), refusal.Error()
+		// A claim on another operator's range is refused and recorded as
+		// a dispute (disputes.go).
+		if err := recordClaims(tx, refusal); err != nil {
+			return err
+		}
 	} else {
 		e.Before, e.After = before, digest(tx.Txn, s.table, s.key)
 	}

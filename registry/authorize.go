@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -16,8 +17,10 @@ import (
 //     token, which only a leader admitting a node makes;
 //   - an operator admin of X may write X's record (not its status: the
 //     federation suspends and reinstates), the number ranges and IP ranges
-//     X holds or that nobody holds (not inside another operator's), and
-//     X's SP policies; nothing else;
+//     X holds or that nobody holds, and X's SP policies; nothing else. Its
+//     put of a range another operator holds, or of one inside another's,
+//     is a claim: refused as a conflict and recorded as a dispute that the
+//     federation admin settles (disputes.go);
 //   - the porting authority ports numbers, and nothing else;
 //   - port requests are filed and withdrawn by the recipient's admin,
 //     accepted or declined by the donor's, cancelled by the federation
@@ -278,6 +281,8 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		return s, federationOnly("revoke credentials"), nil
 	case CmdFilePortRequest, CmdDecidePortRequest, CmdPutPortingRules:
 		return describePortRequest(tx, p, typ, body)
+	case CmdSettleDispute:
+		return describeSettlement(tx, p, body)
 	case CmdCreate:
 		if len(body) < 2 {
 			return subject{}, nil, uninterpretable("create: no inner command")
@@ -326,40 +331,62 @@ func describeRanges(tx *writeTxn, p principal, body []byte) (subject, func() err
 		return subject{}, nil, err
 	}
 	s := subject{command: "put_ranges"}
-	type claim struct {
-		rg             Range
-		holder, around string
+	type put struct {
+		rg                          Range
+		holder, around, aroundRange string
 	}
-	claims := make([]claim, 0, len(b.Ranges))
+	puts := make([]put, 0, len(b.Ranges))
 	for _, rg := range b.Ranges {
 		s.addKey(rg.Prefix)
-		holder, around := rangeHolders(tx, rg.Prefix)
-		s.concerns(rg.Operator, holder)
-		claims = append(claims, claim{rg, holder, around})
+		holder, around, aroundRange := rangeHoldersAt(tx, rg.Prefix)
+		s.concerns(rg.Operator, holder, around)
+		puts = append(puts, put{rg, holder, around, aroundRange})
 	}
 	return s, func() error {
 		x := p.actsFor()
-		for _, c := range claims {
+		var claims []claim
+		for _, c := range puts {
 			switch {
 			case c.rg.Operator != x:
 				return forbiddenf("%s may not give range %s to operator %s", p, c.rg.Prefix, c.rg.Operator)
+			case x == "" && (c.holder != "" || c.around != ""):
+				// No operator to claim for: not a dispute.
+				return forbiddenf("%s may not take range %s: it is operator %s's", p, c.rg.Prefix, cmp.Or(c.holder, c.around))
 			case c.holder != "" && c.holder != x:
-				return forbiddenf("%s may not take range %s: it is operator %s's", p, c.rg.Prefix, c.holder)
+				claims = append(claims, claim{DisputeRange, canonicalPrefix(c.rg.Prefix), x, c.holder, canonicalPrefix(c.rg.Prefix)})
 			case c.around != "" && c.around != x:
-				return forbiddenf("%s may not add range %s inside operator %s's range: a sub-allocation is the federation admin's to record", p, c.rg.Prefix, c.around)
+				claims = append(claims, claim{DisputeRange, canonicalPrefix(c.rg.Prefix), x, c.around, c.aroundRange})
 			}
+		}
+		if len(claims) > 0 {
+			return refuseClaims(tx, p, claims)
 		}
 		return nil
 	}, nil
+}
+
+// canonicalPrefix is a valid prefix as the registry writes it.
+func canonicalPrefix(s string) string {
+	v, _, err := e164.ParsePrefix(s)
+	if err != nil {
+		return s
+	}
+	return e164.Format(v)
 }
 
 // rangeHolders returns the operator holding exactly prefix, and the one
 // holding the longest shorter prefix of it (whose numbers a range at
 // prefix would take by the longest match); "" for none or a bad prefix.
 func rangeHolders(tx *writeTxn, prefixStr string) (exact, around string) {
+	exact, around, _ = rangeHoldersAt(tx, prefixStr)
+	return exact, around
+}
+
+// rangeHoldersAt is rangeHolders, with the prefix the one around holds.
+func rangeHoldersAt(tx *writeTxn, prefixStr string) (exact, around, aroundPrefix string) {
 	v, d, err := e164.ParsePrefix(prefixStr)
 	if err != nil {
-		return "", ""
+		return "", "", ""
 	}
 	idx := tx.r.ranges
 	// Only the FSM writes the index, so reading it here needs no lock.
@@ -368,11 +395,11 @@ func rangeHolders(tx *writeTxn, prefixStr string) (exact, around string) {
 	}
 	for l := d - 1; l > 0; l-- {
 		if s, ok := idx.byLen[l][v/pow10[d-l]]; ok {
-			around = tx.r.operatorBySlot(s).ID
+			around, aroundPrefix = tx.r.operatorBySlot(s).ID, e164.Format(v/pow10[d-l])
 			break
 		}
 	}
-	return exact, around
+	return exact, around, aroundPrefix
 }
 
 // describePorts reads a port batch's operators and numbers, and finds
@@ -434,25 +461,33 @@ func describeIPRange(tx *writeTxn, p principal, typ CommandType, body []byte) (s
 	if cur := get[IPRange](tx.Txn, tableIPRanges, key); cur != nil {
 		holder = cur.Operator
 	}
-	around := ipHolderAround(tx, pfx)
+	around, aroundRange := ipHolderAround(tx, pfx)
 	s := single(name, tableIPRanges, key, rg.Operator, holder)
+	if typ == CmdPutIPRange {
+		s.concerns(around)
+	}
 	return s, func() error {
 		x := p.actsFor()
 		switch {
 		case typ == CmdPutIPRange && rg.Operator != x:
 			return forbiddenf("%s may not give IP range %s to operator %s", p, key, rg.Operator)
+		case typ == CmdPutIPRange && x == "" && (holder != "" || around != ""):
+			// No operator to claim for: not a dispute.
+			return forbiddenf("%s may not take IP range %s: it is operator %s's", p, key, cmp.Or(holder, around))
+		case typ == CmdPutIPRange && holder != "" && holder != x:
+			return refuseClaims(tx, p, []claim{{DisputeIPRange, key, x, holder, key}})
 		case holder != "" && holder != x:
 			return forbiddenf("%s may not change IP range %s: it is operator %s's", p, key, holder)
 		case typ == CmdPutIPRange && around != "" && around != x:
-			return forbiddenf("%s may not add IP range %s inside operator %s's range: a sub-allocation is the federation admin's to record", p, key, around)
+			return refuseClaims(tx, p, []claim{{DisputeIPRange, key, x, around, aroundRange.String()}})
 		}
 		return nil
 	}, nil
 }
 
 // ipHolderAround returns the operator holding the longest IP range that
-// strictly contains p, or "".
-func ipHolderAround(tx *writeTxn, p netip.Prefix) string {
+// strictly contains p, and that range; "" when none does.
+func ipHolderAround(tx *writeTxn, p netip.Prefix) (string, netip.Prefix) {
 	x := tx.r.ips
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -465,10 +500,10 @@ func ipHolderAround(tx *writeTxn, p netip.Prefix) string {
 			continue
 		}
 		if s, ok := x.byBits[b][outer]; ok {
-			return tx.r.operatorBySlot(s).ID
+			return tx.r.operatorBySlot(s).ID, outer
 		}
 	}
-	return ""
+	return "", netip.Prefix{}
 }
 
 // describeCatalogue decodes each command into its own type, as its apply

@@ -47,6 +47,9 @@ const (
 	// CmdPruneJoinTokens removes the join tokens expired at the leader's
 	// time.
 	CmdPruneJoinTokens
+	// CmdSettleDispute settles a range dispute (disputes.go): the
+	// federation admin awards the range, which moves with it.
+	CmdSettleDispute
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

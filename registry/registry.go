@@ -70,6 +70,7 @@ func New() *Registry {
 		CmdDecidePortRequest: applyDecidePortRequest,
 		CmdPutPortingRules:   applyPutPortingRules,
 		CmdPruneJoinTokens:   applyPruneJoinTokens,
+		CmdSettleDispute:     applySettleDispute,
 	}
 	return r
 }

@@ -20,6 +20,7 @@ const (
 	tableAudit        = "audit"
 	tablePortRequests = "port_requests"
 	tablePortingRules = "porting_rules"
+	tableDisputes     = "disputes"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -42,6 +43,7 @@ func schema() *memdb.DBSchema {
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
+		disputesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}
@@ -125,4 +127,11 @@ func portRequestsTable() *memdb.TableSchema {
 
 func portingRulesTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tablePortingRules, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}}
+}
+
+func disputesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableDisputes, Indexes: map[string]*memdb.IndexSchema{
+		"id":     idIndex("ID"),
+		"status": {Name: "status", Indexer: &memdb.StringFieldIndex{Field: "Status"}},
+	}}
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // snapshotMagic opens every registry snapshot; the digit after it is the
-// format version: 4 adds the port requests and the porting rules, 3 the
-// credentials and the audit log; 3 and 2 are read still, so a node
-// upgraded with an older snapshot on disk restores it.
+// format version: 5 adds the range disputes, 4 the port requests and the
+// porting rules, 3 the credentials and the audit log; 4, 3 and 2 are read
+// still, so a node upgraded with an older snapshot on disk restores it.
 const (
-	snapshotMagic   = "mcfed-registry-snapshot\n4"
+	snapshotMagic   = "mcfed-registry-snapshot\n5"
+	snapshotMagicV4 = "mcfed-registry-snapshot\n4"
 	snapshotMagicV3 = "mcfed-registry-snapshot\n3"
 	snapshotMagicV2 = "mcfed-registry-snapshot\n2"
 )
@@ -72,6 +73,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		writeTable[AuditEntry](enc, s.txn, tableAudit),
 		writeTable[PortRequest](enc, s.txn, tablePortRequests),
 		writeTable[PortingRules](enc, s.txn, tablePortingRules),
+		writeTable[Dispute](enc, s.txn, tableDisputes),
 	} {
 		if err != nil {
 			return cw.n, err
@@ -120,7 +122,7 @@ func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
 func Restore(rd io.Reader) (*Registry, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || !slices.Contains([]string{snapshotMagic, snapshotMagicV3, snapshotMagicV2}, string(magic)) {
+	if _, err := io.ReadFull(br, magic); err != nil || !slices.Contains([]string{snapshotMagic, snapshotMagicV4, snapshotMagicV3, snapshotMagicV2}, string(magic)) {
 		return nil, fmt.Errorf("restore: not a registry snapshot of this version")
 	}
 	version := string(magic)
@@ -175,11 +177,16 @@ func Restore(rd io.Reader) (*Registry, error) {
 			return nil, err
 		}
 	}
-	if version == snapshotMagic {
+	if version == snapshotMagic || version == snapshotMagicV4 {
 		if err := readTable[PortRequest](dec, r, tablePortRequests, nil); err != nil {
 			return nil, err
 		}
 		if err := readTable[PortingRules](dec, r, tablePortingRules, nil); err != nil {
+			return nil, err
+		}
+	}
+	if version == snapshotMagic {
+		if err := readTable[Dispute](dec, r, tableDisputes, nil); err != nil {
 			return nil, err
 		}
 	}
