@@ -2,7 +2,6 @@ package registry
 
 import (
 	"bytes"
-	"encoding/gob"
 	"reflect"
 	"testing"
 )
@@ -241,29 +240,7 @@ func TestSnapshotKeepsPortRequests(t *testing.T) {
 	// Version 3: the same tables as version 4 up to the audit log.
 	snap := f.r.Snapshot()
 	buf.Reset()
-	buf.WriteString(snapshotMagicV3)
-	enc := gob.NewEncoder(&buf)
-	if err := enc.Encode(snap.index); err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		writeTable[Operator](enc, snap.txn, tableOperators),
-		writeTable[IPRange](enc, snap.txn, tableIPRanges),
-		writeTable[Scope](enc, snap.txn, tableScopes),
-		writeTable[Product](enc, snap.txn, tableProducts),
-		writeTable[ServiceProvider](enc, snap.txn, tableSPs),
-		writeTable[Node](enc, snap.txn, tableNodes),
-		writeTable[JoinToken](enc, snap.txn, tableJoinTokens),
-		writeTable[SPPolicy](enc, snap.txn, tableSPPolicies),
-		writeTable[Credential](enc, snap.txn, tableCredentials),
-		writeTable[AuditEntry](enc, snap.txn, tableAudit),
-		writeRanges(enc, snap.ranges),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := snap.ported.WriteTo(&buf); err != nil {
+	if _, err := snap.writeVersion(&buf, 3); err != nil {
 		t.Fatal(err)
 	}
 	r3, err := Restore(&buf)

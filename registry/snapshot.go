@@ -6,21 +6,51 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
 )
 
-// snapshotMagic opens every registry snapshot; the digit after it is the
-// format version: 5 adds the range disputes, 4 the port requests and the
-// porting rules, 3 the credentials and the audit log; 4, 3 and 2 are read
-// still, so a node upgraded with an older snapshot on disk restores it.
+// A registry snapshot opens with snapshotPrefix and a digit, its format
+// version: 5 adds the range disputes, 4 the port requests and the porting
+// rules, 3 the credentials and the audit log. Versions from
+// oldestSnapshotVersion on are still read, so a node upgraded with an older
+// snapshot on disk restores it.
 const (
-	snapshotMagic   = "mcfed-registry-snapshot\n5"
-	snapshotMagicV4 = "mcfed-registry-snapshot\n4"
-	snapshotMagicV3 = "mcfed-registry-snapshot\n3"
-	snapshotMagicV2 = "mcfed-registry-snapshot\n2"
+	snapshotPrefix        = "mcfed-registry-snapshot\n"
+	snapshotVersion       = 5
+	oldestSnapshotVersion = 2
 )
+
+// snapshotTable is one memdb table of a snapshot, in the order written, with
+// the format version that added it.
+type snapshotTable struct {
+	name  string
+	since int
+	write func(*gob.Encoder, *memdb.Txn) error
+	read  func(*gob.Decoder, *Registry) error
+}
+
+// laterTables are the tables added after version 2, each read by plain
+// rows (the version 2 tables are read with the indexes they rebuild, in
+// Restore).
+func laterTables() []snapshotTable {
+	return []snapshotTable{
+		tableOf[Credential](3, tableCredentials),
+		tableOf[AuditEntry](3, tableAudit),
+		tableOf[PortRequest](4, tablePortRequests),
+		tableOf[PortingRules](4, tablePortingRules),
+		tableOf[Dispute](5, tableDisputes),
+	}
+}
+
+func tableOf[T any](since int, table string) snapshotTable {
+	return snapshotTable{
+		name:  table,
+		since: since,
+		write: func(enc *gob.Encoder, txn *memdb.Txn) error { return writeTable[T](enc, txn, table) },
+		read:  func(dec *gob.Decoder, r *Registry) error { return readTable[T](dec, r, table, nil) },
+	}
+}
 
 // chunkRows is how many rows go in one gob value of a snapshot, and in one
 // memdb transaction when restoring: memdb's commit cost grows quickly past a
@@ -51,9 +81,15 @@ func (s *Snapshot) Index() uint64 { return s.index }
 // WriteTo writes the snapshot: a header, every table's rows, then the ported
 // index in its own compact form.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	return s.writeVersion(w, snapshotVersion)
+}
+
+// writeVersion writes the snapshot in format version (tests write the older
+// formats that Restore still reads).
+func (s *Snapshot) writeVersion(w io.Writer, version int) (int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
-	if _, err := bw.WriteString(snapshotMagic); err != nil {
+	if _, err := fmt.Fprintf(bw, "%s%d", snapshotPrefix, version); err != nil {
 		return cw.n, err
 	}
 	enc := gob.NewEncoder(bw)
@@ -69,13 +105,16 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		writeTable[Node](enc, s.txn, tableNodes),
 		writeTable[JoinToken](enc, s.txn, tableJoinTokens),
 		writeTable[SPPolicy](enc, s.txn, tableSPPolicies),
-		writeTable[Credential](enc, s.txn, tableCredentials),
-		writeTable[AuditEntry](enc, s.txn, tableAudit),
-		writeTable[PortRequest](enc, s.txn, tablePortRequests),
-		writeTable[PortingRules](enc, s.txn, tablePortingRules),
-		writeTable[Dispute](enc, s.txn, tableDisputes),
 	} {
 		if err != nil {
+			return cw.n, err
+		}
+	}
+	for _, t := range laterTables() {
+		if t.since > version {
+			continue
+		}
+		if err := t.write(enc, s.txn); err != nil {
 			return cw.n, err
 		}
 	}
@@ -121,11 +160,15 @@ func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
 // The caller swaps it in for the old one; nothing is shared between them.
 func Restore(rd io.Reader) (*Registry, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || !slices.Contains([]string{snapshotMagic, snapshotMagicV4, snapshotMagicV3, snapshotMagicV2}, string(magic)) {
-		return nil, fmt.Errorf("restore: not a registry snapshot of this version")
+	magic := make([]byte, len(snapshotPrefix)+1)
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic[:len(snapshotPrefix)]) != snapshotPrefix {
+		return nil, fmt.Errorf("restore: not a registry snapshot")
 	}
-	version := string(magic)
+	version := int(magic[len(snapshotPrefix)] - '0')
+	if version < oldestSnapshotVersion || version > snapshotVersion {
+		return nil, fmt.Errorf("restore: a registry snapshot of format %q, this build reads %d to %d",
+			magic[len(snapshotPrefix)], oldestSnapshotVersion, snapshotVersion)
+	}
 	dec := gob.NewDecoder(br)
 	var index uint64
 	if err := dec.Decode(&index); err != nil {
@@ -169,24 +212,11 @@ func Restore(rd io.Reader) (*Registry, error) {
 			return nil, err
 		}
 	}
-	if version != snapshotMagicV2 {
-		if err := readTable[Credential](dec, r, tableCredentials, nil); err != nil {
-			return nil, err
+	for _, t := range laterTables() {
+		if t.since > version {
+			continue
 		}
-		if err := readTable[AuditEntry](dec, r, tableAudit, nil); err != nil {
-			return nil, err
-		}
-	}
-	if version == snapshotMagic || version == snapshotMagicV4 {
-		if err := readTable[PortRequest](dec, r, tablePortRequests, nil); err != nil {
-			return nil, err
-		}
-		if err := readTable[PortingRules](dec, r, tablePortingRules, nil); err != nil {
-			return nil, err
-		}
-	}
-	if version == snapshotMagic {
-		if err := readTable[Dispute](dec, r, tableDisputes, nil); err != nil {
+		if err := t.read(dec, r); err != nil {
 			return nil, err
 		}
 	}

@@ -2,11 +2,11 @@ package registry
 
 import (
 	"bytes"
-	"encoding/gob"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -238,27 +238,7 @@ func TestRestoreReadsVersion2Snapshots(t *testing.T) {
 	f := randomRegistry(t, 1)
 	snap := f.r.Snapshot()
 	var buf bytes.Buffer
-	buf.WriteString(snapshotMagicV2)
-	enc := gob.NewEncoder(&buf)
-	if err := enc.Encode(snap.index); err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range []error{
-		writeTable[Operator](enc, snap.txn, tableOperators),
-		writeTable[IPRange](enc, snap.txn, tableIPRanges),
-		writeTable[Scope](enc, snap.txn, tableScopes),
-		writeTable[Product](enc, snap.txn, tableProducts),
-		writeTable[ServiceProvider](enc, snap.txn, tableSPs),
-		writeTable[Node](enc, snap.txn, tableNodes),
-		writeTable[JoinToken](enc, snap.txn, tableJoinTokens),
-		writeTable[SPPolicy](enc, snap.txn, tableSPPolicies),
-		writeRanges(enc, snap.ranges),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := snap.ported.WriteTo(&buf); err != nil {
+	if _, err := snap.writeVersion(&buf, 2); err != nil {
 		t.Fatal(err)
 	}
 	r2, err := Restore(&buf)
@@ -267,5 +247,38 @@ func TestRestoreReadsVersion2Snapshots(t *testing.T) {
 	}
 	if !reflect.DeepEqual(dumpOf(r2), dumpOf(f.r)) {
 		t.Fatal("a version 2 snapshot restored differently")
+	}
+}
+
+// TestSnapshotFormatsHoldTheirTables pins which tables each format version
+// adds after version 2: the writer of an old format (used to test reading
+// it) and Restore both follow laterTables, so a table moved to another
+// version would go unnoticed by a round trip alone.
+func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
+	want := map[int][]string{
+		3: {tableCredentials, tableAudit},
+		4: {tablePortRequests, tablePortingRules},
+		5: {tableDisputes},
+	}
+	got := map[int][]string{}
+	for _, tb := range laterTables() {
+		got[tb.since] = append(got[tb.since], tb.name)
+	}
+	if !reflect.DeepEqual(got, want) || snapshotVersion != 5 {
+		t.Fatalf("tables by format version: %v (current %d), want %v (current 5)", got, snapshotVersion, want)
+	}
+}
+
+// TestRestoreRefusesFormatsItCannotRead: a newer format, an older one than
+// this build reads, or no snapshot at all is refused, saying which.
+func TestRestoreRefusesFormatsItCannotRead(t *testing.T) {
+	for in, want := range map[string]string{
+		snapshotPrefix + "6":    "this build reads 2 to 5",
+		snapshotPrefix + "1":    "this build reads 2 to 5",
+		"not a snapshot at all": "not a registry snapshot",
+	} {
+		if _, err := Restore(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error saying %q", in, err, want)
+		}
 	}
 }
