@@ -222,6 +222,35 @@ func symAAD(header []byte, clientID string) []byte {
 	return append(append(aad, header...), clientID...)
 }
 
+// errOpenSym is every failure of SymOpener.Open.
+var errOpenSym = fmt.Errorf("open subscriber_id: %w", ErrSubscriberID)
+
+// decodeHex decodes s (either case) into dst, len(s) == 2*len(dst),
+// without copying s.
+func decodeHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
 // SymOpener opens symmetric subscriber_ids at an operator's gateway. It is
 // safe for concurrent use.
 type SymOpener struct {
@@ -247,12 +276,9 @@ func NewSymOpener(nodes NodeSealKeys, now func() time.Time) *SymOpener {
 // A node removed from the registry stops opening within the key's day:
 // the agreed key is cached for the day it serves.
 func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uint64, error) {
-	fail := fmt.Errorf("open subscriber_id: %w", ErrSubscriberID)
+	fail := errOpenSym
 	var b [symSealedLen]byte
-	if len(subscriberID) != symSealedHex {
-		return 0, fail
-	}
-	if _, err := hex.Decode(b[:], []byte(subscriberID)); err != nil || b[0] != symVersion {
+	if len(subscriberID) != symSealedHex || !decodeHex(b[:], subscriberID) || b[0] != symVersion {
 		return 0, fail
 	}
 	now := o.now()
