@@ -371,3 +371,21 @@ func (s *Service) sealSubscriber(dst []byte, op *registry.Operator, clientID str
 	}
 	return hex.AppendEncode(dst, ct), true, nil
 }
+
+// SealSymmetric returns msisdn's symmetric subscriber_id, sealed by node
+// for the operator key op and the SP clientID, expiring at expiry: what
+// discovery on a node with that key answers (tests of gateways elsewhere).
+// It agrees the key anew; discovery caches it.
+func SealSymmetric(node SealKeyPair, op registry.SealKey, clientID string, msisdn uint64, expiry time.Time) (string, error) {
+	s := symSealer{key: node, reg: publishedKey(node)}
+	out, err := s.seal(nil, op, clientID, msisdn, expiry)
+	return string(out), err
+}
+
+// publishedKey is a registry holding just one node's key.
+type publishedKey SealKeyPair
+
+func (p publishedKey) NodeSealKey(kid string) (registry.SealKey, bool) {
+	k := SealKeyPair(p)
+	return k.Published(), kid == k.id
+}

@@ -1,13 +1,16 @@
 package federation
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -69,5 +72,63 @@ func TestSymmetricSubscriberIDLogin(t *testing.T) {
 	otherStatus, otherLoc := authorizeAt(t, green, "mall", "ENCR_MSISDN:"+id)
 	if otherStatus != badStatus || otherLoc != badLoc || otherLoc == clearLoc {
 		t.Fatalf("another SP's hint: %d %q; an undecryptable one: %d %q", otherStatus, otherLoc, badStatus, badLoc)
+	}
+}
+
+// The gateway's opener takes both forms during the transition: an RSA hint
+// (from a discovery node without the symmetric form, or sealed before it)
+// and a symmetric one, for its SP; after a rotation, hints sealed to the
+// replaced keys of either form still open, and a restart keeps that.
+func TestGatewayOpensBothFormsAcrossRotation(t *testing.T) {
+	dir := t.TempDir()
+	node, err := nodeSealKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New()
+	if err := reg.Apply(1, registry.MustEncode(registry.CmdPutNode, registry.Node{ID: "n1", RaftAddr: "127.0.0.1:7000",
+		AdminURL: "http://127.0.0.1:8000", SealKeys: []registry.SealKey{node.Published()}})); err != nil {
+		t.Fatal(err)
+	}
+	k, err := loadSealingKeys(dir, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e164.Parse(greenNumber)
+	// What a discovery node seals, in either form.
+	seal := func(k *sealingKeys, symmetric bool) string {
+		t.Helper()
+		if !symmetric {
+			id, err := discovery.Seal(&k.current.PublicKey, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		id, err := discovery.SealSymmetric(node, k.publishedSealKeys(time.Now())[0], "shop", want, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	rsaBefore, symBefore := seal(k, false), seal(k, true)
+	if err := k.rotate(); err != nil {
+		t.Fatal(err)
+	}
+	rsaAfter, symAfter := seal(k, false), seal(k, true)
+	again, err := loadSealingKeys(dir, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*sealingKeys{k, again} {
+		for name, id := range map[string]string{"RSA before": rsaBefore, "RSA after": rsaAfter,
+			"symmetric before": symBefore, "symmetric after": symAfter} {
+			if got, err := g.OpenLoginHint(id, "shop"); err != nil || got != want {
+				t.Errorf("%s the rotation: opens to %d, %v", name, got, err)
+			}
+		}
+		if _, err := g.OpenLoginHint(symAfter, "mall"); !errors.Is(err, discovery.ErrSubscriberID) {
+			t.Errorf("a symmetric hint for the shop opens for the mall: %v", err)
+		}
 	}
 }
