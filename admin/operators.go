@@ -69,7 +69,7 @@ func (a *api) postRotateKeys(c *fiber.Ctx) error {
 	if o == nil {
 		return c.JSON(fiber.Map{"rotated": req})
 	}
-	return c.JSON(fiber.Map{"rotated": req, "jwks": o.JWKS, "sealing_key": o.SealingKey})
+	return c.JSON(fiber.Map{"rotated": req, "jwks": o.JWKS, "sealing_key": o.SealingKey, "seal_keys": o.SealKeys})
 }
 
 // putSPPolicy declines an SP ({"declined": true}) or limits its scopes

@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
@@ -13,10 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/registry"
 )
 
 // startDev starts the demo federation in a new directory for one test.
@@ -115,11 +119,35 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 
 // TestDiscoveryAcrossTheFederation: an SP asks any node about any demo
 // number; the answer names the serving operator, and its subscriber_id
-// opens with that operator's private key (in its own node's data directory)
-// and with no other operator's.
+// opens with that operator's private keys (in its own node's data
+// directory), for that SP, and with no other operator's. Demo gateways
+// open the symmetric form, which discovery uses once the asked node's seal
+// key is in its replica, RSA before.
 func TestDiscoveryAcrossTheFederation(t *testing.T) {
 	d, dir := startDev(t, nil)
 	keys := map[string]*rsa.PrivateKey{}
+	symKeys := map[string][]discovery.SealKeyPair{}
+	for _, op := range operators {
+		var f struct{ Current []byte }
+		b, err := os.ReadFile(filepath.Join(dir, op.id, "gateway-seal-keys.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, err := ecdh.X25519().NewPrivateKey(f.Current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		symKeys[op.id] = []discovery.SealKeyPair{discovery.NewSealKeyPair(priv, time.Time{})}
+	}
+	open := func(node *federation.Node, id, sub, clientID string) (uint64, error) {
+		if discovery.IsSymmetric(sub) {
+			return discovery.NewSymOpener(node.Raft().Registry(), nil).Open(symKeys[id], sub, clientID)
+		}
+		return discovery.Open(keys[id], sub)
+	}
 	for _, op := range operators {
 		b, err := os.ReadFile(filepath.Join(dir, op.id, "sealing-key.pem"))
 		if err != nil {
@@ -129,6 +157,16 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 		if keys[op.id], err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The demo's gateways all open the symmetric form: wait until every
+	// node's replica holds every node's seal key and every operator's
+	// form, so that the answers below are all in it.
+	deadline := time.Now().Add(30 * time.Second)
+	for !symmetricEverywhere(d) {
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes' seal keys and the operators' symmetric form are not in every replica after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for i, node := range d.Nodes {
 		for _, op := range operators {
@@ -157,8 +195,14 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 				t.Fatalf("node %d answers %s with %+v", i, op.number, body)
 			}
 			want, _ := e164.Parse(op.number)
-			for id, key := range keys {
-				got, err := discovery.Open(key, body.SubscriberID)
+			if !discovery.IsSymmetric(body.SubscriberID) {
+				t.Fatalf("node %d seals %s's number in RSA, not the form its gateway opens", i, op.id)
+			}
+			if _, err := open(node, op.id, body.SubscriberID, "another-sp"); err == nil {
+				t.Fatalf("a subscriber_id sealed for demo-sp opens for another SP")
+			}
+			for id := range keys {
+				got, err := open(node, id, body.SubscriberID, "demo-sp")
 				if id == op.id && (err != nil || got != want) {
 					t.Fatalf("%s's key opens the subscriber_id from node %d to %d, %v", id, i, got, err)
 				}
@@ -168,6 +212,25 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// symmetricEverywhere reports whether every node's replica holds every
+// node's seal key and every operator's symmetric form.
+func symmetricEverywhere(d *Federation) bool {
+	for _, n := range d.Nodes {
+		reg := n.Raft().Registry()
+		for _, m := range d.Nodes {
+			if rec := reg.Node(m.Raft().ID()); rec == nil || len(rec.SealKeys) == 0 {
+				return false
+			}
+		}
+		for _, op := range operators {
+			if o := reg.Operator(op.id); o == nil || !o.Opens(registry.FormX25519AESGCM) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // TestEachNodeIsItsOperatorsGateway: the metadata of each demo node names

@@ -9,11 +9,13 @@ package discovery
 // fasthttp's in-memory listener (no kernel sockets; client and server share
 // the cores, as a load generator on the same machine would).
 //
-//	go test -run '^$' -bench 'BareFiber|Discovery|Seal' -benchtime 5s ./discovery/
+//	go test -run '^$' -bench 'BareFiber|Discovery|Seal|Open' -benchtime 5s ./discovery/
 //	MCFED_BENCH_RANGES=1000000 MCFED_BENCH_PORTED=10000000 go test -run '^$' -bench 'BareFiber|Discovery' ./discovery/
 //
 // BenchmarkBareFiber must run first (it does: same file, declared first) for
-// BenchmarkDiscovery to report the ratio.
+// BenchmarkDiscovery to report the ratio. BenchmarkDiscoverySymmetric (the
+// symmetric subscriber_id, symseal.go) runs its own bare handler first,
+// with a body the size of its shorter answer.
 
 import (
 	"fmt"
@@ -44,9 +46,11 @@ func benchEnvInt(name string, def int) int {
 
 type benchFixture struct {
 	reg     *registry.Registry
-	number  string // a valid number in a range
-	ported  string // a ported number
-	answer  []byte // a real discovery answer for number
+	node    SealKeyPair // the answering node's X25519 key, published
+	gateway SealKeyPair // every operator's gateway key (one, for brevity)
+	number  string      // a valid number in a range
+	ported  string      // a ported number
+	answer  []byte      // a real discovery answer for number
 	ranges  int
 	nPorted int
 	load    time.Duration
@@ -61,8 +65,11 @@ func loadBenchFixture(b *testing.B) *benchFixture {
 	benchOnce.Do(func() {
 		start := time.Now()
 		key := testKeys()["red"]
-		f := &benchFixture{reg: registry.New(), ranges: benchEnvInt("MCFED_BENCH_RANGES", 10000)}
+		f := &benchFixture{reg: registry.New(), ranges: benchEnvInt("MCFED_BENCH_RANGES", 10000),
+			node: newSealKey(b), gateway: newSealKey(b)}
 		a := &applier{t: b, r: f.reg}
+		a.must(registry.CmdPutNode, registry.Node{ID: "bench", RaftAddr: "127.0.0.1:7000", AdminURL: "http://127.0.0.1:8000",
+			SealKeys: []registry.SealKey{f.node.Published()}})
 		a.must(registry.CmdPutScope, registry.Scope{Name: "openid"})
 		a.must(registry.CmdPutScope, registry.Scope{Name: "mc_authn"})
 		var ids []string
@@ -71,7 +78,8 @@ func loadBenchFixture(b *testing.B) *benchFixture {
 			ids = append(ids, id)
 			a.must(registry.CmdPutOperator, registry.Operator{ID: id, Name: "Operator " + id, Country: "IN", Currency: "INR",
 				Networks: []string{fmt.Sprintf("404_%02d", 10+i)}, Issuer: "https://" + id + ".example/oidc",
-				SealingKey: publicPEM(key), Status: registry.StatusActive})
+				SealingKey: publicPEM(key), Status: registry.StatusActive,
+				SealKeys: []registry.SealKey{f.gateway.Published()}, SubscriberIDForms: []string{registry.FormX25519AESGCM, registry.FormRSAPKCS1}})
 		}
 		a.must(registry.CmdPutSP, registry.ServiceProvider{ClientID: shopID, Name: "Bench Shop",
 			SecretHash: registry.HashSecret(shopSecret), RedirectURIs: []string{shopRedirect},
@@ -219,7 +227,11 @@ var bareRPS float64
 
 func BenchmarkBareFiber(b *testing.B) {
 	f := loadBenchFixture(b)
-	body := realAnswer(b, f)
+	bareRPS = bareFiber(b, f, realAnswer(b, f, nil))
+}
+
+// bareFiber serves body from a bare fiber handler and returns its rate.
+func bareFiber(b *testing.B, f *benchFixture, body []byte) float64 {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Post("/v2/discovery", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
@@ -228,21 +240,38 @@ func BenchmarkBareFiber(b *testing.B) {
 	client := benchServer(b, app)
 	tmpl := javaRequest(f.number)
 	defer fasthttp.ReleaseRequest(tmpl)
-	bareRPS = load(b, client, tmpl, 200, len(body))
+	return load(b, client, tmpl, 200, len(body))
 }
 
 func BenchmarkDiscovery(b *testing.B) {
 	f := loadBenchFixture(b)
-	body := realAnswer(b, f)
+	discoveryRuns(b, f, nil, realAnswer(b, f, nil), bareRPS)
+}
+
+// BenchmarkDiscoverySymmetric is BenchmarkDiscovery with the symmetric
+// subscriber_id (the node's key published, every operator's gateway opening
+// the form), against a bare handler run first with a body of the same
+// (shorter) size.
+func BenchmarkDiscoverySymmetric(b *testing.B) {
+	f := loadBenchFixture(b)
+	body := realAnswer(b, f, &f.node)
+	var bare float64
+	b.Run("bare", func(b *testing.B) { bare = bareFiber(b, f, body) })
+	discoveryRuns(b, f, &f.node, body, bare)
+}
+
+// discoveryRuns measures discovery of a number in a range and of a ported
+// number, reporting the ratio to bare requests a second.
+func discoveryRuns(b *testing.B, f *benchFixture, sealKey *SealKeyPair, body []byte, bare float64) {
 	for _, tc := range []struct{ name, number string }{{"range", f.number}, {"ported", f.ported}} {
 		b.Run(tc.name, func(b *testing.B) {
-			app, _ := benchApp(b, f)
+			app, _ := benchApp(b, f, sealKey)
 			client := benchServer(b, app)
 			tmpl := javaRequest(tc.number)
 			defer fasthttp.ReleaseRequest(tmpl)
 			rps := load(b, client, tmpl, 200, len(body))
-			if bareRPS > 0 {
-				b.ReportMetric(rps/bareRPS, "ratio")
+			if bare > 0 {
+				b.ReportMetric(rps/bare, "ratio")
 			}
 			b.ReportMetric(float64(f.ranges), "ranges")
 			b.ReportMetric(float64(f.nPorted), "ported")
@@ -255,7 +284,7 @@ func BenchmarkDiscovery(b *testing.B) {
 // sealing costs in throughput.
 func BenchmarkDiscoveryNoSeal(b *testing.B) {
 	f := loadBenchFixture(b)
-	app, _ := benchApp(b, f)
+	app, _ := benchApp(b, f, nil)
 	client := benchServer(b, app)
 	tmpl := javaRequest(f.number)
 	defer fasthttp.ReleaseRequest(tmpl)
@@ -294,6 +323,36 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
+// BenchmarkSealSymmetric is one symmetric subscriber_id at a discovery
+// node, its key for the operator agreed and cached: AES-256-GCM, hex.
+func BenchmarkSealSymmetric(b *testing.B) {
+	f := newSymFixture(b)
+	n := mustNumber(b, numRed)
+	op := f.a.Published()
+	dst := make([]byte, 0, 2*symSealedLen)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.sealer.seal(dst[:0], op, shopID, n, f.now.Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenSymmetric is the gateway's side of the symmetric form, its
+// key for the sealing node agreed and cached: hex, checks, AES-256-GCM.
+func BenchmarkOpenSymmetric(b *testing.B) {
+	f := newSymFixture(b)
+	id := f.seal(b, f.a, shopID, mustNumber(b, numRed), time.Hour)
+	o := f.opener(f.now)
+	keys := []SealKeyPair{f.a}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := o.Open(keys, id, shopID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkParse is the parameter parsing of the Java SDK's request alone.
 func BenchmarkParse(b *testing.B) {
 	raw := rawRequest{
@@ -311,12 +370,12 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-func benchApp(b *testing.B, f *benchFixture) (*fiber.App, *Service) {
+func benchApp(b *testing.B, f *benchFixture, sealKey *SealKeyPair) (*fiber.App, *Service) {
 	// In process, unsealed answers run past any one SP's default budget
 	// (a node over the network does not): the benchmark measures the
 	// handler, not the throttle.
 	svc, err := New(Config{Registry: f.reg, PublicURL: "http://node.bench", SelectionKey: []byte("0123456789abcdef0123456789abcdef"),
-		Throttle: Throttle{Rate: 1e9, Burst: 1 << 30}})
+		Throttle: Throttle{Rate: 1e9, Burst: 1 << 30}, SealKey: sealKey})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -327,8 +386,8 @@ func benchApp(b *testing.B, f *benchFixture) (*fiber.App, *Service) {
 
 // realAnswer is the discovery answer for the fixture's number, whose size
 // the bare handler copies.
-func realAnswer(b *testing.B, f *benchFixture) []byte {
-	app, _ := benchApp(b, f)
+func realAnswer(b *testing.B, f *benchFixture, sealKey *SealKeyPair) []byte {
+	app, _ := benchApp(b, f, sealKey)
 	client := benchServer(b, app)
 	req := javaRequest(f.number)
 	defer fasthttp.ReleaseRequest(req)

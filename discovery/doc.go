@@ -25,11 +25,30 @@
 //
 // # subscriber_id
 //
-// When the SP gives a number, the answering node seals it to the serving
-// operator's public key (registry.Operator.SealingKey) with Seal: the format
-// the SDKs send back as login_hint=ENCR_MSISDN:<hex> (RSA PKCS#1 v1.5, which
-// the ecosystem fixed long ago; see seal.go). Only the operator's own node,
-// which holds the private key, opens it with Open.
+// When the SP gives a number, the answering node seals it for the serving
+// operator's gateway, which the SDKs send it back to, opaque, as
+// login_hint=ENCR_MSISDN:<hex>. Two forms, both lower-case hex:
+//
+//   - The symmetric form (symseal.go), for gateways that are mcfed nodes:
+//     the operator's record names registry.FormX25519AESGCM in
+//     subscriber_id_forms and publishes X25519 seal_keys; this node's X25519
+//     key (Config.SealKey) is on its registry.Node record. The two agree on
+//     an AES-256-GCM key per day, cached on both sides; each seal is one
+//     encryption (under a microsecond) and the gateway's open one decryption
+//     (about a microsecond) instead of RSA's milliseconds. The value carries
+//     both key ids, its expiry (Config.SubscriberIDLifetime, by default the
+//     answer's ttl: the SP may use a cached answer until then, and not
+//     after), and is bound to the SP's client_id: it opens only at that
+//     operator's gateway, for that SP, before its expiry. 122 hex digits.
+//   - RSA PKCS#1 v1.5 to registry.Operator.SealingKey (seal.go), the recipe
+//     the ecosystem fixed long ago, for a member whose gateway is not mcfed
+//     (a record without subscriber_id_forms, or naming only
+//     registry.FormRSAPKCS1), and while this node's X25519 key is not yet in
+//     its replica. 512 hex digits for RSA-2048. It neither expires nor
+//     names the SP: the recipe has no room for either.
+//
+// The length tells the gateway which form it holds; the symmetric form's
+// first byte is a version.
 //
 // # HTTP statuses
 //
@@ -73,6 +92,7 @@
 //
 // Per-request work does not grow with the registry: one registry lookup by
 // number (or network, or address), one SP lookup, one SHA-256 of the secret,
-// and an RSA public-key operation for subscriber_id, which dominates
-// (see bench_test.go).
+// and the subscriber_id's seal: an AES-GCM encryption in the symmetric form,
+// an RSA public-key operation, which then dominates, in the RSA form (see
+// bench_test.go).
 package discovery

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"sync"
@@ -85,18 +84,17 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	}
 	outcome := OutcomeFound
 	if r.msisdn != 0 {
-		pub, err := s.keys.get(op)
-		if err != nil {
+		sub, sealed, err := s.sealSubscriber(p.sub[:0], op, sp.ClientID, r.msisdn)
+		switch {
+		case err != nil:
+			return s.writeError(c, errInternal, r)
+		case !sealed:
 			// The operator published no usable key: answer without
 			// subscriber_id (its gateway will ask the person for the
 			// number) rather than fail the SP, and say so in the metrics.
 			outcome = OutcomeUnsealed
-		} else {
-			ct, err := seal(pub, r.msisdn)
-			if err != nil {
-				return s.writeError(c, errInternal, r)
-			}
-			p.sub = hex.AppendEncode(p.sub[:0], ct)
+		default:
+			p.sub = sub
 			a.subscriberID = p.sub
 		}
 	}

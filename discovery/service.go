@@ -32,6 +32,9 @@ type Registry interface {
 	// AcceptedBy reports whether operator accepts the SP: the SP names it
 	// and the operator has not declined it.
 	AcceptedBy(operator string, sp *registry.ServiceProvider) bool
+	// NodeSealKey finds a node's published X25519 seal key by id (the
+	// symmetric subscriber_id, symseal.go).
+	NodeSealKey(kid string) (registry.SealKey, bool)
 }
 
 // Config is what a node passes to New.
@@ -67,6 +70,14 @@ type Config struct {
 	// Log gets a line when a failure budget is spent; default
 	// slog.Default().
 	Log *slog.Logger
+
+	// The symmetric subscriber_id (symseal.go). SealKey is this node's
+	// X25519 key, published on its registry.Node record; nil: RSA only.
+	// SubscriberIDLifetime is how long a symmetric subscriber_id opens:
+	// default TTL (an SP may start a login with a cached answer until the
+	// answer's ttl, and no later), at most MaxSubscriberIDLifetime.
+	SealKey              *SealKeyPair
+	SubscriberIDLifetime time.Duration
 }
 
 // Service serves the Discovery API, the operator-selection page and the
@@ -79,6 +90,8 @@ type Service struct {
 	now          func() time.Time
 	sessions     sessionCodec
 	keys         sealingKeys
+	sym          *symSealer    // nil: RSA only
+	subTTL       time.Duration // a symmetric subscriber_id's lifetime
 	fragments    fragments
 	selectionURL string // publicURL + selectionPath
 	readiness    Readiness
@@ -142,6 +155,9 @@ func New(cfg Config) (*Service, error) {
 		sttl = 10 * time.Minute
 	}
 	s.sessions = sessionCodec{key: key, ttl: sttl}
+	if err := s.configureSym(cfg); err != nil {
+		return nil, err
+	}
 	s.selectionURL = s.publicURL + selectionPath
 	// The number validator compiles its tables on first use; pay that
 	// here rather than in the first SP's request.

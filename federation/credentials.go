@@ -169,7 +169,7 @@ func (n *Node) registerSelf(ctx context.Context) {
 		}
 		rec := registry.Node{ID: n.cfg.NodeID, RaftAddr: n.raft.Addr(), AdminURL: n.AdminURL()}
 		if existing != nil {
-			rec.Operator = existing.Operator
+			rec.Operator, rec.SealKeys = existing.Operator, existing.SealKeys
 		}
 		_, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutNode, rec))
 		return err

@@ -133,22 +133,30 @@ func randomToken() string {
 const previousSealingKeyFile = "sealing-key.previous.pem"
 
 // sealingKeys opens ENCR_MSISDN login hints with the operator's current
-// sealing key, or the previous one.
+// sealing key, or the previous one: RSA, or X25519 for the symmetric form
+// (sealkeys.go).
 type sealingKeys struct {
 	dir      string
 	mu       sync.RWMutex
 	current  *rsa.PrivateKey
 	previous *rsa.PrivateKey // nil before the first rotation
+	// x25519 are the gateway's X25519 keys, the current one first; sym
+	// opens with them, finding sealing nodes' keys in the registry.
+	x25519 []discovery.SealKeyPair
+	sym    *discovery.SymOpener
 }
 
-func loadSealingKeys(dir string) (*sealingKeys, error) {
+func loadSealingKeys(dir string, nodes discovery.NodeSealKeys) (*sealingKeys, error) {
 	cur, _, err := sealingKey(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sealing key: %w", err)
 	}
-	k := &sealingKeys{dir: dir, current: cur}
+	k := &sealingKeys{dir: dir, current: cur, sym: discovery.NewSymOpener(nodes, nil)}
 	if k.previous, err = readRSAKey(filepath.Join(dir, previousSealingKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("previous sealing key: %w", err)
+	}
+	if err := k.loadGatewaySealKeys(); err != nil {
+		return nil, fmt.Errorf("gateway seal keys: %w", err)
 	}
 	return k, nil
 }
@@ -178,10 +186,15 @@ func writeRSAKey(path string, key *rsa.PrivateKey) error {
 	return os.Rename(tmp, path)
 }
 
-func (k *sealingKeys) OpenLoginHint(subscriberID string) (uint64, error) {
+// OpenLoginHint opens an ENCR_MSISDN hint that came with the SP clientID's
+// request: the symmetric form by its length (bound to that SP), else RSA.
+func (k *sealingKeys) OpenLoginHint(subscriberID, clientID string) (uint64, error) {
 	k.mu.RLock()
-	cur, prev := k.current, k.previous
+	cur, prev, x := k.current, k.previous, k.x25519
 	k.mu.RUnlock()
+	if discovery.IsSymmetric(subscriberID) {
+		return k.sym.Open(x, subscriberID, clientID)
+	}
 	n, err := discovery.Open(cur, subscriberID)
 	if err != nil && prev != nil {
 		if m, perr := discovery.Open(prev, subscriberID); perr == nil {
@@ -214,7 +227,7 @@ func publicPEM(key *rsa.PrivateKey) (string, error) {
 
 // rotate makes a new current key and keeps the current one as previous, on
 // disk first (previous, then current, so a crash between the two leaves the
-// old key in both files and nothing lost).
+// old key in both files and nothing lost); the X25519 key rotates with it.
 func (k *sealingKeys) rotate() error {
 	next, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -229,7 +242,7 @@ func (k *sealingKeys) rotate() error {
 		return fmt.Errorf("rotate sealing key: %w", err)
 	}
 	k.previous, k.current = k.current, next
-	return nil
+	return k.rotateX25519(time.Now())
 }
 
 // keyCheckInterval is how often the node looks for a signing key due for
@@ -298,7 +311,7 @@ func (k operatorKeys) RotateKeys(ctx context.Context, signing, sealing bool) err
 		if err != nil {
 			return err
 		}
-		if o := n.raft.Registry().Operator(n.cfg.OperatorID); o == nil || o.SealingKey == current {
+		if o := n.raft.Registry().Operator(n.cfg.OperatorID); o == nil || o.SealingKey == current && n.sealing.currentSealKeyPublished(o) {
 			if err := n.sealing.rotate(); err != nil {
 				return err
 			}

@@ -152,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.keys, err = loadOrCreateRing(filepath.Join(cfg.DataDir, signingKeyFile)); err != nil {
 			return nil, err
 		}
-		if n.sealing, err = loadSealingKeys(cfg.DataDir); err != nil {
+		if n.sealing, err = loadSealingKeys(cfg.DataDir, liveRegistry{rn}); err != nil {
 			return nil, err
 		}
 	}
@@ -171,6 +171,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.registerSelf(n.ctx)
 		}
 		n.refreshAdminToken(n.ctx)
+		if n.publicLn != nil {
+			// Discovery's seal key, for gateways to find (sealkeys.go).
+			go n.publishNodeSealKey(n.ctx)
+		}
 		if cfg.OperatorID != "" {
 			n.onboard(n.ctx)
 		}

@@ -101,6 +101,8 @@ func (n *Node) operatorRecord(existing *registry.Operator) (*registry.Operator, 
 	}
 	rec.Issuer = n.PublicURL()
 	rec.SealingKey = current
+	rec.SealKeys = n.sealing.publishedSealKeys(time.Now())
+	rec.SubscriberIDForms = subscriberIDForms
 	rec.JWKS = n.keys.JWKS(time.Now())
 	return &rec, nil
 }

@@ -388,6 +388,7 @@ func TestSigningKeysRotateWithoutDowntime(t *testing.T) {
 func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 	f, green, cfg := startRoutableGreen(t)
 	want, _ := e164.Parse(greenNumber)
+	waitSymmetric(f, green, "green")
 	_, _, before := discoverSealed(t, green, greenNumber)
 	oldKey := f.nodes[0].Raft().Registry().Operator("green").SealingKey
 
@@ -403,19 +404,26 @@ func TestSealingKeyRotatesWithoutDowntime(t *testing.T) {
 		return o.SealingKey != oldKey
 	})
 	_, _, after := discoverSealed(t, green, greenNumber)
-	if got, err := discovery.Open(green.sealing.current, before); err == nil {
+	if !discovery.IsSymmetric(before) || !discovery.IsSymmetric(after) {
+		t.Fatalf("subscriber_ids %q, %q: want the symmetric form green's gateway opens", before, after)
+	}
+	if got, err := green.sealing.sym.Open(green.sealing.x25519[:1], before, "shop"); err == nil {
 		t.Fatalf("the new key opened an id sealed before the rotation (%d): the key did not change", got)
 	}
 	check := func(n *Node) {
 		for name, id := range map[string]string{"before": before, "after": after} {
-			if got, err := n.sealing.OpenLoginHint(id); err != nil || got != want {
+			if got, err := n.sealing.OpenLoginHint(id, "shop"); err != nil || got != want {
 				t.Fatalf("subscriber_id sealed %s the rotation opens to %d, %v", name, got, err)
 			}
 		}
 	}
 	check(green)
 
-	check(restartNode(t, green, cfg))
+	// The symmetric form's opener finds the sealing node's key in the
+	// replica, which a restarted node has once it has caught up.
+	again := restartNode(t, green, cfg)
+	waitSymmetric(f, again, "green")
+	check(again)
 }
 
 // TestOnboardingTakesNothingOfAnotherOperator: a profile's range inside

@@ -38,7 +38,12 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)
 	}
+	sealKey, err := nodeSealKey(n.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := discovery.New(discovery.Config{
+		SealKey:      &sealKey, // sealkeys.go
 		Registry:     liveRegistry{n.raft},
 		PublicURL:    n.PublicURL(),
 		Metrics:      n.metrics,

@@ -402,7 +402,8 @@ func (g *Gateway) parseAuthRequest(args url.Values, now time.Time) (*AuthRequest
 	r.IDTokenHint = firstArg(args, "id_token_hint")
 	r.DTBS = firstArg(args, "dtbs")
 
-	// 15. login_hint, last: it may cost an RSA decryption.
+	// 15. login_hint, last: it may cost an RSA decryption (and a
+	// symmetric subscriber_id is bound to r.ClientID, read above).
 	if e := g.parseLoginHint(r, firstArg(args, "login_hint")); e != nil {
 		return fail(e)
 	}
@@ -572,7 +573,7 @@ func (g *Gateway) parseLoginHint(r *AuthRequest, hint string) *OAuthError {
 		if g.cfg.LoginHints == nil {
 			return ErrInvalidRequest("login_hint ENCR_MSISDN is not accepted by this operator")
 		}
-		v, err := g.cfg.LoginHints.OpenLoginHint(sealed)
+		v, err := g.cfg.LoginHints.OpenLoginHint(sealed, r.ClientID)
 		if err != nil || v == 0 {
 			return ErrInvalidRequest("login_hint ENCR_MSISDN could not be decrypted")
 		}

@@ -40,7 +40,7 @@ type authTestOpener struct {
 	opened atomic.Int32 // calls of OpenLoginHint
 }
 
-func (o *authTestOpener) OpenLoginHint(s string) (uint64, error) {
+func (o *authTestOpener) OpenLoginHint(s, _ string) (uint64, error) {
 	o.opened.Add(1)
 	if n, ok := o.m[s]; ok {
 		return n, nil

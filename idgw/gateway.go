@@ -34,9 +34,11 @@ type Registry interface {
 }
 
 // LoginHintOpener opens a login_hint=ENCR_MSISDN:<hex> sealed by discovery
-// to this operator's key, returning the MSISDN's digits.
+// to this operator's key, returning the MSISDN's digits. clientID is the
+// client_id of the request the hint came with: a form bound to an SP opens
+// only for it.
 type LoginHintOpener interface {
-	OpenLoginHint(subscriberID string) (uint64, error)
+	OpenLoginHint(subscriberID, clientID string) (uint64, error)
 }
 
 // Config is what the node passes to New.

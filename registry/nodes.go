@@ -11,6 +11,12 @@ type Node struct {
 	AdminURL string `json:"admin_url"`
 	// Operator is the member the node serves, once it has registered one.
 	Operator string `json:"operator,omitempty"`
+
+	// SealKeys are the node's X25519 keys for the symmetric subscriber_id
+	// form (issue 15, sealkeys.go): discovery on this node seals with the
+	// first; gateways find them by id.
+	SealKeys []SealKey `json:"seal_keys,omitempty"`
+
 	Meta
 }
 
@@ -83,6 +89,9 @@ func putNode(tx *writeTxn, n, existing *Node) error {
 	}
 	if n.Operator != "" && get[Operator](tx.Txn, tableOperators, n.Operator) == nil {
 		return notFoundf("operator %q does not exist", n.Operator)
+	}
+	if err := checkSealKeys("seal_keys", n.SealKeys); err != nil {
+		return err
 	}
 	return put(tx, tableNodes, existing, n)
 }

@@ -25,6 +25,14 @@ type Operator struct {
 	SealingKey string `json:"sealing_key,omitempty"`
 	// JWKS is the public key set the operator signs ID tokens with.
 	JWKS json.RawMessage `json:"jwks,omitempty"`
+
+	// The symmetric subscriber_id form (issue 15, sealkeys.go).
+	// SealKeys are the gateway's X25519 public keys, the current one
+	// first; SubscriberIDForms the forms its gateway opens (FormX25519AESGCM,
+	// FormRSAPKCS1; none: RSA only, as before the field existed).
+	SealKeys          []SealKey `json:"seal_keys,omitempty"`
+	SubscriberIDForms []string  `json:"subscriber_id_forms,omitempty"`
+
 	// Logo and Color are the operator's look on its gateway's pages: an
 	// https or data: image URL, and a brand colour #rrggbb. Both optional;
 	// the pages have a default look.
@@ -118,6 +126,12 @@ func (o *Operator) Validate() error {
 		if err := checkSealingKey(o.SealingKey); err != nil {
 			return err
 		}
+	}
+	if err := checkSealKeys("seal_keys", o.SealKeys); err != nil {
+		return err
+	}
+	if err := checkSubscriberIDForms(o); err != nil {
+		return err
 	}
 	if err := checkJWKS("jwks", o.JWKS); err != nil {
 		return err
