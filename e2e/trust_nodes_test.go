@@ -126,13 +126,12 @@ type joinRequest struct {
 // refused, and no replica's membership, nodes or credentials change.
 func (tf *trustFed) joinsAreNotReplayed() {
 	t := tf.t
-	before := tf.views()
 	var fresh struct {
 		Token string `json:"token"`
 	}
 	tf.b.mustAs(tf.fed, "POST", "/v1/cluster/join-tokens", map[string]any{"node_id": "node-d", "operator": deDemo.ID, "ttl_seconds": 600}, &fresh)
 	tf.expect("put_join_token", tf.fed, registry.OutcomeApplied, "")
-	before = tf.views() // the token is in no view; its command moved the index
+	before := tf.views()
 
 	ports := freePorts(t, 2)
 	join := func(what string, c *http.Client, req joinRequest) {

@@ -269,20 +269,12 @@ func (tf *trustFed) bIsRefused() {
 	tf.unchanged("b's refused writes", before)
 	// The claim is a dispute for the federation admin, a keeps the range.
 	for _, n := range tf.nodes {
-		var page struct {
-			Items []struct {
-				Key      string   `json:"key"`
-				Claimant string   `json:"claimant"`
-				Holder   string   `json:"holder"`
-				Status   string   `json:"status"`
-				Parties  []string `json:"parties"`
-			} `json:"items"`
-		}
+		var page struct{ Items []json.RawMessage }
 		if err := n.as(tf.fed.token, "GET", "/v1/disputes", nil, &page); err != nil {
 			t.Fatal(err)
 		}
 		if len(page.Items) != 1 {
-			t.Errorf("%s lists %d disputes after b's claims on %s, want one: %+v", n.id, len(page.Items), aRange, page.Items)
+			t.Errorf("%s lists %d disputes after b's claims on %s, want one: %s", n.id, len(page.Items), aRange, page.Items)
 		}
 		if got, err := n.resolve(aNumber); got != ukDemo.ID || err != nil {
 			t.Errorf("%s resolves a's %s to %q (%v)", n.id, aNumber, got, err)
@@ -317,14 +309,12 @@ func (tf *trustFed) auditNamesEverything() {
 	tf.settle()
 	want := slices.Sorted(slices.Values(tf.audit))
 	after := fmt.Sprintf("after=%d", tf.start)
-	var entries []auditEntry
 	for _, n := range tf.nodes {
 		var page struct{ Items []auditEntry }
 		n.mustAs(tf.fed, "GET", "/v1/audit?limit=1000&"+after, nil, &page)
 		if got := sortedLines(page.Items); !slices.Equal(got, want) {
 			t.Errorf("%s's audit log after the start:\n%s\nwant:\n%s", n.id, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		entries = page.Items
 	}
 
 	// The export: the same entries, one JSON object a line.
@@ -386,9 +376,6 @@ func (tf *trustFed) auditNamesEverything() {
 	}
 	err = tf.c.as(tf.opB.token, "GET", "/v1/audit?operator="+ukDemo.ID, nil, nil)
 	wantProblem(t, "b's admin reads a's audit entries", err, 403, "forbidden", "")
-	if len(entries) != len(want) {
-		t.Errorf("the audit log holds %d entries after the start, want %d", len(entries), len(want))
-	}
 }
 
 func sortedLines(entries []auditEntry) []string {
