@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,7 +32,8 @@ func (tf *trustFed) nodeClient(certFile, keyFile string) *http.Client {
 }
 
 // internalApply posts cmd to n's internal apply endpoint as node id with
-// secret, over c; it returns the status and the wire code of a refusal.
+// secret, over c; it returns the status and the wire code of a refusal,
+// which must come as problem+json.
 func internalApply(c *http.Client, n *node, id, secret string, cmd []byte) (int, string, error) {
 	req, err := http.NewRequest("POST", n.adminURL()+"/v1/internal/apply", bytes.NewReader(cmd))
 	if err != nil {
@@ -49,6 +51,9 @@ func internalApply(c *http.Client, n *node, id, secret string, cmd []byte) (int,
 		Code string `json:"code"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 && ct != "application/problem+json" {
+		return resp.StatusCode, body.Code, fmt.Errorf("a refusal as %q, not problem+json", ct)
+	}
 	return resp.StatusCode, body.Code, nil
 }
 

@@ -39,6 +39,9 @@ type trustFed struct {
 	audit, mayAudit []string
 	// start is the log index the audit expectations begin after.
 	start uint64
+	// race is the SP concurrentCreates made, with the secret its one
+	// successful create handed out.
+	race sp
 }
 
 // credential is a credential the test acts with: its id, role and
@@ -213,7 +216,8 @@ func TestTrustBetweenOperatorProcesses(t *testing.T) {
 	tf.concurrentCreates()
 	// TODO(issue 14, SP secrets): an SP secret seen at operator a's /token
 	// fails at b's /token and at discovery; the lead adds the check here
-	// once per-operator SP secrets are merged.
+	// once per-operator SP secrets are merged. Use tf.race: by now a's
+	// policy declines e2e-shop. Its writes, if any, go into tf.audit.
 	tf.auditNamesEverything()
 }
 

@@ -162,6 +162,7 @@ func (tf *trustFed) concurrentCreates() {
 		t.Fatalf("concurrent creates of one SP: %d succeeded, want exactly one with a secret", len(won))
 	}
 	race := sp{clientID: "race", secret: won[0], name: "Race"}
+	tf.race = race
 	tf.settle()
 	for _, n := range tf.nodes {
 		if status, a, err := race.discover(httpClient, n.publicURL(), deDemo.Number); err != nil || status != 200 {
