@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcfed/mcfed/internal/testca"
 )
 
 // Bounds of the harness's waits. They are generous: a 2-core CI machine
@@ -24,17 +28,46 @@ const (
 // its operator's node, one Raft cluster between them, and the carrier side
 // (SMSC, handset) they send SMS through.
 type federation struct {
-	t          *testing.T
-	dir        string
+	t *testing.T
+	// dir holds the nodes' data directories, logs, operator files and,
+	// with TLS, certificates.
+	dir string
+	// adminToken is every node's --admin-token, unless ownTokens: then
+	// each node has one of its own (node.adminToken), as competing
+	// operators run theirs.
 	adminToken string
-	phone      *phone
-	nodes      []*node
+	ownTokens  bool
+	// ca, when set, signs a certificate for each node, which runs mutual
+	// TLS (--tls-cert, --tls-key, --tls-ca); client trusts it.
+	ca     *testca.CA
+	client *http.Client
+	phone  *phone
+	nodes  []*node
 }
+
+// fedOption changes how a federation's nodes are started.
+type fedOption func(*federation)
+
+// withTLS makes the nodes run mutual TLS between them with certificates of
+// a test CA, each naming its node id: the admin listeners serve HTTPS.
+func withTLS() fedOption {
+	return func(f *federation) {
+		f.ca = testca.New(f.t)
+		f.client = &http.Client{Timeout: httpClient.Timeout,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.ca.Pool, MinVersion: tls.VersionTLS13}}}
+	}
+}
+
+// withOwnAdminTokens gives each node an admin token of its own.
+func withOwnAdminTokens() fedOption { return func(f *federation) { f.ownTokens = true } }
 
 // newFederation prepares an empty federation; its nodes are stopped and,
 // if the test failed, their logs printed when the test ends.
-func newFederation(t *testing.T) *federation {
-	f := &federation{t: t, dir: t.TempDir(), adminToken: "e2e-admin-" + randomHex(16), phone: startPhone(t)}
+func newFederation(t *testing.T, opts ...fedOption) *federation {
+	f := &federation{t: t, dir: t.TempDir(), adminToken: "e2e-admin-" + randomHex(16), client: httpClient, phone: startPhone(t)}
+	for _, o := range opts {
+		o(f)
+	}
 	t.Cleanup(f.shutdown)
 	return f
 }
@@ -44,7 +77,11 @@ func newFederation(t *testing.T) *federation {
 // once every node is ready and every operator's numbers are discoverable on
 // every node.
 func startFederation(t *testing.T, ops ...demoOperator) *federation {
-	f := newFederation(t)
+	return newFederation(t).start(ops...)
+}
+
+// start is startFederation for a federation made with options.
+func (f *federation) start(ops ...demoOperator) *federation {
 	for _, op := range ops {
 		f.addNode(op)
 	}
@@ -62,13 +99,24 @@ type node struct {
 	dir     string // data directory
 	logPath string
 	proc    *process
+	// adminToken is the node's --admin-token; joinedWith the join token
+	// it was admitted with (spent).
+	adminToken, joinedWith string
+	// With TLS, the node's certificate, key and the CA's, as PEM files.
+	certFile, keyFile, caFile string
 
 	// Fixed at the first start, so that a restarted node is where its
 	// peers and the registry expect it.
 	raftAddr, adminAddr, publicAddr string
 }
 
-func (n *node) adminURL() string  { return "http://" + n.adminAddr }
+func (n *node) adminURL() string {
+	if n.f.ca != nil {
+		return "https://" + n.adminAddr
+	}
+	return "http://" + n.adminAddr
+}
+
 func (n *node) publicURL() string { return "http://" + n.publicAddr }
 
 // addNode starts a node for op: it bootstraps the federation if it is the
@@ -79,7 +127,14 @@ func (f *federation) addNode(op demoOperator) *node {
 	f.t.Helper()
 	ports := freePorts(f.t, 3)
 	n := &node{f: f, id: "node-" + op.ID, op: op, dir: filepath.Join(f.dir, op.ID),
-		logPath: filepath.Join(f.dir, op.ID+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2]}
+		logPath: filepath.Join(f.dir, op.ID+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2],
+		adminToken: f.adminToken}
+	if f.ownTokens {
+		n.adminToken = "e2e-admin-" + op.ID + "-" + randomHex(16)
+	}
+	if f.ca != nil {
+		n.certFile, n.keyFile, n.caFile = f.ca.NodeFiles(f.t, f.dir, n.id)
+	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		f.t.Fatal(err)
 	}
@@ -89,8 +144,9 @@ func (f *federation) addNode(op demoOperator) *node {
 		extra = []string{"--bootstrap"}
 	} else {
 		via := f.member()
+		n.joinedWith = via.joinToken(n.id, op.ID)
 		extra = []string{"--join", via.adminURL()}
-		env = []string{"MCFED_JOIN_TOKEN=" + via.joinToken(n.id, op.ID)}
+		env = []string{"MCFED_JOIN_TOKEN=" + n.joinedWith}
 	}
 	f.nodes = append(f.nodes, n)
 	n.start(extra, env)
@@ -119,6 +175,9 @@ func (n *node) flags() []string {
 	flags := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--raft-addr", n.raftAddr,
 		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr,
 		"--operator", n.op.ID, "--operator-file", n.operatorFile()}
+	if n.certFile != "" {
+		flags = append(flags, "--tls-cert", n.certFile, "--tls-key", n.keyFile, "--tls-ca", n.caFile)
+	}
 	return append(flags, n.f.phone.smscFlags(n.op.Sender)...)
 }
 
@@ -127,7 +186,7 @@ func (n *node) flags() []string {
 // as a container would pass it, so that it shows in no process listing.
 func (n *node) start(extra, env []string) {
 	n.f.t.Helper()
-	env = append(append(nodeEnv(), "MCFED_ADMIN_TOKEN="+n.f.adminToken), env...)
+	env = append(append(nodeEnv(), "MCFED_ADMIN_TOKEN="+n.adminToken), env...)
 	p, err := startProcess(mcfedBin, append(n.flags(), extra...), env, n.logPath)
 	if err != nil {
 		n.f.t.Fatalf("start %s: %v", n.id, err)
@@ -154,7 +213,7 @@ func (n *node) waitReady() {
 		if n.proc.exited() {
 			return true, nil
 		}
-		err := getJSON(n.adminURL()+"/readyz", nil)
+		err := callWith(n.f.client, "GET", n.adminURL()+"/readyz", "", nil, nil)
 		return err == nil, err
 	})
 	if n.proc.exited() {
@@ -188,9 +247,16 @@ type operatorRecord struct {
 	JWKS       json.RawMessage `json:"jwks"`
 }
 
-// admin calls the node's admin API with the federation's admin token.
+// admin calls the node's admin API with the node's admin token: the
+// federation admin's on the node that bootstrapped the federation, else
+// its operator's admin's.
 func (n *node) admin(method, path string, body, out any) error {
-	return call(method, n.adminURL()+path, n.f.adminToken, body, out)
+	return n.as(n.adminToken, method, path, body, out)
+}
+
+// as calls the node's admin API with token.
+func (n *node) as(token, method, path string, body, out any) error {
+	return callWith(n.f.client, method, n.adminURL()+path, token, body, out)
 }
 
 // mustAdmin is admin, failing the test on an error.

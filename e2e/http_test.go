@@ -25,6 +25,7 @@ var noRedirect = &http.Client{Timeout: 30 * time.Second,
 type apiError struct {
 	Method, URL string
 	Status      int
+	ContentType string
 	Body        string
 }
 
@@ -44,25 +45,39 @@ func statusOf(err error) int {
 // call sends body as JSON (when not nil) with the bearer token (when not
 // empty) and decodes a 2xx answer into out (when not nil).
 func call(method, url, token string, body, out any) error {
+	return callWith(httpClient, method, url, token, body, out)
+}
+
+// callWith is call through client c (a TLS federation's admin listeners
+// need one that trusts the federation's CA).
+func callWith(c *http.Client, method, url, token string, body, out any) error {
 	var rd io.Reader
+	ctype := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequest(method, url, rd)
+	return send(c, method, url, token, ctype, rd, out)
+}
+
+// send sends body as ctype (when not empty) with the bearer token (when
+// not empty) and decodes a 2xx answer into out (when not nil); any other
+// answer is an *apiError.
+func send(c *http.Client, method, url, token, ctype string, body io.Reader, out any) error {
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -72,7 +87,7 @@ func call(method, url, token string, body, out any) error {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return &apiError{Method: method, URL: url, Status: resp.StatusCode, Body: string(b)}
+		return &apiError{Method: method, URL: url, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(b)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -222,7 +222,13 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		if err := decodeJSON(body, &k); err != nil {
 			return subject{}, nil, err
 		}
-		return single("delete_node", tableNodes, k.Key), federationOnly("remove a node"), nil
+		// The node's operator is concerned: its admin reads, among its
+		// audit entries, who tried to remove its node.
+		s := single("delete_node", tableNodes, k.Key)
+		if old := get[Node](tx.Txn, tableNodes, k.Key); old != nil {
+			s.concerns(old.Operator)
+		}
+		return s, federationOnly("remove a node"), nil
 	case CmdPutJoinToken:
 		var t JoinToken
 		if err := decodeJSON(body, &t); err != nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -460,6 +461,17 @@ func TestAuditEntries(t *testing.T) {
 	second := f.r.Audit(AuditQuery{After: first.Items[1].Index, Limit: 2})
 	if len(second.Items) != 2 || second.Items[0].Index != refused.Index || second.Next != "" {
 		t.Fatalf("second page %+v", second)
+	}
+}
+
+// TestNodeRemovalConcernsItsOperator: an attempt to remove a's node is
+// among the entries concerning a, so a's admin reads who tried.
+func TestNodeRemovalConcernsItsOperator(t *testing.T) {
+	f := trustFixture(t)
+	wantCode(t, f.as(credB, MustEncode(CmdDeleteNode, Key{Key: "na"})), CodeForbidden, "may not")
+	byA := f.r.Audit(AuditQuery{Operator: "a"}).Items
+	if len(byA) != 1 || byA[0].Command != "delete_node" || byA[0].Author.Operator != "b" || !slices.Contains(byA[0].Operators, "b") {
+		t.Fatalf("entries concerning a after b tried to remove a's node: %+v", byA)
 	}
 }
 
