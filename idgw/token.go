@@ -109,8 +109,11 @@ func truncate(s string, n int) string {
 // checkClient authenticates the client of a request to endpoint by
 // private_key_jwt (clientauth.go), or by client_secret_basic and
 // client_secret_post (both at once only when they name the same client and
-// secret) against the registry's hash, in constant time. A secret and an
-// assertion together are refused (RFC 6749 §2.3: one method per request).
+// secret). The secret must be the SP's secret for this operator, derived
+// from its own (registry.SecretCache.CheckOperatorSecret): not its own, not
+// another operator's; a legacy SP's one secret is checked against its hash.
+// A secret and an assertion together are refused (RFC 6749 §2.3: one method
+// per request).
 func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
 	h, form := r.authorization, r.form
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
@@ -157,9 +160,9 @@ func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endp
 		registry.HashSecret(secret)
 		return nil, errInvalidClient(basic)
 	}
-	// An SP registered with keys only has no SecretHash: CheckSecret
-	// refuses every secret.
-	if !sp.CheckSecret(secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
+	// An SP registered with keys only has no secret: every secret is
+	// refused.
+	if !g.secrets.CheckOperatorSecret(sp, g.cfg.OperatorID, secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
 		return nil, errInvalidClient(basic)
 	}
 	return sp, nil
