@@ -55,7 +55,9 @@ const AllOperators = "*"
 // estimate (and the admin API generating secrets by default) ensures.
 const MinSecretLength = 32
 
-// HashSecret returns the form of a client secret the registry stores.
+// HashSecret returns the form of a secret the registry stores for admin
+// credentials, node credentials, join tokens and legacy SPs (an SP's secret
+// is now stored as a public key: SecretKey).
 func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return "sha256:" + hex.EncodeToString(sum[:])
