@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -156,8 +157,11 @@ func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endp
 	}
 	sp := g.cfg.Registry.ServiceProvider(id)
 	if sp == nil {
-		// Hash anyway, so an unknown client takes as long as a wrong secret.
-		registry.HashSecret(secret)
+		// Check against a stand-in anyway, so an unknown client takes as
+		// long as a wrong secret (a hash, or an Ed25519 verification for a
+		// secret of the derived form); the answer is invalid_client
+		// whatever the check says.
+		g.secrets.CheckOperatorSecret(&unknownClient, g.cfg.OperatorID, secret)
 		return nil, errInvalidClient(basic)
 	}
 	// An SP registered with keys only has no secret: every secret is
@@ -167,6 +171,11 @@ func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endp
 	}
 	return sp, nil
 }
+
+// unknownClient stands in for a client id no SP has. What checking a secret
+// against it says is never used, so its key may be of a secret anyone
+// knows.
+var unknownClient = registry.ServiceProvider{ClientID: "unknown", SecretKey: spsecret.PublicKey("no such client")}
 
 // tokenRequest is what the token, revocation and introspection endpoints
 // read of an HTTP request.
