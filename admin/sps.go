@@ -3,12 +3,15 @@ package admin
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
 // SPRequest is an SP as the admin API takes it: the registry's fields, and
-// the plaintext client secret, which is hashed here and never stored or
-// logged. Without one, a new SP gets a generated secret.
+// the plaintext client secret, from which the node derives the public key
+// it stores (registry.ServiceProvider.SecretKey); the secret itself is
+// never stored or logged. Without one, a new SP gets a generated secret; a
+// given one must pass registry.CheckGivenSecret.
 type SPRequest struct {
 	registry.ServiceProvider
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -48,6 +51,7 @@ func (a *api) spRoutes(v1 fiber.Router) {
 		return c.JSON(sp)
 	})
 	v1.Post("/service-providers", func(c *fiber.Ctx) error { return a.writeSP(c, "") })
+	v1.Post("/service-providers/:id/secret", a.rotateSPSecret)
 	v1.Put("/service-providers/:id", func(c *fiber.Ctx) error { return a.writeSP(c, c.Params("id")) })
 	v1.Delete("/service-providers/:id", func(c *fiber.Ctx) error {
 		cmd := registry.MustEncode(registry.CmdDeleteSP, registry.Key{Key: c.Params("id")})
@@ -71,8 +75,8 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 		}
 		sp.ClientID = id
 	}
-	if sp.SecretHash != "" {
-		return badRequest("send client_secret, not secret_hash: the node hashes it")
+	if sp.SecretHash != "" || sp.SecretKey != "" {
+		return badRequest("send client_secret, not secret_hash or secret_key: the node derives what it stores, or leave all out to have a secret generated")
 	}
 	// Checked here, for new writes only, not in the registry's apply: a
 	// log written before the rule must still replay its SPs.
@@ -99,15 +103,19 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	switch {
 	case req.AuthMethod == "private_key_jwt":
 		// keys only: no secret, and a replaced SP loses the one it had
-	case secret != "" && len(secret) < registry.MinSecretLength:
-		return badRequest("client_secret must be at least 32 characters of random data; leave it out to have one generated")
-	case secret == "" && existing != nil:
-		sp.SecretHash = existing.SecretHash // keep the current secret
-	case secret == "":
+	case secret != "":
+		if err := registry.CheckGivenSecret(secret); err != nil {
+			return err
+		}
+	case existing != nil:
+		// keep the current secret, in whichever form it is: a legacy SP
+		// stays legacy until its secret is rotated
+		sp.SecretKey, sp.SecretHash = existing.SecretKey, existing.SecretHash
+	default:
 		secret = randomToken()
 	}
 	if secret != "" {
-		sp.SecretHash = registry.HashSecret(secret)
+		sp.SecretKey = spsecret.PublicKey(secret)
 	}
 	if sp.Status == "" {
 		sp.Status = registry.StatusActive
@@ -126,6 +134,25 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	}
 	if existing == nil {
 		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+}
+
+// rotateSPSecret gives an SP a new generated secret, in the per-operator
+// form, and shows it once: how anyone rotates a secret, and how a legacy SP
+// (one secret everywhere) moves to per-operator secrets. Every secret
+// derived from the old one stops working as the change reaches each node.
+func (a *api) rotateSPSecret(c *fiber.Ctx) error {
+	existing := a.c.Registry().ServiceProvider(c.Params("id"))
+	if existing == nil {
+		return newProblem(404, "not-found", "service provider "+c.Params("id")+" does not exist")
+	}
+	sp := *existing
+	secret := randomToken()
+	sp.SecretKey, sp.SecretHash = spsecret.PublicKey(secret), ""
+	sp.Meta = registry.Meta{}
+	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
+		return err
 	}
 	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
 }

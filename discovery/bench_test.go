@@ -11,6 +11,7 @@ package discovery
 //
 //	go test -run '^$' -bench 'BareFiber|Discovery|Seal|Open' -benchtime 5s ./discovery/
 //	MCFED_BENCH_RANGES=1000000 MCFED_BENCH_PORTED=10000000 go test -run '^$' -bench 'BareFiber|Discovery' ./discovery/
+//	MCFED_BENCH_LEGACY_SECRET=1 go test -run '^$' -bench 'BareFiber|DiscoveryNoSeal' ./discovery/
 //
 // BenchmarkBareFiber must run first (it does: same file, declared first) for
 // BenchmarkDiscovery to report the ratio. BenchmarkDiscoverySymmetric (the
@@ -34,6 +35,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -81,9 +83,17 @@ func loadBenchFixture(b *testing.B) *benchFixture {
 				SealingKey: publicPEM(key), Status: registry.StatusActive,
 				SealKeys: []registry.SealKey{f.gateway.Published()}, SubscriberIDForms: []string{registry.FormX25519AESGCM, registry.FormRSAPKCS1}})
 		}
-		a.must(registry.CmdPutSP, registry.ServiceProvider{ClientID: shopID, Name: "Bench Shop",
-			SecretHash: registry.HashSecret(shopSecret), RedirectURIs: []string{shopRedirect},
-			Scopes: []string{"openid", "mc_authn"}, Operators: []string{registry.AllOperators}, Status: registry.StatusActive})
+		// The SP has per-operator secrets: discovery checks its secret and
+		// derives the serving operator's (both from a cache after the first
+		// request). MCFED_BENCH_LEGACY_SECRET=1 makes it a legacy SP (one
+		// SHA-256 of its secret, echoed), for comparison.
+		sp := registry.ServiceProvider{ClientID: shopID, Name: "Bench Shop",
+			SecretKey: spsecret.PublicKey(shopSecret), RedirectURIs: []string{shopRedirect},
+			Scopes: []string{"openid", "mc_authn"}, Operators: []string{registry.AllOperators}, Status: registry.StatusActive}
+		if os.Getenv("MCFED_BENCH_LEGACY_SECRET") == "1" {
+			sp.SecretKey, sp.SecretHash = "", registry.HashSecret(shopSecret)
+		}
+		a.must(registry.CmdPutSP, sp)
 
 		rng := rand.New(rand.NewPCG(1, 2))
 		perm := rng.Perm(4000000)[:min(f.ranges, 4000000)]

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -35,7 +36,7 @@ func TestKnownNumber(t *testing.T) {
 			corr := correlationFor(c)
 			r := s.raw(t, c.request(s, call{redirect: shopRedirect, msisdn: msisdn, correlation: corr})...)
 			d := c.read200(t, r, corr)
-			want := discovered{operator: "Red Mobile", clientID: shopID, clientSecret: shopSecret, clientName: shopName,
+			want := discovered{operator: "Red Mobile", clientID: shopID, clientSecret: spsecret.OperatorSecret(shopSecret, shopID, "red"), clientName: shopName,
 				authorization: "https://red.example/oidc/authorize", token: "https://red.example/oidc/token",
 				userinfo: "https://red.example/oidc/userinfo", scope: "openid mc_authn profile",
 				ttl: float64(s.clock.now().Add(time.Hour).UnixMilli())}
@@ -385,11 +386,12 @@ func TestAnswersFollowRegistryChanges(t *testing.T) {
 	a.must(registry.CmdPutOperator, red)
 	sp := *reg.ServiceProvider(shopID)
 	newSecret := "rotated-secret-0123456789abcdefghijklmn"
-	sp.Name, sp.Scopes, sp.SecretHash = "Shop Two", []string{"openid"}, registry.HashSecret(newSecret)
+	sp.Name, sp.Scopes, sp.SecretKey = "Shop Two", []string{"openid"}, spsecret.PublicKey(newSecret)
 	a.must(registry.CmdPutSP, sp)
 
 	d := ask(newSecret)
-	if d.operator != "Red Mobile Plc" || d.token != "https://token.red.example/t" || d.clientName != "Shop Two" || d.scope != "openid" || d.clientSecret != newSecret {
+	if d.operator != "Red Mobile Plc" || d.token != "https://token.red.example/t" || d.clientName != "Shop Two" || d.scope != "openid" ||
+		d.clientSecret != spsecret.OperatorSecret(newSecret, shopID, "red") {
 		t.Errorf("after the change: %+v", d)
 	}
 	if _, err := Open(testKeys()["teal"], d.subscriberID); err != nil {
@@ -471,4 +473,28 @@ func TestConcurrentDiscovery(t *testing.T) {
 	clients.Wait()
 	close(stop)
 	writers.Wait()
+}
+
+// TestAnswersCarryTheServingOperatorsSecret: an SP with per-operator
+// secrets gets, for each serving operator, the secret derived for it; what
+// an operator's gateway sees does not open discovery; a legacy SP gets its
+// one secret back, as before.
+func TestAnswersCarryTheServingOperatorsSecret(t *testing.T) {
+	s := startServer(t, testRegistry(t))
+	for number, op := range map[string]string{numRed: "red", numPorted: "blue"} {
+		for range 2 { // a miss, then from the cache
+			r := s.raw(t, javaSDK.request(s, call{redirect: shopRedirect, msisdn: number, correlation: testCorrelation})...)
+			if d := javaSDK.read200(t, r, testCorrelation); d.clientSecret != spsecret.OperatorSecret(shopSecret, shopID, op) || d.clientID != shopID {
+				t.Fatalf("%s: client %q secret %q, want %s's derived secret", number, d.clientID, d.clientSecret, op)
+			}
+		}
+	}
+	derived := spsecret.OperatorSecret(shopSecret, shopID, "red")
+	r := s.raw(t, javaSDK.request(s, call{redirect: shopRedirect, msisdn: numRed, correlation: testCorrelation, authorization: basic(shopID, derived)})...)
+	javaSDK.readError(t, r, testCorrelation, 401)
+
+	r = s.raw(t, javaSDK.request(s, call{redirect: shopRedirect, msisdn: numRed, correlation: testCorrelation, authorization: basic("everywhere", shopSecret)})...)
+	if d := javaSDK.read200(t, r, testCorrelation); d.clientSecret != shopSecret {
+		t.Fatalf("a legacy SP got %q, want its own secret", d.clientSecret)
+	}
 }

@@ -12,16 +12,49 @@
 // # Client credentials
 //
 // A discovery answer carries response.client_id and response.client_secret,
-// which the SDK then uses at the operator's gateway. mcfed answers with the
-// SP's own federation-wide client_id and with the client secret the SP has
-// just authenticated with. The registry stores only the secret's hash
-// (registry.HashSecret), so the operator's gateway checks the secret it is
-// given against the same replicated hash: no plaintext secret ever enters the
-// Raft log, no node keeps one, and the SP learns nothing it did not send.
-// Per-operator credentials (one secret per SP and operator) were rejected:
-// each would have to be stored in plaintext somewhere for discovery to hand it
-// out, or be derived from a key every node holds, which any node could then
-// use to impersonate any SP at any operator.
+// which the SDK then uses at the operator's gateway. client_id is the SP's
+// own federation-wide one. client_secret is the secret of the SP at the
+// serving operator, derived from the secret S the SP has just authenticated
+// with (registry/spsecret.go, internal/spsecret):
+//
+//   - S seeds an Ed25519 key pair (seed = SHA-256("mcfed sp secret v1" || S));
+//     the registry keeps only its public key (ServiceProvider.SecretKey).
+//     Discovery authenticates the SP by deriving the public key from the S
+//     it presents and comparing.
+//   - The SP's secret at operator X is S's Ed25519 signature over the
+//     client id and X, base64url: deterministic, so the SP computes the
+//     same value (client.OperatorSecret) when it configures an operator
+//     without discovery. X's gateway verifies it with the public key and a
+//     message naming X itself, so it refuses S, and the secret for any
+//     other operator.
+//
+// What a gateway sees is of no use elsewhere: the secret for X does not
+// verify at Y (its signed message names X, and making Y's takes S's private
+// key, Ed25519 being unforgeable) and it is not S, so it does not open
+// discovery. No node holds a key that makes SPs' secrets: the registry
+// holds public keys only, and an offline guess at S from a public key is a
+// guess at 256 random bits (generated secrets; a given one must pass an
+// entropy estimate). The node answering discovery does see S, and could
+// derive every operator's secret: a consortium that wants no operator to
+// see S points its SPs at a discovery node of its own (one with no
+// --operator).
+//
+// This replaces the one federation-wide secret, which every operator's
+// gateway saw in clear and could replay at the others and at discovery.
+// Per-operator secrets stored per operator were rejected: discovery would
+// need each in plaintext to hand it out, or to derive them from a key every
+// node holds. Deriving them from the SP's own secret needs neither.
+//
+// Legacy SPs, registered before this (ServiceProvider.SecretHash only),
+// keep their one secret everywhere: discovery echoes it and gateways check
+// its hash. POST /v1/service-providers/{id}/secret moves one to the new form.
+//
+// Deriving costs an Ed25519 key derivation and signature (discovery) or a
+// verification (gateways): tens of microseconds. A bounded cache
+// (registry.SecretCache) keyed by SHA-256 of the client id, operator and
+// presented secret keeps what was verified with the public key it was
+// verified against, so a repeated request costs one SHA-256 and a map
+// lookup, and a rotated secret (a new public key) misses.
 //
 // # subscriber_id
 //
@@ -85,14 +118,16 @@
 // # Telco Finder
 //
 // POST /telco-finder/v1/search authenticates callers with the same SP Basic
-// credentials as discovery. CAMARA's private_key_jwt client authentication
+// credentials as discovery (the SP's own secret, not an operator's); its
+// answer carries no client credentials. CAMARA's private_key_jwt client authentication
 // comes with the gateway issue, which brings the token endpoint it needs.
 //
 // # Performance
 //
 // Per-request work does not grow with the registry: one registry lookup by
-// number (or network, or address), one SP lookup, one SHA-256 of the secret,
-// and the subscriber_id's seal: an AES-GCM encryption in the symmetric form,
-// an RSA public-key operation, which then dominates, in the RSA form (see
+// number (or network, or address), one SP lookup, two SHA-256 and two cache
+// lookups for the secrets (one SHA-256 for a legacy SP), and the
+// subscriber_id's seal: an AES-GCM encryption in the symmetric form, an RSA
+// public-key operation, which then dominates, in the RSA form (see
 // bench_test.go).
 package discovery

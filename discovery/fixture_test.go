@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -127,8 +128,10 @@ func testRegistry(t testing.TB) *registry.Registry {
 	for cidr, id := range map[string]string{"203.0.113.0/24": "red", "2001:db8:20::/48": "blue", "198.51.100.0/24": "teal"} {
 		a.must(registry.CmdPutIPRange, registry.IPRange{CIDR: cidr, Operator: id})
 	}
+	// shop has per-operator secrets; everywhere and gone are legacy SPs,
+	// with one secret everywhere.
 	a.must(registry.CmdPutSP, registry.ServiceProvider{ClientID: shopID, Name: shopName,
-		SecretHash: registry.HashSecret(shopSecret), RedirectURIs: []string{shopRedirect, shopAppURI},
+		SecretKey: spsecret.PublicKey(shopSecret), RedirectURIs: []string{shopRedirect, shopAppURI},
 		Scopes: []string{"openid", "mc_authn", "profile"}, Operators: []string{"red", "blue", "grey", "plain"},
 		Status: registry.StatusActive})
 	a.must(registry.CmdPutSP, registry.ServiceProvider{ClientID: "everywhere", Name: "Everywhere App",

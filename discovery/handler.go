@@ -77,7 +77,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	a := answer{
 		op:             s.fragments.operator(op),
 		sp:             s.fragments.serviceProvider(sp),
-		secret:         r.secret,
+		secret:         s.secrets.OperatorSecret(sp, r.secret, op.ID),
 		correlationID:  r.correlationID,
 		hasCorrelation: r.hasCorrelation,
 		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),

@@ -13,13 +13,13 @@ import (
 // hot path's only output and their shape is fixed. What depends only on the
 // operator or only on the SP is rendered once per registry row (fragments),
 // so a request escapes and copies just its own values: ttl, subscriber_id,
-// correlation_id and the secret.
+// correlation_id and the operator's client secret.
 
 // answer is what a 200 discovery answer is made of.
 type answer struct {
 	op             *opFragments
 	sp             *spFragments
-	secret         []byte // the secret the SP authenticated with
+	secret         string // the SP's client secret at the serving operator
 	subscriberID   []byte // hex; nil when no number was given
 	correlationID  []byte
 	hasCorrelation bool

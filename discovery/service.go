@@ -93,7 +93,8 @@ type Service struct {
 	sym          *symSealer    // nil: RSA only
 	subTTL       time.Duration // a symmetric subscriber_id's lifetime
 	fragments    fragments
-	selectionURL string // publicURL + selectionPath
+	secrets      *registry.SecretCache // SPs' secrets verified, operator secrets derived
+	selectionURL string                // publicURL + selectionPath
 	readiness    Readiness
 	log          *slog.Logger
 	// perSP is each SP's request budget; failedClient and failedAddress
@@ -132,6 +133,7 @@ func New(cfg Config) (*Service, error) {
 		metrics:   cfg.Metrics,
 		now:       cfg.Now,
 		readiness: cfg.Readiness,
+		secrets:   registry.NewSecretCache(0),
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -186,10 +188,12 @@ func (s *Service) routable(op *registry.Operator, sp *registry.ServiceProvider) 
 
 // authenticate returns the SP whose Basic credentials these are, or nil when
 // they are wrong, unknown or the SP is suspended (which callers do not tell
-// apart, so a probe learns nothing about which client ids exist).
+// apart, so a probe learns nothing about which client ids exist). The
+// secret must be the SP's own: an operator secret derived from it, which
+// every gateway of that operator sees, does not open discovery.
 func (s *Service) authenticate(clientID, secret []byte) *registry.ServiceProvider {
 	sp := s.reg.ServiceProvider(string(clientID))
-	if sp == nil || sp.Status != registry.StatusActive || !sp.CheckSecret(string(secret)) {
+	if sp == nil || sp.Status != registry.StatusActive || !s.secrets.Authenticate(sp, secret) {
 		return nil
 	}
 	return sp

@@ -3,6 +3,8 @@ package discovery
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/mcfed/mcfed/internal/spsecret"
 )
 
 func TestTelcoFinder(t *testing.T) {
@@ -56,6 +58,7 @@ func TestTelcoFinder(t *testing.T) {
 		"bad search mode":          {good, `{"target":{"phoneNumber":"+447911123456"},"portabilitySearchMode":"WIDE"}`, 400, "INVALID_ARGUMENT"},
 		"not JSON":                 {good, `target=+447911123456`, 400, "INVALID_ARGUMENT"},
 		"wrong secret":             {basic(shopID, "wrong"), `{"target":{"phoneNumber":"+447911123456"}}`, 401, "UNAUTHENTICATED"},
+		"an operator's secret":     {basic(shopID, spsecret.OperatorSecret(shopSecret, shopID, "red")), `{"target":{"phoneNumber":"+447911123456"}}`, 401, "UNAUTHENTICATED"},
 		"no credentials":           {"", `{"target":{"phoneNumber":"+447911123456"}}`, 401, "UNAUTHENTICATED"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -107,13 +107,19 @@ func TestBadInputIsRefusedWithNothingApplied(t *testing.T) {
 		{"POST", "/v1/operators", demoOperator("red", "234_10"), 409, "already exists"},
 		{"DELETE", "/v1/operators/red", nil, 409, "still has 1 number ranges"},
 		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "client_secret": "short"}, 400, "at least 32"},
+		// Long enough, but no key: one letter, two letters, a word repeated.
+		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "client_secret": strings.Repeat("a", 40)}, 400, "leave it out to have one generated"},
+		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "client_secret": strings.Repeat("ab", 32)}, 400, "guessable"},
+		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "client_secret": strings.Repeat("password", 5)}, 400, "guessable"},
+		{"PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "redirect_uris": []string{"https://s.example/cb"}, "secret_key": "ed25519:AAAA"}, 400, "send client_secret"},
+		{"POST", "/v1/service-providers/nobody/secret", nil, 404, "does not exist"},
 	} {
 		api := f.problemOf(0, tc.method, tc.path, tc.body)
 		if api.Status != tc.status || !strings.Contains(api.Problem.Detail, tc.detail) {
 			t.Errorf("%s %s: %d %q, want %d containing %q", tc.method, tc.path, api.Status, api.Problem.Detail, tc.status, tc.detail)
 		}
 	}
-	if reg.Operator("green") != nil || reg.Operator("other") != nil || reg.Range("+447913") != nil {
+	if reg.Operator("green") != nil || reg.Operator("other") != nil || reg.Range("+447913") != nil || reg.ServiceProvider("shop") != nil {
 		t.Fatal("a refused write applied something")
 	}
 }
@@ -169,7 +175,7 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	}
 }
 
-func TestServiceProviderSecretIsShownOnceAndStoredHashed(t *testing.T) {
+func TestServiceProviderSecretIsShownOnceAndStoredAsAPublicKey(t *testing.T) {
 	f := startFed(t, 1)
 	f.do(0, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
 	var created spResponse
@@ -179,13 +185,25 @@ func TestServiceProviderSecretIsShownOnceAndStoredHashed(t *testing.T) {
 		t.Fatalf("generated secret %q is too short", created.ClientSecret)
 	}
 	sp := f.nodes[0].Raft().Registry().ServiceProvider("shop")
-	if !sp.CheckSecret(created.ClientSecret) || strings.Contains(sp.SecretHash, created.ClientSecret) {
-		t.Fatal("the stored SP does not hold the hash of the secret it was given")
+	if !sp.CheckSecret(created.ClientSecret) || sp.SecretHash != "" || !strings.HasPrefix(sp.SecretKey, "ed25519:") ||
+		sp.Legacy() || sp.SecretKey != created.SecretKey {
+		t.Fatalf("the stored SP does not hold the public key of the secret it was given: %+v", sp)
 	}
 	var read map[string]any
 	f.do(0, "GET", "/v1/service-providers/shop", nil, &read)
-	if _, shown := read["client_secret"]; shown {
+	if _, shown := read["client_secret"]; shown || read["secret_key"] != sp.SecretKey {
+		t.Fatalf("reading an SP shows its secret or hides which form it has: %v", read)
+	}
+	if b, _ := json.Marshal(read); strings.Contains(string(b), created.ClientSecret) {
 		t.Fatal("reading an SP shows its secret")
+	}
+	// A given secret that is a key goes through the same derivation.
+	given := strings.Repeat("0123456789abcdef", 4)
+	var other spResponse
+	f.do(0, "POST", "/v1/service-providers", map[string]any{"client_id": "given", "name": "Given", "client_secret": given,
+		"redirect_uris": []string{"https://given.example/cb"}, "scopes": []string{"openid"}}, &other)
+	if g := f.nodes[0].Raft().Registry().ServiceProvider("given"); other.ClientSecret != given || !g.CheckSecret(given) || g.SecretHash != "" {
+		t.Fatalf("a given secret: shown %q, stored %+v", other.ClientSecret, g)
 	}
 	// Replacing the SP without a secret keeps the old one.
 	f.do(0, "PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop 2",
@@ -254,7 +272,7 @@ func TestKeysOnlyServiceProvider(t *testing.T) {
 	var created spResponse
 	f.do(0, "POST", "/v1/service-providers", with("jwks", jwks), &created)
 	sp := f.nodes[0].Raft().Registry().ServiceProvider("app")
-	if created.ClientSecret != "" || sp.SecretHash != "" || sp.CheckSecret("") {
+	if created.ClientSecret != "" || sp.SecretHash != "" || sp.SecretKey != "" || sp.CheckSecret("") {
 		t.Fatalf("a keys-only SP got a secret: shown %q, stored %q", created.ClientSecret, sp.SecretHash)
 	}
 	other := with("token_endpoint_auth_method", "tls_client_auth")

@@ -123,7 +123,7 @@ func TestGatewayAndDiscoveryAreCounted(t *testing.T) {
 	// The code again: refused, as codes are single use.
 	tf := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {smsRedirect}}
 	req, _ = http.NewRequest("POST", public+"/token", strings.NewReader(tf.Encode()))
-	req.SetBasicAuth("shop", o.secret)
+	req.SetBasicAuth("shop", o.tokenSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var refused map[string]any
 	getJSON(t, http.DefaultClient, req, 400, &refused)

@@ -95,36 +95,8 @@ func discover(t *testing.T, node *Node, number string) (int, string) {
 // discoverSealed is discover, with the subscriber_id discovery sealed.
 func discoverSealed(t *testing.T, node *Node, number string) (int, string, string) {
 	t.Helper()
-	form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {onboardRedirect}}
-	req, _ := http.NewRequest("POST", node.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("shop", onboardSPSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		SubscriberID string `json:"subscriber_id"`
-		Response     struct {
-			Apis struct {
-				OperatorID struct {
-					Link []struct {
-						Rel  string `json:"rel"`
-						Href string `json:"href"`
-					} `json:"link"`
-				} `json:"operatorid"`
-			} `json:"apis"`
-		} `json:"response"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	for _, l := range body.Response.Apis.OperatorID.Link {
-		if l.Rel == "issuer" {
-			return resp.StatusCode, l.Href, body.SubscriberID
-		}
-	}
-	return resp.StatusCode, "", body.SubscriberID
+	status, a := discoverAt(t, node, "shop", onboardSPSecret, number, onboardRedirect)
+	return status, a.Links()["issuer"], a.SubscriberID
 }
 
 func jwksKids(t *testing.T, raw []byte) []string {

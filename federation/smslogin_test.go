@@ -26,7 +26,9 @@ type operatorNode struct {
 	t       *testing.T
 	node    *Node
 	handset *handset.Handset
-	secret  string
+	// secret is the SP's own, for discovery; tokenSecret the one derived
+	// for red's gateway.
+	secret, tokenSecret string
 }
 
 const (
@@ -79,6 +81,7 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 	must("PUT", "/v1/service-providers/shop", map[string]any{"name": "Corner Shop", "redirect_uris": []string{smsRedirect},
 		"scopes": []string{"openid", "mc_authn", "profile", "mc_identity_phonenumber"}}, &sp)
 	o.secret = sp.ClientSecret
+	o.tokenSecret = client.OperatorSecret(sp.ClientSecret, "shop", "red")
 	for num, status := range map[string]string{smsActive: "active", smsSuspended: "suspended"} {
 		must("POST", "/v1/subscribers", map[string]any{"msisdn": num, "status": status,
 			"attributes": map[string]any{"given_name": "Grace", "family_name": "Hopper", "email": "grace@example.org"}}, nil)
@@ -221,7 +224,7 @@ func (o *operatorNode) token(code string) string {
 	o.t.Helper()
 	f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {smsRedirect}}
 	req, _ := http.NewRequest("POST", o.node.PublicURL()+"/token", strings.NewReader(f.Encode()))
-	req.SetBasicAuth("shop", o.secret)
+	req.SetBasicAuth("shop", o.tokenSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var tok struct {
 		AccessToken string `json:"access_token"`

@@ -99,6 +99,9 @@ type Gateway struct {
 	failures *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
 	clientAuth *clientAuthState
+	// secrets remembers the SPs' operator secrets already verified, so a
+	// known one costs a hash instead of an Ed25519 verification.
+	secrets *registry.SecretCache
 }
 
 // New checks cfg and returns a Gateway.
@@ -139,6 +142,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.consents = newTTLStore[*pendingConsent](g.now)
 	g.used = newTTLStore[issuedFrom](g.now)
 	g.clientAuth = newClientAuthState()
+	g.secrets = registry.NewSecretCache(0)
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
 	g.limiter = newClientLimiter(cfg.Throttle)

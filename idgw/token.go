@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -109,8 +110,11 @@ func truncate(s string, n int) string {
 // checkClient authenticates the client of a request to endpoint by
 // private_key_jwt (clientauth.go), or by client_secret_basic and
 // client_secret_post (both at once only when they name the same client and
-// secret) against the registry's hash, in constant time. A secret and an
-// assertion together are refused (RFC 6749 §2.3: one method per request).
+// secret). The secret must be the SP's secret for this operator, derived
+// from its own (registry.SecretCache.CheckOperatorSecret): not its own, not
+// another operator's; a legacy SP's one secret is checked against its hash.
+// A secret and an assertion together are refused (RFC 6749 §2.3: one method
+// per request).
 func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
 	h, form := r.authorization, r.form
 	basic := len(h) > 6 && strings.EqualFold(h[:6], "basic ")
@@ -153,17 +157,25 @@ func (g *Gateway) checkClient(ctx context.Context, r tokenRequest, endpoint endp
 	}
 	sp := g.cfg.Registry.ServiceProvider(id)
 	if sp == nil {
-		// Hash anyway, so an unknown client takes as long as a wrong secret.
-		registry.HashSecret(secret)
+		// Check against a stand-in anyway, so an unknown client takes as
+		// long as a wrong secret (a hash, or an Ed25519 verification for a
+		// secret of the derived form); the answer is invalid_client
+		// whatever the check says.
+		g.secrets.CheckOperatorSecret(&unknownClient, g.cfg.OperatorID, secret)
 		return nil, errInvalidClient(basic)
 	}
-	// An SP registered with keys only has no SecretHash: CheckSecret
-	// refuses every secret.
-	if !sp.CheckSecret(secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
+	// An SP registered with keys only has no secret: every secret is
+	// refused.
+	if !g.secrets.CheckOperatorSecret(sp, g.cfg.OperatorID, secret) || sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
 		return nil, errInvalidClient(basic)
 	}
 	return sp, nil
 }
+
+// unknownClient stands in for a client id no SP has. What checking a secret
+// against it says is never used, so its key may be of a secret anyone
+// knows.
+var unknownClient = registry.ServiceProvider{ClientID: "unknown", SecretKey: spsecret.PublicKey("no such client")}
 
 // tokenRequest is what the token, revocation and introspection endpoints
 // read of an HTTP request.

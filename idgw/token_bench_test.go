@@ -46,6 +46,7 @@ import (
 
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	reg := g.cfg.Registry.(*registry.Registry)
 	for _, alg := range []string{"RS256", "ES256"} {
 		err := reg.Apply(reg.AppliedIndex()+1, registry.MustEncode(registry.CmdPutSP, registry.ServiceProvider{
-			ClientID: "bench-" + alg, Name: "Bench", SecretHash: registry.HashSecret(shopSecret), IDTokenAlg: alg,
+			ClientID: "bench-" + alg, Name: "Bench", SecretKey: spsecret.PublicKey(shopSecret), IDTokenAlg: alg,
 			RedirectURIs: []string{shopCB}, Scopes: []string{"openid", "mc_authn"}, Operators: []string{"red"},
 			Status: registry.StatusActive}))
 		if err != nil {
@@ -89,6 +90,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	// core; issue, if set, makes each code live just before.
 	post := func(b *testing.B, path, clientID string, codes []string, issue func(code string)) {
 		var next atomic.Int64
+		secret := spsecret.OperatorSecret(shopSecret, clientID, "red") // red's, as discovery hands it out
 		b.RunParallel(func(pb *testing.PB) {
 			r, w := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(r)
@@ -103,7 +105,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 				r.Header.SetMethod("POST")
 				r.Header.SetContentType("application/x-www-form-urlencoded")
 				r.SetBodyString("grant_type=authorization_code&redirect_uri=" + url.QueryEscape(shopCB) +
-					"&code=" + code + "&client_id=" + clientID + "&client_secret=" + shopSecret)
+					"&code=" + code + "&client_id=" + clientID + "&client_secret=" + secret)
 				if err := client.Do(r, w); err != nil || w.StatusCode() != 200 {
 					panic(fmt.Sprintf("%s: %v %d %s", path, err, w.StatusCode(), w.Body()))
 				}
@@ -223,7 +225,7 @@ func redeemOnce(b *testing.B, client *fasthttp.Client, clientID, code string) []
 	b.Helper()
 	status, body, err := client.Post(nil, "http://red.example/token", fasthttpArgs(url.Values{
 		"grant_type": {"authorization_code"}, "redirect_uri": {shopCB}, "code": {code},
-		"client_id": {clientID}, "client_secret": {shopSecret}}))
+		"client_id": {clientID}, "client_secret": {spsecret.OperatorSecret(shopSecret, clientID, "red")}}))
 	if err != nil || status != 200 {
 		b.Fatalf("token: %v %d %s", err, status, body)
 	}

@@ -17,7 +17,8 @@
 // another way on the next, and nothing would tell. So the node that builds
 // the command stamps it: UseJoinToken.Now is the leader's clock when it
 // admits a node, JoinToken.ExpiresAt is fixed by the node that issued the
-// token, secrets arrive as HashSecret digests, an operator's Slot comes from
+// token, secrets arrive as HashSecret digests or public keys derived from
+// them (an SP's SecretKey), an operator's Slot comes from
 // the registry's own state. A condition is on log indexes, never on time:
 // CmdUpdateOperator applies only if the record's ModifyIndex is still the
 // one its writer read, and is refused as CodeStale otherwise.

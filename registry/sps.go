@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/mcfed/mcfed/internal/spsecret"
 )
 
 // ServiceProvider is an SP registered once with the federation: a bank, a
@@ -15,8 +17,16 @@ import (
 type ServiceProvider struct {
 	ClientID string `json:"client_id"`
 	Name     string `json:"name"`
-	// SecretHash is HashSecret of the SP's client secret; the secret itself
-	// never enters the log.
+	// SecretKey is the public key derived from the SP's secret
+	// (spsecret.PublicKey), "ed25519:<base64url>": what the registry keeps
+	// of an SP's secret. Discovery checks the secret against it and each
+	// operator's gateway checks that operator's derived secret with it
+	// (spsecret.go). Public, like any public key.
+	SecretKey string `json:"secret_key,omitempty"`
+	// SecretHash is HashSecret of a legacy SP's one secret, which every
+	// gateway and discovery accept as it is: the form of SPs registered
+	// before SecretKey, kept working until they rotate (POST
+	// .../secret). An SP has at most one of the two.
 	SecretHash   string   `json:"secret_hash"`
 	RedirectURIs []string `json:"redirect_uris"`
 	// JWKS or JWKSURI hold the SP's public keys, for private_key_jwt and
@@ -38,24 +48,35 @@ type ServiceProvider struct {
 const AllOperators = "*"
 
 // MinSecretLength is the shortest client secret mcfed accepts. Secrets are
-// hashed with one round of SHA-256, not a password hash: discovery checks a
-// secret on every request and bcrypt's cost would cap it at a few hundred
-// requests a second. That is sound only for secrets with the entropy of a
-// key, which this length (and the admin API generating secrets by default)
-// ensures.
+// hashed or derived with one round of SHA-256, not a password hash:
+// discovery checks a secret on every request and bcrypt's cost would cap it
+// at a few hundred requests a second. That is sound only for secrets with
+// the entropy of a key, which this length with CheckGivenSecret's entropy
+// estimate (and the admin API generating secrets by default) ensures.
 const MinSecretLength = 32
 
-// HashSecret returns the form of a client secret the registry stores.
+// HashSecret returns the form of a secret the registry stores for admin
+// credentials, node credentials, join tokens and legacy SPs (an SP's secret
+// is now stored as a public key: SecretKey).
 func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// CheckSecret reports whether secret is the SP's client secret, in time
-// that does not depend on how much of it matches.
+// CheckSecret reports whether secret is the SP's own client secret (what
+// it presents at discovery), in time that does not depend on how much of it
+// matches. It does the whole derivation every time; the request paths use a
+// SecretCache.
 func (sp *ServiceProvider) CheckSecret(secret string) bool {
+	if sp.SecretKey != "" {
+		return spsecret.CheckSecret(sp.SecretKey, secret)
+	}
 	return subtle.ConstantTimeCompare([]byte(HashSecret(secret)), []byte(sp.SecretHash)) == 1
 }
+
+// Legacy reports whether the SP has the one federation-wide secret of SPs
+// registered before per-operator secrets.
+func (sp *ServiceProvider) Legacy() bool { return sp.SecretKey == "" && sp.SecretHash != "" }
 
 // Accepts reports whether operator accepts the SP.
 func (sp *ServiceProvider) Accepts(operator string) bool {
@@ -83,10 +104,19 @@ func (sp *ServiceProvider) Validate() error {
 	}
 	// An SP authenticates with a client secret, with its keys
 	// (private_key_jwt), or both: a secret is optional only for an SP
-	// with keys.
+	// with keys. Its secret is in one form, never both.
 	inline := jwksKeyCount(sp.JWKS) > 0
-	if (sp.SecretHash != "" || !inline && sp.JWKSURI == "") && !secretHashPattern.MatchString(sp.SecretHash) {
-		return invalidf("secret_hash must be sha256:<64 hex digits> (only an SP with jwks or jwks_uri may have none)")
+	switch {
+	case sp.SecretKey != "" && sp.SecretHash != "":
+		return invalidf("give secret_key or secret_hash, not both")
+	case sp.SecretKey != "":
+		if _, ok := spsecret.ParseKey(sp.SecretKey); !ok {
+			return invalidf("secret_key must be ed25519:<43 base64url characters>")
+		}
+	case sp.SecretHash != "" || !inline && sp.JWKSURI == "":
+		if !secretHashPattern.MatchString(sp.SecretHash) {
+			return invalidf("an SP needs secret_key (ed25519:<base64url>) or secret_hash (sha256:<64 hex digits>); only an SP with jwks or jwks_uri may have neither")
+		}
 	}
 	if inline && sp.JWKSURI != "" {
 		return invalidf("give jwks or jwks_uri, not both")
