@@ -214,10 +214,7 @@ func TestTrustBetweenOperatorProcesses(t *testing.T) {
 	tf.portingIsADecision()
 	tf.joinsAreNotReplayed()
 	tf.concurrentCreates()
-	// TODO(issue 14, SP secrets): an SP secret seen at operator a's /token
-	// fails at b's /token and at discovery; the lead adds the check here
-	// once per-operator SP secrets are merged. Use tf.race: by now a's
-	// policy declines e2e-shop. Its writes, if any, go into tf.audit.
+	tf.spSecretsStayWithTheirOperator()
 	tf.auditNamesEverything()
 }
 

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -172,5 +175,64 @@ func (tf *trustFed) concurrentCreates() {
 	wrong := sp{clientID: "race", secret: "not-" + won[0]}
 	if status, _, err := wrong.discover(httpClient, tf.a.publicURL(), deDemo.Number); err != nil || status != 401 {
 		t.Errorf("discovery with another secret: %d %v, want 401", status, err)
+	}
+}
+
+// spSecretsStayWithTheirOperator: the secret discovery hands out for a's
+// subscriber is the SP's secret at a only. It authenticates the SP at a's
+// /token, and fails at b's /token and at discovery; the SP's own secret
+// fails at every /token. A client that authenticates gets invalid_grant
+// for the made-up code, one that does not gets invalid_client: which of
+// the two a gateway answers says whether it took the secret.
+func (tf *trustFed) spSecretsStayWithTheirOperator() {
+	t := tf.t
+	discover := func(number string, at *node) discoveryAnswer {
+		status, a, err := tf.race.discover(httpClient, tf.c.publicURL(), number)
+		if err != nil || status != 200 || a.link("issuer") != at.publicURL() {
+			t.Fatalf("discovery of %s: %d %+v %v, want %s's gateway", number, status, a, err, at.id)
+		}
+		return a
+	}
+	// a's new range's number: a's own, unlike the numbers ported above.
+	atA, atB := discover(ukDemo.SpareNumber, tf.a), discover(deDemo.Number, tf.b)
+	secretA, secretB := atA.Response.ClientSecret, atB.Response.ClientSecret
+	if secretA == "" || secretA == secretB || secretA == tf.race.secret || secretB == tf.race.secret {
+		t.Fatalf("discovery handed out %q for a and %q for b: want two secrets, neither the SP's own", secretA, secretB)
+	}
+	token := func(endpoint, secret string) string {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {"made-up"}, "redirect_uri": {spRedirect}}
+		req, err := http.NewRequest("POST", endpoint, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(tf.race.clientID, secret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", endpoint, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	tokenA, tokenB := atA.link("token"), atB.link("token")
+	for _, c := range []struct {
+		what, endpoint, secret, want string
+	}{
+		{"a's secret at a's /token", tokenA, secretA, "invalid_grant"},
+		{"b's secret at b's /token", tokenB, secretB, "invalid_grant"},
+		{"a's secret at b's /token", tokenB, secretA, "invalid_client"},
+		{"b's secret at a's /token", tokenA, secretB, "invalid_client"},
+		{"the SP's own secret at a's /token", tokenA, tf.race.secret, "invalid_client"},
+	} {
+		if got := token(c.endpoint, c.secret); !strings.Contains(got, `"error":"`+c.want+`"`) {
+			t.Errorf("%s: %s, want %s", c.what, got, c.want)
+		}
+	}
+	replayed := sp{clientID: tf.race.clientID, secret: secretA}
+	for _, n := range tf.nodes {
+		if status, _, err := replayed.discover(httpClient, n.publicURL(), deDemo.Number); err != nil || status != 401 {
+			t.Errorf("discovery on %s with the secret a's gateway saw: %d %v, want 401", n.id, status, err)
+		}
 	}
 }
