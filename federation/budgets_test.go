@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,26 +18,19 @@ import (
 	"github.com/mcfed/mcfed/registry"
 )
 
-// testClock is a clock the tests move by hand: budgets refill without
-// sleeping.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+// stoppedClock stands still until the test moves it: budgets refill when
+// the test says, however slow the machine.
+type stoppedClock struct{ unixNano atomic.Int64 }
+
+func newStoppedClock() *stoppedClock {
+	c := &stoppedClock{}
+	c.unixNano.Store(time.Now().UnixNano())
+	return c
 }
 
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
+func (c *stoppedClock) now() time.Time { return time.Unix(0, c.unixNano.Load()) }
 
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func (c *stoppedClock) advance(d time.Duration) { c.unixNano.Add(int64(d)) }
 
 // answer is an HTTP answer as the budget tests read it.
 type answer struct {
@@ -103,7 +96,7 @@ const addressFailures = 20
 // token; a node joining from another address with its right token is
 // admitted, and the guessing address gets a failure back 5 seconds later.
 func TestJoinFailureBudget(t *testing.T) {
-	clock := newTestClock()
+	clock := newStoppedClock()
 	var logs syncBuffer
 	f := startFedWith(t, 1, func(c *Config) {
 		c.now = clock.now
@@ -162,7 +155,7 @@ func TestJoinFailureBudget(t *testing.T) {
 // 429 whatever its token (the right one too, until a failure comes back),
 // while the right token from another address works throughout.
 func TestAdminTokenFailureBudget(t *testing.T) {
-	clock := newTestClock()
+	clock := newStoppedClock()
 	f := startFedWith(t, 1, func(c *Config) { c.now = clock.now })
 	status := f.nodes[0].AdminURL() + "/v1/cluster/status"
 	for i := range addressFailures {
@@ -195,7 +188,9 @@ func TestAdminTokenFailureBudget(t *testing.T) {
 // same address is the one discovery's budget keys on.
 func TestTrustedProxyBudgets(t *testing.T) {
 	const proxy, direct = "127.0.0.2", "127.0.0.3"
+	clock := newStoppedClock()
 	f := startFedWith(t, 1, func(c *Config) {
+		c.now = clock.now
 		c.TrustedProxies = []string{proxy + "/32"}
 		c.PublicAddr = "127.0.0.1:0"
 	})

@@ -114,8 +114,8 @@ type Config struct {
 	TrustedProxies []string
 	Logger         *slog.Logger
 
-	// now is the admin listener's failure budget's clock (nil:
-	// time.Now); the tests refill it without sleeping.
+	// now is the clock of the admin listener's and discovery's failure
+	// budgets (nil: time.Now); the tests refill them without sleeping.
 	now func() time.Time
 	// adminTokenIterations is the PBKDF2 cost of the admin token's
 	// verifier (0: registry.SlowHashIterations); the tests lower it.

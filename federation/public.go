@@ -50,6 +50,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		SelectionKey: key,
 		Readiness:    n.raft,
 		Log:          n.log,
+		Now:          n.cfg.now,
 	})
 	if err != nil {
 		return nil, err
