@@ -98,11 +98,14 @@ const addressFailures = 20
 func TestJoinFailureBudget(t *testing.T) {
 	clock := newStoppedClock()
 	var logs syncBuffer
-	f := startFedWith(t, 1, func(c *Config) {
+	f := startFedWith(t, 2, func(c *Config) {
 		c.now = clock.now
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
-	join := f.nodes[0].AdminURL() + "/v1/cluster/join"
+	// Guessed at a follower, which asks the leader: the leader's refusal
+	// comes back as a refused token and spends the follower's budget.
+	fl := f.follower()
+	join := f.nodes[fl].AdminURL() + "/v1/cluster/join"
 	guess := func(i int) answer {
 		return from(t, "127.0.0.2", "POST", join, raft.JoinRequest{ID: "n9", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2",
 			Token: "guess-" + string(rune('a'+i%26)) + strings.Repeat("x", i), NodeVerifier: registry.HashSecret("s")})
@@ -120,25 +123,23 @@ func TestJoinFailureBudget(t *testing.T) {
 
 	// A node whose operator mistyped its token twice, from another
 	// address, then starts with the right one: admitted.
-	token := f.joinToken(0, "n2", "")
+	token := f.joinToken(0, "n3", "")
 	for range 2 {
-		if a := from(t, "127.0.0.1", "POST", join, raft.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2",
+		if a := from(t, "127.0.0.1", "POST", join, raft.JoinRequest{ID: "n3", RaftAddr: "127.0.0.1:1", AdminURL: "http://127.0.0.1:2",
 			Token: token + "typo", NodeVerifier: registry.HashSecret("s")}); a.status != 403 {
 			t.Fatalf("a mistyped token: %d %s", a.status, a.body)
 		}
 	}
-	cfg := testNodeConfig(t, "n2", filepath.Join(t.TempDir(), "n2"))
-	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), token
-	n2, err := Start(context.Background(), cfg)
+	cfg := testNodeConfig(t, "n3", filepath.Join(t.TempDir(), "n3"))
+	cfg.Join, cfg.JoinToken = f.nodes[fl].AdminURL(), token
+	n3, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("the right token from another address: %v", err)
 	}
-	t.Cleanup(func() { n2.Close() })
-	if f.nodes[0].Raft().Registry().Node("n2") == nil {
-		t.Fatal("n2 was not admitted")
-	}
+	t.Cleanup(func() { n3.Close() })
+	f.waitFor("n3 in the follower's registry", func() bool { return f.nodes[fl].Raft().Registry().Node("n3") != nil })
 
-	body := scrape(t, f.nodes[0])
+	body := scrape(t, f.nodes[fl])
 	if v := mustSample(t, body, `mcfed_http_requests_total{listener="admin",method="POST",route="/v1/cluster/join",status="429"}`); v != 1 {
 		t.Fatalf("429s counted: %v", v)
 	}
