@@ -96,12 +96,18 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.SMSMode, "sms-mode", federation.DefaultSMSMode, "SMS authenticator: otp (code), url (link) or otp+url (either)")
 	logFormat := fs.String("log-format", "json", "log output: text or json")
 	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated networks (CIDRs) of the load balancers in front of the node: from them, the client's address for the failure budgets is X-Forwarded-For's rightmost hop outside these networks (default: none trusted, the connection's address)")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", federation.DefaultMaxStaleness, "a follower that has not heard from the leader for longer is not ready")
 	if err := envFlags(fs); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, p := range strings.Split(*trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+		}
 	}
 	logger, err := federation.NewLogger(os.Stderr, *logFormat, *logLevel)
 	if err != nil {

@@ -26,6 +26,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/valyala/fasthttp"
 
+	"github.com/mcfed/mcfed/internal/budget"
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/internal/problem"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
@@ -88,20 +90,32 @@ type Config struct {
 	// log line); Metrics serves /metrics.
 	Observe, Metrics fiber.Handler
 	Log              *slog.Logger
+	// TrustedProxies are the networks (clientaddr.Networks) whose
+	// connections name their client in X-Forwarded-For: the address the
+	// failure budget is kept under (budget.go).
+	TrustedProxies []string
+	// AuthFailures is each address's budget of failed admin and join
+	// tokens (zero: budget.DefaultAddressFailures); Now its clock
+	// (default time.Now; tests refill it without sleeping).
+	AuthFailures budget.Throttle
+	Now          func() time.Time
 }
 
 type api struct {
 	cfg Config
 	c   Cluster
 	log *slog.Logger
+	// failed is the failure budget per client address (budget.go).
+	failed *budget.Keyed
 }
 
 // New builds the admin API. Bodies are streamed (so bulk imports of
 // gigabytes never sit in memory whole), which makes every JSON handler read
 // through readJSON and its size cap.
 func New(cfg Config) *fiber.App {
-	a := &api{cfg: cfg, c: cfg.Cluster, log: cfg.Log}
-	app := fiber.New(fiber.Config{
+	a := &api{cfg: cfg, c: cfg.Cluster, log: cfg.Log,
+		failed: budget.New(cfg.AuthFailures, budget.DefaultAddressFailures, cfg.Now)}
+	fcfg := fiber.Config{
 		DisableStartupMessage: true,
 		StreamRequestBody:     true,
 		BodyLimit:             cfg.MaxBodyBytes,
@@ -125,7 +139,9 @@ func New(cfg Config) *fiber.App {
 			}
 			return writeProblem(c, p)
 		},
-	})
+	}
+	clientaddr.FiberConfig(&fcfg, cfg.TrustedProxies)
+	app := fiber.New(fcfg)
 	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
 		if h.IsPost() && bytes.HasSuffix(path, []byte("/import")) {
@@ -144,7 +160,8 @@ func New(cfg Config) *fiber.App {
 	app.Use("/debug/pprof", a.requireAdminToken, pprof.New())
 
 	// Authenticated by their own credentials: a join token, a member's
-	// node credential.
+	// node credential. Join refusals spend the failure budget.
+	app.Post(pathJoin, a.budgetJoin)
 	a.c.Mount(app, a.log)
 
 	v1 := app.Group("/v1", a.requireAdminToken)

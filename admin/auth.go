@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -30,6 +31,10 @@ type caller struct {
 type callerKey struct{}
 
 func (a *api) requireAdminToken(c *fiber.Ctx) error {
+	addr := clientaddr.Of(c)
+	if err := a.overBudget(c, addr); err != nil {
+		return err
+	}
 	tok := bearer(c)
 	if tok != "" && a.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1 {
 		c.Locals(callerKey{}, caller{presented: raft.Presented{Credential: registry.AdminCredentialID(a.cfg.NodeID), Secret: tok}, own: true})
@@ -51,6 +56,7 @@ func (a *api) requireAdminToken(c *fiber.Ctx) error {
 			return c.Next()
 		}
 	}
+	a.authFailed(c, addr, "admin token")
 	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mcfed-admin"`)
 	return newProblem(401, "unauthorized", "a valid admin token is required (Authorization: Bearer ...)")
 }

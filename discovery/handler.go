@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -56,7 +57,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, errBadCredentials, r)
 	}
-	if ok, wait := s.perSP.take(sp.ClientID); !ok {
+	if ok, wait := s.perSP.Take(sp.ClientID); !ok {
 		return s.writeError(c, errTooMany("too many discovery requests for this client", wait), r)
 	}
 	if perr != nil {
@@ -165,13 +166,13 @@ func (s *Service) writeSelection(c *fiber.Ctx, sp *registry.ServiceProvider, r *
 // failed authentications are over budget, nil otherwise. The address is
 // only worked out once some address has failed.
 func (s *Service) failureBudgetSpent(c *fiber.Ctx, clientID []byte) *protoError {
-	if len(clientID) > 0 && !s.failedClient.empty() {
-		if spent, wait := s.failedClient.spent(string(clientID)); spent {
+	if len(clientID) > 0 && !s.failedClient.Empty() {
+		if spent, wait := s.failedClient.Spent(string(clientID)); spent {
 			return errTooMany("too many failed authentications for this client", wait)
 		}
 	}
-	if !s.failedAddress.empty() {
-		if spent, wait := s.failedAddress.spent(c.IP()); spent {
+	if !s.failedAddress.Empty() {
+		if spent, wait := s.failedAddress.Spent(clientaddr.Of(c)); spent {
 			return errTooMany("too many failed authentications from this address", wait)
 		}
 	}
@@ -181,9 +182,9 @@ func (s *Service) failureBudgetSpent(c *fiber.Ctx, clientID []byte) *protoError 
 // authFailed spends the failure budgets of a request whose SP did not
 // authenticate, and logs (without credentials) when that spent one.
 func (s *Service) authFailed(c *fiber.Ctx, clientID []byte) {
-	addr := c.IP()
-	byClient := len(clientID) > 0 && s.failedClient.spend(string(clientID))
-	byAddress := s.failedAddress.spend(addr)
+	addr := clientaddr.Of(c)
+	byClient := len(clientID) > 0 && s.failedClient.Spend(string(clientID))
+	byAddress := s.failedAddress.Spend(addr)
 	if byClient || byAddress {
 		id := string(clientID)
 		if len(id) > 128 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -99,7 +100,7 @@ type Service struct {
 	log          *slog.Logger
 	// perSP is each SP's request budget; failedClient and failedAddress
 	// the failure budgets.
-	perSP, failedClient, failedAddress *keyedBudget
+	perSP, failedClient, failedAddress *budget.Keyed
 }
 
 // Paths the service mounts.
@@ -149,9 +150,9 @@ func New(cfg Config) (*Service, error) {
 		s.log = slog.Default()
 	}
 	now := func() time.Time { return s.now() }
-	s.perSP = newKeyedBudget(cfg.Throttle, DefaultThrottle, now)
-	s.failedClient = newKeyedBudget(cfg.AuthFailures.PerClient, DefaultClientFailures, now)
-	s.failedAddress = newKeyedBudget(cfg.AuthFailures.PerAddress, DefaultAddressFailures, now)
+	s.perSP = budget.New(cfg.Throttle, DefaultThrottle, now)
+	s.failedClient = budget.New(cfg.AuthFailures.PerClient, DefaultClientFailures, now)
+	s.failedAddress = budget.New(cfg.AuthFailures.PerAddress, DefaultAddressFailures, now)
 	sttl := cfg.SelectionTTL
 	if sttl <= 0 {
 		sttl = 10 * time.Minute

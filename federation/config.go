@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/operator/sms"
 	"github.com/mcfed/mcfed/raft"
 )
@@ -103,8 +104,19 @@ type Config struct {
 	// are capped by MaxImportBytes.
 	MaxBodyBytes   int
 	MaxImportBytes int64
+	// TrustedProxies are the networks (CIDRs, or single addresses) of the
+	// load balancers or TLS terminators in front of the node's listeners:
+	// from them, the client's address is X-Forwarded-For's rightmost hop
+	// outside these networks (internal/clientaddr); from anywhere else,
+	// the connection's. The failure budgets of the gateway, discovery,
+	// join and the admin API are kept per that address. Empty: no proxy
+	// is trusted.
+	TrustedProxies []string
 	Logger         *slog.Logger
 
+	// now is the clock of the admin listener's and discovery's failure
+	// budgets (nil: time.Now); the tests refill them without sleeping.
+	now func() time.Time
 	// adminTokenIterations is the PBKDF2 cost of the admin token's
 	// verifier (0: registry.SlowHashIterations); the tests lower it.
 	adminTokenIterations int
@@ -114,6 +126,7 @@ type Config struct {
 // command line wants them: one table of checks, by flag name.
 func (c *Config) validate() error {
 	tlsFiles := c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSCAFile != ""
+	_, proxiesErr := clientaddr.Networks(c.TrustedProxies)
 	checks := []struct {
 		bad bool
 		msg string
@@ -132,6 +145,7 @@ func (c *Config) validate() error {
 			"Raft and admin traffic between operators' nodes must be mutual TLS: give --tls-cert, --tls-key and --tls-ca " +
 				"(or --insecure-plaintext on a network you trust)"},
 		{c.SMSMode != "" && !validSMSMode(c.SMSMode), fmt.Sprintf("--sms-mode %q: want otp, url or otp+url", c.SMSMode)},
+		{proxiesErr != nil, fmt.Sprintf("--trusted-proxies: %v", proxiesErr)},
 	}
 	var errs []error
 	for _, ch := range checks {
@@ -187,6 +201,11 @@ func (c *Config) withDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	proxies, err := clientaddr.Networks(c.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	c.TrustedProxies = proxies
 	if c.OperatorFile != "" {
 		p, err := LoadOperatorProfile(c.OperatorFile)
 		if err != nil {

@@ -10,6 +10,7 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 	cfg := Config{
 		AdminToken: "short", Bootstrap: true, Join: "10.0.0.1:7001", OperatorFile: "op.json",
 		TLSCertFile: "node.pem", RaftAddr: "10.0.0.1:7000", SMSMode: "carrier-pigeon",
+		TrustedProxies: []string{"10.0.0.0/8", "lb.example"},
 	}
 	err := cfg.validate()
 	if err == nil {
@@ -19,6 +20,7 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 		"--node-id is required", "--data-dir is required", "--admin-token must be at least 16 characters",
 		"--bootstrap and --join exclude each other", "--join needs --join-token", "--operator-file needs --operator",
 		"--tls-cert, --tls-key and --tls-ca go together", `--sms-mode "carrier-pigeon"`,
+		`--trusted-proxies: "lb.example" is not a network`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)

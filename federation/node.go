@@ -259,6 +259,7 @@ func (n *Node) adminApp() *fiber.App {
 		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
 		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+		TrustedProxies: n.cfg.TrustedProxies, Now: n.cfg.now,
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}

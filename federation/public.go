@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/discovery"
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -17,7 +18,7 @@ import (
 // publicApp builds the public listener: what SPs and users reach. Discovery
 // mounts here; the operator's gateway joins it with its own issue.
 func (n *Node) publicApp() (*fiber.App, error) {
-	app := fiber.New(fiber.Config{
+	cfg := fiber.Config{
 		DisableStartupMessage: true,
 		BodyLimit:             publicMaxRequest,
 		// A GET carries what a POST may: the SDKs send /authorize as a GET,
@@ -29,7 +30,11 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    2 * time.Minute,
 		ErrorHandler:   publicErrorHandler,
-	})
+	}
+	// The gateway's and discovery's failure budgets key on the client's
+	// address behind these proxies (internal/clientaddr).
+	clientaddr.FiberConfig(&cfg, n.cfg.TrustedProxies)
+	app := fiber.New(cfg)
 	// First, so that every request has an id, a count and a log line.
 	app.Use(n.observe("public"))
 	app.Get("/healthz", admin.Healthz)
@@ -49,6 +54,8 @@ func (n *Node) publicApp() (*fiber.App, error) {
 		Metrics:      n.metrics,
 		SelectionKey: key,
 		Readiness:    n.raft,
+		Log:          n.log,
+		Now:          n.cfg.now,
 	})
 	if err != nil {
 		return nil, err

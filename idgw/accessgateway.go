@@ -5,11 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -33,45 +30,10 @@ type ClaimsQuery struct {
 }
 
 // Throttle limits each client's userinfo and premiuminfo calls: Rate a
-// second on average, Burst at once.
-type Throttle struct {
-	Rate  float64
-	Burst int
-}
+// second on average, Burst at once (default 100 a second, 200 at once).
+type Throttle = budget.Throttle
 
-// clientLimiter holds one token bucket per client id.
-type clientLimiter struct {
-	cfg Throttle
-	mu  sync.Mutex
-	m   map[string]*rate.Limiter
-}
-
-func newClientLimiter(t Throttle) *clientLimiter {
-	if t.Rate <= 0 {
-		t.Rate = 100
-	}
-	if t.Burst <= 0 {
-		t.Burst = 200
-	}
-	return &clientLimiter{cfg: t, m: map[string]*rate.Limiter{}}
-}
-
-// allow reports whether the client may call now, and if not, after how long.
-func (l *clientLimiter) allow(client string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	lim, ok := l.m[client]
-	if !ok {
-		lim = rate.NewLimiter(rate.Limit(l.cfg.Rate), l.cfg.Burst)
-		l.m[client] = lim
-	}
-	l.mu.Unlock()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
-}
+var defaultClientThrottle = Throttle{Rate: 100, Burst: 200}
 
 // bearerRequest is what userinfo and premiuminfo read of an HTTP request:
 // the Authorization header, and the access_token of a form body (RFC 6750
@@ -115,7 +77,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	if sp == nil {
 		return nil, errInvalidToken("The client may no longer use this token")
 	}
-	if ok, wait := g.limiter.allow(t.clientID, g.now()); !ok {
+	if ok, wait := g.limiter.Take(t.clientID); !ok {
 		return nil, errSlowDown(wait)
 	}
 	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/mcfed/mcfed/internal/budget"
 )
 
 // recordingSource is a data gateway for tests: it releases phone_number
@@ -87,7 +89,7 @@ func TestUserinfoAndPremiuminfo(t *testing.T) {
 
 func TestUserinfoIsThrottledPerClient(t *testing.T) {
 	f := newTokenFixture(t)
-	f.g.limiter = newClientLimiter(Throttle{Rate: 0.5, Burst: 2})
+	f.g.limiter = budget.New(Throttle{Rate: 0.5, Burst: 2}, Throttle{}, f.g.now)
 	access, _ := f.tokens("t1")
 	for i := range 2 {
 		if status, _, _, _ := f.get("/userinfo", "Bearer "+access); status != 200 {

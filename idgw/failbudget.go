@@ -1,11 +1,9 @@
 package idgw
 
 import (
-	"math"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/mcfed/mcfed/internal/budget"
 )
 
 // FailureBudget bounds failed client authentications at the token,
@@ -25,88 +23,15 @@ type FailureBudget struct {
 	PerAddress Throttle // default 20 failures at once, then 1 per 5 seconds
 }
 
-// maxBudgetKeys bounds the clients and addresses tracked at once; past it,
-// budgets that are whole again are forgotten.
-const maxBudgetKeys = 100_000
-
 // failureBudgets keeps the budgets of failed client authentications.
 type failureBudgets struct {
-	client, address *keyedBudget
+	client, address *budget.Keyed
 }
 
 func newFailureBudgets(b FailureBudget, now func() time.Time) *failureBudgets {
-	if b.PerClient.Rate <= 0 || b.PerClient.Burst <= 0 {
-		b.PerClient = Throttle{Rate: 1, Burst: 50}
-	}
-	if b.PerAddress.Rate <= 0 || b.PerAddress.Burst <= 0 {
-		b.PerAddress = Throttle{Rate: 0.2, Burst: 20}
-	}
-	return &failureBudgets{client: newKeyedBudget(b.PerClient, now), address: newKeyedBudget(b.PerAddress, now)}
-}
-
-// keyedBudget is a token bucket per key, spent by failures.
-type keyedBudget struct {
-	cfg Throttle
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*rate.Limiter
-}
-
-func newKeyedBudget(t Throttle, now func() time.Time) *keyedBudget {
-	return &keyedBudget{cfg: t, now: now, m: map[string]*rate.Limiter{}}
-}
-
-// spent reports whether key has no failure left, and if so how long until
-// it has one.
-func (b *keyedBudget) spent(key string) (bool, time.Duration) {
-	if key == "" {
-		return false, 0
-	}
-	b.mu.Lock()
-	lim := b.m[key]
-	b.mu.Unlock()
-	if lim == nil {
-		return false, 0
-	}
-	now := b.now()
-	tokens := lim.TokensAt(now)
-	if tokens >= 1 {
-		return false, 0
-	}
-	return true, time.Duration(math.Ceil((1-tokens)/b.cfg.Rate*1e9)) * time.Nanosecond
-}
-
-// spend records one failure of key and reports whether that used the last
-// of its budget (to log once, not at every refusal).
-func (b *keyedBudget) spend(key string) (exhausted bool) {
-	if key == "" {
-		return false
-	}
-	now := b.now()
-	b.mu.Lock()
-	lim := b.m[key]
-	if lim == nil {
-		if len(b.m) >= maxBudgetKeys {
-			b.forgetWholeLocked(now)
-		}
-		if len(b.m) >= maxBudgetKeys {
-			b.mu.Unlock()
-			return false
-		}
-		lim = rate.NewLimiter(rate.Limit(b.cfg.Rate), b.cfg.Burst)
-		b.m[key] = lim
-	}
-	b.mu.Unlock()
-	lim.AllowN(now, 1)
-	return lim.TokensAt(now) < 1
-}
-
-// forgetWholeLocked drops the keys whose budget has refilled.
-func (b *keyedBudget) forgetWholeLocked(now time.Time) {
-	for k, lim := range b.m {
-		if lim.TokensAt(now) >= float64(b.cfg.Burst) {
-			delete(b.m, k)
-		}
+	return &failureBudgets{
+		client:  budget.New(b.PerClient, budget.DefaultClientFailures, now),
+		address: budget.New(b.PerAddress, budget.DefaultAddressFailures, now),
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/internal/clientaddr"
 )
 
 // postFrom posts form to path as client basic ("id:secret"), from the
@@ -49,7 +51,11 @@ func TestClientAuthenticationFailureBudget(t *testing.T) {
 	f.g.cfg.Observer = obs
 	f.g.failures = newFailureBudgets(FailureBudget{
 		PerClient: Throttle{Rate: 0.1, Burst: 3}, PerAddress: Throttle{Rate: 0.1, Burst: 5}}, f.g.now)
-	f.app = fiber.New(fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor})
+	// fiber's Test connects from 0.0.0.0: the test is the trusted proxy,
+	// and each request's X-Forwarded-For its client's address.
+	cfg := fiber.Config{}
+	clientaddr.FiberConfig(&cfg, []string{"0.0.0.0/32"})
+	f.app = fiber.New(cfg)
 	if err := f.g.Mount(f.app); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -95,7 +96,7 @@ type Gateway struct {
 	used     *ttlStore[issuedFrom]      // redeemed codes, to revoke on replay
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
-	limiter  *clientLimiter
+	limiter  *budget.Keyed
 	failures *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
 	clientAuth *clientAuthState
@@ -145,8 +146,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.secrets = registry.NewSecretCache(0)
 	g.access = newTTLStore[*accessToken](g.now)
 	g.refresh = newTTLStore[*accessToken](g.now)
-	g.limiter = newClientLimiter(cfg.Throttle)
-	g.failures = newFailureBudgets(cfg.AuthFailures, func() time.Time { return g.now() })
+	now := func() time.Time { return g.now() }
+	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)
+	g.failures = newFailureBudgets(cfg.AuthFailures, now)
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
 	g.paths.continueURL = u.Authorization + "/continue"
 	g.paths.status = g.paths.continueURL + "/status"

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -169,7 +170,7 @@ func (g *Gateway) writeAuthorize(c *fiber.Ctx, a authorizeAnswer, navigate bool)
 // tokenRequestOf is what the token, revocation and introspection
 // endpoints read: the form and the Authorization header.
 func tokenRequestOf(c *fiber.Ctx) tokenRequest {
-	return tokenRequest{form: argsValues(c.Context().PostArgs()), authorization: c.Get(fiber.HeaderAuthorization), source: c.IP()}
+	return tokenRequest{form: argsValues(c.Context().PostArgs()), authorization: c.Get(fiber.HeaderAuthorization), source: clientaddr.Of(c)}
 }
 
 // handleToken is the token endpoint.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/spsecret"
 	"github.com/mcfed/mcfed/registry"
@@ -63,16 +64,16 @@ type issuedFrom struct {
 func (g *Gateway) authenticateClient(ctx context.Context, r tokenRequest, endpoint endpoint) (*registry.ServiceProvider, *OAuthError) {
 	id := r.claimedClientID()
 	for _, b := range []struct {
-		budget *keyedBudget
+		budget *budget.Keyed
 		key    string
 	}{{g.failures.client, id}, {g.failures.address, r.source}} {
-		if spent, wait := b.budget.spent(b.key); spent {
+		if spent, wait := b.budget.Spent(b.key); spent {
 			return nil, errTooManyFailures(wait)
 		}
 	}
 	sp, e := g.checkClient(ctx, r, endpoint)
 	if e != nil && e.Code == CodeInvalidClient {
-		byClient, byAddress := g.failures.client.spend(id), g.failures.address.spend(r.source)
+		byClient, byAddress := g.failures.client.Spend(id), g.failures.address.Spend(r.source)
 		if byClient || byAddress {
 			// Once per budget spent; the refusals that follow are counted
 			// by the observer (429 slow_down). No credential is logged.
