@@ -27,12 +27,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/internal/version"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
@@ -58,7 +60,12 @@ type Node struct {
 	onboarded chan struct{}
 	smsc      *smpp.Client // the operator's SMSC, when configured
 	auth      *authenticator
-	log       *slog.Logger
+	// noAuthenticator: the gateway was built with no authenticator
+	// (warnings.go).
+	noAuthenticator atomic.Bool
+	log             *slog.Logger
+	// started: Start returned the node, whose Close logs its end.
+	started bool
 	// ctx ends when the node closes, stopping its background loops.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -72,13 +79,23 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := cfg.withDefaults(); err != nil {
-		return nil, err
+		return nil, &ConfigError{[]error{err}}
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), onboarded: make(chan struct{})}
 	n.ctx, n.stop = context.WithCancel(context.Background())
+	// A start that fails (a join refused, a port taken) leaves the data
+	// directory as it found it: a half-made raft.db would make the next
+	// start take it for a member's.
+	before, err := listTree(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
+			if rerr := before.removeNew(); rerr != nil {
+				n.log.Error("removing what the failed start made in the data directory", "dir", cfg.DataDir, "err", rerr)
+			}
 		}
 	}()
 
@@ -107,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
 	n.auth = newAuthenticator(n)
 	rc.Client, rc.ObserveWrite, rc.Authenticator = client, n.metrics.ObserveApply, n.auth
+	if rc.Logger == nil {
+		rc.Logger = n.log
+	}
 	rn, err := raft.Open(rc)
 	if err != nil {
 		return nil, err
@@ -130,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := rn.Join(ctx, cfg.Join, req); err != nil {
+		if err := n.join(ctx, client, rn.Addr(), req); err != nil {
 			return nil, err
 		}
 		if err := writeNodeSecret(cfg.DataDir, secret); err != nil {
@@ -180,7 +200,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
-	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
+	n.started = true
+	n.log.Info("node started", "version", version.Get().String(), "admin", n.AdminURL(), "raft", rn.Addr(),
+		"public", n.PublicURL(), "operator", cfg.OperatorID)
 	return n, nil
 }
 
@@ -246,7 +268,15 @@ func (n *Node) Close() error {
 	if n.smsc != nil {
 		errs = append(errs, n.smsc.Close())
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if n.started {
+		if err != nil {
+			n.log.Error("node stopped", "err", err)
+		} else {
+			n.log.Info("node stopped")
+		}
+	}
+	return err
 }
 
 // adminApp builds the node's admin API from its parts.
@@ -254,7 +284,7 @@ func (n *Node) adminApp() *fiber.App {
 	cfg := admin.Config{
 		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
-		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log, Warnings: n.warnings,
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}
