@@ -5,7 +5,9 @@
 //
 // A file per concern: node.go starts and stops the node and builds its
 // admin app; config.go holds every default and check of a node's settings
-// (main only parses flags); keys.go is the custody of what stays in the
+// (main only parses flags); join.go is the joining node's side of a join,
+// and datadir.go undoes what a failed start made; warnings.go says what
+// leaves a running node useless for part of its job; keys.go is the custody of what stays in the
 // data directory (signing and sealing keys, selection key); credentials.go
 // the node's own credential and admin token and the leader's authenticator;
 // portdeadlines.go decides port requests whose deadline passed; public.go and gateway.go build the public listener (discovery, the
