@@ -157,6 +157,7 @@ func (c *Config) validate() error {
 			"this node at, e.g. https://mc.example.net", c.PublicAddr)},
 		{c.PublicURL != "" && publicURLProblem(c.PublicURL) != "", fmt.Sprintf("--public-url %q: %s", c.PublicURL, publicURLProblem(c.PublicURL))},
 		{c.JoinTimeout < 0, "--join-timeout must not be negative"},
+		{c.Join != "" && !joinURLValid(c.Join), fmt.Sprintf("--join %q: want a member's admin URL, e.g. https://10.0.0.1:7001", c.Join)},
 	}
 	var errs []error
 	for _, ch := range checks {
@@ -185,6 +186,16 @@ func routable(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return host != "" && (ip == nil || !ip.IsUnspecified())
+}
+
+// joinURLValid reports whether u is an http(s) URL with a host, or a
+// host:port (withDefaults makes it http://).
+func joinURLValid(u string) bool {
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Hostname() != ""
 }
 
 // publicURLProblem says what is wrong with u as the node's public URL (the

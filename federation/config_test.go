@@ -127,3 +127,17 @@ func TestConfigRefusesAnIssuerNobodyCanReach(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigRefusesAJoinURLThatIsNone(t *testing.T) {
+	base := Config{NodeID: "a", DataDir: t.TempDir(), AdminToken: "admin-token-abcdefghijkl", JoinToken: "t"}
+	for join, ok := range map[string]bool{
+		"https://10.0.0.1:7001": true, "10.0.0.1:7001": true, "http://mc-a.example:7001/": true,
+		"ftp://10.0.0.1": false, "https://": false, "http://:7001": false,
+	} {
+		cfg := base
+		cfg.Join = join
+		if err := cfg.validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "want a member's admin URL") {
+			t.Errorf("--join %q: %v", join, err)
+		}
+	}
+}
