@@ -1,7 +1,12 @@
 // Command mcfed runs a node of a Mobile Connect federation.
 //
-//	mcfed dev     a demo federation on loopback, no configuration
-//	mcfed serve   one production node (flags or MCFED_* environment variables)
+//	mcfed dev       a demo federation on loopback, no configuration
+//	mcfed serve     one production node (flags or MCFED_* environment variables)
+//	mcfed version   the build's version
+//	mcfed help      the commands, or one command's flags
+//
+// main only parses: federation.Config holds the defaults and checks every
+// setting (federation/config.go).
 package main
 
 import (
@@ -9,111 +14,339 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/mcfed/mcfed/dev"
 	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/internal/version"
 )
 
+// Exit codes: what a script or an init system can tell apart.
+const (
+	exitFailure = 1 // the node failed while running, or could not start
+	exitUsage   = 2 // a bad command, flag, variable or setting: fix the command line
+	exitJoin    = 3 // --join failed (unreachable, TLS mismatch, refused token, no leader in time)
+)
+
+// command is one of mcfed's subcommands. flags, when set, builds its flag
+// set, for help and for run; env says its flags are read from MCFED_*
+// variables too.
+type command struct {
+	name, summary string
+	env           bool
+	flags         func() (*flag.FlagSet, []flagGroup)
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{name: "dev", summary: "start a demo federation on loopback (no configuration)", flags: devFlags, run: runDev},
+		{name: "serve", summary: "run one node of a federation", env: true, flags: func() (*flag.FlagSet, []flagGroup) {
+			fs, groups, _ := serveFlags()
+			return fs, groups
+		}, run: serve},
+		{name: "version", summary: "print the build's version", run: printVersion},
+		{name: "help", summary: `list the commands, or "mcfed help <command>" for one command's flags`},
+	}
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(ctx, os.Args[2:])
-	case "dev":
-		err = runDev(ctx, os.Args[2:])
-	case "-h", "--help", "help":
-		usage()
-		return
-	default:
-		usage()
-		os.Exit(2)
-	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "mcfed:", err)
-		os.Exit(1)
-	}
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, `usage: mcfed <command> [flags]
-
-commands:
-  dev     start a demo federation on loopback (no configuration)
-  serve   run one node; "mcfed serve -h" lists its flags`)
+// run runs the command args name and returns the process's exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	}
+	if name == "help" {
+		return help(args[1:], stdout, stderr)
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "mcfed: unknown command %q; the commands are %s (\"mcfed help\" says more)\n", name, commandNames())
+		return exitUsage
+	}
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	prefix := "mcfed " + cmd.name + ": "
+	var (
+		usageErr *usageError
+		cfgErr   *federation.ConfigError
+		joinErr  *federation.JoinError
+	)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printHelp(stdout, cmd)
+		return 0
+	case errors.As(err, &usageErr):
+		for _, e := range usageErr.errs {
+			fmt.Fprintln(stderr, prefix+e.Error())
+		}
+		fmt.Fprintf(stderr, "run \"mcfed help %s\" for its flags\n", cmd.name)
+		return exitUsage
+	case errors.As(err, &cfgErr):
+		for _, e := range cfgErr.Problems {
+			fmt.Fprintln(stderr, prefix+e.Error())
+		}
+		return exitUsage
+	case errors.As(err, &joinErr):
+		fmt.Fprintln(stderr, prefix+joinErr.Error())
+		return exitJoin
+	}
+	fmt.Fprintln(stderr, prefix+err.Error())
+	return exitFailure
 }
 
-// envFlags gives every flag of fs the environment variable MCFED_<NAME> as
-// its default, so containers can configure a node without a command line.
-func envFlags(fs *flag.FlagSet) error {
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name && c.run != nil {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// usageError is a command line that does not parse: one error per bad flag
+// or variable, each with the value given and what is accepted.
+type usageError struct{ errs []error }
+
+func (e *usageError) Error() string { return errors.Join(e.errs...).Error() }
+
+// parse sets fs from the MCFED_* environment when env is set, then from
+// args (the command line wins), and reports every bad value at once.
+func parse(fs *flag.FlagSet, args []string, env bool) error {
+	fs.SetOutput(io.Discard) // run prints the errors, once
+	fs.Usage = func() {}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "MCFED_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if !env {
+			return
+		}
+		name := envName(f.Name)
 		if v, ok := os.LookupEnv(name); ok {
 			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 			}
 		}
 	})
-	return errors.Join(errs...)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		errs = append(errs, err)
+	} else if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0)))
+	}
+	if len(errs) > 0 {
+		return &usageError{errs}
+	}
+	return nil
 }
 
-func serve(ctx context.Context, args []string) error {
+// envName is the environment variable of a flag: MCFED_ and its name in
+// capitals, dashes as underscores.
+func envName(flagName string) string {
+	return "MCFED_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: mcfed <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+}
+
+// help answers "mcfed help [command]".
+func help(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		usage(stdout)
+		return 0
+	case len(args) > 1:
+		fmt.Fprintln(stderr, "mcfed help: one command at a time, e.g. mcfed help serve")
+		return exitUsage
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			printHelp(stdout, c)
+			return 0
+		}
+	}
+	fmt.Fprintf(stderr, "mcfed help: unknown command %q; the commands are %s\n", args[0], commandNames())
+	return exitUsage
+}
+
+// flagGroup is a heading of a command's help and the flags under it.
+type flagGroup struct {
+	title string
+	flags []string
+}
+
+// printHelp writes a command's help: its flags by group, each with its
+// MCFED_* variable and default.
+func printHelp(w io.Writer, c command) {
+	if c.flags == nil {
+		fmt.Fprintf(w, "usage: mcfed %s\n\n%s\n", c.name, c.summary)
+		return
+	}
+	fs, groups := c.flags()
+	fmt.Fprintf(w, "usage: mcfed %s [flags]\n\nmcfed %s: %s.\n", c.name, c.name, c.summary)
+	if c.env {
+		fmt.Fprintln(w, "Every flag can also be set by the environment variable shown beside it; the command line wins.")
+	}
+	seen := map[string]bool{}
+	for _, g := range groups {
+		fmt.Fprintf(w, "\n%s:\n", g.title)
+		for _, name := range g.flags {
+			if f := fs.Lookup(name); f != nil {
+				seen[name] = true
+				printFlag(w, f, c.env)
+			}
+		}
+	}
+	first := true
+	fs.VisitAll(func(f *flag.Flag) {
+		if !seen[f.Name] {
+			if first {
+				fmt.Fprintf(w, "\nOther:\n")
+				first = false
+			}
+			printFlag(w, f, c.env)
+		}
+	})
+}
+
+func printFlag(w io.Writer, f *flag.Flag, env bool) {
+	kind, usage := flag.UnquoteUsage(f)
+	switch {
+	case isBool(f):
+		kind = ""
+	case kind == "value":
+		kind = "duration" // federation.DurationFlag, the one Value of our own that takes an argument
+	}
+	line := "  --" + f.Name
+	if kind != "" {
+		line += " " + kind
+	}
+	if env {
+		line += "  [" + envName(f.Name) + "]"
+	}
+	if f.DefValue != "" && f.DefValue != "false" {
+		line += "  (default " + f.DefValue + ")"
+	}
+	fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+func printVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return &usageError{[]error{fmt.Errorf("takes no arguments, got %q", args[0])}}
+	}
+	fmt.Fprintf(stdout, "mcfed %s %s/%s %s\n", version.Get(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	return nil
+}
+
+// serveOptions are serve's settings that are not the node's Config.
+type serveOptions struct {
+	logFormat, logLevel string
+}
+
+// serveFlags defines serve's flags over a Config; the defaults shown are
+// federation's.
+func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveOptions)) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var cfg federation.Config
 	var smsc federation.SMSCConfig
+	var opts serveOptions
 	cfg.SMSC = &smsc
+	cfg.KeyRotation, cfg.MaxStaleness, cfg.JoinTimeout = federation.DefaultKeyRotation, federation.DefaultMaxStaleness, federation.DefaultJoinTimeout
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
-	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
-	fs.StringVar(&cfg.OperatorFile, "operator-file", "", "JSON profile of --operator (name, country, currency, networks, ranges, ip_ranges): registered with the node's issuer and public keys at start")
-	fs.DurationVar(&cfg.KeyRotation, "key-rotation", federation.DefaultKeyRotation, "how long a signing key signs before it is replaced (a negative duration: never); the old key stays published until its tokens expire")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for this node's admin API (at least 16 characters; required)")
+	fs.Var(federation.BoolFlag(&cfg.Bootstrap), "bootstrap", "start a new federation with this node as its first member")
+	fs.StringVar(&cfg.Join, "join", "", "admin URL of a member to join through, e.g. https://10.0.0.1:7001 (http:// without --tls-*)")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token issued by the federation's admin (POST /v1/cluster/join-tokens)")
+	fs.Var(federation.DurationFlag(&cfg.JoinTimeout), "join-timeout", "how long --join waits for a federation that cannot admit the node yet (no leader); other failures end it at once")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", federation.DefaultRaftAddr, "Raft listen address, as peers reach it")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", federation.DefaultAdminAddr, "admin API listen address (keep it on a private network)")
 	fs.StringVar(&cfg.PublicAddr, "public-addr", federation.DefaultPublicAddr, "public listen address (discovery, OIDC)")
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "how SPs and browsers reach --public-addr, e.g. https://mc.example.net (default http://<public-addr>)")
-	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new federation with this node as its first member")
-	fs.StringVar(&cfg.Join, "join", "", "admin URL of a member to join through, e.g. http://10.0.0.1:7001")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token issued by the federation's admin")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (at least 16 characters)")
-	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate of this node, for mutual TLS between nodes")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "how SPs and browsers reach --public-addr, e.g. https://mc.example.net: the operator's issuer (default http://<public-addr>; required when --public-addr names no host, as :8080 does)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate of this node, naming its --node-id, for mutual TLS between nodes")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSCAFile, "tls-ca", "", "PEM CA bundle that signs the federation's node certificates")
-	fs.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "allow Raft and node-to-node admin traffic without TLS on a non-loopback --raft-addr")
-	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator")
+	fs.Var(federation.BoolFlag(&cfg.InsecurePlaintext), "insecure-plaintext", "allow Raft and node-to-node admin traffic without TLS on a non-loopback --raft-addr")
+	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
+	fs.StringVar(&cfg.OperatorFile, "operator-file", "", "JSON profile of --operator (name, country, currency, networks, ranges, ip_ranges): registered with the node's issuer and public keys at start")
+	fs.Var(federation.DurationFlag(&cfg.KeyRotation), "key-rotation", "how long a signing key signs before it is replaced (negative: never); the old key stays published until its tokens expire")
+	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator, without which the gateway logs nobody in")
 	fs.StringVar(&smsc.SystemID, "smsc-system-id", "", "SMPP system_id to bind with")
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
 	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
 	fs.StringVar(&cfg.SMSMode, "sms-mode", federation.DefaultSMSMode, "SMS authenticator: otp (code), url (link) or otp+url (either)")
-	logFormat := fs.String("log-format", "json", "log output: text or json")
-	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
-	trustedProxies := fs.String("trusted-proxies", "", "comma-separated networks (CIDRs) of the load balancers in front of the node: from them, the client's address for the failure budgets is X-Forwarded-For's rightmost hop outside these networks (default: none trusted, the connection's address)")
-	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", federation.DefaultMaxStaleness, "a follower that has not heard from the leader for longer is not ready")
-	if err := envFlags(fs); err != nil {
+	fs.Var(federation.DurationFlag(&cfg.MaxStaleness), "max-staleness", "a follower that has not heard from the leader for longer is not ready")
+	fs.StringVar(&opts.logFormat, "log-format", "json", "log output: text or json")
+	fs.StringVar(&opts.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
+	fs.Func("trusted-proxies", "comma-separated networks (CIDRs) of the load balancers in front of the node: from them, the client's address for the failure budgets is X-Forwarded-For's rightmost hop outside these networks (default: none trusted, the connection's address)",
+		func(v string) error {
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+				}
+			}
+			return nil
+		})
+	groups := []flagGroup{
+		{"Node", []string{"node-id", "data-dir", "admin-token"}},
+		{"Joining", []string{"bootstrap", "join", "join-token", "join-timeout"}},
+		{"Listeners", []string{"raft-addr", "admin-addr", "public-addr", "public-url"}},
+		{"TLS between nodes", []string{"tls-cert", "tls-key", "tls-ca", "insecure-plaintext"}},
+		{"Operator's gateway", []string{"operator", "operator-file", "key-rotation", "smsc-addr", "smsc-system-id",
+			"smsc-password", "smsc-source", "sms-mode"}},
+		{"Operations", []string{"max-staleness", "trusted-proxies", "log-format", "log-level"}},
+	}
+	return fs, groups, func() (federation.Config, serveOptions) { return cfg, opts }
+}
+
+func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, _, parsed := serveFlags()
+	if err := parse(fs, args, true); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	for _, p := range strings.Split(*trustedProxies, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
-		}
-	}
-	logger, err := federation.NewLogger(os.Stderr, *logFormat, *logLevel)
+	cfg, opts := parsed()
+	logger, err := federation.NewLogger(stderr, opts.logFormat, opts.logLevel)
 	if err != nil {
-		return err
+		return &usageError{[]error{err}}
 	}
-	cfg.Logger, cfg.Raft.LogJSON = logger, *logFormat == "json"
+	cfg.Logger = logger
 	n, err := federation.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -122,26 +355,37 @@ func serve(ctx context.Context, args []string) error {
 	return n.Close()
 }
 
-func runDev(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dir := fs.String("data-dir", "", "where the demo keeps its state: started again on it, the demo resumes (a new temporary directory, removed at exit, when empty)")
-	reset := fs.Bool("reset", false, "empty --data-dir first, if it holds a previous demo, and start over")
-	logLevel := fs.String("log-level", "info", "least severe level logged on stderr (the requests are info): debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+func devFlags() (*flag.FlagSet, []flagGroup) {
+	fs, _, _, _ := devFlagSet()
+	return fs, []flagGroup{{"Demo", []string{"data-dir", "reset", "log-level"}}}
+}
+
+func devFlagSet() (fs *flag.FlagSet, dir *string, reset *bool, logLevel *string) {
+	fs = flag.NewFlagSet("dev", flag.ContinueOnError)
+	dir = fs.String("data-dir", "", "where the demo keeps its state: started again on it, the demo resumes (a new temporary directory, removed at exit, when empty)")
+	reset = new(bool)
+	fs.Var(federation.BoolFlag(reset), "reset", "empty --data-dir first, if it holds a previous demo, and start over")
+	logLevel = fs.String("log-level", "info", "least severe level logged on stderr (the requests are info): debug, info, warn or error")
+	return fs, dir, reset, logLevel
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, dir, reset, logLevel := devFlagSet()
+	if err := parse(fs, args, false); err != nil {
 		return err
 	}
 	if *reset && *dir == "" {
-		return errors.New("--reset needs --data-dir")
+		return &usageError{[]error{errors.New("--reset needs --data-dir")}}
 	}
-	logger, err := federation.NewLogger(os.Stderr, "text", *logLevel)
+	logger, err := federation.NewLogger(stderr, "text", *logLevel)
 	if err != nil {
-		return err
+		return &usageError{[]error{err}}
 	}
-	d, err := dev.Start(ctx, dev.Options{DataDir: *dir, Reset: *reset, Out: os.Stdout, Logger: logger})
+	d, err := dev.Start(ctx, dev.Options{DataDir: *dir, Reset: *reset, Out: stdout, Logger: logger})
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
-	fmt.Println("\nstopping the demo federation")
+	fmt.Fprintln(stdout, "\nstopping the demo federation")
 	return d.Close()
 }

@@ -99,6 +99,8 @@ type Config struct {
 	// (default time.Now; tests refill it without sleeping).
 	AuthFailures budget.Throttle
 	Now          func() time.Time
+	// Warnings, when set, lists the node's misconfigurations, for /readyz.
+	Warnings func() []string
 }
 
 type api struct {
@@ -153,7 +155,7 @@ func New(cfg Config) *fiber.App {
 	app.Use(cfg.Observe)
 	app.Use(decodePath)
 	app.Get("/healthz", Healthz)
-	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness)) })
+	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness), a.warnings()) })
 	app.Get("/metrics", a.requireAdminToken, cfg.Metrics)
 	// Go's profiles, for operators chasing a slow node: behind the admin
 	// token like everything that is not a probe.
@@ -198,6 +200,13 @@ func decodePath(c *fiber.Ctx) error {
 	}
 	c.Path(p)
 	return c.Next()
+}
+
+func (a *api) warnings() []string {
+	if a.cfg.Warnings == nil {
+		return nil
+	}
+	return a.cfg.Warnings()
 }
 
 func bearer(c *fiber.Ctx) string {

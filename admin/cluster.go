@@ -97,12 +97,19 @@ func Healthz(c *fiber.Ctx) error {
 // when its replica can serve discovery (raft.Node.Ready: not halted, a
 // leader is known and was heard from within the node's MaxStaleness, and
 // the replica has caught up with the leader's commit index since start).
-func Readyz(c *fiber.Ctx, st raft.Status) error {
+// warnings are what the node found wrong with its settings that does not
+// stop it serving (a gateway with no authenticator logs nobody in): they
+// do not make the node unready, since its discovery still serves.
+func Readyz(c *fiber.Ctx, st raft.Status, warnings []string) error {
 	if !st.Fresh {
 		c.Status(fiber.StatusServiceUnavailable)
 	}
-	return c.JSON(fiber.Map{"ready": st.Fresh, "reason": st.Reason, "applied_index": st.AppliedIndex,
-		"since_leader_contact_ms": st.SinceLeaderContact.Milliseconds()})
+	body := fiber.Map{"ready": st.Fresh, "reason": st.Reason, "applied_index": st.AppliedIndex,
+		"since_leader_contact_ms": st.SinceLeaderContact.Milliseconds()}
+	if len(warnings) > 0 {
+		body["warnings"] = warnings
+	}
+	return c.JSON(body)
 }
 
 // consistent makes the next read linearizable when the caller asked for it

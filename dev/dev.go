@@ -173,9 +173,10 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 				return nil, err
 			}
 		}
-		cfg.Raft.LogOutput = io.Discard
+		// Raft's elections are the demo's noise unless asked for.
+		cfg.Raft.Logger = slog.New(slog.DiscardHandler)
 		if logger.Enabled(ctx, slog.LevelDebug) {
-			cfg.Raft.LogOutput = os.Stderr
+			cfg.Raft.Logger = logger.With("node", cfg.NodeID)
 		}
 		n, err := federation.Start(ctx, cfg)
 		if err != nil {

@@ -4,10 +4,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +33,11 @@ const (
 	DefaultSMSMode     = string(sms.ModeOTPURL)
 	// DefaultMaxStaleness is how long a follower may go without hearing
 	// from the leader and still call itself ready.
-	DefaultMaxStaleness   = 5 * time.Second
+	DefaultMaxStaleness = 5 * time.Second
+	// DefaultJoinTimeout is how long a joining node waits for the
+	// federation to admit it (an election in progress, say) before it
+	// gives up.
+	DefaultJoinTimeout    = 2 * time.Minute
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultMaxImportBytes = 4 << 30
 )
@@ -76,6 +84,10 @@ type Config struct {
 	// given); JoinToken admits this node.
 	Join      string
 	JoinToken string
+	// JoinTimeout bounds the join: past it, a federation that could not
+	// admit the node (no leader) is given up on (0: DefaultJoinTimeout).
+	// Failures that waiting cannot mend end the join at once (join.go).
+	JoinTimeout time.Duration
 	// AdminToken authenticates calls to the admin API (Bearer). It is
 	// registered as credential admin:<NodeID>, with the role the node was
 	// given when it was first registered: federation admin for the node
@@ -122,6 +134,14 @@ type Config struct {
 	adminTokenIterations int
 }
 
+// ConfigError is a start refused for its settings, every problem at once,
+// each naming the flag that fixes it: main exits 2 on it, as on a bad flag.
+type ConfigError struct{ Problems []error }
+
+func (e *ConfigError) Error() string { return errors.Join(e.Problems...).Error() }
+
+func (e *ConfigError) Unwrap() []error { return e.Problems }
+
 // validate reports every problem of c at once, as a person fixing a
 // command line wants them: one table of checks, by flag name.
 func (c *Config) validate() error {
@@ -146,6 +166,12 @@ func (c *Config) validate() error {
 				"(or --insecure-plaintext on a network you trust)"},
 		{c.SMSMode != "" && !validSMSMode(c.SMSMode), fmt.Sprintf("--sms-mode %q: want otp, url or otp+url", c.SMSMode)},
 		{proxiesErr != nil, fmt.Sprintf("--trusted-proxies: %v", proxiesErr)},
+		{c.PublicURL == "" && c.PublicAddr != "" && !routable(c.PublicAddr), fmt.Sprintf("--public-addr %s listens on every "+
+			"interface, which is no address SPs and browsers can use as the issuer: set --public-url to the URL they reach "+
+			"this node at, e.g. https://mc.example.net", c.PublicAddr)},
+		{c.PublicURL != "" && publicURLProblem(c.PublicURL) != "", fmt.Sprintf("--public-url %q: %s", c.PublicURL, publicURLProblem(c.PublicURL))},
+		{c.JoinTimeout < 0, "--join-timeout must not be negative"},
+		{c.Join != "" && !joinURLValid(c.Join), fmt.Sprintf("--join %q: want a member's admin URL, e.g. https://10.0.0.1:7001", c.Join)},
 	}
 	var errs []error
 	for _, ch := range checks {
@@ -158,7 +184,137 @@ func (c *Config) validate() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return &ConfigError{errs}
+	}
+	return nil
+}
+
+// routable reports whether the host of addr (host:port) names one
+// interface, so that http://addr can be published as an issuer: ":8080",
+// "0.0.0.0:8080" and "[::]:8080" listen everywhere and name none.
+func routable(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // net.Listen reports a malformed address
+	}
+	ip := net.ParseIP(host)
+	return host != "" && (ip == nil || !ip.IsUnspecified())
+}
+
+// joinURLValid reports whether u is an http(s) URL with a host, or a
+// host:port (withDefaults makes it http://).
+func joinURLValid(u string) bool {
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Hostname() != ""
+}
+
+// publicURLProblem says what is wrong with u as the node's public URL (the
+// operator's issuer), "" when nothing is.
+func publicURLProblem(u string) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "":
+		return "want an absolute http(s) URL, e.g. https://mc.example.net"
+	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
+		return "an issuer has no query, fragment or user"
+	case !routable(p.Host) || p.Hostname() == "":
+		return "its host listens everywhere and names no machine: give the name SPs and browsers reach this node by"
+	}
+	return ""
+}
+
+// ParseDuration reads a duration as people type it: Go's units (300ms,
+// 90s, 90m, 720h, 1h30m) and days (30d, 1d12h). Every duration flag and
+// MCFED_* variable goes through it.
+func ParseDuration(s string) (time.Duration, error) {
+	bad := errors.New("want a number and a unit, e.g. 90s, 90m, 720h or 30d (units: ms, s, m, h, d)")
+	days, rest, hasDays := strings.Cut(s, "d")
+	if !hasDays {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, bad
+		}
+		return d, nil
+	}
+	n, err := strconv.ParseFloat(days, 64)
+	if err != nil || math.IsInf(n, 0) || math.IsNaN(n) || strings.ContainsAny(days, "eEpPxX_") {
+		return 0, bad
+	}
+	d := time.Duration(0)
+	if rest != "" {
+		if rest[0] == '-' || rest[0] == '+' {
+			return 0, bad
+		}
+		if d, err = time.ParseDuration(rest); err != nil {
+			return 0, bad
+		}
+	}
+	total := n*float64(24*time.Hour) + math.Copysign(float64(d), n)
+	if math.Abs(total) >= math.MaxInt64 {
+		return 0, errors.New("too long: at most about 106751d")
+	}
+	return time.Duration(total), nil
+}
+
+// formatDuration writes d as ParseDuration reads it, in whole days when it
+// is some.
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d != 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String() // 2m0s, 1h30m0s: the zero units go
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+		if t, ok := strings.CutSuffix(s, "h0m"); ok {
+			s = t + "h"
+		}
+	}
+	return s
+}
+
+// DurationFlag is a flag.Value over *p that parses with ParseDuration.
+func DurationFlag(p *time.Duration) flag.Value { return durationFlag{p} }
+
+type durationFlag struct{ p *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return formatDuration(*f.p)
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.p = d
+	return nil
+}
+
+// BoolFlag is a flag.Value over *p, a switch (--bootstrap alone sets it)
+// whose bad values are answered with what it accepts.
+func BoolFlag(p *bool) flag.Value { return boolFlag{p} }
+
+type boolFlag struct{ p *bool }
+
+func (f boolFlag) IsBoolFlag() bool { return true }
+
+func (f boolFlag) String() string { return strconv.FormatBool(f.p != nil && *f.p) }
+
+func (f boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*f.p = v
+	return nil
 }
 
 func validSMSMode(m string) bool {
@@ -191,6 +347,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.MaxStaleness == 0 {
 		c.MaxStaleness = DefaultMaxStaleness
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes

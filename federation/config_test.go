@@ -72,3 +72,74 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal("a missing operator file was accepted")
 	}
 }
+
+// TestDurationsAsPeopleTypeThem: every duration flag and variable takes
+// days as well as Go's units, and a bad one says what it accepts.
+func TestDurationsAsPeopleTypeThem(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"30d": 30 * 24 * time.Hour, "720h": 720 * time.Hour, "90m": 90 * time.Minute, "1d12h": 36 * time.Hour,
+		"1.5d": 36 * time.Hour, "-1d": -24 * time.Hour, "-1s": -time.Second, "0": 0, "250ms": 250 * time.Millisecond,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"30", "30x", "d", "1d-2h", "1e3d", "month", "", "99999999d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		} else if !strings.Contains(err.Error(), "30d") && !strings.Contains(err.Error(), "at most") {
+			t.Errorf("ParseDuration(%q): %q does not say what it accepts", in, err)
+		}
+	}
+	for d, want := range map[time.Duration]string{30 * 24 * time.Hour: "30d", 2 * time.Minute: "2m", time.Hour: "1h",
+		90 * time.Minute: "1h30m", 5 * time.Second: "5s", 1500 * time.Millisecond: "1.5s"} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestConfigRefusesAnIssuerNobodyCanReach: a public listener on every
+// interface names no host to publish as the issuer, unless --public-url
+// does; a --public-url must be a URL an SP can use.
+func TestConfigRefusesAnIssuerNobodyCanReach(t *testing.T) {
+	base := Config{NodeID: "a", DataDir: t.TempDir(), AdminToken: "admin-token-abcdefghijkl"}
+	for _, tc := range []struct {
+		addr, url string
+		want      string // "" when accepted
+	}{
+		{"127.0.0.1:8080", "", ""},
+		{"mc.example.net:8080", "", ""},
+		{":8080", "", "--public-addr :8080 listens on every interface"},
+		{"0.0.0.0:8080", "", "set --public-url"},
+		{"[::]:8080", "", "set --public-url"},
+		{":8080", "https://mc.example.net", ""},
+		{":8080", "mc.example.net", "want an absolute http(s) URL"},
+		{":8080", "https://0.0.0.0:8080", "names no machine"},
+		{":8080", "https://mc.example.net/?x=1", "no query"},
+	} {
+		cfg := base
+		cfg.PublicAddr, cfg.PublicURL = tc.addr, tc.url
+		err := cfg.validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("--public-addr %q --public-url %q refused: %v", tc.addr, tc.url, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("--public-addr %q --public-url %q: %v, want %q", tc.addr, tc.url, err, tc.want)
+		}
+	}
+}
+
+func TestConfigRefusesAJoinURLThatIsNone(t *testing.T) {
+	base := Config{NodeID: "a", DataDir: t.TempDir(), AdminToken: "admin-token-abcdefghijkl", JoinToken: "t"}
+	for join, ok := range map[string]bool{
+		"https://10.0.0.1:7001": true, "10.0.0.1:7001": true, "http://mc-a.example:7001/": true,
+		"ftp://10.0.0.1": false, "https://": false, "http://:7001": false,
+	} {
+		cfg := base
+		cfg.Join = join
+		if err := cfg.validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "want a member's admin URL") {
+			t.Errorf("--join %q: %v", join, err)
+		}
+	}
+}

@@ -16,6 +16,10 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
+	if len(regs) == 0 {
+		n.noAuthenticator.Store(true)
+		n.log.Warn(n.warnNoAuthenticator())
+	}
 	regs = observeAuthenticators(regs, n.metrics)
 	router, err := idgw.NewRouter(regs...)
 	if err != nil {

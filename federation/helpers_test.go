@@ -40,7 +40,6 @@ func testNodeConfig(t testing.TB, id, dir string) Config {
 		RaftAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Raft: raft.Config{
 			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-			LogOutput: io.Discard,
 		},
 		MaxStaleness: 2 * time.Second,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -17,12 +17,14 @@ import (
 // error. Records logged with a request's context (slog's *Context methods,
 // with c.UserContext()) carry that request's id, so a handler, the gateway
 // or an authenticator deep in the call chain need not pass it along.
+// Durations are written in milliseconds, under their key with "_ms"
+// appended (duration_ms), never as slog's bare nanoseconds.
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: millis}
 	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "text":
@@ -33,6 +35,15 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
 	return slog.New(requestIDHandler{Handler: h}), nil
+}
+
+// millis writes a duration as milliseconds (to the microsecond), its key
+// saying the unit.
+func millis(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
 }
 
 // requestIDHandler adds the request id a context carries to each record,

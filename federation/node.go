@@ -5,7 +5,9 @@
 //
 // A file per concern: node.go starts and stops the node and builds its
 // admin app; config.go holds every default and check of a node's settings
-// (main only parses flags); keys.go is the custody of what stays in the
+// (main only parses flags); join.go is the joining node's side of a join,
+// and datadir.go undoes what a failed start made; warnings.go says what
+// leaves a running node useless for part of its job; keys.go is the custody of what stays in the
 // data directory (signing and sealing keys, selection key); credentials.go
 // the node's own credential and admin token and the leader's authenticator;
 // portdeadlines.go decides port requests whose deadline passed; public.go and gateway.go build the public listener (discovery, the
@@ -27,12 +29,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/internal/version"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
@@ -58,7 +62,12 @@ type Node struct {
 	onboarded chan struct{}
 	smsc      *smpp.Client // the operator's SMSC, when configured
 	auth      *authenticator
-	log       *slog.Logger
+	// noAuthenticator: the gateway was built with no authenticator
+	// (warnings.go).
+	noAuthenticator atomic.Bool
+	log             *slog.Logger
+	// started: Start returned the node, whose Close logs its end.
+	started bool
 	// ctx ends when the node closes, stopping its background loops.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -72,13 +81,23 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if err := cfg.withDefaults(); err != nil {
-		return nil, err
+		return nil, &ConfigError{[]error{err}}
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), onboarded: make(chan struct{})}
 	n.ctx, n.stop = context.WithCancel(context.Background())
+	// A start that fails (a join refused, a port taken) leaves the data
+	// directory as it found it: a half-made raft.db would make the next
+	// start take it for a member's.
+	before, err := listTree(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
+			if rerr := before.removeNew(); rerr != nil {
+				n.log.Error("removing what the failed start made in the data directory", "dir", cfg.DataDir, "err", rerr)
+			}
 		}
 	}()
 
@@ -107,6 +126,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	rc.ID, rc.DataDir, rc.Bind, rc.TLS, rc.Bootstrap = cfg.NodeID, filepath.Join(cfg.DataDir, "raft"), cfg.RaftAddr, cfg.RaftTLS, cfg.Bootstrap
 	n.auth = newAuthenticator(n)
 	rc.Client, rc.ObserveWrite, rc.Authenticator = client, n.metrics.ObserveApply, n.auth
+	if rc.Logger == nil {
+		rc.Logger = n.log
+	}
 	rn, err := raft.Open(rc)
 	if err != nil {
 		return nil, err
@@ -130,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := rn.Join(ctx, cfg.Join, req); err != nil {
+		if err := n.join(ctx, client, rn.Addr(), req); err != nil {
 			return nil, err
 		}
 		if err := writeNodeSecret(cfg.DataDir, secret); err != nil {
@@ -184,7 +206,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
-	n.log.Info("node started", "admin", n.AdminURL(), "raft", rn.Addr(), "public", n.PublicURL())
+	n.started = true
+	n.log.Info("node started", "version", version.Get().String(), "admin", n.AdminURL(), "raft", rn.Addr(),
+		"public", n.PublicURL(), "operator", cfg.OperatorID)
 	return n, nil
 }
 
@@ -250,7 +274,15 @@ func (n *Node) Close() error {
 	if n.smsc != nil {
 		errs = append(errs, n.smsc.Close())
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if n.started {
+		if err != nil {
+			n.log.Error("node stopped", "err", err)
+		} else {
+			n.log.Info("node stopped")
+		}
+	}
+	return err
 }
 
 // adminApp builds the node's admin API from its parts.
@@ -258,7 +290,7 @@ func (n *Node) adminApp() *fiber.App {
 	cfg := admin.Config{
 		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
-		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log,
+		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log, Warnings: n.warnings,
 		TrustedProxies: n.cfg.TrustedProxies, Now: n.cfg.now,
 	}
 	if n.cfg.OperatorID != "" {

@@ -57,7 +57,7 @@ func (n *Node) observe(listener string) fiber.Handler {
 		}
 		elapsed := time.Since(start)
 		status := c.Response().StatusCode()
-		route := routeLabel(c.Route(), self)
+		route := routeLabel(c, self)
 		statusText := strconv.Itoa(status)
 		method := methodLabel(c.Method())
 		n.metrics.httpRequests.WithLabelValues(listener, method, route, statusText).Inc()
@@ -92,12 +92,66 @@ func (n *Node) observe(listener string) fiber.Handler {
 
 // routeLabel is the template of the route that answered (never the raw
 // path, which may hold a token), or "unmatched" when only this middleware
-// or the app's catch-all took the request.
-func routeLabel(r, self *fiber.Route) string {
-	if r == self || (r.Method == "USE" && r.Path == "/") {
+// or the app's catch-all took the request. A request a group's middleware
+// refused (a missing credential on /v1/...) never reached its route: it is
+// labelled with the template of the route it was for, not the group's
+// prefix, so that refusals count and log where the accepted calls do.
+func routeLabel(c *fiber.Ctx, self *fiber.Route) string {
+	r, path := c.Route(), c.Path()
+	switch {
+	case r == self:
 		return "unmatched"
+	case matchTemplate(r.Path, path):
+		return r.Path // the route's own handler answered
 	}
-	return r.Path
+	// A middleware mounted on a prefix answered.
+	if t := routeFor(c.App(), c.Method(), path); t != "" {
+		return t
+	}
+	if r.Path == "/" {
+		return "unmatched" // the app's catch-all
+	}
+	return r.Path // a handler mounted on a prefix (pprof)
+}
+
+// routeFor is the template of app's first route for method that path
+// matches ("" when none does). It runs only for requests a middleware
+// answered, the refused ones.
+func routeFor(app *fiber.App, method, path string) string {
+	for _, routes := range app.Stack() {
+		for _, r := range routes {
+			if r.Method == method && matchTemplate(r.Path, path) {
+				return r.Path
+			}
+		}
+	}
+	return ""
+}
+
+// matchTemplate reports whether path fits the route template tmpl as the
+// admin and public apps write them: literal segments (case-insensitive, as
+// fiber routes by default), ":param" and ":param?" for one segment, and a
+// trailing "*" or "+" for the rest.
+func matchTemplate(tmpl, path string) bool {
+	ts := strings.Split(strings.Trim(tmpl, "/"), "/")
+	ps := strings.Split(strings.Trim(path, "/"), "/")
+	for i, t := range ts {
+		if t == "*" || t == "+" {
+			return t == "*" || i < len(ps) && ps[i] != ""
+		}
+		if i >= len(ps) {
+			return strings.HasPrefix(t, ":") && strings.HasSuffix(t, "?") && i == len(ts)-1
+		}
+		switch {
+		case strings.HasPrefix(t, ":"):
+			if ps[i] == "" && !strings.HasSuffix(t, "?") {
+				return false
+			}
+		case !strings.EqualFold(t, ps[i]):
+			return false
+		}
+	}
+	return len(ps) == len(ts)
 }
 
 // methodLabel returns the method as a constant string: c.Method() aliases

@@ -341,6 +341,18 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	if err := admin.Do(ctx, "GET", "/v1/cluster/status", nil, &map[string]any{}); err != nil {
 		t.Fatal(err)
 	}
+	// A request refused before it reached its route (no credential) is
+	// logged and counted under the route it was for, not the group's
+	// prefix.
+	req, _ := http.NewRequest("PUT", n.AdminURL()+"/v1/ranges/%2B447400", strings.NewReader(`{}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if line := logs.requestLine(t, resp.Header.Get(headerRequestID)); line["route"] != "/v1/ranges/:prefix" || line["status"] != 401.0 {
+		t.Fatalf("a refused request's log line: %v", line)
+	}
 	out := logs.String()
 	if !strings.Contains(out, `"listener":"admin","method":"GET","route":"/v1/cluster/status","status":200`) {
 		t.Fatalf("no admin request line in\n%s", out)

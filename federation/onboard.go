@@ -155,7 +155,10 @@ func (n *Node) publishOperator(ctx context.Context) error {
 	}
 	reg := n.raft.Registry()
 	if reg.Operator(n.cfg.OperatorID) == nil {
-		return nil // not registered (no profile): nothing of ours to publish yet
+		// Not registered, and no profile to register it with: nothing of
+		// ours to publish until the federation's admin does.
+		n.log.Warn(n.warnUnregistered())
+		return nil
 	}
 	if p := n.cfg.Operator; p != nil {
 		if err := n.publishRanges(ctx, p); err != nil {

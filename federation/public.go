@@ -38,7 +38,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	// First, so that every request has an id, a count and a log line.
 	app.Use(n.observe("public"))
 	app.Get("/healthz", admin.Healthz)
-	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.raft.Status(n.cfg.MaxStaleness)) })
+	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.raft.Status(n.cfg.MaxStaleness), n.warnings()) })
 	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)

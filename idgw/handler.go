@@ -221,7 +221,8 @@ func (g *Gateway) handleUserInfo(endpoint string) fiber.Handler {
 func (g *Gateway) handleMetadata(c *fiber.Ctx) error {
 	m, err := g.metadata()
 	if err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+		// JSON, as every answer of the gateway's: an SDK reads the error.
+		return writeError(c, tokenErrors, errOperatorUnregistered(err))
 	}
 	// Served without authentication (the Java SDK fetches it before it has
 	// any credential for this operator), cacheable for a short while.

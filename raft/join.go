@@ -1,15 +1,12 @@
 package raft
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -164,66 +161,6 @@ func (n *Node) handleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 	return out, err
 }
 
-// Join asks the member whose admin API is at base to admit this node, with
-// req (its id and raft address are filled in here), retrying while the
-// cluster has no leader, until ctx ends; a refused token ends it at once.
-func (n *Node) Join(ctx context.Context, base string, req JoinRequest) error {
-	req.ID, req.RaftAddr = n.cfg.ID, n.Addr()
-	backoff := 100 * time.Millisecond
-	for {
-		_, err := n.postJoin(ctx, base, req)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrCredentialsPending) {
-			return fmt.Errorf("join via %s: %w", base, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("join via %s: %w", base, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// postJoin sends a join request to a member's public join endpoint, which
-// answers as the rest of the admin API does (RFC 9457 problems): the
-// status tells a refused token (403) from a cluster that cannot admit
-// anybody yet (503, or no answer), which is worth another try.
-func (n *Node) postJoin(ctx context.Context, base string, req JoinRequest) (JoinResponse, error) {
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+pathJoin, bytes.NewReader(body))
-	if err != nil {
-		return JoinResponse{}, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.Client.Do(hreq)
-	if err != nil {
-		return JoinResponse{}, fmt.Errorf("%v: %w", err, ErrNotLeader)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var problem struct {
-		Detail string `json:"detail"`
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		var out JoinResponse
-		if err := json.Unmarshal(data, &out); err != nil || out.Leader == "" {
-			return JoinResponse{}, errors.New("unreadable answer")
-		}
-		return out, nil
-	case http.StatusForbidden:
-		_ = json.Unmarshal(data, &problem)
-		if problem.Detail == "" {
-			return JoinResponse{}, ErrBadJoinToken
-		}
-		return JoinResponse{}, &joinRefusal{problem.Detail}
-	case http.StatusServiceUnavailable:
-		_ = json.Unmarshal(data, &problem)
-		return JoinResponse{}, fmt.Errorf("%s: %w", problem.Detail, ErrNotLeader)
-	}
-	_ = json.Unmarshal(data, &problem)
-	return JoinResponse{}, &RemoteError{Status: resp.StatusCode, Message: problem.Detail}
-}
+// JoinPath is where a member's admin API takes join requests; the joining
+// node's side is federation's (federation/join.go).
+const JoinPath = pathJoin

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -58,11 +59,9 @@ type Config struct {
 	// ObserveWrite, when set, sees every Apply: when it started and how it
 	// ended (the node's write latency metrics).
 	ObserveWrite func(start time.Time, err error)
-	// LogOutput receives Raft's own log (stderr when nil), as JSON lines
-	// when LogJSON is set (to sit beside the node's slog JSON output).
-	LogOutput io.Writer
-	LogLevel  string
-	LogJSON   bool
+	// Logger receives Raft's own log, in the node's schema (logger.go);
+	// nil: discarded.
+	Logger *slog.Logger
 }
 
 func (c *Config) withDefaults() {
@@ -84,11 +83,8 @@ func (c *Config) withDefaults() {
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 30 * time.Second
 	}
-	if c.LogOutput == nil {
-		c.LogOutput = os.Stderr
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "warn"
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: 30 * time.Second}
@@ -151,9 +147,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{
-		Name: "raft", Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
-	})
+	logger := newSlogAdapter(cfg.Logger, "raft")
 	n := &Node{cfg: cfg, fsm: newFSM(logger.Named("fsm"))}
 	ok := false
 	defer func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ func testConfig(t *testing.T, id, dir string) Config {
 	return Config{
 		ID: id, DataDir: dir, Bind: "127.0.0.1:0",
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LogOutput: io.Discard,
 	}
 }
 
