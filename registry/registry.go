@@ -71,6 +71,8 @@ func New() *Registry {
 		CmdPutPortingRules:   applyPutPortingRules,
 		CmdPruneJoinTokens:   applyPruneJoinTokens,
 		CmdSettleDispute:     applySettleDispute,
+		CmdPutApprovalRules:  applyPutApprovalRules,
+		CmdDecideProposal:    applyDecideProposal,
 	}
 	return r
 }
@@ -142,7 +144,7 @@ func (r *Registry) Interpretable(cmd []byte) error {
 	if err != nil || fn == nil {
 		return err
 	}
-	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1, time: h.Time}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1, time: h.Time, author: h.Author}
 	defer tx.Abort()
 	body := cmd[2:]
 	if authored {
@@ -197,8 +199,11 @@ type writeTxn struct {
 	// time is the leader's clock in an authored command's header (Unix
 	// milliseconds; 0 for a plain command): what a command that depends
 	// on time (a port request's deadline) reads in place of a clock.
-	time  int64
-	after []func()
+	time int64
+	// author is an authored command's author as its header names it (a
+	// vote on a proposal is its author's).
+	author Author
+	after  []func()
 }
 
 func (tx *writeTxn) onCommit(f func()) { tx.after = append(tx.after, f) }
