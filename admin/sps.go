@@ -122,7 +122,7 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 		cmd = registry.Create(cmd)
 	}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
-		return err
+		return withOnce(err, fiber.Map{"client_secret": secret})
 	}
 	if existing == nil {
 		c.Status(fiber.StatusCreated)
