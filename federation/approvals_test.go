@@ -176,3 +176,31 @@ func TestApprovedNodeRemoval(t *testing.T) {
 		t.Fatal("the removed node's record is still in the registry")
 	}
 }
+
+// TestProposalsExpireByTheLeader: a proposal nobody approves is expired
+// by the leader once its clock passes the expiry, and then takes no
+// approval.
+func TestProposalsExpireByTheLeader(t *testing.T) {
+	f := startFed(t, 1)
+	// Two federation admins: the node's own admin token and f.fedToken.
+	f.do(0, "PUT", "/v1/approval-rules", admin.ApprovalRulesBody{ApprovalsRequired: 2, ExpiryHours: 0.0005}, nil)
+	status, body := f.rawCall(0, f.fedToken, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"})
+	var proposed struct {
+		Proposal admin.ProposalResponse `json:"proposal"`
+	}
+	if err := json.Unmarshal(body, &proposed); err != nil || status != http.StatusAccepted {
+		t.Fatalf("scope write with k=2: %d %s, want 202", status, body)
+	}
+	id := proposed.Proposal.ID
+	reg := func() *registry.Registry { return f.nodes[0].Raft().Registry() }
+	f.waitFor("the leader to expire the proposal", func() bool { return reg().Proposal(id).Status == registry.ProposalExpired })
+	if p := reg().Proposal(id); p.DecidedAt < p.ExpiresAt {
+		t.Fatalf("expired at %d, before its expiry %d", p.DecidedAt, p.ExpiresAt)
+	}
+	if status, body := f.rawCall(0, testAdminToken, "POST", "/v1/approvals/"+id+"/approve", nil); status != 409 {
+		t.Fatalf("approval of an expired proposal: %d %s, want 409", status, body)
+	}
+	if reg().Scope("openid") != nil {
+		t.Fatal("the expired proposal applied")
+	}
+}

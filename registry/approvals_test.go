@@ -355,3 +355,23 @@ func TestSnapshotKeepsProposals(t *testing.T) {
 		t.Fatal("a version 5 snapshot restored differently")
 	}
 }
+
+// TestApprovalsJoinKeepsApprovers: a node admitted again with a token
+// granting its admin token another role cannot take a federation admin
+// the approvals need.
+func TestApprovalsJoinKeepsApprovers(t *testing.T) {
+	f := approvalReplicas(t, 2)
+	f.plain(MustEncode(CmdPutCredentials, CredentialBatch{Credentials: []Credential{
+		cred(AdminCredentialID("n9"), KindAdmin, RoleFederationAdmin, "", "n9")}}))
+	p := f.proposed(credFed, MustEncode(CmdPutApprovalRules, ApprovalRules{Required: 4}))
+	f.must(credFed2, MustEncode(CmdDecideProposal, ProposalDecision{ID: p.ID, Decision: DecideApprove}))
+	if got := f.rs[0].ApprovalRules().Required; got != 4 {
+		t.Fatalf("k = %d, want 4", got)
+	}
+	f.plain(MustEncode(CmdPutJoinToken, JoinToken{Hash: HashSecret("join"), ExpiresAt: 2_000_000_000, Node: "n9", Operator: "a"}))
+	use := UseJoinToken{Hash: HashSecret("join"), Node: "n9", Now: 1_800_000_000, Operator: "a", AdminVerifier: HashSecret("n9's token")}
+	wantCode(t, f.as(credNode, MustEncode(CmdUseJoinToken, use)), CodeConflict, "lower approvals_required first")
+	if c := f.rs[0].Credential(AdminCredentialID("n9")); c.Role != RoleFederationAdmin {
+		t.Fatalf("n9's admin token became %s", c.Role)
+	}
+}
