@@ -203,10 +203,7 @@ func (a *api) approvalRoutes(v1 fiber.Router) {
 		return c.JSON(fiber.Map{"approvals_required": rules.Required, "expiry_hours": rules.ExpiryHours})
 	})
 	v1.Get("/approvals", func(c *fiber.Ctx) error {
-		if err := a.requireFederationAdmin(c); err != nil {
-			return err
-		}
-		if err := a.consistent(c); err != nil {
+		if err := a.readProposals(c); err != nil {
 			return err
 		}
 		reg := a.c.Registry()
@@ -222,10 +219,7 @@ func (a *api) approvalRoutes(v1 fiber.Router) {
 		return c.JSON(out)
 	})
 	v1.Get("/approvals/:id", func(c *fiber.Ctx) error {
-		if err := a.requireFederationAdmin(c); err != nil {
-			return err
-		}
-		if err := a.consistent(c); err != nil {
+		if err := a.readProposals(c); err != nil {
 			return err
 		}
 		reg := a.c.Registry()
@@ -331,9 +325,11 @@ func (a *api) noBulkProposals(p raft.Presented) error {
 	return nil
 }
 
-func (a *api) requireFederationAdmin(c *fiber.Ctx) error {
+// readProposals lets federation admins read proposals, consistently when
+// they ask.
+func (a *api) readProposals(c *fiber.Ctx) error {
 	if !a.isFederationAdmin(c) {
 		return newProblem(403, "forbidden", "proposals are the federation admins'")
 	}
-	return nil
+	return a.consistent(c)
 }

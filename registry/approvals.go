@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -352,29 +351,10 @@ type ProposalQuery struct {
 
 // Proposals lists proposals in the order they were made.
 func (r *Registry) Proposals(q ProposalQuery) Page[Proposal] {
-	if q.Limit <= 0 {
-		q.Limit = 100
-	}
-	q.Limit = min(q.Limit, 1000)
 	after, _ := strconv.ParseUint(q.After, 10, 64)
-	it, err := r.db.Txn(false).Get(tableProposals, "id")
-	if err != nil {
-		return Page[Proposal]{}
-	}
-	var all []*Proposal
-	for o := it.Next(); o != nil; o = it.Next() {
-		if p := o.(*Proposal); p.CreateIndex > after && (q.Status == "" || p.Status == q.Status) {
-			all = append(all, p)
-		}
-	}
-	slices.SortFunc(all, func(a, b *Proposal) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
-	var page Page[Proposal]
-	if len(all) > q.Limit {
-		all = all[:q.Limit]
-		page.Next = all[q.Limit-1].ID
-	}
-	page.Items = all
-	return page
+	return logOrder(r.db, tableProposals, after, q.Limit, func(p *Proposal) bool {
+		return q.Status == "" || p.Status == q.Status
+	}, func(p *Proposal) string { return p.ID })
 }
 
 // Proposal returns the proposal id, or nil.
@@ -385,17 +365,7 @@ func (r *Registry) Proposal(id string) *Proposal {
 // DueProposals are the pending proposals whose expiry is at or before now
 // (Unix milliseconds): the leader expires them.
 func (r *Registry) DueProposals(now int64) []*Proposal {
-	it, err := r.db.Txn(false).Get(tableProposals, "status", string(ProposalPending))
-	if err != nil {
-		return nil
-	}
-	var due []*Proposal
-	for o := it.Next(); o != nil; o = it.Next() {
-		if p := o.(*Proposal); p.ExpiresAt <= now {
-			due = append(due, p)
-		}
-	}
-	return due
+	return withStatus(r.db, tableProposals, string(ProposalPending), func(p *Proposal) bool { return p.ExpiresAt <= now })
 }
 
 // ApprovalRules returns the federation's approval rules (Required 1 when
