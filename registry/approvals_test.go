@@ -159,10 +159,22 @@ func TestApprovalsLeaveOtherRolesAlone(t *testing.T) {
 	if f.rs[0].SPPolicy("a", "shop") == nil || len(f.rs[0].Proposals(ProposalQuery{}).Items) != 0 {
 		t.Fatal("an operator admin's or the porting authority's write waited for approvals")
 	}
-	// The federation admin's write of a's range is a federation-admin act.
+	// The federation admin's write of a's range is a federation-admin act,
+	// and so is setting the porting rules.
 	p := f.proposed(credFed, MustEncode(CmdDeleteRanges, Keys{Keys: []string{"+447911"}}))
 	if p.Operators[0] != "a" {
 		t.Fatalf("the proposal does not name operator a: %+v", p)
+	}
+	f.proposed(credFed, MustEncode(CmdPutPortingRules, PortingRules{MaxDeadlineHours: 24, OnDeadline: OnDeadlineAccept}))
+	// Cancelling a port request is judged by the port requests' own rule,
+	// which lets the federation admin: no proposal.
+	f.plain(MustEncode(CmdPutOperator, op("b", "234_20")))
+	f.plain(MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+447922", Operator: "b"}}}))
+	f.must(credA, MustEncode(CmdFilePortRequest, PortRequestFiling{Recipient: "a", Numbers: []uint64{447922000001}}))
+	filed := strconv.FormatUint(f.index, 10)
+	f.must(credFed, MustEncode(CmdDecidePortRequest, PortDecision{ID: filed, Decision: DecideCancel}))
+	if got := f.rs[0].PortRequest(filed).Status; got != PortCancelled {
+		t.Fatalf("the federation admin's cancel: %s, want cancelled at once", got)
 	}
 }
 
