@@ -16,7 +16,7 @@ const (
 // replicas applies one log to several registries, as Raft does, at the
 // leader's times that the test states.
 type replicas struct {
-	t     *testing.T
+	t     testing.TB
 	rs    []*Registry
 	index uint64
 	now   int64
@@ -25,7 +25,7 @@ type replicas struct {
 // approvalReplicas is three replicas holding operator a, the scope openid,
 // three federation admins, a's admin, the porting authority and a node,
 // with approvals_required k.
-func approvalReplicas(t *testing.T, k int) *replicas {
+func approvalReplicas(t testing.TB, k int) *replicas {
 	f := &replicas{t: t, rs: []*Registry{New(), New(), New()}, now: 1_700_000_000_000}
 	f.plain(MustEncode(CmdPutOperator, op("a", "234_10")))
 	f.plain(MustEncode(CmdPutScope, Scope{Name: "openid"}))
@@ -385,5 +385,33 @@ func TestApprovalsJoinKeepsApprovers(t *testing.T) {
 	wantCode(t, f.as(credNode, MustEncode(CmdUseJoinToken, use)), CodeConflict, "lower approvals_required first")
 	if c := f.rs[0].Credential(AdminCredentialID("n9")); c.Role != RoleFederationAdmin {
 		t.Fatalf("n9's admin token became %s", c.Role)
+	}
+}
+
+// BenchmarkFederationAdminAct: a federation admin's SP write applied at
+// once (k=1), and proposed then approved (k=2): what approvals add to the
+// FSM's work per act.
+func BenchmarkFederationAdminAct(b *testing.B) {
+	for _, k := range []int{1, 2} {
+		b.Run("k="+strconv.Itoa(k), func(b *testing.B) {
+			f := approvalReplicas(b, k)
+			f.rs = f.rs[:1]
+			r := f.rs[0]
+			for i := 0; b.Loop(); i++ {
+				f.index++
+				f.now += 1000
+				if err := r.Apply(f.index, authored(b, credFed, f.now, MustEncode(CmdPutSP, testSP("shop")))); err != nil {
+					b.Fatal(err)
+				}
+				if k == 1 {
+					continue
+				}
+				id := strconv.FormatUint(f.index, 10)
+				f.index++
+				if err := r.Apply(f.index, authored(b, credFed2, f.now, MustEncode(CmdDecideProposal, ProposalDecision{ID: id, Decision: DecideApprove}))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
