@@ -115,7 +115,7 @@ type api struct {
 // gigabytes never sit in memory whole), which makes every JSON handler read
 // through readJSON and its size cap.
 func New(cfg Config) *fiber.App {
-	a := &api{cfg: cfg, c: cfg.Cluster, log: cfg.Log,
+	a := &api{cfg: cfg, c: proposing{cfg.Cluster}, log: cfg.Log,
 		failed: budget.New(cfg.AuthFailures, budget.DefaultAddressFailures, cfg.Now)}
 	fcfg := fiber.Config{
 		DisableStartupMessage: true,
@@ -130,6 +130,9 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout: 10 * time.Minute,
 		IdleTimeout:  time.Minute,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			if pe, ok := errors.AsType[*proposedError](err); ok {
+				return a.answerProposed(c, pe) // approvals.go
+			}
 			p := problemFor(err)
 			if p.Status == fiber.StatusRequestEntityTooLarge {
 				// The rest of the body was not read: the connection cannot
@@ -173,6 +176,7 @@ func New(cfg Config) *fiber.App {
 	a.registryRoutes(v1)
 	a.credentialRoutes(v1)
 	a.disputeRoutes(v1)
+	a.approvalRoutes(v1)
 	v1.Get("/audit", a.getAudit)
 	if cfg.Subscribers != nil {
 		// Provisioning of this operator's subscribers: node-local data.

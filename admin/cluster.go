@@ -51,7 +51,7 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires, Node: req.NodeID,
 		Operator: req.Operator, FederationAdmin: req.FederationAdmin}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
-		return err
+		return withOnce(err, fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})
 	}
 	c.Status(fiber.StatusCreated)
 	return c.JSON(fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})

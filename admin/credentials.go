@@ -87,7 +87,7 @@ func (a *api) postCredential(c *fiber.Ctx) error {
 	}
 	cmd := registry.MustEncode(registry.CmdPutCredentials, registry.CredentialBatch{Credentials: []registry.Credential{cred}})
 	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
-		return err
+		return withOnce(err, fiber.Map{"id": id, "token": token})
 	}
 	out := credentialView(a.c.Registry().Credential(id))
 	out.Token = token

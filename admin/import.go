@@ -294,6 +294,9 @@ func (a *api) diffBase(c *fiber.Ctx) (*registry.Registry, error) {
 // (their rows are disjoint, so their order does not matter), and returns
 // how many rows were committed. It stops at the first failure.
 func (a *api) applyBatches(ctx context.Context, p raft.Presented, batches int, build func(i int) ([]byte, int, error)) (int, error) {
+	if err := a.noBulkProposals(p); err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

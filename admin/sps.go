@@ -130,7 +130,7 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 		cmd = registry.Create(cmd)
 	}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
-		return err
+		return withOnce(err, fiber.Map{"client_secret": secret})
 	}
 	if existing == nil {
 		c.Status(fiber.StatusCreated)
@@ -152,7 +152,9 @@ func (a *api) rotateSPSecret(c *fiber.Ctx) error {
 	sp.SecretKey, sp.SecretHash = spsecret.PublicKey(secret), ""
 	sp.Meta = registry.Meta{}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutSP, &sp)); err != nil {
-		return err
+		// With approvals on, the new secret takes effect when approved:
+		// the proposal's answer is the one place it is ever shown.
+		return withOnce(err, fiber.Map{"client_secret": secret})
 	}
 	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
 }

@@ -24,6 +24,9 @@ import (
 const (
 	OutcomeApplied = "applied"
 	OutcomeRefused = "refused"
+	// OutcomeProposed: a federation-admin act that waits for approvals
+	// (approvals.go).
+	OutcomeProposed = "proposed"
 )
 
 // AuditRetention is how long the audit log keeps an entry (400 days: a

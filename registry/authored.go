@@ -204,14 +204,19 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		return nil
 	}
 	typ, body := CommandType(inner[0])&^SkipIfUnknown, inner[2:]
-	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time, author: h.Author}
 	defer func() { tx.Abort() }()
 	p := resolve(tx, h.Author)
 	s, refusal := judge(tx, p, typ, body)
+	// As of before the command: a change of k needs the k it changes.
+	waits := refusal == nil && needsApprovals(tx, s)
 	var before string
 	if refusal == nil {
 		before = digest(tx.Txn, s.table, s.key)
 		refusal = fn(tx, body)
+	}
+	if waits && refusal == nil && h.Time == 0 {
+		refusal = invalidf("a federation-admin act that needs approvals needs the leader's clock")
 	}
 	var ue *UninterpretableError
 	if errors.As(refusal, &ue) {
@@ -226,17 +231,33 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 	if p.Operator != "" && !slices.Contains(e.Operators, p.Operator) {
 		e.Operators = append(e.Operators, p.Operator)
 	}
-	if refusal != nil {
+	switch {
+	case refusal != nil:
 		// The command's changes go; its audit entry stays.
 		tx.Abort()
-		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time}
+		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time, author: h.Author}
 		e.Outcome, e.Code, e.Reason = OutcomeRefused, CodeOf(refusal), refusal.Error()
 		// A claim on another operator's range is refused and recorded as
-		// a dispute (disputes.go).
-		if err := recordClaims(tx, refusal); err != nil {
+		// a dispute (disputes.go); an approved proposal whose command is
+		// refused closes (approvals.go).
+		var rec interface{ record(*writeTxn) error }
+		if errors.As(refusal, &rec) {
+			if err := rec.record(tx); err != nil {
+				return err
+			}
+		}
+	case waits:
+		// It would apply: it waits for k federation admins instead
+		// (approvals.go).
+		tx.Abort()
+		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time, author: h.Author}
+		prop, err := propose(tx, h, s, inner)
+		if err != nil {
 			return err
 		}
-	} else {
+		e.Outcome, e.Reason = OutcomeProposed, fmt.Sprintf("proposal %s: needs %d approvals", prop.ID, approvalsRequired(tx))
+		e.Keys = append([]string{prop.ID}, e.Keys...)
+	default:
 		e.Before, e.After = before, digest(tx.Txn, s.table, s.key)
 	}
 	if err := audit(tx.Txn, e); err != nil {

@@ -83,6 +83,9 @@ type subject struct {
 	// table and key name the one row the command writes, for its digests
 	// (table "" when it writes several, or rows outside memdb).
 	table, key string
+	// licensed: a federation admin's act that only its role permits
+	// (judge sets it).
+	licensed bool
 }
 
 func (s *subject) addKey(k string) {
@@ -119,7 +122,11 @@ func judge(tx *writeTxn, p principal, typ CommandType, body []byte) (subject, er
 		return s, forbiddenf("credential %s is revoked", p.Credential)
 	case !p.registered && typ != CmdPutCredentials:
 		return s, forbiddenf("credential %s is not registered", p.Credential)
-	case p.registered && p.federation() && typ != CmdUseJoinToken && !portDecision(typ):
+	case p.registered && p.federation() && typ != CmdUseJoinToken && !portDecision(typ) && typ != CmdDecideProposal:
+		// Where the rule alone would refuse, the role's licence is what
+		// lets it: a federation-admin act, which may need approvals
+		// (approvals.go).
+		s.licensed = rule() != nil
 		return s, nil
 	}
 	return s, rule()
@@ -289,6 +296,12 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		return describePortRequest(tx, p, typ, body)
 	case CmdSettleDispute:
 		return describeSettlement(tx, p, body)
+	case CmdPutApprovalRules:
+		var rules ApprovalRules
+		err := decodeJSON(body, &rules)
+		return single("put_approval_rules", tableApprovalRules, approvalRulesID), federationOnly("set the approvals federation-admin acts need"), err
+	case CmdDecideProposal:
+		return describeDecision(tx, p, body)
 	case CmdCreate:
 		if len(body) < 2 {
 			return subject{}, nil, uninterpretable("create: no inner command")

@@ -50,6 +50,11 @@ const (
 	// CmdSettleDispute settles a range dispute (disputes.go): the
 	// federation admin awards the range, which moves with it.
 	CmdSettleDispute
+	// CmdPutApprovalRules sets how many federation admins approve a
+	// federation-admin act, and CmdDecideProposal approves, rejects or
+	// expires a pending one (approvals.go).
+	CmdPutApprovalRules
+	CmdDecideProposal
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

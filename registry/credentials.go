@@ -237,7 +237,7 @@ func applyPutCredentials(tx *writeTxn, body []byte) error {
 			return err
 		}
 	}
-	return nil
+	return keepsApprovers(tx)
 }
 
 // applyRevokeCredential marks a credential revoked; its row stays.
@@ -255,7 +255,10 @@ func applyRevokeCredential(tx *writeTxn, body []byte) error {
 	}
 	revoked := *c
 	revoked.Revoked = true
-	return put(tx, tableCredentials, c, &revoked)
+	if err := put(tx, tableCredentials, c, &revoked); err != nil {
+		return err
+	}
+	return keepsApprovers(tx)
 }
 
 // Credential returns the credential with id, or nil.

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -124,15 +123,6 @@ func (c *claimRefusal) record(tx *writeTxn) error {
 		if err := put(tx, tableDisputes, nil, d); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// recordClaims records the disputes a refusal carries, if it is a claim.
-func recordClaims(tx *writeTxn, refusal error) error {
-	var c *claimRefusal
-	if errors.As(refusal, &c) {
-		return c.record(tx)
 	}
 	return nil
 }

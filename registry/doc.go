@@ -67,5 +67,7 @@
 // Apply judges it against the author's credential (authorize.go), applies
 // it or refuses it as CodeForbidden, and records either in the replicated
 // audit log (audit.go). Commands without an author, from a log written
-// before authors existed, apply as they always did.
+// before authors existed, apply as they always did. Where the federation
+// requires k > 1 approvals, a federation admin's act waits as a proposal
+// until k federation admins approved it (approvals.go).
 package registry

@@ -21,6 +21,8 @@ func FuzzApply(f *testing.F) {
 	f.Add(authored(f, "redadmin1", 1, ports))
 	f.Add(authored(f, "redadmin1", 1, Create(MustEncode(CmdPutRanges, RangeBatch{Ranges: []Range{{Prefix: "+447400", Operator: "red"}}}))))
 	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdRemoveOperator, Key{Key: "red"})))
+	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdPutApprovalRules, ApprovalRules{Required: 2})))
+	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdDecideProposal, ProposalDecision{ID: "3", Decision: DecideApprove})))
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		r := New()
 		if err := r.Apply(1, MustEncode(CmdPutOperator, op("red", "234_10"))); err != nil {

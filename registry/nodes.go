@@ -314,7 +314,10 @@ func putAdmittedCredential(tx *writeTxn, c *Credential) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	return put(tx, tableCredentials, old, c)
+	if err := put(tx, tableCredentials, old, c); err != nil {
+		return err
+	}
+	return keepsApprovers(tx) // a new role for a federation admin's token (approvals.go)
 }
 
 // Node returns the node with id, or nil.

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -354,11 +353,10 @@ func describePortRequest(tx *writeTxn, p principal, typ CommandType, body []byte
 	}
 	var rules PortingRules
 	err := decodeJSON(body, &rules)
+	// Only the federation admin's licence lets it (judge): an act that
+	// may need approvals (approvals.go).
 	return single("put_porting_rules", tablePortingRules, portingRulesID), func() error {
-		if !p.federation() {
-			return forbiddenf("%s may not set the porting rules: that is the federation admin's", p)
-		}
-		return nil
+		return forbiddenf("%s may not set the porting rules: that is the federation admin's", p)
 	}, err
 }
 
@@ -398,37 +396,17 @@ type PortRequestQuery struct {
 
 // PortRequests lists port requests in the order they were filed.
 func (r *Registry) PortRequests(q PortRequestQuery) Page[PortRequest] {
-	if q.Limit <= 0 {
-		q.Limit = 100
-	}
-	q.Limit = min(q.Limit, 1000)
 	after, _ := strconv.ParseUint(q.After, 10, 64)
-	txn := r.db.Txn(false)
-	var all []*PortRequest
-	it, err := txn.Get(tablePortRequests, "id")
-	if err != nil {
-		return Page[PortRequest]{}
-	}
-	for o := it.Next(); o != nil; o = it.Next() {
-		req := o.(*PortRequest)
+	return logOrder(r.db, tablePortRequests, after, q.Limit, func(req *PortRequest) bool {
 		switch {
-		case req.CreateIndex <= after,
-			q.Donor != "" && req.Donor != q.Donor,
+		case q.Donor != "" && req.Donor != q.Donor,
 			q.Recipient != "" && req.Recipient != q.Recipient,
 			q.Operator != "" && req.Donor != q.Operator && req.Recipient != q.Operator,
 			q.Status != "" && req.Status != q.Status:
-			continue
+			return false
 		}
-		all = append(all, req)
-	}
-	slices.SortFunc(all, func(a, b *PortRequest) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
-	var p Page[PortRequest]
-	if len(all) > q.Limit {
-		all = all[:q.Limit]
-		p.Next = all[q.Limit-1].ID
-	}
-	p.Items = all
-	return p
+		return true
+	}, func(req *PortRequest) string { return req.ID })
 }
 
 // PortRequest returns the port request id, or nil.
@@ -439,17 +417,9 @@ func (r *Registry) PortRequest(id string) *PortRequest {
 // DuePortRequests are the pending requests whose deadline is at or before
 // now (Unix milliseconds): the leader decides them.
 func (r *Registry) DuePortRequests(now int64) []*PortRequest {
-	it, err := r.db.Txn(false).Get(tablePortRequests, "status", string(PortPending))
-	if err != nil {
-		return nil
-	}
-	var due []*PortRequest
-	for o := it.Next(); o != nil; o = it.Next() {
-		if req := o.(*PortRequest); req.Deadline != 0 && req.Deadline <= now {
-			due = append(due, req)
-		}
-	}
-	return due
+	return withStatus(r.db, tablePortRequests, string(PortPending), func(req *PortRequest) bool {
+		return req.Deadline != 0 && req.Deadline <= now
+	})
 }
 
 // PortingRules returns the federation's porting rules (zero: no deadline).

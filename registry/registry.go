@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -71,6 +73,8 @@ func New() *Registry {
 		CmdPutPortingRules:   applyPutPortingRules,
 		CmdPruneJoinTokens:   applyPruneJoinTokens,
 		CmdSettleDispute:     applySettleDispute,
+		CmdPutApprovalRules:  applyPutApprovalRules,
+		CmdDecideProposal:    applyDecideProposal,
 	}
 	return r
 }
@@ -142,7 +146,7 @@ func (r *Registry) Interpretable(cmd []byte) error {
 	if err != nil || fn == nil {
 		return err
 	}
-	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1, time: h.Time}
+	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: r.applied.Load() + 1, time: h.Time, author: h.Author}
 	defer tx.Abort()
 	body := cmd[2:]
 	if authored {
@@ -197,8 +201,11 @@ type writeTxn struct {
 	// time is the leader's clock in an authored command's header (Unix
 	// milliseconds; 0 for a plain command): what a command that depends
 	// on time (a port request's deadline) reads in place of a clock.
-	time  int64
-	after []func()
+	time int64
+	// author is an authored command's author as its header names it (a
+	// vote on a proposal is its author's).
+	author Author
+	after  []func()
 }
 
 func (tx *writeTxn) onCommit(f func()) { tx.after = append(tx.after, f) }
@@ -274,4 +281,53 @@ func list[T any](db *memdb.MemDB, table string, key func(*T) string, after strin
 		p.Items = append(p.Items, v)
 	}
 	return p
+}
+
+// logOrder lists the rows of table that keep passes in the order of the
+// log index that created them, limit at a time (100 when 0, at most
+// 1000), after the row created at index after; id is the key a page ends
+// with.
+func logOrder[T any, P interface {
+	*T
+	row
+}](db *memdb.MemDB, table string, after uint64, limit int, keep func(*T) bool, id func(*T) string) Page[T] {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	it, err := db.Txn(false).Get(table, "id")
+	if err != nil {
+		return Page[T]{}
+	}
+	var all []*T
+	for o := it.Next(); o != nil; o = it.Next() {
+		if v := o.(*T); P(v).meta().CreateIndex > after && keep(v) {
+			all = append(all, v)
+		}
+	}
+	created := func(v *T) uint64 { return P(v).meta().CreateIndex }
+	slices.SortFunc(all, func(a, b *T) int { return cmp.Compare(created(a), created(b)) })
+	var p Page[T]
+	if len(all) > limit {
+		all = all[:limit]
+		p.Next = id(all[limit-1])
+	}
+	p.Items = all
+	return p
+}
+
+// withStatus returns the rows of table whose "status" index is status and
+// that keep passes.
+func withStatus[T any](db *memdb.MemDB, table, status string, keep func(*T) bool) []*T {
+	it, err := db.Txn(false).Get(table, "status", status)
+	if err != nil {
+		return nil
+	}
+	var out []*T
+	for o := it.Next(); o != nil; o = it.Next() {
+		if v := o.(*T); keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -21,6 +21,9 @@ const (
 	tablePortRequests = "port_requests"
 	tablePortingRules = "porting_rules"
 	tableDisputes     = "disputes"
+	// The approvals of federation-admin acts (approvals.go).
+	tableApprovalRules = "approval_rules"
+	tableProposals     = "proposals"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -43,7 +46,7 @@ func schema() *memdb.DBSchema {
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
-		disputesTable(),
+		disputesTable(), approvalRulesTable(), proposalsTable(),
 	} {
 		db.Tables[t.Name] = t
 	}

@@ -11,13 +11,14 @@ import (
 )
 
 // A registry snapshot opens with snapshotPrefix and a digit, its format
-// version: 5 adds the range disputes, 4 the port requests and the porting
-// rules, 3 the credentials and the audit log. Versions from
+// version: 6 adds the approval rules and the proposals, 5 the range
+// disputes, 4 the port requests and the porting rules, 3 the credentials
+// and the audit log. Versions from
 // oldestSnapshotVersion on are still read, so a node upgraded with an older
 // snapshot on disk restores it.
 const (
 	snapshotPrefix        = "mcfed-registry-snapshot\n"
-	snapshotVersion       = 5
+	snapshotVersion       = 6
 	oldestSnapshotVersion = 2
 )
 
@@ -40,6 +41,8 @@ func laterTables() []snapshotTable {
 		tableOf[PortRequest](4, tablePortRequests),
 		tableOf[PortingRules](4, tablePortingRules),
 		tableOf[Dispute](5, tableDisputes),
+		tableOf[ApprovalRules](6, tableApprovalRules),
+		tableOf[Proposal](6, tableProposals),
 	}
 }
 
