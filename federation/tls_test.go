@@ -101,3 +101,84 @@ func TestMutualTLSFederation(t *testing.T) {
 		}
 	}
 }
+
+// TestMutualTLSJoinFailoverRestart: with TLS, where every Raft connection
+// must carry the certificate bound to a member, a node joins through a
+// follower (which vouches for the leader it has never met), the members
+// elect a new leader when the first stops, and the first, restarted
+// without a snapshot (an empty registry until the leader says how far to
+// apply), takes the new leader by the certificates it pinned.
+func TestMutualTLSJoinFailoverRestart(t *testing.T) {
+	ca := testca.New(t)
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.NodeTLS(t, "admin", ca.Pool)}}
+	start := func(cfg Config) *Node {
+		t.Helper()
+		n, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	cfgs := make([]Config, 3)
+	for i := range cfgs {
+		id := []string{"n1", "n2", "n3"}[i]
+		cfgs[i] = testNodeConfig(t, id, t.TempDir())
+		cfgs[i].RaftTLS = ca.NodeTLS(t, id, ca.Pool)
+	}
+	cfgs[0].Bootstrap = true
+	n1 := start(cfgs[0])
+	admin1 := &client.Admin{Base: n1.AdminURL(), Token: testAdminToken, HTTP: httpClient}
+	do := func(a *client.Admin, method, path string, body, out any) {
+		t.Helper()
+		if err := client.Retry(context.Background(), func() error { return a.Do(context.Background(), method, path, body, out) }); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	var fed struct{ Token string }
+	do(admin1, "POST", "/v1/credentials", map[string]string{"role": "federation-admin"}, &fed)
+	nodes := []*Node{n1}
+	for i := 1; i < 3; i++ {
+		var tok struct{ Token string }
+		do(admin1, "POST", "/v1/cluster/join-tokens", map[string]string{"node_id": cfgs[i].NodeID}, &tok)
+		// n3 joins through n2, a follower.
+		cfgs[i].Join, cfgs[i].JoinToken = nodes[i-1].AdminURL(), tok.Token
+		nodes = append(nodes, start(cfgs[i]))
+	}
+	applied := func(name string, ns ...*Node) {
+		t.Helper()
+		for _, n := range ns {
+			deadline := time.Now().Add(10 * time.Second)
+			for n.Raft().Registry().Scope(name) == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s did not apply %s", n.cfg.NodeID, name)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	do(admin1, "PUT", "/v1/scopes/joined", registry.Scope{Name: "joined"}, nil)
+	applied("joined", nodes...)
+
+	// The leader stops; the other two elect one of them.
+	if !n1.Raft().IsLeader() {
+		t.Fatal("the bootstrap node lost leadership in a healthy cluster")
+	}
+	addr, adminAddr := n1.Raft().Addr(), strings.TrimPrefix(n1.AdminURL(), "https://")
+	n1.Close()
+	admin2 := &client.Admin{Base: nodes[1].AdminURL(), Token: fed.Token, HTTP: httpClient}
+	do(admin2, "PUT", "/v1/scopes/failed-over", registry.Scope{Name: "failed-over"}, nil)
+	applied("failed-over", nodes[1], nodes[2])
+
+	cfg := cfgs[0]
+	cfg.Bootstrap, cfg.RaftAddr, cfg.AdminAddr = false, addr, adminAddr
+	again := start(cfg)
+	applied("failed-over", again)
+	// Neither the node that joined through the leader nor the restarted
+	// one ever refused a member.
+	for _, n := range []*Node{nodes[1], again} {
+		if got := n.Raft().Metrics().RefusedPeers; got != 0 {
+			t.Errorf("%s refused %d connections from members", n.cfg.NodeID, got)
+		}
+	}
+}

@@ -169,6 +169,8 @@ func (n *Node) handleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 // cluster has no leader, until ctx ends; a refused token ends it at once.
 func (n *Node) Join(ctx context.Context, base string, req JoinRequest) error {
 	req.ID, req.RaftAddr = n.cfg.ID, n.Addr()
+	// The leader connects before it answers: this member vouches for it.
+	n.peers.joinBase.Store(&base)
 	backoff := 100 * time.Millisecond
 	for {
 		_, err := n.postJoin(ctx, base, req)

@@ -31,7 +31,8 @@ type Config struct {
 	Advertise string
 	// TLS, when set, makes the transport mutual TLS: it must carry the
 	// node's certificate, and the federation's CA as both RootCAs and
-	// ClientCAs with ClientAuth set to RequireAndVerifyClientCert.
+	// ClientCAs. Peers must then also present the certificate bound to a
+	// member (peers.go).
 	TLS *tls.Config
 	// Bootstrap makes this node the first server of a new cluster when its
 	// data directory holds no Raft state yet.
@@ -101,8 +102,11 @@ type Node struct {
 	raft      *hraft.Raft
 	fsm       *fsm
 	transport hraft.Transport
-	store     *raftboltdb.BoltStore
-	closers   []io.Closer
+	// peers holds Raft peers to the certificates bound to members (with
+	// TLS).
+	peers   *peerTrust
+	store   *raftboltdb.BoltStore
+	closers []io.Closer
 	// secret is the secret of the node's own credential, which
 	// authenticates it to the other members' internal endpoints and
 	// authors its own writes (author.go); empty until the node is given it.
@@ -177,6 +181,9 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raft snapshot store: %w", err)
 	}
 
+	if n.peers, err = newPeerTrust(n, logger.Named("peers")); err != nil {
+		return nil, err
+	}
 	if err := n.openTransport(logger); err != nil {
 		return nil, err
 	}
@@ -201,6 +208,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	close(n.peers.started)
 	if cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: hraft.Voter,
@@ -233,7 +241,7 @@ func (n *Node) openTransport(logger hclog.Logger) error {
 		n.closers = append(n.closers, n.commits)
 		return nil
 	}
-	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS)
+	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS, n.peers)
 	if err != nil {
 		return err
 	}
