@@ -375,6 +375,24 @@ func (n *Node) LeadershipTransfer() error {
 	return nil
 }
 
+// LeadershipTransferTo hands the leadership to the voter id, for an
+// operator who wants a given node to lead (one on its own premises, say).
+// It must run on the leader.
+func (n *Node) LeadershipTransferTo(id string) error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	for _, s := range n.peers.servers() {
+		if string(s.ID) == id {
+			if err := n.raft.LeadershipTransferToServer(s.ID, s.Address).Error(); err != nil {
+				return fmt.Errorf("leadership transfer to %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("leadership transfer: %s is not a server of the configuration", id)
+}
+
 // VerifyLeader confirms with a quorum that this node is still the leader;
 // with it the leader's replica serves a linearizable read.
 func (n *Node) VerifyLeader() error {

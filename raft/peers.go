@@ -117,9 +117,10 @@ type peerTrust struct {
 	vouchedIn string
 	warned    map[string]bool
 	// vouchMu makes one request for vouchers at a time; lastVouch spaces
-	// them.
-	vouchMu   sync.Mutex
-	lastVouch time.Time
+	// them, and vouched says whether the last one was answered.
+	vouchMu    sync.Mutex
+	lastVouch  time.Time
+	lastAnswer bool
 }
 
 func newPeerTrust(n *Node, log hclog.Logger) (*peerTrust, error) {
@@ -360,7 +361,9 @@ func (t *peerTrust) setVouched(ms []Peer) {
 }
 
 // vouch asks a member for its members, at most once per vouchInterval,
-// and reports whether one answered.
+// and reports whether one answered (now, or a moment ago: Raft opens its
+// connections to a peer side by side, and the second waits for the first's
+// answer).
 func (t *peerTrust) vouch() bool {
 	if !t.ready() {
 		return false
@@ -368,9 +371,9 @@ func (t *peerTrust) vouch() bool {
 	t.vouchMu.Lock()
 	defer t.vouchMu.Unlock()
 	if time.Since(t.lastVouch) < vouchInterval {
-		return false
+		return t.lastAnswer
 	}
-	t.lastVouch = time.Now()
+	t.lastVouch, t.lastAnswer = time.Now(), false
 	for _, src := range t.vouchSources() {
 		ctx, cancel := context.WithTimeout(context.Background(), vouchTimeout)
 		var out struct {
@@ -380,9 +383,10 @@ func (t *peerTrust) vouch() bool {
 		cancel()
 		if err == nil {
 			t.setVouched(out.Members)
+			t.lastAnswer = true
 			return true
 		}
-		t.log.Debug("asking a member for the members", "member", src, "err", err)
+		t.log.Warn("asking a member for the members", "member", src, "err", err)
 	}
 	return false
 }
