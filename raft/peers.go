@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,6 +68,7 @@ type Peer struct {
 	// credential to; "" when it joined without TLS (then a certificate
 	// naming it is enough, as on the internal endpoints).
 	Certificate string `json:"certificate"`
+	Voter       bool   `json:"voter"`
 }
 
 // pathMembers is where a member tells another the servers of its
@@ -90,11 +92,14 @@ const (
 
 // PeerRefusal says why a Raft peer was refused.
 type PeerRefusal struct {
-	Peer   string // the names its certificate carries, or the address dialled
+	Peer   string // the names its certificate carries
+	Where  string // the address it called from, or the one dialled
 	Reason string
 }
 
-func (e *PeerRefusal) Error() string { return "raft peer " + e.Peer + " refused: " + e.Reason }
+func (e *PeerRefusal) Error() string {
+	return "raft peer " + e.Peer + " at " + e.Where + " refused: " + e.Reason
+}
 
 type peerTrust struct {
 	node *Node
@@ -145,7 +150,8 @@ func (t *peerTrust) accepting(base *tls.Config, remote string) *tls.Config {
 	c.ClientAuth = tls.RequireAndVerifyClientCert
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
-			return t.refuse(&PeerRefusal{Peer: remote, Reason: "no client certificate"}, "")
+			host, _, _ := net.SplitHostPort(remote)
+			return t.refuse(&PeerRefusal{Peer: "(none) from " + host, Where: remote, Reason: "no client certificate"}, "")
 		}
 		return t.verify(cs.PeerCertificates[0], "", remote)
 	}
@@ -158,8 +164,8 @@ func (t *peerTrust) dialling(base *tls.Config, address string) *tls.Config {
 	c := base.Clone()
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		id := t.serverAt(address)
-		if id == "" {
-			return t.refuse(&PeerRefusal{Peer: address, Reason: "the address is no server's in the Raft configuration"}, "")
+		if id == "" || len(cs.PeerCertificates) == 0 {
+			return t.refuse(&PeerRefusal{Peer: "(not dialled)", Where: address, Reason: "the address is no server's in the Raft configuration"}, "")
 		}
 		return t.verify(cs.PeerCertificates[0], id, address)
 	}
@@ -175,17 +181,17 @@ func (t *peerTrust) verify(cert *x509.Certificate, want, where string) error {
 		err = t.bound(cert, want)
 	}
 	if err != nil {
-		return t.refuse(&PeerRefusal{Peer: peerNames(cert, where), Reason: err.Error()}, registry.CertificateFingerprint(cert.Raw))
+		names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
+		return t.refuse(&PeerRefusal{Peer: strings.Join(names, ","), Where: where, Reason: err.Error()}, registry.CertificateFingerprint(cert.Raw))
 	}
 	return nil
 }
 
-func peerNames(cert *x509.Certificate, where string) string {
-	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
-	return strings.Join(names, ",") + " at " + where
-}
-
-// bound is nil when cert is bound to a member it names (want, if given).
+// bound is nil when cert is bound to a member it names (want, if given:
+// the server dialled). A connection accepted must come from a voter: a
+// non-voter never calls (only a leader sends entries, only a candidate asks
+// for votes), and one that did would be a node trying to lead that the
+// consortium chose not to trust with it.
 func (t *peerTrust) bound(cert *x509.Certificate, want string) error {
 	if !t.ready() {
 		return errors.New("the node is not running")
@@ -200,11 +206,14 @@ func (t *peerTrust) bound(cert *x509.Certificate, want string) error {
 	fp := registry.CertificateFingerprint(cert.Raw)
 	var why error = errors.New("the certificate names no server of the Raft configuration")
 	for _, id := range candidates {
-		if id == "" || !t.member(id) {
+		member, voter := t.member(id)
+		if id == "" || !member {
 			continue
 		}
 		m, ok := t.expected(id)
 		switch {
+		case want == "" && !voter:
+			why = fmt.Errorf("member %s is a non-voter, which never calls a member", id)
 		case !ok:
 			why = fmt.Errorf("no certificate is bound to member %s here", id)
 		case m.Certificate != "" && subtle.ConstantTimeCompare([]byte(m.Certificate), []byte(fp)) != 1:
@@ -230,15 +239,15 @@ func (t *peerTrust) ready() bool {
 }
 
 // member reports whether id is a server of the configuration, or one a
-// member vouched for lately.
-func (t *peerTrust) member(id string) bool {
+// member vouched for lately, and whether it votes.
+func (t *peerTrust) member(id string) (member, voter bool) {
 	for _, s := range t.servers() {
 		if string(s.ID) == id {
-			return true
+			return true, s.Suffrage == hraft.Voter
 		}
 	}
-	_, ok := t.vouchedFor(id)
-	return ok
+	m, ok := t.vouchedFor(id)
+	return ok, m.Voter
 }
 
 // vouchedFor is what a member said of id, if it said it lately.
@@ -336,6 +345,8 @@ func (t *peerTrust) save() error {
 // refuse counts and logs a refusal, once per peer and reason.
 func (t *peerTrust) refuse(r *PeerRefusal, fingerprint string) error {
 	t.refused.Add(1)
+	// The peer's names, not its address: each of its attempts comes from
+	// another port.
 	key := r.Peer + "\x00" + fingerprint + "\x00" + r.Reason
 	t.mu.Lock()
 	first := !t.warned[key] && len(t.warned) < maxWarned
@@ -344,7 +355,7 @@ func (t *peerTrust) refuse(r *PeerRefusal, fingerprint string) error {
 	}
 	t.mu.Unlock()
 	if first {
-		t.log.Warn("refused a raft peer", "peer", r.Peer, "certificate", fingerprint, "reason", r.Reason)
+		t.log.Warn("refused a raft peer", "peer", r.Peer, "address", r.Where, "certificate", fingerprint, "reason", r.Reason)
 	}
 	return r
 }
@@ -428,7 +439,7 @@ func (n *Node) Peers() []Peer {
 		if c == nil || c.Revoked {
 			continue
 		}
-		m := Peer{ID: id, RaftAddr: string(s.Address), Certificate: c.Certificate}
+		m := Peer{ID: id, RaftAddr: string(s.Address), Certificate: c.Certificate, Voter: s.Suffrage == hraft.Voter}
 		if rec := reg.Node(id); rec != nil {
 			m.AdminURL = rec.AdminURL
 		}
