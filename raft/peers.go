@@ -79,8 +79,10 @@ const pathMembers = "/v1/internal/members"
 const peersFile = "peers.json"
 
 // Bounds on the work a refused peer can cause: how often the node asks a
-// member for its members, how long it waits, how many members it asks, and
-// how many distinct refusals it logs.
+// member for its members, how long it takes the answer for, how long a
+// connection waits for the node's Raft to start, how long the node waits
+// for an answer, how many members it asks, and how many distinct refusals
+// it logs.
 const (
 	vouchInterval = time.Second
 	vouchValidity = 10 * time.Second
@@ -121,8 +123,8 @@ type peerTrust struct {
 	// configuration (a removal among them) voids it.
 	vouchedIn string
 	warned    map[string]bool
-	// vouchMu makes one request for vouchers at a time; lastVouch spaces
-	// them, and vouched says whether the last one was answered.
+	// vouchMu makes one request for the members at a time; lastVouch
+	// spaces them, and lastAnswer says whether the last one was answered.
 	vouchMu    sync.Mutex
 	lastVouch  time.Time
 	lastAnswer bool
