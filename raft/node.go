@@ -203,12 +203,22 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft state: %w", err)
 	}
+	if cfg.TLS != nil {
+		if err := n.peers.upgrade(existing); err != nil {
+			return nil, fmt.Errorf("raft peers: %w", err)
+		}
+	}
 	r, err := hraft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
 	close(n.peers.started)
+	if n.peers.upgrading.Load() {
+		stop := make(stopper)
+		n.closers = append(n.closers, stop)
+		go n.peers.finishUpgrade(stop)
+	}
 	if cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: hraft.Voter,

@@ -69,6 +69,8 @@ type Peer struct {
 	// naming it is enough, as on the internal endpoints).
 	Certificate string `json:"certificate"`
 	Voter       bool   `json:"voter"`
+	// byName: taken by its name only while the node upgrades (upgrade).
+	byName bool
 }
 
 // pathMembers is where a member tells another the servers of its
@@ -114,6 +116,10 @@ type peerTrust struct {
 	// joinBase is the admin URL the node joined through, a source of
 	// vouchers while it has no members of its own to ask.
 	joinBase atomic.Pointer[string]
+	// hasFile: peers.json existed when the node opened. upgrading: it did
+	// not, yet the node has Raft state (see upgrade).
+	hasFile   bool
+	upgrading atomic.Bool
 
 	mu        sync.Mutex
 	pins      map[string]Peer
@@ -138,12 +144,76 @@ func newPeerTrust(n *Node, log hclog.Logger) (*peerTrust, error) {
 		return t, nil
 	}
 	if err == nil {
+		t.hasFile = true
 		err = json.Unmarshal(b, &t.pins)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("raft peers %s: %w", t.path, err)
 	}
 	return t, nil
+}
+
+// upgrade prepares a node whose data directory has no peers.json. A new
+// node writes an empty one. A node with Raft state but none was last run
+// by a build before this check: it has pinned nobody, and its registry is
+// empty until the leader says how far to apply (without a snapshot), so it
+// could not tell any member from a stranger and would never catch up.
+// Until it has caught up once it takes members of its configuration by a
+// certificate naming them (as every build before did, and only where its
+// registry holds no credential to say otherwise); then it pins them all.
+func (t *peerTrust) upgrade(existing bool) error {
+	if t.hasFile {
+		return nil
+	}
+	if existing {
+		t.upgrading.Store(true)
+		t.log.Warn("no " + peersFile + ": this data directory predates Raft peers' certificate checks; " +
+			"members are taken by the names their certificates carry until the node has caught up")
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.save()
+}
+
+// finishUpgrade waits for the upgrading node to catch up, then pins every
+// member; it gives up when the node closes (stop).
+func (t *peerTrust) finishUpgrade(stop <-chan struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for t.upgrading.Load() {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if t.node.CaughtUp() {
+			t.upgraded()
+		}
+	}
+}
+
+// stopper is closed when the node closes.
+type stopper chan struct{}
+
+func (s stopper) Close() error {
+	close(s)
+	return nil
+}
+
+// upgraded pins every member once the upgrading node has caught up.
+func (t *peerTrust) upgraded() {
+	if !t.upgrading.CompareAndSwap(true, false) {
+		return
+	}
+	for _, m := range t.node.Peers() {
+		t.pin(m)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.save(); err != nil {
+		t.log.Error("saving the raft peers' certificates", "err", err)
+	}
 }
 
 // accepting is the listener's TLS config for a connection from remote.
@@ -313,11 +383,20 @@ func (t *peerTrust) expected(id string) (Peer, bool) {
 		}
 		return m, true
 	}
+	if !pinned && t.upgrading.Load() {
+		if !t.node.CaughtUp() {
+			return Peer{ID: id, byName: true}, true
+		}
+		t.upgraded()
+	}
 	return p, pinned
 }
 
 // pin remembers m's certificate in the data directory, if it is new.
 func (t *peerTrust) pin(m Peer) {
+	if m.byName {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.pins[m.ID]; ok && old.Certificate == m.Certificate && (m.AdminURL == "" || old.AdminURL == m.AdminURL) {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -300,13 +303,16 @@ func TestRaftDialRefusesAnotherMembersCertificate(t *testing.T) {
 
 // TestTLSClusterRestartsAndFailsOver: with TLS, a restarted follower (its
 // registry empty until the leader tells it the commit index: there is no
-// snapshot) takes the leader by the certificates it pinned, and the
-// members elect a new leader when the old one stops.
+// snapshot) takes the leader by the certificates it pinned; one whose data
+// directory an older build left (no pins) takes members by name until it
+// has caught up, then pins them; and the members elect a new leader when
+// the old one stops.
 func TestTLSClusterRestartsAndFailsOver(t *testing.T) {
 	ca := testca.New(t)
 	c, _ := startTLSCluster(t, ca, 3)
 	leader := c.waitLeader()
 	c.apply(scope("one"))
+	restarts := 0
 	for i, n := range c.nodes {
 		if n == leader {
 			continue
@@ -316,17 +322,30 @@ func TestTLSClusterRestartsAndFailsOver(t *testing.T) {
 		cfg.Bind = n.Addr()
 		n.Close()
 		c.nodes[i] = nil
-		c.apply(scope("while-away"))
+		pins := filepath.Join(cfg.DataDir, peersFile)
+		if restarts == 1 {
+			if err := os.Remove(pins); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := fmt.Sprint("while-away-", restarts)
+		c.apply(scope(name))
 		again, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.nodes[i] = again
-		waitFor(t, "the restarted node to catch up", func() bool { return again.Registry().Scope("while-away") != nil })
-		if again.Metrics().RefusedPeers != 0 {
-			t.Fatalf("the restarted node refused %d connections", again.Metrics().RefusedPeers)
+		waitFor(t, again.ID()+" to catch up", func() bool { return again.Registry().Scope(name) != nil })
+		if got := again.Metrics().RefusedPeers; got != 0 {
+			t.Fatalf("restarted %s refused %d connections", again.ID(), got)
 		}
-		break
+		if restarts == 1 {
+			waitFor(t, again.ID()+" to pin the members", func() bool {
+				b, err := os.ReadFile(pins)
+				return err == nil && strings.Contains(string(b), fingerprintOf(c.waitLeader().cfg.TLS))
+			})
+		}
+		restarts++
 	}
 	for i, n := range c.nodes {
 		if n == leader {
