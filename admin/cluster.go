@@ -22,12 +22,14 @@ func (a *api) getStatus(c *fiber.Ctx) error {
 // joinTokenRequest asks for a join token that admits node NodeID, valid
 // for TTLSeconds (default one hour, at most a week). The node's admin
 // token will be operator admin of Operator, or federation admin with
-// FederationAdmin (neither: it holds no role).
+// FederationAdmin (neither: it holds no role). Voter false admits it as a
+// non-voting member (nil: a voter).
 type joinTokenRequest struct {
 	NodeID          string `json:"node_id"`
 	Operator        string `json:"operator"`
 	FederationAdmin bool   `json:"federation_admin"`
 	TTLSeconds      int64  `json:"ttl_seconds"`
+	Voter           *bool  `json:"voter"`
 }
 
 func (a *api) postJoinToken(c *fiber.Ctx) error {
@@ -49,12 +51,12 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires, Node: req.NodeID,
-		Operator: req.Operator, FederationAdmin: req.FederationAdmin}
+		Operator: req.Operator, FederationAdmin: req.FederationAdmin, NonVoter: req.Voter != nil && !*req.Voter}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return withOnce(err, fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})
 	}
 	c.Status(fiber.StatusCreated)
-	return c.JSON(fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})
+	return c.JSON(fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID, "voter": !t.NonVoter})
 }
 
 // deleteNode removes a node's record from the registry, then the server

@@ -80,6 +80,7 @@ const joinProgressEvery = 5 * time.Second
 func (n *Node) join(ctx context.Context, client *http.Client, raftAddr string, req raft.JoinRequest) error {
 	req.ID, req.RaftAddr = n.cfg.NodeID, raftAddr
 	via := n.cfg.Join
+	n.raft.JoinThrough(via)
 	start := time.Now()
 	jctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
 	defer cancel()

@@ -154,12 +154,13 @@ var (
 	descRaftContact     = prometheus.NewDesc("mcfed_raft_since_leader_contact_seconds", "Time since a follower last heard from the leader (0 on the leader, +Inf if never).", nil, nil)
 	descRaftServers     = prometheus.NewDesc("mcfed_raft_servers", "Servers in the Raft configuration as this node knows it.", nil, nil)
 	descRaftVoters      = prometheus.NewDesc("mcfed_raft_voters", "Voting servers in the Raft configuration.", nil, nil)
+	descRaftRefused     = prometheus.NewDesc("mcfed_raft_refused_peers_total", "Raft connections refused because the peer's TLS certificate is not the one bound to a member (a removed node, a certificate naming no member, another member's certificate at a member's address).", nil, nil)
 )
 
 func (raftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftLeader, descRaftLeaderKnown, descRaftTerm,
 		descRaftLastIndex, descRaftCommit, descRaftApplied, descRaftPending, descRaftSnapshot, descRaftContact,
-		descRaftServers, descRaftVoters} {
+		descRaftServers, descRaftVoters, descRaftRefused} {
 		ch <- d
 	}
 }
@@ -183,6 +184,7 @@ func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRaftContact, r.SinceLeaderContactSeconds())
 	gauge(descRaftServers, float64(r.Servers))
 	gauge(descRaftVoters, float64(r.Voters))
+	ch <- prometheus.MustNewConstMetric(descRaftRefused, prometheus.CounterValue, float64(r.RefusedPeers))
 }
 
 func oneIf(b bool) float64 {

@@ -1,7 +1,8 @@
 // Package raft replicates the registry with hashicorp/raft: a thin FSM that
 // feeds the log to registry.Apply, snapshots and restores of the whole
 // registry, stores on disk in the node's data directory, a TCP transport
-// (mutual TLS when certificates are given), bootstrap, join and removal of
+// (mutual TLS when certificates are given, each peer held to the
+// certificate bound to a member: peers.go), bootstrap, join and removal of
 // servers, and the node-to-node endpoints on the admin listener.
 //
 // Node.Apply is the one write path: on a follower it forwards the command

@@ -90,6 +90,9 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		}
 		return c.JSON(fiber.Map{"index": idx})
 	})
+	internal.Get(strings.TrimPrefix(pathMembers, "/v1/internal"), func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"members": n.Peers()})
+	})
 	internal.Post(strings.TrimPrefix(pathInternalJoin, "/v1/internal"), func(c *fiber.Ctx) error {
 		req, err := readJoin(c)
 		if err != nil {

@@ -72,7 +72,8 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	// be refused without writing to the log, so that guesses and replays
 	// cost the cluster nothing; the command re-checks atomically against
 	// concurrent joins.
-	if err := registry.CheckJoinToken(n.Registry().JoinToken(use.Hash), req.ID, use.Now); err != nil {
+	token := n.Registry().JoinToken(use.Hash)
+	if err := registry.CheckJoinToken(token, req.ID, use.Now); err != nil {
 		return JoinResponse{}, &joinRefusal{err.(*registry.Error).Message}
 	}
 	cf, err := n.newMember(req.ID, req.RaftAddr)
@@ -90,10 +91,15 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 		}
 		return JoinResponse{}, err
 	}
-	// Only if the configuration is still the one checked: a voter added
-	// never replaces a server.
-	if err := n.raft.AddVoter(hraft.ServerID(req.ID), hraft.ServerAddress(req.RaftAddr), cf, 0).Error(); err != nil {
-		return JoinResponse{}, fmt.Errorf("add voter %s: %w", req.ID, err)
+	// Only if the configuration is still the one checked: a server added
+	// never replaces another. A token may admit a non-voter, which never
+	// leads (token is the one CmdUseJoinToken just spent).
+	add, kind := n.raft.AddVoter, "voter"
+	if token.NonVoter {
+		add, kind = n.raft.AddNonvoter, "non-voter"
+	}
+	if err := add(hraft.ServerID(req.ID), hraft.ServerAddress(req.RaftAddr), cf, 0).Error(); err != nil {
+		return JoinResponse{}, fmt.Errorf("add %s %s: %w", kind, req.ID, err)
 	}
 	return JoinResponse{Leader: n.cfg.ID}, nil
 }
@@ -164,3 +170,9 @@ func (n *Node) handleJoin(ctx context.Context, req JoinRequest) (JoinResponse, e
 // JoinPath is where a member's admin API takes join requests; the joining
 // node's side is federation's (federation/join.go).
 const JoinPath = pathJoin
+
+// JoinThrough names the member whose admin API at base this node asks to
+// admit it. The leader connects to a new node before the join is answered,
+// before the node's registry holds anybody's certificate: until it has
+// caught up, this member vouches for the members' certificates (peers.go).
+func (n *Node) JoinThrough(base string) { n.peers.joinBase.Store(&base) }

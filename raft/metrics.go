@@ -31,6 +31,10 @@ type Metrics struct {
 	SinceLeaderContact time.Duration
 	// Servers in the configuration, and how many of them vote.
 	Servers, Voters int
+	// RefusedPeers counts the Raft connections refused since the node
+	// started because the peer's certificate is not bound to a member
+	// (with TLS; peers.go).
+	RefusedPeers uint64
 }
 
 // neverContacted stands for a follower that has not heard from any leader.
@@ -46,6 +50,7 @@ func (n *Node) Metrics() Metrics {
 		LastIndex:    n.raft.LastIndex(),
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
+		RefusedPeers: n.peers.refused.Load(),
 	}
 	if _, id := n.raft.LeaderWithID(); id != "" {
 		m.LeaderKnown = true

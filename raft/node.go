@@ -32,7 +32,8 @@ type Config struct {
 	Advertise string
 	// TLS, when set, makes the transport mutual TLS: it must carry the
 	// node's certificate, and the federation's CA as both RootCAs and
-	// ClientCAs with ClientAuth set to RequireAndVerifyClientCert.
+	// ClientCAs. Peers must then also present the certificate bound to a
+	// member (peers.go).
 	TLS *tls.Config
 	// Bootstrap makes this node the first server of a new cluster when its
 	// data directory holds no Raft state yet.
@@ -97,8 +98,11 @@ type Node struct {
 	raft      *hraft.Raft
 	fsm       *fsm
 	transport hraft.Transport
-	store     *raftboltdb.BoltStore
-	closers   []io.Closer
+	// peers holds Raft peers to the certificates bound to members (with
+	// TLS).
+	peers   *peerTrust
+	store   *raftboltdb.BoltStore
+	closers []io.Closer
 	// secret is the secret of the node's own credential, which
 	// authenticates it to the other members' internal endpoints and
 	// authors its own writes (author.go); empty until the node is given it.
@@ -171,6 +175,9 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raft snapshot store: %w", err)
 	}
 
+	if n.peers, err = newPeerTrust(n, logger.Named("peers")); err != nil {
+		return nil, err
+	}
 	if err := n.openTransport(logger); err != nil {
 		return nil, err
 	}
@@ -190,11 +197,22 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft state: %w", err)
 	}
+	if cfg.TLS != nil {
+		if err := n.peers.upgrade(existing); err != nil {
+			return nil, fmt.Errorf("raft peers: %w", err)
+		}
+	}
 	r, err := hraft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	close(n.peers.started)
+	if n.peers.upgrading.Load() {
+		stop := make(stopper)
+		n.closers = append(n.closers, stop)
+		go n.peers.finishUpgrade(stop)
+	}
 	if cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(hraft.Configuration{Servers: []hraft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: hraft.Voter,
@@ -227,7 +245,7 @@ func (n *Node) openTransport(logger hclog.Logger) error {
 		n.closers = append(n.closers, n.commits)
 		return nil
 	}
-	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS)
+	sl, err := newTLSStreamLayer(n.cfg.Bind, advertise, n.cfg.TLS, n.peers)
 	if err != nil {
 		return err
 	}
@@ -359,6 +377,24 @@ func (n *Node) LeadershipTransfer() error {
 		return fmt.Errorf("leadership transfer: %w", err)
 	}
 	return nil
+}
+
+// LeadershipTransferTo hands the leadership to the voter id, for an
+// operator who wants a given node to lead (one on its own premises, say).
+// It must run on the leader.
+func (n *Node) LeadershipTransferTo(id string) error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	for _, s := range n.peers.servers() {
+		if string(s.ID) == id {
+			if err := n.raft.LeadershipTransferToServer(s.ID, s.Address).Error(); err != nil {
+				return fmt.Errorf("leadership transfer to %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("leadership transfer: %s is not a server of the configuration", id)
 }
 
 // VerifyLeader confirms with a quorum that this node is still the leader;

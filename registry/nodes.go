@@ -35,8 +35,13 @@ type JoinToken struct {
 	// FederationAdmin makes the node's admin token a federation admin (a
 	// node of the consortium, serving no operator). With neither, the
 	// admin token holds no role.
-	FederationAdmin bool   `json:"federation_admin,omitempty"`
-	UsedBy          string `json:"used_by,omitempty"`
+	FederationAdmin bool `json:"federation_admin,omitempty"`
+	// NonVoter admits the node as a non-voting member: it replicates the
+	// registry and serves from it, and forwards writes, but never votes
+	// nor leads, so it can never author an entry (see DESIGN.md, Raft's
+	// trust model). The default is a voter.
+	NonVoter bool   `json:"non_voter,omitempty"`
+	UsedBy   string `json:"used_by,omitempty"`
 	Meta
 }
 
