@@ -159,8 +159,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("node secret: %w", err)
 		}
 	case errors.Is(err, os.ErrNotExist) && fileExists(filepath.Join(cfg.DataDir, "cluster-secret")):
-		return nil, errors.New("this data directory predates node credentials: start the node once with --join and a " +
-			"fresh join token to register its own (the federation's first node: with --bootstrap)")
+		return nil, errors.New("this data directory was made by a build before node credentials, whose members this " +
+			"build does not adopt in place: make the federation anew and load its registry into it (README, " +
+			"\"Coming from one admin token per node\")")
 	case errors.Is(err, os.ErrNotExist):
 		return nil, errors.New("this data directory belongs to no federation: start with --bootstrap or --join")
 	default:
