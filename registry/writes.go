@@ -111,24 +111,7 @@ func rememberWrite(txn *memdb.Txn, h Header, index uint64, refusal error) error 
 	return pruneWrites(txn, h.Time)
 }
 
-// pruneWrites forgets the write ids older than retention as of now, at
-// most maxPrunePerApply of them (the rest go with the next commands).
+// pruneWrites forgets the write ids older than retention as of now.
 func pruneWrites(txn *memdb.Txn, now int64) error {
-	it, err := txn.Get(tableWrites, "time")
-	if err != nil {
-		return err
-	}
-	var old []any
-	for o := it.Next(); o != nil && len(old) < maxPrunePerApply; o = it.Next() {
-		if o.(*writeOutcome).Time >= now-WriteIDRetention {
-			break
-		}
-		old = append(old, o)
-	}
-	for _, o := range old {
-		if err := txn.Delete(tableWrites, o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pruneOldest(txn, tableWrites, "time", func(o any) bool { return o.(*writeOutcome).Time < now-WriteIDRetention })
 }
