@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -184,5 +185,36 @@ func TestAuthoredVersion1IgnoresWriteIDs(t *testing.T) {
 	wantCode(t, f.r.Apply(f.index, v1), CodeConflict, "already exists")
 	if len(writesOf(f.r)) != 0 {
 		t.Fatalf("a version 1 envelope's write id was kept: %v", writesOf(f.r))
+	}
+}
+
+// BenchmarkWriteIDs: a federation admin's SP write without a write id, with
+// a new one each time (a clock a second on per write, so the table holds
+// 15 minutes of them and prunes as it goes), and a repeat of one write:
+// what exactly-once writes add to the FSM's work per write.
+func BenchmarkWriteIDs(b *testing.B) {
+	for _, mode := range []string{"none", "new", "repeat"} {
+		b.Run(mode, func(b *testing.B) {
+			f := approvalReplicas(b, 1)
+			r := f.rs[0]
+			for i := 0; b.Loop(); i++ {
+				f.index++
+				f.now += 1000
+				id := ""
+				switch mode {
+				case "new":
+					id = fmt.Sprintf("%032x", i)
+				case "repeat":
+					id = "the-one-write"
+				}
+				cmd, err := EncodeAuthored(Header{Author: Author{Credential: credFed}, Time: f.now, WriteID: id}, MustEncode(CmdPutSP, testSP("shop")))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := r.Apply(f.index, cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
