@@ -93,6 +93,9 @@ func TestLostAnswerWritesOnce(t *testing.T) {
 	}
 	reg := f.nodes[fi].Raft().Registry()
 	audited := func(rid string) []*registry.AuditEntry {
+		// A refusal is answered without waiting for this replica: wait
+		// until it has applied all the leader has, both tries included.
+		f.waitApplied(fi, f.nodes[f.leader()].Raft().Registry().AppliedIndex())
 		var out []*registry.AuditEntry
 		for q := (registry.AuditQuery{Limit: 1000}); ; {
 			p := reg.Audit(q)
