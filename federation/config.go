@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -132,6 +133,9 @@ type Config struct {
 	// adminTokenIterations is the PBKDF2 cost of the admin token's
 	// verifier (0: registry.SlowHashIterations); the tests lower it.
 	adminTokenIterations int
+	// wrapTransport, when set, wraps the transport the node calls other
+	// members with: the tests lose a leader's answer with it.
+	wrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // ConfigError is a start refused for its settings, every problem at once,

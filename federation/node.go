@@ -113,6 +113,13 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.adminLn = tls.NewListener(n.adminLn, server)
 		client.Transport = &http.Transport{TLSClientConfig: cfg.RaftTLS.Clone()}
 	}
+	if cfg.wrapTransport != nil {
+		base := client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		client.Transport = cfg.wrapTransport(base)
+	}
 	if cfg.PublicAddr != "" {
 		if n.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
 			return nil, fmt.Errorf("public listener: %w", err)

@@ -101,7 +101,8 @@ func forwardable(cmd []byte) error {
 }
 
 // propose commits cmd on the leader, wrapped with the author p
-// authenticates as, the leader's clock and the request's id. Without an
+// authenticates as, the leader's clock, the request's id and the write's
+// id (writeid.go). Without an
 // Authenticator (Raft alone, as in this package's tests) the command goes
 // in as it is.
 func (n *Node) propose(ctx context.Context, p Presented, cmd []byte) (uint64, error) {
@@ -115,7 +116,7 @@ func (n *Node) propose(ctx context.Context, p Presented, cmd []byte) (uint64, er
 	if err != nil {
 		return 0, err
 	}
-	h := registry.Header{Author: author, Time: time.Now().UnixMilli(), RequestID: requestid.From(ctx)}
+	h := registry.Header{Author: author, Time: time.Now().UnixMilli(), RequestID: requestid.From(ctx), WriteID: writeIDFrom(ctx)}
 	env, err := registry.EncodeAuthored(h, cmd)
 	if err != nil {
 		return 0, err

@@ -25,6 +25,20 @@
 // Only the leader's own work calls applyLocal: a forwarded write (never
 // forwarded twice) and a join's admission.
 //
+// # Why every try of a write carries one id
+//
+// Apply retries when it cannot reach the leader, and it cannot tell a try
+// that failed from one the leader committed whose answer was lost (a cut
+// connection, a leader that stepped down with the entry in its log and a
+// successor that committed it). Tried again, such a write would be
+// applied twice: a create refused as existing though it succeeded (and the
+// secret it showed lost), a second audit entry. So Apply names the write
+// once (writeid.go), every try carries the name to the leader, which puts
+// it in the command's header, and the registry answers a try it already
+// applied with the first try's outcome and index (registry/writes.go).
+// The table of names is replicated and pruned by the leader's time in the
+// headers, so every replica decides alike.
+//
 // Errors cross between nodes as typed codes (wire.go), never as messages
 // or problem types to parse: a refusal by the leader's registry comes back
 // as the same *registry.Error, so a handler answers alike whichever node

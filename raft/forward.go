@@ -23,7 +23,9 @@ import (
 // it, so the caller reads its own write here. The leader authenticates the
 // credential the caller presented and commits the command with its author
 // (author.go). Nodes authenticate to each other's internal endpoints with
-// their own node credentials.
+// their own node credentials. Every try of one write carries one write id
+// (writeid.go), so that a try whose answer was lost and is made again is
+// applied once.
 
 // writeTimeout bounds a write or a consistent read whose caller set no
 // deadline: through an election it is retried, but not forever.
@@ -41,6 +43,12 @@ const writeTimeout = 30 * time.Second
 // wrapping ErrNotLeader. A node without a node secret (Raft alone, as in
 // this package's tests) has nobody to forward to: a follower answers
 // *NotLeaderError at once.
+//
+// A write is applied once, however often it is tried: a try the leader
+// committed but whose answer was lost is answered, when tried again, with
+// the first try's outcome and index (a create succeeds, not a conflict).
+// Commands written without an Authenticator carry no author and so no
+// write id: for them a retry may apply twice, as before.
 func (n *Node) Apply(ctx context.Context, p Presented, cmd []byte) (idx uint64, err error) {
 	if obs := n.cfg.ObserveWrite; obs != nil {
 		defer func(start time.Time) { obs(start, err) }(time.Now())
@@ -50,6 +58,7 @@ func (n *Node) Apply(ctx context.Context, p Presented, cmd []byte) (idx uint64, 
 	}
 	ctx, cancel := withWriteTimeout(ctx)
 	defer cancel()
+	ctx = withWriteID(ctx, newWriteID())
 	err = n.retry(ctx, func() error {
 		idx, err = n.propose(ctx, p, cmd)
 		var nl *NotLeaderError
@@ -208,6 +217,9 @@ func (n *Node) call(ctx context.Context, method, url, ctype string, body []byte,
 	if id := requestid.From(ctx); id != "" {
 		// The leader logs the forwarded write under the caller's request id.
 		req.Header.Set(requestid.Header, id)
+	}
+	if id := writeIDFrom(ctx); id != "" {
+		req.Header.Set(writeIDHeader, id)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)

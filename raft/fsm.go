@@ -52,7 +52,8 @@ func newFSM(logger hclog.Logger) *fsm {
 }
 
 // Apply returns the registry's refusal (an *registry.Error) or nil; Raft
-// hands it to whoever called Node.Apply on the leader. On a command it
+// hands it to whoever called Node.Apply on the leader. A repeat of a write
+// the registry applied before gets a repeated. On a command it
 // cannot interpret it halts and returns the *registry.UninterpretableError;
 // after that, every command gets ErrHalted and the registry is left alone.
 func (f *fsm) Apply(l *hraft.Log) any {
@@ -62,7 +63,10 @@ func (f *fsm) Apply(l *hraft.Log) any {
 	if h := f.halt.Load(); h != nil {
 		return fmt.Errorf("index %d not applied: %w (%s)", l.Index, ErrHalted, h)
 	}
-	err := f.reg.Load().Apply(l.Index, l.Data)
+	at, err := f.reg.Load().ApplyWrite(l.Index, l.Data)
+	if at != l.Index {
+		return repeated{index: at, err: err}
+	}
 	var ue *registry.UninterpretableError
 	if errors.As(err, &ue) {
 		h := &Halt{Index: l.Index, Type: ue.Type, Reason: ue.Error()}
@@ -72,6 +76,13 @@ func (f *fsm) Apply(l *hraft.Log) any {
 			"index", l.Index, "type", int(ue.Type), "version", int(ue.Version), "reason", ue.Reason)
 	}
 	return err
+}
+
+// repeated answers a try of a write applied before, at index, with that
+// write's outcome (nil or its *registry.Error).
+type repeated struct {
+	index uint64
+	err   error
 }
 
 // halted returns the entry that halted the replica, or nil.

@@ -69,6 +69,13 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		if err == nil {
 			err = forwardable(cmd)
 		}
+		ctx := c.UserContext()
+		if id := c.Get(writeIDHeader); err == nil && id != "" {
+			// Every try of the write carries it: a try the leader
+			// committed is not applied again (writeid.go).
+			err = validWriteID(id)
+			ctx = withWriteID(ctx, id)
+		}
 		if err != nil {
 			return wireFail(c, log, err)
 		}
@@ -77,7 +84,7 @@ func (n *Node) Mount(app fiber.Router, log *slog.Logger) {
 		// the author this leader authenticates, when it is applied. The
 		// leader applies it itself: a forwarded write is not forwarded
 		// again.
-		idx, err := n.propose(c.UserContext(), presentedBy(c), cmd)
+		idx, err := n.propose(ctx, presentedBy(c), cmd)
 		if err != nil {
 			return wireFail(c, log, err)
 		}

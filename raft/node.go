@@ -294,7 +294,8 @@ func (n *Node) Leader() (id, addr string) {
 
 // applyLocal commits an encoded registry command through this node's own
 // Raft server and returns its log index, once the local registry has run
-// it. A registry refusal comes back as *registry.Error; on a follower the
+// it (for a try of a write committed before, that write's index: see
+// writeid.go). A registry refusal comes back as *registry.Error; on a follower the
 // error is a *NotLeaderError and nothing is written. Apply (forward.go) is
 // the write path; only the leader's own work (a forwarded write, a join's
 // admission) calls this directly.
@@ -318,8 +319,11 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) (uint64, error) {
 		}
 		return 0, fmt.Errorf("raft apply: %w", err)
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return f.Index(), err
+	switch res := f.Response().(type) {
+	case repeated: // a try of a write committed before (writeid.go)
+		return res.index, res.err
+	case error:
+		return f.Index(), res
 	}
 	return f.Index(), nil
 }

@@ -120,19 +120,22 @@ func audit(txn *memdb.Txn, e *AuditEntry) error {
 	if err := txn.Insert(tableAudit, e); err != nil {
 		return fmt.Errorf("insert into %s: %w", tableAudit, err)
 	}
-	it, err := txn.Get(tableAudit, "id")
+	return pruneOldest(txn, tableAudit, "id", func(o any) bool { return o.(*AuditEntry).Time < e.Time-AuditRetention })
+}
+
+// pruneOldest deletes table's rows in the order of index while old holds
+// of them, at most maxPrunePerApply (the rest go with the next commands).
+func pruneOldest(txn *memdb.Txn, table, index string, old func(any) bool) error {
+	it, err := txn.Get(table, index)
 	if err != nil {
 		return err
 	}
-	var old []any
-	for o := it.Next(); o != nil && len(old) < maxPrunePerApply; o = it.Next() {
-		if o.(*AuditEntry).Time >= e.Time-AuditRetention {
-			break
-		}
-		old = append(old, o)
+	var gone []any
+	for o := it.Next(); o != nil && len(gone) < maxPrunePerApply && old(o); o = it.Next() {
+		gone = append(gone, o)
 	}
-	for _, o := range old {
-		if err := txn.Delete(tableAudit, o); err != nil {
+	for _, o := range gone {
+		if err := txn.Delete(table, o); err != nil {
 			return err
 		}
 	}

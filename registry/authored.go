@@ -24,13 +24,26 @@ func AuthorOf(c *Credential) Author {
 }
 
 // Header is what the leader states about an authored command: who, when
-// (its clock, Unix milliseconds: the FSM reads no clock), and the request
-// that asked for it.
+// (its clock, Unix milliseconds: the FSM reads no clock), the request
+// that asked for it, and the write it is a try of (writes.go).
 type Header struct {
 	Author    Author `json:"author"`
 	Time      int64  `json:"time"`
 	RequestID string `json:"request_id,omitempty"`
+	// WriteID is the same in every try of one write: the registry
+	// applies the first, and answers the others with its outcome.
+	WriteID string `json:"write_id,omitempty"`
 }
+
+// An envelope's version: 2 when its header carries a write id. A build
+// that knows only version 1 would read such a header without the id and
+// apply a repeat twice, diverging from the replicas that skip it; version
+// 2 makes it halt instead (see UninterpretableError). An envelope without
+// a write id is still written as version 1, which every build reads.
+const (
+	authoredVersion        = commandVersion
+	authoredWriteIDVersion = 2
+)
 
 // maxHeaderBytes bounds an envelope's header: a few short strings.
 const maxHeaderBytes = 4 << 10
@@ -45,8 +58,12 @@ func EncodeAuthored(h Header, cmd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode header: %w", err)
 	}
+	version := byte(authoredVersion)
+	if h.WriteID != "" {
+		version = authoredWriteIDVersion
+	}
 	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(hj)+len(cmd))
-	b = append(b, byte(CmdAuthored), commandVersion)
+	b = append(b, byte(CmdAuthored), version)
 	b = binary.AppendUvarint(b, uint64(len(hj)))
 	b = append(b, hj...)
 	return append(b, cmd...), nil
@@ -171,11 +188,15 @@ func applyCreate(tx *writeTxn, body []byte) error {
 // unwrapAuthored splits an authored command into its header and inner
 // command, which must not be authored itself.
 func unwrapAuthored(cmd []byte) (Header, []byte, error) {
-	if cmd[1] != commandVersion {
+	if cmd[1] != authoredVersion && cmd[1] != authoredWriteIDVersion {
 		return Header{}, nil, &UninterpretableError{Type: CmdAuthored, Version: cmd[1],
-			Reason: fmt.Sprintf("unknown version %d (this build knows %d)", cmd[1], commandVersion)}
+			Reason: fmt.Sprintf("unknown version %d (this build knows %d and %d)", cmd[1], authoredVersion, authoredWriteIDVersion)}
 	}
 	h, inner, err := decodeAuthored(cmd[2:])
+	if cmd[1] == authoredVersion {
+		// As a build that knows only version 1 reads it.
+		h.WriteID = ""
+	}
 	if err == nil && CommandType(inner[0]) == CmdAuthored {
 		err = uninterpretable("an authored command wraps another")
 	}
@@ -189,25 +210,43 @@ func unwrapAuthored(cmd []byte) (Header, []byte, error) {
 // applyAuthored judges and applies an authored command, and records it in
 // the audit log: applied, or refused (a refusal changes nothing else). A
 // command this build cannot read changes nothing at all, the audit log and
-// the applied index included.
-func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
+// the applied index included. A repeat of a write already applied is
+// neither applied nor audited again: it returns the first copy's index and
+// outcome (writes.go).
+func (r *Registry) applyAuthored(index uint64, cmd []byte) (uint64, error) {
 	h, inner, err := unwrapAuthored(cmd)
 	if err != nil {
-		return err
+		return index, err
 	}
 	fn, err := r.lookup(inner)
 	if err != nil {
-		return err
+		return index, err
 	}
 	if fn == nil { // unknown, and marked SkipIfUnknown
 		r.applied.Store(index)
-		return nil
+		return index, nil
 	}
 	typ, body := CommandType(inner[0])&^SkipIfUnknown, inner[2:]
 	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time, author: h.Author}
 	defer func() { tx.Abort() }()
+	first, reused := repeatOf(tx.Txn, h)
+	if first != nil {
+		if err := pruneWrites(tx.Txn, h.Time); err != nil {
+			return index, err
+		}
+		tx.Commit()
+		r.applied.Store(index)
+		return first.Index, first.refusal()
+	}
+	remember := h
+	if reused != nil {
+		remember.WriteID = "" // the id is taken
+	}
 	p := resolve(tx, h.Author)
 	s, refusal := judge(tx, p, typ, body)
+	if refusal == nil {
+		refusal = reused
+	}
 	// As of before the command: a change of k needs the k it changes.
 	waits := refusal == nil && needsApprovals(tx, s)
 	var before string
@@ -221,7 +260,7 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 	var ue *UninterpretableError
 	if errors.As(refusal, &ue) {
 		ue.Type, ue.Version = typ, inner[1]
-		return ue
+		return index, ue
 	}
 	e := &AuditEntry{Index: index, Time: h.Time, Author: p.Author, RequestID: h.RequestID,
 		Command: s.command, Keys: s.keys, Operators: s.operators, Outcome: OutcomeApplied}
@@ -243,7 +282,7 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		var rec interface{ record(*writeTxn) error }
 		if errors.As(refusal, &rec) {
 			if err := rec.record(tx); err != nil {
-				return err
+				return index, err
 			}
 		}
 	case waits:
@@ -253,7 +292,7 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		tx = &writeTxn{Txn: r.db.Txn(true), r: r, index: index, time: h.Time, author: h.Author}
 		prop, err := propose(tx, h, s, inner)
 		if err != nil {
-			return err
+			return index, err
 		}
 		e.Outcome, e.Reason = OutcomeProposed, fmt.Sprintf("proposal %s: needs %d approvals", prop.ID, approvalsRequired(tx))
 		e.Keys = append([]string{prop.ID}, e.Keys...)
@@ -261,12 +300,15 @@ func (r *Registry) applyAuthored(index uint64, cmd []byte) error {
 		e.Before, e.After = before, digest(tx.Txn, s.table, s.key)
 	}
 	if err := audit(tx.Txn, e); err != nil {
-		return err
+		return index, err
+	}
+	if err := rememberWrite(tx.Txn, remember, index, refusal); err != nil {
+		return index, err
 	}
 	tx.Commit()
 	for _, f := range tx.after {
 		f()
 	}
 	r.applied.Store(index)
-	return refusal
+	return index, refusal
 }

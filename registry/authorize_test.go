@@ -506,7 +506,7 @@ func TestAuthoredCommandsThisBuildCannotRead(t *testing.T) {
 	applied := f.r.AppliedIndex()
 	good := authored(t, credFed, 1, MustEncode(CmdPutScope, Scope{Name: "x"}))
 	for name, cmd := range map[string][]byte{
-		"newer version":              append([]byte{byte(CmdAuthored), commandVersion + 1}, good[2:]...),
+		"newer version":              append([]byte{byte(CmdAuthored), authoredWriteIDVersion + 1}, good[2:]...),
 		"bad header":                 {byte(CmdAuthored), commandVersion, 3, '{', '{', '{', byte(CmdPutScope), commandVersion, '{', '}'},
 		"no inner":                   {byte(CmdAuthored), commandVersion, 2, '{', '}'},
 		"nested":                     authored(t, credFed, 1, good),

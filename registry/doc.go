@@ -69,5 +69,8 @@
 // audit log (audit.go). Commands without an author, from a log written
 // before authors existed, apply as they always did. Where the federation
 // requires k > 1 approvals, a federation admin's act waits as a proposal
-// until k federation admins approved it (approvals.go).
+// until k federation admins approved it (approvals.go). A header with a
+// write id makes the command one try of a write: a second try of a write
+// already applied is not applied or audited again, but answered with the
+// first try's outcome (writes.go).
 package registry

@@ -90,6 +90,16 @@ func (r *Registry) AppliedIndex() uint64 { return r.applied.Load() }
 // SkipIfUnknown: then it is skipped and counted applied. Apply is
 // deterministic: it reads neither the clock nor any randomness.
 func (r *Registry) Apply(index uint64, cmd []byte) error {
+	_, err := r.ApplyWrite(index, cmd)
+	return err
+}
+
+// ApplyWrite is Apply, also telling the log index at which the command's
+// write took effect: index, or, for a repeat of a write already applied
+// (an authored command with a write id seen before, writes.go), the index
+// of its first copy, whose outcome it returns; a repeat changes nothing
+// but the applied index.
+func (r *Registry) ApplyWrite(index uint64, cmd []byte) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(cmd) >= 2 && CommandType(cmd[0]) == CmdAuthored {
@@ -97,11 +107,11 @@ func (r *Registry) Apply(index uint64, cmd []byte) error {
 	}
 	fn, err := r.lookup(cmd)
 	if err != nil {
-		return err
+		return index, err
 	}
 	if fn == nil { // unknown, and marked SkipIfUnknown
 		r.applied.Store(index)
-		return nil
+		return index, nil
 	}
 	typ, version, body := CommandType(cmd[0]), cmd[1], cmd[2:]
 	tx := &writeTxn{Txn: r.db.Txn(true), r: r, index: index}
@@ -110,17 +120,17 @@ func (r *Registry) Apply(index uint64, cmd []byte) error {
 		var ue *UninterpretableError
 		if errors.As(err, &ue) {
 			ue.Type, ue.Version = typ, version
-			return ue
+			return index, ue
 		}
 		r.applied.Store(index)
-		return err
+		return index, err
 	}
 	tx.Commit()
 	for _, f := range tx.after {
 		f()
 	}
 	r.applied.Store(index)
-	return nil
+	return index, nil
 }
 
 // Interpretable says whether Apply could read cmd (an *UninterpretableError

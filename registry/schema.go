@@ -24,6 +24,8 @@ const (
 	// The approvals of federation-admin acts (approvals.go).
 	tableApprovalRules = "approval_rules"
 	tableProposals     = "proposals"
+	// The outcomes of recent writes, by write id (writes.go).
+	tableWrites = "writes"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -46,7 +48,7 @@ func schema() *memdb.DBSchema {
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
-		disputesTable(), approvalRulesTable(), proposalsTable(),
+		disputesTable(), approvalRulesTable(), proposalsTable(), writesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}

@@ -11,14 +11,14 @@ import (
 )
 
 // A registry snapshot opens with snapshotPrefix and a digit, its format
-// version: 6 adds the approval rules and the proposals, 5 the range
+// version: 7 adds the outcomes of recent writes, 6 the approval rules and the proposals, 5 the range
 // disputes, 4 the port requests and the porting rules, 3 the credentials
 // and the audit log. Versions from
 // oldestSnapshotVersion on are still read, so a node upgraded with an older
 // snapshot on disk restores it.
 const (
 	snapshotPrefix        = "mcfed-registry-snapshot\n"
-	snapshotVersion       = 6
+	snapshotVersion       = 7
 	oldestSnapshotVersion = 2
 )
 
@@ -43,6 +43,7 @@ func laterTables() []snapshotTable {
 		tableOf[Dispute](5, tableDisputes),
 		tableOf[ApprovalRules](6, tableApprovalRules),
 		tableOf[Proposal](6, tableProposals),
+		tableOf[writeOutcome](7, tableWrites),
 	}
 }
 
