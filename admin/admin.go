@@ -178,6 +178,8 @@ func New(cfg Config) *fiber.App {
 	a.disputeRoutes(v1)
 	a.approvalRoutes(v1)
 	v1.Get("/audit", a.getAudit)
+	v1.Get("/audit/retention", a.getAuditRetention)
+	v1.Put("/audit/retention", a.putAuditRetention)
 	if cfg.Subscribers != nil {
 		// Provisioning of this operator's subscribers: node-local data.
 		v1.Use("/subscribers", a.requireOwnOperator)

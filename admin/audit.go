@@ -90,3 +90,32 @@ func auditQuery(c *fiber.Ctx) (registry.AuditQuery, error) {
 	}
 	return q, nil
 }
+
+// AuditRetentionBody is the body of PUT /v1/audit/retention.
+type AuditRetentionBody struct {
+	RetentionDays int `json:"retention_days"`
+}
+
+// getAuditRetention answers how long the audit log keeps an entry, and
+// the bounds a federation admin may set it within.
+func (a *api) getAuditRetention(c *fiber.Ctx) error {
+	if err := a.consistent(c); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"retention_days": a.c.Registry().AuditRules().RetentionDays,
+		"min_days": registry.MinAuditRetentionDays, "max_days": registry.MaxAuditRetentionDays})
+}
+
+// putAuditRetention sets the retention: a federation admin's act (with k
+// of n approvals on, a proposal), judged in the registry.
+func (a *api) putAuditRetention(c *fiber.Ctx) error {
+	var body AuditRetentionBody
+	if err := a.readJSON(c, &body); err != nil {
+		return err
+	}
+	cmd := registry.MustEncode(registry.CmdPutAuditRules, registry.AuditRules{RetentionDays: body.RetentionDays})
+	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"retention_days": a.c.Registry().AuditRules().RetentionDays})
+}

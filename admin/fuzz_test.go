@@ -112,6 +112,7 @@ var fuzzWrites = []struct{ method, path, seed string }{
 	{"PUT", "/v1/porting-rules", `{"max_deadline_hours":48,"on_deadline":"accept"}`},
 	{"POST", "/v1/cluster/join-tokens", `{"node_id":"n2","operator":"red","ttl_seconds":600}`},
 	{"POST", "/v1/disputes/d1/settle", `{"award":"red"}`},
+	{"PUT", "/v1/audit/retention", `{"retention_days":120}`},
 }
 
 // FuzzAdminJSON: any body at any of the admin API's JSON writes, by the

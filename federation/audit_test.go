@@ -128,3 +128,54 @@ func TestIssuedCredentials(t *testing.T) {
 		t.Fatalf("b revoking a's node token: %v", err)
 	}
 }
+
+// TestAuditRetentionThroughTheAdminAPI: the audit log's retention is the
+// federation's: an operator's admin may not shorten it (403, and the
+// refusal is audited), a value out of bounds is a 400 problem, and the
+// federation admin's setting reaches every node.
+func TestAuditRetentionThroughTheAdminAPI(t *testing.T) {
+	c := startCompetitors(t)
+	ctx := context.Background()
+	var got struct {
+		RetentionDays int `json:"retention_days"`
+		MinDays       int `json:"min_days"`
+	}
+	if err := c.as("b").Do(ctx, "GET", "/v1/audit/retention", nil, &got); err != nil || got.RetentionDays != registry.DefaultAuditRetentionDays {
+		t.Fatalf("the default retention as b reads it: %+v %v", got, err)
+	}
+	short := admin.AuditRetentionBody{RetentionDays: got.MinDays}
+	if err := c.as("b").Do(ctx, "PUT", "/v1/audit/retention", short, nil); statusOf(err) != 403 {
+		t.Fatalf("b shortening the audit log's retention: %v, want 403", err)
+	}
+	err := c.admin(0).Do(ctx, "PUT", "/v1/audit/retention", admin.AuditRetentionBody{RetentionDays: 7}, nil)
+	if api, ok := err.(*client.APIError); !ok || api.Status != 400 || api.ContentType != "application/problem+json" ||
+		!strings.Contains(api.Problem.Detail, "retention_days must be between") {
+		t.Fatalf("a retention of 7 days: %v, want a 400 problem naming the bounds", err)
+	}
+	if err := c.admin(0).Do(ctx, "PUT", "/v1/audit/retention", short, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	for _, n := range c.nodes {
+		if days := n.Raft().Registry().AuditRules().RetentionDays; days != got.MinDays {
+			t.Fatalf("node %s keeps audit entries %d days, want %d", n.cfg.NodeID, days, got.MinDays)
+		}
+	}
+	var page registry.Page[registry.AuditEntry]
+	c.do(0, "GET", "/v1/audit?limit=1000", nil, &page)
+	var refused, applied int
+	for _, e := range page.Items {
+		if e.Command != "put_audit_rules" {
+			continue
+		}
+		switch {
+		case e.Outcome == registry.OutcomeRefused && e.Author.Operator == "b" && e.Code == registry.CodeForbidden:
+			refused++
+		case e.Outcome == registry.OutcomeApplied:
+			applied++
+		}
+	}
+	if refused != 1 || applied != 1 {
+		t.Fatalf("the audit log holds %d refused and %d applied retention changes, want 1 and 1", refused, applied)
+	}
+}

@@ -16,8 +16,8 @@ import (
 // The audit log: one entry per authored command, applied or refused,
 // keyed by its log index and replicated with the registry (snapshots
 // included), so every member can prove who changed what. It is append
-// only: no command edits an entry; entries older than AuditRetention, by
-// the leader's clock in the newest command's header, are pruned as
+// only: no command edits an entry; entries older than the federation's retention
+// (AuditRules, auditrules.go), by the leader's clock in the newest command's header, are pruned as
 // commands apply.
 
 // Outcomes of an audited command.
@@ -28,10 +28,6 @@ const (
 	// (approvals.go).
 	OutcomeProposed = "proposed"
 )
-
-// AuditRetention is how long the audit log keeps an entry (400 days: a
-// year of disputes, with room).
-const AuditRetention int64 = 400 * 24 * 3600 * 1000 // milliseconds
 
 // maxAuditKeys bounds the keys an entry lists: a bulk import's batch
 // touches thousands; the entry counts them all (KeyCount) and lists the
@@ -117,10 +113,11 @@ func digest(txn *memdb.Txn, table, key string) string {
 
 // audit records entry and prunes what retention lets go, as of now.
 func audit(txn *memdb.Txn, e *AuditEntry) error {
+	retention := auditRetention(txn)
 	if err := txn.Insert(tableAudit, e); err != nil {
 		return fmt.Errorf("insert into %s: %w", tableAudit, err)
 	}
-	return pruneOldest(txn, tableAudit, "id", func(o any) bool { return o.(*AuditEntry).Time < e.Time-AuditRetention })
+	return pruneOldest(txn, tableAudit, "id", func(o any) bool { return o.(*AuditEntry).Time < e.Time-retention })
 }
 
 // pruneOldest deletes table's rows in the order of index while old holds

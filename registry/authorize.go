@@ -302,6 +302,10 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		return single("put_approval_rules", tableApprovalRules, approvalRulesID), federationOnly("set the approvals federation-admin acts need"), err
 	case CmdDecideProposal:
 		return describeDecision(tx, p, body)
+	case CmdPutAuditRules:
+		var rules AuditRules
+		err := decodeJSON(body, &rules)
+		return single("put_audit_rules", tableAuditRules, auditRulesID), federationOnly("set how long the audit log keeps its entries"), err
 	case CmdCreate:
 		if len(body) < 2 {
 			return subject{}, nil, uninterpretable("create: no inner command")

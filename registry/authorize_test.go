@@ -479,6 +479,7 @@ func TestNodeRemovalConcernsItsOperator(t *testing.T) {
 // command's clock, are pruned as commands apply.
 func TestAuditRetention(t *testing.T) {
 	f := trustFixture(t)
+	const AuditRetention = DefaultAuditRetentionDays * 24 * 3600 * 1000
 	at := func(ms int64, cmd []byte) {
 		f.index++
 		if err := f.r.Apply(f.index, authored(t, credFed, ms, cmd)); err != nil {
@@ -495,6 +496,44 @@ func TestAuditRetention(t *testing.T) {
 	got := f.r.Audit(AuditQuery{}).Items
 	if len(got) != 3 || got[0].Keys[0] != "s2" {
 		t.Fatalf("after the first entry is due: %+v", got)
+	}
+}
+
+// TestAuditRetentionIsTheFederations: the federation admin sets the
+// retention, within bounds that keep a quarter's evidence; no operator
+// admin may shorten it; a shorter retention prunes what it lets go.
+func TestAuditRetentionIsTheFederations(t *testing.T) {
+	f := trustFixture(t)
+	day := int64(24 * 3600 * 1000)
+	at := func(ms int64, cred string, cmd []byte) error {
+		f.index++
+		return f.r.Apply(f.index, authored(t, cred, ms, cmd))
+	}
+	for _, days := range []int{0, MinAuditRetentionDays - 1, MaxAuditRetentionDays + 1} {
+		wantCode(t, at(1, credFed, MustEncode(CmdPutAuditRules, AuditRules{RetentionDays: days})), CodeInvalid, "retention_days must be between")
+	}
+	wantCode(t, at(1, credA, MustEncode(CmdPutAuditRules, AuditRules{RetentionDays: MinAuditRetentionDays})), CodeForbidden, "may not")
+	if got := f.r.AuditRules().RetentionDays; got != DefaultAuditRetentionDays {
+		t.Fatalf("retention after refused writes: %d days, want the default %d", got, DefaultAuditRetentionDays)
+	}
+	if err := at(2, credFed, MustEncode(CmdPutScope, Scope{Name: "old"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := at(3, credFed, MustEncode(CmdPutAuditRules, AuditRules{RetentionDays: MinAuditRetentionDays})); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.r.AuditRules().RetentionDays; got != MinAuditRetentionDays {
+		t.Fatalf("retention %d days, want %d", got, MinAuditRetentionDays)
+	}
+	// A write past the new retention, and before the default's end,
+	// prunes every entry older than the new one.
+	if err := at(3+MinAuditRetentionDays*day+1, credFed, MustEncode(CmdPutScope, Scope{Name: "new"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range f.r.Audit(AuditQuery{}).Items {
+		if e.Time <= 3 {
+			t.Fatalf("an entry of time %d (%s) outlived a retention of %d days", e.Time, e.Command, MinAuditRetentionDays)
+		}
 	}
 }
 

@@ -55,6 +55,9 @@ const (
 	// expires a pending one (approvals.go).
 	CmdPutApprovalRules
 	CmdDecideProposal
+	// CmdPutAuditRules sets how long the audit log keeps its entries
+	// (auditrules.go).
+	CmdPutAuditRules
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

@@ -23,6 +23,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdRemoveOperator, Key{Key: "red"})))
 	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdPutApprovalRules, ApprovalRules{Required: 2})))
 	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdDecideProposal, ProposalDecision{ID: "3", Decision: DecideApprove})))
+	f.Add(authored(f, "fedadmin1", 1, MustEncode(CmdPutAuditRules, AuditRules{RetentionDays: 120})))
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		r := New()
 		if err := r.Apply(1, MustEncode(CmdPutOperator, op("red", "234_10"))); err != nil {

@@ -74,6 +74,7 @@ func New() *Registry {
 		CmdPruneJoinTokens:   applyPruneJoinTokens,
 		CmdSettleDispute:     applySettleDispute,
 		CmdPutApprovalRules:  applyPutApprovalRules,
+		CmdPutAuditRules:     applyPutAuditRules,
 		CmdDecideProposal:    applyDecideProposal,
 	}
 	return r

@@ -26,6 +26,8 @@ const (
 	tableProposals     = "proposals"
 	// The outcomes of recent writes, by write id (writes.go).
 	tableWrites = "writes"
+	// The audit log's retention (auditrules.go).
+	tableAuditRules = "audit_rules"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -48,7 +50,7 @@ func schema() *memdb.DBSchema {
 		operatorsTable(), ipRangesTable(), spsTable(),
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
-		disputesTable(), approvalRulesTable(), proposalsTable(), writesTable(),
+		disputesTable(), approvalRulesTable(), proposalsTable(), writesTable(), auditRulesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}

@@ -44,6 +44,7 @@ func laterTables() []snapshotTable {
 		tableOf[ApprovalRules](6, tableApprovalRules),
 		tableOf[Proposal](6, tableProposals),
 		tableOf[writeOutcome](7, tableWrites),
+		tableOf[AuditRules](7, tableAuditRules),
 	}
 }
 

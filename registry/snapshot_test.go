@@ -260,7 +260,7 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 		4: {tablePortRequests, tablePortingRules},
 		5: {tableDisputes},
 		6: {tableApprovalRules, tableProposals},
-		7: {tableWrites},
+		7: {tableWrites, tableAuditRules},
 	}
 	got := map[int][]string{}
 	for _, tb := range laterTables() {
