@@ -41,23 +41,27 @@ func (g *Gateway) lapseOf(ctx context.Context, t *accessToken) ([]byte, *lapse) 
 		return nil, &lapse{reason: "the number is no longer this operator's", permanent: true}
 	}
 	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
-	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		return nil, &lapse{reason: "the subscriber is no longer known", permanent: true}
-	case err != nil:
-		return nil, &lapse{reason: "the subscriber store did not answer", fault: err}
+	if err != nil {
+		return nil, storeLapse(err)
 	}
 	if h := holderTag(secret); subtle.ConstantTimeCompare(h[:], t.holder[:]) != 1 {
 		return nil, &lapse{reason: "the number has another holder now", permanent: true}
 	}
 	sub, err := g.cfg.Subscribers.Subscriber(ctx, t.msisdn)
 	switch {
-	case errors.Is(err, ErrUnknownSubscriber):
-		return nil, &lapse{reason: "the subscriber is no longer known", permanent: true}
 	case err != nil:
-		return nil, &lapse{reason: "the subscriber store did not answer", fault: err}
+		return nil, storeLapse(err)
 	case !sub.Active:
 		return nil, &lapse{reason: "the subscriber's account does not allow this"}
 	}
 	return secret, nil
+}
+
+// storeLapse is the lapse a subscriber store's error means: the
+// subscriber deleted, or the store failing.
+func storeLapse(err error) *lapse {
+	if errors.Is(err, ErrUnknownSubscriber) {
+		return &lapse{reason: "the subscriber is no longer known", permanent: true}
+	}
+	return &lapse{reason: "the subscriber store did not answer", fault: err}
 }

@@ -3,6 +3,7 @@ package idgw
 import (
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mcfed/mcfed/registry"
@@ -141,5 +142,36 @@ func TestTokensFollowTheSubscriber(t *testing.T) {
 	f.refused("ported out", access, refresh)
 	if f.g.families.live.len() != 0 {
 		t.Fatal("the ported number's family is still held")
+	}
+}
+
+// TestConcurrentRefreshesHaveOneWinner: of several refreshes racing with
+// one refresh token, exactly one gets a new pair.
+func TestConcurrentRefreshesHaveOneWinner(t *testing.T) {
+	f := newTokenFixture(t)
+	_, refresh := f.tokens("race")
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			status, _, _ := f.redeem("shop:"+shopSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	won := 0
+	for s := range statuses {
+		switch s {
+		case 200:
+			won++
+		case 400:
+		default:
+			t.Fatalf("a racing refresh answered %d", s)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d racing refreshes won, want 1", won, n)
 	}
 }
