@@ -30,10 +30,11 @@ const (
 	refreshTokenTTL = 30 * 24 * time.Hour
 	idTokenTTL      = time.Hour
 	// redeemedCodeTTL is how long a redeemed code is remembered so that a
-	// replay revokes everything it led to (its token family). A replay is refused at any time (the
-	// code is gone); remembering it ten times the code's own lifetime
-	// covers a stolen code raced against its owner, without holding an
-	// entry per login for the refresh token's thirty days.
+	// replay revokes everything it led to (its token family). A replay is
+	// refused at any time (the code is gone); remembering it ten times the
+	// code's own lifetime covers a stolen code raced against its owner,
+	// without holding an entry per login for the refresh token's thirty
+	// days.
 	redeemedCodeTTL = 10 * codeTTL
 )
 

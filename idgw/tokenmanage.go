@@ -29,7 +29,8 @@ func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider
 		return nil, refused
 	}
 	// Check the owner and the standing before spending the token: another
-	// client's attempt must not destroy it, and a suspension is lifted.
+	// client's attempt must not destroy it, and a suspended subscriber's
+	// token serves again once the suspension is lifted.
 	if old.clientID != sp.ClientID {
 		return nil, refused
 	}
@@ -82,9 +83,9 @@ func (g *Gateway) lookupToken(token, hint string) (*accessToken, bool) {
 }
 
 // revoke is RFC 7009 revocation: a client revokes its own access or
-// refresh token, and its family goes too (the token issued with it, and
-// the spent refresh tokens that would otherwise be recognised). The answer
-// is 200 whether or not the token was known, so it reveals nothing.
+// refresh token, and its family goes too: every token the login led to.
+// The answer is 200 whether or not the token was known, so it reveals
+// nothing.
 func (g *Gateway) revoke(ctx context.Context, r tokenRequest) *OAuthError {
 	form := r.form
 	sp, terr := g.authenticateClient(ctx, r, revocationEndpoint)
