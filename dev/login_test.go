@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,7 +40,10 @@ func TestFullLoginAtEachOperator(t *testing.T) {
 func loginAt(t *testing.T, d *Federation, i int, spSecret string) {
 	t.Helper()
 	op := operators[i]
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The SDK's HTTP client: it stops at redirects and keeps cookies (the
+	// login-binding cookie its re-poll needs).
+	jar, _ := cookiejar.New(nil)
+	noRedirect := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
 
 	// Discovery.

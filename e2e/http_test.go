@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,16 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 // clients and the tests need to read Location.
 var noRedirect = &http.Client{Timeout: 30 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// sdkClient is a headless SDK's HTTP client for one login: it stops at
+// each redirect and keeps cookies, as the Java SDK's does, so its re-poll
+// of the authorize URL carries the login-binding cookie the first answer
+// set.
+func sdkClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
 
 // apiError is an answer other than 2xx.
 type apiError struct {

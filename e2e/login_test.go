@@ -59,7 +59,9 @@ func login(t *testing.T, f *federation, s sp, owner, asked *node, typeCode bool)
 		oauth2.SetAuthURLParam("acr_values", "2"), oauth2.SetAuthURLParam("version", "mc_di_r2_v2.3"))
 
 	// The browser lands on the gateway's code page while the SMS goes out.
-	resp := get(t, authURL)
+	// The SDK's HTTP client keeps the login-binding cookie for its re-poll.
+	sdk := sdkClient()
+	resp := get(t, sdk, authURL)
 	page, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != 302 || page == nil || !strings.HasSuffix(page.Path, "/sms/otp") {
 		t.Fatalf("authorize: %d %q, want the SMS code page", resp.StatusCode, resp.Header.Get("Location"))
@@ -91,7 +93,7 @@ func login(t *testing.T, f *federation, s sp, owner, asked *node, typeCode bool)
 			t.Fatalf("tapping the SMS link: %d %v", status, err)
 		}
 		// The SDK's headless re-poll of the same URL ends in the redirect.
-		done = get(t, authURL).Header.Get("Location")
+		done = get(t, sdk, authURL).Header.Get("Location")
 	}
 	back, err := url.Parse(done)
 	if err != nil || back.Query().Get("code") == "" || back.Query().Get("state") != state ||
@@ -139,10 +141,10 @@ func login(t *testing.T, f *federation, s sp, owner, asked *node, typeCode bool)
 	}
 }
 
-// get sends a GET without following redirects.
-func get(t *testing.T, u string) *http.Response {
+// get sends a GET with c, which does not follow redirects.
+func get(t *testing.T, c *http.Client, u string) *http.Response {
 	t.Helper()
-	resp, err := noRedirect.Get(u)
+	resp, err := c.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -29,6 +30,10 @@ type operatorNode struct {
 	// secret is the SP's own, for discovery; tokenSecret the one derived
 	// for red's gateway.
 	secret, tokenSecret string
+	// sdk is the SP's HTTP client at the authorization endpoint: it stops
+	// at redirects and keeps cookies (the login-binding cookie a re-poll
+	// needs), as the Java SDK's does.
+	sdk *http.Client
 }
 
 const (
@@ -61,7 +66,9 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	o := &operatorNode{t: t, node: n, handset: hs}
+	jar, _ := cookiejar.New(nil)
+	o := &operatorNode{t: t, node: n, handset: hs,
+		sdk: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	admin := &client.Admin{Base: n.AdminURL(), Token: testAdminToken}
 	ctx := context.Background()
 	must := func(method, path string, body, out any) {
@@ -116,7 +123,7 @@ func (o *operatorNode) authorizeURL(number, state string) string {
 
 func (o *operatorNode) get(u string) *http.Response {
 	o.t.Helper()
-	resp, err := noFollow.Get(u)
+	resp, err := o.sdk.Get(u)
 	if err != nil {
 		o.t.Fatal(err)
 	}

@@ -62,14 +62,16 @@ func (r bearerRequest) bearerToken() (string, *OAuthError) {
 // userInfo serves userinfo or premiuminfo (endpoint) to the bearer of the
 // access token: the token's granted scopes, narrowed to those the SP still
 // holds, go to the data gateway; the subject is the token's PCR. The SP's
-// standing is read again at every call: a token of an SP suspended, no
-// longer accepted or declined by the operator since is invalid_token.
+// and the subscriber's standing are read again at every call: a token of
+// an SP suspended, no longer accepted or declined by the operator since,
+// or of a subscriber suspended, deleted or ported out since, is
+// invalid_token (subscriberStanding).
 func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest) (map[string]any, *OAuthError) {
 	raw, oerr := r.bearerToken()
 	if oerr != nil {
 		return nil, oerr
 	}
-	t, ok := g.access.get(tokenKey(raw))
+	t, ok := g.liveToken(g.access, tokenKey(raw))
 	if !ok {
 		return nil, errInvalidToken("The access token is invalid, expired or revoked")
 	}
@@ -80,11 +82,15 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	if ok, wait := g.limiter.Take(t.clientID); !ok {
 		return nil, errSlowDown(wait)
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
-	if err != nil {
-		return nil, errInvalidToken("The subscriber is no longer known").WithParent(err)
+	secret, l := g.subscriberStanding(ctx, t)
+	switch {
+	case l != nil && l.fault != nil:
+		return nil, newError(CodeTemporarilyUnavailable, "the subscriber store did not answer").WithParent(l.fault)
+	case l != nil:
+		return nil, errInvalidToken("The subscriber may no longer use this token: " + l.reason)
 	}
 	out := map[string]any{}
+	var err error
 	if g.cfg.Claims != nil {
 		out, err = g.cfg.Claims.Claims(ctx, ClaimsQuery{
 			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: stillGranted(t.scopes, sp), Claims: t.claims,

@@ -141,7 +141,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	repoll := repollKeyOf(r.args)
 	if id, ok := g.polls.get(repoll); ok {
 		if s, ok := g.sessions.get(tokenKey(id)); ok && g.stillAllowed(s.req) {
-			return g.check(ctx, id, nil, nil)
+			return g.repoll(ctx, id, s, r.cookies)
 		}
 	}
 	req, oerr := g.parseAuthRequest(r.args, g.now())
@@ -149,7 +149,11 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		return failed(oerr)
 	}
 	if id, ok := g.polls.get(pollKeyOf(req)); ok {
-		return g.check(ctx, id, nil, nil)
+		s, ok := g.sessions.get(tokenKey(id))
+		if !ok {
+			return failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
+		}
+		return g.repoll(ctx, id, s, r.cookies)
 	}
 	// secret is the subscriber's PCR secret, read once for the whole
 	// login: by the PCR hint's resolution, or below.
@@ -222,6 +226,24 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		return failed(req.Fail(verdict))
 	}
 	return g.begin(ctx, r, req, msisdn, who, cands, repoll, false)
+}
+
+// repoll continues login id, s, for a re-poll of the authorize URL that
+// started it: the Java SDK's headless mode re-GETs it until it is sent to
+// redirect_uri, and a person may reload the page. Only the client that
+// started the login may: the one holding the login-binding cookie given
+// with the first answer (an SDK's HTTP client keeps it in its cookie
+// store, as a browser does). Anyone else who has the URL, which carries
+// no secret, gets an error and nothing of the login: not its code once the
+// person answered, not its continue URL; the login goes on for its
+// owner.
+func (g *Gateway) repoll(ctx context.Context, id string, s *authSession, cookies browserCookies) authorizeAnswer {
+	if !loginBoundTo(cookies.binding, s.binding) {
+		g.log.Warn("authorize: a re-poll without the login's binding cookie is refused",
+			"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID)
+		return failed(ErrInvalidRequest("this sign-in was started by another client; start a new one").WithoutRedirect())
+	}
+	return g.check(ctx, id, nil, nil)
 }
 
 // decoysOf are the candidates that can run a decoy challenge, in order.

@@ -3,6 +3,7 @@ package idgw
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -103,6 +104,12 @@ func flowGateway(t testing.TB, subs subscriberMap, regs ...Registration) (*Gatew
 	return g, app
 }
 
+// bindingJar holds, per app, the login-binding cookie its gateway last
+// gave do's caller: do's cookie store, of that one cookie.
+var bindingJar sync.Map
+
+// do sends one request to app as a headless SDK's HTTP client would,
+// keeping the login-binding cookie between requests.
 func do(t testing.TB, app *fiber.App, method, target string, form url.Values) (int, string, string) {
 	t.Helper()
 	var body *strings.Reader
@@ -115,9 +122,19 @@ func do(t testing.TB, app *fiber.App, method, target string, form url.Values) (i
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	// The login-binding cookie goes back, as an SDK's HTTP client keeps
+	// it in its cookie store: without it a re-poll is refused.
+	if v, ok := bindingJar.Load(app); ok {
+		req.AddCookie(v.(*http.Cookie))
+	}
 	resp, err := app.Test(req, -1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, "mcfed_login_") || strings.HasPrefix(c.Name, "__Host-mcfed_login_") {
+			bindingJar.Store(app, &http.Cookie{Name: c.Name, Value: c.Value})
+		}
 	}
 	var b strings.Builder
 	buf := make([]byte, 4096)

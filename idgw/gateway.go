@@ -93,9 +93,10 @@ type Gateway struct {
 	polls    *ttlStore[string]          // poll key → session id
 	codes    *ttlStore[*grant]
 	consents *ttlStore[*pendingConsent] // consent page id → login waiting for it
-	used     *ttlStore[issuedFrom]      // redeemed codes, to revoke on replay
+	used     *ttlStore[storeKey]        // redeemed code → its token family, to revoke on replay
 	access   *ttlStore[*accessToken]
 	refresh  *ttlStore[*accessToken]
+	families *familyStore
 	limiter  *budget.Keyed
 	failures *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
@@ -141,7 +142,8 @@ func New(cfg Config) (*Gateway, error) {
 	g.polls = newTTLStore[string](g.now)
 	g.codes = newTTLStore[*grant](g.now)
 	g.consents = newTTLStore[*pendingConsent](g.now)
-	g.used = newTTLStore[issuedFrom](g.now)
+	g.used = newTTLStore[storeKey](g.now)
+	g.families = newFamilyStore(g.now)
 	g.clientAuth = newClientAuthState()
 	g.secrets = registry.NewSecretCache(0)
 	g.access = newTTLStore[*accessToken](g.now)
@@ -186,6 +188,7 @@ func (g *Gateway) SweepLoop(ctx context.Context) {
 			g.used.sweep()
 			g.access.sweep()
 			g.refresh.sweep()
+			g.families.sweep()
 		}
 	}
 }

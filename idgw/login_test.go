@@ -49,9 +49,12 @@ func TestALoginRunsWithoutAnApp(t *testing.T) {
 
 	// Headless: the waiting page, then the code once the phone said yes.
 	headless := authorizeRequest{args: args()}
-	if a := g.authorize(ctx, headless); a.err != nil || a.wait == "" || a.binding == "" {
-		t.Fatalf("first request: %+v, want the waiting page and a login-binding cookie", a)
+	first := g.authorize(ctx, headless)
+	if first.err != nil || first.wait == "" || first.binding == "" {
+		t.Fatalf("first request: %+v, want the waiting page and a login-binding cookie", first)
 	}
+	// The SDK's HTTP client sends the cookie back with its re-polls.
+	headless.cookies.binding = first.binding
 	phone.answer(redNumber, Succeeded)
 	a := g.authorize(ctx, headless)
 	code := codeOf(a)

@@ -40,8 +40,10 @@ func (p *pcrMap) LookupPCR(_ context.Context, clientID, pcr string) (uint64, err
 // re-poll gets the code) and returns the code.
 func (f *ssoFixture) headlessCode(kv ...string) string {
 	f.t.Helper()
-	f.get(authorizeURL(kv...), nil)
-	resp, _ := f.get(authorizeURL(kv...), nil)
+	first, _ := f.get(authorizeURL(kv...), nil)
+	// The re-poll carries the login-binding cookie, as the SDK's HTTP
+	// client keeps it.
+	resp, _ := f.get(authorizeURL(kv...), cookieOf(first, f.g.cookie.binding))
 	q := redirectParams(f.t, resp.Header.Get("Location"))
 	if resp.StatusCode != 302 || q.Get("code") == "" {
 		f.t.Fatalf("no code: %d %v", resp.StatusCode, q)

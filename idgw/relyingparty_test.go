@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -82,7 +83,10 @@ func TestRealRelyingParty(t *testing.T) {
 		oauth2.SetAuthURLParam("login_hint", "MSISDN:447911123456"), oauth2.SetAuthURLParam("acr_values", "2"))
 
 	// The SDK's headless client: no redirects followed automatically.
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The SDK's HTTP client keeps cookies (the login-binding cookie its
+	// re-poll needs).
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func() *http.Response {
 		resp, err := client.Get(authURL)
 		if err != nil {

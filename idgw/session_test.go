@@ -353,10 +353,10 @@ func TestSessionCookieAttributes(t *testing.T) {
 		t.Fatalf("login-binding cookie of an https issuer under /red/: %s", hb)
 	}
 
-	// Headless: the SDK re-polls the authorize URL and gets the code, and
-	// no cookie.
-	f.get(authorizeURL("state", "headless"))
-	resp, _ = f.get(authorizeURL("state", "headless"))
+	// Headless: the SDK re-polls the authorize URL with the login-binding
+	// cookie its HTTP client kept, and gets the code, and no cookie.
+	first, _ := f.get(authorizeURL("state", "headless"))
+	resp, _ = f.get(authorizeURL("state", "headless"), cookieOf(first, f.g.cookie.binding))
 	if q := redirectParams(t, resp.Header.Get("Location")); q.Get("code") == "" || len(resp.Cookies()) != 0 {
 		t.Fatalf("headless re-poll: %q, cookies %v", resp.Header.Get("Location"), resp.Cookies())
 	}

@@ -30,31 +30,30 @@ const (
 	refreshTokenTTL = 30 * 24 * time.Hour
 	idTokenTTL      = time.Hour
 	// redeemedCodeTTL is how long a redeemed code is remembered so that a
-	// replay revokes what it issued. A replay is refused at any time (the
-	// code is gone); remembering it ten times the code's own lifetime
-	// covers a stolen code raced against its owner, without holding an
-	// entry per login for the refresh token's thirty days.
+	// replay revokes everything it led to (its token family). A replay is
+	// refused at any time (the code is gone); remembering it ten times the
+	// code's own lifetime covers a stolen code raced against its owner,
+	// without holding an entry per login for the refresh token's thirty
+	// days.
 	redeemedCodeTTL = 10 * codeTTL
 )
 
-// accessToken is what an opaque access token stands for at userinfo and
-// premiuminfo.
+// accessToken is what an opaque access or refresh token stands for.
 type accessToken struct {
 	clientID string
 	msisdn   uint64
-	scopes   []string
-	claims   ClaimsRequest
-	acr      int
-	issued   time.Time
-	expires  time.Time
-	refresh  bool     // a refresh token, not an access token
-	sibling  storeKey // key of the token issued with it (access <-> refresh)
-}
-
-// issuedFrom remembers what a code issued, so that a replayed code can
-// revoke it (RFC 6749 §4.1.2).
-type issuedFrom struct {
-	access, refresh storeKey // token keys
+	// holder is the digest of the subscriber's PCR secret at the login
+	// (holderTag): a deleted subscriber's secret is destroyed and a
+	// recycled number gets a new one, so a token never serves the
+	// number's next holder.
+	holder  [sha256.Size]byte
+	scopes  []string
+	claims  ClaimsRequest
+	acr     int
+	issued  time.Time
+	expires time.Time
+	refresh bool     // a refresh token, not an access token
+	family  storeKey // the family of the code that led to it (tokenFamily)
 }
 
 // authenticateClient authenticates the client of a request to endpoint
@@ -204,7 +203,7 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 	switch form.Get("grant_type") {
 	case grantAuthorizationCode:
 	case grantRefreshToken:
-		return g.refreshGrant(sp, form)
+		return g.refreshGrant(ctx, sp, form)
 	case "":
 		return nil, errTokenRequest("grant_type is required")
 	default:
@@ -213,10 +212,10 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 	code := form.Get("code")
 	gr, ok := g.codes.take(tokenKey(code))
 	if !ok {
-		// A code presented twice: revoke what its first use issued.
-		if issued, replayed := g.used.take(tokenKey(code)); replayed {
-			g.access.delete(issued.access)
-			g.refresh.delete(issued.refresh)
+		// A code presented twice: revoke everything it led to, the
+		// refreshes since included (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+		if family, replayed := g.used.take(tokenKey(code)); replayed {
+			g.revokeFamily(family)
 		}
 		return nil, errInvalidGrant("the code is invalid, expired or already used")
 	}
@@ -295,7 +294,12 @@ func (g *Gateway) issueTokens(sp *registry.ServiceProvider, code string, gr *gra
 	if err != nil {
 		return nil, newError(CodeServerError, "signing failed").WithParent(err)
 	}
-	g.used.put(tokenKey(code), g.storePair(now, sp.ClientID, gr.msisdn, gr.req.Scopes, gr.req.Claims, gr.acr, access, refresh), redeemedCodeTTL)
+	// The family and the code's marker exist before the tokens do: a
+	// replay racing this redemption revokes them even so.
+	family := g.families.start(tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh)})
+	g.used.put(tokenKey(code), family, redeemedCodeTTL)
+	g.storePair(now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
+		scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, family: family}, access, refresh)
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
@@ -315,18 +319,15 @@ type tokenResponse struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
-// storePair records an access token and the refresh token issued with it,
-// each knowing the other, so revoking one revokes both, and returns their
-// keys.
-func (g *Gateway) storePair(now time.Time, clientID string, msisdn uint64, scopes []string, claims ClaimsRequest, acr int, access, refresh string) issuedFrom {
-	keys := issuedFrom{access: tokenKey(access), refresh: tokenKey(refresh)}
-	at := accessToken{clientID: clientID, msisdn: msisdn, scopes: scopes, claims: claims, acr: acr, issued: now,
-		expires: now.Add(accessTokenTTL), sibling: keys.refresh}
+// storePair records an access token and the refresh token issued with
+// it, both of t's family, from t's subscriber, client and grant.
+func (g *Gateway) storePair(now time.Time, t accessToken, access, refresh string) {
+	at := t
+	at.issued, at.expires, at.refresh = now, now.Add(accessTokenTTL), false
 	rt := at
-	rt.expires, rt.refresh, rt.sibling = now.Add(refreshTokenTTL), true, keys.access
-	g.access.put(keys.access, &at, accessTokenTTL)
-	g.refresh.put(keys.refresh, &rt, refreshTokenTTL)
-	return keys
+	rt.expires, rt.refresh = now.Add(refreshTokenTTL), true
+	g.access.put(tokenKey(access), &at, accessTokenTTL)
+	g.refresh.put(tokenKey(refresh), &rt, refreshTokenTTL)
 }
 
 // pcr is the pairwise customer reference of a subscriber for one SP: stable

@@ -198,7 +198,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		b.Run("token-"+string(alg), func(b *testing.B) {
 			// Fresh stores: each run starts from the same state, not from
 			// the hundred thousand tokens of the previous one.
-			g.codes, g.used = newTTLStore[*grant](g.now), newTTLStore[issuedFrom](g.now)
+			g.codes, g.used, g.families = newTTLStore[*grant](g.now), newTTLStore[storeKey](g.now), newFamilyStore(g.now)
 			g.access, g.refresh = newTTLStore[*accessToken](g.now), newTTLStore[*accessToken](g.now)
 			codes := newCodes(b.N)
 			b.ResetTimer()

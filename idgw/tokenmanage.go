@@ -9,50 +9,83 @@ import (
 )
 
 // refreshGrant swaps a refresh token for a new access token and a new
-// refresh token (rotation: the old refresh token is spent), for the client
-// it was issued to only.
-func (g *Gateway) refreshGrant(sp *registry.ServiceProvider, form url.Values) (*tokenResponse, *OAuthError) {
+// refresh token of the same family, for the client it was issued to only
+// (rotation, RFC 9700 §4.14.2: the old refresh token is spent and the
+// access token issued with it ends). A spent refresh token presented
+// again means two parties hold the family's tokens: the whole family is
+// revoked, the latest pair included, and the answer is invalid_grant. The
+// subscriber's standing is checked at each refresh (subscriberStanding).
+func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider, form url.Values) (*tokenResponse, *OAuthError) {
 	key := tokenKey(form.Get("refresh_token"))
-	// Check the owner before spending the token: another client's attempt
-	// must not destroy it. take then settles concurrent refreshes: one wins.
-	old, ok := g.refresh.get(key)
-	if ok && old.clientID == sp.ClientID {
-		old, ok = g.refresh.take(key)
+	refused := errInvalidGrant("the refresh token is invalid, expired or not this client's")
+	old, ok := g.liveToken(g.refresh, key)
+	if !ok {
+		if family, spent := g.families.rotatedFrom(key); spent {
+			g.revokeFamily(family)
+			g.log.Warn("token: a rotated refresh token was presented again; its family is revoked",
+				"client_id", sp.ClientID)
+			return nil, errInvalidGrant("the refresh token was already used")
+		}
+		return nil, refused
 	}
-	if !ok || old.clientID != sp.ClientID {
-		return nil, errInvalidGrant("the refresh token is invalid, expired or not this client's")
+	// Check the owner and the standing before spending the token: another
+	// client's attempt must not destroy it, and a suspended subscriber's
+	// token serves again once the suspension is lifted.
+	if old.clientID != sp.ClientID {
+		return nil, refused
 	}
-	g.access.delete(old.sibling)
+	if _, l := g.subscriberStanding(ctx, old); l != nil {
+		if l.fault != nil {
+			return nil, ErrServerError(l.fault)
+		}
+		return nil, errInvalidGrant(l.reason)
+	}
+	// take settles concurrent refreshes: one wins, the others are refused
+	// without revoking (a client retrying is not a thief).
+	if old, ok = g.refresh.take(key); !ok {
+		return nil, refused
+	}
+	g.families.spend(key, old.family, old.expires)
 	access, refresh := newSecret(), newSecret()
+	next := *old
 	// The new pair carries only what the SP still holds: an operator's
 	// policy may have narrowed its scopes since the login.
-	scopes := stillGranted(old.scopes, sp)
-	g.storePair(g.now(), old.clientID, old.msisdn, scopes, old.claims, old.acr, access, refresh)
+	next.scopes = stillGranted(old.scopes, sp)
+	g.storePair(g.now(), next, access, refresh)
+	prev, ok := g.families.advance(old.family, tokenKey(access), tokenKey(refresh))
+	if !ok {
+		// Revoked while we refreshed: the new pair goes with it.
+		g.access.delete(tokenKey(access))
+		g.refresh.delete(tokenKey(refresh))
+		return nil, errInvalidGrant("the refresh token was revoked")
+	}
+	g.access.delete(prev)
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
-		RefreshToken: refresh, Scope: strings.Join(scopes, " "),
+		RefreshToken: refresh, Scope: strings.Join(next.scopes, " "),
 	}, nil
 }
 
 // lookupToken finds an access or refresh token, the hint choosing which
 // store is searched first (RFC 7009 §2.1).
-func (g *Gateway) lookupToken(token, hint string) (key storeKey, t *accessToken, ok bool) {
-	key = tokenKey(token)
+func (g *Gateway) lookupToken(token, hint string) (*accessToken, bool) {
+	key := tokenKey(token)
 	order := []*ttlStore[*accessToken]{g.access, g.refresh}
 	if hint == "refresh_token" {
 		order[0], order[1] = order[1], order[0]
 	}
 	for _, s := range order {
-		if t, ok := s.get(key); ok {
-			return key, t, true
+		if t, ok := g.liveToken(s, key); ok {
+			return t, true
 		}
 	}
-	return storeKey{}, nil, false
+	return nil, false
 }
 
 // revoke is RFC 7009 revocation: a client revokes its own access or
-// refresh token, and the token issued with it goes too. The answer is 200
-// whether or not the token was known, so it reveals nothing.
+// refresh token, and its family goes too: every token the login led to.
+// The answer is 200 whether or not the token was known, so it reveals
+// nothing.
 func (g *Gateway) revoke(ctx context.Context, r tokenRequest) *OAuthError {
 	form := r.form
 	sp, terr := g.authenticateClient(ctx, r, revocationEndpoint)
@@ -62,18 +95,16 @@ func (g *Gateway) revoke(ctx context.Context, r tokenRequest) *OAuthError {
 	if form.Get("token") == "" {
 		return errTokenRequest("token is required")
 	}
-	if key, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
-		for _, s := range []*ttlStore[*accessToken]{g.access, g.refresh} {
-			s.delete(key)
-			s.delete(t.sibling)
-		}
+	if t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
+		g.revokeFamily(t.family)
 	}
 	return nil
 }
 
 // introspect is RFC 7662 introspection, for the client a token was issued
-// to; to anyone else every token is inactive. The answer is a map, so it
-// marshals with its keys sorted.
+// to; to anyone else every token is inactive, and so is a token whose
+// subscriber may no longer use it (subscriberStanding). The answer is a
+// map, so it marshals with its keys sorted.
 func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]any, *OAuthError) {
 	form := r.form
 	sp, terr := g.authenticateClient(ctx, r, introspectionEndpoint)
@@ -81,12 +112,15 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 		return nil, terr
 	}
 	inactive := map[string]any{"active": false}
-	_, t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
+	t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
 	if !ok || t.clientID != sp.ClientID {
 		return inactive, nil
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
-	if err != nil {
+	secret, l := g.subscriberStanding(ctx, t)
+	switch {
+	case l != nil && l.fault != nil:
+		return nil, ErrServerError(l.fault)
+	case l != nil:
 		return inactive, nil
 	}
 	typ := "access_token"

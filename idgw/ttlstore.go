@@ -75,6 +75,20 @@ func (s *ttlStore[V]) update(key storeKey, fn func(V) V) bool {
 	return true
 }
 
+// renew replaces an unexpired entry's value and gives it ttl from now;
+// false, and nothing stored, when the entry is gone.
+func (s *ttlStore[V]) renew(key storeKey, fn func(V) V, ttl time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	e, ok := s.m[key]
+	if !ok || !now.Before(e.expires) {
+		return false
+	}
+	s.m[key] = ttlEntry[V]{v: fn(e.v), expires: now.Add(ttl)}
+	return true
+}
+
 func (s *ttlStore[V]) delete(key storeKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,67 @@
+package idgw
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+)
+
+// lapse is why a token's subscriber may no longer use it.
+type lapse struct {
+	reason string
+	// permanent: the subscriber is deleted, the number recycled or ported
+	// out; the family is dropped, as it can never serve again. A
+	// suspension is not: the tokens serve again once it is lifted.
+	permanent bool
+	// fault is set when the subscriber store failed: nobody's standing is
+	// known, and the caller answers that it is unavailable.
+	fault error
+}
+
+// subscriberStanding checks, at each use of a token of family id, that
+// the subscriber it was issued for still may use it: the number still
+// resolves to this operator (not ported out), the subscriber is the one
+// who logged in (not deleted, the number not recycled) and is active (not
+// suspended). It returns the subscriber's PCR secret for the token's
+// subject. A permanent lapse revokes the family, freeing its memory at
+// once. The reads are the registry's in-memory resolution and two reads of
+// the subscriber store, cheap enough for every refresh, introspection and
+// userinfo call; no event has to reach the gateway for a token to stop.
+func (g *Gateway) subscriberStanding(ctx context.Context, t *accessToken) ([]byte, *lapse) {
+	secret, l := g.lapseOf(ctx, t)
+	if l != nil && l.permanent {
+		g.revokeFamily(t.family)
+	}
+	return secret, l
+}
+
+// lapseOf is subscriberStanding's check.
+func (g *Gateway) lapseOf(ctx context.Context, t *accessToken) ([]byte, *lapse) {
+	if res, ok := g.cfg.Registry.Resolve(t.msisdn); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
+		return nil, &lapse{reason: "the number is no longer this operator's", permanent: true}
+	}
+	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
+	if err != nil {
+		return nil, storeLapse(err)
+	}
+	if h := holderTag(secret); subtle.ConstantTimeCompare(h[:], t.holder[:]) != 1 {
+		return nil, &lapse{reason: "the number has another holder now", permanent: true}
+	}
+	sub, err := g.cfg.Subscribers.Subscriber(ctx, t.msisdn)
+	switch {
+	case err != nil:
+		return nil, storeLapse(err)
+	case !sub.Active:
+		return nil, &lapse{reason: "the subscriber's account does not allow this"}
+	}
+	return secret, nil
+}
+
+// storeLapse is the lapse a subscriber store's error means: the
+// subscriber deleted, or the store failing.
+func storeLapse(err error) *lapse {
+	if errors.Is(err, ErrUnknownSubscriber) {
+		return &lapse{reason: "the subscriber is no longer known", permanent: true}
+	}
+	return &lapse{reason: "the subscriber store did not answer", fault: err}
+}
