@@ -112,6 +112,9 @@ func (n *Node) propose(ctx context.Context, p Presented, cmd []byte) (uint64, er
 	if !n.IsLeader() {
 		return 0, n.notLeader()
 	}
+	if err := n.caughtUpAsLeader(ctx); err != nil {
+		return 0, err
+	}
 	author, err := n.cfg.Authenticator.Authenticate(p)
 	if err != nil {
 		return 0, err

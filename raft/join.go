@@ -65,6 +65,10 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	if n.cfg.TLS != nil && req.Certificate == "" {
 		return JoinResponse{}, &joinRefusal{"with TLS, a node joins presenting a certificate that names it"}
 	}
+	// The checks below read the leader's replica: it must hold the token.
+	if err := n.caughtUpAsLeader(ctx); err != nil {
+		return JoinResponse{}, err
+	}
 	use := registry.UseJoinToken{Hash: registry.HashSecret(req.Token), Node: req.ID, Now: time.Now().Unix(),
 		Record:       &registry.Node{ID: req.ID, RaftAddr: req.RaftAddr, AdminURL: req.AdminURL},
 		NodeVerifier: req.NodeVerifier, AdminVerifier: req.AdminVerifier, Operator: req.Operator, Certificate: req.Certificate}

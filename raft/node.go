@@ -113,6 +113,9 @@ type Node struct {
 	// catchTarget is the index the replica must apply to be caught up,
 	// fixed when first known (status.go).
 	catchTarget atomic.Uint64
+	// barrierTerm is the last term in which this node, as leader, saw its
+	// replica apply everything committed before (caughtUpAsLeader).
+	barrierTerm atomic.Uint64
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;
@@ -326,6 +329,32 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) (uint64, error) {
 		return f.Index(), res
 	}
 	return f.Index(), nil
+}
+
+// caughtUpAsLeader returns once this leader's replica holds every entry
+// committed before its term. A node elected a moment ago may still be
+// applying its predecessor's log, and the leader authenticates a write and
+// dry-runs it against its replica: judged against a replica that misses a
+// credential, a federation admin's write was refused as "holds no role"
+// (seen under load, a join token asked right after an election). A Raft
+// barrier does it, once per term.
+func (n *Node) caughtUpAsLeader(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.barrierTerm.Load() == term {
+		return nil
+	}
+	timeout := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
+			return n.notLeader()
+		}
+		return fmt.Errorf("raft barrier: %w", err)
+	}
+	n.barrierTerm.Store(term)
+	return nil
 }
 
 func (n *Node) notLeader() error {
