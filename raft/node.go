@@ -221,7 +221,7 @@ func Open(cfg Config) (*Node, error) {
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: hraft.Voter,
 		}}})
 		if err := f.Error(); err != nil && !errors.Is(err, hraft.ErrCantBootstrap) {
-			r.Shutdown()
+			r.Shutdown().Error() // wait: the deferred closeAll closes the stores its goroutines use
 			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
