@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/internal/spsecret"
@@ -114,6 +116,9 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	default:
 		secret = randomToken()
 	}
+	if len(sp.Scopes) == 0 {
+		return a.noScopes()
+	}
 	if secret != "" {
 		sp.SecretKey = spsecret.PublicKey(secret)
 	}
@@ -157,4 +162,26 @@ func (a *api) rotateSPSecret(c *fiber.Ctx) error {
 		return withOnce(err, fiber.Map{"client_secret": secret})
 	}
 	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+}
+
+// noScopes refuses an SP without scopes, naming the catalogue's: an SP
+// with none could be registered but never log anybody in, and no default
+// is given, since which products an SP may use is the federation's
+// agreement with it, not something to grant by omission. Checked here,
+// for new writes only, as the redirect URIs are.
+func (a *api) noScopes() error {
+	const shown = 50
+	page := a.c.Registry().Scopes("", shown)
+	if len(page.Items) == 0 {
+		return badRequest("an SP needs at least one scope (\"scopes\": [\"openid\", ...]), and the catalogue has none: put the scopes first (PUT /v1/scopes/{name})")
+	}
+	names := make([]string, 0, len(page.Items))
+	for _, sc := range page.Items {
+		names = append(names, sc.Name)
+	}
+	more := ""
+	if page.Next != "" {
+		more = ", ... (GET /v1/scopes lists them all)"
+	}
+	return badRequest("an SP needs at least one scope (\"scopes\": [\"openid\", ...]); the catalogue holds: " + strings.Join(names, ", ") + more)
 }

@@ -255,8 +255,15 @@ func (d *Federation) joinToken(ctx context.Context, node, operator string) (stri
 // the SP page's callback on a new port are registered.
 func (d *Federation) seed(ctx context.Context) error {
 	for _, s := range spScopes {
+		// The first node seeds the standard scopes itself: writing their
+		// standard definition again changes nothing. The demo adds those
+		// beyond the standard (mc_atp).
+		sc, ok := registry.StandardScope(s)
+		if !ok {
+			sc = registry.Scope{Name: s}
+		}
 		if err := client.Retry(ctx, func() error {
-			return d.admin(0).Do(ctx, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
+			return d.admin(0).Do(ctx, "PUT", "/v1/scopes/"+s, sc, nil)
 		}); err != nil {
 			return fmt.Errorf("seed scope %s: %w", s, err)
 		}

@@ -128,13 +128,13 @@ func TestAdminAPINeedsTheToken(t *testing.T) {
 	f := startFed(t, 1)
 	for _, token := range []string{"", "wrong-token-wrong-token", testAdminToken + "x"} {
 		c := &client.Admin{Base: f.nodes[0].AdminURL(), Token: token}
-		err := c.Do(context.Background(), "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"}, nil)
+		err := c.Do(context.Background(), "PUT", "/v1/scopes/x-refused", registry.Scope{Name: "x-refused"}, nil)
 		api, ok := err.(*client.APIError)
 		if !ok || api.Status != 401 || api.ContentType != "application/problem+json" {
 			t.Fatalf("token %q: %v", token, err)
 		}
 	}
-	if f.nodes[0].Raft().Registry().Scope("openid") != nil {
+	if f.nodes[0].Raft().Registry().Scope("x-refused") != nil {
 		t.Fatal("an unauthenticated write was applied")
 	}
 	// Internal endpoints refuse the admin token: they take a member's node
@@ -150,8 +150,8 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	// socket buffers: the client finishes writing and reads the 413 rather
 	// than racing the server's close.
 	f := seededWith(t, func(c *Config) { c.MaxBodyBytes, c.MaxImportBytes = 32<<10, 32<<10 })
-	big := `{"name":"openid","description":"` + strings.Repeat("x", 64<<10) + `"}`
-	req, _ := http.NewRequest("PUT", f.nodes[0].AdminURL()+"/v1/scopes/openid", strings.NewReader(big))
+	big := `{"name":"x-refused","description":"` + strings.Repeat("x", 64<<10) + `"}`
+	req, _ := http.NewRequest("PUT", f.nodes[0].AdminURL()+"/v1/scopes/x-refused", strings.NewReader(big))
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -170,7 +170,7 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	if api.Status != 413 {
 		t.Fatalf("an import over the cap got %d %s, want 413", api.Status, api.Problem.Detail)
 	}
-	if f.nodes[0].Raft().Registry().Scope("openid") != nil {
+	if f.nodes[0].Raft().Registry().Scope("x-refused") != nil {
 		t.Fatal("an oversized body was applied")
 	}
 }

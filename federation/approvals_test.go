@@ -184,7 +184,7 @@ func TestProposalsExpireByTheLeader(t *testing.T) {
 	f := startFed(t, 1)
 	// Two federation admins: the node's own admin token and f.fedToken.
 	f.do(0, "PUT", "/v1/approval-rules", admin.ApprovalRulesBody{ApprovalsRequired: 2, ExpiryHours: 0.0005}, nil)
-	status, body := f.rawCall(0, f.fedToken, "PUT", "/v1/scopes/openid", registry.Scope{Name: "openid"})
+	status, body := f.rawCall(0, f.fedToken, "PUT", "/v1/scopes/x-proposed", registry.Scope{Name: "x-proposed"})
 	var proposed struct {
 		Proposal admin.ProposalResponse `json:"proposal"`
 	}
@@ -200,7 +200,7 @@ func TestProposalsExpireByTheLeader(t *testing.T) {
 	if status, body := f.rawCall(0, testAdminToken, "POST", "/v1/approvals/"+id+"/approve", nil); status != 409 {
 		t.Fatalf("approval of an expired proposal: %d %s, want 409", status, body)
 	}
-	if reg().Scope("openid") != nil {
+	if reg().Scope("x-proposed") != nil {
 		t.Fatal("the expired proposal applied")
 	}
 }

@@ -42,13 +42,13 @@ func TestLeaderLossWritesContinue(t *testing.T) {
 	// the write is forwarded to the new leader.
 	fi := f.follower()
 	if err := client.Retry(context.Background(), func() error {
-		return f.admin(fi).Do(context.Background(), "PUT", "/v1/scopes/profile", registry.Scope{Name: "profile"}, nil)
+		return f.admin(fi).Do(context.Background(), "PUT", "/v1/scopes/x-written", registry.Scope{Name: "x-written"}, nil)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range f.nodes {
 		if n != nil {
-			f.waitFor("the write on every live node", func() bool { return n.Raft().Registry().Scope("profile") != nil })
+			f.waitFor("the write on every live node", func() bool { return n.Raft().Registry().Scope("x-written") != nil })
 			_ = i
 		}
 	}
@@ -92,7 +92,7 @@ func TestRestartedNodeRejoinsWithItsState(t *testing.T) {
 	f.nodes[fi].Close()
 	f.nodes[fi] = nil
 	l := f.leaderIndex()
-	f.do(l, "PUT", "/v1/scopes/profile", registry.Scope{Name: "profile"}, nil)
+	f.do(l, "PUT", "/v1/scopes/x-written", registry.Scope{Name: "x-written"}, nil)
 
 	// Same data directory, same raft address; no join flags needed.
 	cfg.Join, cfg.JoinToken, cfg.RaftAddr = "", "", f.memberAddr(l, cfg.NodeID)
@@ -101,7 +101,7 @@ func TestRestartedNodeRejoinsWithItsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.nodes[fi] = n
-	f.waitFor("the restarted node to catch up", func() bool { return n.Raft().Registry().Scope("profile") != nil })
+	f.waitFor("the restarted node to catch up", func() bool { return n.Raft().Registry().Scope("x-written") != nil })
 }
 
 // memberAddr is the raft address the cluster knows node id by.

@@ -66,9 +66,14 @@ func newAuthenticator(n *Node) *authenticator {
 // Authenticate turns a presented credential into its author.
 func (a *authenticator) Authenticate(p raft.Presented) (registry.Author, error) {
 	reg := a.node.raft.Registry()
+	// Whether the registry held no credential is read before the lookup:
+	// read after, it could see the first node's credentials registered
+	// between the two reads, and refuse its admin token as holding no
+	// role instead of answering that they are pending.
+	empty := len(reg.Credentials("", 1).Items) == 0
 	c := reg.Credential(p.Credential)
 	if c == nil {
-		return a.unregistered(reg, p)
+		return a.unregistered(p, empty)
 	}
 	if c.Revoked || !a.check(c, p.Secret) {
 		return registry.Author{}, fmt.Errorf("credential %s: %w", p.Credential, raft.ErrUnauthenticated)
@@ -76,13 +81,12 @@ func (a *authenticator) Authenticate(p raft.Presented) (registry.Author, error) 
 	return registry.AuthorOf(c), nil
 }
 
-// unregistered answers for a credential the registry does not hold: the
-// node's own, while the federation it bootstraps has no credential yet
-// (its first write registers it); the node's admin token, which waits for
-// that; and any other, refused.
-func (a *authenticator) unregistered(reg *registry.Registry, p raft.Presented) (registry.Author, error) {
+// unregistered answers for a credential the registry does not hold
+// (empty: it held none at all): the node's own, while the federation it
+// bootstraps has no credential yet (its first write registers it); the
+// node's admin token, which waits for that; and any other, refused.
+func (a *authenticator) unregistered(p raft.Presented, empty bool) (registry.Author, error) {
 	id := a.node.cfg.NodeID
-	empty := len(reg.Credentials("", 1).Items) == 0
 	switch {
 	case empty && p == a.node.raft.Self():
 		return registry.Author{Credential: p.Credential, Kind: registry.KindNode, Node: id, Operator: a.node.cfg.OperatorID}, nil

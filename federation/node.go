@@ -201,6 +201,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.registerSelf(n.ctx)
 		}
 		n.refreshAdminToken(n.ctx)
+		if cfg.Bootstrap {
+			// After the admin token's verifier is current: it authors
+			// the seed.
+			n.seedCatalogue(n.ctx)
+		}
 		if n.publicLn != nil {
 			// Discovery's seal key, for gateways to find (sealkeys.go).
 			go n.publishNodeSealKey(n.ctx)

@@ -57,7 +57,7 @@ func TestInternalEndpointsTakeNodeCredentials(t *testing.T) {
 	o := 1 - l
 	secret := nodeSecretOf(t, f.dirs[o])
 	id := f.nodes[o].cfg.NodeID
-	scope := registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "openid"})
+	scope := registry.MustEncode(registry.CmdPutScope, registry.Scope{Name: "x-forwarded"})
 	for name, tc := range map[string]struct {
 		id, secret string
 		status     int
@@ -77,7 +77,7 @@ func TestInternalEndpointsTakeNodeCredentials(t *testing.T) {
 		t.Fatalf("a forwarded write of the federation admin: %d", status)
 	}
 	reg := f.nodes[l].Raft().Registry()
-	entries := reg.Audit(registry.AuditQuery{Key: "openid"}).Items
+	entries := reg.Audit(registry.AuditQuery{Key: "x-forwarded"}).Items
 	if len(entries) != 2 || entries[0].Outcome != registry.OutcomeRefused || entries[0].Author.Credential != "node:"+id ||
 		entries[1].Outcome != registry.OutcomeApplied || entries[1].Author.Role != registry.RoleFederationAdmin {
 		t.Fatalf("audit of the catalogue writes: %+v", entries)

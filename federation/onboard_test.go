@@ -74,11 +74,10 @@ func startRoutableGreen(t *testing.T) (*testFed, *Node, Config) {
 	return f, green, cfg
 }
 
-// seedShop registers the catalogue and an SP every operator accepts.
+// seedShop registers an SP every operator accepts, with scopes of the
+// standard catalogue.
 func seedShop(f *testFed) {
-	for _, s := range []string{"openid", "mc_authn", "profile"} {
-		f.do(0, "PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
-	}
+	waitCatalogue(f.t, f.nodes[0])
 	f.do(0, "PUT", "/v1/service-providers/shop", map[string]any{"name": "Shop", "client_secret": onboardSPSecret,
 		"redirect_uris": []string{onboardRedirect}, "scopes": []string{"openid", "mc_authn", "profile"},
 		"operators": []string{"*"}}, nil)

@@ -15,8 +15,9 @@ import (
 // it.
 func TestRegistrationRefusesUnsafeRedirectURIs(t *testing.T) {
 	f := seeded(t)
+	waitCatalogue(t, f.nodes[0])
 	sp := func(uris ...string) map[string]any {
-		return map[string]any{"client_id": "shop", "name": "Shop", "redirect_uris": uris}
+		return map[string]any{"client_id": "shop", "name": "Shop", "redirect_uris": uris, "scopes": []string{"openid"}}
 	}
 	for _, bad := range []string{
 		"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://shop.example/cb",
@@ -48,7 +49,7 @@ func TestRegistrationRefusesUnsafeRedirectURIs(t *testing.T) {
 		"redirect_uris": []string{"http://legacy.example/cb"}}); p.Status != 400 || !strings.Contains(p.Problem.Detail, "http://legacy.example/cb") {
 		t.Fatalf("rewriting a legacy URI: %d %s", p.Status, p.Problem.Detail)
 	}
-	f.do(0, "PUT", "/v1/service-providers/legacy", map[string]any{"name": "Legacy", "redirect_uris": []string{"https://legacy.example/cb"}}, nil)
+	f.do(0, "PUT", "/v1/service-providers/legacy", map[string]any{"name": "Legacy", "redirect_uris": []string{"https://legacy.example/cb"}, "scopes": []string{"openid"}}, nil)
 	checked = registry.Page[registry.RedirectCheck]{}
 	f.do(0, "GET", "/v1/service-providers?redirect_check=true", nil, &checked)
 	if len(checked.Items) != 0 {

@@ -17,7 +17,6 @@ import (
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/operator/handset"
 	"github.com/mcfed/mcfed/operator/smsc"
-	"github.com/mcfed/mcfed/registry"
 )
 
 // operatorNode is one operator's node with a simulated SMSC delivering to
@@ -81,9 +80,8 @@ func startOperatorNode(t *testing.T, mode string) *operatorNode {
 	op.Issuer = n.PublicURL()
 	must("PUT", "/v1/operators/red", op, nil)
 	must("PUT", "/v1/ranges/+447400", operatorRef{Operator: "red"}, nil)
-	for _, s := range []string{"openid", "mc_authn", "profile", "mc_identity_phonenumber"} {
-		must("PUT", "/v1/scopes/"+s, registry.Scope{Name: s}, nil)
-	}
+	// The scopes are the standard catalogue's, which the node seeds.
+	waitCatalogue(t, n)
 	var sp spResponse
 	must("PUT", "/v1/service-providers/shop", map[string]any{"name": "Corner Shop", "redirect_uris": []string{smsRedirect},
 		"scopes": []string{"openid", "mc_authn", "profile", "mc_identity_phonenumber"}}, &sp)
