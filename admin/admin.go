@@ -156,6 +156,7 @@ func New(cfg Config) *fiber.App {
 	}
 	// First, so that every request has an id, a count and a log line.
 	app.Use(cfg.Observe)
+	app.Use(closeAfterRefusal)
 	app.Use(decodePath)
 	app.Get("/healthz", Healthz)
 	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness), a.warnings()) })
@@ -221,6 +222,20 @@ func bearer(c *fiber.Ctx) string {
 		return h[7:]
 	}
 	return ""
+}
+
+// closeAfterRefusal closes the connection after an error answer to a
+// request that carried a body. Bodies are streamed, and a request refused
+// before its body was read whole (an import stopped at a bad or overlong
+// line, a body over its limit) leaves the rest on the connection, where it
+// would be read as the next request: a client's next call got a 431 made
+// of the previous file's bytes.
+func closeAfterRefusal(c *fiber.Ctx) error {
+	err := c.Next()
+	if (err != nil || c.Response().StatusCode() >= 400) && c.Request().Header.ContentLength() != 0 {
+		c.Context().SetConnectionClose()
+	}
+	return err
 }
 
 // body returns a request body of at most limit bytes, or a 413 problem.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/bulkcsv"
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/problem"
 	"github.com/mcfed/mcfed/raft"
@@ -76,11 +77,16 @@ func (a *api) importReader(c *fiber.Ctx) io.Reader {
 
 var errTooLarge = newProblem(413, "too-large", "the file is larger than the import limit")
 
+// maxImportLine bounds a line of a range or ported-number file: two short
+// fields. A longer one is refused at once, naming its line, before the
+// rest of it is read.
+const maxImportLine = 4 << 10
+
 // csvRows calls row for every data record of a two-column CSV file (an
 // optional header whose first field is header is skipped), with its line.
 // It stops at the first malformed record, or when row returns false.
 func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) error {
-	cr := csv.NewReader(r)
+	cr := bulkcsv.NewReader(r, maxImportLine)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
 	first := true
@@ -93,6 +99,9 @@ func csvRows(r io.Reader, header string, row func(line int, rec []string) bool) 
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return errTooLarge
+			}
+			if ll := (*bulkcsv.LongLineError)(nil); errors.As(err, &ll) {
+				return importProblem([]problem.RowError{{Line: ll.Line, Detail: ll.Error()}}, false)
 			}
 			var ce *csv.ParseError
 			if errors.As(err, &ce) {

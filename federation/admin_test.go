@@ -81,6 +81,9 @@ func TestBadInputIsRefusedWithNothingApplied(t *testing.T) {
 		{"range given twice", "/v1/ranges/import", "+447913,red\n+447913,blue\n", 422, "line 2: +447913 is already on line 1"},
 		{"bad prefix", "/v1/ranges/import", "+447913,red\n+99912,red\n", 422, "line 2:"},
 		{"empty file", "/v1/ported/import", "msisdn,operator\n", 400, "no rows"},
+		{"a line past the bound", "/v1/ported/import", "msisdn,operator\n+447911000001," + strings.Repeat("r", 64<<10) + "\n", 422,
+			"line 2: line longer than 4096 bytes"},
+		{"a range line past the bound", "/v1/ranges/import", strings.Repeat("+", 64<<10), 422, "line 1: line longer than 4096 bytes"},
 	} {
 		api := f.problemOf(0, "POST", tc.path, strings.NewReader(tc.csv))
 		if api.Status != tc.status || !strings.Contains(api.Problem.Detail, tc.detail) {
@@ -279,5 +282,21 @@ func TestKeysOnlyServiceProvider(t *testing.T) {
 	other["client_id"] = "app2"
 	if p := f.problemOf(0, "POST", "/v1/service-providers", other); p.Status != 400 {
 		t.Fatalf("an unknown auth method: %+v", p)
+	}
+}
+
+// TestImportsTakeAByteOrderMark: a file a spreadsheet exported, with a
+// UTF-8 byte order mark before its header, imports like any other (the
+// header is recognised, not taken for a malformed row).
+func TestImportsTakeAByteOrderMark(t *testing.T) {
+	f := seeded(t)
+	var res importResult
+	f.do(0, "POST", "/v1/ported/import", strings.NewReader("\ufeffmsisdn,operator\n+447911000001,blue\n"), &res)
+	if res.Rows != 1 || res.Changed != 1 {
+		t.Fatalf("ported import with a byte order mark: %+v", res)
+	}
+	f.do(0, "POST", "/v1/ranges/import", strings.NewReader("\ufeffprefix,operator\n+447913,red\n"), &res)
+	if res.Rows != 1 || res.Changed != 1 {
+		t.Fatalf("range import with a byte order mark: %+v", res)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/mcfed/mcfed/internal/bulkcsv"
 	"github.com/mcfed/mcfed/internal/e164"
 )
 
@@ -318,55 +319,8 @@ var csvColumns = map[string]csvSetter{
 	"last_port_at":   csvTime("last_port_at", func(s *Subscriber) **time.Time { return &s.LastPortAt }),
 }
 
-// errLongLine is a line of a bulk file longer than the bound; the reader
-// stops at it, so the rest of the line is never read into memory.
-type errLongLine struct{ line, limit int }
-
-func (e *errLongLine) Error() string { return fmt.Sprintf("line longer than %d bytes", e.limit) }
-
-// lineBound passes a reader through, failing with *errLongLine as soon as
-// a line grows past limit bytes: encoding/csv would otherwise gather a
-// line without a newline whole before looking at it.
-type lineBound struct {
-	r     io.Reader
-	limit int
-	line  int // lines started, 1-based
-	cur   int // bytes of the current line so far
-}
-
-func (b *lineBound) Read(p []byte) (int, error) {
-	if b.cur > b.limit {
-		return 0, &errLongLine{line: b.line, limit: b.limit}
-	}
-	// Near the bound, read no further than one byte past it.
-	if room := b.limit - b.cur + 1; len(p) > room {
-		p = p[:room]
-	}
-	n, err := b.r.Read(p)
-	for _, c := range p[:n] {
-		if c == '\n' {
-			b.line++
-			b.cur = 0
-		} else {
-			b.cur++
-		}
-	}
-	return n, err
-}
-
-// skipBOM drops a leading UTF-8 byte order mark, which spreadsheet
-// programs write at the head of exported files.
-func skipBOM(r io.Reader) io.Reader {
-	br := bufio.NewReader(r)
-	if head, err := br.Peek(3); err == nil && string(head) == "\ufeff" {
-		br.Discard(3)
-	}
-	return br
-}
-
 func readCSV(r io.Reader, c *rowCollector) error {
-	bound := &lineBound{r: skipBOM(r), limit: maxCSVRecord, line: 1}
-	cr := csv.NewReader(bound)
+	cr := bulkcsv.NewReader(r, maxCSVRecord)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -444,8 +398,8 @@ func readCSV(r io.Reader, c *rowCollector) error {
 // csvError records a CSV syntax error or a line over the bound against its
 // line; other errors (from the reader itself) are returned.
 func csvError(err error, c *rowCollector) error {
-	if ll := (*errLongLine)(nil); errors.As(err, &ll) {
-		c.fail(ll.line, ll)
+	if ll := (*bulkcsv.LongLineError)(nil); errors.As(err, &ll) {
+		c.fail(ll.Line, ll)
 		return nil
 	}
 	var pe *csv.ParseError
@@ -457,7 +411,7 @@ func csvError(err error, c *rowCollector) error {
 }
 
 func readNDJSON(r io.Reader, c *rowCollector) error {
-	sc := bufio.NewScanner(skipBOM(r))
+	sc := bufio.NewScanner(bulkcsv.SkipBOM(r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxNDJSONLine)
 	line := 0
 	for sc.Scan() {
