@@ -224,19 +224,30 @@ func bearer(c *fiber.Ctx) string {
 	return ""
 }
 
-// closeAfterRefusal closes the connection after an error answer to a
-// request that carried a body. Bodies are streamed, and a request refused
-// before its body was read whole (an import stopped at a bad or overlong
-// line, a body over its limit) leaves the rest on the connection, where it
-// would be read as the next request: a client's next call got a 431 made
-// of the previous file's bytes.
+// closeAfterRefusal keeps the connection in step after an error answer to
+// a request with a body. Bodies are streamed, and a request refused before
+// its body was read whole (an import stopped at a bad or overlong line, a
+// body over its limit) leaves the rest on the connection, where it would
+// be read as the next request: a client's next call got a 431 made of the
+// previous file's bytes. The rest is read and dropped, up to
+// drainOnRefusal, so that a client still sending gets the answer rather
+// than a reset, and the connection carries on; a longer rest closes it.
 func closeAfterRefusal(c *fiber.Ctx) error {
 	err := c.Next()
-	if (err != nil || c.Response().StatusCode() >= 400) && c.Request().Header.ContentLength() != 0 {
-		c.Context().SetConnectionClose()
+	if err == nil && c.Response().StatusCode() < 400 || c.Request().Header.ContentLength() == 0 {
+		return err
+	}
+	if s := c.Context().RequestBodyStream(); s != nil {
+		if n, derr := io.CopyN(io.Discard, s, drainOnRefusal+1); !errors.Is(derr, io.EOF) || n > drainOnRefusal {
+			c.Context().SetConnectionClose()
+		}
 	}
 	return err
 }
+
+// drainOnRefusal is how much of a refused request's unread body is read
+// and dropped before answering.
+const drainOnRefusal = 1 << 20
 
 // body returns a request body of at most limit bytes, or a 413 problem.
 func body(c *fiber.Ctx, limit int) ([]byte, error) {
