@@ -1,0 +1,270 @@
+// Package embedded is the state store of a single gateway node: a bbolt
+// file in the node's data directory. It survives a restart and a SIGKILL
+// (every write is a committed, synced bbolt transaction); an operator that
+// runs several gateway nodes shares a PostgreSQL store instead.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mcfed/mcfed/operator/state"
+)
+
+// Store is a state.Store on one bbolt file: a bucket per kind, each value
+// prefixed with its expiry (8 bytes, Unix nanoseconds, big-endian).
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+var _ state.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store at path.
+func Open(path string, o state.Options) (*Store, error) {
+	// The timeout turns a second node pointed at the same data directory
+	// into an error instead of a hang on the file lock.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("opening state store %s: %w", path, err)
+	}
+	return &Store{db: db, now: o.Clock()}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing state store: %w", err)
+	}
+	return nil
+}
+
+func encode(value []byte, expires time.Time) []byte {
+	b := make([]byte, 8+len(value))
+	binary.BigEndian.PutUint64(b, uint64(expires.UnixNano()))
+	copy(b[8:], value)
+	return b
+}
+
+// decode copies the record out of bbolt's memory, valid only within its
+// transaction.
+func decode(b []byte) state.Record {
+	return state.Record{
+		Expires: time.Unix(0, int64(binary.BigEndian.Uint64(b))),
+		Value:   bytes.Clone(b[8:]),
+	}
+}
+
+func expiresOf(b []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+}
+
+func (s *Store) live(b []byte, now time.Time) bool {
+	return len(b) >= 8 && now.Before(expiresOf(b))
+}
+
+// closedErr maps bbolt's closed-database error to state.ErrClosed.
+func closedErr(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return state.ErrClosed
+	}
+	return err
+}
+
+func (s *Store) write(kind state.Kind, fn func(b *bolt.Bucket) error) error {
+	return closedErr(s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	}))
+}
+
+func (s *Store) read(kind state.Kind, fn func(b *bolt.Bucket) error) error {
+	return closedErr(s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(kind))
+		if b == nil {
+			return fn(nil)
+		}
+		return fn(b)
+	}))
+}
+
+// Put implements state.Store.
+func (s *Store) Put(ctx context.Context, kind state.Kind, key, value []byte, expires time.Time) error {
+	if err := state.Check(kind, key, value); err != nil {
+		return err
+	}
+	return s.write(kind, func(b *bolt.Bucket) error {
+		return b.Put(key, encode(value, expires))
+	})
+}
+
+// Create implements state.Store.
+func (s *Store) Create(ctx context.Context, kind state.Kind, key, value []byte, expires time.Time) error {
+	if err := state.Check(kind, key, value); err != nil {
+		return err
+	}
+	return s.write(kind, func(b *bolt.Bucket) error {
+		if s.live(b.Get(key), s.now()) {
+			return state.ErrExists
+		}
+		return b.Put(key, encode(value, expires))
+	})
+}
+
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, kind state.Kind, key []byte) (state.Record, error) {
+	if err := state.Check(kind, key, nil); err != nil {
+		return state.Record{}, err
+	}
+	var r state.Record
+	err := s.read(kind, func(b *bolt.Bucket) error {
+		if b == nil {
+			return state.ErrNotFound
+		}
+		v := b.Get(key)
+		if !s.live(v, s.now()) {
+			return state.ErrNotFound
+		}
+		r = decode(v)
+		return nil
+	})
+	return r, err
+}
+
+// Take implements state.Store.
+func (s *Store) Take(ctx context.Context, kind state.Kind, key []byte) (state.Record, error) {
+	if err := state.Check(kind, key, nil); err != nil {
+		return state.Record{}, err
+	}
+	var r state.Record
+	err := s.write(kind, func(b *bolt.Bucket) error {
+		v := b.Get(key)
+		if v == nil {
+			return state.ErrNotFound
+		}
+		live := s.live(v, s.now())
+		if live {
+			r = decode(v)
+		}
+		if err := b.Delete(key); err != nil {
+			return err
+		}
+		if !live {
+			// The expired record goes too; the deletion commits, the
+			// caller learns there was nothing to take.
+			r = state.Record{}
+		}
+		return nil
+	})
+	if err == nil && r.Expires.IsZero() {
+		return state.Record{}, state.ErrNotFound
+	}
+	return r, err
+}
+
+// Update implements state.Store. bbolt serialises writers, so fn runs once.
+func (s *Store) Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
+	if err := state.Check(kind, key, nil); err != nil {
+		return state.Record{}, err
+	}
+	var out state.Record
+	err := s.write(kind, func(b *bolt.Bucket) error {
+		now := s.now()
+		var old state.Record
+		v := b.Get(key)
+		found := s.live(v, now)
+		if found {
+			old = decode(v)
+		}
+		rec, err := fn(old, found)
+		if err != nil {
+			return err
+		}
+		if err := state.Check(kind, key, rec.Value); err != nil {
+			return err
+		}
+		if !now.Before(rec.Expires) {
+			out = state.Record{}
+			return b.Delete(key)
+		}
+		out = rec
+		return b.Put(key, encode(rec.Value, rec.Expires))
+	})
+	return out, err
+}
+
+// Delete implements state.Store.
+func (s *Store) Delete(ctx context.Context, kind state.Kind, key []byte) error {
+	if err := state.Check(kind, key, nil); err != nil {
+		return err
+	}
+	return s.write(kind, func(b *bolt.Bucket) error { return b.Delete(key) })
+}
+
+// Scan implements state.Store.
+func (s *Store) Scan(ctx context.Context, kind state.Kind, prefix, after []byte, limit int) ([]state.Entry, error) {
+	if err := state.Check(kind, []byte{0}, nil); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []state.Entry
+	err := s.read(kind, func(b *bolt.Bucket) error {
+		if b == nil {
+			return nil
+		}
+		now := s.now()
+		c := b.Cursor()
+		k, v := c.Seek(prefix)
+		if len(after) > 0 && bytes.Compare(after, prefix) >= 0 {
+			k, v = c.Seek(after)
+			if bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+			if s.live(v, now) {
+				out = append(out, state.Entry{Key: bytes.Clone(k), Record: decode(v)})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Sweep implements state.Store.
+func (s *Store) Sweep(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := closedErr(s.db.Update(func(tx *bolt.Tx) error {
+		now := s.now()
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && n < limit; {
+				if s.live(v, now) {
+					k, v = c.Next()
+					continue
+				}
+				// Seek again from a copy of the deleted key: k points into
+				// the page the deletion changes.
+				at := bytes.Clone(k)
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+				k, v = c.Seek(at)
+			}
+			return nil
+		})
+	}))
+	return n, err
+}

@@ -1,0 +1,135 @@
+// Package state is the contract of an operator's node-local state store:
+// what a gateway node keeps that is not the federation's (the registry is
+// replicated by Raft and holds no subscriber data) and that the operator's
+// other gateway nodes must see: login sessions, authorization codes and the
+// markers of redeemed ones, access and refresh tokens (by digest), token
+// families, authenticator challenges and send counters, consents,
+// enrolments, the operator's keys (encrypted by their owner).
+//
+// The store is a set of tables (Kind), each mapping byte keys to records
+// with an expiry. Its users own their encodings; the store owns atomicity:
+// every method is one atomic step against every other call on any node
+// sharing the store, which is what makes a code single use across nodes
+// (Take) and a send limit hold across them (Update). Two backends implement
+// it, each in its own package: bbolt in the node's data directory (one
+// node) and PostgreSQL (several nodes of one operator); the conformance
+// package is the test suite both pass.
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Kind names a table. Each user of the store has its own kinds, named for
+// what they hold ("idgw.code", "sms.challenge"); a kind is at most 64
+// bytes of [a-z0-9._-].
+type Kind string
+
+// MaxKeySize and MaxValueSize bound what a record may hold; the store
+// refuses more with ErrBadKey or ErrTooLarge rather than letting one caller grow a table
+// without bound.
+const (
+	MaxKeySize   = 512
+	MaxValueSize = 1 << 20
+)
+
+// Record is one stored value and its expiry. A record is live until
+// Expires; an expired record is never returned, whether or not Sweep has
+// removed it yet, and a key whose record expired is free for Create.
+type Record struct {
+	Value   []byte
+	Expires time.Time
+}
+
+// Entry is a record with its key, as Scan returns them.
+type Entry struct {
+	Key []byte
+	Record
+}
+
+// Store is an operator's node-local state. Every method is safe for
+// concurrent use, and atomic against every other call on the same key from
+// this or any other node sharing the store. The times compared with
+// Expires are the store's clock (its Options' Now), not the database's.
+type Store interface {
+	// Put stores value under key until expires, replacing any record.
+	Put(ctx context.Context, kind Kind, key, value []byte, expires time.Time) error
+	// Create stores value under key until expires only when the key has no
+	// live record: ErrExists otherwise. Of concurrent creators of one key,
+	// exactly one succeeds.
+	Create(ctx context.Context, kind Kind, key, value []byte, expires time.Time) error
+	// Get returns the live record of key, or ErrNotFound.
+	Get(ctx context.Context, kind Kind, key []byte) (Record, error)
+	// Take returns the live record of key and removes it in the same step,
+	// or ErrNotFound: of any number of concurrent takers, on any nodes,
+	// exactly one gets the record (a single-use code).
+	Take(ctx context.Context, kind Kind, key []byte) (Record, error)
+	// Update reads key's record, calls fn with it (found is false, and the
+	// record zero, when there is no live one) and stores what fn returns,
+	// as one step: no other write of key falls between the read and the
+	// write. fn may be called more than once (a backend retries on a
+	// conflict) and must not have effects outside its result. When fn
+	// returns an error nothing is written and Update returns that error;
+	// when fn returns a record whose Expires is not after now, the key's
+	// record is removed. Update returns the record stored.
+	Update(ctx context.Context, kind Kind, key []byte, fn func(old Record, found bool) (Record, error)) (Record, error)
+	// Delete removes key's record; it is not an error when there is none.
+	Delete(ctx context.Context, kind Kind, key []byte) error
+	// Scan returns up to limit live records whose keys begin with prefix
+	// and sort after after (bytewise), in key order; a nil or empty after
+	// starts at the first. A page ends the scan when it is shorter than
+	// limit.
+	Scan(ctx context.Context, kind Kind, prefix, after []byte, limit int) ([]Entry, error)
+	// Sweep removes expired records, at most limit of them, and returns
+	// how many it removed; a node calls it periodically.
+	Sweep(ctx context.Context, limit int) (int, error)
+	// Close releases the store; calls after it fail.
+	Close() error
+}
+
+// Errors a Store answers with; test with errors.Is.
+var (
+	ErrNotFound = errors.New("state: no such record")
+	ErrExists   = errors.New("state: record exists")
+	ErrTooLarge = errors.New("state: value too large")
+	ErrBadKey   = errors.New("state: key empty or too long")
+	ErrBadKind  = errors.New("state: invalid kind")
+	ErrClosed   = errors.New("state: store closed")
+)
+
+// Options are what both backends take.
+type Options struct {
+	// Now is the store's clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Clock returns o.Now, or time.Now.
+func (o Options) Clock() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
+// Check returns ErrBadKind, ErrBadKey or ErrTooLarge when kind, key or value cannot be
+// stored: backends call it first, so that both refuse the same inputs.
+func Check(kind Kind, key, value []byte) error {
+	if len(kind) == 0 || len(kind) > 64 {
+		return ErrBadKind
+	}
+	for i := 0; i < len(kind); i++ {
+		c := kind[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return ErrBadKind
+		}
+	}
+	if len(key) == 0 || len(key) > MaxKeySize {
+		return ErrBadKey
+	}
+	if len(value) > MaxValueSize {
+		return ErrTooLarge
+	}
+	return nil
+}
