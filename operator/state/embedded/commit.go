@@ -31,7 +31,6 @@ type writeReq struct {
 	err chan error
 }
 
-
 func newCommitter(db *bolt.DB) *committer {
 	c := &committer{db: db, reqs: make(chan *writeReq, maxGroup), done: make(chan struct{})}
 	go c.loop()
