@@ -69,9 +69,9 @@ func (c *competitors) as(op string) *client.Admin {
 	return &client.Admin{Base: c.node[op].AdminURL(), Token: c.token[op]}
 }
 
-// state is what a replica holds, but for the audit log, as JSON: two
+// replicaState is what a replica holds, but for the audit log, as JSON: two
 // replicas with one state print the same.
-func state(r *registry.Registry) string {
+func replicaState(r *registry.Registry) string {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	_ = enc.Encode(r.Operators("", 1000))

@@ -1,6 +1,8 @@
 package federation
 
 import (
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/idgw"
@@ -27,7 +29,7 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	}
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.raft}, n.cfg.OperatorID},
-		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router,
+		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router, Store: n.state,
 		// PCR login hints resolve through an index kept in the same store.
 		PCRIndex: subscriberView{n.subs}, Log: n.log,
 		// The node's metrics count each OAuth answer by endpoint and code.
@@ -38,6 +40,6 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
-	go g.SweepLoop(n.ctx)
+	go sweepState(n.ctx, n.state, time.Minute, n.log)
 	return g.Mount(app)
 }

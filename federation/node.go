@@ -38,6 +38,7 @@ import (
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/version"
 	"github.com/mcfed/mcfed/operator/smpp"
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
 )
@@ -55,6 +56,7 @@ type Node struct {
 	publicLn net.Listener
 	metrics  *metrics
 	subs     *subscribers.Store // the operator's subscribers, when OperatorID is set
+	state    state.Store        // the operator's login state, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
 	// onboarded is closed once the node has published its operator (or
@@ -179,6 +181,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.subs, err = openSubscribers(cfg.DataDir); err != nil {
 			return nil, err
 		}
+		if n.state, err = openState(cfg.DataDir); err != nil {
+			return nil, err
+		}
 		if n.keys, err = loadOrCreateRing(filepath.Join(cfg.DataDir, signingKeyFile)); err != nil {
 			return nil, err
 		}
@@ -283,6 +288,9 @@ func (n *Node) Close() error {
 	}
 	if n.subs != nil {
 		errs = append(errs, n.subs.Close())
+	}
+	if n.state != nil {
+		errs = append(errs, n.state.Close())
 	}
 	if n.smsc != nil {
 		errs = append(errs, n.smsc.Close())

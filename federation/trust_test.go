@@ -30,7 +30,7 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 
 	before := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		before[i] = state(n.Raft().Registry())
+		before[i] = replicaState(n.Raft().Registry())
 	}
 	attempts := []struct {
 		name, method, path string
@@ -67,7 +67,7 @@ func TestOperatorsCannotTouchEachOthersData(t *testing.T) {
 	}
 	c.settle()
 	for i, n := range c.nodes {
-		if got := state(n.Raft().Registry()); got != before[i] {
+		if got := replicaState(n.Raft().Registry()); got != before[i] {
 			t.Errorf("node %s's replica changed under b's refused writes", n.cfg.NodeID)
 		}
 	}

@@ -71,7 +71,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	if oerr != nil {
 		return nil, oerr
 	}
-	t, ok := g.liveToken(g.access, tokenKey(raw))
+	t, ok := g.liveToken(ctx, g.access, tokenKey(raw))
 	if !ok {
 		return nil, errInvalidToken("The access token is invalid, expired or revoked")
 	}

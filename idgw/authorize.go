@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -19,9 +18,6 @@ const (
 // authSession is one authorization in progress: the validated request, the
 // authenticators routing chose (in order) and the current one's state.
 type authSession struct {
-	// mu serialises the browser's page and the SDK's re-polls on one
-	// session.
-	mu         sync.Mutex
 	req        *AuthRequest
 	msisdn     uint64
 	subject    subject
@@ -42,6 +38,8 @@ type authSession struct {
 	// decoy: the number is not one the gateway challenges; the session
 	// runs the authenticators' decoys (Decoy) and can never succeed.
 	decoy bool
+	// version counts the session's writes to the store (saveSession).
+	version uint64
 }
 
 // pageContext is what the person's pages show of a login: the operator's
@@ -139,8 +137,8 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	// would open a sealed login hint (RSA) at every poll. Only what the
 	// registry may have changed since is checked again.
 	repoll := repollKeyOf(r.args)
-	if id, ok := g.polls.get(repoll); ok {
-		if s, ok := g.sessions.get(tokenKey(id)); ok && g.stillAllowed(s.req) {
+	if id, ok := g.polls.get(ctx, repoll); ok {
+		if s, ok := g.sessions.get(ctx, tokenKey(id)); ok && g.stillAllowed(s.req) {
 			return g.repoll(ctx, id, s, r.cookies)
 		}
 	}
@@ -148,8 +146,8 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	if oerr != nil {
 		return failed(oerr)
 	}
-	if id, ok := g.polls.get(pollKeyOf(req)); ok {
-		s, ok := g.sessions.get(tokenKey(id))
+	if id, ok := g.polls.get(ctx, pollKeyOf(req)); ok {
+		s, ok := g.sessions.get(ctx, tokenKey(id))
 		if !ok {
 			return failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
 		}
@@ -164,7 +162,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 			return failed(req.Fail(e))
 		}
 	}
-	session := g.browserSessionOf(r.cookies.session)
+	session := g.browserSessionOf(ctx, r.cookies.session)
 	msisdn := req.MSISDN
 	if req.LoginHintKind == HintNone && session != nil {
 		// No hint: the browser's session says who is there.
@@ -268,18 +266,27 @@ func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthReques
 		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag, browser: r.cookies.navigate, decoy: decoy,
 		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
 			sp: req.Client.Name, number: MaskNumber(msisdn)}}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g.sessions.put(tokenKey(id), s, sessionTTL)
-	g.polls.put(s.pollKey, id, sessionTTL)
-	g.polls.put(s.repollKey, id, sessionTTL)
+	key := tokenKey(id)
+	unlock := g.locks.lock(key)
+	defer unlock()
+	for _, err := range []error{
+		g.sessions.put(ctx, key, s, sessionTTL),
+		g.polls.put(ctx, s.pollKey, id, sessionTTL),
+		g.polls.put(ctx, s.repollKey, id, sessionTTL),
+	} {
+		if err != nil {
+			g.endSession(ctx, id, s)
+			return failed(req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))))
+		}
+	}
 	a := g.startNext(ctx, id, s)
 	a.binding = binding
 	return a
 }
 
 // startNext starts the next candidate authenticator, falling back past
-// those that cannot serve now. The caller holds s.mu. When none can, the
+// those that cannot serve now, and saves the session. The caller holds
+// the session's lock. When none can, the
 // SP is told why: access_denied when the subscriber was challenged too
 // often (a limit for this person, which retrying soon will not lift),
 // temporarily_unavailable when the authenticators are down. Both are
@@ -312,6 +319,9 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		}
 		s.state = st.State
 		s.page.match = st.Match
+		if a := g.saveSession(ctx, id, s); a != nil {
+			return *a
+		}
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
 		}
@@ -333,13 +343,16 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 				"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
 				"limit", limit.Limit, "window", limit.Window, "retry_at", limit.RetryAt)
 			s.decoy, s.current, s.state, s.page.match = true, i, st.State, st.Match
+			if a := g.saveSession(ctx, id, s); a != nil {
+				return *a
+			}
 			if st.RedirectURL != "" {
 				return authorizeAnswer{redirect: st.RedirectURL}
 			}
 			return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 		}
 	}
-	g.endSession(id, s)
+	g.endSession(ctx, id, s)
 	if limit != nil {
 		g.log.Warn("authorize: the subscriber was challenged too often; access_denied",
 			"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
@@ -363,20 +376,21 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 // did not start the login gets the redirect to the SP (whose state check
 // protects it) and its own session, if any, stays as it was.
 func (g *Gateway) check(ctx context.Context, id string, answer url.Values, browser *browserCookies) authorizeAnswer {
-	s, ok := g.sessions.get(tokenKey(id))
+	// Read the session once its lock is held: a request that held it
+	// before may have decided the login.
+	unlock := g.locks.lock(tokenKey(id))
+	defer unlock()
+	s, ok := g.sessions.get(ctx, tokenKey(id))
 	if !ok {
-		return failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
+		return failed(ErrInvalidRequest("the sign-in session has expired or has ended").WithoutRedirect())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, live := g.sessions.get(tokenKey(id)); !live {
-		// Another request on this session decided it while we waited.
-		return failed(ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
+	if s.current < 0 {
+		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	}
 	a := s.candidates[s.current]
 	out, err := a.impl.Check(ctx, s.state, answer)
 	if err != nil {
-		g.endSession(id, s)
+		g.endSession(ctx, id, s)
 		return failed(s.req.Fail(ErrServerError(err)))
 	}
 	if out.State != nil {
@@ -388,6 +402,11 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 	}
 	switch out.Status {
 	case Pending:
+		if out.State != nil {
+			if a := g.saveSession(ctx, id, s); a != nil {
+				return *a
+			}
+		}
 		if out.RedirectURL != "" && answer != nil {
 			return authorizeAnswer{redirect: out.RedirectURL}
 		}
@@ -396,21 +415,27 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		if s.current+1 < len(s.candidates) {
 			return g.startNext(ctx, id, s)
 		}
-		g.endSession(id, s)
+		if !g.endSession(ctx, id, s) {
+			return failed(ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
+		}
 		reason := out.Reason
 		if reason == "" {
 			reason = "the subscriber was not authenticated"
 		}
 		return authorizeAnswer{err: s.req.Fail(ErrAccessDenied(reason)), page: s.page, ending: &ending{failure: out.Failure}}
 	}
-	g.endSession(id, s)
+	// Of the requests that saw the success, on any node, the one that
+	// ends the session issues the code.
+	if !g.endSession(ctx, id, s) {
+		return failed(ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
+	}
 	amr := a.AMR
 	if len(out.AMR) > 0 {
 		amr = out.AMR
 	}
 	gr := &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}
-	if browser != nil && browser.navigate && g.needsConsent(gr, browser.session) {
-		return g.askConsent(gr, s.binding, s.page)
+	if browser != nil && browser.navigate && g.needsConsent(ctx, gr, browser.session) {
+		return g.askConsent(ctx, gr, s.binding, s.page)
 	}
 	if browser != nil && !loginBoundTo(browser.binding, s.binding) {
 		browser = nil
@@ -429,12 +454,14 @@ func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserC
 	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)
 	var a authorizeAnswer
 	if newSession != nil {
-		a.session = g.startBrowserSession(newSession.session,
+		a.session = g.startBrowserSession(ctx, newSession.session,
 			&browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder},
 			gr.req.ClientID, gr.req.Scopes)
 	}
 	code := newSecret()
-	g.codes.put(tokenKey(code), gr, codeTTL)
+	if err := g.codes.put(ctx, tokenKey(code), gr, codeTTL); err != nil {
+		return failed(gr.req.Fail(ErrServerError(fmt.Errorf("storing a code: %w", err))))
+	}
 	loc, err := gr.req.SuccessRedirectURL(code)
 	if err != nil {
 		return failed(gr.req.Fail(ErrServerError(err)))
@@ -443,10 +470,41 @@ func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserC
 	return a
 }
 
-func (g *Gateway) endSession(id string, s *authSession) {
-	g.sessions.delete(tokenKey(id))
-	g.polls.delete(s.pollKey)
-	g.polls.delete(s.repollKey)
+// endSession removes login id and reports whether this call did: of the
+// requests that decide a login together, on any of the operator's nodes,
+// one ends it.
+func (g *Gateway) endSession(ctx context.Context, id string, s *authSession) bool {
+	_, ok := g.sessions.take(ctx, tokenKey(id))
+	g.polls.delete(ctx, s.pollKey)
+	g.polls.delete(ctx, s.repollKey)
+	return ok
+}
+
+// errSessionMoved: the stored session is not the version this request
+// read; another request, on this node or another, changed it.
+var errSessionMoved = errors.New("idgw: the login session changed meanwhile")
+
+// saveSession writes s back as login id's next version. It answers nil
+// when it did, and otherwise the answer to give: another request changed
+// or ended the session since s was read (on another node: this one's
+// lock serialises its own), and its word stands, so the browser is sent
+// to wait and look again; or the store failed.
+func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *authorizeAnswer {
+	read := s.version
+	s.version++
+	err := g.sessions.update(ctx, tokenKey(id), 0, func(cur *authSession) (*authSession, error) {
+		if cur.version != read {
+			return nil, errSessionMoved
+		}
+		return s, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errSessionMoved), errors.Is(err, errGone):
+		return &authorizeAnswer{wait: g.continueURL(id), page: s.page}
+	}
+	return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
 }
 
 func (g *Gateway) continueURL(id string) string {
@@ -463,13 +521,11 @@ const (
 // the browser: the person answered on the phone, the challenge is over, or
 // the session is gone (the continue URL then says what happened). It never
 // decides the challenge.
-func (g *Gateway) loginStatus(id string) string {
-	s, ok := g.sessions.get(tokenKey(id))
+func (g *Gateway) loginStatus(ctx context.Context, id string) string {
+	s, ok := g.sessions.get(ctx, tokenKey(id))
 	if !ok {
 		return statusAnswered
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.current < 0 || s.current >= len(s.candidates) {
 		return statusAnswered
 	}

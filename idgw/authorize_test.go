@@ -200,7 +200,7 @@ func TestHeadlessPollEndsInTheRedirect(t *testing.T) {
 	if q.Get("code") == "" || q.Get("state") != "st-1" || q.Get("correlation_id") != "corr-1" || q.Get("app") != "1" {
 		t.Fatalf("redirect %s", loc)
 	}
-	gr, ok := g.codes.get(tokenKey(q.Get("code")))
+	gr, ok := g.codes.get(context.Background(), tokenKey(q.Get("code")))
 	if !ok || gr.acr != 2 || strings.Join(gr.amr, ",") != "OTP_OK" || gr.msisdn != red(t) {
 		t.Fatalf("the code stands for %+v", gr)
 	}

@@ -126,7 +126,7 @@ func (k LoginHintKind) String() string {
 
 // AuthRequest is a validated authorization request.
 type AuthRequest struct {
-	Client      *registry.ServiceProvider
+	Client      *registry.ServiceProvider `json:"-"`
 	ClientID    string
 	RedirectURI string // byte-equal to one of Client.RedirectURIs
 	// Scopes in the order asked, without duplicates; openid is among them.

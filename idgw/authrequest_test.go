@@ -129,7 +129,7 @@ func newAuthTestGateway(t testing.TB) (*Gateway, *authTestOpener) {
 		"bb22": authTestMSISDN(t, blueNum),
 	}}
 	g, err := New(Config{OperatorID: "red", Issuer: "https://red.example/", Registry: r, Keys: jose.NewKeyRing(time.Hour), LoginHints: op,
-		Subscribers: subscriberMap{}, Router: &Router{}})
+		Subscribers: subscriberMap{}, Router: &Router{}, Store: newTestStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -145,7 +146,7 @@ func TestPrivateKeyJWTGetsTokens(t *testing.T) {
 		f.assertion(rs, "keyshop", map[string]any{"aud": "https://red.example/revoke"}))); status != 200 {
 		t.Fatalf("revocation with an assertion: %d %v", status, body)
 	}
-	if _, ok := f.g.access.get(tokenKey(access)); ok {
+	if _, ok := f.g.access.get(context.Background(), tokenKey(access)); ok {
 		t.Fatal("revocation with an assertion left the token alive")
 	}
 

@@ -3,6 +3,7 @@ package idgw
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/url"
 	"slices"
 )
@@ -46,7 +47,7 @@ type pendingConsent struct {
 // needsConsent reports whether gr's request must ask the person first: it
 // asks for data, and the browser's session (sessionID) does not hold the
 // person's consent to all of it for this SP, or prompt=consent.
-func (g *Gateway) needsConsent(gr *grant, sessionID string) bool {
+func (g *Gateway) needsConsent(ctx context.Context, gr *grant, sessionID string) bool {
 	scopes := consentScopes(gr.req.Scopes)
 	if len(scopes) == 0 {
 		return false
@@ -54,16 +55,18 @@ func (g *Gateway) needsConsent(gr *grant, sessionID string) bool {
 	if gr.req.Prompt.Has(PromptConsent) {
 		return true
 	}
-	prev := g.browserSessionOf(sessionID)
+	prev := g.browserSessionOf(ctx, sessionID)
 	return prev == nil || prev.msisdn != gr.msisdn || prev.holder != gr.subject.holder ||
 		!prev.approves(gr.req.ClientID, scopes)
 }
 
 // askConsent keeps gr until the person decides and sends the browser to
 // the consent page.
-func (g *Gateway) askConsent(gr *grant, binding [sha256.Size]byte, page pageContext) authorizeAnswer {
+func (g *Gateway) askConsent(ctx context.Context, gr *grant, binding [sha256.Size]byte, page pageContext) authorizeAnswer {
 	id := newSecret()
-	g.consents.put(tokenKey(id), &pendingConsent{grant: gr, binding: binding, page: page}, sessionTTL)
+	if err := g.consents.put(ctx, tokenKey(id), &pendingConsent{grant: gr, binding: binding, page: page}, sessionTTL); err != nil {
+		return failed(gr.req.Fail(ErrServerError(fmt.Errorf("storing a login waiting for consent: %w", err))))
+	}
 	return authorizeAnswer{redirect: g.consentURL(id)}
 }
 
@@ -72,11 +75,11 @@ func (g *Gateway) consentURL(id string) string {
 }
 
 // pendingConsentOf is the login waiting for consent id, or nil.
-func (g *Gateway) pendingConsentOf(id string) *pendingConsent {
+func (g *Gateway) pendingConsentOf(ctx context.Context, id string) *pendingConsent {
 	if len(id) != sessionIDLen {
 		return nil
 	}
-	p, _ := g.consents.get(tokenKey(id))
+	p, _ := g.consents.get(ctx, tokenKey(id))
 	return p
 }
 
@@ -86,7 +89,7 @@ func (g *Gateway) pendingConsentOf(id string) *pendingConsent {
 func (g *Gateway) decideConsent(ctx context.Context, id string, allow bool, browser browserCookies) authorizeAnswer {
 	var p *pendingConsent
 	if len(id) == sessionIDLen {
-		p, _ = g.consents.take(tokenKey(id))
+		p, _ = g.consents.take(ctx, tokenKey(id))
 	}
 	if p == nil {
 		return failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())

@@ -12,7 +12,6 @@
 package idgw
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -63,6 +63,9 @@ type Config struct {
 	// Router holds the operator's authenticators in its order of
 	// preference.
 	Router *Router
+	// Store keeps the login state: the operator's node-local state store
+	// (operator/state), shared by its gateway nodes.
+	Store Store
 	// Claims is the data gateway behind userinfo and premiuminfo (nil: they
 	// answer the subject only).
 	Claims ClaimsSource
@@ -88,15 +91,19 @@ type Gateway struct {
 	paths  struct{ continueURL, status, consent, introspection string }
 	cookie sessionCookie
 
-	sessions *ttlStore[*authSession]
-	browsers *ttlStore[*browserSession] // session cookie id → sign-in
-	polls    *ttlStore[string]          // poll key → session id
-	codes    *ttlStore[*grant]
-	consents *ttlStore[*pendingConsent] // consent page id → login waiting for it
-	used     *ttlStore[storeKey]        // redeemed code → its token family, to revoke on replay
-	access   *ttlStore[*accessToken]
-	refresh  *ttlStore[*accessToken]
+	sessions *table[*authSession]
+	browsers *table[*browserSession] // session cookie id → sign-in
+	polls    *table[string]          // poll key → session id
+	codes    *table[*grant]
+	consents *table[*pendingConsent] // consent page id → login waiting for it
+	used     *table[storeKey]        // redeemed code → its token family, to revoke on replay
+	access   *table[*accessToken]
+	refresh  *table[*accessToken]
 	families *familyStore
+	// locks serialise, on this node, the requests on one login session
+	// (the browser's page and the SDK's re-polls); across nodes the
+	// session's version does (authorize.go).
+	locks    sessionLocks
 	limiter  *budget.Keyed
 	failures *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
@@ -127,6 +134,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Router == nil {
 		errs = append(errs, errors.New("idgw: Config.Router is required"))
 	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("idgw: Config.Store is required"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -137,18 +147,10 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
-	g.sessions = newTTLStore[*authSession](g.now)
-	g.browsers = newTTLStore[*browserSession](g.now)
-	g.polls = newTTLStore[string](g.now)
-	g.codes = newTTLStore[*grant](g.now)
-	g.consents = newTTLStore[*pendingConsent](g.now)
-	g.used = newTTLStore[storeKey](g.now)
-	g.families = newFamilyStore(g.now)
+	now := func() time.Time { return g.now() }
+	g.makeTables()
 	g.clientAuth = newClientAuthState()
 	g.secrets = registry.NewSecretCache(0)
-	g.access = newTTLStore[*accessToken](g.now)
-	g.refresh = newTTLStore[*accessToken](g.now)
-	now := func() time.Time { return g.now() }
 	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)
 	g.failures = newFailureBudgets(cfg.AuthFailures, now)
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
@@ -170,25 +172,20 @@ func (g *Gateway) operator() (*registry.Operator, error) {
 	return o, nil
 }
 
-// SweepLoop drops expired sessions and codes until ctx ends; the node runs
-// it for the gateway's lifetime.
-func (g *Gateway) SweepLoop(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.sessions.sweep()
-			g.browsers.sweep()
-			g.polls.sweep()
-			g.codes.sweep()
-			g.consents.sweep()
-			g.used.sweep()
-			g.access.sweep()
-			g.refresh.sweep()
-			g.families.sweep()
-		}
-	}
+// makeTables binds the gateway's tables to its store, each kind named for
+// what it holds.
+func (g *Gateway) makeTables() {
+	g.sessions = newTable(g, "idgw.session", sessionCodec(g))
+	g.browsers = newTable(g, "idgw.browser", browserCodec)
+	g.polls = newTable(g, "idgw.poll", stringCodec)
+	g.codes = newTable(g, "idgw.code", grantCodec(g))
+	g.consents = newTable(g, "idgw.consent", consentCodec(g))
+	g.used = newTable(g, "idgw.redeemed", keyCodec)
+	g.families = &familyStore{live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
+	g.access = newTable(g, "idgw.access", tokenCodec)
+	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
+}
+
+func newTable[V any](g *Gateway, kind state.Kind, c codec[V]) *table[V] {
+	return &table[V]{store: g.cfg.Store, kind: kind, codec: c, now: func() time.Time { return g.now() }, log: g.log}
 }

@@ -103,13 +103,13 @@ func (g *Gateway) handleContinue(c *fiber.Ctx) error {
 // "pending"} until there is something new to show (loginStatus).
 func (g *Gateway) handleStatus(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(fiber.Map{"status": g.loginStatus(c.Query("session"))})
+	return c.JSON(fiber.Map{"status": g.loginStatus(c.UserContext(), c.Query("session"))})
 }
 
 // handleConsentPage shows the consent page of a login that waits for it.
 func (g *Gateway) handleConsentPage(c *fiber.Ctx) error {
 	id := c.Query("c")
-	p := g.pendingConsentOf(id)
+	p := g.pendingConsentOf(c.UserContext(), id)
 	if p == nil {
 		return g.writeAuthorize(c, failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect()), true)
 	}

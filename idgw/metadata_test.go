@@ -42,7 +42,7 @@ func testGateway(t *testing.T, reg Registry) (*Gateway, *fiber.App) {
 	if _, err := ring.Ensure(time.Now(), jose.RS256, jose.ES256); err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(Config{OperatorID: "op", Issuer: testIssuer, Registry: reg, Keys: ring, Subscribers: subscriberMap{}, Router: &Router{}})
+	g, err := New(Config{OperatorID: "op", Issuer: testIssuer, Registry: reg, Keys: ring, Subscribers: subscriberMap{}, Router: &Router{}, Store: newTestStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func TestConsent(t *testing.T) {
 	// Deny: access_denied to the SP, with its state.
 	a, b := login("", true, "scope", data, "state", "deny-1")
 	id := consentID(a)
-	if items := g.consentItems(g.pendingConsentOf(id).grant.req.Scopes, messages.In("en"), g.pendingConsentOf(id).page); len(items) != 2 ||
+	if items := g.consentItems(g.pendingConsentOf(context.Background(), id).grant.req.Scopes, messages.In("en"), g.pendingConsentOf(context.Background(), id).page); len(items) != 2 ||
 		!strings.Contains(items[0], "Operator red holds") || !strings.Contains(items[1], "SIM card") {
 		t.Fatalf("the consent page lists %q", items)
 	}

@@ -61,7 +61,7 @@ func TestRealRelyingParty(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, err := New(Config{OperatorID: "red", Issuer: issuer, Registry: reg, Keys: ring,
-		Subscribers: subscriberMap{red(t): {MSISDN: red(t), Active: true}}, Router: router})
+		Subscribers: subscriberMap{red(t): {MSISDN: red(t), Active: true}}, Router: router, Store: newTestStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

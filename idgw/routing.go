@@ -65,3 +65,14 @@ func (r *Router) Candidates(acr []int, enrolments []string) []registeredAuthenti
 	}
 	return out
 }
+
+// byName returns the authenticator registered as name: a stored session
+// names its authenticators, and the node that reads it finds them here.
+func (r *Router) byName(name string) (registeredAuthenticator, bool) {
+	for _, a := range r.auths {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return registeredAuthenticator{}, false
+}

@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -126,11 +127,11 @@ func holderTag(secret []byte) [sha256.Size]byte {
 
 // browserSessionOf returns the live session a session cookie's id names,
 // or nil.
-func (g *Gateway) browserSessionOf(id string) *browserSession {
+func (g *Gateway) browserSessionOf(ctx context.Context, id string) *browserSession {
 	if len(id) != sessionIDLen {
 		return nil
 	}
-	s, _ := g.browsers.get(tokenKey(id))
+	s, _ := g.browsers.get(ctx, tokenKey(id))
 	return s
 }
 
@@ -142,9 +143,9 @@ func (g *Gateway) browserSessionOf(id string) *browserSession {
 // approves clientID for scopes, and keeps what the previous session
 // approved when it was the same subscriber's (the same holder of the
 // number): each SP approved on the phone joins the session.
-func (g *Gateway) startBrowserSession(old string, s *browserSession, clientID string, scopes []string) string {
+func (g *Gateway) startBrowserSession(ctx context.Context, old string, s *browserSession, clientID string, scopes []string) string {
 	s.approved = map[string][]string{}
-	if prev := g.browserSessionOf(old); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
+	if prev := g.browserSessionOf(ctx, old); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
 		maps.Copy(s.approved, prev.approved)
 	}
 	union := slices.Clone(s.approved[clientID])
@@ -155,10 +156,15 @@ func (g *Gateway) startBrowserSession(old string, s *browserSession, clientID st
 	}
 	s.approved[clientID] = union
 	if old != "" {
-		g.browsers.delete(tokenKey(old))
+		g.browsers.delete(ctx, tokenKey(old))
 	}
 	id := newSecret()
-	g.browsers.put(tokenKey(id), s, browserSessionTTL)
+	if err := g.browsers.put(ctx, tokenKey(id), s, browserSessionTTL); err != nil {
+		// The login succeeds without single sign-on: the next one asks
+		// the phone again.
+		g.log.Error("authorize: storing a browser session failed", "error", err)
+		return ""
+	}
 	return id
 }
 

@@ -130,9 +130,11 @@ func newSSOFixture(t *testing.T, issuer string, more ...AuthenticatorInfo) *ssoF
 	}
 	cfg := base.cfg
 	cfg.Issuer, cfg.Now, cfg.Subscribers, cfg.PCRIndex, cfg.Router = issuer, f.clock.now, f.subs, f.pcrs, router
+	cfg.Store = newTestStore(t)
 	if f.g, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
+	useClock(f.g, f.clock.now)
 	if _, err := f.g.cfg.Keys.Ensure(f.clock.now(), jose.RS256); err != nil {
 		t.Fatal(err)
 	}

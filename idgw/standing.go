@@ -30,7 +30,7 @@ type lapse struct {
 func (g *Gateway) subscriberStanding(ctx context.Context, t *accessToken) ([]byte, *lapse) {
 	secret, l := g.lapseOf(ctx, t)
 	if l != nil && l.permanent {
-		g.revokeFamily(t.family)
+		g.revokeFamily(ctx, t.family)
 	}
 	return secret, l
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -210,12 +211,12 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 		return nil, errUnsupportedGrantType()
 	}
 	code := form.Get("code")
-	gr, ok := g.codes.take(tokenKey(code))
+	gr, ok := g.codes.take(ctx, tokenKey(code))
 	if !ok {
 		// A code presented twice: revoke everything it led to, the
 		// refreshes since included (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
-		if family, replayed := g.used.take(tokenKey(code)); replayed {
-			g.revokeFamily(family)
+		if family, replayed := g.used.take(ctx, tokenKey(code)); replayed {
+			g.revokeFamily(ctx, family)
 		}
 		return nil, errInvalidGrant("the code is invalid, expired or already used")
 	}
@@ -228,7 +229,7 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 	if err := checkPKCE(gr.req.CodeChallenge, form.Get("code_verifier")); err != nil {
 		return nil, err
 	}
-	return g.issueTokens(sp, code, gr)
+	return g.issueTokens(ctx, sp, code, gr)
 }
 
 // checkPKCE verifies the S256 code_verifier against the challenge of the
@@ -266,7 +267,7 @@ type idTokenClaims struct {
 	HashedLoginHint string   `json:"hashed_login_hint,omitempty"`
 }
 
-func (g *Gateway) issueTokens(sp *registry.ServiceProvider, code string, gr *grant) (*tokenResponse, *OAuthError) {
+func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider, code string, gr *grant) (*tokenResponse, *OAuthError) {
 	o, err := g.operator()
 	if err != nil {
 		return nil, errOperatorUnregistered(err)
@@ -296,10 +297,17 @@ func (g *Gateway) issueTokens(sp *registry.ServiceProvider, code string, gr *gra
 	}
 	// The family and the code's marker exist before the tokens do: a
 	// replay racing this redemption revokes them even so.
-	family := g.families.start(tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh)})
-	g.used.put(tokenKey(code), family, redeemedCodeTTL)
-	g.storePair(now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
-		scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, family: family}, access, refresh)
+	family, err := g.families.start(ctx, tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh)})
+	if err == nil {
+		err = g.used.put(ctx, tokenKey(code), family, redeemedCodeTTL)
+	}
+	if err == nil {
+		err = g.storePair(ctx, now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
+			scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, family: family}, access, refresh)
+	}
+	if err != nil {
+		return nil, ErrServerError(fmt.Errorf("storing tokens: %w", err))
+	}
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		IDToken: idToken, RefreshToken: refresh, Scope: strings.Join(gr.req.Scopes, " "),
@@ -321,13 +329,15 @@ type tokenResponse struct {
 
 // storePair records an access token and the refresh token issued with
 // it, both of t's family, from t's subscriber, client and grant.
-func (g *Gateway) storePair(now time.Time, t accessToken, access, refresh string) {
+func (g *Gateway) storePair(ctx context.Context, now time.Time, t accessToken, access, refresh string) error {
 	at := t
 	at.issued, at.expires, at.refresh = now, now.Add(accessTokenTTL), false
 	rt := at
 	rt.expires, rt.refresh = now.Add(refreshTokenTTL), true
-	g.access.put(tokenKey(access), &at, accessTokenTTL)
-	g.refresh.put(tokenKey(refresh), &rt, refreshTokenTTL)
+	if err := g.access.put(ctx, tokenKey(access), &at, accessTokenTTL); err != nil {
+		return err
+	}
+	return g.refresh.put(ctx, tokenKey(refresh), &rt, refreshTokenTTL)
 }
 
 // pcr is the pairwise customer reference of a subscriber for one SP: stable

@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -33,7 +34,7 @@ func newTokenFixture(t testing.TB) *tokenFixture {
 	g, app := flowGateway(t, subscriberMap{red(t): {MSISDN: red(t), Active: true}},
 		Registration{AuthenticatorInfo{Name: "sms", LoA: 2, AMR: []string{"OTP_OK"}}, phone})
 	clock := &fakeClock{t: time.Now()}
-	g.now, g.codes.now = clock.now, clock.now
+	useClock(g, clock.now)
 	if _, err := g.cfg.Keys.Ensure(clock.now(), jose.RS256, jose.ES256); err != nil {
 		t.Fatal(err)
 	}
@@ -139,14 +140,14 @@ func TestCodeReplayRevokesWhatItIssued(t *testing.T) {
 		t.Fatalf("first redemption %d %v", status, body)
 	}
 	access := body["access_token"].(string)
-	if _, ok := f.g.access.get(tokenKey(access)); !ok {
+	if _, ok := f.g.access.get(context.Background(), tokenKey(access)); !ok {
 		t.Fatal("the access token is not live after issuance")
 	}
 	status, body, _ = f.redeem("shop:"+shopSecret, codeForm(code))
 	if status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("replay: %d %v", status, body)
 	}
-	if _, ok := f.g.access.get(tokenKey(access)); ok {
+	if _, ok := f.g.access.get(context.Background(), tokenKey(access)); ok {
 		t.Fatal("a replayed code left the tokens it issued alive")
 	}
 }

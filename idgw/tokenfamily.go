@@ -1,6 +1,9 @@
 package idgw
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // tokenFamily is everything one authorization code led to: the token pair
 // the code issued and each pair its refreshes issued since (RFC 9700
@@ -10,92 +13,82 @@ import "time"
 // client's revocation, a subscriber gone for good) ends its live pair at
 // once, whatever refreshes happened since the code.
 type tokenFamily struct {
-	// clientID and msisdn say whose family it is, for a store that will
-	// revoke a subscriber's families at an SP at once (consent withdrawal).
+	// clientID and msisdn say whose family it is.
 	clientID        string
 	msisdn          uint64
 	access, refresh storeKey // the live pair
 }
 
 // familyStore keeps the token families and the refresh tokens they have
-// rotated. Each method is one step a durable store must make atomic
-// (issue 17): today it is memory, as the tokens are.
+// rotated. Each method is one atomic step of the store.
 type familyStore struct {
-	live *ttlStore[tokenFamily]
+	live *table[tokenFamily]
 	// rotated maps a spent refresh token to its family for as long as the
 	// token would have lived, so that presenting it again is recognised.
-	rotated *ttlStore[storeKey]
-}
-
-func newFamilyStore(now func() time.Time) *familyStore {
-	return &familyStore{live: newTTLStore[tokenFamily](now), rotated: newTTLStore[storeKey](now)}
+	rotated *table[storeKey]
 }
 
 // start records a new family and returns its id. It lives as long as its
 // refresh token.
-func (s *familyStore) start(f tokenFamily) storeKey {
+func (s *familyStore) start(ctx context.Context, f tokenFamily) (storeKey, error) {
 	id := tokenKey(newSecret())
-	s.live.put(id, f, refreshTokenTTL)
-	return id
+	return id, s.live.put(ctx, id, f, refreshTokenTTL)
 }
 
 // alive reports whether family id has not been revoked.
-func (s *familyStore) alive(id storeKey) bool {
-	_, ok := s.live.get(id)
+func (s *familyStore) alive(ctx context.Context, id storeKey) bool {
+	_, ok := s.live.get(ctx, id)
 	return ok
 }
 
 // advance makes access and refresh the live pair of family id, which then
 // lives as long as the new refresh token, and returns the access token of
-// the pair before; false when the family was revoked meanwhile.
-func (s *familyStore) advance(id, access, refresh storeKey) (prev storeKey, ok bool) {
-	ok = s.live.renew(id, func(f tokenFamily) tokenFamily {
+// the pair before; errGone when the family was revoked meanwhile.
+func (s *familyStore) advance(ctx context.Context, id, access, refresh storeKey) (prev storeKey, err error) {
+	err = s.live.update(ctx, id, refreshTokenTTL, func(f tokenFamily) (tokenFamily, error) {
 		prev = f.access
 		f.access, f.refresh = access, refresh
-		return f
-	}, refreshTokenTTL)
-	return prev, ok
+		return f, nil
+	})
+	return prev, err
 }
 
 // spend remembers that refresh, a token of family id that lives until
 // expires, was rotated.
-func (s *familyStore) spend(refresh, id storeKey, expires time.Time) {
+func (s *familyStore) spend(ctx context.Context, refresh, id storeKey, expires time.Time) error {
 	if ttl := expires.Sub(s.rotated.now()); ttl > 0 {
-		s.rotated.put(refresh, id, ttl)
+		return s.rotated.put(ctx, refresh, id, ttl)
 	}
+	return nil
 }
 
 // rotatedFrom returns the family of refresh when it is a token rotated
 // already.
-func (s *familyStore) rotatedFrom(refresh storeKey) (storeKey, bool) {
-	return s.rotated.get(refresh)
+func (s *familyStore) rotatedFrom(ctx context.Context, refresh storeKey) (storeKey, bool) {
+	return s.rotated.get(ctx, refresh)
 }
 
 // end removes family id and returns it, once: the caller ends its pair.
-func (s *familyStore) end(id storeKey) (tokenFamily, bool) {
-	return s.live.take(id)
-}
-
-func (s *familyStore) sweep() {
-	s.live.sweep()
-	s.rotated.sweep()
+func (s *familyStore) end(ctx context.Context, id storeKey) (tokenFamily, bool) {
+	return s.live.take(ctx, id)
 }
 
 // revokeFamily ends family id and its live pair: from then on none of the
-// tokens the family ever issued is accepted anywhere.
-func (g *Gateway) revokeFamily(id storeKey) {
-	if f, ok := g.families.end(id); ok {
-		g.access.delete(f.access)
-		g.refresh.delete(f.refresh)
+// tokens the family ever issued is accepted anywhere (liveToken checks the
+// family, so a pair whose deletion failed is refused all the same).
+func (g *Gateway) revokeFamily(ctx context.Context, id storeKey) {
+	if f, ok := g.families.end(ctx, id); ok {
+		g.access.delete(ctx, f.access)
+		g.refresh.delete(ctx, f.refresh)
 	}
 }
 
 // liveToken returns the token of store under key when it and its family
 // are live: a revoked family's tokens are refused even before they are
 // deleted.
-func (g *Gateway) liveToken(store *ttlStore[*accessToken], key storeKey) (*accessToken, bool) {
-	t, ok := store.get(key)
-	if !ok || !g.families.alive(t.family) {
+func (g *Gateway) liveToken(ctx context.Context, store *table[*accessToken], key storeKey) (*accessToken, bool) {
+	t, ok := store.get(ctx, key)
+	if !ok || !g.families.alive(ctx, t.family) {
 		return nil, false
 	}
 	return t, true

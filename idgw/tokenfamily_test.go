@@ -94,8 +94,8 @@ func TestCodeReplayRevokesTheRefreshedTokens(t *testing.T) {
 		t.Fatalf("replay: %d %v", status, body)
 	}
 	f.refused("after the code replay", a2, r2)
-	if f.g.families.live.len() != 0 {
-		t.Fatalf("%d families left after the only one was revoked", f.g.families.live.len())
+	if liveCount(f.t, f.g, "idgw.family") != 0 {
+		t.Fatalf("%d families left after the only one was revoked", liveCount(f.t, f.g, "idgw.family"))
 	}
 }
 
@@ -121,7 +121,7 @@ func TestTokensFollowTheSubscriber(t *testing.T) {
 	// The test store gives the number the same PCR secret again; the
 	// family was dropped all the same.
 	f.refused("deleted and provisioned again", access, refresh)
-	if f.g.families.live.len() != 0 {
+	if liveCount(f.t, f.g, "idgw.family") != 0 {
 		t.Fatal("the deleted subscriber's family is still held")
 	}
 
@@ -140,7 +140,7 @@ func TestTokensFollowTheSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.refused("ported out", access, refresh)
-	if f.g.families.live.len() != 0 {
+	if liveCount(f.t, f.g, "idgw.family") != 0 {
 		t.Fatal("the ported number's family is still held")
 	}
 }

@@ -2,6 +2,8 @@ package idgw
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -18,10 +20,10 @@ import (
 func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider, form url.Values) (*tokenResponse, *OAuthError) {
 	key := tokenKey(form.Get("refresh_token"))
 	refused := errInvalidGrant("the refresh token is invalid, expired or not this client's")
-	old, ok := g.liveToken(g.refresh, key)
+	old, ok := g.liveToken(ctx, g.refresh, key)
 	if !ok {
-		if family, spent := g.families.rotatedFrom(key); spent {
-			g.revokeFamily(family)
+		if family, spent := g.families.rotatedFrom(ctx, key); spent {
+			g.revokeFamily(ctx, family)
 			g.log.Warn("token: a rotated refresh token was presented again; its family is revoked",
 				"client_id", sp.ClientID)
 			return nil, errInvalidGrant("the refresh token was already used")
@@ -42,24 +44,34 @@ func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider
 	}
 	// take settles concurrent refreshes: one wins, the others are refused
 	// without revoking (a client retrying is not a thief).
-	if old, ok = g.refresh.take(key); !ok {
+	if old, ok = g.refresh.take(ctx, key); !ok {
 		return nil, refused
 	}
-	g.families.spend(key, old.family, old.expires)
+	if err := g.families.spend(ctx, key, old.family, old.expires); err != nil {
+		// Not knowing the token as spent would let its replay pass
+		// unnoticed: the family ends instead.
+		g.revokeFamily(ctx, old.family)
+		return nil, ErrServerError(fmt.Errorf("recording a rotated refresh token: %w", err))
+	}
 	access, refresh := newSecret(), newSecret()
 	next := *old
 	// The new pair carries only what the SP still holds: an operator's
 	// policy may have narrowed its scopes since the login.
 	next.scopes = stillGranted(old.scopes, sp)
-	g.storePair(g.now(), next, access, refresh)
-	prev, ok := g.families.advance(old.family, tokenKey(access), tokenKey(refresh))
-	if !ok {
-		// Revoked while we refreshed: the new pair goes with it.
-		g.access.delete(tokenKey(access))
-		g.refresh.delete(tokenKey(refresh))
-		return nil, errInvalidGrant("the refresh token was revoked")
+	if err := g.storePair(ctx, g.now(), next, access, refresh); err != nil {
+		return nil, ErrServerError(fmt.Errorf("storing tokens: %w", err))
 	}
-	g.access.delete(prev)
+	prev, err := g.families.advance(ctx, old.family, tokenKey(access), tokenKey(refresh))
+	if err != nil {
+		// Revoked while we refreshed: the new pair goes with it.
+		g.access.delete(ctx, tokenKey(access))
+		g.refresh.delete(ctx, tokenKey(refresh))
+		if errors.Is(err, errGone) {
+			return nil, errInvalidGrant("the refresh token was revoked")
+		}
+		return nil, ErrServerError(fmt.Errorf("advancing a token family: %w", err))
+	}
+	g.access.delete(ctx, prev)
 	return &tokenResponse{
 		AccessToken: access, TokenType: "Bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
 		RefreshToken: refresh, Scope: strings.Join(next.scopes, " "),
@@ -68,14 +80,14 @@ func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider
 
 // lookupToken finds an access or refresh token, the hint choosing which
 // store is searched first (RFC 7009 §2.1).
-func (g *Gateway) lookupToken(token, hint string) (*accessToken, bool) {
+func (g *Gateway) lookupToken(ctx context.Context, token, hint string) (*accessToken, bool) {
 	key := tokenKey(token)
-	order := []*ttlStore[*accessToken]{g.access, g.refresh}
+	order := []*table[*accessToken]{g.access, g.refresh}
 	if hint == "refresh_token" {
 		order[0], order[1] = order[1], order[0]
 	}
 	for _, s := range order {
-		if t, ok := g.liveToken(s, key); ok {
+		if t, ok := g.liveToken(ctx, s, key); ok {
 			return t, true
 		}
 	}
@@ -95,8 +107,8 @@ func (g *Gateway) revoke(ctx context.Context, r tokenRequest) *OAuthError {
 	if form.Get("token") == "" {
 		return errTokenRequest("token is required")
 	}
-	if t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
-		g.revokeFamily(t.family)
+	if t, ok := g.lookupToken(ctx, form.Get("token"), form.Get("token_type_hint")); ok && t.clientID == sp.ClientID {
+		g.revokeFamily(ctx, t.family)
 	}
 	return nil
 }
@@ -112,7 +124,7 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 		return nil, terr
 	}
 	inactive := map[string]any{"active": false}
-	t, ok := g.lookupToken(form.Get("token"), form.Get("token_type_hint"))
+	t, ok := g.lookupToken(ctx, form.Get("token"), form.Get("token_type_hint"))
 	if !ok || t.clientID != sp.ClientID {
 		return inactive, nil
 	}

@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -43,10 +44,10 @@ func TestRefreshRotatesAndRetiresTheOldPair(t *testing.T) {
 	if status != 200 || body["access_token"] == access || body["refresh_token"] == refresh {
 		t.Fatalf("refresh: %d %v", status, body)
 	}
-	if _, ok := f.g.access.get(tokenKey(access)); ok {
+	if _, ok := f.g.access.get(context.Background(), tokenKey(access)); ok {
 		t.Fatal("the old access token outlived its refresh")
 	}
-	if _, ok := f.g.access.get(tokenKey(body["access_token"].(string))); !ok {
+	if _, ok := f.g.access.get(context.Background(), tokenKey(body["access_token"].(string))); !ok {
 		t.Fatal("the new access token is not live")
 	}
 	if status, _, _ := f.redeem("shop:"+shopSecret, form); status != 400 {

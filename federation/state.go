@@ -1,0 +1,51 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/mcfed/mcfed/operator/state"
+	"github.com/mcfed/mcfed/operator/state/embedded"
+)
+
+// stateFile is the operator's node-local state store in the data
+// directory (login sessions, codes, tokens; operator/state), when the node
+// keeps it embedded.
+const stateFile = "state.db"
+
+func openState(dataDir string) (state.Store, error) {
+	s, err := embedded.Open(filepath.Join(dataDir, stateFile), state.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	return s, nil
+}
+
+// sweepState drops expired records from s every interval until ctx ends,
+// in batches, so that one sweep does not hold the store's writers long.
+func sweepState(ctx context.Context, s state.Store, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := s.Sweep(ctx, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("state store: sweeping expired records failed", "error", err)
+				}
+				break
+			}
+			if n < 1000 {
+				break
+			}
+		}
+	}
+}
