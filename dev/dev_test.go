@@ -2,15 +2,10 @@ package dev
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,39 +119,15 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 // open the symmetric form, which discovery uses once the asked node's seal
 // key is in its replica, RSA before.
 func TestDiscoveryAcrossTheFederation(t *testing.T) {
-	d, dir := startDev(t, nil)
-	keys := map[string]*rsa.PrivateKey{}
-	symKeys := map[string][]discovery.SealKeyPair{}
-	for _, op := range operators {
-		var f struct{ Current []byte }
-		b, err := os.ReadFile(filepath.Join(dir, op.id, "gateway-seal-keys.json"))
-		if err == nil {
-			err = json.Unmarshal(b, &f)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, err := ecdh.X25519().NewPrivateKey(f.Current)
-		if err != nil {
-			t.Fatal(err)
-		}
-		symKeys[op.id] = []discovery.SealKeyPair{discovery.NewSealKeyPair(priv, time.Time{})}
+	d, _ := startDev(t, nil)
+	// Each operator's node opens with its operator's keys, as its gateway
+	// does.
+	gateways := map[string]*federation.Node{}
+	for i, op := range operators {
+		gateways[op.id] = d.Nodes[i]
 	}
-	open := func(node *federation.Node, id, sub, clientID string) (uint64, error) {
-		if discovery.IsSymmetric(sub) {
-			return discovery.NewSymOpener(node.Raft().Registry(), nil).Open(symKeys[id], sub, clientID)
-		}
-		return discovery.Open(keys[id], sub)
-	}
-	for _, op := range operators {
-		b, err := os.ReadFile(filepath.Join(dir, op.id, "sealing-key.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		blk, _ := pem.Decode(b)
-		if keys[op.id], err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
-			t.Fatal(err)
-		}
+	open := func(id, sub, clientID string) (uint64, error) {
+		return gateways[id].OpenSubscriberID(sub, clientID)
 	}
 	// The demo's gateways all open the symmetric form: wait until every
 	// node's replica holds every node's seal key and every operator's
@@ -198,11 +169,11 @@ func TestDiscoveryAcrossTheFederation(t *testing.T) {
 			if !discovery.IsSymmetric(body.SubscriberID) {
 				t.Fatalf("node %d seals %s's number in RSA, not the form its gateway opens", i, op.id)
 			}
-			if _, err := open(node, op.id, body.SubscriberID, "another-sp"); err == nil {
+			if _, err := open(op.id, body.SubscriberID, "another-sp"); err == nil {
 				t.Fatalf("a subscriber_id sealed for demo-sp opens for another SP")
 			}
-			for id := range keys {
-				got, err := open(node, id, body.SubscriberID, "demo-sp")
+			for id := range gateways {
+				got, err := open(id, body.SubscriberID, "demo-sp")
 				if id == op.id && (err != nil || got != want) {
 					t.Fatalf("%s's key opens the subscriber_id from node %d to %d, %v", id, i, got, err)
 				}

@@ -68,6 +68,12 @@ type Config struct {
 	// file to read it from instead.
 	Operator     *OperatorProfile
 	OperatorFile string
+	// KEKFile is the file of the 32-byte key-encryption key with which the
+	// operator's keys are kept in the state store (keyvault.go); every
+	// gateway node of the operator needs the same one. Empty: a key the
+	// node makes in its data directory, for a node whose store is there
+	// too.
+	KEKFile string
 	// KeyRotation is how long a signing key signs before the node replaces
 	// it (0: DefaultKeyRotation; negative: never); the old key stays
 	// published until its tokens expire.

@@ -25,8 +25,10 @@ import (
 	"github.com/mcfed/mcfed/internal/jose"
 )
 
-// Node-local key files. Private keys live here, in the node's data
-// directory, and never in the registry.
+// The key files of the node's data directory from before the operator's
+// keys moved to the state store (keyvault.go): a node that still has them
+// stores those keys on its first start, so its issuer's keys and its
+// record's sealing keys stay the same. Nothing writes them any more.
 const (
 	sealingKeyFile = "sealing-key.pem" // opens subscriber_id / ENCR_MSISDN
 	signingKeyFile = "signing-keys.json"
@@ -36,57 +38,18 @@ const (
 // verifiable, so a rotated-out key stays published that long.
 const maxTokenLifetime = 24 * time.Hour
 
-// loadOrCreateRing loads the signing keys, giving RS256 (the SDKs'
-// default), PS256 and ES256 (which SPs may register) a key on first start.
-func loadOrCreateRing(path string) (*jose.KeyRing, error) {
-	ring, err := jose.LoadRing(path)
-	if errors.Is(err, os.ErrNotExist) {
-		ring, err = jose.NewKeyRing(maxTokenLifetime), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	changed, err := ring.Ensure(time.Now(), jose.RS256, jose.PS256, jose.ES256)
-	if err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	if changed {
-		if err := ring.SaveFile(path); err != nil {
-			return nil, fmt.Errorf("signing keys: %w", err)
-		}
-	}
-	return ring, nil
-}
+// algorithms are those the gateway keeps a signing key for: RS256 (the
+// SDKs' default), PS256 and ES256 (which SPs may register).
+var algorithms = []jose.Alg{jose.RS256, jose.PS256, jose.ES256}
 
-// sealingKey returns the node's subscriber_id key and the PEM of its public
-// half (what the operator registers), making the key on first use.
-func sealingKey(dir string) (*rsa.PrivateKey, string, error) {
-	path := filepath.Join(dir, sealingKeyFile)
-	var key *rsa.PrivateKey
-	if b, err := os.ReadFile(path); err == nil {
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return nil, "", fmt.Errorf("%s is not PEM", path)
-		}
-		if key, err = x509.ParsePKCS1PrivateKey(blk.Bytes); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", path, err)
-		}
-	} else if errors.Is(err, os.ErrNotExist) {
-		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			return nil, "", err
-		}
-		data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, "", err
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return nil, "", err
-		}
-	} else {
-		return nil, "", err
+// readRSAKeyOrNew reads the RSA key in path, or makes one when there is no
+// such file.
+func readRSAKeyOrNew(path string) (*rsa.PrivateKey, error) {
+	key, err := readRSAKey(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return rsa.GenerateKey(rand.Reader, 2048)
 	}
-	pub, err := publicPEM(key)
-	return key, pub, err
+	return key, err
 }
 
 // selectionKeyFile holds the key that MACs operator-selection sessions, so
@@ -136,7 +99,6 @@ const previousSealingKeyFile = "sealing-key.previous.pem"
 // sealing key, or the previous one: RSA, or X25519 for the symmetric form
 // (sealkeys.go).
 type sealingKeys struct {
-	dir      string
 	mu       sync.RWMutex
 	current  *rsa.PrivateKey
 	previous *rsa.PrivateKey // nil before the first rotation
@@ -146,19 +108,20 @@ type sealingKeys struct {
 	sym    *discovery.SymOpener
 }
 
-func loadSealingKeys(dir string, nodes discovery.NodeSealKeys) (*sealingKeys, error) {
-	cur, _, err := sealingKey(dir)
-	if err != nil {
-		return nil, fmt.Errorf("sealing key: %w", err)
+// sealingKeysFromFiles reads the sealing keys a node kept in its data
+// directory before the store, making those it has not.
+func sealingKeysFromFiles(dir string, k *sealingKeys) error {
+	var err error
+	if k.current, err = readRSAKeyOrNew(filepath.Join(dir, sealingKeyFile)); err != nil {
+		return fmt.Errorf("sealing key: %w", err)
 	}
-	k := &sealingKeys{dir: dir, current: cur, sym: discovery.NewSymOpener(nodes, nil)}
 	if k.previous, err = readRSAKey(filepath.Join(dir, previousSealingKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("previous sealing key: %w", err)
+		return fmt.Errorf("previous sealing key: %w", err)
 	}
-	if err := k.loadGatewaySealKeys(); err != nil {
-		return nil, fmt.Errorf("gateway seal keys: %w", err)
+	if err := k.loadGatewaySealKeys(dir); err != nil {
+		return fmt.Errorf("gateway seal keys: %w", err)
 	}
-	return k, nil
+	return nil
 }
 
 func readRSAKey(path string) (*rsa.PrivateKey, error) {
@@ -175,15 +138,6 @@ func readRSAKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return key, nil
-}
-
-func writeRSAKey(path string, key *rsa.PrivateKey) error {
-	data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // OpenLoginHint opens an ENCR_MSISDN hint that came with the SP clientID's
@@ -225,9 +179,8 @@ func publicPEM(key *rsa.PrivateKey) (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
 
-// rotate makes a new current key and keeps the current one as previous, on
-// disk first (previous, then current, so a crash between the two leaves the
-// old key in both files and nothing lost); the X25519 key rotates with it.
+// rotate makes a new current key and keeps the current one as previous;
+// the X25519 key rotates with it. The caller stores them (keyVault.save).
 func (k *sealingKeys) rotate() error {
 	next, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -235,12 +188,6 @@ func (k *sealingKeys) rotate() error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := writeRSAKey(filepath.Join(k.dir, previousSealingKeyFile), k.current); err != nil {
-		return fmt.Errorf("rotate sealing key: %w", err)
-	}
-	if err := writeRSAKey(filepath.Join(k.dir, sealingKeyFile), next); err != nil {
-		return fmt.Errorf("rotate sealing key: %w", err)
-	}
 	k.previous, k.current = k.current, next
 	return k.rotateX25519(time.Now())
 }
@@ -273,10 +220,18 @@ func (n *Node) rotateKeysLoop(ctx context.Context, period time.Duration) {
 // the old key stays published until every token it signed has expired, so
 // no verification fails across a rotation.
 func (n *Node) rotateKeys(ctx context.Context, now time.Time, period time.Duration) error {
+	// Another node of the operator may have rotated already: start from
+	// the stored keys, and store ours only if none came in between.
+	if _, err := n.vault.reload(ctx, n.keys, n.sealing); err != nil {
+		return err
+	}
 	rotated, err := n.keys.RotateDue(now, period)
 	pruned := n.keys.Prune(now)
 	if len(rotated) > 0 || pruned > 0 {
-		if serr := n.keys.SaveFile(filepath.Join(n.cfg.DataDir, signingKeyFile)); serr != nil {
+		if serr := n.vault.save(ctx, n.keys, n.sealing); serr != nil {
+			if errors.Is(serr, errKeysMoved) {
+				_, serr = n.vault.reload(ctx, n.keys, n.sealing)
+			}
 			return serr
 		}
 		n.log.Info("signing keys rotated", "rotated", rotated, "pruned", pruned)
@@ -312,7 +267,17 @@ func (k operatorKeys) RotateKeys(ctx context.Context, signing, sealing bool) err
 			return err
 		}
 		if o := n.raft.Registry().Operator(n.cfg.OperatorID); o == nil || o.SealingKey == current && n.sealing.currentSealKeyPublished(o) {
+			if _, err := n.vault.reload(ctx, n.keys, n.sealing); err != nil {
+				return err
+			}
 			if err := n.sealing.rotate(); err != nil {
+				return err
+			}
+			if err := n.vault.save(ctx, n.keys, n.sealing); err != nil {
+				// Another node wrote meanwhile: its keys stand.
+				if _, rerr := n.vault.reload(ctx, n.keys, n.sealing); rerr != nil {
+					return errors.Join(err, rerr)
+				}
 				return err
 			}
 		}

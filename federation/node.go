@@ -59,6 +59,7 @@ type Node struct {
 	state    state.Store        // the operator's login state, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
+	vault    *keyVault          // where the operator's keys are kept (keyvault.go)
 	// onboarded is closed once the node has published its operator (or
 	// given up: the node is closing, or the registry refused the profile).
 	onboarded chan struct{}
@@ -184,10 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.state, err = openState(cfg.DataDir); err != nil {
 			return nil, err
 		}
-		if n.keys, err = loadOrCreateRing(filepath.Join(cfg.DataDir, signingKeyFile)); err != nil {
-			return nil, err
-		}
-		if n.sealing, err = loadSealingKeys(cfg.DataDir, liveRegistry{rn}); err != nil {
+		if n.keys, n.sealing, n.vault, err = openOperatorKeys(ctx, cfg, n.state, liveRegistry{rn}); err != nil {
 			return nil, err
 		}
 	}
@@ -224,6 +222,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}
+	if cfg.OperatorID != "" {
+		go n.reloadKeysLoop(n.ctx)
+	}
 	n.started = true
 	n.log.Info("node started", "version", version.Get().String(), "admin", n.AdminURL(), "raft", rn.Addr(),
 		"public", n.PublicURL(), "operator", cfg.OperatorID)
@@ -256,6 +257,18 @@ func (n *Node) PublicURL() string {
 		return strings.TrimRight(n.cfg.PublicURL, "/")
 	}
 	return "http://" + n.publicLn.Addr().String()
+}
+
+// OpenSubscriberID opens a subscriber_id (an ENCR_MSISDN login hint)
+// sealed to this node's operator for the SP clientID, as its gateway does:
+// the number's digits, or an error when it was sealed to another operator
+// or SP (dev's tests check what discovery sealed with it). A node without
+// an operator opens nothing.
+func (n *Node) OpenSubscriberID(subscriberID, clientID string) (uint64, error) {
+	if n.sealing == nil {
+		return 0, errors.New("this node serves no operator")
+	}
+	return n.sealing.OpenLoginHint(subscriberID, clientID)
 }
 
 // Raft exposes the node's Raft server (tests, dev, status).

@@ -80,7 +80,8 @@ func (l liveRegistry) NodeSealKey(kid string) (registry.SealKey, bool) {
 	return l.node.Registry().NodeSealKey(kid)
 }
 
-// gatewaySealKeys is the file form of the gateway's X25519 keys.
+// gatewaySealKeys is the file form of the gateway's X25519 keys, and
+// their form in the keys record.
 type gatewaySealKeys struct {
 	Current  []byte `json:"current"`
 	Previous []byte `json:"previous,omitempty"`
@@ -90,10 +91,11 @@ type gatewaySealKeys struct {
 	PreviousNotAfter int64 `json:"previous_not_after,omitempty"`
 }
 
-// loadGatewaySealKeys reads the gateway's X25519 keys into k, making the
-// current one on first use.
-func (k *sealingKeys) loadGatewaySealKeys() error {
-	path := filepath.Join(k.dir, gatewaySealKeysFile)
+// loadGatewaySealKeys reads the gateway's X25519 keys from dir (a data
+// directory from before the state store) into k, making the current one
+// when there is no file.
+func (k *sealingKeys) loadGatewaySealKeys(dir string) error {
+	path := filepath.Join(dir, gatewaySealKeysFile)
 	var f gatewaySealKeys
 	b, err := os.ReadFile(path)
 	switch {
@@ -103,9 +105,6 @@ func (k *sealingKeys) loadGatewaySealKeys() error {
 			return err
 		}
 		f.Current = priv.Bytes()
-		if err := writeGatewaySealKeys(path, f); err != nil {
-			return err
-		}
 	case err != nil:
 		return err
 	default:
@@ -128,21 +127,6 @@ func (k *sealingKeys) loadGatewaySealKeys() error {
 	return nil
 }
 
-func writeGatewaySealKeys(path string, f gatewaySealKeys) error {
-	data, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // rotateX25519 makes a new current gateway key; the replaced one opens
 // until now + the longest a subscriber_id lives (plus the clock skew a
 // gateway allows), which covers every subscriber_id sealed to it. Like the
@@ -156,9 +140,6 @@ func (k *sealingKeys) rotateX25519(now time.Time) error {
 	cur := k.x25519[0].Private
 	notAfter := now.Add(discovery.MaxSubscriberIDLifetime + 5*time.Minute)
 	f := gatewaySealKeys{Current: next.Bytes(), Previous: cur.Bytes(), PreviousNotAfter: notAfter.Unix()}
-	if err := writeGatewaySealKeys(filepath.Join(k.dir, gatewaySealKeysFile), f); err != nil {
-		return fmt.Errorf("rotate seal key: %w", err)
-	}
 	k.x25519 = []discovery.SealKeyPair{discovery.NewSealKeyPair(next, time.Time{}), discovery.NewSealKeyPair(cur, time.Unix(f.PreviousNotAfter, 0))}
 	return nil
 }

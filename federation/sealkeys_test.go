@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -90,7 +91,9 @@ func TestGatewayOpensBothFormsAcrossRotation(t *testing.T) {
 		AdminURL: "http://127.0.0.1:8000", SealKeys: []registry.SealKey{node.Published()}})); err != nil {
 		t.Fatal(err)
 	}
-	k, err := loadSealingKeys(dir, reg)
+	store := openTestState(t)
+	cfg := Config{DataDir: dir, OperatorID: "green"}
+	ring, k, vault, err := openOperatorKeys(context.Background(), cfg, store, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +118,12 @@ func TestGatewayOpensBothFormsAcrossRotation(t *testing.T) {
 	if err := k.rotate(); err != nil {
 		t.Fatal(err)
 	}
+	if err := vault.save(context.Background(), ring, k); err != nil {
+		t.Fatal(err)
+	}
 	rsaAfter, symAfter := seal(k, false), seal(k, true)
-	again, err := loadSealingKeys(dir, reg)
+	// A restart: the keys come from the store again.
+	_, again, _, err := openOperatorKeys(context.Background(), cfg, store, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

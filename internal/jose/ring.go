@@ -195,13 +195,23 @@ type ringFileEntry struct {
 // atomically: a temporary file in the same directory is written, synced and
 // renamed over path, and the directory is synced.
 func (r *KeyRing) SaveFile(path string) error {
+	data, err := r.MarshalPrivate()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
+}
+
+// MarshalPrivate is the ring, private keys included, in SaveFile's form:
+// for a store that keeps it encrypted.
+func (r *KeyRing) MarshalPrivate() ([]byte, error) {
 	r.mu.RLock()
 	f := ringFile{Version: 1, MaxTokenLifetime: r.lifetime.String()}
 	for _, e := range r.entries {
 		b, err := e.key.MarshalPrivate()
 		if err != nil {
 			r.mu.RUnlock()
-			return err
+			return nil, err
 		}
 		fe := ringFileEntry{JWK: b, Created: e.created.UTC(), Active: r.active[e.key.alg] == e.key}
 		if !e.retireAt.IsZero() {
@@ -213,9 +223,21 @@ func (r *KeyRing) SaveFile(path string) error {
 	r.mu.RUnlock()
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
-		return fmt.Errorf("jose: marshal ring: %w", err)
+		return nil, fmt.Errorf("jose: marshal ring: %w", err)
 	}
-	return writeFileAtomic(path, data)
+	return data, nil
+}
+
+// ReplaceWith makes r hold other's keys: a ring that another node of the
+// operator rotated, loaded in place so that whoever holds r signs with
+// the new keys.
+func (r *KeyRing) ReplaceWith(other *KeyRing) {
+	other.mu.RLock()
+	entries, active, lifetime := other.entries, other.active, other.lifetime
+	other.mu.RUnlock()
+	r.mu.Lock()
+	r.entries, r.active, r.lifetime = entries, active, lifetime
+	r.mu.Unlock()
 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
@@ -258,6 +280,13 @@ func LoadRing(path string) (*KeyRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jose: load ring: %w", err)
 	}
+	return ParseRing(path, data)
+}
+
+// ParseRing reads a ring in MarshalPrivate's form; name says where it
+// came from, in errors.
+func ParseRing(name string, data []byte) (*KeyRing, error) {
+	path := name
 	var f ringFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("jose: load ring %s: %w", path, err)
