@@ -151,10 +151,16 @@ func (a *Authenticator) BeginRegistration(ctx context.Context, msisdn uint64) (C
 		return Ceremony{}, err
 	}
 	id := base64.RawURLEncoding.EncodeToString(randomBytes(32))
-	if err := a.cfg.Store.Put(ctx, kindRegistration, hashKey(id), v, a.cfg.Now().Add(a.cfg.EnrolTTL)); err != nil {
+	if err := a.cfg.Store.Put(ctx, kindRegistration, registrationKey(msisdn, id), v, a.cfg.Now().Add(a.cfg.EnrolTTL)); err != nil {
 		return Ceremony{}, fmt.Errorf("fido: storing the registration: %w", err)
 	}
 	return Ceremony{ID: id, Options: opts}, nil
+}
+
+// registrationKey is a ceremony's key: under the subscriber's number, so
+// that another subscriber's session neither finds nor spends it.
+func registrationKey(msisdn uint64, id string) []byte {
+	return append(msisdnKey(msisdn), hashKey(id)...)
 }
 
 // FinishRegistration verifies the attestation posted for ceremony (the
@@ -163,7 +169,7 @@ func (a *Authenticator) BeginRegistration(ctx context.Context, msisdn uint64) (C
 // msisdn's own: another subscriber's, or one used or expired, is
 // ErrCeremonyOver.
 func (a *Authenticator) FinishRegistration(ctx context.Context, msisdn uint64, ceremony string, response []byte) (Passkey, error) {
-	r, err := a.cfg.Store.Take(ctx, kindRegistration, hashKey(ceremony))
+	r, err := a.cfg.Store.Take(ctx, kindRegistration, registrationKey(msisdn, ceremony))
 	if errors.Is(err, state.ErrNotFound) {
 		return Passkey{}, ErrCeremonyOver
 	}
