@@ -12,6 +12,10 @@ var (
 	// ErrNotEnrolled: Start for a subscriber with no passkey. It matches
 	// idgw.ErrUnavailable, so routing falls back.
 	ErrNotEnrolled = fmt.Errorf("fido: the subscriber has no passkey (%w)", idgw.ErrUnavailable)
+	// ErrNoBrowser: Start for a login no browser shows (a headless SDK's):
+	// a passkey is used in a browser's page. It matches
+	// idgw.ErrUnavailable, so routing falls back.
+	ErrNoBrowser = fmt.Errorf("fido: the login has no browser to use a passkey in (%w)", idgw.ErrUnavailable)
 	// ErrBadReturnURL: a return URL that does not lie under Config.PublicURL.
 	ErrBadReturnURL = errors.New("fido: return URL is not under the public URL")
 	// ErrNoChallenge: no such login challenge, or it expired.

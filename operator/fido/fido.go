@@ -97,8 +97,10 @@ func (a *Authenticator) Info() idgw.AuthenticatorInfo {
 
 // Start begins a login challenge for the subscriber's passkeys and sends
 // the browser to the package's page. A subscriber with none gets
-// ErrNotEnrolled (idgw.ErrUnavailable: routing falls back); a store that
-// cannot be reached is unavailable too.
+// ErrNotEnrolled, a login without a browser (a headless SDK's, or a
+// browser that sends no Sec-Fetch-Mode) ErrNoBrowser: both are
+// idgw.ErrUnavailable, so routing falls back; so is a store that cannot
+// be reached.
 func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
 	return a.start(ctx, ch, false)
 }
@@ -116,6 +118,10 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	}
 	if !a.underPublic(ch.ReturnURL) {
 		return idgw.Started{}, fmt.Errorf("%w: %q", ErrBadReturnURL, ch.ReturnURL)
+	}
+	if !ch.Browser {
+		// Said alike for a decoy: a headless login learns nothing.
+		return idgw.Started{}, ErrNoBrowser
 	}
 	u := &user{msisdn: ch.MSISDN}
 	if decoy {

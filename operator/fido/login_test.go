@@ -1,10 +1,12 @@
 package fido_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mcfed/mcfed/idgw"
@@ -234,6 +236,22 @@ func TestRemovedPasskeyRefused(t *testing.T) {
 	}
 }
 
+// TestHeadlessLoginFallsBack: a login no browser shows (a headless SDK
+// re-polling the authorize URL) cannot use a passkey: Start says
+// unavailable, for a decoy too, and routing goes on to the next
+// authenticator.
+func TestHeadlessLoginFallsBack(t *testing.T) {
+	r, a, _ := enrolled(t)
+	ch := r.challenge(alice, "en")
+	ch.Browser = false
+	if _, err := a.Start(context.Background(), ch); !errors.Is(err, fido.ErrNoBrowser) || !errors.Is(err, idgw.ErrUnavailable) {
+		t.Fatalf("start: %v", err)
+	}
+	if _, err := a.StartDecoy(context.Background(), ch); !errors.Is(err, fido.ErrNoBrowser) {
+		t.Fatalf("decoy: %v", err)
+	}
+}
+
 // TestRefusalsEndTheChallenge: after MaxAttempts refused assertions the
 // challenge is over: the page is told so, and Check fails it.
 func TestRefusalsEndTheChallenge(t *testing.T) {
@@ -320,5 +338,45 @@ func TestDecoyNeverSucceeds(t *testing.T) {
 	}
 	if out := check(t, a, st.State, url.Values{"fido": {"done"}}); out.Status == idgw.Succeeded {
 		t.Fatalf("a decoy succeeded: %+v", out)
+	}
+}
+
+// TestConcurrentPostsOneWins: the same assertion posted many times at
+// once (a double click, a replay racing the original) signs in once.
+func TestConcurrentPostsOneWins(t *testing.T) {
+	_, a, d := enrolled(t)
+	l := d.startLogin(t, a, alice)
+	assertion := d.assert(t, l, d.opts())
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			res, err := d.http.Post(l.finish, "application/json", bytes.NewReader(assertion))
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	won := 0
+	for c := range codes {
+		switch c {
+		case 204:
+			won++
+		case 400, 410:
+		default:
+			t.Errorf("answer %d", c)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d posts signed in", won, n)
+	}
+	if out := check(t, a, l.started.State, nil); out.Status != idgw.Succeeded {
+		t.Fatalf("check: %+v", out)
 	}
 }
