@@ -119,6 +119,8 @@ func TestBrowserPasskey(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("starting %s: not started within a minute", bin)
 	}
+	shots := os.Getenv("MCFED_SCREENSHOTS") // a directory for a screenshot of each step
+	n := 0
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
@@ -128,16 +130,27 @@ func TestBrowserPasskey(t *testing.T) {
 			defer pmu.Unlock()
 			t.Fatalf("%s: %v; the browser reported %q", name, err, problems)
 		}
+		if shots != "" {
+			n++
+			png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(shots, fmt.Sprintf("fido-%02d-%s.png", n, strings.ReplaceAll(name, " ", "-"))), png, 0o644)
+			}
+			if err != nil {
+				t.Logf("screenshot of %s: %v", name, err)
+			}
+		}
 	}
 
 	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+	va, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 		Options: &webauthn.VirtualAuthenticatorOptions{Protocol: webauthn.AuthenticatorProtocolCtap2,
 			Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
 			IsUserVerified: true, AutomaticPresenceSimulation: true},
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -175,6 +188,25 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 	if keys, _ := a.Passkeys(context.Background(), alice); keys[0].LastUsed.IsZero() {
 		t.Fatal("the passkey's use was not recorded")
+	}
+
+	// Without the device, the page waits for it; the person uses
+	// another way instead: the challenge fails, routing would fall back.
+	if _, err := chromedp.Call(ctx, webauthn.RemoveVirtualAuthenticator,
+		webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: va.AuthenticatorID}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = a.Start(context.Background(), r.challenge(alice, "en"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	loginState = st.State
+	mu.Unlock()
+	step("the login page waiting for the device", chromedp.Navigate(st.RedirectURL), chromedp.WaitVisible(chromedp.ID("fido-working")))
+	step("another way", chromedp.Click(chromedp.CSS(`button[value="cancel"]`)), chromedp.WaitVisible(chromedp.ID("outcome")))
+	if outcome, err = chromedp.Run(sctx, chromedp.Text(chromedp.ID("outcome"))); err != nil || strings.TrimSpace(outcome) != fmt.Sprint(int(idgw.Failed)) {
+		t.Fatalf("the gateway's Check after another way: %q %v", outcome, err)
 	}
 	pmu.Lock()
 	defer pmu.Unlock()
