@@ -380,3 +380,21 @@ func TestConcurrentPostsOneWins(t *testing.T) {
 		t.Fatalf("check: %+v", out)
 	}
 }
+
+// TestUserVerificationRequired: LoA3 is the passkey and the person's
+// biometric or device PIN: an assertion or attestation with user presence
+// only (no UV flag) is refused.
+func TestUserVerificationRequired(t *testing.T) {
+	r, a, d := enrolled(t)
+	l := d.startLogin(t, a, alice)
+	o := d.opts()
+	o.NoUserVerification = true
+	if res := d.post(t, l, d.assert(t, l, o)); res.status != 400 || problemType(t, res) != "fido-refused" {
+		t.Fatalf("an assertion without user verification: %d %s", res.status, res.body)
+	}
+	other := r.device()
+	other.openPasskeys(t, a, bob)
+	if res := other.addPasskey(t, o); res.status != 400 || problemType(t, res) != "fido-refused" {
+		t.Fatalf("an attestation without user verification: %d %s", res.status, res.body)
+	}
+}
