@@ -62,8 +62,10 @@ type challengeRecord struct {
 	Options  json.RawMessage      `json:"options"`
 	Status   string               `json:"status"`
 	Attempts int                  `json:"attempts"`
-	// Refusal says why the challenge failed, for the SP.
-	Refusal string `json:"refusal,omitempty"`
+	// Refusal says why the challenge failed, for the SP, and Failure
+	// what the person's page says of it.
+	Refusal string       `json:"refusal,omitempty"`
+	Failure idgw.Failure `json:"failure,omitempty"`
 	// Decoy: nothing can answer it (idgw.Decoy).
 	Decoy   bool      `json:"decoy,omitempty"`
 	Expires time.Time `json:"expires"`

@@ -208,7 +208,7 @@ func (a *Authenticator) Check(ctx context.Context, stateBytes []byte, answer url
 		case rec.Status == statusVerified && !rec.Decoy:
 			rec.Status = statusUsed
 		case rec.Status == statusPending && cancel:
-			rec.Status, rec.Refusal = statusFailed, "the person chose another way than the passkey"
+			rec.Status, rec.Refusal, rec.Failure = statusFailed, "the person chose another way than the passkey", idgw.FailureRefused
 		default:
 			return old, nil
 		}
@@ -226,7 +226,7 @@ func (a *Authenticator) Check(ctx context.Context, stateBytes []byte, answer url
 	case prior.Status == statusUsed:
 		return failed(idgw.FailureUsed, "the passkey sign-in was used already")
 	case prior.Status == statusFailed:
-		return failed(idgw.FailureTooManyAttempts, prior.Refusal)
+		return failed(prior.Failure, prior.Refusal)
 	case cancel:
 		return failed(idgw.FailureRefused, "the person chose another way than the passkey")
 	}
@@ -333,7 +333,7 @@ func (a *Authenticator) FinishLogin(ctx context.Context, token string, response 
 		if verr == nil {
 			cur.Status = statusVerified
 		} else if cur.Attempts++; cur.Attempts >= a.cfg.MaxAttempts {
-			cur.Status, cur.Refusal = statusFailed, "too many refused passkey assertions"
+			cur.Status, cur.Refusal, cur.Failure = statusFailed, "too many refused passkey assertions", idgw.FailureTooManyAttempts
 		}
 		return encodeRecord(cur, old.Expires)
 	})

@@ -285,6 +285,9 @@ func TestAnotherWay(t *testing.T) {
 	if res := d.post(t, l, assertion); res.status != 410 || problemType(t, res) != "fido-over" {
 		t.Fatalf("an assertion after cancel: %d %s", res.status, res.body)
 	}
+	if out := check(t, a, l.started.State, url.Values{"fido": {"done"}}); out.Status != idgw.Failed || out.Failure != idgw.FailureRefused {
+		t.Fatalf("check after cancel: %+v", out)
+	}
 }
 
 // TestNodesShareTheStore: the challenge begun by one node is served and
