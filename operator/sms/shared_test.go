@@ -6,10 +6,12 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/operator/sms"
@@ -225,5 +227,65 @@ func TestChallengesSurviveARestart(t *testing.T) {
 	wantStatus(t, check(t, after, byLink.State, nil), idgw.Succeeded, "the link after the restart")
 	if _, err := after.Start(context.Background(), r.challenge()); !errors.Is(err, sms.ErrSendLimit) {
 		t.Fatalf("a third SMS within the window after the restart: %v", err)
+	}
+}
+
+// TestRecordsExpireWithTheStore: a challenge's records outlive it by one
+// TTL (a late tap is told it expired), then are gone (unknown) and the
+// node's sweep of the store removes them; the send log goes when its
+// newest send leaves the window.
+func TestRecordsExpireWithTheStore(t *testing.T) {
+	r := newRig(t)
+	a := r.auth(t, sms.Config{Mode: sms.ModeOTPURL, TTL: 2 * time.Minute})
+	st, err := a.Start(context.Background(), r.challenge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.waitSMS(t, msisdn, 0)
+	r.clock.Add(2*time.Minute + time.Second)
+	if res := tap(t, r, m); res.Status != http.StatusGone || !strings.Contains(res.Body, "expired") {
+		t.Fatalf("a late tap: %d %s", res.Status, res.Body)
+	}
+	if n, err := r.store.Sweep(context.Background(), 100); err != nil || n != 0 {
+		t.Fatalf("swept %d (%v) within the grace", n, err)
+	}
+	r.clock.Add(2 * time.Minute)
+	if res := tap(t, r, m); res.Status != http.StatusNotFound {
+		t.Fatalf("a tap after the grace: %d %s", res.Status, res.Body)
+	}
+	if !a.Answered(st.State) {
+		t.Fatal("an expired challenge is not answered")
+	}
+	// The challenge and its page and link records; the send log stays.
+	if n, err := r.store.Sweep(context.Background(), 100); err != nil || n != 3 {
+		t.Fatalf("swept %d (%v), want 3", n, err)
+	}
+	r.clock.Add(sms.DefaultSendWindow)
+	if n, err := r.store.Sweep(context.Background(), 100); err != nil || n != 1 {
+		t.Fatalf("swept %d (%v) after the window, want the send log", n, err)
+	}
+}
+
+// TestStoreDownFailsClosed: with the store gone, nothing is answered as
+// a success: Check fails, a link is unknown, no SMS is sent.
+func TestStoreDownFailsClosed(t *testing.T) {
+	r := newRig(t)
+	a := r.auth(t, sms.Config{Mode: sms.ModeOTPURL})
+	st, err := a.Start(context.Background(), r.challenge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.waitSMS(t, msisdn, 0)
+	if err := r.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.Check(context.Background(), st.State, url.Values{"otp": {codeOf(t, m)}}); err == nil {
+		t.Fatalf("Check without a store: %+v", out)
+	}
+	if res := tap(t, r, m); res.Status != http.StatusNotFound {
+		t.Fatalf("a tap without a store: %d %s", res.Status, res.Body)
+	}
+	if _, err := a.Start(context.Background(), r.challenge()); err == nil || len(r.hs.Messages(strconv.FormatUint(msisdn, 10))) != 1 {
+		t.Fatalf("Start without a store: %v", err)
 	}
 }
