@@ -53,7 +53,8 @@ func (n *Node) smsAuthenticator(app fiber.Router) (idgw.Registration, bool, erro
 		return idgw.Registration{}, false, fmt.Errorf("SMSC: %w", err)
 	}
 	n.smsc = client
-	a, err := sms.New(sms.Config{Mode: sms.Mode(n.cfg.SMSMode), PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID}, client)
+	a, err := sms.New(sms.Config{Mode: sms.Mode(n.cfg.SMSMode), PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID,
+		Store: n.state}, client)
 	if err != nil {
 		return idgw.Registration{}, false, err
 	}

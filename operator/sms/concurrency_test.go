@@ -17,7 +17,7 @@ import (
 // concurrent Starts for one number send SendLimit SMS, no more.
 func TestConcurrentSingleUseAndLimit(t *testing.T) {
 	s := &fakeSender{}
-	a, err := sms.New(sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example"}, s)
+	a, err := sms.New(sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example", Store: openStore(t, "", nil)}, s)
 	if err != nil {
 		t.Fatal(err)
 	}

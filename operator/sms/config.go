@@ -3,6 +3,7 @@ package sms
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -57,7 +58,14 @@ type Config struct {
 	// OperatorName is shown on the pages and signs the SMS when the
 	// challenge does not name the operator (idgw.Challenge.Operator).
 	OperatorName string
-	// Now is the clock (tests); default time.Now.
+	// Store keeps the challenges, link taps and send log: the operator's
+	// state store (operator/state), shared by the nodes that should answer
+	// each other's challenges and share the send limit. Required.
+	Store Store
+	// Log is where store failures are logged; default slog.Default().
+	Log *slog.Logger
+	// Now is the clock (tests); default time.Now. It should be the
+	// Store's: what expires for one expires for the other.
 	Now func() time.Time
 }
 
@@ -79,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
 	}
 	return c
 }
@@ -109,6 +120,9 @@ func (c Config) validate() (*url.URL, error) {
 	}
 	if c.SendWindow < 0 {
 		bad("SendWindow", "must not be negative")
+	}
+	if c.Store == nil {
+		bad("Store", "required (the operator's state store)")
 	}
 	u, err := url.Parse(c.PublicURL)
 	switch {

@@ -15,7 +15,7 @@ import (
 // and no code answers it: wrong codes count down to the same failure.
 func TestDecoySendsNothingAndNeverSucceeds(t *testing.T) {
 	s := &fakeSender{}
-	a, err := sms.New(sms.Config{Mode: sms.ModeOTPURL, PublicURL: "https://op.example", SendLimit: 1}, s)
+	a, err := sms.New(sms.Config{Mode: sms.ModeOTPURL, PublicURL: "https://op.example", SendLimit: 1, Store: openStore(t, "", nil)}, s)
 	if err != nil {
 		t.Fatal(err)
 	}

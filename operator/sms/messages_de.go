@@ -41,4 +41,6 @@ var messagesDE = map[string]string{
 	"link_denied_text":    "Diese Anmeldung wurde beendet. Niemand wurde angemeldet.",
 	"link_mismatch_title": "Anmeldung beendet",
 	"link_mismatch_text":  "Das war nicht die Zahl, die dort angezeigt wurde, wo die Anmeldung begann; sie wurde daher beendet. Wenn Sie es waren, beginnen Sie erneut in der App oder auf der Website.",
+	"unavailable_title":   "Bitte gleich noch einmal",
+	"unavailable_text":    "Ihre Antwort konnte nicht gespeichert werden. Öffnen Sie den Link gleich noch einmal.",
 }

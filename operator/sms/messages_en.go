@@ -48,4 +48,6 @@ var messagesEN = map[string]string{
 	"link_denied_text":    "This sign-in was stopped. Nobody was signed in.",
 	"link_mismatch_title": "Sign-in stopped",
 	"link_mismatch_text":  "That was not the number shown where the sign-in started, so it was stopped. If it was you, start again in the app or site.",
+	"unavailable_title":   "Try again in a moment",
+	"unavailable_text":    "Your answer could not be recorded. Open the link again in a moment.",
 }

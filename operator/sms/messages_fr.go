@@ -41,4 +41,6 @@ var messagesFR = map[string]string{
 	"link_denied_text":    "Cette connexion a été arrêtée. Personne n’a été connecté.",
 	"link_mismatch_title": "Connexion arrêtée",
 	"link_mismatch_text":  "Ce n’était pas le nombre affiché là où la connexion a commencé : elle a donc été arrêtée. Si c’était vous, recommencez dans l’application ou sur le site.",
+	"unavailable_title":   "Réessayez dans un instant",
+	"unavailable_text":    "Votre réponse n’a pas pu être enregistrée. Rouvrez le lien dans un instant.",
 }

@@ -2,6 +2,7 @@ package sms
 
 import (
 	"net/url"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -68,13 +69,9 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 	}
 	v, ok := a.defaultView(c), false
 	var attempts int
-	a.st.mu.Lock()
-	if id, found := a.st.pages[c.Query("c")]; found {
-		if ch := a.st.challenges[id]; ch != nil && ch.view.ret == ret {
-			v, attempts, ok = ch.view, ch.attempts, true
-		}
+	if _, ch, found := a.challenges.byRef(c.UserContext(), kindPage, pageHash(c.Query("c"))); found && ch.View.Return == ret {
+		v, attempts, ok = ch.View.view(), ch.Attempts, true
 	}
-	a.st.mu.Unlock()
 	t := messages.In(v.lang)
 	lead := t.S("otp_lead_any", a.cfg.CodeLength)
 	if ok && v.number != "" {
@@ -113,44 +110,41 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 // the link is tapped or the challenge is over.
 func (a *Authenticator) handleStatus(c *fiber.Ctx) error {
 	status := "answered"
-	a.st.mu.Lock()
-	if id, ok := a.st.pages[c.Query("c")]; ok && a.st.challenges[id] != nil {
-		if !a.answeredLocked(id, a.st.challenges[id].linkHash) {
-			status = "pending"
-		}
+	if _, ch, ok := a.challenges.byRef(c.UserContext(), kindPage, pageHash(c.Query("c"))); ok && !ch.over(a.cfg.Now()) && !ch.Tapped {
+		status = "pending"
 	}
-	a.st.mu.Unlock()
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"status": status})
 }
 
-// linkState finds the link of token and its challenge, with a.st.mu
-// held: what the phone's page shows, or why the link cannot be used
-// (what, a message page, with its status).
-func (a *Authenticator) linkState(c *fiber.Ctx, token string) (l *linkEntry, ch *challengeEntry, v view, status int, what string) {
+// linkState says what the link of token's challenge c shows or answers
+// at now: "" when it can be used, or why not (what, a message page, with
+// its status).
+func (a *Authenticator) linkState(c *challengeRecord, now time.Time) (status int, what string) {
+	switch {
+	case !now.Before(c.Expires):
+		return fiber.StatusGone, "link_expired"
+	case c.Tapped || c.Used:
+		return fiber.StatusGone, "link_used"
+	case c.Locked:
+		return fiber.StatusGone, "link_locked"
+	case c.Refusal != "":
+		return fiber.StatusGone, "link_denied"
+	}
+	return fiber.StatusOK, ""
+}
+
+// linkChallenge finds the challenge of a link's token, and the view of
+// its pages (the default one when there is none).
+func (a *Authenticator) linkChallenge(c *fiber.Ctx, token string) (id [16]byte, ch *challengeRecord, v view, ok bool) {
 	v = a.defaultView(c)
 	if len(token) != 43 {
-		return nil, nil, v, fiber.StatusNotFound, "link_unknown"
+		return id, nil, v, false
 	}
-	l, ok := a.st.links[hashToken(token)]
-	if ok {
-		if ch = a.st.challenges[l.challenge]; ch != nil {
-			v = ch.view
-		}
+	if id, ch, ok = a.challenges.byRef(c.UserContext(), kindLink, hashToken(token)); ok {
+		v = ch.View.view()
 	}
-	switch {
-	case !ok:
-		return nil, nil, v, fiber.StatusNotFound, "link_unknown"
-	case !a.cfg.Now().Before(l.expires):
-		return nil, nil, v, fiber.StatusGone, "link_expired"
-	case l.tapped || ch == nil || ch.used:
-		return nil, nil, v, fiber.StatusGone, "link_used"
-	case ch.locked:
-		return nil, nil, v, fiber.StatusGone, "link_locked"
-	case ch.refused:
-		return nil, nil, v, fiber.StatusGone, "link_denied"
-	}
-	return l, ch, v, fiber.StatusOK, ""
+	return id, ch, v, ok
 }
 
 // handleLink shows what the link approves and asks; it decides nothing.
@@ -160,20 +154,17 @@ func (a *Authenticator) handleLink(c *fiber.Ctx) error {
 		return c.SendStatus(fiber.StatusOK)
 	}
 	token := c.Params("token")
-	a.st.mu.Lock()
-	l, _, v, status, what := a.linkState(c, token)
-	var choices []string
-	if l != nil {
-		choices = l.choices
+	_, ch, v, ok := a.linkChallenge(c, token)
+	if !ok {
+		return a.page(c, fiber.StatusNotFound, v, "link_unknown", false)
 	}
-	a.st.mu.Unlock()
-	if what != "" {
+	if status, what := a.linkState(ch, a.cfg.Now()); what != "" {
 		return a.page(c, status, v, what, false)
 	}
 	t := messages.In(v.lang)
 	body, csp, err := a.pageOf(v, t.S("link_title")).Render(linkPage, t, map[string]any{
 		"Operator": v.look.Name, "SP": v.sp, "Number": v.number, "Binding": v.binding,
-		"Choices": choices, "Action": a.public.Path + "/sms/link/" + token,
+		"Choices": ch.Choices, "Action": a.public.Path + "/sms/link/" + token,
 	})
 	if err != nil {
 		return err
@@ -183,30 +174,48 @@ func (a *Authenticator) handleLink(c *fiber.Ctx) error {
 
 // handleLinkAnswer takes the person's answer on the phone: approve (or
 // the right number picked) marks the challenge answered; deny, or a wrong
-// number, ends it.
+// number, ends it. The answer is one update of the stored challenge: of
+// the answers to one link on any of the nodes, one counts.
 func (a *Authenticator) handleLinkAnswer(c *fiber.Ctx) error {
 	pick, decision := c.FormValue("pick"), c.FormValue("decision")
-	a.st.mu.Lock()
-	l, ch, v, status, what := a.linkState(c, c.Params("token"))
-	if what == "" {
+	id, _, v, ok := a.linkChallenge(c, c.Params("token"))
+	if !ok {
+		return a.page(c, fiber.StatusNotFound, v, "link_unknown", false)
+	}
+	var status int
+	var what string
+	found, err := a.challenges.update(c.UserContext(), id, func(ch *challengeRecord) bool {
+		if status, what = a.linkState(ch, a.cfg.Now()); what != "" {
+			return false
+		}
+		match := ch.View.Match
 		switch {
 		case decision == "deny":
-			ch.refused, ch.refusal = true, "the person refused the sign-in on the phone"
+			ch.Refusal = "the person refused the sign-in on the phone"
 			status, what = fiber.StatusOK, "link_denied"
-		case l.match != "" && pick == l.match:
-			l.tapped = true
+		case match != "" && pick == match:
+			ch.Tapped = true
 			status, what = fiber.StatusOK, "link_ok"
-		case l.match != "" && pick != "":
-			ch.refused, ch.refusal = true, "the person picked another number on the phone than the one the sign-in page showed"
+		case match != "" && pick != "":
+			ch.Refusal = "the person picked another number on the phone than the one the sign-in page showed"
 			status, what = fiber.StatusOK, "link_mismatch"
-		case l.match == "" && decision == "approve":
-			l.tapped = true
+		case match == "" && decision == "approve":
+			ch.Tapped = true
 			status, what = fiber.StatusOK, "link_ok"
 		default:
 			status, what = fiber.StatusBadRequest, "bad"
+			return false
 		}
+		return true
+	})
+	switch {
+	case err != nil:
+		a.log.Error("state store: recording an answer to an SMS link failed", "error", err)
+		status, what = fiber.StatusServiceUnavailable, "unavailable"
+	case !found:
+		// Gone between the look-up and the answer.
+		status, what = fiber.StatusNotFound, "link_unknown"
 	}
-	a.st.mu.Unlock()
 	return a.page(c, status, v, what, what == "link_ok")
 }
 

@@ -10,6 +10,15 @@
 // against SMS pumping. The SMS names the SP and, for an authorisation, carries
 // the binding message.
 //
+// The challenges, link taps and send log are kept in the operator's state
+// store (Config.Store; records.go has their forms), not in process memory:
+// a restart loses no challenge, and the gateway nodes sharing the store
+// answer each other's challenges. Every decision that must hold across
+// them is one atomic step of the store: a challenge succeeds once, wrong
+// codes count towards one lock-out, a link is confirmed or refused once,
+// and the send limit holds per number whichever node sends. Records expire
+// with the store's expiry (the node sweeps it).
+//
 // It implements idgw.Authenticator; Mount serves its pages (the OTP form and
 // the link target) on the node's public listener.
 package sms
@@ -21,6 +30,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/url"
 	"strconv"
@@ -47,10 +57,11 @@ var ErrBadReturnURL = errors.New("sms: return URL is not under the public URL")
 
 // Authenticator is the SMS authenticator. It is safe for concurrent use.
 type Authenticator struct {
-	cfg    Config
-	public *url.URL
-	sender Sender
-	st     *store
+	cfg        Config
+	public     *url.URL
+	sender     Sender
+	challenges challenges
+	log        *slog.Logger
 }
 
 var (
@@ -70,7 +81,8 @@ func New(cfg Config, sender Sender) (*Authenticator, error) {
 	if sender == nil {
 		return nil, errors.New("sms: a Sender is required")
 	}
-	return &Authenticator{cfg: cfg, public: u, sender: sender, st: newStore()}, nil
+	return &Authenticator{cfg: cfg, public: u, sender: sender, challenges: challenges{store: cfg.Store, log: cfg.Log},
+		log: cfg.Log}, nil
 }
 
 // Info is what routing needs to know of the authenticator.
@@ -120,7 +132,7 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 		redirect = a.otpPageURL(ch.ReturnURL, page)
 	}
 	now := a.cfg.Now()
-	st := &state{mode: a.cfg.Mode, expires: now.Add(a.cfg.TTL)}
+	st := &challengeState{mode: a.cfg.Mode, expires: now.Add(a.cfg.TTL)}
 	if _, err := rand.Read(st.id[:]); err != nil {
 		return idgw.Started{}, err
 	}
@@ -166,42 +178,50 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	}
 	text := a.message(texts, look.Name, smsSP, spWords(clean(ch.BindingMessage, 100)), code, link)
 
-	a.st.mu.Lock()
-	a.st.sweepLocked(now, a.cfg.TTL, a.cfg.SendWindow)
 	if decoy {
 		// Nothing can answer it: the hashes kept are of no code or link
 		// (the ones drawn, never sent, are dropped), and everything else
 		// is kept as for a real challenge, so its pages are the same.
 		rand.Read(st.codeHash[:]) // crypto/rand.Read never fails (Go 1.24+)
 		rand.Read(st.linkHash[:])
-	} else if ok, retry := a.st.reserveSend(to, now, a.cfg.SendLimit, a.cfg.SendWindow); !ok {
-		a.st.mu.Unlock()
+	} else if ok, retry, err := reserveSend(ctx, a.cfg.Store, to, now, a.cfg.SendLimit, a.cfg.SendWindow); err != nil {
+		return idgw.Started{}, fmt.Errorf("sms: the send log: %w", err)
+	} else if !ok {
 		return idgw.Started{}, fmt.Errorf("%w: %w (%w)", ErrSendLimit,
 			&idgw.LimitError{Limit: a.cfg.SendLimit, Window: a.cfg.SendWindow, RetryAt: retry}, idgw.ErrUnavailable)
 	}
-	// Registered before sending, so a tap that beats Submit's return finds it.
-	a.st.challenges[st.id] = &challengeEntry{expires: st.expires, otpPage: redirect, page: page, linkHash: st.linkHash,
-		view: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != "",
-			binding: clean(ch.BindingMessage, 100), match: match}}
-	a.st.pages[page] = st.id
+	c := &challengeRecord{Expires: st.expires, OTPPage: redirect, Choices: choices,
+		View: view{look: look, sp: spName, number: ch.Number, lang: texts.Lang, ret: ch.ReturnURL, link: token != "",
+			binding: clean(ch.BindingMessage, 100), match: match}.record()}
 	if token != "" {
-		a.st.links[st.linkHash] = &linkEntry{challenge: st.id, spName: spName, expires: st.expires, match: match, choices: choices}
+		c.LinkHash = st.linkHash[:]
 	}
-	a.st.mu.Unlock()
+	// Stored before sending, so a tap that beats Submit's return finds it;
+	// kept one TTL past its expiry, so a late tap is told it expired.
+	if err := a.challenges.create(ctx, st.id, c, page, st.expires.Add(a.cfg.TTL)); err != nil {
+		if !decoy {
+			a.release(ctx, to, now)
+		}
+		return idgw.Started{}, fmt.Errorf("sms: storing the challenge: %w", err)
+	}
 	if decoy {
 		return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
 	}
 
 	if _, err := a.sender.Submit(ctx, to, text); err != nil {
-		a.st.mu.Lock()
-		a.st.releaseSend(to, now)
-		delete(a.st.challenges, st.id)
-		delete(a.st.pages, page)
-		delete(a.st.links, st.linkHash)
-		a.st.mu.Unlock()
+		a.release(ctx, to, now)
+		a.challenges.remove(context.WithoutCancel(ctx), st.id, page, c.LinkHash)
 		return idgw.Started{}, fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
 	}
 	return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+}
+
+// release gives back the send reserved for msisdn at at: the SMS was not
+// sent, so it does not count against the limit.
+func (a *Authenticator) release(ctx context.Context, msisdn string, at time.Time) {
+	if err := releaseSend(context.WithoutCancel(ctx), a.cfg.Store, msisdn, at, a.cfg.SendWindow); err != nil {
+		a.log.Error("state store: releasing an SMS send that failed", "error", err)
+	}
 }
 
 // newMatch draws the number the person picks on the phone (10 to 99) and
@@ -259,88 +279,102 @@ func (a *Authenticator) validMinutes() int {
 // Check decides the challenge: expired, already used or locked ⇒ Failed; the
 // link tapped ⇒ Succeeded; an "otp" answer compared in constant time ⇒
 // Succeeded, or Pending with one attempt more (Failed at MaxAttempts); no
-// answer ⇒ Pending.
-func (a *Authenticator) Check(_ context.Context, stateBytes []byte, answer url.Values) (idgw.Outcome, error) {
+// answer ⇒ Pending. The decision is one update of the stored challenge,
+// so that of the answers on any of the nodes sharing the store one
+// succeeds, and every wrong one counts.
+func (a *Authenticator) Check(ctx context.Context, stateBytes []byte, answer url.Values) (idgw.Outcome, error) {
 	st, err := decodeState(stateBytes)
 	if err != nil {
 		return idgw.Outcome{}, err
 	}
 	now := a.cfg.Now()
-	failed := func(why idgw.Failure, reason string) (idgw.Outcome, error) {
-		return idgw.Outcome{Status: idgw.Failed, State: st.encode(), Reason: reason, Failure: why}, nil
+	failed := func(st challengeState, why idgw.Failure, reason string) idgw.Outcome {
+		return idgw.Outcome{Status: idgw.Failed, State: st.encode(), Reason: reason, Failure: why}
 	}
 	if !now.Before(st.expires) {
 		if st.mode.hasCode() {
-			return failed(idgw.FailureExpired, "the code has expired")
+			return failed(*st, idgw.FailureExpired, "the code has expired"), nil
 		}
-		return failed(idgw.FailureExpired, "the link has expired")
-	}
-
-	a.st.mu.Lock()
-	defer a.st.mu.Unlock()
-	c, ok := a.st.challenges[st.id]
-	switch {
-	case !ok:
-		return failed(idgw.FailureExpired, "the sign-in request is no longer valid")
-	case c.used:
-		return failed(idgw.FailureUsed, "the code or link has already been used")
-	case c.refused:
-		return failed(idgw.FailureRefused, c.refusal)
-	}
-	st.attempts = max(st.attempts, c.attempts)
-	if c.locked || st.attempts >= a.cfg.MaxAttempts {
-		c.locked = true
-		return failed(idgw.FailureTooManyAttempts, "too many attempts")
-	}
-	if st.mode.hasLink() {
-		if l, ok := a.st.links[st.linkHash]; ok && l.tapped && l.challenge == st.id {
-			c.used = true
-			return idgw.Outcome{Status: idgw.Succeeded, State: st.encode(), AMR: []string{"SMS_URL_OK"}}, nil
-		}
+		return failed(*st, idgw.FailureExpired, "the link has expired"), nil
 	}
 	otp := normalizeOTP(answer.Get("otp"))
-	if !st.mode.hasCode() || otp == "" {
-		return idgw.Outcome{Status: idgw.Pending, State: st.encode()}, nil
+	var codeOK bool
+	if st.mode.hasCode() && otp != "" {
+		got := hashCode(st.id, otp)
+		codeOK = subtle.ConstantTimeCompare(got[:], st.codeHash[:]) == 1
 	}
-	got := hashCode(st.id, otp)
-	if subtle.ConstantTimeCompare(got[:], st.codeHash[:]) == 1 {
-		c.used = true
-		return idgw.Outcome{Status: idgw.Succeeded, State: st.encode(), AMR: []string{"OTP_OK"}}, nil
+
+	var out idgw.Outcome
+	found, err := a.challenges.update(ctx, st.id, func(c *challengeRecord) bool {
+		s := *st // fn may run again: each run starts from the state given
+		switch {
+		case c.Used:
+			out = failed(s, idgw.FailureUsed, "the code or link has already been used")
+			return false
+		case c.Refusal != "":
+			out = failed(s, idgw.FailureRefused, c.Refusal)
+			return false
+		}
+		s.attempts = max(s.attempts, c.Attempts)
+		if c.Locked || s.attempts >= a.cfg.MaxAttempts {
+			out = failed(s, idgw.FailureTooManyAttempts, "too many attempts")
+			changed := !c.Locked
+			c.Locked = true
+			return changed
+		}
+		if s.mode.hasLink() && c.Tapped && c.linkIs(s.linkHash) {
+			c.Used = true
+			out = idgw.Outcome{Status: idgw.Succeeded, State: s.encode(), AMR: []string{"SMS_URL_OK"}}
+			return true
+		}
+		if !s.mode.hasCode() || otp == "" {
+			out = idgw.Outcome{Status: idgw.Pending, State: s.encode()}
+			return false
+		}
+		if codeOK {
+			c.Used = true
+			out = idgw.Outcome{Status: idgw.Succeeded, State: s.encode(), AMR: []string{"OTP_OK"}}
+			return true
+		}
+		s.attempts++
+		c.Attempts = s.attempts
+		if s.attempts >= a.cfg.MaxAttempts {
+			c.Locked = true
+			out = failed(s, idgw.FailureTooManyAttempts, "too many attempts")
+			return true
+		}
+		left := a.cfg.MaxAttempts - s.attempts
+		// Back to the code form for another try; it says how many are left.
+		out = idgw.Outcome{Status: idgw.Pending, State: s.encode(), RedirectURL: c.OTPPage,
+			Reason: fmt.Sprintf("wrong code, %d attempt%s left", left, plural(left))}
+		return true
+	})
+	switch {
+	case err != nil:
+		// Fails closed: the gateway ends the login on an error.
+		return idgw.Outcome{}, fmt.Errorf("sms: the stored challenge: %w", err)
+	case !found:
+		return failed(*st, idgw.FailureExpired, "the sign-in request is no longer valid"), nil
 	}
-	st.attempts++
-	c.attempts = st.attempts
-	if st.attempts >= a.cfg.MaxAttempts {
-		c.locked = true
-		return failed(idgw.FailureTooManyAttempts, "too many attempts")
-	}
-	left := a.cfg.MaxAttempts - st.attempts
-	// Back to the code form for another try; it says how many are left.
-	return idgw.Outcome{Status: idgw.Pending, State: st.encode(), RedirectURL: c.otpPage,
-		Reason: fmt.Sprintf("wrong code, %d attempt%s left", left, plural(left))}, nil
+	return out, nil
 }
 
 // Answered reports whether the challenge of state has something new for
 // the person's waiting page: the link was tapped, or the challenge is over
-// (expired, used, stopped). It decides nothing (idgw.Watcher).
+// (expired, used, stopped). It decides nothing (idgw.Watcher); a challenge
+// the store cannot give is over, and Check says how.
 func (a *Authenticator) Answered(stateBytes []byte) bool {
 	st, err := decodeState(stateBytes)
 	if err != nil || !a.cfg.Now().Before(st.expires) {
 		return true
 	}
-	a.st.mu.Lock()
-	defer a.st.mu.Unlock()
-	return a.answeredLocked(st.id, st.linkHash)
+	c, ok := a.challenges.get(context.Background(), st.id)
+	return !ok || a.answered(c, st.linkHash)
 }
 
-// answeredLocked: Answered for the challenge id with link hash h. The
-// caller holds a.st.mu.
-func (a *Authenticator) answeredLocked(id [16]byte, h [32]byte) bool {
-	c, ok := a.st.challenges[id]
-	if !ok || c.used || c.locked || c.refused || !a.cfg.Now().Before(c.expires) {
-		return true
-	}
-	l, ok := a.st.links[h]
-	return ok && l.tapped && l.challenge == id
+// answered: Answered for the stored challenge c whose link has hash h.
+func (a *Authenticator) answered(c *challengeRecord, h [32]byte) bool {
+	return c.over(a.cfg.Now()) || c.Tapped && c.linkIs(h)
 }
 
 // OTPPageURL is the page that asks for the code and posts it to returnURL,

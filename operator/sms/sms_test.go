@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,7 +23,25 @@ import (
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/sms"
 	"github.com/mcfed/mcfed/operator/smsc"
+	"github.com/mcfed/mcfed/operator/state"
+	"github.com/mcfed/mcfed/operator/state/embedded"
 )
+
+// openStore opens a real embedded state store at path (a new one in the
+// test's directory when ""), on clock now (time.Now when nil), closed when
+// the test ends.
+func openStore(t *testing.T, path string, now func() time.Time) *embedded.Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "state.db")
+	}
+	s, err := embedded.Open(path, state.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
 
 const (
 	sysID  = "opnode"
@@ -59,11 +78,16 @@ type rig struct {
 	ln     net.Listener
 	app    *fiber.App
 	clock  *clock
+	// store is the state store, on the rig's clock; path its file.
+	store *embedded.Store
+	path  string
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{hs: handset.New(handset.Options{}), clock: &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	r.path = filepath.Join(t.TempDir(), "state.db")
+	r.store = openStore(t, r.path, r.clock.Now)
 	var err error
 	r.srv, err = smsc.Listen(smsc.Config{Addr: "127.0.0.1:0", SystemID: sysID, Password: pass, Deliverer: r.hs})
 	if err != nil {
@@ -100,6 +124,9 @@ func (r *rig) auth(t *testing.T, cfg sms.Config) *sms.Authenticator {
 	cfg.OperatorName = "Demo Mobile"
 	if cfg.Now == nil {
 		cfg.Now = r.clock.Now
+	}
+	if cfg.Store == nil {
+		cfg.Store = r.store
 	}
 	a, err := sms.New(cfg, r.client)
 	if err != nil {
@@ -495,7 +522,7 @@ func TestOpenRedirect(t *testing.T) {
 
 func TestPathPrefix(t *testing.T) {
 	r := newRig(t)
-	cfg := sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example/node/", Now: r.clock.Now}
+	cfg := sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example/node/", Now: r.clock.Now, Store: r.store}
 	a, err := sms.New(cfg, r.client)
 	if err != nil {
 		t.Fatal(err)
@@ -511,6 +538,7 @@ func TestPathPrefix(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	s := &fakeSender{}
+	st := openStore(t, "", nil)
 	for _, cfg := range []sms.Config{
 		{Mode: "sms", PublicURL: "https://op.example"},
 		{Mode: sms.ModeOTP},
@@ -518,12 +546,16 @@ func TestConfig(t *testing.T) {
 		{Mode: sms.ModeOTP, PublicURL: "https://op.example", CodeLength: 3},
 		{Mode: sms.ModeOTP, PublicURL: "https://op.example", MaxAttempts: -1},
 	} {
+		cfg.Store = st
 		if _, err := sms.New(cfg, s); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
 	}
-	if _, err := sms.New(sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example"}, nil); err == nil {
+	if _, err := sms.New(sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example", Store: st}, nil); err == nil {
 		t.Error("nil sender accepted")
+	}
+	if _, err := sms.New(sms.Config{Mode: sms.ModeOTP, PublicURL: "https://op.example"}, s); err == nil || !strings.Contains(err.Error(), "Store") {
+		t.Errorf("no store: %v", err)
 	}
 }
 
@@ -544,7 +576,7 @@ func TestCodesAndText(t *testing.T) {
 	s := &fakeSender{}
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	a, err := sms.New(sms.Config{Mode: sms.ModeOTP, CodeLength: 8, PublicURL: "https://op.example",
-		SendLimit: 1000, Now: func() time.Time { return now }}, s)
+		SendLimit: 1000, Now: func() time.Time { return now }, Store: openStore(t, "", func() time.Time { return now })}, s)
 	if err != nil {
 		t.Fatal(err)
 	}

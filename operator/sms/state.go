@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// state is what the gateway keeps for one challenge between Start and
+// challengeState is what the gateway keeps for one challenge between Start and
 // Check. It holds only hashes: the code salted with the challenge id, and
 // the link token. It is binary, so that no decimal field (the expiry) can
 // happen to spell a code.
-type state struct {
+type challengeState struct {
 	mode     Mode
 	attempts int
 	expires  time.Time
@@ -26,7 +26,7 @@ var errBadState = errors.New("sms: malformed challenge state")
 
 var modeByte = map[Mode]byte{ModeOTP: 1, ModeURL: 2, ModeOTPURL: 3}
 
-func (s *state) encode() []byte {
+func (s *challengeState) encode() []byte {
 	b := make([]byte, 0, 4+8+16+64)
 	b = append(b, stateVersion, modeByte[s.mode], byte(s.attempts))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.expires.UnixNano()))
@@ -40,11 +40,11 @@ func (s *state) encode() []byte {
 	return b
 }
 
-func decodeState(b []byte) (*state, error) {
+func decodeState(b []byte) (*challengeState, error) {
 	if len(b) < 3+8+16 || b[0] != stateVersion {
 		return nil, errBadState
 	}
-	s := &state{attempts: int(b[2])}
+	s := &challengeState{attempts: int(b[2])}
 	for m, v := range modeByte {
 		if v == b[1] {
 			s.mode = m

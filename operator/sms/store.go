@@ -1,133 +1,222 @@
 package sms
 
 import (
-	"sync"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
 	"time"
 
-	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/operator/state"
 )
 
-// challengeEntry is the node's own record of a challenge, beside the state
-// the gateway keeps: it makes a success single use and the attempt count
-// authoritative even if an older state were handed back.
-type challengeEntry struct {
-	expires  time.Time
-	attempts int
-	// otpPage is where a wrong code sends the person back to ("" when the
-	// challenge has no code).
-	otpPage string
-	used    bool // succeeded once
-	locked  bool // too many attempts
-	// refused: the person said no on the phone, or picked the wrong
-	// number (refusal says which, for the SP).
-	refused bool
-	refusal string
-	// page is the token of the code page's URL (the OTP page finds the
-	// challenge by it), and view what the pages show.
-	page     string
-	linkHash [32]byte // its link's token hash, when the SMS has a link
-	view     view
+// Store is where the authenticator keeps its challenges, link taps and
+// per-number send log (state.Store, of which it uses these methods): the
+// operator's node-local store, shared by the operator's gateway nodes when
+// it is PostgreSQL, so that a code typed or a link tapped on any node
+// answers a challenge another node started, the send limit holds across
+// the nodes, and a restart forgets none of it.
+type Store interface {
+	Put(ctx context.Context, kind state.Kind, key, value []byte, expires time.Time) error
+	Get(ctx context.Context, kind state.Kind, key []byte) (state.Record, error)
+	Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error)
+	Delete(ctx context.Context, kind state.Kind, key []byte) error
 }
 
-// view is what the pages of a challenge show the person: the operator's
-// look, the SP, the masked number, in the person's language (Start's
-// challenge), and where the code page goes on to.
-type view struct {
-	look   idgw.Look
-	sp     string
-	number string
-	lang   string
-	ret    string // the gateway's continue URL
-	link   bool   // the SMS has a link: the code page watches for its tap
-	// binding is the SP's binding message; match the number the person
-	// picks on the phone ("" when the login has no browser page).
-	binding string
-	match   string
+// The kinds the authenticator keeps (records.go has their forms).
+const (
+	// kindChallenge: a challengeRecord by its challenge id.
+	kindChallenge state.Kind = "sms.challenge"
+	// kindPage: a challenge id by the SHA-256 of its code page's token.
+	kindPage state.Kind = "sms.page"
+	// kindLink: a challenge id by the SHA-256 of its link's token.
+	kindLink state.Kind = "sms.link"
+	// kindSends: a sendLog by the MSISDN (decimal).
+	kindSends state.Kind = "sms.sends"
+)
+
+// Errors an update's function returns to write nothing; update answers
+// them as what they mean, not as failures.
+var (
+	errNoChallenge = errors.New("sms: no live challenge")
+	errUnchanged   = errors.New("sms: nothing to write")
+)
+
+// challenges is the challenge table, typed. A read that fails in the store
+// is logged and answered as absent: the authenticator fails closed (a
+// challenge it cannot read is over, a link it cannot find is unknown).
+type challenges struct {
+	store Store
+	log   *slog.Logger
 }
 
-// linkEntry is one link token, by its hash.
-type linkEntry struct {
-	challenge [16]byte
-	spName    string
-	expires   time.Time
-	tapped    bool // confirmed on the phone (the right number picked)
-	// match is the number the browser's page shows and choices the
-	// numbers the phone's page offers (match among them, in a random
-	// order fixed at Start, so that reloading the page tells nothing).
-	match   string
-	choices []string
-}
-
-// store holds the node-local, in-memory records: challenges, link tokens
-// and the SMS sent per MSISDN. Entries are kept one TTL past their expiry
-// (so a late tap is told "expired", not "unknown") and swept lazily.
-type store struct {
-	mu         sync.Mutex
-	challenges map[[16]byte]*challengeEntry
-	pages      map[string][16]byte // code page token → challenge
-	links      map[[32]byte]*linkEntry
-	sends      map[string][]time.Time // send times within the window, oldest first
-	lastSweep  time.Time
-}
-
-func newStore() *store {
-	return &store{
-		challenges: map[[16]byte]*challengeEntry{},
-		pages:      map[string][16]byte{},
-		links:      map[[32]byte]*linkEntry{},
-		sends:      map[string][]time.Time{},
+// get returns the live challenge id.
+func (t challenges) get(ctx context.Context, id [16]byte) (*challengeRecord, bool) {
+	r, err := t.store.Get(ctx, kindChallenge, id[:])
+	if err != nil {
+		if !errors.Is(err, state.ErrNotFound) {
+			t.log.Error("state store: reading an SMS challenge failed; answered as absent", "error", err)
+		}
+		return nil, false
 	}
+	c, err := decodeChallenge(r.Value)
+	if err != nil {
+		t.log.Error("state store: an SMS challenge does not decode; answered as absent", "error", err)
+		return nil, false
+	}
+	return c, true
 }
 
-// sweepLocked drops what is long expired, at most once a minute.
-func (s *store) sweepLocked(now time.Time, ttl, window time.Duration) {
-	if now.Sub(s.lastSweep) < time.Minute {
-		return
+// update changes the live challenge id in one step of the store, against
+// every other node's: fn sees the stored challenge and reports whether it
+// changed it (nothing is written when not). fn may run more than once, on
+// a fresh copy each time. found is false when there is no live challenge;
+// err is the store's.
+func (t challenges) update(ctx context.Context, id [16]byte, fn func(c *challengeRecord) (changed bool)) (found bool, err error) {
+	_, err = t.store.Update(ctx, kindChallenge, id[:], func(old state.Record, found bool) (state.Record, error) {
+		if !found {
+			return state.Record{}, errNoChallenge
+		}
+		c, err := decodeChallenge(old.Value)
+		if err != nil {
+			return state.Record{}, err
+		}
+		if !fn(c) {
+			return state.Record{}, errUnchanged
+		}
+		b, err := c.encode()
+		if err != nil {
+			return state.Record{}, err
+		}
+		return state.Record{Value: b, Expires: old.Expires}, nil
+	})
+	switch {
+	case errors.Is(err, errNoChallenge):
+		return false, nil
+	case errors.Is(err, errUnchanged):
+		return true, nil
+	case err != nil:
+		return false, err
 	}
-	s.lastSweep = now
-	for k, c := range s.challenges {
-		if now.After(c.expires.Add(ttl)) {
-			delete(s.challenges, k)
-			delete(s.pages, c.page)
+	return true, nil
+}
+
+// byRef finds the challenge a page or link token refers to (kind is
+// kindPage or kindLink, key the token's hash).
+func (t challenges) byRef(ctx context.Context, kind state.Kind, key [32]byte) (id [16]byte, c *challengeRecord, ok bool) {
+	r, err := t.store.Get(ctx, kind, key[:])
+	if err != nil {
+		if !errors.Is(err, state.ErrNotFound) {
+			t.log.Error("state store: reading an SMS token failed; answered as unknown", "kind", kind, "error", err)
+		}
+		return id, nil, false
+	}
+	if len(r.Value) != len(id) {
+		t.log.Error("state store: an SMS token's record is malformed; answered as unknown", "kind", kind, "length", len(r.Value))
+		return id, nil, false
+	}
+	copy(id[:], r.Value)
+	c, ok = t.get(ctx, id)
+	return id, c, ok
+}
+
+// create stores a new challenge and the records that find it by its page
+// and link tokens, all until expires. On an error none of them is left.
+func (t challenges) create(ctx context.Context, id [16]byte, c *challengeRecord, page string, expires time.Time) error {
+	b, err := c.encode()
+	if err != nil {
+		return err
+	}
+	// The challenge first: a token that finds no challenge is unknown.
+	if err := t.store.Put(ctx, kindChallenge, id[:], b, expires); err != nil {
+		return err
+	}
+	pageKey := pageHash(page)
+	if err = t.store.Put(ctx, kindPage, pageKey[:], id[:], expires); err == nil && c.LinkHash != nil {
+		err = t.store.Put(ctx, kindLink, c.LinkHash, id[:], expires)
+	}
+	if err != nil {
+		t.remove(context.WithoutCancel(ctx), id, page, c.LinkHash)
+	}
+	return err
+}
+
+// remove deletes a challenge and its token records (a send that failed);
+// linkKey is nil when it has no link.
+func (t challenges) remove(ctx context.Context, id [16]byte, page string, linkKey []byte) {
+	pageKey := pageHash(page)
+	for _, r := range []struct {
+		kind state.Kind
+		key  []byte
+	}{{kindLink, linkKey}, {kindPage, pageKey[:]}, {kindChallenge, id[:]}} {
+		if r.key == nil {
+			continue
+		}
+		if err := t.store.Delete(ctx, r.kind, r.key); err != nil {
+			t.log.Error("state store: deleting an SMS challenge failed", "kind", r.kind, "error", err)
 		}
 	}
-	for k, l := range s.links {
-		if now.After(l.expires.Add(ttl)) {
-			delete(s.links, k)
-		}
-	}
-	for k, ts := range s.sends {
-		if len(ts) == 0 || !now.Before(ts[len(ts)-1].Add(window)) {
-			delete(s.sends, k)
-		}
-	}
 }
+
+// pageHash is the key of a code page's token.
+func pageHash(page string) [32]byte { return sha256.Sum256([]byte(page)) }
+
+// errLimited is reserveSend's function's answer past the limit: nothing
+// is written.
+var errLimited = errors.New("sms: send limit reached")
 
 // reserveSend records a send to msisdn at now unless limit sends already
-// happened within window; past the limit it returns false and when the
-// next send will be allowed.
-func (s *store) reserveSend(msisdn string, now time.Time, limit int, window time.Duration) (bool, time.Time) {
-	ts := s.sends[msisdn]
-	i := 0
-	for i < len(ts) && !now.Before(ts[i].Add(window)) {
-		i++
+// happened within window, in one step of the store, so that the limit
+// holds across the nodes sharing it. Past the limit ok is false and retry
+// is when the next send will be allowed.
+func reserveSend(ctx context.Context, s Store, msisdn string, now time.Time, limit int, window time.Duration) (ok bool, retry time.Time, err error) {
+	_, err = s.Update(ctx, kindSends, []byte(msisdn), func(old state.Record, found bool) (state.Record, error) {
+		var l sendLog
+		if found {
+			var err error
+			if l, err = decodeSendLog(old.Value); err != nil {
+				return state.Record{}, err
+			}
+		}
+		l = l.since(now.Add(-window))
+		if len(l.Times) >= limit {
+			retry = time.Unix(0, l.Times[len(l.Times)-limit]).Add(window)
+			return state.Record{}, errLimited
+		}
+		l.Times = append(l.Times, now.UnixNano())
+		return l.record(window)
+	})
+	switch {
+	case errors.Is(err, errLimited):
+		return false, retry, nil
+	case err != nil:
+		return false, time.Time{}, err
 	}
-	ts = ts[i:]
-	if len(ts) >= limit {
-		s.sends[msisdn] = ts
-		return false, ts[len(ts)-limit].Add(window)
-	}
-	s.sends[msisdn] = append(ts, now)
-	return true, time.Time{}
+	return true, time.Time{}, nil
 }
 
 // releaseSend undoes reserveSend(msisdn, at) when the SMS was not sent.
-func (s *store) releaseSend(msisdn string, at time.Time) {
-	ts := s.sends[msisdn]
-	for i := len(ts) - 1; i >= 0; i-- {
-		if ts[i].Equal(at) {
-			s.sends[msisdn] = append(ts[:i:i], ts[i+1:]...)
-			return
+func releaseSend(ctx context.Context, s Store, msisdn string, at time.Time, window time.Duration) error {
+	_, err := s.Update(ctx, kindSends, []byte(msisdn), func(old state.Record, found bool) (state.Record, error) {
+		if !found {
+			return state.Record{}, errUnchanged
 		}
+		l, err := decodeSendLog(old.Value)
+		if err != nil {
+			return state.Record{}, err
+		}
+		for i := len(l.Times) - 1; i >= 0; i-- {
+			if l.Times[i] == at.UnixNano() {
+				// Sends at the same instant are alike: any one of them
+				// stands for this one.
+				l.Times = append(l.Times[:i:i], l.Times[i+1:]...)
+				return l.record(window)
+			}
+		}
+		return state.Record{}, errUnchanged
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
 	}
+	return err
 }

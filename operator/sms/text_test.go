@@ -16,7 +16,7 @@ import (
 // length capped, so nothing the SP writes passes for the operator's.
 func TestSMSPutsTheCodeFirstAndQuotesTheSP(t *testing.T) {
 	s := &fakeSender{}
-	a, err := sms.New(sms.Config{Mode: sms.ModeOTPURL, PublicURL: "https://op.example", SendLimit: 100}, s)
+	a, err := sms.New(sms.Config{Mode: sms.ModeOTPURL, PublicURL: "https://op.example", SendLimit: 100, Store: openStore(t, "", nil)}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
