@@ -335,7 +335,9 @@ func validSMSMode(m string) bool {
 	return false
 }
 
-// withDefaults fills what c leaves zero, and reads the files c names.
+// withDefaults fills what c leaves zero, reads the files c names, and
+// checks that this build can read the registry snapshots in the data
+// directory (upgrade.go).
 func (c *Config) withDefaults() error {
 	if c.RaftAddr == "" {
 		c.RaftAddr = DefaultRaftAddr
@@ -381,6 +383,9 @@ func (c *Config) withDefaults() error {
 			return err
 		}
 		c.Operator = p
+	}
+	if err := checkSnapshotFormats(c.DataDir); err != nil {
+		return err
 	}
 	if c.TLSCertFile != "" {
 		t, err := mutualTLS(c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile)
