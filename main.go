@@ -264,7 +264,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	cfg.KeyRotation, cfg.MaxStaleness, cfg.JoinTimeout = federation.DefaultKeyRotation, federation.DefaultMaxStaleness, federation.DefaultJoinTimeout
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for this node's admin API (at least 16 characters; required)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for this node's admin API (at least 16 characters; it or --admin-token-file is required)")
 	fs.Var(federation.BoolFlag(&cfg.Bootstrap), "bootstrap", "start a new federation with this node as its first member")
 	fs.StringVar(&cfg.Join, "join", "", "admin URL of a member to join through, e.g. https://10.0.0.1:7001 (http:// without --tls-*)")
 	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token issued by the federation's admin (POST /v1/cluster/join-tokens)")
