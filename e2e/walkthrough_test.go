@@ -60,9 +60,10 @@ func walkthrough(t *testing.T) (script, output string) {
 // TestRunAFederation runs the README's "Run a federation" as a person
 // would, command by command, against the binary built from this tree, on
 // ports the test picks: certificates from openssl, three nodes with mutual
-// TLS and settings files, two joins, an SP, discovery on every node. What
-// the commands print must be what the README shows, and every node must
-// stop cleanly at the end.
+// TLS and settings files, two joins, an SP, discovery on every node,
+// subscribers provisioned on their operators' nodes. What the commands
+// print must be what the README shows, and every node must stop cleanly at
+// the end.
 func TestRunAFederation(t *testing.T) {
 	for _, tool := range []string{"bash", "openssl", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
