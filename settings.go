@@ -36,6 +36,11 @@ const configFlag = "config"
 // the config file takes only that form. A new secret flag goes here.
 var secretFlags = []string{"admin-token", "join-token", "smsc-password"}
 
+// secretPathFlags name files that are themselves secrets (a private key,
+// the key-encryption key): read by the node, not here, but warned of, as a
+// secret flag's file is, when others than their owner may read them.
+var secretPathFlags = []string{"tls-key", "kek-file"}
+
 // listFlags take a list: in the config file, an array of strings as well
 // as the comma-separated string of the command line.
 var listFlags = map[string]bool{"trusted-proxies": true}
@@ -228,7 +233,8 @@ func keyLine(md *toml.MetaData, p toml.Primitive) int {
 // readSecretFiles sets each secret flag from the file its -file form
 // names, when that form was set from a place that wins over the value's
 // own (a flag's value and its file are one setting). It returns a warning
-// for each file that others than its owner may read.
+// for each such file, and each file of secretPathFlags, that others than
+// its owner may read.
 func readSecretFiles(fs *flag.FlagSet, from settings) (warnings []string, err error) {
 	var errs []error
 	for _, name := range secretFlags {
@@ -258,10 +264,24 @@ func readSecretFiles(fs *flag.FlagSet, from settings) (warnings []string, err er
 			errs = append(errs, fmt.Errorf("--%s %s: %w", fileName, path, err))
 		}
 	}
+	for _, name := range secretPathFlags {
+		f := fs.Lookup(name)
+		if f == nil || f.Value.String() == "" {
+			continue
+		}
+		if st, err := os.Stat(f.Value.String()); err == nil && st.Mode().Perm()&^0o600 != 0 {
+			warnings = append(warnings, fmt.Sprintf("--%s %s: %s", name, f.Value.String(), looseMode(st.Mode().Perm(), f.Value.String())))
+		} // a file that cannot be read is the node's to report
+	}
 	if len(errs) > 0 {
 		return warnings, &usageError{errs}
 	}
 	return warnings, nil
+}
+
+// looseMode says what is wrong with a secret file of mode perm.
+func looseMode(perm os.FileMode, path string) string {
+	return fmt.Sprintf("mode %04o is looser than 0600: others than its owner may read the secret (chmod 600 %s)", perm, path)
 }
 
 // maxSecretBytes bounds a secret file: a token or password is a line, and
@@ -285,7 +305,7 @@ func readSecret(path string) (secret, warning string, err error) {
 		return "", "", errors.New("not a regular file")
 	}
 	if perm := st.Mode().Perm(); perm&^0o600 != 0 {
-		warning = fmt.Sprintf("mode %04o is looser than 0600: others than its owner may read the secret (chmod 600 %s)", perm, path)
+		warning = looseMode(perm, path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
 	if err != nil {

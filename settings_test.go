@@ -140,6 +140,13 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Fatalf("a file others may read: exit %d, %q", code, stderr)
 	}
 
+	// A key file is read by the node, and warned of alike.
+	looseKey := writeFile(t, dir, "node-key.pem", "not read here\n", 0o640)
+	code, _, stderr = runMcfed(t, "serve", "--admin-token-file", short, "--kek-file", looseKey)
+	if code != exitUsage || !strings.Contains(stderr, "--kek-file "+looseKey+": mode 0640 is looser than 0600") {
+		t.Fatalf("a key file others may read: exit %d, %q", code, stderr)
+	}
+
 	cfg := writeFile(t, dir, "mcfed.toml", "admin-token-file = \""+short+"\"\njoin = \"http://127.0.0.1:7001\"\njoin-token-file = \""+short+"\"\n", 0o644)
 	code, _, stderr = runMcfed(t, "serve", "--config", cfg)
 	if code != exitUsage || !strings.Contains(stderr, tooShort) || strings.Contains(stderr, "--join needs --join-token") {
@@ -185,7 +192,8 @@ func TestSecretsFromFiles(t *testing.T) {
 
 // TestEverySecretHasAFileForm: a flag whose name says it holds a secret is
 // in secretFlags, so that it has a -file form and the config file refuses
-// its value; a new one cannot be added on the command line only.
+// its value, or names a secret file (secretPathFlags); a new one cannot be
+// added on the command line only.
 func TestEverySecretHasAFileForm(t *testing.T) {
 	fs, _, _ := serveFlags()
 	secret := map[string]bool{}
@@ -195,8 +203,14 @@ func TestEverySecretHasAFileForm(t *testing.T) {
 			t.Errorf("secret %s: --%s or --%s-file is not a flag of serve", s, s, s)
 		}
 	}
+	for _, s := range secretPathFlags {
+		secret[s] = true
+		if fs.Lookup(s) == nil {
+			t.Errorf("--%s, a secret's file, is not a flag of serve", s)
+		}
+	}
 	fs.VisitAll(func(f *flag.Flag) {
-		for _, suffix := range []string{"-token", "-password", "-secret", "-kek", "-passphrase"} {
+		for _, suffix := range []string{"-token", "-password", "-secret", "-kek", "-passphrase", "-key"} {
 			if strings.HasSuffix(f.Name, suffix) && !secret[f.Name] {
 				t.Errorf("--%s looks like a secret but is not in secretFlags", f.Name)
 			}
