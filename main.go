@@ -1,7 +1,7 @@
 // Command mcfed runs a node of a Mobile Connect federation.
 //
 //	mcfed dev       a demo federation on loopback, no configuration
-//	mcfed serve     one production node (flags or MCFED_* environment variables)
+//	mcfed serve     one production node (flags, MCFED_* environment variables or a TOML file)
 //	mcfed version   the build's version
 //	mcfed help      the commands, or one command's flags
 //
@@ -137,37 +137,6 @@ type usageError struct{ errs []error }
 
 func (e *usageError) Error() string { return errors.Join(e.errs...).Error() }
 
-// parse sets fs from the MCFED_* environment when env is set, then from
-// args (the command line wins), and reports every bad value at once.
-func parse(fs *flag.FlagSet, args []string, env bool) error {
-	fs.SetOutput(io.Discard) // run prints the errors, once
-	fs.Usage = func() {}
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if !env {
-			return
-		}
-		name := envName(f.Name)
-		if v, ok := os.LookupEnv(name); ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		errs = append(errs, err)
-	} else if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0)))
-	}
-	if len(errs) > 0 {
-		return &usageError{errs}
-	}
-	return nil
-}
-
 // envName is the environment variable of a flag: MCFED_ and its name in
 // capitals, dashes as underscores.
 func envName(flagName string) string {
@@ -217,7 +186,9 @@ func printHelp(w io.Writer, c command) {
 	fs, groups := c.flags()
 	fmt.Fprintf(w, "usage: mcfed %s [flags]\n\nmcfed %s: %s.\n", c.name, c.name, c.summary)
 	if c.env {
-		fmt.Fprintln(w, "Every flag can also be set by the environment variable shown beside it; the command line wins.")
+		fmt.Fprintln(w, "Every flag can also be set by the environment variable shown beside it, or by the key of its name in the\n"+
+			"TOML file of --config (the secrets --"+strings.Join(secretFlags, ", --")+" by their -file form only).\n"+
+			"The command line wins over the environment, which wins over the file, which wins over the default.")
 	}
 	seen := map[string]bool{}
 	for _, g := range groups {
@@ -277,6 +248,7 @@ func printVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
 
 // serveOptions are serve's settings that are not the node's Config.
 type serveOptions struct {
+	config              string
 	logFormat, logLevel string
 }
 
@@ -288,10 +260,11 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	var smsc federation.SMSCConfig
 	var opts serveOptions
 	cfg.SMSC = &smsc
+	fs.StringVar(&opts.config, configFlag, "", "TOML file of settings: one key per flag, named as the flag, e.g. node-id = \"a\" (see README \"Configuration file\")")
 	cfg.KeyRotation, cfg.MaxStaleness, cfg.JoinTimeout = federation.DefaultKeyRotation, federation.DefaultMaxStaleness, federation.DefaultJoinTimeout
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's id, unique in the federation")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and node-local data")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for this node's admin API (at least 16 characters; required)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for this node's admin API (at least 16 characters; it or --admin-token-file is required)")
 	fs.Var(federation.BoolFlag(&cfg.Bootstrap), "bootstrap", "start a new federation with this node as its first member")
 	fs.StringVar(&cfg.Join, "join", "", "admin URL of a member to join through, e.g. https://10.0.0.1:7001 (http:// without --tls-*)")
 	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token issued by the federation's admin (POST /v1/cluster/join-tokens)")
@@ -325,13 +298,17 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 			}
 			return nil
 		})
+	for _, name := range secretFlags {
+		fs.String(name+"-file", "", "file holding --"+name+" (its one line), so that the secret is in no process listing")
+	}
 	groups := []flagGroup{
-		{"Node", []string{"node-id", "data-dir", "admin-token"}},
-		{"Joining", []string{"bootstrap", "join", "join-token", "join-timeout"}},
+		{"Configuration", []string{configFlag}},
+		{"Node", []string{"node-id", "data-dir", "admin-token", "admin-token-file"}},
+		{"Joining", []string{"bootstrap", "join", "join-token", "join-token-file", "join-timeout"}},
 		{"Listeners", []string{"raft-addr", "admin-addr", "public-addr", "public-url"}},
 		{"TLS between nodes", []string{"tls-cert", "tls-key", "tls-ca", "insecure-plaintext"}},
 		{"Operator's gateway", []string{"operator", "operator-file", "kek-file", "key-rotation", "smsc-addr", "smsc-system-id",
-			"smsc-password", "smsc-source", "sms-mode"}},
+			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode"}},
 		{"Operations", []string{"max-staleness", "trusted-proxies", "log-format", "log-level"}},
 	}
 	return fs, groups, func() (federation.Config, serveOptions) { return cfg, opts }
@@ -339,13 +316,21 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 
 func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs, _, parsed := serveFlags()
-	if err := parse(fs, args, true); err != nil {
+	from, err := parse(fs, args, true)
+	if err != nil {
 		return err
 	}
+	warnings, secretsErr := readSecretFiles(fs, from)
 	cfg, opts := parsed()
 	logger, err := federation.NewLogger(stderr, opts.logFormat, opts.logLevel)
 	if err != nil {
 		return &usageError{[]error{err}}
+	}
+	for _, w := range warnings {
+		logger.Warn("secret file is readable by others than its owner", "problem", w)
+	}
+	if secretsErr != nil {
+		return secretsErr
 	}
 	cfg.Logger = logger
 	n, err := federation.Start(ctx, cfg)
@@ -372,7 +357,7 @@ func devFlagSet() (fs *flag.FlagSet, dir *string, reset *bool, logLevel *string)
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir, reset, logLevel := devFlagSet()
-	if err := parse(fs, args, false); err != nil {
+	if _, err := parse(fs, args, false); err != nil {
 		return err
 	}
 	if *reset && *dir == "" {

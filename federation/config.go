@@ -163,10 +163,10 @@ func (c *Config) validate() error {
 	}{
 		{c.NodeID == "", "--node-id is required"},
 		{c.DataDir == "", "--data-dir is required"},
-		{c.AdminToken == "", "--admin-token is required: the admin API is never open"},
+		{c.AdminToken == "", "--admin-token (or --admin-token-file) is required: the admin API is never open"},
 		{c.AdminToken != "" && len(c.AdminToken) < 16, "--admin-token must be at least 16 characters"},
 		{c.Bootstrap && c.Join != "", "--bootstrap and --join exclude each other"},
-		{c.Join != "" && c.JoinToken == "", "--join needs --join-token"},
+		{c.Join != "" && c.JoinToken == "", "--join needs --join-token (or --join-token-file)"},
 		{c.OperatorFile != "" && c.OperatorID == "", "--operator-file needs --operator"},
 		{c.OperatorFile != "" && c.Operator != nil, "an operator profile and --operator-file exclude each other"},
 		{tlsFiles && (c.TLSCertFile == "" || c.TLSKeyFile == "" || c.TLSCAFile == ""), "--tls-cert, --tls-key and --tls-ca go together"},
@@ -335,7 +335,9 @@ func validSMSMode(m string) bool {
 	return false
 }
 
-// withDefaults fills what c leaves zero, and reads the files c names.
+// withDefaults fills what c leaves zero, reads the files c names, and
+// checks that this build can read the registry snapshots in the data
+// directory (upgrade.go).
 func (c *Config) withDefaults() error {
 	if c.RaftAddr == "" {
 		c.RaftAddr = DefaultRaftAddr
@@ -381,6 +383,9 @@ func (c *Config) withDefaults() error {
 			return err
 		}
 		c.Operator = p
+	}
+	if err := checkSnapshotFormats(c.DataDir); err != nil {
+		return err
 	}
 	if c.TLSCertFile != "" {
 		t, err := mutualTLS(c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile)

@@ -161,18 +161,42 @@ func writeTable[T any](enc *gob.Encoder, txn *memdb.Txn, table string) error {
 	return nil
 }
 
+// ErrNotASnapshot is what ReadSnapshotFormat says of bytes that do not
+// open as a registry snapshot.
+var ErrNotASnapshot = errors.New("not a registry snapshot")
+
+// SnapshotFormatError is a registry snapshot of a format this build does
+// not read: one written by a newer build (Format above Newest), or by a
+// build older than this one still reads.
+type SnapshotFormatError struct{ Format, Oldest, Newest int }
+
+func (e *SnapshotFormatError) Error() string {
+	return fmt.Sprintf("a registry snapshot of format %d, this build reads %d to %d", e.Format, e.Oldest, e.Newest)
+}
+
+// ReadSnapshotFormat reads the opening of a registry snapshot and returns
+// its format version, an ErrNotASnapshot, or a *SnapshotFormatError when
+// this build cannot read that format. A node checks the snapshots in its
+// data directory with it before Raft restores one.
+func ReadSnapshotFormat(r io.Reader) (int, error) {
+	magic := make([]byte, len(snapshotPrefix)+1)
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic[:len(snapshotPrefix)]) != snapshotPrefix {
+		return 0, ErrNotASnapshot
+	}
+	version := int(magic[len(snapshotPrefix)] - '0')
+	if version < oldestSnapshotVersion || version > snapshotVersion {
+		return version, &SnapshotFormatError{Format: version, Oldest: oldestSnapshotVersion, Newest: snapshotVersion}
+	}
+	return version, nil
+}
+
 // Restore builds a new registry from a snapshot written by Snapshot.WriteTo.
 // The caller swaps it in for the old one; nothing is shared between them.
 func Restore(rd io.Reader) (*Registry, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
-	magic := make([]byte, len(snapshotPrefix)+1)
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic[:len(snapshotPrefix)]) != snapshotPrefix {
-		return nil, fmt.Errorf("restore: not a registry snapshot")
-	}
-	version := int(magic[len(snapshotPrefix)] - '0')
-	if version < oldestSnapshotVersion || version > snapshotVersion {
-		return nil, fmt.Errorf("restore: a registry snapshot of format %q, this build reads %d to %d",
-			magic[len(snapshotPrefix)], oldestSnapshotVersion, snapshotVersion)
+	version, err := ReadSnapshotFormat(br)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	dec := gob.NewDecoder(br)
 	var index uint64
