@@ -13,7 +13,7 @@ import (
 
 // Benchmark measures each method of the store open returns, one
 // sub-benchmark per method, so that backends compare by name
-// (`go test -run '^$' -bench . -benchtime 2000x`). One store serves all
+// (`go test -run '^$' -bench . -benchtime 300x`). One store serves all
 // the sub-benchmarks; each run writes its own kind, so earlier runs'
 // records only make the table larger, as a node's is. Values are 100
 // bytes, about a code's or a session's record.

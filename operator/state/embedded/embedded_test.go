@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,4 +29,29 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	conformance.Benchmark(b, func(b *testing.B) state.Store { return open(b, time.Now) })
+}
+
+// TestReopen: records outlive the process's store, as a node's restart.
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := embedded.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Round(0)
+	if err := s.Put(context.Background(), "t.k", []byte("k"), []byte("v"), exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = embedded.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Get(context.Background(), "t.k", []byte("k"))
+	if err != nil || string(r.Value) != "v" || !r.Expires.Equal(exp) {
+		t.Fatalf("after reopening: %q, %v, %v", r.Value, r.Expires, err)
+	}
 }
