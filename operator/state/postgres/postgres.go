@@ -38,6 +38,13 @@ func Open(ctx context.Context, url string, o state.Options) (*Store, error) {
 		// pgx's message may quote the URL, password and all.
 		return nil, errors.New("state: the PostgreSQL URL does not parse")
 	}
+	// Every statement here relies on read committed: a DELETE or an
+	// INSERT ... ON CONFLICT that waited for another's row lock then
+	// sees that row's committed version (Take finds it gone, Create
+	// finds it live). Under repeatable read or serializable, a database's
+	// or role's default, they would fail with serialization errors
+	// instead of ErrNotFound and ErrExists.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("state: connecting to PostgreSQL: %w", err)
@@ -249,8 +256,8 @@ func (s *Store) Sweep(ctx context.Context, limit int) (int, error) {
 }
 
 // maxUpdateTries bounds Update's retries. A conflict needs a concurrent
-// first insert of the key, which every retry then finds, so two tries are
-// the most seen in practice.
+// first insert of an absent key, and the retry finds that row and queues
+// on its lock.
 const maxUpdateTries = 10
 
 // errRetry is an attempt's conflict with a concurrent writer.
@@ -266,17 +273,20 @@ func (s *Store) Update(ctx context.Context, kind state.Kind, key []byte, fn func
 	}
 	for try := 1; ; try++ {
 		rec, err := s.updateOnce(ctx, kind, key, fn)
-		if !errors.Is(err, errRetry) || try == maxUpdateTries {
-			if errors.Is(err, errRetry) {
-				return state.Record{}, fmt.Errorf("state: postgres: Update gave up after %d conflicts", try)
-			}
+		if !errors.Is(err, errRetry) {
 			return rec, err
+		}
+		if try == maxUpdateTries {
+			return state.Record{}, fmt.Errorf("state: postgres: Update gave up after %d conflicts", try)
 		}
 	}
 }
 
 func (s *Store) updateOnce(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
-	tx, err := s.pool.Begin(ctx)
+	// Read committed, as the connection's default is (Open): the row
+	// lock is what orders updaters; a stricter level would fail all but
+	// one of them at each write instead.
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return state.Record{}, s.fail(err)
 	}

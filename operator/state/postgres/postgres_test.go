@@ -57,6 +57,23 @@ func TestConformanceNodes(t *testing.T) {
 	})
 }
 
+// TestNodesSerializableDefault: a default isolation of serializable (the
+// database's, a role's or the URL's) changes nothing: the store's
+// connections use read committed. Under serializable, Take's and Create's
+// losers got serialization failures instead of ErrNotFound and ErrExists.
+func TestNodesSerializableDefault(t *testing.T) {
+	conformance.RunNodes(t, func(t *testing.T, now func() time.Time) (state.Store, state.Store) {
+		u, err := url.Parse(pgtest.Database(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("default_transaction_isolation", "serializable")
+		u.RawQuery = q.Encode()
+		return open(t, u.String(), now), open(t, u.String(), now)
+	})
+}
+
 func schemaVersions(t *testing.T, url string) []int {
 	t.Helper()
 	ctx := context.Background()
