@@ -40,6 +40,22 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 			}
 		}
 	})
+	b.Run("PutParallel", func(b *testing.B) {
+		// Writers of different keys at once, as a node's logins are:
+		// bbolt commits them one by one, PostgreSQL's commits can share
+		// a WAL flush.
+		k := kind("putparallel")
+		var next atomic.Int64
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.Put(bg, k, key(int(next.Add(1))), value, later()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 	b.Run("Create", func(b *testing.B) {
 		k := kind("create")
 		for i := 0; i < b.N; i++ {
