@@ -239,9 +239,12 @@ func (s *Store) Sweep(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for n < limit {
 		batch := min(limit-n, sweepBatch)
-		tag, err := s.pool.Exec(ctx, `DELETE FROM mcfed_state WHERE (kind, key) IN (
-				SELECT kind, key FROM mcfed_state WHERE expires <= $1
-				ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED)
+		// By ctid (the rows are locked, so it holds still): deleting by
+		// (kind, key) IN (...) made PostgreSQL 15 join against every
+		// expired row, 166 ms a batch with 150,000 of them, 0.24 ms so.
+		tag, err := s.pool.Exec(ctx, `DELETE FROM mcfed_state WHERE ctid = ANY(ARRAY(
+				SELECT ctid FROM mcfed_state WHERE expires <= $1
+				ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED))
 			AND expires <= $1`,
 			state.ExpiryNanos(s.now()), batch)
 		if err != nil {
