@@ -42,8 +42,9 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 	})
 	b.Run("PutParallel", func(b *testing.B) {
 		// Writers of different keys at once, as a node's logins are:
-		// bbolt commits them one by one, PostgreSQL's commits can share
-		// a WAL flush.
+		// what a backend's commits can share (the embedded store's
+		// committer groups waiting writes; PostgreSQL's commits share
+		// WAL flushes).
 		k := kind("putparallel")
 		var next atomic.Int64
 		b.SetParallelism(4)
