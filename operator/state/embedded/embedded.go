@@ -18,7 +18,8 @@ import (
 )
 
 // Store is a state.Store on one bbolt file: a bucket per kind, each value
-// prefixed with its expiry (8 bytes, Unix nanoseconds, big-endian).
+// prefixed with its expiry (8 bytes, Unix nanoseconds as state.ExpiryNanos
+// clamps them, big-endian).
 //
 // Writes go through one committer (commit.go), which puts every write
 // waiting at the time into one bbolt transaction: a synced commit costs
@@ -54,7 +55,7 @@ func (s *Store) Close() error {
 
 func encode(value []byte, expires time.Time) []byte {
 	b := make([]byte, 8+len(value))
-	binary.BigEndian.PutUint64(b, uint64(expires.UnixNano()))
+	binary.BigEndian.PutUint64(b, uint64(state.ExpiryNanos(expires)))
 	copy(b[8:], value)
 	return b
 }
@@ -225,12 +226,11 @@ func (s *Store) Scan(ctx context.Context, kind state.Kind, prefix, after []byte,
 	if err := state.Check(kind, []byte{0}, nil); err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		return nil, nil
-	}
 	var out []state.Entry
 	err := s.read(kind, func(b *bolt.Bucket) error {
-		if b == nil {
+		// Inside the transaction, so that a closed store says so even
+		// for an empty page.
+		if b == nil || limit <= 0 {
 			return nil
 		}
 		now := s.now()
