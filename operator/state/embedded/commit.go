@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"errors"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +38,13 @@ func newCommitter(db *bolt.DB) *committer {
 	return c
 }
 
+// panicked carries a write function's panic back to its caller's
+// goroutine, where the caller's recovery (a server's recover middleware)
+// can see it, instead of ending the process in the committer's.
+type panicked struct{ v any }
+
+func (p panicked) Error() string { return "state store: a write panicked" }
+
 // do runs fn in a transaction that has committed when do returns nil.
 func (c *committer) do(fn func(*bolt.Tx) error) error {
 	r := &writeReq{fn: fn, err: make(chan error, 1)}
@@ -47,8 +55,26 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	}
 	c.reqs <- r
 	c.mu.RUnlock()
-	return <-r.err
+	err := <-r.err
+	if p, ok := err.(panicked); ok {
+		panic(p.v)
+	}
+	return err
 }
+
+// run calls r.fn, turning a panic into a panicked error.
+func (r *writeReq) run(tx *bolt.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicked{v}
+		}
+	}()
+	return r.fn(tx)
+}
+
+// errAbort rolls a group's transaction back when one of its writes
+// panicked: what that write did before it panicked must not commit.
+var errAbort = errors.New("a write of the group panicked")
 
 func (c *committer) loop() {
 	defer close(c.done)
@@ -75,11 +101,25 @@ func (c *committer) commit(group []*writeReq) {
 	errs := make([]error, len(group))
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		for i, r := range group {
-			errs[i] = r.fn(tx)
+			if errs[i] = r.run(tx); errors.As(errs[i], new(panicked)) {
+				return errAbort
+			}
 		}
 		return nil
 	})
+	if errors.Is(err, errAbort) && len(group) > 1 {
+		// Commit the others one by one, the panicking one alone too (it
+		// panics again, and its caller learns of it).
+		for _, r := range group {
+			c.commit([]*writeReq{r})
+		}
+		return
+	}
 	for i, r := range group {
+		if errors.Is(err, errAbort) {
+			r.err <- errs[i]
+			continue
+		}
 		if err != nil {
 			r.err <- err
 			continue

@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,5 +54,33 @@ func TestReopen(t *testing.T) {
 	r, err := s.Get(context.Background(), "t.k", []byte("k"))
 	if err != nil || string(r.Value) != "v" || !r.Expires.Equal(exp) {
 		t.Fatalf("after reopening: %q, %v, %v", r.Value, r.Expires, err)
+	}
+}
+
+// TestPanickingUpdateReachesItsCaller: a write function that panics panics
+// in its caller's goroutine, where a server's recovery sees it, not in the
+// committer's (which would end the process); what it wrote before it
+// panicked is not committed, and the store goes on serving.
+func TestPanickingUpdateReachesItsCaller(t *testing.T) {
+	s, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Fatalf("recovered %v, want the write's panic", v)
+			}
+		}()
+		s.Update(ctx, "k", []byte("a"), func(state.Record, bool) (state.Record, error) { panic("boom") })
+		t.Fatal("Update returned after its function panicked")
+	}()
+	if err := s.Put(ctx, "k", []byte("b"), []byte("v"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("the store after a panicking write: %v", err)
+	}
+	if _, err := s.Get(ctx, "k", []byte("a")); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("the panicking write left a record: %v", err)
 	}
 }
