@@ -279,6 +279,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	fs.Var(federation.BoolFlag(&cfg.InsecurePlaintext), "insecure-plaintext", "allow Raft and node-to-node admin traffic without TLS on a non-loopback --raft-addr")
 	fs.StringVar(&cfg.OperatorID, "operator", "", "id of the operator whose Identity Gateway this node is")
 	fs.StringVar(&cfg.OperatorFile, "operator-file", "", "JSON profile of --operator (name, country, currency, networks, ranges, ip_ranges): registered with the node's issuer and public keys at start")
+	fs.StringVar(&cfg.Store, "store", "", "the operator's state store (sessions, codes, tokens, keys): a postgres:// URL its gateway nodes share, or nothing for the embedded one in --data-dir")
 	fs.StringVar(&cfg.KEKFile, "kek-file", "", "file of 32 random bytes that encrypts the operator's keys in its state store; every gateway node of the operator needs the same one (default: one the node makes in --data-dir)")
 	fs.Var(federation.DurationFlag(&cfg.KeyRotation), "key-rotation", "how long a signing key signs before it is replaced (negative: never); the old key stays published until its tokens expire")
 	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator, without which the gateway logs nobody in")
@@ -307,7 +308,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 		{"Joining", []string{"bootstrap", "join", "join-token", "join-token-file", "join-timeout"}},
 		{"Listeners", []string{"raft-addr", "admin-addr", "public-addr", "public-url"}},
 		{"TLS between nodes", []string{"tls-cert", "tls-key", "tls-ca", "insecure-plaintext"}},
-		{"Operator's gateway", []string{"operator", "operator-file", "kek-file", "key-rotation", "smsc-addr", "smsc-system-id",
+		{"Operator's gateway", []string{"operator", "operator-file", "store", "store-file", "kek-file", "key-rotation", "smsc-addr", "smsc-system-id",
 			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode"}},
 		{"Operations", []string{"max-staleness", "trusted-proxies", "log-format", "log-level"}},
 	}

@@ -34,7 +34,7 @@ const configFlag = "config"
 // "-file" form naming a file that holds the value, so that no secret need
 // be on a command line (which any user sees in ps) or in the environment;
 // the config file takes only that form. A new secret flag goes here.
-var secretFlags = []string{"admin-token", "join-token", "smsc-password"}
+var secretFlags = []string{"admin-token", "join-token", "smsc-password", "store"}
 
 // secretPathFlags name files that are themselves secrets (a private key,
 // the key-encryption key): read by the node, not here, but warned of, as a

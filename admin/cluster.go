@@ -23,13 +23,16 @@ func (a *api) getStatus(c *fiber.Ctx) error {
 // for TTLSeconds (default one hour, at most a week). The node's admin
 // token will be operator admin of Operator, or federation admin with
 // FederationAdmin (neither: it holds no role). Voter false admits it as a
-// non-voting member (nil: a voter).
+// non-voting member (nil: a voter). AdditionalGateway admits a further
+// gateway node of an operator that has one (high availability).
 type joinTokenRequest struct {
 	NodeID          string `json:"node_id"`
 	Operator        string `json:"operator"`
 	FederationAdmin bool   `json:"federation_admin"`
 	TTLSeconds      int64  `json:"ttl_seconds"`
 	Voter           *bool  `json:"voter"`
+	// AdditionalGateway: see registry.JoinToken.
+	AdditionalGateway bool `json:"additional_gateway"`
 }
 
 func (a *api) postJoinToken(c *fiber.Ctx) error {
@@ -42,6 +45,9 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	if req.NodeID == "" {
 		return badRequest("node_id is required: a join token admits the node it names")
 	}
+	if req.AdditionalGateway && req.Operator == "" {
+		return badRequest("additional_gateway needs operator: it admits a further gateway node of that operator")
+	}
 	if req.TTLSeconds == 0 {
 		req.TTLSeconds = 3600
 	}
@@ -51,7 +57,8 @@ func (a *api) postJoinToken(c *fiber.Ctx) error {
 	token := randomToken()
 	expires := time.Now().Add(time.Duration(req.TTLSeconds) * time.Second).Unix()
 	t := registry.JoinToken{Hash: registry.HashSecret(token), ExpiresAt: expires, Node: req.NodeID,
-		Operator: req.Operator, FederationAdmin: req.FederationAdmin, NonVoter: req.Voter != nil && !*req.Voter}
+		Operator: req.Operator, FederationAdmin: req.FederationAdmin, NonVoter: req.Voter != nil && !*req.Voter,
+		AdditionalGateway: req.AdditionalGateway}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), registry.MustEncode(registry.CmdPutJoinToken, t)); err != nil {
 		return withOnce(err, fiber.Map{"token": token, "expires_at": expires, "node_id": req.NodeID})
 	}

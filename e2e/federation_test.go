@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,11 @@ type node struct {
 	// Fixed at the first start, so that a restarted node is where its
 	// peers and the registry expect it.
 	raftAddr, adminAddr, publicAddr string
+	// more are flags of every start beyond the harness's; issuer, when
+	// set, is the operator's issuer instead of the node's public URL (a
+	// node behind a load balancer: --public-url is in more).
+	more   []string
+	issuer string
 }
 
 func (n *node) adminURL() string {
@@ -119,16 +125,32 @@ func (n *node) adminURL() string {
 
 func (n *node) publicURL() string { return "http://" + n.publicAddr }
 
+// operatorIssuer is the issuer the node's operator record should carry.
+func (n *node) operatorIssuer() string {
+	if n.issuer != "" {
+		return n.issuer
+	}
+	return n.publicURL()
+}
+
 // addNode starts a node for op: it bootstraps the federation if it is the
 // first, otherwise it joins through a running member with a fresh join
 // token, as an operator joining the consortium would. It returns once the
 // node is ready and its operator record is in its replica.
 func (f *federation) addNode(op demoOperator) *node {
 	f.t.Helper()
+	return f.addNodeAs("node-"+op.ID, op, "", nil)
+}
+
+// addNodeAs is addNode for a node named id with more flags on every
+// start and, when issuer is not "", that issuer for its operator.
+func (f *federation) addNodeAs(id string, op demoOperator, issuer string, more []string) *node {
+	f.t.Helper()
 	ports := freePorts(f.t, 3)
-	n := &node{f: f, id: "node-" + op.ID, op: op, dir: filepath.Join(f.dir, op.ID),
-		logPath: filepath.Join(f.dir, op.ID+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2],
-		adminToken: f.adminToken}
+	name := strings.TrimPrefix(id, "node-")
+	n := &node{f: f, id: id, op: op, dir: filepath.Join(f.dir, name),
+		logPath: filepath.Join(f.dir, name+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2],
+		adminToken: f.adminToken, more: more, issuer: issuer}
 	if f.ownTokens {
 		n.adminToken = "e2e-admin-" + op.ID + "-" + randomHex(16)
 	}
@@ -178,6 +200,7 @@ func (n *node) flags() []string {
 	if n.certFile != "" {
 		flags = append(flags, "--tls-cert", n.certFile, "--tls-key", n.keyFile, "--tls-ca", n.caFile)
 	}
+	flags = append(flags, n.more...)
 	return append(flags, n.f.phone.smscFlags(n.op.Sender)...)
 }
 
@@ -231,7 +254,7 @@ func (n *node) waitOperator() {
 	err := poll(replicaTimeout, func() (bool, error) {
 		var o operatorRecord
 		err := n.admin("GET", "/v1/operators/"+n.op.ID, nil, &o)
-		return err == nil && o.Issuer == n.publicURL() && o.Status == "active", err
+		return err == nil && o.Issuer == n.operatorIssuer() && o.Status == "active", err
 	})
 	if err != nil {
 		n.f.t.Fatalf("%s never registered operator %s: %v", n.id, n.op.ID, err)
@@ -275,7 +298,8 @@ func (n *node) joinToken(id, operator string) string {
 		Token string `json:"token"`
 	}
 	err := poll(electionTimeout, func() (bool, error) {
-		err := n.admin("POST", "/v1/cluster/join-tokens", map[string]any{"node_id": id, "operator": operator, "ttl_seconds": 600}, &out)
+		err := n.admin("POST", "/v1/cluster/join-tokens", map[string]any{"node_id": id, "operator": operator, "ttl_seconds": 600,
+			"additional_gateway": n.f.additionalGateway(operator)}, &out)
 		return err == nil || statusOf(err) != 503, err
 	})
 	if err == nil && out.Token == "" {
@@ -314,6 +338,17 @@ func (f *federation) member() *node {
 	}
 	f.t.Fatal("no node of the federation runs")
 	return nil
+}
+
+// additionalGateway says whether operator has a node already: a node
+// joining for it is a further gateway node (registry.JoinToken).
+func (f *federation) additionalGateway(operator string) bool {
+	for _, n := range f.nodes {
+		if n.op.ID == operator {
+			return true
+		}
+	}
+	return false
 }
 
 // live are the running nodes.

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/mcfed/mcfed/internal/pgtest"
 )
 
 // mcfedBin is the mcfed binary the tests run, built once by TestMain.
@@ -31,7 +33,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: building mcfed:", err)
 		return 1
 	}
-	return m.Run()
+	// The PostgreSQL cluster the tests start, if any, stops with them.
+	return pgtest.Run(m)
 }
 
 func build(out string) error {

@@ -68,6 +68,11 @@ type Config struct {
 	// file to read it from instead.
 	Operator     *OperatorProfile
 	OperatorFile string
+	// Store is where the operator's node-local state lives: "" for the
+	// embedded store in DataDir (state.db, one node), or a postgres:// URL
+	// that all of the operator's gateway nodes share (several nodes
+	// behind one issuer). It needs OperatorID.
+	Store string
 	// KEKFile is the file of the 32-byte key-encryption key with which the
 	// operator's keys are kept in the state store (keyvault.go); every
 	// gateway node of the operator needs the same one. Empty: a key the
@@ -181,6 +186,10 @@ func (c *Config) validate() error {
 			"this node at, e.g. https://mc.example.net", c.PublicAddr)},
 		{c.PublicURL != "" && publicURLProblem(c.PublicURL) != "", fmt.Sprintf("--public-url %q: %s", c.PublicURL, publicURLProblem(c.PublicURL))},
 		{c.JoinTimeout < 0, "--join-timeout must not be negative"},
+		{c.Store != "" && !sharedStore(c.Store), "--store: want a postgres:// URL (or nothing, for the embedded store in --data-dir)"},
+		{c.Store != "" && c.OperatorID == "", "--store needs --operator: it holds an operator's state"},
+		{sharedStore(c.Store) && c.KEKFile == "", "--store postgres://... needs --kek-file, the same on every node of the operator: " +
+			"the operator's keys are kept there encrypted with it"},
 		{c.Join != "" && !joinURLValid(c.Join), fmt.Sprintf("--join %q: want a member's admin URL, e.g. https://10.0.0.1:7001", c.Join)},
 	}
 	var errs []error

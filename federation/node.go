@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.subs, err = openSubscribers(cfg.DataDir); err != nil {
 			return nil, err
 		}
-		if n.state, err = openState(cfg.DataDir); err != nil {
+		if n.state, err = openState(ctx, cfg); err != nil {
 			return nil, err
 		}
 		if n.keys, n.sealing, n.vault, err = openOperatorKeys(ctx, cfg, n.state, liveRegistry{rn}); err != nil {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/state/embedded"
+	"github.com/mcfed/mcfed/operator/state/postgres"
 )
 
 // stateFile is the operator's node-local state store in the data
@@ -16,8 +18,25 @@ import (
 // keeps it embedded.
 const stateFile = "state.db"
 
-func openState(dataDir string) (state.Store, error) {
-	s, err := embedded.Open(filepath.Join(dataDir, stateFile), state.Options{})
+// sharedStore reports whether url names a store the operator's nodes
+// share (PostgreSQL).
+func sharedStore(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// openState opens the node's state store: the PostgreSQL database of
+// cfg.Store, or the embedded one in the data directory.
+func openState(ctx context.Context, cfg Config) (state.Store, error) {
+	if sharedStore(cfg.Store) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := postgres.Open(ctx, cfg.Store, state.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("state store (--store): %w", err)
+		}
+		return s, nil
+	}
+	s, err := embedded.Open(filepath.Join(cfg.DataDir, stateFile), state.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}

@@ -40,8 +40,15 @@ type JoinToken struct {
 	// registry and serves from it, and forwards writes, but never votes
 	// nor leads, so it can never author an entry (see DESIGN.md, Raft's
 	// trust model). The default is a voter.
-	NonVoter bool   `json:"non_voter,omitempty"`
-	UsedBy   string `json:"used_by,omitempty"`
+	NonVoter bool `json:"non_voter,omitempty"`
+	// AdditionalGateway admits the node as a further gateway node of
+	// Operator when the operator has one already: several nodes behind one
+	// issuer, sharing the operator's state store and key-encryption key.
+	// Without it a second node for an operator is refused, so that a token
+	// meant for one node cannot add another that would act for the
+	// operator unnoticed.
+	AdditionalGateway bool   `json:"additional_gateway,omitempty"`
+	UsedBy            string `json:"used_by,omitempty"`
 	Meta
 }
 
@@ -261,7 +268,7 @@ func expiredJoinTokens(txn *memdb.Txn, now int64) []*JoinToken {
 // credentials, with the operator and role the token t grants (not what the
 // node asks for).
 func admitNode(tx *writeTxn, t *JoinToken, u *UseJoinToken) error {
-	if t.Operator != "" {
+	if t.Operator != "" && !t.AdditionalGateway {
 		it, err := tx.Get(tableCredentials, "operator", t.Operator)
 		if err != nil {
 			return err

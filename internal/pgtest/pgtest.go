@@ -43,6 +43,12 @@ var (
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain that does more after the tests: it runs
+// them, stops the cluster it started, and returns m.Run's code.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	if local != nil {
@@ -50,7 +56,7 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Database returns the URL of a new, empty database, dropped when t ends.
