@@ -8,10 +8,10 @@ import (
 	"math"
 	"net/url"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -168,7 +168,11 @@ func (g *Gateway) authenticateAssertion(ctx context.Context, form url.Values, e 
 	}
 	// Last, once everything else holds: a refused assertion does not spend
 	// its jti.
-	if !g.clientAuth.seen.claim(sp.ClientID+"\x00"+c.JTI, seconds(*c.Exp).Add(assertionSkew), now) {
+	fresh, err := g.claimAssertion(ctx, sp.ClientID+"\x00"+c.JTI, seconds(*c.Exp).Add(assertionSkew))
+	if err != nil {
+		return nil, ErrServerError(fmt.Errorf("recording an assertion's jti: %w", err))
+	}
+	if !fresh {
 		return nil, errBadAssertion("its jti was already used: make a new assertion for each request")
 	}
 	return sp, nil
@@ -215,11 +219,10 @@ func seconds(v float64) time.Time {
 // operator's node serves.
 type clientAuthState struct {
 	keys *spKeySets
-	seen *replaySet
 }
 
 func newClientAuthState() *clientAuthState {
-	return &clientAuthState{keys: newSPKeySets(), seen: newReplaySet()}
+	return &clientAuthState{keys: newSPKeySets()}
 }
 
 // verify checks the assertion's signature with the SP's keys, fetching
@@ -248,34 +251,17 @@ func (s *clientAuthState) verify(ctx context.Context, f *jwksFetcher, sp *regist
 	return payload, nil
 }
 
-// replaySet remembers the assertions used (client and jti) until they
-// expire, so each is good for one request (OIDC Core §9: jti).
-type replaySet struct {
-	mu    sync.Mutex
-	m     map[string]time.Time
-	swept time.Time
-}
-
-func newReplaySet() *replaySet { return &replaySet{m: map[string]time.Time{}} }
-
-// claim records key until expires and reports whether it was new: of
-// concurrent claims of one key, one wins.
-func (s *replaySet) claim(key string, expires, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Sweep once a minute: memory follows the assertions of the last
-	// assertionMaxAhead, not every one ever made.
-	if now.Sub(s.swept) > time.Minute {
-		s.swept = now
-		for k, exp := range s.m {
-			if !now.Before(exp) {
-				delete(s.m, k)
-			}
-		}
+// claimAssertion records the assertion key (client and jti) until expires
+// and reports whether it was new: of the claims of one key on any of the
+// operator's nodes, one wins (OIDC Core §9: jti).
+func (g *Gateway) claimAssertion(ctx context.Context, key string, expires time.Time) (bool, error) {
+	k := tokenKey("mcfed-jti\x00" + key)
+	err := g.cfg.Store.Create(ctx, "idgw.jti", k[:], nil, expires)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, state.ErrExists):
+		return false, nil
 	}
-	if exp, ok := s.m[key]; ok && now.Before(exp) {
-		return false
-	}
-	s.m[key] = expires
-	return true
+	return false, err
 }

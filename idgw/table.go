@@ -19,6 +19,7 @@ import (
 // began and a restart logs no one out. None of it enters the registry.
 type Store interface {
 	Put(ctx context.Context, kind state.Kind, key, value []byte, expires time.Time) error
+	Create(ctx context.Context, kind state.Kind, key, value []byte, expires time.Time) error
 	Get(ctx context.Context, kind state.Kind, key []byte) (state.Record, error)
 	Take(ctx context.Context, kind state.Kind, key []byte) (state.Record, error)
 	Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error)
