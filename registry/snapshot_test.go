@@ -261,13 +261,14 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 		5: {tableDisputes},
 		6: {tableApprovalRules, tableProposals},
 		7: {tableWrites, tableAuditRules},
+		8: {tableVoterRules},
 	}
 	got := map[int][]string{}
 	for _, tb := range laterTables() {
 		got[tb.since] = append(got[tb.since], tb.name)
 	}
-	if !reflect.DeepEqual(got, want) || snapshotVersion != 7 {
-		t.Fatalf("tables by format version: %v (current %d), want %v (current 7)", got, snapshotVersion, want)
+	if !reflect.DeepEqual(got, want) || snapshotVersion != 8 {
+		t.Fatalf("tables by format version: %v (current %d), want %v (current 8)", got, snapshotVersion, want)
 	}
 }
 
