@@ -71,7 +71,8 @@ func (f *testFed) waitSuffrage(i int, want map[string]bool) {
 // admin promotes it in place of a voter, which becomes a non-voter. The
 // promotion is refused with a problem for an unknown node, a voter, a
 // node the leader cannot hear, and another role than federation admin. With TLS, the
-// promoted node's connections count: it leads, and commits.
+// promoted node's connections count: it leads and commits, also to a
+// non-voter that was away while it was promoted.
 func TestPromotionByAdmin(t *testing.T) {
 	f, ca := startTLSFed(t, 3)
 	var rules admin.VoterRulesBody
@@ -115,6 +116,9 @@ func TestPromotionByAdmin(t *testing.T) {
 		t.Fatalf("the porting authority's promotion: %v", err)
 	}
 	// A non-voter the leader no longer hears from is not caught up.
+	n5cfg := f.nodes[n5].cfg
+	n5cfg.Join, n5cfg.JoinToken = "", ""
+	n5cfg.RaftAddr, n5cfg.AdminAddr = f.nodes[n5].Raft().Addr(), strings.TrimPrefix(f.nodes[n5].AdminURL(), "https://")
 	f.nodes[n5].Close()
 	f.nodes[n5] = nil
 	f.waitFor("the stopped non-voter to count as not caught up", func() bool {
@@ -174,6 +178,13 @@ func TestPromotionByAdmin(t *testing.T) {
 		return false
 	})
 	f.do(n4, "PUT", "/v1/scopes/led-by-n4", registry.Scope{Name: "led-by-n4"}, nil)
+	// n5 was away while n4 was promoted: its configuration says n4 does
+	// not vote, so it takes a member's word that n4 leads.
+	restarted, err := Start(context.Background(), n5cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.nodes[n5] = restarted
 	for i, n := range f.nodes {
 		if n != nil {
 			f.waitFor(fmt.Sprintf("node %d to apply n4's write", i), func() bool { return n.Raft().Registry().Scope("led-by-n4") != nil })

@@ -276,8 +276,8 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 // this build reads, or no snapshot at all is refused, saying which.
 func TestRestoreRefusesFormatsItCannotRead(t *testing.T) {
 	for in, want := range map[string]string{
-		snapshotPrefix + "8":    "this build reads 2 to 7",
-		snapshotPrefix + "1":    "this build reads 2 to 7",
+		snapshotPrefix + "9":    "this build reads 2 to 8",
+		snapshotPrefix + "1":    "this build reads 2 to 8",
 		"not a snapshot at all": "not a registry snapshot",
 	} {
 		if _, err := Restore(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
