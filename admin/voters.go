@@ -112,16 +112,30 @@ func (a *api) promote(c *fiber.Ctx) error {
 		return err
 	}
 	if _, err := a.c.Apply(c.UserContext(), presented(c), cmd); err != nil {
-		return err
+		return err // a proposal, with k of n approvals: carried out when approved
 	}
-	if err := mc.Promote(id); err != nil && !errors.Is(err, raft.ErrAlreadyVoter) {
+	if err := a.carryOutPromotion(registry.Promotion{Node: id, Replaces: body.Replaces}); err != nil {
 		return err
-	}
-	if body.Replaces != "" {
-		if err := mc.Demote(body.Replaces); err != nil && !errors.Is(err, raft.ErrNotVoter) {
-			return err
-		}
 	}
 	st := a.c.Status(a.cfg.MaxStaleness)
 	return c.JSON(fiber.Map{"promoted": id, "replaces": body.Replaces, "members": st.Members})
+}
+
+// carryOutPromotion changes Raft's configuration as a promotion the
+// registry applied says, on the leader: what is done already is not an
+// error (the leader's reconciliation may have been first).
+func (a *api) carryOutPromotion(p registry.Promotion) error {
+	mc, ok := a.cfg.Cluster.(MembershipChanger)
+	if !ok {
+		return newProblem(501, "not-implemented", "this node cannot change Raft's membership")
+	}
+	if err := mc.Promote(p.Node); err != nil && !errors.Is(err, raft.ErrAlreadyVoter) {
+		return err
+	}
+	if p.Replaces != "" {
+		if err := mc.Demote(p.Replaces); err != nil && !errors.Is(err, raft.ErrNotVoter) {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,12 +27,14 @@ func startTLSFed(t *testing.T, n int) (*testFed, *testca.CA) {
 	return f, ca
 }
 
-// addNode joins node id to f with a default join token (no "voter"), and
-// returns its index.
+// addNode joins node id to f with a default join token (no "voter"), with
+// a certificate of ca if set, and returns its index.
 func (f *testFed) addNode(ca *testca.CA, id string) int {
 	f.t.Helper()
 	cfg := testNodeConfig(f.t, id, filepath.Join(f.t.TempDir(), id))
-	cfg.RaftTLS = ca.NodeTLS(f.t, id, ca.Pool)
+	if ca != nil {
+		cfg.RaftTLS = ca.NodeTLS(f.t, id, ca.Pool)
+	}
 	cfg.Join, cfg.JoinToken = f.nodes[0].AdminURL(), f.joinToken(0, id, "")
 	n, err := Start(context.Background(), cfg)
 	if err != nil {
@@ -87,11 +90,11 @@ func TestPromotionByAdmin(t *testing.T) {
 	n5 := f.addNode(ca, "n5")
 	want := map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false, "n5": false}
 	f.waitSuffrage(n4, want)
+	f.waitSuffrage(n5, want) // its log holds the configuration: it restarts a member
 
-	l := f.leader()
 	promote := func(id string, body any) *client.APIError {
 		t.Helper()
-		err := f.admin(l).Do(context.Background(), "POST", "/v1/cluster/members/"+id+"/promote", body, nil)
+		err := f.admin(f.leader()).Do(context.Background(), "POST", "/v1/cluster/members/"+id+"/promote", body, nil)
 		if err == nil {
 			return nil
 		}
@@ -111,7 +114,7 @@ func TestPromotionByAdmin(t *testing.T) {
 	}
 	// Another role may not.
 	opToken := f.issue(0, registry.RolePortingAuthority, "")
-	err := (&client.Admin{Base: f.nodes[l].AdminURL(), Token: opToken, HTTP: f.httpc}).Do(context.Background(), "POST", "/v1/cluster/members/n4/promote", nil, nil)
+	err := (&client.Admin{Base: f.nodes[f.leader()].AdminURL(), Token: opToken, HTTP: f.httpc}).Do(context.Background(), "POST", "/v1/cluster/members/n4/promote", nil, nil)
 	if statusOf(err) != 403 {
 		t.Fatalf("the porting authority's promotion: %v", err)
 	}
@@ -122,20 +125,27 @@ func TestPromotionByAdmin(t *testing.T) {
 	f.nodes[n5].Close()
 	f.nodes[n5] = nil
 	f.waitFor("the stopped non-voter to count as not caught up", func() bool {
-		return errors.Is(f.nodes[l].Raft().CheckPromotion("n5", ""), raft.ErrNotCaughtUp)
+		return errors.Is(f.nodes[f.leader()].Raft().CheckPromotion("n5", ""), raft.ErrNotCaughtUp)
 	})
 	if p := promote("n5", nil); p == nil || p.Status != 409 || !strings.HasSuffix(p.Problem.Type, "not-caught-up") {
 		t.Fatalf("promote n5, stopped: %+v, want 409 not-caught-up", p)
 	}
 
-	// n4 in place of a voter that is not the leader.
-	replaced := "n3"
-	if l == 2 {
-		replaced = "n2"
-	}
-	if p := promote("n4", admin.PromoteBody{Replaces: replaced}); p != nil {
-		t.Fatalf("promote n4: %d %s", p.Status, p.Problem.Detail)
-	}
+	// n4 in place of a voter that is not the leader (asked again if the
+	// leadership moved meanwhile: 421, or the leader named; or if a busy
+	// machine delayed heartbeats past the window: not caught up).
+	var replaced string
+	f.waitFor("n4 promoted in place of a follower", func() bool {
+		replaced = "n3"
+		if f.leader() == 2 {
+			replaced = "n2"
+		}
+		p := promote("n4", admin.PromoteBody{Replaces: replaced})
+		if p != nil && p.Status != 421 && !strings.HasSuffix(p.Problem.Type, "quorum-at-risk") && !strings.HasSuffix(p.Problem.Type, "not-caught-up") {
+			t.Fatalf("promote n4: %d %s", p.Status, p.Problem.Detail)
+		}
+		return p == nil
+	})
 	want = map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true, "n5": false}
 	want[replaced] = false
 	for i, n := range f.nodes {
@@ -157,7 +167,7 @@ func TestPromotionByAdmin(t *testing.T) {
 		}
 	}
 	var audit registry.Page[registry.AuditEntry]
-	f.do(l, "GET", "/v1/audit?key=n4&consistent=true", nil, &audit)
+	f.do(n4, "GET", "/v1/audit?key=n4&consistent=true", nil, &audit)
 	var found bool
 	for _, e := range audit.Items {
 		found = found || e.Command == "promote_node" && e.Outcome == registry.OutcomeApplied && e.Author.Role == registry.RoleFederationAdmin
@@ -214,44 +224,86 @@ func TestLostVoterReplacedByStandby(t *testing.T) {
 	want[lost] = false
 	f.waitSuffrage(n5, want)
 	f.waitSuffrage(n4, want)
-	lead := f.leader()
 	rules := f.nodes[n5].Raft().Registry().VoterRules()
 	if !slices.Contains(rules.Voters, "n4") || !slices.Equal(rules.Standby, []string{lost}) || rules.LastPromotion == 0 {
 		t.Fatalf("the rules after the promotion: %+v", rules)
 	}
-	if m := f.nodes[lead].Raft().Metrics(); m.AutomaticPromotions != 1 || m.Demotions != 1 {
-		t.Fatalf("the leader counted %d automatic promotions and %d demotions, want 1 and 1", m.AutomaticPromotions, m.Demotions)
-	}
-	var audit registry.Page[registry.AuditEntry]
-	f.do(lead, "GET", "/v1/audit?key=n4&consistent=true", nil, &audit)
-	var by string
-	for _, e := range audit.Items {
-		if e.Command == "promote_node" && e.Outcome == registry.OutcomeApplied {
-			by = e.Author.Credential
+	// Counted by the leader that made each change, once: a change whose
+	// leader lost the leadership before it was committed is committed by
+	// the next, uncounted (a busy machine makes leaders come and go).
+	var automatic, demotions uint64
+	for _, n := range f.nodes {
+		if n != nil {
+			m := n.Raft().Metrics()
+			automatic, demotions = automatic+m.AutomaticPromotions, demotions+m.Demotions
 		}
 	}
-	if by != registry.NodeCredentialID(f.nodes[lead].cfg.NodeID) {
-		t.Fatalf("the promotion's author in the audit log: %q, want the leader's node", by)
+	if automatic > 1 || demotions > 1 || automatic+demotions == 0 {
+		t.Fatalf("the leaders counted %d automatic promotions and %d demotions, want 1 and 1", automatic, demotions)
+	}
+	var audit registry.Page[registry.AuditEntry]
+	f.do(n5, "GET", "/v1/audit?key=n4&consistent=true", nil, &audit)
+	var by []string
+	for _, e := range audit.Items {
+		if e.Command == "promote_node" && e.Outcome == registry.OutcomeApplied {
+			by = append(by, e.Author.Credential)
+		}
+	}
+	if len(by) != 1 || !strings.HasPrefix(by[0], "node:") || by[0] == registry.NodeCredentialID(lost) || by[0] == registry.NodeCredentialID("n4") {
+		t.Fatalf("the promotion's authors in the audit log: %q, want one, the node of a voter that stayed", by)
 	}
 	f.do(n5, "PUT", "/v1/scopes/after-promotion", registry.Scope{Name: "after-promotion"}, nil)
 
-	// Of the voters now, stop the promoted one: demoting the other
-	// follower would leave one voter in contact of two.
-	other := ""
-	for id, v := range want {
-		if v && id != "n4" && id != f.nodes[lead].cfg.NodeID {
-			other = id
-		}
-	}
+	// Of the voters now, stop the promoted one: demoting the follower
+	// that stays would leave one voter in contact of two.
 	f.nodes[n4].Close()
 	f.nodes[n4] = nil
+	var lead int
+	var other string
 	f.waitFor("a demotion to be refused for the quorum", func() bool {
+		lead = f.leader()
+		for id, v := range want {
+			if v && id != "n4" && id != f.nodes[lead].cfg.NodeID {
+				other = id
+			}
+		}
 		return errors.Is(f.nodes[lead].Raft().CheckDemotion(other), raft.ErrQuorumAtRisk)
 	})
-	if err := f.nodes[lead].Raft().Demote(other); !errors.Is(err, raft.ErrQuorumAtRisk) {
+	if err := f.nodes[lead].Raft().Demote(other); !errors.Is(err, raft.ErrQuorumAtRisk) && !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("demoting %s with a voter out of contact: %v", other, err)
 	}
-	if !f.suffrage(lead)[other] {
+	if !f.suffrage(n5)[other] {
 		t.Fatalf("%s was demoted with a voter out of contact", other)
+	}
+}
+
+// TestPromotionUnderApprovals: with two approvals required, the federation
+// admin's promotion is a proposal (202) that changes no vote; the second
+// admin's approval on the leader carries it out.
+func TestPromotionUnderApprovals(t *testing.T) {
+	f := startFed(t, 3)
+	f.do(0, "PUT", "/v1/cluster/voters", map[string]any{"voters": []string{"n1", "n2", "n3"}}, nil)
+	n4 := f.addNode(nil, "n4")
+	f.waitSuffrage(n4, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false})
+	fed2 := f.issue(0, registry.RoleFederationAdmin, "")
+	f.do(0, "PUT", "/v1/approval-rules", admin.ApprovalRulesBody{ApprovalsRequired: 2}, nil)
+
+	l := f.leader()
+	status, body := f.rawCall(l, f.fedToken, "POST", "/v1/cluster/members/n4/promote", map[string]any{})
+	var proposed struct {
+		Proposal admin.ProposalResponse `json:"proposal"`
+	}
+	if err := json.Unmarshal(body, &proposed); err != nil || status != http.StatusAccepted || proposed.Proposal.What != "promote_node" {
+		t.Fatalf("a promotion with k=2: %d %s, want 202 with the proposal", status, body)
+	}
+	if f.suffrage(l)["n4"] {
+		t.Fatal("a proposed promotion made n4 a voter")
+	}
+	l = f.leader()
+	if status, body := f.rawCall(l, fed2, "POST", "/v1/approvals/"+proposed.Proposal.ID+"/approve", nil); status != http.StatusOK {
+		t.Fatalf("approving the promotion: %d %s", status, body)
+	}
+	for i := range f.nodes {
+		f.waitSuffrage(i, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true})
 	}
 }

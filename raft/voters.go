@@ -86,8 +86,13 @@ func (c *contacts) get(id hraft.ServerID) peerContact {
 	return c.m[id]
 }
 
-// voterCounters count the changes of suffrage this node made as leader.
+// voterCounters count the changes of suffrage this node made as leader;
+// mu makes one change at a time, from its check to Raft's answer: the
+// admin's promotion and the leader's reconciliation of the rules it just
+// recorded race for the same change, and the second must find it made
+// rather than fail on a configuration changed under it.
 type voterCounters struct {
+	mu                               sync.Mutex
 	promotions, automatic, demotions atomic.Uint64
 }
 
@@ -202,6 +207,8 @@ func (n *Node) CheckPromotion(id, replaces string) error {
 // certificate binding unchanged), if the configuration is still the one
 // checked. It must run on the leader.
 func (n *Node) Promote(id string) error {
+	n.voterCounts.mu.Lock()
+	defer n.voterCounts.mu.Unlock()
 	if err := n.CheckPromotion(id, ""); err != nil {
 		return err
 	}
@@ -250,6 +257,8 @@ func (n *Node) demotion(id string) (hraft.Server, uint64, error) {
 // configuration is still the one checked: it stays a member and keeps
 // replicating. It must run on the leader.
 func (n *Node) Demote(id string) error {
+	n.voterCounts.mu.Lock()
+	defer n.voterCounts.mu.Unlock()
 	s, idx, err := n.demotion(id)
 	if err != nil {
 		return err
