@@ -73,7 +73,8 @@ func (f *testFed) waitSuffrage(i int, want map[string]bool) {
 // node joining with a voter's token joins as a non-voter; the federation
 // admin promotes it in place of a voter, which becomes a non-voter. The
 // promotion is refused with a problem for an unknown node, a voter, a
-// node the leader cannot hear, and another role than federation admin. With TLS, the
+// node the leader cannot hear, another role than federation admin, and on
+// a follower (421). With TLS, the
 // promoted node's connections count: it leads and commits, also to a
 // non-voter that was away while it was promoted.
 func TestPromotionByAdmin(t *testing.T) {
@@ -112,6 +113,12 @@ func TestPromotionByAdmin(t *testing.T) {
 			t.Fatalf("promote %s: %+v, want %d %s", c.id, p, c.status, c.kind)
 		}
 	}
+	// Only the leader knows how far the followers are: a follower says
+	// where to go.
+	f.waitFor("a follower to answer a promotion 421", func() bool {
+		err := f.admin(f.follower()).Do(context.Background(), "POST", "/v1/cluster/members/n1/promote", nil, nil)
+		return statusOf(err) == 421
+	})
 	// Another role may not.
 	opToken := f.issue(0, registry.RolePortingAuthority, "")
 	err := (&client.Admin{Base: f.nodes[f.leader()].AdminURL(), Token: opToken, HTTP: f.httpc}).Do(context.Background(), "POST", "/v1/cluster/members/n4/promote", nil, nil)
