@@ -300,15 +300,14 @@ func (n *Node) ManageVoters(ctx context.Context, log *slog.Logger) {
 		if leaderSince.IsZero() {
 			leaderSince = time.Now()
 		}
-		rules := n.Registry().VoterRules()
-		if rules == nil {
-			continue
+		if n.Registry().VoterRules() == nil {
+			continue // none set: join tokens alone decide
 		}
+		// Judge by the rules as of every entry committed before the term.
 		if err := n.caughtUpAsLeader(ctx); err != nil {
 			continue
 		}
-		rules = n.Registry().VoterRules()
-		n.replaceLost(ctx, rules, leaderSince, log, warned)
+		n.replaceLost(ctx, n.Registry().VoterRules(), leaderSince, log, warned)
 		n.reconcileVoters(n.Registry().VoterRules(), log, warned)
 	}
 }
