@@ -174,6 +174,7 @@ func New(cfg Config) *fiber.App {
 	v1.Get("/cluster/status", a.getStatus)
 	v1.Post("/cluster/join-tokens", a.postJoinToken)
 	v1.Delete("/cluster/nodes/:id", a.deleteNode)
+	a.voterRoutes(v1)
 	a.registryRoutes(v1)
 	a.credentialRoutes(v1)
 	a.disputeRoutes(v1)

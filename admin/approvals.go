@@ -248,6 +248,14 @@ func (a *api) decideProposal(c *fiber.Ctx, decision string) error {
 	if p := reg.Proposal(id); p != nil && decision == registry.DecideApprove {
 		leaving = membersLeaving(reg, p)
 	}
+	var promotion *registry.Promotion
+	if p := reg.Proposal(id); p != nil && decision == registry.DecideApprove {
+		promotion = promotionOf(p)
+	}
+	if promotion != nil && !a.c.IsLeader() {
+		// Its application changes Raft's voters, which the leader does.
+		return newProblem(421, "not-leader", "this proposal promotes a node: approve it through the leader's admin API (see /v1/cluster/status)")
+	}
 	if len(leaving) > 0 {
 		// The proposal takes nodes out of the registry; whoever applies
 		// it takes them out of Raft too, as DELETE /v1/cluster/nodes
@@ -276,8 +284,22 @@ func (a *api) decideProposal(c *fiber.Ctx, decision string) error {
 				return err
 			}
 		}
+		if promotion != nil {
+			if err := a.carryOutPromotion(*promotion); err != nil {
+				return err
+			}
+		}
 	}
 	return c.JSON(proposalView(reg, p))
+}
+
+// promotionOf is the promotion a proposal makes, or nil.
+func promotionOf(p *registry.Proposal) *registry.Promotion {
+	var pr registry.Promotion
+	if len(p.Command) < 2 || registry.CommandType(p.Command[0]) != registry.CmdPromoteNode || json.Unmarshal(p.Command[2:], &pr) != nil {
+		return nil
+	}
+	return &pr
 }
 
 // membersLeaving are the nodes a proposal removes from the registry, whom

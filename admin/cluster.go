@@ -16,6 +16,7 @@ func (a *api) getStatus(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{
 		"raft":     st,
 		"registry": fiber.Map{"applied_index": reg.AppliedIndex(), "ported_numbers": reg.PortedCount()},
+		"voters":   voterRulesBody(reg.VoterRules()),
 	})
 }
 

@@ -39,6 +39,10 @@ func problemFor(err error) problem.Details {
 	}
 	var remote *raft.RemoteError
 	var fe *fiber.Error
+	var me *raft.MembershipError
+	if errors.As(err, &me) {
+		return membershipProblem(me)
+	}
 	switch {
 	case errors.Is(err, raft.ErrNotLeader):
 		return newProblem(503, "no-leader", err.Error()).Problem
@@ -60,4 +64,20 @@ func problemFor(err error) problem.Details {
 		return newProblem(fe.Code, kind, fe.Message).Problem
 	}
 	return newProblem(500, "internal", "internal error; the node's log has the details").Problem
+}
+
+// membershipProblem answers a promotion or demotion that Raft's
+// configuration or the followers' state refused.
+func membershipProblem(e *raft.MembershipError) problem.Details {
+	switch {
+	case errors.Is(e, raft.ErrUnknownMember):
+		return newProblem(404, "unknown-member", e.Error()).Problem
+	case errors.Is(e, raft.ErrAlreadyVoter):
+		return newProblem(409, "already-voter", e.Error()).Problem
+	case errors.Is(e, raft.ErrNotVoter):
+		return newProblem(409, "not-voter", e.Error()).Problem
+	case errors.Is(e, raft.ErrNotCaughtUp):
+		return newProblem(409, "not-caught-up", e.Error()).Problem
+	}
+	return newProblem(409, "quorum-at-risk", e.Error()).Problem
 }

@@ -142,17 +142,31 @@ func (f *federation) addNode(op demoOperator) *node {
 	return f.addNodeAs("node-"+op.ID, op, "", nil)
 }
 
+// addReplica starts a node that serves no operator (a consortium's
+// node: discovery and a replica of the registry), joining as addNode does.
+func (f *federation) addReplica(id string) *node {
+	f.t.Helper()
+	return f.addNamed(id, id, demoOperator{}, "", nil)
+}
+
 // addNodeAs is addNode for a node named id with more flags on every
 // start and, when issuer is not "", that issuer for its operator.
 func (f *federation) addNodeAs(id string, op demoOperator, issuer string, more []string) *node {
 	f.t.Helper()
+	return f.addNamed(id, strings.TrimPrefix(id, "node-"), op, issuer, more)
+}
+
+// addNamed starts node id for op ("" ID: none), its files named name,
+// with more flags on every start and, when issuer is not "", that issuer
+// for its operator.
+func (f *federation) addNamed(id, name string, op demoOperator, issuer string, more []string) *node {
+	f.t.Helper()
 	ports := freePorts(f.t, 3)
-	name := strings.TrimPrefix(id, "node-")
 	n := &node{f: f, id: id, op: op, dir: filepath.Join(f.dir, name),
 		logPath: filepath.Join(f.dir, name+".log"), raftAddr: ports[0], adminAddr: ports[1], publicAddr: ports[2],
 		adminToken: f.adminToken, more: more, issuer: issuer}
 	if f.ownTokens {
-		n.adminToken = "e2e-admin-" + op.ID + "-" + randomHex(16)
+		n.adminToken = "e2e-admin-" + name + "-" + randomHex(16)
 	}
 	if f.ca != nil {
 		n.certFile, n.keyFile, n.caFile = f.ca.NodeFiles(f.t, f.dir, n.id)
@@ -160,7 +174,9 @@ func (f *federation) addNodeAs(id string, op demoOperator, issuer string, more [
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		f.t.Fatal(err)
 	}
-	n.writeOperatorFile()
+	if op.ID != "" {
+		n.writeOperatorFile()
+	}
 	var extra, env []string
 	if len(f.nodes) == 0 {
 		extra = []string{"--bootstrap"}
@@ -173,7 +189,9 @@ func (f *federation) addNodeAs(id string, op demoOperator, issuer string, more [
 	f.nodes = append(f.nodes, n)
 	n.start(extra, env)
 	n.waitReady()
-	n.waitOperator()
+	if op.ID != "" {
+		n.waitOperator()
+	}
 	return n
 }
 
@@ -195,12 +213,15 @@ func (n *node) operatorFile() string { return filepath.Join(n.f.dir, n.op.ID+"-o
 // flags are the node's flags on every start: a restart uses them alone.
 func (n *node) flags() []string {
 	flags := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--raft-addr", n.raftAddr,
-		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr,
-		"--operator", n.op.ID, "--operator-file", n.operatorFile()}
+		"--admin-addr", n.adminAddr, "--public-addr", n.publicAddr}
 	if n.certFile != "" {
 		flags = append(flags, "--tls-cert", n.certFile, "--tls-key", n.keyFile, "--tls-ca", n.caFile)
 	}
 	flags = append(flags, n.more...)
+	if n.op.ID == "" {
+		return flags // a node of no operator: no gateway
+	}
+	flags = append(flags, "--operator", n.op.ID, "--operator-file", n.operatorFile())
 	return append(flags, n.f.phone.smscFlags(n.op.Sender)...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ type testFed struct {
 	// fedToken is a federation admin credential issued by the first
 	// node's admin, accepted by every node; "" until issued.
 	fedToken string
+	// httpc calls the admin APIs (nil: plain HTTP; with TLS, one that
+	// trusts the test CA).
+	httpc *http.Client
 }
 
 func testNodeConfig(t testing.TB, id, dir string) Config {
@@ -55,7 +59,12 @@ func startFed(t testing.TB, n int) *testFed { return startFedWith(t, n, nil) }
 
 // startFedWith is startFed with every node's config changed by tweak.
 func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
-	f := &testFed{t: t}
+	return (&testFed{t: t}).start(n, tweak)
+}
+
+// start starts f's n nodes, each config changed by tweak.
+func (f *testFed) start(n int, tweak func(*Config)) *testFed {
+	t := f.t
 	t.Cleanup(func() {
 		for _, n := range f.nodes {
 			if n != nil {
@@ -106,7 +115,7 @@ func startFedWith(t testing.TB, n int, tweak func(*Config)) *testFed {
 func (f *testFed) issue(i int, role registry.Role, operator string) string {
 	f.t.Helper()
 	var out admin.CredentialResponse
-	own := &client.Admin{Base: f.nodes[i].AdminURL(), Token: testAdminToken}
+	own := &client.Admin{Base: f.nodes[i].AdminURL(), Token: testAdminToken, HTTP: f.httpc}
 	req := admin.CredentialRequest{Role: role, Operator: operator, Name: "test " + string(role)}
 	if err := client.Retry(context.Background(), func() error {
 		return own.Do(context.Background(), "POST", "/v1/credentials", req, &out)
@@ -123,7 +132,7 @@ func (f *testFed) admin(i int) *client.Admin {
 	if token == "" {
 		token = testAdminToken
 	}
-	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: token}
+	return &client.Admin{Base: f.nodes[i].AdminURL(), Token: token, HTTP: f.httpc}
 }
 
 // joinToken has node i issue a join token admitting node, whose admin

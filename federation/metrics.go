@@ -154,13 +154,15 @@ var (
 	descRaftContact     = prometheus.NewDesc("mcfed_raft_since_leader_contact_seconds", "Time since a follower last heard from the leader (0 on the leader, +Inf if never).", nil, nil)
 	descRaftServers     = prometheus.NewDesc("mcfed_raft_servers", "Servers in the Raft configuration as this node knows it.", nil, nil)
 	descRaftVoters      = prometheus.NewDesc("mcfed_raft_voters", "Voting servers in the Raft configuration.", nil, nil)
+	descRaftPromotions  = prometheus.NewDesc("mcfed_raft_promotions_total", "Non-voters this node made voters as leader, by how: automatic (a standby in place of a voter out of contact for the voter rules' interval) or other (the federation admin's command, the voter rules).", []string{"how"}, nil)
+	descRaftDemotions   = prometheus.NewDesc("mcfed_raft_demotions_total", "Voters this node made non-voters as leader (a lost voter replaced, the voter rules).", nil, nil)
 	descRaftRefused     = prometheus.NewDesc("mcfed_raft_refused_peers_total", "Raft connections refused because the peer's TLS certificate is not the one bound to a member (a removed node, a certificate naming no member, another member's certificate at a member's address).", nil, nil)
 )
 
 func (raftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftLeader, descRaftLeaderKnown, descRaftTerm,
 		descRaftLastIndex, descRaftCommit, descRaftApplied, descRaftPending, descRaftSnapshot, descRaftContact,
-		descRaftServers, descRaftVoters, descRaftRefused} {
+		descRaftServers, descRaftVoters, descRaftRefused, descRaftPromotions, descRaftDemotions} {
 		ch <- d
 	}
 }
@@ -185,6 +187,9 @@ func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRaftServers, float64(r.Servers))
 	gauge(descRaftVoters, float64(r.Voters))
 	ch <- prometheus.MustNewConstMetric(descRaftRefused, prometheus.CounterValue, float64(r.RefusedPeers))
+	ch <- prometheus.MustNewConstMetric(descRaftPromotions, prometheus.CounterValue, float64(r.AutomaticPromotions), "automatic")
+	ch <- prometheus.MustNewConstMetric(descRaftPromotions, prometheus.CounterValue, float64(r.Promotions-min(r.Promotions, r.AutomaticPromotions)), "other")
+	ch <- prometheus.MustNewConstMetric(descRaftDemotions, prometheus.CounterValue, float64(r.Demotions))
 }
 
 func oneIf(b bool) float64 {

@@ -219,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}()
 	go n.portDeadlineLoop(n.ctx, time.Now)
 	go rn.PruneJoinTokens(n.ctx, joinTokenPruning, n.log)
+	go rn.ManageVoters(n.ctx, n.log)
 	if cfg.OperatorID != "" && cfg.KeyRotation > 0 {
 		go n.rotateKeysLoop(n.ctx, cfg.KeyRotation)
 	}

@@ -85,10 +85,10 @@ func TestOlderBuildRefusesANewerSnapshot(t *testing.T) {
 	again, err := Start(context.Background(), cfg)
 	if err == nil {
 		again.Close()
-		t.Fatal("a build that reads formats up to 7 started on a format 9 snapshot")
+		t.Fatal("a build that reads formats up to 8 started on a format 9 snapshot")
 	}
 	for _, want := range []string{"holds a registry snapshot of format 9", "written by a newer mcfed",
-		"this build reads formats 2 to 7", "run the newer build on it"} {
+		"this build reads formats 2 to 8", "run the newer build on it"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %q does not say %q", err, want)
 		}

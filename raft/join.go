@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -97,9 +98,11 @@ func (n *Node) admit(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	}
 	// Only if the configuration is still the one checked: a server added
 	// never replaces another. A token may admit a non-voter, which never
-	// leads (token is the one CmdUseJoinToken just spent).
+	// leads (token is the one CmdUseJoinToken just spent); where the
+	// federation named its voters, every other node joins as a non-voter
+	// (voters.go).
 	add, kind := n.raft.AddVoter, "voter"
-	if token.NonVoter {
+	if rules := n.Registry().VoterRules(); token.NonVoter || rules != nil && !slices.Contains(rules.Voters, req.ID) {
 		add, kind = n.raft.AddNonvoter, "non-voter"
 	}
 	if err := add(hraft.ServerID(req.ID), hraft.ServerAddress(req.RaftAddr), cf, 0).Error(); err != nil {

@@ -21,8 +21,11 @@ type commitWatch struct {
 	*hraft.NetworkTransport
 	rpcs    chan hraft.RPC
 	learned atomic.Uint64
-	done    chan struct{}
-	once    sync.Once
+	// contacts are the answers the node had from each follower while it
+	// led (voters.go).
+	contacts contacts
+	done     chan struct{}
+	once     sync.Once
 }
 
 func watchCommits(t *hraft.NetworkTransport) *commitWatch {
@@ -47,6 +50,19 @@ func (w *commitWatch) relay(in <-chan hraft.RPC) {
 			return
 		}
 	}
+}
+
+// AppendEntries is the transport's, noting each follower's answer
+// (heartbeats included) for the leader's judgement of its voters
+// (voters.go). Replication through the pipeline is not noted: heartbeats
+// go on beside it.
+func (w *commitWatch) AppendEntries(id hraft.ServerID, target hraft.ServerAddress, args *hraft.AppendEntriesRequest,
+	resp *hraft.AppendEntriesResponse) error {
+	err := w.NetworkTransport.AppendEntries(id, target, args, resp)
+	if err == nil {
+		w.contacts.note(id, resp.LastLog)
+	}
+	return err
 }
 
 // Consumer is what raft reads its incoming RPCs from.

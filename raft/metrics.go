@@ -35,6 +35,10 @@ type Metrics struct {
 	// started because the peer's certificate is not bound to a member
 	// (with TLS; peers.go).
 	RefusedPeers uint64
+	// Promotions and Demotions count the changes of suffrage this node
+	// made as leader; AutomaticPromotions those of Promotions recorded on
+	// its own, in place of a lost voter (voters.go).
+	Promotions, AutomaticPromotions, Demotions uint64
 }
 
 // neverContacted stands for a follower that has not heard from any leader.
@@ -51,6 +55,8 @@ func (n *Node) Metrics() Metrics {
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
 		RefusedPeers: n.peers.refused.Load(),
+		Promotions:   n.voterCounts.promotions.Load(), AutomaticPromotions: n.voterCounts.automatic.Load(),
+		Demotions: n.voterCounts.demotions.Load(),
 	}
 	if _, id := n.raft.LeaderWithID(); id != "" {
 		m.LeaderKnown = true

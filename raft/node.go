@@ -116,6 +116,8 @@ type Node struct {
 	// barrierTerm is the last term in which this node, as leader, saw its
 	// replica apply everything committed before (caughtUpAsLeader).
 	barrierTerm atomic.Uint64
+	// voterCounts count the promotions and demotions made here (voters.go).
+	voterCounts voterCounters
 }
 
 // ErrNotLeader is returned by writes on a node that is not the leader;

@@ -311,11 +311,18 @@ func (t *peerTrust) ready() bool {
 }
 
 // member reports whether id is a server of the configuration, or one a
-// member vouched for lately, and whether it votes.
+// member vouched for lately, and whether it votes. A non-voter of this
+// node's configuration that a member lately said votes is taken for a
+// voter: this node was away while it was promoted (raft/voters.go), and
+// learns of it only from the leader, which may be that node.
 func (t *peerTrust) member(id string) (member, voter bool) {
 	for _, s := range t.servers() {
 		if string(s.ID) == id {
-			return true, s.Suffrage == hraft.Voter
+			if s.Suffrage != hraft.Voter {
+				m, ok := t.vouchedFor(id)
+				return true, ok && m.Voter
+			}
+			return true, true
 		}
 	}
 	m, ok := t.vouchedFor(id)

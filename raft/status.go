@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -32,11 +33,14 @@ type Status struct {
 
 // Member is one server of the Raft configuration.
 type Member struct {
-	ID      string `json:"id"`
-	Addr    string `json:"addr"`
-	Voter   bool   `json:"voter"`
-	Leader  bool   `json:"leader"`
-	Current bool   `json:"current"` // this node
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`
+	Voter bool   `json:"voter"`
+	// Standby: a non-voter the federation's voter rules let the leader
+	// promote in place of a lost voter (voters.go).
+	Standby bool `json:"standby,omitempty"`
+	Leader  bool `json:"leader"`
+	Current bool `json:"current"` // this node
 }
 
 // Status reports the cluster as this node sees it; maxStaleness bounds how
@@ -49,11 +53,17 @@ func (n *Node) Status(maxStaleness time.Duration) Status {
 		AppliedIndex: n.raft.AppliedIndex(), CommitIndex: n.raft.CommitIndex(), LastIndex: n.raft.LastIndex(),
 		Halted: n.fsm.halted(),
 	}
+	var standby []string
+	if rules := n.Registry().VoterRules(); rules != nil {
+		standby = rules.Standby
+	}
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
+			voter := s.Suffrage == hraft.Voter
 			st.Members = append(st.Members, Member{
-				ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == hraft.Voter,
-				Leader: string(s.ID) == leaderID, Current: string(s.ID) == n.cfg.ID,
+				ID: string(s.ID), Addr: string(s.Address), Voter: voter,
+				Standby: !voter && slices.Contains(standby, string(s.ID)),
+				Leader:  string(s.ID) == leaderID, Current: string(s.ID) == n.cfg.ID,
 			})
 		}
 	}

@@ -306,6 +306,27 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 		var rules AuditRules
 		err := decodeJSON(body, &rules)
 		return single("put_audit_rules", tableAuditRules, auditRulesID), federationOnly("set how long the audit log keeps its entries"), err
+	case CmdPutVoterRules:
+		var rules VoterRules
+		err := decodeJSON(body, &rules)
+		return single("put_voter_rules", tableVoterRules, voterRulesID), federationOnly("name the federation's voters"), err
+	case CmdPromoteNode:
+		var pr Promotion
+		if err := decodeJSON(body, &pr); err != nil {
+			return subject{}, nil, err
+		}
+		s := single("promote_node", tableVoterRules, voterRulesID)
+		s.keys, s.keyCount = nil, 0
+		s.addKey(pr.Node)
+		if pr.Replaces != "" {
+			s.addKey(pr.Replaces)
+		}
+		for _, id := range []string{pr.Node, pr.Replaces} {
+			if n := get[Node](tx.Txn, tableNodes, id); n != nil {
+				s.concerns(n.Operator)
+			}
+		}
+		return s, func() error { return mayPromote(tx, p, pr) }, nil
 	case CmdCreate:
 		if len(body) < 2 {
 			return subject{}, nil, uninterpretable("create: no inner command")

@@ -58,6 +58,10 @@ const (
 	// CmdPutAuditRules sets how long the audit log keeps its entries
 	// (auditrules.go).
 	CmdPutAuditRules
+	// CmdPutVoterRules names the federation's Raft voters and standby
+	// non-voters; CmdPromoteNode makes a member a voter (voters.go).
+	CmdPutVoterRules
+	CmdPromoteNode
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

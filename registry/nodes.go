@@ -122,6 +122,9 @@ func applyDeleteNode(tx *writeTxn, body []byte) error {
 	if err := tx.Delete(tableNodes, n); err != nil {
 		return err
 	}
+	if err := dropFromVoterRules(tx, n.ID); err != nil {
+		return err
+	}
 	return revokeNodeCredential(tx, n.ID)
 }
 

@@ -76,6 +76,8 @@ func New() *Registry {
 		CmdPutApprovalRules:  applyPutApprovalRules,
 		CmdPutAuditRules:     applyPutAuditRules,
 		CmdDecideProposal:    applyDecideProposal,
+		CmdPutVoterRules:     applyPutVoterRules,
+		CmdPromoteNode:       applyPromoteNode,
 	}
 	return r
 }

@@ -28,6 +28,8 @@ const (
 	tableWrites = "writes"
 	// The audit log's retention (auditrules.go).
 	tableAuditRules = "audit_rules"
+	// The Raft voters and standby non-voters (voters.go).
+	tableVoterRules = "voter_rules"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -51,6 +53,7 @@ func schema() *memdb.DBSchema {
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
 		disputesTable(), approvalRulesTable(), proposalsTable(), writesTable(), auditRulesTable(),
+		voterRulesTable(),
 	} {
 		db.Tables[t.Name] = t
 	}

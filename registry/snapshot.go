@@ -18,7 +18,7 @@ import (
 // snapshot on disk restores it.
 const (
 	snapshotPrefix        = "mcfed-registry-snapshot\n"
-	snapshotVersion       = 7
+	snapshotVersion       = 8
 	oldestSnapshotVersion = 2
 )
 
@@ -45,6 +45,7 @@ func laterTables() []snapshotTable {
 		tableOf[Proposal](6, tableProposals),
 		tableOf[writeOutcome](7, tableWrites),
 		tableOf[AuditRules](7, tableAuditRules),
+		tableOf[VoterRules](8, tableVoterRules),
 	}
 }
 

@@ -261,13 +261,14 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 		5: {tableDisputes},
 		6: {tableApprovalRules, tableProposals},
 		7: {tableWrites, tableAuditRules},
+		8: {tableVoterRules},
 	}
 	got := map[int][]string{}
 	for _, tb := range laterTables() {
 		got[tb.since] = append(got[tb.since], tb.name)
 	}
-	if !reflect.DeepEqual(got, want) || snapshotVersion != 7 {
-		t.Fatalf("tables by format version: %v (current %d), want %v (current 7)", got, snapshotVersion, want)
+	if !reflect.DeepEqual(got, want) || snapshotVersion != 8 {
+		t.Fatalf("tables by format version: %v (current %d), want %v (current 8)", got, snapshotVersion, want)
 	}
 }
 
@@ -275,8 +276,8 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 // this build reads, or no snapshot at all is refused, saying which.
 func TestRestoreRefusesFormatsItCannotRead(t *testing.T) {
 	for in, want := range map[string]string{
-		snapshotPrefix + "8":    "this build reads 2 to 7",
-		snapshotPrefix + "1":    "this build reads 2 to 7",
+		snapshotPrefix + "9":    "this build reads 2 to 8",
+		snapshotPrefix + "1":    "this build reads 2 to 8",
 		"not a snapshot at all": "not a registry snapshot",
 	} {
 		if _, err := Restore(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
