@@ -111,6 +111,9 @@ type Gateway struct {
 	// secrets remembers the SPs' operator secrets already verified, so a
 	// known one costs a hash instead of an Ed25519 verification.
 	secrets *registry.SecretCache
+	// logoutWake wakes this node's DeliverLogouts when it queued a logout
+	// token (backchannel.go).
+	logoutWake chan struct{}
 }
 
 // New checks cfg and returns a Gateway.
@@ -140,7 +143,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Log, cookie: newSessionCookie(cfg.Issuer)}
+	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Log, cookie: newSessionCookie(cfg.Issuer), logoutWake: make(chan struct{}, 1)}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -181,7 +184,7 @@ func (g *Gateway) makeTables() {
 	g.codes = newTable(g, "idgw.code", grantCodec(g))
 	g.consents = newTable(g, "idgw.consent", consentCodec(g))
 	g.used = newTable(g, "idgw.redeemed", keyCodec)
-	g.families = &familyStore{live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
+	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
 	g.access = newTable(g, "idgw.access", tokenCodec)
 	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
 }
