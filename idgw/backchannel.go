@@ -275,4 +275,3 @@ func (g *Gateway) pendingLogouts(ctx context.Context) int {
 	}
 	return len(es)
 }
-

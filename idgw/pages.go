@@ -49,6 +49,19 @@ var errorPage = NewPageTemplate("error", `{{define "body"}}
 </details>
 {{end}}`)
 
+var logoutPage = NewPageTemplate("logout", `{{define "body"}}
+<p class="lead">{{.T.S "logout_text" .P.Look.Name}}</p>
+<form method="post" action="{{.D.Action}}" class="actions">
+<input type="hidden" name="l" value="{{.D.ID}}">
+<button type="submit" name="decision" value="stay" class="secondary">{{.T.S "logout_stay"}}</button>
+<button type="submit" name="decision" value="logout">{{.T.S "logout_confirm"}}</button>
+</form>
+{{end}}`)
+
+var signedOutPage = NewPageTemplate("signed-out", `{{define "body"}}
+<p class="{{if .D.Kept}}lead{{else}}done{{end}}" role="status">{{.D.Text}}</p>
+{{end}}`)
+
 // page is the common layout's Page for a page of this gateway.
 func (g *Gateway) page(pc pageContext, title string) Page {
 	return Page{Lang: pc.lang, Look: pc.look, Title: title, Assets: g.assetsPath()}
@@ -91,6 +104,36 @@ func (g *Gateway) writeConsentPage(c *fiber.Ctx, id string, pc *pendingConsent) 
 		SP, Action string
 		Items      []string
 	}{pc.page.sp, g.consentURL(id), g.consentItems(pc.grant.req.Scopes, t, pc.page)})
+	if err != nil {
+		return err
+	}
+	return WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// writeLogoutConfirm asks the person whether to sign out (a logout the
+// gateway cannot tie to the browser's session).
+func (g *Gateway) writeLogoutConfirm(c *fiber.Ctx, p Page, id string) error {
+	t := messages.In(p.Lang)
+	p.Title = t.S("logout_title")
+	body, csp, err := p.Render(logoutPage, t, struct{ Action, ID string }{g.paths.logoutConfirm, id})
+	if err != nil {
+		return err
+	}
+	return WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// writeSignedOut says the person is signed out, or still signed in (kept).
+func (g *Gateway) writeSignedOut(c *fiber.Ctx, p Page, kept bool) error {
+	t := messages.In(p.Lang)
+	text := t.S("logged_out_text", p.Look.Name)
+	p.Title = t.S("logged_out_title")
+	if kept {
+		p.Title, text = t.S("logout_kept_title"), t.S("logout_kept_text")
+	}
+	body, csp, err := p.Render(signedOutPage, t, struct {
+		Text string
+		Kept bool
+	}{text, kept})
 	if err != nil {
 		return err
 	}
