@@ -35,6 +35,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/admin"
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/version"
 	"github.com/mcfed/mcfed/operator/smpp"
@@ -59,6 +60,9 @@ type Node struct {
 	state    state.Store        // the operator's login state, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
+	// gateway is the operator's gateway once the public listener has
+	// mounted it: the admin API's consent routes reach it (consents.go).
+	gateway atomic.Pointer[idgw.Gateway]
 	// onboarded is closed once the node has published its operator (or
 	// given up: the node is closing, or the registry refused the profile).
 	onboarded chan struct{}
@@ -318,7 +322,7 @@ func (n *Node) adminApp() *fiber.App {
 		cfg.Keys = operatorKeys{n}
 	}
 	if n.subs != nil {
-		cfg.Subscribers = n.subs
+		cfg.Subscribers = &subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}
 	}
 	return admin.New(cfg)
 }
