@@ -438,6 +438,9 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		amr = out.AMR
 	}
 	gr := &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}
+	if gr.req.ClientID == ownLoginClient {
+		return g.ownLoginDone(ctx, gr, s.binding, browser)
+	}
 	if browser != nil && browser.navigate && g.needsConsent(ctx, gr) {
 		return g.askConsent(ctx, gr, s.binding, s.page)
 	}

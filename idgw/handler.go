@@ -52,6 +52,8 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodGet, g.paths.logout, "", g.handleLogout},
 		{fiber.MethodPost, g.paths.logout, "", g.handleLogout},
 		{fiber.MethodPost, g.paths.logoutConfirm, "", g.handleLogoutConfirm},
+		{fiber.MethodGet, g.paths.services, "", g.handleServices},
+		{fiber.MethodPost, g.paths.services, "", g.handleServices},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)
@@ -168,6 +170,22 @@ func (g *Gateway) writeLogout(c *fiber.Ctx, a logoutAnswer) error {
 		return c.Redirect(a.redirect, fiber.StatusFound)
 	}
 	return g.writeSignedOut(c, p, a.cancel)
+}
+
+// handleServices is the connected-services page (GET), its sign-in and
+// its withdrawals (POST).
+func (g *Gateway) handleServices(c *fiber.Ctx) error {
+	cookies := g.cookiesOf(c)
+	r := servicesRequest{cookies: cookies, lang: ChooseLanguage(c.Query("ui_locales"), c.Get(fiber.HeaderAcceptLanguage))}
+	if c.Method() == fiber.MethodPost {
+		r.form = argsValues(c.Context().PostArgs())
+		r.authorize = authorizeRequest{args: r.form, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage)}
+	}
+	a := g.services(c.UserContext(), r)
+	if a.login != nil {
+		return g.writeAuthorize(c, *a.login, true)
+	}
+	return g.writeServices(c, a)
 }
 
 func (g *Gateway) cookiesOf(c *fiber.Ctx) browserCookies {

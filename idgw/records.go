@@ -150,6 +150,10 @@ func restoreClient(req *AuthRequest, reg Registry) error {
 	if req == nil {
 		return fmt.Errorf("idgw: stored record has no request")
 	}
+	if req.ClientID == ownLoginClient {
+		req.Client = ownClient(req) // the gateway's own login (services.go)
+		return nil
+	}
 	if req.Client = reg.ServiceProvider(req.ClientID); req.Client == nil {
 		return fmt.Errorf("idgw: the SP %q of a stored request is no longer registered", req.ClientID)
 	}

@@ -157,13 +157,15 @@ func (g *Gateway) startBrowserSession(ctx context.Context, old string, s *browse
 	if s.sid == "" {
 		s.sid = newSecret()
 	}
-	union := slices.Clone(s.approved[clientID])
-	for _, sc := range scopes {
-		if !slices.Contains(union, sc) {
-			union = append(union, sc)
+	if clientID != "" { // "": the gateway's own login approves no SP
+		union := slices.Clone(s.approved[clientID])
+		for _, sc := range scopes {
+			if !slices.Contains(union, sc) {
+				union = append(union, sc)
+			}
 		}
+		s.approved[clientID] = union
 	}
-	s.approved[clientID] = union
 	if old != "" {
 		g.browsers.delete(ctx, tokenKey(old))
 	}
