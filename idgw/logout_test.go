@@ -273,9 +273,17 @@ func TestBackchannelLogoutRetriesAndFollowsWithdrawal(t *testing.T) {
 	if ts, _ := rcv.got(); len(ts) != 0 || f.g.pendingLogouts(context.Background()) != 1 {
 		t.Fatal("a refused delivery left the queue")
 	}
-	// The retries come only once their back-off has passed.
+	// The retries come only once their back-off has passed: 1 s, then 2 s.
 	for attempt := 2; attempt <= 3; attempt++ {
-		f.clock.advance(time.Duration(1<<(attempt-2)) * time.Second)
+		backoff := time.Duration(1<<(attempt-2)) * time.Second
+		waitFor(t, "the retry to be scheduled", func() bool {
+			d, ok := f.queued()
+			return ok && d.Attempts == attempt-1 && d.Next.Sub(f.clock.now()) == backoff
+		})
+		if _, n := rcv.got(); n != attempt-1 {
+			t.Fatalf("attempt %d came before its back-off", attempt)
+		}
+		f.clock.advance(backoff)
 		waitFor(t, "a retry", func() bool { _, n := rcv.got(); return n >= attempt })
 	}
 	ts, _ := rcv.got()
@@ -287,6 +295,16 @@ func TestBackchannelLogoutRetriesAndFollowsWithdrawal(t *testing.T) {
 		t.Fatalf("the withdrawal's logout token: %v", c)
 	}
 	waitFor(t, "the queue to empty", func() bool { return f.g.pendingLogouts(context.Background()) == 0 })
+}
+
+// queued is the one logout delivery waiting, if any.
+func (f *ssoFixture) queued() (logoutDelivery, bool) {
+	es, err := f.g.cfg.Store.Scan(context.Background(), logoutDeliveryKind, nil, nil, 2)
+	var d logoutDelivery
+	if err != nil || len(es) != 1 || json.Unmarshal(es[0].Value, &d) != nil {
+		return d, false
+	}
+	return d, true
 }
 
 // TestBackchannelLogoutRefusesInternalAddresses: a production gateway
