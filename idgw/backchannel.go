@@ -266,12 +266,3 @@ func (g *Gateway) sendLogout(ctx context.Context, d logoutDelivery) (err error, 
 	}
 	return fmt.Errorf("answered %d", resp.StatusCode), false
 }
-
-// pendingLogouts is how many logout tokens wait for delivery (tests).
-func (g *Gateway) pendingLogouts(ctx context.Context) int {
-	es, err := g.cfg.Store.Scan(ctx, logoutDeliveryKind, nil, nil, 1000)
-	if err != nil {
-		return -1
-	}
-	return len(es)
-}

@@ -117,8 +117,13 @@ func (g *Gateway) logout(ctx context.Context, r logoutRequest) logoutAnswer {
 	}
 	done := logoutAnswer{redirect: redirect, lang: lang}
 	session := g.browserSessionOf(ctx, r.cookies.session)
+	if hint != nil && hint.Sid != "" && (session == nil || session.sid != hint.Sid) {
+		// A login of no session in this browser (a headless SDK's, or
+		// another browser's): its tokens at the SP that asked end.
+		g.endHintedLogin(ctx, clientID, hint)
+	}
 	if session == nil {
-		return done // no session here: nothing to end
+		return done // no session here: nothing more to end
 	}
 	if hint != nil && hint.Sid != "" && hint.Sid == session.sid {
 		g.endBrowserSession(ctx, r.cookies.session, session, clientID)
@@ -174,6 +179,22 @@ func (g *Gateway) verifyHint(raw string) (*hintClaims, error) {
 		return nil, fmt.Errorf("issuer %q is not this gateway's", h.Iss)
 	}
 	return &h, nil
+}
+
+// endHintedLogin revokes the token families of the hint's session at
+// clientID, the subscriber found by the hint's sub through the PCR index.
+// No logout token goes out: the SP asked.
+func (g *Gateway) endHintedLogin(ctx context.Context, clientID string, hint *hintClaims) {
+	if g.cfg.PCRIndex == nil || hint.Sub == "" {
+		return
+	}
+	msisdn, err := g.cfg.PCRIndex.LookupPCR(ctx, clientID, hint.Sub)
+	if err != nil {
+		return
+	}
+	if _, err := g.endFamiliesAt(ctx, msisdn, clientID, &hint.Sid); err != nil {
+		g.log.Error("logout: ending a login's tokens failed", "client_id", clientID, "error", err)
+	}
 }
 
 // endBrowserSession ends the browser session id, s: its record, then, at

@@ -201,6 +201,28 @@ func regexpValue(s, pattern string) string {
 	return ""
 }
 
+// TestLogoutOfAHeadlessLogin: an SP's logout with the ID token of a login
+// that has no session in this browser (a headless SDK's) ends that
+// login's refresh token and no other.
+func TestLogoutOfAHeadlessLogin(t *testing.T) {
+	f, rcv := logoutFixture(t)
+	id1, refresh1 := f.redeemAt("shop", f.headlessCode("state", "h1"))
+	_, refresh2 := f.redeemAt("shop", f.headlessCode("state", "h2"))
+	resp, _ := f.nav("/logout?"+url.Values{"id_token_hint": {id1}, "post_logout_redirect_uri": {shopBye}}.Encode(), nil)
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != shopBye {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if f.refreshes("shop", refresh1) {
+		t.Fatal("the logged-out login's refresh token still refreshes")
+	}
+	if !f.refreshes("shop", refresh2) {
+		t.Fatal("another login's refresh token stopped")
+	}
+	if ts, _ := rcv.got(); len(ts) != 0 {
+		t.Fatalf("the SP that asked was sent %d logout tokens", len(ts))
+	}
+}
+
 // foreignToken is an ID token with claims, signed by a key the gateway
 // does not hold.
 func foreignToken(t *testing.T, claims map[string]any) string {
@@ -295,6 +317,15 @@ func TestBackchannelLogoutRetriesAndFollowsWithdrawal(t *testing.T) {
 		t.Fatalf("the withdrawal's logout token: %v", c)
 	}
 	waitFor(t, "the queue to empty", func() bool { return f.g.pendingLogouts(context.Background()) == 0 })
+}
+
+// pendingLogouts is how many logout tokens wait for delivery.
+func (g *Gateway) pendingLogouts(ctx context.Context) int {
+	es, err := g.cfg.Store.Scan(ctx, logoutDeliveryKind, nil, nil, 1000)
+	if err != nil {
+		return -1
+	}
+	return len(es)
 }
 
 // queued is the one logout delivery waiting, if any.
