@@ -12,7 +12,8 @@ import (
 // at the demo SP, the page lists the SP and what it was let have; the
 // person withdraws it, and the SP's next login asks the phone and the
 // consent again. On another device the page first asks for the number and
-// signs the person in by SMS, then lists the same.
+// signs the person in by SMS, then lists the same. Signing out at the
+// gateway asks, then ends the session.
 func TestBrowserConnectedServices(t *testing.T) {
 	browser := startChromium(t)
 	dev := startDev(t)
@@ -58,4 +59,13 @@ func TestBrowserConnectedServices(t *testing.T) {
 	laptop.step("continue again", chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
 	allow(laptop)
 	checkLoggedIn(t, dev, laptop, number, "OTP_OK")
+
+	// Signing out at the gateway, with no SP's hint: asked first, then
+	// signed out, and the page asks for the number again.
+	laptop.step("sign-out asked", chromedp.Navigate(op.PublicURL+"/logout"), chromedp.WaitVisible(chromedp.CSS(`button[value="logout"]`)))
+	laptop.step("signed out", chromedp.Click(chromedp.CSS(`button[value="logout"]`)), chromedp.WaitVisible(chromedp.CSS(`p.done`)))
+	if page := mainText(laptop); !strings.Contains(page, "You are signed out") || !strings.Contains(page, op.Name) {
+		t.Fatalf("after signing out:\n%s", page)
+	}
+	laptop.step("services after signing out", chromedp.Navigate(services), chromedp.WaitVisible(chromedp.ID("number")))
 }

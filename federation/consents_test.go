@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/internal/jose"
 )
 
 // TestCustomerCareWithdrawsAConsent: on a real node, the provisioning API
@@ -21,6 +24,16 @@ func TestCustomerCareWithdrawsAConsent(t *testing.T) {
 	f.admin = &client.Admin{Base: f.node.AdminURL(), Token: testAdminToken}
 	f.secrets["shop"] = f.tokenSecret
 	const number = "+447400111501"
+	// The SP hears of the withdrawal at its back-channel logout URI: a
+	// loopback server, which a node on loopback may reach.
+	tokens := make(chan string, 4)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		tokens <- r.PostForm.Get("logout_token")
+	}))
+	defer rcv.Close()
+	f.do("PUT", "/v1/service-providers/shop", map[string]any{"name": "Corner Shop", "redirect_uris": []string{smsRedirect},
+		"scopes": []string{"openid", "mc_authn", "profile", "mc_identity_phonenumber"}, "backchannel_logout_uri": rcv.URL + "/bcl"})
 	f.do("POST", "/v1/subscribers", map[string]any{"msisdn": number, "status": "active"})
 	access, refresh := f.login("shop", number)
 
@@ -71,6 +84,16 @@ func TestCustomerCareWithdrawsAConsent(t *testing.T) {
 	}
 	if ok, _, _ := f.serves("shop", access, refresh); ok {
 		t.Fatal("the SP's tokens still serve after the withdrawal")
+	}
+	select {
+	case tok := <-tokens:
+		payload, err := jose.UnverifiedPayload(tok)
+		var c map[string]any
+		if err != nil || json.Unmarshal(payload, &c) != nil || c["aud"].([]any)[0] != "shop" || c["sid"] == nil || c["events"] == nil {
+			t.Fatalf("the logout token: %v %s", err, payload)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no logout token reached the SP")
 	}
 	if status, ctype, _ := call("DELETE", path+"/shop", testAdminToken); status != 404 || ctype != "application/problem+json" {
 		t.Fatalf("a second withdrawal: %d %s", status, ctype)
