@@ -141,7 +141,14 @@ func (g *Gateway) deliverDue(ctx context.Context) {
 			}
 			return
 		}
+		now := g.now()
 		for _, e := range es {
+			// Skip what the scan shows is not due, without a write; the
+			// claim checks again under the record's lock.
+			var seen logoutDelivery
+			if json.Unmarshal(e.Value, &seen) == nil && seen.Next.After(now) {
+				continue
+			}
 			if d, ok := g.claimDelivery(ctx, e.Key); ok {
 				g.deliver(ctx, e.Key, d)
 			}

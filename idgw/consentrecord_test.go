@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcfed/mcfed/registry"
 )
 
 // nav sends a browser's navigation (Sec-Fetch-Mode: navigate) to the
@@ -210,5 +212,32 @@ func (f *tokenFixture) assertEnded(clientID, access, refresh string) {
 	}
 	if status, body, _ := f.redeem(clientID+":"+shopSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}); status != 400 || body["error"] != "invalid_grant" {
 		f.t.Fatalf("refresh: %d %v", status, body)
+	}
+}
+
+// TestNoLongerAcceptedSPLosesItsSessions: once the operator no longer
+// accepts an SP (registry.ServiceProvider.Accepts), the browser's session
+// signs it in no more (the page of an unauthorized client, no code) and
+// its refresh token is refused; both serve again when it is accepted
+// again, as a suspension's would.
+func TestNoLongerAcceptedSPLosesItsSessions(t *testing.T) {
+	f := newSSOFixture(t, "https://red.example/")
+	code, session := f.browserLogin(nil)
+	_, refresh := f.redeemAt("shop", code)
+	f.editSP("shop", func(sp *registry.ServiceProvider) { sp.Operators = []string{"blue"} })
+	resp, body := f.get(authorizeURL("prompt", "none", "state", "declined"), session)
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(body, "unauthorized_client") {
+		t.Fatalf("single sign-on of an SP no longer accepted: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tf := &tokenFixture{t: t, g: f.g, app: f.app, clock: f.clock}
+	if status, body, _ := tf.redeem("shop:"+shopSecret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}); status != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("refresh of an SP no longer accepted: %d %v", status, body)
+	}
+	f.editSP("shop", func(sp *registry.ServiceProvider) { sp.Operators = []string{"red"} })
+	if q := f.silent(session, "prompt", "none", "state", "back"); q.Get("code") == "" {
+		t.Fatalf("single sign-on once accepted again: %v", q)
+	}
+	if !f.refreshes("shop", refresh) {
+		t.Fatal("the refresh token once accepted again")
 	}
 }
