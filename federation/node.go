@@ -60,9 +60,6 @@ type Node struct {
 	state    state.Store        // the operator's login state, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
-	// gateway is the operator's gateway once the public listener has
-	// mounted it: the admin API's consent routes reach it (consents.go).
-	gateway atomic.Pointer[idgw.Gateway]
 	// onboarded is closed once the node has published its operator (or
 	// given up: the node is closing, or the registry refused the profile).
 	onboarded chan struct{}
@@ -71,7 +68,10 @@ type Node struct {
 	// noAuthenticator: the gateway was built with no authenticator
 	// (warnings.go).
 	noAuthenticator atomic.Bool
-	log             *slog.Logger
+	// gateway is the operator's gateway once the public listener has
+	// mounted it: the admin API's consent routes reach it (consents.go).
+	gateway atomic.Pointer[idgw.Gateway]
+	log     *slog.Logger
 	// started: Start returned the node, whose Close logs its end.
 	started bool
 	// ctx ends when the node closes, stopping its background loops.
