@@ -41,5 +41,9 @@ func (n *Node) mountGateway(app *fiber.App) error {
 		return err
 	}
 	go sweepState(n.ctx, n.state, time.Minute, n.log)
+	// Back-channel logout tokens wait in the state store; every node of
+	// the operator delivers them.
+	go g.DeliverLogouts(n.ctx)
+	n.gateway.Store(g)
 	return g.Mount(app)
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mcfed/mcfed/admin"
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/version"
 	"github.com/mcfed/mcfed/operator/smpp"
@@ -68,7 +69,10 @@ type Node struct {
 	// noAuthenticator: the gateway was built with no authenticator
 	// (warnings.go).
 	noAuthenticator atomic.Bool
-	log             *slog.Logger
+	// gateway is the operator's gateway once the public listener has
+	// mounted it: the admin API's consent routes reach it (consents.go).
+	gateway atomic.Pointer[idgw.Gateway]
+	log     *slog.Logger
 	// started: Start returned the node, whose Close logs its end.
 	started bool
 	// ctx ends when the node closes, stopping its background loops.
@@ -332,7 +336,7 @@ func (n *Node) adminApp() *fiber.App {
 		cfg.Keys = operatorKeys{n}
 	}
 	if n.subs != nil {
-		cfg.Subscribers = n.subs
+		cfg.Subscribers = &subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}
 	}
 	return admin.New(cfg)
 }

@@ -56,3 +56,36 @@ func TestRegistrationRefusesUnsafeRedirectURIs(t *testing.T) {
 		t.Fatalf("migration check after the fix: %+v", checked.Items)
 	}
 }
+
+// The admin API holds an SP's logout registration to the same rules:
+// post_logout_redirect_uris as redirect URIs, backchannel_logout_uri https
+// (http only to loopback); what it takes is kept.
+func TestRegistrationOfLogoutURIs(t *testing.T) {
+	f := seeded(t)
+	waitCatalogue(t, f.nodes[0])
+	sp := func(kv ...any) map[string]any {
+		m := map[string]any{"client_id": "rp", "name": "RP", "redirect_uris": []string{"https://rp.example/cb"}, "scopes": []string{"openid"}}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	for _, bad := range []map[string]any{
+		sp("post_logout_redirect_uris", []string{"http://rp.example/bye"}),
+		sp("post_logout_redirect_uris", []string{"https://rp.example/bye#x"}),
+		sp("backchannel_logout_uri", "http://rp.example/bcl"),
+		sp("backchannel_logout_uri", "https://rp.example/bcl#x"),
+		sp("backchannel_logout_session_required", true),
+	} {
+		if p := f.problemOf(0, "POST", "/v1/service-providers", bad); p.Status != 400 {
+			t.Errorf("%v: %d %q, want 400", bad, p.Status, p.Problem.Detail)
+		}
+	}
+	f.do(0, "POST", "/v1/service-providers", sp("post_logout_redirect_uris", []string{"https://rp.example/bye"},
+		"backchannel_logout_uri", "https://rp.example/bcl", "backchannel_logout_session_required", true), nil)
+	var got registry.ServiceProvider
+	f.do(0, "GET", "/v1/service-providers/rp", nil, &got)
+	if len(got.PostLogoutRedirectURIs) != 1 || got.BackchannelLogoutURI != "https://rp.example/bcl" || !got.BackchannelLogoutSessionRequired {
+		t.Fatalf("registered: %+v", got)
+	}
+}

@@ -64,6 +64,9 @@ type grant struct {
 	acr      int
 	amr      []string
 	authTime time.Time
+	// sid is the session the login belongs to (the ID token's sid): the
+	// browser session's, or one of its own for a login without one.
+	sid string
 }
 
 // pollKeyOf identifies a validated request across the SDK's re-polls.
@@ -214,11 +217,12 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		}
 	}
 	who := subjectOf(secret, req.ClientID)
-	verdict := g.sessionVerdict(req, sub, who, session, cands)
+	verdict := g.sessionVerdict(ctx, req, sub, who, session, cands)
 	if verdict == nil && !req.Prompt.Has(PromptLogin) {
 		// Single sign-on: the code at once, with the session's
 		// authentication (its time, level and methods).
-		return g.issueCode(ctx, &grant{req: req, msisdn: msisdn, subject: who, acr: session.acr, amr: session.amr, authTime: session.authTime}, nil)
+		return g.issueCode(ctx, &grant{req: req, msisdn: msisdn, subject: who, acr: session.acr, amr: session.amr,
+			authTime: session.authTime, sid: session.sid}, nil, false)
 	}
 	if req.Prompt.Has(PromptNone) {
 		return failed(req.Fail(verdict))
@@ -434,13 +438,16 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		amr = out.AMR
 	}
 	gr := &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}
-	if browser != nil && browser.navigate && g.needsConsent(ctx, gr, browser.session) {
+	if gr.req.ClientID == ownLoginClient {
+		return g.ownLoginDone(ctx, gr, s.binding, browser)
+	}
+	if browser != nil && browser.navigate && g.needsConsent(ctx, gr) {
 		return g.askConsent(ctx, gr, s.binding, s.page)
 	}
 	if browser != nil && !loginBoundTo(browser.binding, s.binding) {
 		browser = nil
 	}
-	return g.issueCode(ctx, gr, browser)
+	return g.issueCode(ctx, gr, browser, false)
 }
 
 // issueCode ends an authorization that succeeded: it records the PCR the
@@ -450,14 +457,22 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 // these scopes, and redirects with the code. The subscriber is the one
 // the login started for (gr.subject): a login is judged as of its start,
 // as one that ended a moment before the subscriber was deleted would be.
-func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserCookies) authorizeAnswer {
+// The subscriber's consent record takes what the SP is given (shown: the
+// person allowed it on the consent page), and the login gets its session
+// id: the browser session's, or its own.
+func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserCookies, shown bool) authorizeAnswer {
 	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)
 	var a authorizeAnswer
 	if newSession != nil {
-		a.session = g.startBrowserSession(ctx, newSession.session,
-			&browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder},
-			gr.req.ClientID, gr.req.Scopes)
+		bs := &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder}
+		if a.session = g.startBrowserSession(ctx, newSession.session, bs, gr.req.ClientID, gr.req.Scopes); a.session != "" {
+			gr.sid = bs.sid
+		}
 	}
+	if gr.sid == "" {
+		gr.sid = newSecret()
+	}
+	g.recordConsent(ctx, gr, shown)
 	code := newSecret()
 	if err := g.codes.put(ctx, tokenKey(code), gr, codeTTL); err != nil {
 		return failed(gr.req.Fail(ErrServerError(fmt.Errorf("storing a code: %w", err))))

@@ -13,9 +13,9 @@ import (
 // address, a date of birth, an identity product's details), the person's
 // browser shows what the SP will receive, in words, with Allow and Deny.
 // Deny answers the SP access_denied. An Allow is remembered in the
-// browser's session, per SP and per scope (browserSession.approved):
-// the same SP asking for the same scopes again needs no page, and
-// prompt=consent asks again. Only a person's browser is asked (a
+// subscriber's consent record, per SP and per scope (consentrecord.go):
+// the same SP asking for the same scopes again needs no page, in any
+// browser, until the person withdraws it; prompt=consent asks again. Only a person's browser is asked (a
 // navigation, browserCookies.navigate): a headless SDK cannot show a page,
 // and its person approved on the phone.
 
@@ -45,9 +45,10 @@ type pendingConsent struct {
 }
 
 // needsConsent reports whether gr's request must ask the person first: it
-// asks for data, and the browser's session (sessionID) does not hold the
-// person's consent to all of it for this SP, or prompt=consent.
-func (g *Gateway) needsConsent(ctx context.Context, gr *grant, sessionID string) bool {
+// asks for data, and the subscriber's consent record does not hold the
+// person's consent on the consent page to all of it for this SP, or
+// prompt=consent.
+func (g *Gateway) needsConsent(ctx context.Context, gr *grant) bool {
 	scopes := consentScopes(gr.req.Scopes)
 	if len(scopes) == 0 {
 		return false
@@ -55,9 +56,7 @@ func (g *Gateway) needsConsent(ctx context.Context, gr *grant, sessionID string)
 	if gr.req.Prompt.Has(PromptConsent) {
 		return true
 	}
-	prev := g.browserSessionOf(ctx, sessionID)
-	return prev == nil || prev.msisdn != gr.msisdn || prev.holder != gr.subject.holder ||
-		!prev.approves(gr.req.ClientID, scopes)
+	return !g.consentOf(ctx, gr.msisdn, gr.subject.holder, gr.req.ClientID).covers(scopes, true)
 }
 
 // askConsent keeps gr until the person decides and sends the browser to
@@ -103,7 +102,7 @@ func (g *Gateway) decideConsent(ctx context.Context, id string, allow bool, brow
 	if loginBoundTo(browser.binding, p.binding) {
 		session = &browser
 	}
-	return g.issueCode(ctx, p.grant, session)
+	return g.issueCode(ctx, p.grant, session, true)
 }
 
 // consentItems are the lines of the consent page: what the scopes release,

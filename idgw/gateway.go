@@ -88,7 +88,7 @@ type Gateway struct {
 	cfg    Config
 	now    func() time.Time
 	log    *slog.Logger
-	paths  struct{ continueURL, status, consent, introspection string }
+	paths  struct{ continueURL, status, consent, introspection, logout, logoutConfirm, services string }
 	cookie sessionCookie
 
 	sessions *table[*authSession]
@@ -96,6 +96,7 @@ type Gateway struct {
 	polls    *table[string]          // poll key → session id
 	codes    *table[*grant]
 	consents *table[*pendingConsent] // consent page id → login waiting for it
+	logouts  *table[*logoutPending]  // confirmation page id → logout waiting for it
 	used     *table[storeKey]        // redeemed code → its token family, to revoke on replay
 	access   *table[*accessToken]
 	refresh  *table[*accessToken]
@@ -111,6 +112,9 @@ type Gateway struct {
 	// secrets remembers the SPs' operator secrets already verified, so a
 	// known one costs a hash instead of an Ed25519 verification.
 	secrets *registry.SecretCache
+	// logoutWake wakes this node's DeliverLogouts when it queued a logout
+	// token (backchannel.go).
+	logoutWake chan struct{}
 }
 
 // New checks cfg and returns a Gateway.
@@ -140,7 +144,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Log, cookie: newSessionCookie(cfg.Issuer)}
+	g := &Gateway{cfg: cfg, now: cfg.Now, log: cfg.Log, cookie: newSessionCookie(cfg.Issuer), logoutWake: make(chan struct{}, 1)}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -158,6 +162,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.paths.status = g.paths.continueURL + "/status"
 	g.paths.consent = u.Authorization + "/consent"
 	g.paths.introspection = strings.TrimRight(cfg.Issuer, "/") + "/introspect"
+	g.paths.logout = strings.TrimRight(cfg.Issuer, "/") + "/logout"
+	g.paths.logoutConfirm = g.paths.logout + "/confirm"
+	g.paths.services = strings.TrimRight(cfg.Issuer, "/") + "/services"
 	return g, nil
 }
 
@@ -180,8 +187,9 @@ func (g *Gateway) makeTables() {
 	g.polls = newTable(g, "idgw.poll", stringCodec)
 	g.codes = newTable(g, "idgw.code", grantCodec(g))
 	g.consents = newTable(g, "idgw.consent", consentCodec(g))
+	g.logouts = newTable(g, "idgw.logout-pending", logoutPendingCodec)
 	g.used = newTable(g, "idgw.redeemed", keyCodec)
-	g.families = &familyStore{live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
+	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
 	g.access = newTable(g, "idgw.access", tokenCodec)
 	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
 }

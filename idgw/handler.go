@@ -49,6 +49,11 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodGet, g.paths.status, "", g.handleStatus},
 		{fiber.MethodGet, g.paths.consent, "", g.handleConsentPage},
 		{fiber.MethodPost, g.paths.consent, endpointAuthorizeContinue, g.handleConsent},
+		{fiber.MethodGet, g.paths.logout, "", g.handleLogout},
+		{fiber.MethodPost, g.paths.logout, "", g.handleLogout},
+		{fiber.MethodPost, g.paths.logoutConfirm, "", g.handleLogoutConfirm},
+		{fiber.MethodGet, g.paths.services, "", g.handleServices},
+		{fiber.MethodPost, g.paths.services, "", g.handleServices},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)
@@ -121,6 +126,66 @@ func (g *Gateway) handleConsent(c *fiber.Ctx) error {
 	allow := string(c.Context().PostArgs().Peek("decision")) == "allow"
 	cookies := g.cookiesOf(c)
 	return g.writeAuthorize(c, g.decideConsent(c.UserContext(), c.Query("c"), allow, cookies), false)
+}
+
+// handleLogout is the end_session_endpoint (RP-Initiated Logout 1.0).
+func (g *Gateway) handleLogout(c *fiber.Ctx) error {
+	args := argsValues(c.Context().QueryArgs())
+	if c.Method() == fiber.MethodPost {
+		for k, vs := range argsValues(c.Context().PostArgs()) {
+			args[k] = append(args[k], vs...)
+		}
+	}
+	a := g.logout(c.UserContext(), logoutRequest{args: args, cookies: g.cookiesOf(c), acceptLanguage: c.Get(fiber.HeaderAcceptLanguage)})
+	return g.writeLogout(c, a)
+}
+
+// handleLogoutConfirm takes the person's answer on the sign-out page.
+func (g *Gateway) handleLogoutConfirm(c *fiber.Ctx) error {
+	form := c.Context().PostArgs()
+	yes := string(form.Peek("decision")) == "logout"
+	return g.writeLogout(c, g.confirmLogout(c.UserContext(), string(form.Peek("l")), yes, g.cookiesOf(c)))
+}
+
+// writeLogout writes an answer of the end_session_endpoint: the session
+// cookie cleared when the session ended, then an error page, the
+// confirmation page, the redirect to the SP, or the signed-out page.
+func (g *Gateway) writeLogout(c *fiber.Ctx, a logoutAnswer) error {
+	if a.clear {
+		c.Cookie(&fiber.Cookie{Name: g.cookie.name, Value: "", Path: g.cookie.path, MaxAge: -1,
+			Expires: time.Unix(0, 0), Secure: g.cookie.secure, HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode})
+	}
+	op, _ := g.operator()
+	p := Page{Lang: a.lang, Look: LookOf(op), Assets: g.assetsPath()}
+	if p.Lang == "" {
+		p.Lang = ChooseLanguage("", c.Get(fiber.HeaderAcceptLanguage))
+	}
+	switch {
+	case a.err != nil:
+		return writeErrorPage(c, a.err, p)
+	case a.confirm != "":
+		return g.writeLogoutConfirm(c, p, a.confirm)
+	case a.redirect != "":
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Redirect(a.redirect, fiber.StatusFound)
+	}
+	return g.writeSignedOut(c, p, a.cancel)
+}
+
+// handleServices is the connected-services page (GET), its sign-in and
+// its withdrawals (POST).
+func (g *Gateway) handleServices(c *fiber.Ctx) error {
+	cookies := g.cookiesOf(c)
+	r := servicesRequest{cookies: cookies, lang: ChooseLanguage(c.Query("ui_locales"), c.Get(fiber.HeaderAcceptLanguage))}
+	if c.Method() == fiber.MethodPost {
+		r.form = argsValues(c.Context().PostArgs())
+		r.authorize = authorizeRequest{args: r.form, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage)}
+	}
+	a := g.services(c.UserContext(), r)
+	if a.login != nil {
+		return g.writeAuthorize(c, *a.login, true)
+	}
+	return g.writeServices(c, a)
 }
 
 func (g *Gateway) cookiesOf(c *fiber.Ctx) browserCookies {

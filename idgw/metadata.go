@@ -53,6 +53,10 @@ type metadata struct {
 	TokenEndpointAuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthSigningAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthSigningAlgs []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	// Logout: RP-Initiated Logout 1.0 §2.1, Back-Channel Logout 1.0 §2.1.
+	EndSessionEndpoint                string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
 }
 
 // diScopes are the identity (data) scopes of the Mobile Connect products
@@ -66,7 +70,7 @@ var diScopes = []string{
 // claimsSupported are the claims the gateway can release: the ID token's,
 // and userinfo's and premiuminfo's (spec §2.4-2.5).
 var claimsSupported = []string{
-	"sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "hashed_login_hint",
+	"sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "hashed_login_hint", "sid",
 	"name", "title", "given_name", "family_name", "middle_name", "email", "email_verified",
 	"phone_number", "phone_number_verified", "phone_number_alternate", "birthdate", "address",
 	"street_address", "city", "state", "postal_code", "country", "national_identifier",
@@ -143,6 +147,10 @@ func (g *Gateway) metadata() (*metadata, error) {
 		TokenEndpointAuthSigningAlgs:         assertionAlgNames(),
 		RevocationEndpointAuthSigningAlgs:    assertionAlgNames(),
 		IntrospectionEndpointAuthSigningAlgs: assertionAlgNames(),
+
+		EndSessionEndpoint:                g.paths.logout,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 	return &m, nil
 }

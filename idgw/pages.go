@@ -49,6 +49,47 @@ var errorPage = NewPageTemplate("error", `{{define "body"}}
 </details>
 {{end}}`)
 
+var logoutPage = NewPageTemplate("logout", `{{define "body"}}
+<p class="lead">{{.T.S "logout_text" .P.Look.Name}}</p>
+<form method="post" action="{{.D.Action}}" class="actions">
+<input type="hidden" name="l" value="{{.D.ID}}">
+<button type="submit" name="decision" value="stay" class="secondary">{{.T.S "logout_stay"}}</button>
+<button type="submit" name="decision" value="logout">{{.T.S "logout_confirm"}}</button>
+</form>
+{{end}}`)
+
+var signedOutPage = NewPageTemplate("signed-out", `{{define "body"}}
+<p class="{{if .D.Kept}}lead{{else}}done{{end}}" role="status">{{.D.Text}}</p>
+{{end}}`)
+
+var servicesPage = NewPageTemplate("services", `{{define "body"}}
+{{with .D.Notice}}<p class="done" role="status">{{.}}</p>{{end}}
+<p class="lead">{{.T.S "services_intro" .D.Number}}</p>
+{{range .D.Items}}<section class="service">
+<h2>{{.SP}}</h2>
+<ul class="share">{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
+<p class="muted">{{.Since}}</p>
+<form method="post" action="{{$.D.Action}}">
+<input type="hidden" name="action" value="withdraw">
+<input type="hidden" name="client_id" value="{{.ClientID}}">
+<input type="hidden" name="csrf" value="{{$.D.CSRF}}">
+<button type="submit" class="secondary">{{$.T.S "services_withdraw"}}</button>
+</form></section>
+{{else}}<p>{{.T.S "services_none"}}</p>{{end}}
+{{if .D.Items}}<p class="muted">{{.T.S "services_note"}}</p>{{end}}
+{{end}}`)
+
+var servicesSignInPage = NewPageTemplate("services-signin", `{{define "body"}}
+{{with .D.Error}}<p class="alert" role="alert">{{.}}</p>{{end}}
+<p class="lead">{{.T.S "services_signin"}}</p>
+<form method="post" action="{{.D.Action}}">
+<input type="hidden" name="action" value="signin">
+<label for="number">{{.T.S "services_number"}}</label>
+<input type="tel" id="number" name="number" autocomplete="tel" inputmode="tel" required>
+<button type="submit">{{.T.S "continue"}}</button>
+</form>
+{{end}}`)
+
 // page is the common layout's Page for a page of this gateway.
 func (g *Gateway) page(pc pageContext, title string) Page {
 	return Page{Lang: pc.lang, Look: pc.look, Title: title, Assets: g.assetsPath()}
@@ -91,6 +132,79 @@ func (g *Gateway) writeConsentPage(c *fiber.Ctx, id string, pc *pendingConsent) 
 		SP, Action string
 		Items      []string
 	}{pc.page.sp, g.consentURL(id), g.consentItems(pc.grant.req.Scopes, t, pc.page)})
+	if err != nil {
+		return err
+	}
+	return WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// writeLogoutConfirm asks the person whether to sign out (a logout the
+// gateway cannot tie to the browser's session).
+func (g *Gateway) writeLogoutConfirm(c *fiber.Ctx, p Page, id string) error {
+	t := messages.In(p.Lang)
+	p.Title = t.S("logout_title")
+	body, csp, err := p.Render(logoutPage, t, struct{ Action, ID string }{g.paths.logoutConfirm, id})
+	if err != nil {
+		return err
+	}
+	return WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// writeSignedOut says the person is signed out, or still signed in (kept).
+func (g *Gateway) writeSignedOut(c *fiber.Ctx, p Page, kept bool) error {
+	t := messages.In(p.Lang)
+	text := t.S("logged_out_text", p.Look.Name)
+	p.Title = t.S("logged_out_title")
+	if kept {
+		p.Title, text = t.S("logout_kept_title"), t.S("logout_kept_text")
+	}
+	body, csp, err := p.Render(signedOutPage, t, struct {
+		Text string
+		Kept bool
+	}{text, kept})
+	if err != nil {
+		return err
+	}
+	return WritePage(c, fiber.StatusOK, body, csp)
+}
+
+// serviceItem is one SP on the connected-services page.
+type serviceItem struct {
+	ClientID, SP, Since string
+	Lines               []string
+}
+
+// writeServices shows the connected-services page, or its sign-in form.
+func (g *Gateway) writeServices(c *fiber.Ctx, a servicesAnswer) error {
+	t := messages.In(a.lang)
+	op, _ := g.operator()
+	p := Page{Lang: a.lang, Look: LookOf(op), Title: t.S("services_title"), Assets: g.assetsPath()}
+	action := g.paths.services + "?ui_locales=" + url.QueryEscape(a.lang)
+	var body []byte
+	var csp string
+	var err error
+	if a.signin {
+		body, csp, err = p.Render(servicesSignInPage, t, struct{ Error, Action string }{a.errText, action})
+	} else {
+		pc := pageContext{look: p.Look, lang: a.lang}
+		items := make([]serviceItem, 0, len(a.consents))
+		for _, cs := range a.consents {
+			var scopes []string
+			for _, s := range cs.Scopes {
+				scopes = append(scopes, s.Scope)
+			}
+			lines := g.consentItems(scopes, t, pc)
+			if len(lines) == 0 {
+				lines = []string{t.S("services_signin_only")}
+			}
+			items = append(items, serviceItem{ClientID: cs.ClientID, SP: cs.SPName, Lines: lines,
+				Since: t.S("services_since", cs.FirstGranted.UTC().Format(time.DateOnly), cs.LastUsed.UTC().Format(time.DateOnly))})
+		}
+		body, csp, err = p.Render(servicesPage, t, struct {
+			Notice, Number, Action, CSRF string
+			Items                        []serviceItem
+		}{a.notice, MaskNumber(a.session.msisdn), action, a.csrf, items})
+	}
 	if err != nil {
 		return err
 	}

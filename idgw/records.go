@@ -126,10 +126,11 @@ type grantRecord struct {
 	ACR      int           `json:"a"`
 	AMR      []string      `json:"x"`
 	AuthTime time.Time     `json:"t"`
+	SID      string        `json:"d,omitempty"`
 }
 
 func (g *grant) record() grantRecord {
-	return grantRecord{Req: g.req, MSISDN: g.msisdn, Subject: g.subject.record(), ACR: g.acr, AMR: g.amr, AuthTime: g.authTime}
+	return grantRecord{Req: g.req, MSISDN: g.msisdn, Subject: g.subject.record(), ACR: g.acr, AMR: g.amr, AuthTime: g.authTime, SID: g.sid}
 }
 
 func (r grantRecord) grant(reg Registry) (*grant, error) {
@@ -140,7 +141,7 @@ func (r grantRecord) grant(reg Registry) (*grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &grant{req: r.Req, msisdn: r.MSISDN, subject: sub, acr: r.ACR, amr: r.AMR, authTime: r.AuthTime}, nil
+	return &grant{req: r.Req, msisdn: r.MSISDN, subject: sub, acr: r.ACR, amr: r.AMR, authTime: r.AuthTime, sid: r.SID}, nil
 }
 
 // restoreClient gives a stored request its SP's current record; an SP no
@@ -148,6 +149,10 @@ func (r grantRecord) grant(reg Registry) (*grant, error) {
 func restoreClient(req *AuthRequest, reg Registry) error {
 	if req == nil {
 		return fmt.Errorf("idgw: stored record has no request")
+	}
+	if req.ClientID == ownLoginClient {
+		req.Client = ownClient(req) // the gateway's own login (services.go)
+		return nil
 	}
 	if req.Client = reg.ServiceProvider(req.ClientID); req.Client == nil {
 		return fmt.Errorf("idgw: the SP %q of a stored request is no longer registered", req.ClientID)
@@ -162,6 +167,7 @@ type browserRecord struct {
 	AMR      []string            `json:"x"`
 	Holder   []byte              `json:"h"`
 	Approved map[string][]string `json:"o"`
+	SID      string              `json:"d,omitempty"`
 }
 
 type consentRecord struct {
@@ -188,6 +194,7 @@ type familyRecord struct {
 	MSISDN   uint64 `json:"m"`
 	Access   []byte `json:"a"`
 	Refresh  []byte `json:"r"`
+	SID      string `json:"s,omitempty"`
 }
 
 // codec turns a value of the gateway's state into bytes and back.
@@ -241,10 +248,10 @@ func sessionCodec(gw *Gateway) codec[*authSession] {
 
 var browserCodec = jsonCodec(
 	func(s *browserSession) browserRecord {
-		return browserRecord{MSISDN: s.msisdn, AuthTime: s.authTime, ACR: s.acr, AMR: s.amr, Holder: s.holder[:], Approved: s.approved}
+		return browserRecord{MSISDN: s.msisdn, AuthTime: s.authTime, ACR: s.acr, AMR: s.amr, Holder: s.holder[:], Approved: s.approved, SID: s.sid}
 	},
 	func(r browserRecord) (*browserSession, error) {
-		s := &browserSession{msisdn: r.MSISDN, authTime: r.AuthTime, acr: r.ACR, amr: r.AMR, approved: r.Approved}
+		s := &browserSession{msisdn: r.MSISDN, authTime: r.AuthTime, acr: r.ACR, amr: r.AMR, approved: r.Approved, sid: r.SID}
 		return s, fill(s.holder[:], r.Holder, "holder")
 	})
 
@@ -279,10 +286,10 @@ var tokenCodec = jsonCodec(
 
 var familyCodec = jsonCodec(
 	func(f tokenFamily) familyRecord {
-		return familyRecord{ClientID: f.clientID, MSISDN: f.msisdn, Access: f.access[:], Refresh: f.refresh[:]}
+		return familyRecord{ClientID: f.clientID, MSISDN: f.msisdn, Access: f.access[:], Refresh: f.refresh[:], SID: f.sid}
 	},
 	func(r familyRecord) (tokenFamily, error) {
-		f := tokenFamily{clientID: r.ClientID, msisdn: r.MSISDN}
+		f := tokenFamily{clientID: r.ClientID, msisdn: r.MSISDN, sid: r.SID}
 		if err := fill(f.access[:], r.Access, "access"); err != nil {
 			return f, err
 		}

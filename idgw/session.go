@@ -43,6 +43,11 @@ type browserSession struct {
 	// phone for that SP in this browser: the session signs in only those
 	// SPs, for those scopes. Its slices are not modified once stored.
 	approved map[string][]string
+	// sid is the session id the ID tokens of its logins carry (OpenID
+	// Back-Channel Logout's sid): random, unrelated to the cookie's id,
+	// kept across the session's renewals by new authentications of the
+	// same subscriber, so that a logout names every login of the session.
+	sid string
 }
 
 // approves reports whether the person approved, on the phone, every one
@@ -147,14 +152,20 @@ func (g *Gateway) startBrowserSession(ctx context.Context, old string, s *browse
 	s.approved = map[string][]string{}
 	if prev := g.browserSessionOf(ctx, old); prev != nil && prev.msisdn == s.msisdn && prev.holder == s.holder {
 		maps.Copy(s.approved, prev.approved)
+		s.sid = prev.sid
 	}
-	union := slices.Clone(s.approved[clientID])
-	for _, sc := range scopes {
-		if !slices.Contains(union, sc) {
-			union = append(union, sc)
+	if s.sid == "" {
+		s.sid = newSecret()
+	}
+	if clientID != "" { // "": the gateway's own login approves no SP
+		union := slices.Clone(s.approved[clientID])
+		for _, sc := range scopes {
+			if !slices.Contains(union, sc) {
+				union = append(union, sc)
+			}
 		}
+		s.approved[clientID] = union
 	}
-	s.approved[clientID] = union
 	if old != "" {
 		g.browsers.delete(ctx, tokenKey(old))
 	}
@@ -176,9 +187,9 @@ func (g *Gateway) startBrowserSession(ctx context.Context, old string, s *browse
 // request on the phone already: the same client_id, for scopes within those
 // approved in this browser. Otherwise the phone asks (consent_required for
 // prompt=none, OpenID Connect Core §3.1.2.6): another SP, wider scopes,
-// prompt=consent, and an authorisation (mc_authz), which shows its context
+// prompt=consent, a consent withdrawn since, and an authorisation (mc_authz), which shows its context
 // on the phone every time. prompt=login is the caller's to handle.
-func (g *Gateway) sessionVerdict(req *AuthRequest, sub Subscriber, who subject, s *browserSession, cands []registeredAuthenticator) *OAuthError {
+func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subscriber, who subject, s *browserSession, cands []registeredAuthenticator) *OAuthError {
 	login := ErrLoginRequired("the subscriber must authenticate")
 	switch {
 	case s == nil || s.msisdn != sub.MSISDN:
@@ -194,7 +205,10 @@ func (g *Gateway) sessionVerdict(req *AuthRequest, sub Subscriber, who subject, 
 	switch {
 	case req.Authz:
 		return ErrConsentRequired("the subscriber must approve this authorisation on the phone")
-	case req.Prompt.Has(PromptConsent), !s.approves(req.ClientID, req.Scopes):
+	case req.Prompt.Has(PromptConsent), !s.approves(req.ClientID, req.Scopes),
+		// The subscriber's consent record, not only this browser, must
+		// still grant them: a withdrawal ends single sign-on at once.
+		!g.consentOf(ctx, sub.MSISDN, who.holder, req.ClientID).covers(req.Scopes, false):
 		return ErrConsentRequired("the subscriber must approve this request on the phone")
 	}
 	return nil

@@ -24,6 +24,7 @@ type Store interface {
 	Take(ctx context.Context, kind state.Kind, key []byte) (state.Record, error)
 	Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error)
 	Delete(ctx context.Context, kind state.Kind, key []byte) error
+	Scan(ctx context.Context, kind state.Kind, prefix, after []byte, limit int) ([]state.Entry, error)
 }
 
 // table is one kind of the gateway's state in the Store, typed. Keys are

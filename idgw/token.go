@@ -265,6 +265,9 @@ type idTokenClaims struct {
 	AMR             []string `json:"amr"`
 	AtHash          string   `json:"at_hash"`
 	HashedLoginHint string   `json:"hashed_login_hint,omitempty"`
+	// Sid is the login's session (Back-Channel Logout 1.0 §2.1): what a
+	// logout token names to end it.
+	Sid string `json:"sid,omitempty"`
 }
 
 func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider, code string, gr *grant) (*tokenResponse, *OAuthError) {
@@ -285,7 +288,7 @@ func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider,
 	claims := idTokenClaims{
 		Iss: o.Issuer, Sub: gr.subject.pcr, Aud: []string{sp.ClientID}, Azp: sp.ClientID,
 		Exp: now.Add(idTokenTTL).Unix(), Iat: now.Unix(), AuthTime: gr.authTime.Unix(), Nonce: gr.req.Nonce,
-		ACR: strconv.Itoa(gr.acr), AMR: gr.amr, AtHash: jose.AtHash(access, alg),
+		ACR: strconv.Itoa(gr.acr), AMR: gr.amr, AtHash: jose.AtHash(access, alg), Sid: gr.sid,
 	}
 	if gr.req.LoginHint != "" {
 		sum := sha256.Sum256([]byte(gr.req.LoginHint))
@@ -297,7 +300,7 @@ func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider,
 	}
 	// The family and the code's marker exist before the tokens do: a
 	// replay racing this redemption revokes them even so.
-	family, err := g.families.start(ctx, tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh)})
+	family, err := g.families.start(ctx, tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh), sid: gr.sid})
 	if err == nil {
 		err = g.used.put(ctx, tokenKey(code), family, redeemedCodeTTL)
 	}

@@ -2,7 +2,13 @@ package idgw
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
 	"time"
+
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // tokenFamily is everything one authorization code led to: the token pair
@@ -17,21 +23,42 @@ type tokenFamily struct {
 	clientID        string
 	msisdn          uint64
 	access, refresh storeKey // the live pair
+	// sid is the session id of the login (its ID token's sid claim): a
+	// logout of that session ends the family.
+	sid string
 }
 
 // familyStore keeps the token families and the refresh tokens they have
 // rotated. Each method is one atomic step of the store.
 type familyStore struct {
-	live *table[tokenFamily]
+	store Store
+	live  *table[tokenFamily]
 	// rotated maps a spent refresh token to its family for as long as the
 	// token would have lived, so that presenting it again is recognised.
 	rotated *table[storeKey]
 }
 
-// start records a new family and returns its id. It lives as long as its
-// refresh token.
+// familyBySPKind indexes the families by subscriber and SP: key
+// "<msisdn>|<client_id>|<family id, hex>", no value, living as long as
+// the family. A consent withdrawal or a logout finds a subscriber's
+// families at one SP by a Scan of "<msisdn>|<client_id>|".
+const familyBySPKind state.Kind = "idgw.family-by-sp"
+
+func familyIndexPrefix(msisdn uint64, clientID string) []byte {
+	return []byte(strconv.FormatUint(msisdn, 10) + "|" + clientID + "|")
+}
+
+func familyIndexKey(f tokenFamily, id storeKey) []byte {
+	return append(familyIndexPrefix(f.msisdn, f.clientID), hex.EncodeToString(id[:])...)
+}
+
+// start records a new family, and its entry in the index by subscriber
+// and SP, and returns its id. It lives as long as its refresh token.
 func (s *familyStore) start(ctx context.Context, f tokenFamily) (storeKey, error) {
 	id := tokenKey(newSecret())
+	if err := s.store.Put(ctx, familyBySPKind, familyIndexKey(f, id), nil, s.live.now().Add(refreshTokenTTL)); err != nil {
+		return id, err
+	}
 	return id, s.live.put(ctx, id, f, refreshTokenTTL)
 }
 
@@ -45,11 +72,17 @@ func (s *familyStore) alive(ctx context.Context, id storeKey) bool {
 // lives as long as the new refresh token, and returns the access token of
 // the pair before; errGone when the family was revoked meanwhile.
 func (s *familyStore) advance(ctx context.Context, id, access, refresh storeKey) (prev storeKey, err error) {
+	var fam tokenFamily
 	err = s.live.update(ctx, id, refreshTokenTTL, func(f tokenFamily) (tokenFamily, error) {
 		prev = f.access
 		f.access, f.refresh = access, refresh
+		fam = f
 		return f, nil
 	})
+	if err == nil {
+		// The index entry lives as long as the family now does.
+		err = s.store.Put(ctx, familyBySPKind, familyIndexKey(fam, id), nil, s.live.now().Add(refreshTokenTTL))
+	}
 	return prev, err
 }
 
@@ -68,9 +101,55 @@ func (s *familyStore) rotatedFrom(ctx context.Context, refresh storeKey) (storeK
 	return s.rotated.get(ctx, refresh)
 }
 
-// end removes family id and returns it, once: the caller ends its pair.
+// end removes family id and its index entry and returns it, once: the
+// caller ends its pair.
 func (s *familyStore) end(ctx context.Context, id storeKey) (tokenFamily, bool) {
-	return s.live.take(ctx, id)
+	f, ok := s.live.take(ctx, id)
+	if ok {
+		if err := s.store.Delete(ctx, familyBySPKind, familyIndexKey(f, id)); err != nil {
+			s.live.log.Error("state store: a family's index entry was not deleted", "error", err)
+		}
+	}
+	return f, ok
+}
+
+// endFamiliesAt revokes the families of subscriber msisdn at clientID
+// (those of session sid only, when sid is not nil) and returns the
+// distinct session ids of those it ended. It reads the index by
+// subscriber and SP: no other state is searched.
+func (g *Gateway) endFamiliesAt(ctx context.Context, msisdn uint64, clientID string, sid *string) ([]string, error) {
+	prefix := familyIndexPrefix(msisdn, clientID)
+	var sids []string
+	var after []byte
+	for {
+		es, err := g.cfg.Store.Scan(ctx, familyBySPKind, prefix, after, 100)
+		if err != nil {
+			return sids, fmt.Errorf("finding the subscriber's token families: %w", err)
+		}
+		for _, e := range es {
+			var id storeKey
+			if _, err := hex.Decode(id[:], e.Key[len(prefix):]); err != nil {
+				continue
+			}
+			f, ok := g.families.live.get(ctx, id)
+			switch {
+			case !ok:
+				// Ended already; the entry goes with it.
+				_ = g.cfg.Store.Delete(ctx, familyBySPKind, e.Key)
+				continue
+			case sid != nil && f.sid != *sid:
+				continue
+			}
+			g.revokeFamily(ctx, id)
+			if f.sid != "" && !slices.Contains(sids, f.sid) {
+				sids = append(sids, f.sid)
+			}
+		}
+		if len(es) < 100 {
+			return sids, nil
+		}
+		after = es[len(es)-1].Key
+	}
 }
 
 // revokeFamily ends family id and its live pair: from then on none of the

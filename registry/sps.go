@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mcfed/mcfed/internal/spsecret"
@@ -36,6 +37,17 @@ type ServiceProvider struct {
 	// IDTokenAlg is how the SP wants its ID tokens signed: RS256 (the
 	// default, what every SDK verifies), PS256 or ES256.
 	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// PostLogoutRedirectURIs are where a gateway may send the browser
+	// after an RP-initiated logout (OpenID RP-Initiated Logout 1.0 §3),
+	// matched exactly, under the rules of redirect_uris.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// BackchannelLogoutURI is where gateways POST a logout token when the
+	// person's session at the SP ends (OpenID Back-Channel Logout 1.0
+	// §2.2): at a logout, or when the person withdraws consent;
+	// BackchannelLogoutSessionRequired says the SP needs the sid claim in
+	// it.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	// Scopes the SP may ask for; each must be in the catalogue.
 	Scopes []string `json:"scopes"`
 	// Operators that accept the SP; "*" is every member.
@@ -134,6 +146,19 @@ func (sp *ServiceProvider) Validate() error {
 			return err
 		}
 	}
+	for _, u := range sp.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	if sp.BackchannelLogoutURI != "" {
+		if err := checkURL("backchannel_logout_uri", sp.BackchannelLogoutURI); err != nil {
+			return err
+		}
+	}
+	if sp.BackchannelLogoutSessionRequired && sp.BackchannelLogoutURI == "" {
+		return invalidf("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
 	if err := checkJWKS("jwks", sp.JWKS); err != nil {
 		return err
 	}
@@ -219,14 +244,42 @@ func CheckRedirectURI(raw string) error {
 }
 
 // CheckRedirectURIs applies CheckRedirectURI to each of the SP's redirect
-// URIs, answering for the first it refuses.
+// URIs and post-logout redirect URIs, answering for the first it refuses,
+// and CheckBackchannelLogoutURI to its back-channel logout URI.
 func (sp *ServiceProvider) CheckRedirectURIs() error {
-	for _, u := range sp.RedirectURIs {
+	for _, u := range append(slices.Clone(sp.RedirectURIs), sp.PostLogoutRedirectURIs...) {
 		if err := CheckRedirectURI(u); err != nil {
 			return err
 		}
 	}
+	if sp.BackchannelLogoutURI != "" {
+		return CheckBackchannelLogoutURI(sp.BackchannelLogoutURI)
+	}
 	return nil
+}
+
+// CheckBackchannelLogoutURI is the rule a back-channel logout URI
+// registered now must meet: an absolute https URL (plain http only to a
+// loopback host, for development), without a fragment (Back-Channel
+// Logout 1.0 §2.2) or userinfo. Gateways POST logout tokens to it from
+// their own network, so they also refuse, when they deliver, any address
+// that is not public (as for jwks_uri).
+func CheckBackchannelLogoutURI(raw string) error {
+	if err := checkURL("backchannel_logout_uri", raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	switch {
+	case u.User != nil:
+		return invalidf("backchannel_logout_uri %q: userinfo (user@host) is not allowed", raw)
+	case u.Scheme == "https":
+		return nil
+	}
+	switch u.Hostname() {
+	case "127.0.0.1", "::1", "localhost":
+		return nil
+	}
+	return invalidf("backchannel_logout_uri %q: plain http is allowed only to a loopback host: use https", raw)
 }
 
 // RedirectCheck is an SP registered before CheckRedirectURI, with the

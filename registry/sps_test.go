@@ -63,3 +63,54 @@ func TestOldRedirectURIsReplayAndAreListed(t *testing.T) {
 		t.Fatalf("CheckRedirectURIs: %v", err)
 	}
 }
+
+// TestLogoutRegistration: post_logout_redirect_uris are held to the rules
+// of redirect_uris (lenient at apply, strict for new writes), and a
+// back-channel logout URI must be an https URL without a fragment (http
+// only to loopback); session_required needs the URI.
+func TestLogoutRegistration(t *testing.T) {
+	f := newFixture(t)
+	base := ServiceProvider{ClientID: "rp", Name: "RP", SecretHash: HashSecret(strings.Repeat("s", 40)),
+		RedirectURIs: []string{"https://rp.example/cb"}, Operators: []string{AllOperators}, Status: StatusActive}
+	ok := base
+	ok.PostLogoutRedirectURIs = []string{"https://rp.example/bye", "com.example.rp:/bye"}
+	ok.BackchannelLogoutURI, ok.BackchannelLogoutSessionRequired = "https://rp.example/bcl", true
+	if err := ok.CheckRedirectURIs(); err != nil {
+		t.Fatalf("a good registration refused: %v", err)
+	}
+	f.must(CmdPutSP, ok)
+	if got := f.r.ServiceProvider("rp"); got.BackchannelLogoutURI != ok.BackchannelLogoutURI || len(got.PostLogoutRedirectURIs) != 2 || !got.BackchannelLogoutSessionRequired {
+		t.Fatalf("stored: %+v", got)
+	}
+	loop := base
+	loop.BackchannelLogoutURI = "http://127.0.0.1:9000/bcl"
+	if err := loop.CheckRedirectURIs(); err != nil {
+		t.Fatalf("loopback http refused: %v", err)
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(sp *ServiceProvider)
+		strict bool // refused only by the rule for new writes
+		why    string
+	}{
+		{"post-logout fragment", func(sp *ServiceProvider) { sp.PostLogoutRedirectURIs = []string{"https://rp.example/bye#x"} }, false, "fragment"},
+		{"post-logout relative", func(sp *ServiceProvider) { sp.PostLogoutRedirectURIs = []string{"/bye"} }, false, "absolute"},
+		{"post-logout plain http", func(sp *ServiceProvider) { sp.PostLogoutRedirectURIs = []string{"http://rp.example/bye"} }, true, "loopback"},
+		{"post-logout javascript", func(sp *ServiceProvider) { sp.PostLogoutRedirectURIs = []string{"javascript:alert(1)"} }, true, "javascript"},
+		{"back-channel fragment", func(sp *ServiceProvider) { sp.BackchannelLogoutURI = "https://rp.example/bcl#f" }, false, "fragment"},
+		{"back-channel not http", func(sp *ServiceProvider) { sp.BackchannelLogoutURI = "ftp://rp.example/bcl" }, false, "http(s)"},
+		{"back-channel plain http", func(sp *ServiceProvider) { sp.BackchannelLogoutURI = "http://rp.example/bcl" }, true, "loopback"},
+		{"back-channel userinfo", func(sp *ServiceProvider) { sp.BackchannelLogoutURI = "https://u:p@rp.example/bcl" }, true, "userinfo"},
+		{"session required without a URI", func(sp *ServiceProvider) { sp.BackchannelLogoutSessionRequired = true }, false, "backchannel_logout_uri"},
+	} {
+		sp := base
+		c.edit(&sp)
+		err := sp.CheckRedirectURIs()
+		if !c.strict {
+			err = sp.Validate()
+		}
+		if err == nil || CodeOf(err) != CodeInvalid || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("%s: got %v, want a refusal about %q", c.name, err, c.why)
+		}
+	}
+}

@@ -460,3 +460,25 @@ func TestUnverifiedPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestSignTyped: a token signed with another typ verifies with the same
+// key set and reports that typ; Sign's tokens stay "JWT".
+func TestSignTyped(t *testing.T) {
+	now := time.Now()
+	r := NewKeyRing(time.Hour)
+	if _, err := r.Ensure(now, ES256); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := SignTyped(r.Active(ES256), "logout+jwt", map[string]any{"jti": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, h, err := Verify(tok, r.PublicSet(now), ES256)
+	if err != nil || h.Typ != "logout+jwt" || string(payload) != `{"jti":"1"}` {
+		t.Fatalf("typed token: %v %+v %s", err, h, payload)
+	}
+	plain, _ := Sign(r.Active(ES256), map[string]any{"jti": "2"})
+	if _, h, err := Verify(plain, r.PublicSet(now), ES256); err != nil || h.Typ != "JWT" {
+		t.Fatalf("Sign after SignTyped: %v %+v", err, h)
+	}
+}

@@ -26,6 +26,10 @@ type API struct {
 	MaxImportBytes int64
 	// Log gets internal errors (default slog.Default()).
 	Log *slog.Logger
+	// Consents, when set, is the operator's gateway's ledger of the
+	// subscribers' consents (consents.go); without it those routes answer
+	// 503.
+	Consents ConsentLedger
 }
 
 // Default limits of the API.
@@ -48,6 +52,8 @@ func (s *Store) Mount(r fiber.Router) { (&API{Store: s}).Mount(r) }
 //	POST   /subscribers/{msisdn}/suspend
 //	POST   /subscribers/{msisdn}/reactivate
 //	DELETE /subscribers/{msisdn}           soft delete (204)
+//	GET    /subscribers/{msisdn}/consents  the SPs' consent records
+//	DELETE /subscribers/{msisdn}/consents/{client_id}  withdraw (204)
 //
 // Writes to one subscriber honour If-Match with its version (412 when it
 // differs). Errors are application/problem+json.
@@ -61,6 +67,8 @@ func (a *API) Mount(r fiber.Router) {
 	r.Post("/subscribers/:msisdn/suspend", a.setStatus(StatusSuspended))
 	r.Post("/subscribers/:msisdn/reactivate", a.setStatus(StatusActive))
 	r.Delete("/subscribers/:msisdn", a.delete)
+	r.Get("/subscribers/:msisdn/consents", a.listConsents)
+	r.Delete("/subscribers/:msisdn/consents/:client", a.withdrawConsent)
 }
 
 func (a *API) fail(c *fiber.Ctx, err error) error {
