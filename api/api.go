@@ -7,10 +7,12 @@
 //   - public.yaml: the public listener, discovery, operator selection,
 //     Telco Finder and the operator's Identity Gateway.
 //
-// The documents are written by hand from the handlers. Two tests keep them
-// true: api_test.go loads and validates them with kin-openapi, and
-// federation/openapi_test.go checks that every route a node's fiber apps
-// register is described (and every described path registered) and
+// The documents are written by hand from the handlers. Tests keep them
+// true: api_test.go loads and validates them with kin-openapi;
+// structs_test.go pairs the admin schemas with the Go types the handlers
+// decode and answer, member for member; federation/openapi_test.go checks
+// that every route a node's fiber apps register is described (and every
+// described path registered), and federation/openapi_samples_test.go
 // validates real requests and answers of a running node against them.
 package api
 
