@@ -1,0 +1,193 @@
+package subscribers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mcfed/mcfed/operator/state"
+)
+
+// twoNodes is two subscriber stores on one state store: two gateway nodes
+// of an operator sharing it.
+func twoNodes(t *testing.T) (a, b *Store, f *stateFile) {
+	f = newStateFile(t)
+	return New(f.st), New(f.st), f
+}
+
+// TestTwoNodesSeeEachOthersWrites: what one node provisions, the other
+// serves at once: the record, the PCR secret (the same one, whichever node
+// asks first), the PCR index, the listing, a bulk load, a deletion.
+func TestTwoNodesSeeEachOthersWrites(t *testing.T) {
+	a, b, _ := twoNodes(t)
+	m := mustMSISDN(t, validNumber)
+	if _, err := a.Create(Subscriber{MSISDN: m, Attributes: Attributes{GivenName: "Ada"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(m)
+	if err != nil || got.Attributes.GivenName != "Ada" || got.Version != 1 {
+		t.Fatalf("the other node reads %+v, %v", got, err)
+	}
+	if _, err := b.Create(Subscriber{MSISDN: m}); !errors.Is(err, ErrExists) {
+		t.Fatalf("creating it again on the other node: %v", err)
+	}
+	if _, err := b.Patch(m, 1, []byte(`{"attributes":{"family_name":"Lovelace"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Get(m); err != nil || got.Attributes.FamilyName != "Lovelace" || got.Version != 2 {
+		t.Fatalf("the first node reads %+v, %v", got, err)
+	}
+
+	// Both nodes ask for the secret at once, for its first use: one is
+	// made, and both get it.
+	var secrets [2][]byte
+	var wg sync.WaitGroup
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			var err error
+			if secrets[i], err = s.PCRSecret(m); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(secrets[0]) != SecretSize || !bytes.Equal(secrets[0], secrets[1]) {
+		t.Fatalf("the nodes have the secrets %x and %x", secrets[0], secrets[1])
+	}
+
+	if err := a.RememberPCR("shop", "pcr-1", m); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.LookupPCR("shop", "pcr-1"); err != nil || got != m {
+		t.Fatalf("the other node's PCR lookup: %s, %v", got, err)
+	}
+
+	if _, err := b.BulkLoad(strings.NewReader(csvFile(50)), FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := a.List(ListOptions{Limit: MaxPageSize})
+	if err != nil || len(page) != 51 {
+		t.Fatalf("the first node lists %d, %v; want 51", len(page), err)
+	}
+
+	if _, err := a.Delete(m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PCRSecret(m); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the other node still has the deleted subscriber's secret: %v", err)
+	}
+	if _, err := b.Delete(m, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again on the other node: %v", err)
+	}
+}
+
+// TestTwoNodesIfMatchOneWins: both nodes change one subscriber at the same
+// version at once, many times over: each time exactly one change is
+// stored and the other is refused with ErrVersionMismatch, so no write is
+// lost.
+func TestTwoNodesIfMatchOneWins(t *testing.T) {
+	a, b, _ := twoNodes(t)
+	m := mustMSISDN(t, validNumber)
+	if _, err := a.Create(Subscriber{MSISDN: m}); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 50
+	for round := range rounds {
+		cur, err := a.Get(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wins [2]bool
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, s := range []*Store{a, b} {
+			wg.Go(func() {
+				patch := fmt.Appendf(nil, `{"attributes":{"title":"node%d-%d"}}`, i, round)
+				_, errs[i] = s.Patch(m, cur.Version, patch)
+				wins[i] = errs[i] == nil
+			})
+		}
+		wg.Wait()
+		if wins[0] == wins[1] {
+			t.Fatalf("round %d: the nodes' results %v and %v; want exactly one to win", round, errs[0], errs[1])
+		}
+		loser := 0
+		if wins[0] {
+			loser = 1
+		}
+		if !errors.Is(errs[loser], ErrVersionMismatch) {
+			t.Fatalf("round %d: the loser's error %v", round, errs[loser])
+		}
+		after, err := b.Get(m)
+		if want := fmt.Sprintf("node%d-%d", 1-loser, round); err != nil || after.Version != cur.Version+1 || after.Attributes.Title != want {
+			t.Fatalf("round %d: stored %+v, %v; want version %d with the title %s", round, after, err, cur.Version+1, want)
+		}
+	}
+}
+
+// TestSecretLeftBehindIsNotInherited: a deletion that stored its
+// tombstone but failed to destroy the secret (a crash between the two
+// steps) leaves the secret unreachable, and the number's next holder gets
+// a fresh one, the old one removed.
+func TestSecretLeftBehindIsNotInherited(t *testing.T) {
+	s, f := openStore(t)
+	m := mustMSISDN(t, validNumber)
+	first, err := s.Create(Subscriber{MSISDN: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.PCRSecret(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(m, 0); err != nil {
+		t.Fatal(err)
+	}
+	// What the crash would have left: the first holder's secret.
+	ctx := context.Background()
+	if err := f.st.Put(ctx, kindSecret, secretKey(m, first.Version), old, never); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PCRSecret(m); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a deleted subscriber's secret: %v", err)
+	}
+	if _, err := s.Create(Subscriber{MSISDN: m}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.PCRSecret(m)
+	if err != nil || bytes.Equal(fresh, old) {
+		t.Fatalf("the new holder's secret %x (%v), the old %x", fresh, err, old)
+	}
+	if _, err := f.st.Get(ctx, kindSecret, secretKey(m, first.Version)); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("the old holder's secret is still stored: %v", err)
+	}
+}
+
+// TestCorruptRecordFailsClosed: a record this package did not write is an
+// error wherever it is read, never a subscriber.
+func TestCorruptRecordFailsClosed(t *testing.T) {
+	s, f := openStore(t)
+	m := mustMSISDN(t, validNumber)
+	ctx := context.Background()
+	for _, v := range []string{`not json`, `{"s":"active","v":1}`, `{"s":"gone","v":1,"g":1}`, `{"s":"deleted","v":2,"g":1}`} {
+		if err := f.st.Put(ctx, kindRecord, key(m), []byte(v), never); err != nil {
+			t.Fatal(err)
+		}
+		if sub, err := s.Get(m); err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Get gave %+v, %v", v, sub, err)
+		}
+		if _, err := s.PCRSecret(m); err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: PCRSecret: %v", v, err)
+		}
+		if _, _, err := s.List(ListOptions{}); err == nil {
+			t.Errorf("%s: List succeeded", v)
+		}
+		if _, err := s.SetStatus(m, 0, StatusSuspended); err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: SetStatus: %v", v, err)
+		}
+	}
+}
