@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -237,15 +238,20 @@ const (
 func (s *Store) loadRow(ctx context.Context, r *bulkRow) (rowOutcome, error) {
 	k := key(r.sub.MSISDN)
 	now := s.now()
+	// What the row makes of the record read: reused by the Update below
+	// when the record is still the one read, so that the decoding and
+	// encoding are done here, in parallel, rather than in the store's
+	// writer, which runs its callers' steps one after the other.
+	var read, made state.Record
+	var madeOutcome rowOutcome
 	switch rec, err := s.st.Get(ctx, kindRecord, k); {
 	case err == nil:
-		if out, _, err := s.applyRow(r, rec, true, now); err != nil || out == rowUnchanged {
-			return out, err
+		read = rec
+		if madeOutcome, made, err = s.applyRow(r, rec, true, now); err != nil || madeOutcome == rowUnchanged {
+			return madeOutcome, err
 		}
 	case errors.Is(err, state.ErrNotFound):
-		// A new number, the most of a first load: a Create, whose record
-		// is encoded here rather than in the store's writer, which runs
-		// its callers' steps one after the other.
+		// A new number, the most of a first load: a Create.
 		_, rec, err := s.applyRow(r, state.Record{}, false, now)
 		if err != nil {
 			return 0, err
@@ -262,6 +268,10 @@ func (s *Store) loadRow(ctx context.Context, r *bulkRow) (rowOutcome, error) {
 	}
 	var outcome rowOutcome
 	_, err := s.st.Update(ctx, kindRecord, k, func(old state.Record, found bool) (state.Record, error) {
+		if found && read.Value != nil && bytes.Equal(old.Value, read.Value) {
+			outcome = madeOutcome
+			return made, nil
+		}
 		var rec state.Record
 		var err error
 		outcome, rec, err = s.applyRow(r, old, found, now)
