@@ -9,21 +9,53 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcfed/mcfed/internal/pgtest"
 	"github.com/mcfed/mcfed/operator/state"
+	"github.com/mcfed/mcfed/operator/state/postgres"
 )
 
-// twoNodes is two subscriber stores on one state store: two gateway nodes
-// of an operator sharing it.
-func twoNodes(t *testing.T) (a, b *Store, f *stateFile) {
-	f = newStateFile(t)
-	return New(f.st), New(f.st), f
+// TestNodes runs each test of two gateway nodes of an operator sharing
+// one state store on both backends: the embedded one (two subscriber
+// stores on one store) and PostgreSQL (two pools on one database, as two
+// nodes run; skipped when the machine has no PostgreSQL, see pgtest).
+// st is the first node's state store, for tests that write it directly.
+func TestNodes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, a, b *Store, st state.Store)
+	}{
+		{"SeeEachOthersWrites", testSeeEachOthersWrites},
+		{"IfMatchOneWins", testIfMatchOneWins},
+		{"SecretLeftBehindIsNotInherited", testSecretLeftBehindIsNotInherited},
+		{"CorruptRecordFailsClosed", testCorruptRecordFailsClosed},
+		{"BulkLoadBesideAnotherNodesWrites", testBulkLoadBesideAnotherNodesWrites},
+	} {
+		t.Run("embedded/"+tc.name, func(t *testing.T) {
+			f := newStateFile(t)
+			tc.test(t, New(f.st), New(f.st), f.st)
+		})
+		t.Run("postgres/"+tc.name, func(t *testing.T) {
+			url := pgtest.Database(t)
+			a, b := openPostgres(t, url), openPostgres(t, url)
+			tc.test(t, New(a), New(b), a)
+		})
+	}
 }
 
-// TestTwoNodesSeeEachOthersWrites: what one node provisions, the other
+func openPostgres(t *testing.T, url string) state.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), url, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// testSeeEachOthersWrites: what one node provisions, the other
 // serves at once: the record, the PCR secret (the same one, whichever node
 // asks first), the PCR index, the listing, a bulk load, a deletion.
-func TestTwoNodesSeeEachOthersWrites(t *testing.T) {
-	a, b, _ := twoNodes(t)
+func testSeeEachOthersWrites(t *testing.T, a, b *Store, _ state.Store) {
 	m := mustMSISDN(t, validNumber)
 	if _, err := a.Create(Subscriber{MSISDN: m, Attributes: Attributes{GivenName: "Ada"}}); err != nil {
 		t.Fatal(err)
@@ -85,12 +117,11 @@ func TestTwoNodesSeeEachOthersWrites(t *testing.T) {
 	}
 }
 
-// TestTwoNodesIfMatchOneWins: both nodes change one subscriber at the same
+// testIfMatchOneWins: both nodes change one subscriber at the same
 // version at once, many times over: each time exactly one change is
 // stored and the other is refused with ErrVersionMismatch, so no write is
 // lost.
-func TestTwoNodesIfMatchOneWins(t *testing.T) {
-	a, b, _ := twoNodes(t)
+func testIfMatchOneWins(t *testing.T, a, b *Store, _ state.Store) {
 	m := mustMSISDN(t, validNumber)
 	if _, err := a.Create(Subscriber{MSISDN: m}); err != nil {
 		t.Fatal(err)
@@ -129,12 +160,11 @@ func TestTwoNodesIfMatchOneWins(t *testing.T) {
 	}
 }
 
-// TestSecretLeftBehindIsNotInherited: a deletion that stored its
+// testSecretLeftBehindIsNotInherited: a deletion that stored its
 // tombstone but failed to destroy the secret (a crash between the two
 // steps) leaves the secret unreachable, and the number's next holder gets
 // a fresh one, the old one removed.
-func TestSecretLeftBehindIsNotInherited(t *testing.T) {
-	s, f := openStore(t)
+func testSecretLeftBehindIsNotInherited(t *testing.T, s, _ *Store, st state.Store) {
 	m := mustMSISDN(t, validNumber)
 	first, err := s.Create(Subscriber{MSISDN: m})
 	if err != nil {
@@ -149,7 +179,7 @@ func TestSecretLeftBehindIsNotInherited(t *testing.T) {
 	}
 	// What the crash would have left: the first holder's secret.
 	ctx := context.Background()
-	if err := f.st.Put(ctx, kindSecret, secretKey(m, first.Version), old, never); err != nil {
+	if err := st.Put(ctx, kindSecret, secretKey(m, first.Version), old, never); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PCRSecret(m); !errors.Is(err, ErrNotFound) {
@@ -162,19 +192,18 @@ func TestSecretLeftBehindIsNotInherited(t *testing.T) {
 	if err != nil || bytes.Equal(fresh, old) {
 		t.Fatalf("the new holder's secret %x (%v), the old %x", fresh, err, old)
 	}
-	if _, err := f.st.Get(ctx, kindSecret, secretKey(m, first.Version)); !errors.Is(err, state.ErrNotFound) {
+	if _, err := st.Get(ctx, kindSecret, secretKey(m, first.Version)); !errors.Is(err, state.ErrNotFound) {
 		t.Fatalf("the old holder's secret is still stored: %v", err)
 	}
 }
 
-// TestCorruptRecordFailsClosed: a record this package did not write is an
+// testCorruptRecordFailsClosed: a record this package did not write is an
 // error wherever it is read, never a subscriber.
-func TestCorruptRecordFailsClosed(t *testing.T) {
-	s, f := openStore(t)
+func testCorruptRecordFailsClosed(t *testing.T, s, _ *Store, st state.Store) {
 	m := mustMSISDN(t, validNumber)
 	ctx := context.Background()
 	for _, v := range []string{`not json`, `{"s":"active","v":1}`, `{"s":"gone","v":1,"g":1}`, `{"s":"deleted","v":2,"g":1}`} {
-		if err := f.st.Put(ctx, kindRecord, key(m), []byte(v), never); err != nil {
+		if err := st.Put(ctx, kindRecord, key(m), []byte(v), never); err != nil {
 			t.Fatal(err)
 		}
 		if sub, err := s.Get(m); err == nil || errors.Is(err, ErrNotFound) {
@@ -192,12 +221,11 @@ func TestCorruptRecordFailsClosed(t *testing.T) {
 	}
 }
 
-// TestBulkLoadBesideAnotherNodesWrites: one node loads a feed that changes
+// testBulkLoadBesideAnotherNodesWrites: one node loads a feed that changes
 // every subscriber while another node patches each of them: no write is
 // lost, each subscriber ends with both changes counted in its version (a
 // row worked out from a record read before the patch is worked out again).
-func TestBulkLoadBesideAnotherNodesWrites(t *testing.T) {
-	a, b, _ := twoNodes(t)
+func testBulkLoadBesideAnotherNodesWrites(t *testing.T, a, b *Store, _ state.Store) {
 	const n = 300
 	if _, err := a.BulkLoad(strings.NewReader(csvFile(n)), FormatCSV); err != nil {
 		t.Fatal(err)

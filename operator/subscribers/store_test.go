@@ -7,9 +7,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcfed/mcfed/internal/pgtest"
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/state/embedded"
 )
+
+// TestMain stops the PostgreSQL cluster TestNodes may have started.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const (
 	validNumber   = "+447400123456"
