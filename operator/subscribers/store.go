@@ -313,7 +313,11 @@ func (s *Store) Replace(m MSISDN, ifVersion uint64, sub Subscriber) (Subscriber,
 		if sub.MSISDN != 0 && sub.MSISDN != m {
 			return invalid("msisdn", "%s does not match the subscriber %s", sub.MSISDN, m)
 		}
-		replaceFields(cur, &sub)
+		// On a copy of the enrolments, whose times replaceFields and the
+		// store fill in: fn may run again, against another version.
+		in := sub
+		in.Authenticators = slices.Clone(sub.Authenticators)
+		replaceFields(cur, &in)
 		return nil
 	})
 }
