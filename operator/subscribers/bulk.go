@@ -267,7 +267,7 @@ func (s *Store) loadRow(ctx context.Context, r *bulkRow) (rowOutcome, error) {
 		return 0, storeErr("reading", r.sub.MSISDN, err)
 	}
 	var outcome rowOutcome
-	_, err := s.st.Update(ctx, kindRecord, k, func(old state.Record, found bool) (state.Record, error) {
+	stored, err := s.st.Update(ctx, kindRecord, k, func(old state.Record, found bool) (state.Record, error) {
 		if found && read.Value != nil && bytes.Equal(old.Value, read.Value) {
 			outcome = madeOutcome
 			return made, nil
@@ -285,6 +285,16 @@ func (s *Store) loadRow(ctx context.Context, r *bulkRow) (rowOutcome, error) {
 	}
 	if err != nil {
 		return 0, storeErr("loading", r.sub.MSISDN, err)
+	}
+	if outcome == rowCreated {
+		// Over a tombstone: a recycled number, as in Create.
+		_, gen, err := decodeRecord(r.sub.MSISDN, stored.Value)
+		if err == nil {
+			err = s.dropOldSecrets(ctx, r.sub.MSISDN, gen)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s was created, but: %w", r.sub.MSISDN, err)
+		}
 	}
 	return outcome, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,17 +136,18 @@ func storeErr(doing string, m MSISDN, err error) error {
 	return fmt.Errorf("%s subscriber %s: %w", doing, m, err)
 }
 
-// dropOldSecrets removes the PCR secrets of earlier holders of m than
+// dropOldSecrets removes the PCR secrets of holders of m earlier than
 // generation gen. Delete removes a holder's secret just after its
 // tombstone is written; this clears one a failure between the two left
-// behind (unreachable since, as no record names its generation).
+// behind (unreachable since, as no record names its generation). A later
+// holder's (the number deleted and given again meanwhile) is left alone.
 func (s *Store) dropOldSecrets(ctx context.Context, m MSISDN, gen uint64) error {
 	old, err := s.st.Scan(ctx, kindSecret, key(m), nil, 64)
 	if err != nil {
 		return fmt.Errorf("listing earlier PCR secrets of %s: %w", m, err)
 	}
 	for _, e := range old {
-		if bytes.Equal(e.Key, secretKey(m, gen)) {
+		if len(e.Key) == 16 && binary.BigEndian.Uint64(e.Key[8:]) >= gen {
 			continue
 		}
 		if err := s.st.Delete(ctx, kindSecret, e.Key); err != nil {
