@@ -182,11 +182,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node secret: %w", err)
 	}
 
+	retireSubscribersFile := func() {}
 	if cfg.OperatorID != "" {
-		if n.subs, err = openSubscribers(cfg.DataDir); err != nil {
+		if n.state, err = openState(ctx, cfg); err != nil {
 			return nil, err
 		}
-		if n.state, err = openState(ctx, cfg); err != nil {
+		if n.subs, retireSubscribersFile, err = openSubscribers(cfg.DataDir, n.state, n.log); err != nil {
 			return nil, err
 		}
 		if n.keys, n.sealing, n.vault, err = openOperatorKeys(ctx, cfg, n.state, liveRegistry{rn}); err != nil {
@@ -231,6 +232,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		go n.reloadKeysLoop(n.ctx)
 	}
 	n.started = true
+	retireSubscribersFile()
 	n.log.Info("node started", "version", version.Get().String(), "admin", n.AdminURL(), "raft", rn.Addr(),
 		"public", n.PublicURL(), "operator", cfg.OperatorID)
 	return n, nil
@@ -303,9 +305,6 @@ func (n *Node) Close() error {
 	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Close())
-	}
-	if n.subs != nil {
-		errs = append(errs, n.subs.Close())
 	}
 	if n.state != nil {
 		errs = append(errs, n.state.Close())

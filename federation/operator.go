@@ -4,22 +4,45 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/subscribers"
 )
 
-// subscribersFile is the operator's subscriber store in the data directory:
-// subscriber data stays on this node and never enters the registry.
+// subscribersFile is where the operator's subscribers were kept before
+// they moved into the state store: a data directory that still has it is
+// copied into the store on the first start with it, and the file renamed
+// (subscribers.Migrate).
 const subscribersFile = "subscribers.db"
 
-func openSubscribers(dataDir string) (*subscribers.Store, error) {
-	s, err := subscribers.Open(filepath.Join(dataDir, subscribersFile))
+// openSubscribers is the operator's subscriber store, in the node's state
+// store st: subscriber data never enters the registry. A data directory's
+// subscribers.db from before is copied into st; retire, called once the
+// node has started, renames it. Not before: a start that fails removes
+// what it made in the data directory, the state.db holding the copy among
+// them, and must leave the old file where it was.
+func openSubscribers(dataDir string, st state.Store, log *slog.Logger) (s *subscribers.Store, retire func(), err error) {
+	s = subscribers.New(st)
+	path := filepath.Join(dataDir, subscribersFile)
+	res, err := s.CopyOld(path)
 	if err != nil {
-		return nil, fmt.Errorf("subscriber store: %w", err)
+		return nil, nil, fmt.Errorf("subscriber store: %w", err)
 	}
-	return s, nil
+	if res.From == "" {
+		return s, func() {}, nil
+	}
+	return s, func() {
+		if err := subscribers.RetireOld(path); err != nil {
+			// Copied again at the next start, which changes nothing.
+			log.Error("subscriber store", "err", err)
+			return
+		}
+		log.Info("subscribers copied into the state store", "from", path, "renamed", path+subscribers.MigratedSuffix,
+			"subscribers", res.Subscribers, "pcr_index", res.PCRs, "kept_from_store", res.Kept)
+	}, nil
 }
 
 // subscriberView is the gateway's view of the subscriber store.

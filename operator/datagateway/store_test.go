@@ -7,15 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/operator/state"
+	"github.com/mcfed/mcfed/operator/state/embedded"
 	"github.com/mcfed/mcfed/operator/subscribers"
 )
 
 func TestStoreSource(t *testing.T) {
-	st, err := subscribers.Open(filepath.Join(t.TempDir(), "subscribers.db"))
+	db, err := embedded.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	st := subscribers.New(db)
 	swap := time.Date(2025, 3, 1, 11, 30, 15, 0, time.FixedZone("CET", 3600))
 	port := time.Date(2024, 11, 20, 8, 0, 0, 0, time.UTC)
 	const m = subscribers.MSISDN(testMSISDN)

@@ -2,18 +2,22 @@ package subscribers
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/mcfed/mcfed/internal/bulkcsv"
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // Format is the format of a bulk file.
@@ -34,12 +38,18 @@ const (
 // (about 1 KB a row).
 const (
 	MaxBulkRows     = 1_000_000
-	bulkBatch       = 2000 // rows per write transaction
-	maxRowErrors    = 100  // bad rows reported before giving up
+	maxRowErrors    = 100 // bad rows reported before giving up
 	maxNDJSONLine   = 1 << 20
 	maxCSVFieldsRow = 64
 	maxCSVRecord    = 64 << 10 // bytes of one CSV line
 )
+
+// bulkWriters is how many rows BulkLoad writes at once: twice the embedded
+// store's largest commit (256 writes), so that while one group commits the
+// next one fills. Fewer leave commits part empty: on the 10,000-row
+// benchmark, 64 writers made 311 commits (of about 5 ms each here), 512
+// made 44 to 68.
+const bulkWriters = 512
 
 // BulkResult counts what a load did.
 type BulkResult struct {
@@ -131,16 +141,17 @@ func (c *rowCollector) add(r bulkRow, numberChecked bool) bool {
 }
 
 // BulkLoad reads a whole file, validates every row (CSV numbers with
-// e164.FastValidator, JSON ones with e164.Parse) and only then
-// writes, bulkBatch rows per transaction. A file with any bad row writes
+// e164.FastValidator, JSON ones with e164.Parse) and only then writes, row
+// by row, each row one atomic step of the state store (as Create or Update
+// would be), bulkWriters rows at a time. A file with any bad row writes
 // nothing and fails with a *BulkError naming the lines. A row for an
 // existing subscriber replaces what the row sets; a row that would change
 // nothing is not written, so loading the same file twice changes nothing
 // (not even versions). Rows for deleted numbers create new subscribers.
 //
 // Errors reading r (a size cap, a dropped connection) are returned wrapped,
-// before anything is written. If the disk fails between batches, earlier
-// batches stay written; loading the file again completes the load.
+// before anything is written. If the store fails during the writes, the
+// rows written stay written; loading the file again completes the load.
 func (s *Store) BulkLoad(r io.Reader, format Format) (BulkResult, error) {
 	c := &rowCollector{seen: make(map[MSISDN]int)}
 	var err error
@@ -158,33 +169,56 @@ func (s *Store) BulkLoad(r io.Reader, format Format) (BulkResult, error) {
 	if len(c.errs.Rows) > 0 {
 		return BulkResult{}, &c.errs
 	}
-	res := BulkResult{Rows: len(c.rows)}
-	for start := 0; start < len(c.rows); start += bulkBatch {
-		batch := c.rows[start:min(start+bulkBatch, len(c.rows))]
-		var created, updated, unchanged int
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			created, updated, unchanged = 0, 0, 0
-			now := s.now()
-			for i := range batch {
-				switch changed, err := loadRow(tx, &batch[i], now); {
-				case err != nil:
-					return fmt.Errorf("line %d: %w", batch[i].line, err)
-				case changed == rowCreated:
-					created++
-				case changed == rowUpdated:
-					updated++
-				default:
-					unchanged++
+	return s.writeRows(c.rows)
+}
+
+// writeRows writes validated rows, bulkWriters at a time: the embedded
+// state store puts the writes waiting together into one commit, synced
+// once for all of them (up to 256), and PostgreSQL runs them on its
+// several connections, so a load does not cost a synced commit per row.
+// The first failure stops the writers.
+func (s *Store) writeRows(rows []bulkRow) (BulkResult, error) {
+	var (
+		next     atomic.Int64 // the next row to write
+		counts   [3]atomic.Int64
+		failMu   sync.Mutex
+		failLine int
+		failErr  error
+		failed   atomic.Bool
+		wg       sync.WaitGroup
+	)
+	ctx := context.Background()
+	for range min(bulkWriters, len(rows)) {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(rows) {
+					return
 				}
+				outcome, err := s.loadRow(ctx, &rows[i])
+				if err != nil {
+					failMu.Lock()
+					if failErr == nil || rows[i].line < failLine {
+						failLine, failErr = rows[i].line, err
+					}
+					failMu.Unlock()
+					failed.Store(true)
+					return
+				}
+				counts[outcome].Add(1)
 			}
-			return nil
 		})
-		if err != nil {
-			return res, fmt.Errorf("bulk load stopped after %d of %d rows: %w", start, len(c.rows), err)
-		}
-		res.Created += created
-		res.Updated += updated
-		res.Unchanged += unchanged
+	}
+	wg.Wait()
+	res := BulkResult{
+		Rows:      len(rows),
+		Created:   int(counts[rowCreated].Load()),
+		Updated:   int(counts[rowUpdated].Load()),
+		Unchanged: int(counts[rowUnchanged].Load()),
+	}
+	if failErr != nil {
+		done := res.Created + res.Updated + res.Unchanged
+		return res, fmt.Errorf("bulk load stopped after %d of %d rows: line %d: %w", done, len(rows), failLine, failErr)
 	}
 	return res, nil
 }
@@ -197,34 +231,110 @@ const (
 	rowUpdated
 )
 
-func loadRow(tx *bolt.Tx, r *bulkRow, now time.Time) (rowOutcome, error) {
-	old, found, err := get(tx, r.sub.MSISDN)
-	if err != nil {
-		return 0, err
-	}
-	if !found || old.Status == StatusDeleted {
-		sub := r.sub
-		sub.Version, sub.CreatedAt = old.Version, now
-		stamp(&sub, now)
-		if err := put(tx, &sub); err != nil {
+// loadRow writes one row. It reads first: a row that changes nothing (a
+// file loaded again) costs no write. The write itself decides again from
+// what it reads, as one Update, so a change made meanwhile by the API or
+// another node is neither lost nor overwritten with a stale version.
+func (s *Store) loadRow(ctx context.Context, r *bulkRow) (rowOutcome, error) {
+	k := key(r.sub.MSISDN)
+	now := s.now()
+	// What the row makes of the record read: reused by the Update below
+	// when the record is still the one read, so that the decoding and
+	// encoding are done here, in parallel, rather than in the store's
+	// writer, which runs its callers' steps one after the other.
+	var read, made state.Record
+	var madeOutcome rowOutcome
+	switch rec, err := s.st.Get(ctx, kindRecord, k); {
+	case err == nil:
+		read = rec
+		if madeOutcome, made, err = s.applyRow(r, rec, true, now); err != nil || madeOutcome == rowUnchanged {
+			return madeOutcome, err
+		}
+	case errors.Is(err, state.ErrNotFound):
+		// A new number, the most of a first load: a Create.
+		_, rec, err := s.applyRow(r, state.Record{}, false, now)
+		if err != nil {
 			return 0, err
 		}
-		return rowCreated, newSecret(tx, sub.MSISDN)
+		switch err := s.st.Create(ctx, kindRecord, k, rec.Value, rec.Expires); {
+		case err == nil:
+			return rowCreated, nil
+		case !errors.Is(err, state.ErrExists):
+			return 0, storeErr("loading", r.sub.MSISDN, err)
+		}
+		// Created meanwhile (the API, another node): an Update from it.
+	default:
+		return 0, storeErr("reading", r.sub.MSISDN, err)
 	}
-	sub := old // fields are replaced, never mutated, so old stays intact
+	var outcome rowOutcome
+	stored, err := s.st.Update(ctx, kindRecord, k, func(old state.Record, found bool) (state.Record, error) {
+		if found && read.Value != nil && bytes.Equal(old.Value, read.Value) {
+			outcome = madeOutcome
+			return made, nil
+		}
+		var rec state.Record
+		var err error
+		outcome, rec, err = s.applyRow(r, old, found, now)
+		if err == nil && outcome == rowUnchanged {
+			err = errUnchanged
+		}
+		return rec, err
+	})
+	if errors.Is(err, errUnchanged) {
+		return rowUnchanged, nil
+	}
+	if err != nil {
+		return 0, storeErr("loading", r.sub.MSISDN, err)
+	}
+	if outcome == rowCreated {
+		// Over a tombstone: a recycled number, as in Create.
+		_, gen, err := decodeRecord(r.sub.MSISDN, stored.Value)
+		if err == nil {
+			err = s.dropOldSecrets(ctx, r.sub.MSISDN, gen)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s was created, but: %w", r.sub.MSISDN, err)
+		}
+	}
+	return outcome, nil
+}
+
+// applyRow is what row r makes of the stored record old: a new subscriber
+// (none, or a tombstone), an update of what the row sets, or no change;
+// with the record to store, stamped at now.
+func (s *Store) applyRow(r *bulkRow, old state.Record, found bool, now time.Time) (rowOutcome, state.Record, error) {
+	var prev Subscriber
+	var gen uint64
+	if found {
+		var err error
+		if prev, gen, err = decodeRecord(r.sub.MSISDN, old.Value); err != nil {
+			return 0, state.Record{}, err
+		}
+	}
+	if !found || prev.Status == StatusDeleted {
+		sub := r.sub
+		// stamp sets enrolment times: on a copy, since this may run again.
+		sub.Authenticators = slices.Clone(r.sub.Authenticators)
+		sub.Version, sub.CreatedAt = prev.Version, now
+		stamp(&sub, now)
+		rec, err := encodeRecord(&sub, sub.Version)
+		return rowCreated, rec, err
+	}
+	sub := prev // fields are replaced, never mutated, so prev stays intact
 	if r.hasStatus {
 		sub.Status = r.sub.Status
 	}
 	sub.Attributes = r.sub.Attributes
 	sub.SIMSwapAt, sub.LastPortAt = r.sub.SIMSwapAt, r.sub.LastPortAt
 	if r.hasAuth {
-		sub.Authenticators = keepEnrolmentTimes(old.Authenticators, r.sub.Authenticators)
+		sub.Authenticators = keepEnrolmentTimes(prev.Authenticators, slices.Clone(r.sub.Authenticators))
 	}
-	if same(&old, &sub) {
-		return rowUnchanged, nil
+	if same(&prev, &sub) {
+		return rowUnchanged, state.Record{}, nil
 	}
 	stamp(&sub, now)
-	return rowUpdated, put(tx, &sub)
+	rec, err := encodeRecord(&sub, gen)
+	return rowUpdated, rec, err
 }
 
 // keepEnrolmentTimes gives enrolments that come without a creation time

@@ -2,20 +2,19 @@ package subscribers
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcfed/mcfed/operator/state"
 )
 
-// bucketPCRIndex maps (client_id, PCR) to the number the PCR was issued for.
-// A PCR is an HMAC of the subscriber's secret and cannot be reversed, so the
-// gateway records each one it hands out to be able to resolve a later
-// login_hint=PCR:<pcr>. The bucket is made on first write: stores opened
-// before the index existed need no migration.
-var bucketPCRIndex = []byte("pcr_index")
+// The PCR index (kindPCR) maps (client_id, PCR) to the number the PCR was
+// issued for. A PCR is an HMAC of the subscriber's secret and cannot be
+// reversed, so the gateway records each one it hands out to be able to
+// resolve a later login_hint=PCR:<pcr>.
 
 // Bounds on what the index accepts, so a hostile hint cannot make the
 // gateway hash megabytes.
@@ -45,30 +44,23 @@ func pcrKey(clientID, pcr string) ([]byte, error) {
 
 // RememberPCR records that clientID received pcr as the sub of subscriber m.
 // A repeat of what is already recorded writes nothing, so the gateway can
-// call it on every login without an fsync each time.
+// call it on every login without a write each time.
 func (s *Store) RememberPCR(clientID, pcr string, m MSISDN) error {
 	k, err := pcrKey(clientID, pcr)
 	if err != nil {
 		return err
 	}
+	ctx := context.Background()
 	v := key(m)
-	var known bool
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketPCRIndex); b != nil {
-			known = bytes.Equal(b.Get(k), v)
-		}
+	rec, err := s.st.Get(ctx, kindPCR, k)
+	if err == nil && bytes.Equal(rec.Value, v) {
 		return nil
-	})
-	if err != nil || known {
-		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketPCRIndex)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, v)
-	})
+	if err == nil || errors.Is(err, state.ErrNotFound) {
+		// A plain Put: every node records the same number for one key
+		// (the PCR is derived from it), so there is no race to lose.
+		err = s.st.Put(ctx, kindPCR, k, v, never)
+	}
 	if err != nil {
 		// Not the number: the gateway logs this error, and a log line must
 		// not tie a client's PCR to a subscriber's MSISDN.
@@ -87,25 +79,15 @@ func (s *Store) LookupPCR(clientID, pcr string) (MSISDN, error) {
 	if err != nil {
 		return 0, err
 	}
-	var m MSISDN
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPCRIndex)
-		if b == nil {
-			return ErrNotFound
-		}
-		v := b.Get(k)
-		switch len(v) {
-		case 0:
-			return ErrNotFound
-		case 8:
-		default:
-			return fmt.Errorf("corrupt PCR index entry %x", k)
-		}
-		m = MSISDN(binary.BigEndian.Uint64(v))
-		return nil
-	})
+	rec, err := s.st.Get(context.Background(), kindPCR, k)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		err = ErrNotFound
+	case err == nil && len(rec.Value) != 8:
+		err = fmt.Errorf("corrupt PCR index entry %x", k)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("PCR of client %q: %w", clientID, err)
 	}
-	return m, nil
+	return MSISDN(binary.BigEndian.Uint64(rec.Value)), nil
 }

@@ -2,14 +2,16 @@ package subscribers
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // Errors the store answers with; test with errors.Is.
@@ -19,110 +21,49 @@ var (
 	ErrVersionMismatch = errors.New("version mismatch")
 )
 
-// Buckets. Secrets are kept apart from the records so that serialising a
-// record can never carry a secret along.
-var (
-	bucketSubscribers = []byte("subscribers")
-	bucketSecrets     = []byte("pcr_secrets")
-)
+// errUnchanged ends an update that would store what is already stored:
+// nothing is written, and the caller is told it succeeded.
+var errUnchanged = errors.New("unchanged")
 
 // SecretSize is the length of a subscriber's PCR secret.
 const SecretSize = 32
 
-// Store is the operator's subscriber database: one bbolt file. All methods
-// are safe for concurrent use; every write is one bbolt transaction, so a
-// subscriber is never half written.
+// Store is the operator's subscriber database, kept in the operator's state
+// store (records.go has the kinds and forms), so that every gateway node
+// sharing that store serves every subscriber. All methods are safe for
+// concurrent use, on this node and on every other sharing the store: each
+// change of a subscriber, its version checked against If-Match, is one
+// atomic state.Store Update, so a subscriber is never half written and of
+// two nodes' writes at one version exactly one wins.
 //
 // Deletion is soft: the record becomes a tombstone (status deleted, every
 // attribute, date and enrolment wiped, the PCR secret destroyed) that keeps
 // the number's version counter, so a stale If-Match can never match a later
 // subscriber on the same number. Creating a subscriber on a tombstone (a
 // recycled number) gives it a fresh secret, so the new holder of the number
-// never inherits the previous holder's PCRs.
+// never inherits the previous holder's PCRs: a secret is kept under the
+// number and the holder's generation (secretKey), and made on first use.
 type Store struct {
-	db  *bolt.DB
+	st  state.Store
 	now func() time.Time
 }
 
-// Open opens (creating if needed) the store at path, a file in the node's
-// data directory.
-func Open(path string) (*Store, error) {
-	// The timeout turns a second node pointed at the same data directory
-	// into an error instead of a hang on the file lock.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+// New is the subscriber store kept in st, the operator's state store. The
+// store is st's owner's to close.
+func New(st state.Store) *Store {
+	return &Store{st: st, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// get reads the record of m (a tombstone included) and its generation.
+func (s *Store) get(ctx context.Context, m MSISDN) (Subscriber, uint64, error) {
+	rec, err := s.st.Get(ctx, kindRecord, key(m))
+	if errors.Is(err, state.ErrNotFound) {
+		return Subscriber{}, 0, fmt.Errorf("%s: %w", m, ErrNotFound)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("opening subscriber store %s: %w", path, err)
+		return Subscriber{}, 0, fmt.Errorf("reading subscriber %s: %w", m, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSubscribers, bucketSecrets} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("initialising subscriber store %s: %w", path, err)
-	}
-	return &Store{db: db, now: func() time.Time { return time.Now().UTC() }}, nil
-}
-
-// Close closes the file.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("closing subscriber store: %w", err)
-	}
-	return nil
-}
-
-// key is the big-endian number, so that bbolt's byte order is numeric order
-// and a page cursor is simply the last number seen.
-func key(m MSISDN) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], uint64(m))
-	return k[:]
-}
-
-func decodeRecord(k, v []byte) (Subscriber, error) {
-	var sub Subscriber
-	if err := json.Unmarshal(v, &sub); err != nil {
-		return sub, fmt.Errorf("corrupt subscriber record %x: %w", k, err)
-	}
-	sub.MSISDN = MSISDN(binary.BigEndian.Uint64(k))
-	return sub, nil
-}
-
-func get(tx *bolt.Tx, m MSISDN) (Subscriber, bool, error) {
-	k := key(m)
-	v := tx.Bucket(bucketSubscribers).Get(k)
-	if v == nil {
-		return Subscriber{}, false, nil
-	}
-	sub, err := decodeRecord(k, v)
-	return sub, err == nil, err
-}
-
-func put(tx *bolt.Tx, sub *Subscriber) error {
-	v, err := json.Marshal(sub)
-	if err != nil {
-		return fmt.Errorf("encoding subscriber %s: %w", sub.MSISDN, err)
-	}
-	if err := tx.Bucket(bucketSubscribers).Put(key(sub.MSISDN), v); err != nil {
-		return fmt.Errorf("writing subscriber %s: %w", sub.MSISDN, err)
-	}
-	return nil
-}
-
-func newSecret(tx *bolt.Tx, m MSISDN) error {
-	secret := make([]byte, SecretSize)
-	if _, err := rand.Read(secret); err != nil {
-		return fmt.Errorf("making PCR secret: %w", err)
-	}
-	if err := tx.Bucket(bucketSecrets).Put(key(m), secret); err != nil {
-		return fmt.Errorf("writing PCR secret of %s: %w", m, err)
-	}
-	return nil
+	return decodeRecord(m, rec.Value)
 }
 
 // stamp fills in what the store owns on a subscriber about to be written.
@@ -139,123 +80,208 @@ func stamp(sub *Subscriber, now time.Time) {
 	}
 }
 
-// Create stores a new subscriber with a fresh PCR secret. It fails with
-// ErrExists when the number has a subscriber that is not deleted, and with
-// a *FieldError when the input is invalid. Store-owned fields of sub
-// (times, version) are ignored.
+// Create stores a new subscriber. It fails with ErrExists when the number
+// has a subscriber that is not deleted, and with a *FieldError when the
+// input is invalid. Store-owned fields of sub (times, version) are
+// ignored. The subscriber's PCR secret is made on its first use
+// (PCRSecret), so that creating is one atomic step.
 func (s *Store) Create(sub Subscriber) (Subscriber, error) {
 	if err := sub.validate(false); err != nil {
 		return Subscriber{}, err
 	}
+	ctx := context.Background()
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, found, err := get(tx, sub.MSISDN)
-		if err != nil {
-			return err
+	var out Subscriber
+	var recycled bool
+	_, err := s.st.Update(ctx, kindRecord, key(sub.MSISDN), func(old state.Record, found bool) (state.Record, error) {
+		out, recycled = sub, false
+		// stamp sets enrolment times: on a copy, since this may run again.
+		out.Authenticators = slices.Clone(sub.Authenticators)
+		out.Version, out.CreatedAt = 0, now
+		if found {
+			prev, _, err := decodeRecord(sub.MSISDN, old.Value)
+			if err != nil {
+				return state.Record{}, err
+			}
+			if prev.Status != StatusDeleted {
+				return state.Record{}, fmt.Errorf("%s: %w", sub.MSISDN, ErrExists)
+			}
+			out.Version, recycled = prev.Version, true // continues a tombstone's count
 		}
-		if found && old.Status != StatusDeleted {
-			return fmt.Errorf("%s: %w", sub.MSISDN, ErrExists)
-		}
-		sub.Version = old.Version // continues a tombstone's count
-		sub.CreatedAt = now
-		stamp(&sub, now)
-		if err := put(tx, &sub); err != nil {
-			return err
-		}
-		return newSecret(tx, sub.MSISDN)
+		stamp(&out, now)
+		return encodeRecord(&out, out.Version)
 	})
 	if err != nil {
-		return Subscriber{}, err
+		return Subscriber{}, storeErr("creating", sub.MSISDN, err)
 	}
-	return sub, nil
+	if recycled {
+		if err := s.dropOldSecrets(ctx, sub.MSISDN, out.Version); err != nil {
+			return Subscriber{}, fmt.Errorf("%s was created, but: %w", sub.MSISDN, err)
+		}
+	}
+	return out, nil
+}
+
+// storeErr names the subscriber in a failure of the state store; the
+// package's own errors (ErrExists, a *FieldError, ...) pass as they are.
+func storeErr(doing string, m MSISDN, err error) error {
+	for _, own := range []error{ErrNotFound, ErrExists, ErrVersionMismatch} {
+		if errors.Is(err, own) {
+			return err
+		}
+	}
+	if fe := (*FieldError)(nil); errors.As(err, &fe) {
+		return err
+	}
+	return fmt.Errorf("%s subscriber %s: %w", doing, m, err)
+}
+
+// dropOldSecrets removes the PCR secrets of holders of m earlier than
+// generation gen. Delete removes a holder's secret just after its
+// tombstone is written; this clears one a failure between the two left
+// behind (unreachable since, as no record names its generation). A later
+// holder's (the number deleted and given again meanwhile) is left alone.
+func (s *Store) dropOldSecrets(ctx context.Context, m MSISDN, gen uint64) error {
+	old, err := s.st.Scan(ctx, kindSecret, key(m), nil, 64)
+	if err != nil {
+		return fmt.Errorf("listing earlier PCR secrets of %s: %w", m, err)
+	}
+	for _, e := range old {
+		if len(e.Key) == 16 && binary.BigEndian.Uint64(e.Key[8:]) >= gen {
+			continue
+		}
+		if err := s.st.Delete(ctx, kindSecret, e.Key); err != nil {
+			return fmt.Errorf("destroying an earlier PCR secret of %s: %w", m, err)
+		}
+	}
+	return nil
 }
 
 // Get returns a subscriber, a tombstone included (status deleted), or
 // ErrNotFound.
 func (s *Store) Get(m MSISDN) (Subscriber, error) {
-	var sub Subscriber
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var found bool
-		var err error
-		sub, found, err = get(tx, m)
-		if err == nil && !found {
-			err = fmt.Errorf("%s: %w", m, ErrNotFound)
-		}
-		return err
-	})
+	sub, _, err := s.get(context.Background(), m)
 	return sub, err
 }
 
 // PCRSecret returns the subscriber's secret for pairwise customer
 // references. It is for the node's own use (the token manager) and is never
-// shown by the provisioning API.
+// shown by the provisioning API. A subscriber's first call makes the
+// secret; of nodes making it at once, one's is kept and all return it.
 func (s *Store) PCRSecret(m MSISDN) ([]byte, error) {
-	var secret []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSecrets).Get(key(m))
-		if v == nil {
-			return fmt.Errorf("%s: %w", m, ErrNotFound)
-		}
-		secret = bytes.Clone(v) // bbolt's slice is only valid inside the transaction
-		return nil
-	})
-	return secret, err
-}
-
-// getLive reads a subscriber that is not a tombstone and, when ifVersion is
-// not 0, is at that version: what every change of an existing subscriber
-// starts from.
-func getLive(tx *bolt.Tx, m MSISDN, ifVersion uint64) (Subscriber, error) {
-	old, found, err := get(tx, m)
+	ctx := context.Background()
+	sub, gen, err := s.get(ctx, m)
 	if err != nil {
-		return Subscriber{}, err
+		return nil, err
 	}
-	if !found || old.Status == StatusDeleted {
-		return Subscriber{}, fmt.Errorf("%s: %w", m, ErrNotFound)
+	if sub.Status == StatusDeleted {
+		return nil, fmt.Errorf("%s: %w", m, ErrNotFound)
 	}
-	if ifVersion != 0 && ifVersion != old.Version {
-		return Subscriber{}, fmt.Errorf("%s is at version %d, not %d: %w", m, old.Version, ifVersion, ErrVersionMismatch)
+	k := secretKey(m, gen)
+	rec, err := s.st.Get(ctx, kindSecret, k)
+	switch {
+	case err == nil:
+		return checkSecret(m, rec.Value)
+	case !errors.Is(err, state.ErrNotFound):
+		return nil, fmt.Errorf("reading the PCR secret of %s: %w", m, err)
 	}
-	return old, nil
+	secret := make([]byte, SecretSize)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("making PCR secret: %w", err)
+	}
+	switch err := s.st.Create(ctx, kindSecret, k, secret, never); {
+	case errors.Is(err, state.ErrExists):
+		if rec, err = s.st.Get(ctx, kindSecret, k); err != nil {
+			return nil, fmt.Errorf("reading the PCR secret of %s: %w", m, err)
+		}
+		if secret, err = checkSecret(m, rec.Value); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("storing the PCR secret of %s: %w", m, err)
+	}
+	// The holder may have been deleted since it was read, its secret
+	// removed before this one was stored: then this one goes too.
+	cur, curGen, err := s.get(ctx, m)
+	if err == nil && cur.Status != StatusDeleted && curGen == gen {
+		return secret, nil
+	}
+	if errors.Is(err, ErrNotFound) || err == nil {
+		if err := s.st.Delete(ctx, kindSecret, k); err != nil {
+			return nil, fmt.Errorf("destroying the PCR secret of deleted %s: %w", m, err)
+		}
+		return nil, fmt.Errorf("%s: %w", m, ErrNotFound)
+	}
+	return nil, err
 }
 
-// Update changes a live (not deleted) subscriber in one transaction: fn
+// checkSecret refuses a stored secret of the wrong size rather than
+// deriving PCRs from it.
+func checkSecret(m MSISDN, b []byte) ([]byte, error) {
+	if len(b) != SecretSize {
+		return nil, fmt.Errorf("corrupt PCR secret of %s: %d bytes", m, len(b))
+	}
+	return b, nil
+}
+
+// liveRecord decodes the record a change of an existing subscriber starts
+// from: not a tombstone and, when ifVersion is not 0, at that version.
+func liveRecord(m MSISDN, old state.Record, found bool, ifVersion uint64) (Subscriber, uint64, error) {
+	if !found {
+		return Subscriber{}, 0, fmt.Errorf("%s: %w", m, ErrNotFound)
+	}
+	cur, gen, err := decodeRecord(m, old.Value)
+	if err != nil {
+		return Subscriber{}, 0, err
+	}
+	if cur.Status == StatusDeleted {
+		return Subscriber{}, 0, fmt.Errorf("%s: %w", m, ErrNotFound)
+	}
+	if ifVersion != 0 && ifVersion != cur.Version {
+		return Subscriber{}, 0, fmt.Errorf("%s is at version %d, not %d: %w", m, cur.Version, ifVersion, ErrVersionMismatch)
+	}
+	return cur, gen, nil
+}
+
+// Update changes a live (not deleted) subscriber in one atomic step: fn
 // edits a copy, which is then validated and stored with the next version.
 // ifVersion, when not 0, must be the current version (ErrVersionMismatch
 // otherwise). fn cannot change the number, the creation time or the
 // version. When fn changes nothing the subscriber is not rewritten and keeps
-// its version, so repeating a request is harmless.
+// its version, so repeating a request is harmless. fn may be called more
+// than once (the state store retries on a conflict with another node), on
+// a fresh copy each time, and must have no other effect.
 func (s *Store) Update(m MSISDN, ifVersion uint64, fn func(*Subscriber) error) (Subscriber, error) {
 	var out Subscriber
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, err := getLive(tx, m, ifVersion)
+	_, err := s.st.Update(context.Background(), kindRecord, key(m), func(rec state.Record, found bool) (state.Record, error) {
+		old, gen, err := liveRecord(m, rec, found, ifVersion)
 		if err != nil {
-			return err
+			return state.Record{}, err
 		}
 		sub, err := clone(old)
 		if err != nil {
-			return err
+			return state.Record{}, err
 		}
 		if err := fn(&sub); err != nil {
-			return err
+			return state.Record{}, err
 		}
 		if sub.MSISDN != old.MSISDN {
-			return invalid("msisdn", "cannot be changed (it is the subscriber's key)")
+			return state.Record{}, invalid("msisdn", "cannot be changed (it is the subscriber's key)")
 		}
 		sub.CreatedAt, sub.UpdatedAt, sub.Version = old.CreatedAt, old.UpdatedAt, old.Version
 		if err := sub.validate(true); err != nil {
-			return err
+			return state.Record{}, err
 		}
 		out = sub
 		if same(&old, &sub) {
-			return nil
+			return state.Record{}, errUnchanged
 		}
 		stamp(&out, now)
-		return put(tx, &out)
+		return encodeRecord(&out, gen)
 	})
-	if err != nil {
-		return Subscriber{}, err
+	if err != nil && !errors.Is(err, errUnchanged) {
+		return Subscriber{}, storeErr("updating", m, err)
 	}
 	return out, nil
 }
@@ -289,7 +315,11 @@ func (s *Store) Replace(m MSISDN, ifVersion uint64, sub Subscriber) (Subscriber,
 		if sub.MSISDN != 0 && sub.MSISDN != m {
 			return invalid("msisdn", "%s does not match the subscriber %s", sub.MSISDN, m)
 		}
-		replaceFields(cur, &sub)
+		// On a copy of the enrolments, whose times replaceFields and the
+		// store fill in: fn may run again, against another version.
+		in := sub
+		in.Authenticators = slices.Clone(sub.Authenticators)
+		replaceFields(cur, &in)
 		return nil
 	})
 }
@@ -372,25 +402,28 @@ func (s *Store) SetStatus(m MSISDN, ifVersion uint64, status Status) (Subscriber
 // Delete turns a subscriber into a tombstone (see Store) and destroys its
 // PCR secret. Deleting a tombstone or an unknown number is ErrNotFound.
 func (s *Store) Delete(m MSISDN, ifVersion uint64) (Subscriber, error) {
+	ctx := context.Background()
 	var out Subscriber
+	var gen uint64
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		old, err := getLive(tx, m, ifVersion)
+	_, err := s.st.Update(ctx, kindRecord, key(m), func(rec state.Record, found bool) (state.Record, error) {
+		old, g, err := liveRecord(m, rec, found, ifVersion)
 		if err != nil {
-			return err
+			return state.Record{}, err
 		}
+		gen = g
 		out = Subscriber{MSISDN: m, Status: StatusDeleted, CreatedAt: old.CreatedAt, Version: old.Version}
 		stamp(&out, now)
-		if err := put(tx, &out); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketSecrets).Delete(key(m)); err != nil {
-			return fmt.Errorf("destroying PCR secret of %s: %w", m, err)
-		}
-		return nil
+		return encodeRecord(&out, 0)
 	})
 	if err != nil {
-		return Subscriber{}, err
+		return Subscriber{}, storeErr("deleting", m, err)
+	}
+	// After the tombstone: no record names the secret's generation any
+	// more, so even if this fails the secret is never used again (and the
+	// number's next Create removes it).
+	if err := s.st.Delete(ctx, kindSecret, secretKey(m, gen)); err != nil {
+		return Subscriber{}, fmt.Errorf("%s was deleted, but destroying its PCR secret failed: %w", m, err)
 	}
 	return out, nil
 }
@@ -425,36 +458,45 @@ func (s *Store) List(opts ListOptions) (page []Subscriber, next MSISDN, err erro
 	case limit > MaxPageSize:
 		limit = MaxPageSize
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketSubscribers).Cursor()
-		var k, v []byte
-		if opts.After == 0 {
-			k, v = c.First()
-		} else {
-			// Seek positions at the first key >= After+1.
-			k, v = c.Seek(key(opts.After + 1))
+	// One more than the page, to know whether another follows; more when
+	// filtering, which may skip many.
+	chunk := limit + 1
+	if opts.Status != "" || !opts.UpdatedSince.IsZero() || opts.FamilyName != "" {
+		chunk = MaxPageSize
+	}
+	var after []byte
+	if opts.After != 0 {
+		after = key(opts.After)
+	}
+	ctx := context.Background()
+	for {
+		entries, err := s.st.Scan(ctx, kindRecord, nil, after, chunk)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing subscribers: %w", err)
 		}
-		for ; k != nil; k, v = c.Next() {
-			sub, err := decodeRecord(k, v)
+		for _, e := range entries {
+			m, err := numberOf(e.Key)
 			if err != nil {
-				return err
+				return nil, 0, err
+			}
+			sub, _, err := decodeRecord(m, e.Value)
+			if err != nil {
+				return nil, 0, err
 			}
 			if !opts.match(&sub) {
 				continue
 			}
 			if len(page) == limit {
 				// One more match exists: the page is not the last.
-				next = page[len(page)-1].MSISDN
-				return nil
+				return page, page[len(page)-1].MSISDN, nil
 			}
 			page = append(page, sub)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
+		if len(entries) < chunk {
+			return page, 0, nil
+		}
+		after = entries[len(entries)-1].Key
 	}
-	return page, next, nil
 }
 
 func (o *ListOptions) match(s *Subscriber) bool {

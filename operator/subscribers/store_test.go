@@ -6,22 +6,59 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/mcfed/mcfed/internal/pgtest"
+	"github.com/mcfed/mcfed/operator/state"
+	"github.com/mcfed/mcfed/operator/state/embedded"
 )
+
+// TestMain stops the PostgreSQL cluster TestNodes may have started.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const (
 	validNumber   = "+447400123456"
 	invalidNumber = "+447700900123" // Ofcom drama range: not a valid GB number
 )
 
-func openStore(t testing.TB) (*Store, string) {
+// stateFile is a real embedded state store in the test's directory, as a
+// node keeps it (state.db), closed when the test ends.
+type stateFile struct {
+	path string
+	st   *embedded.Store
+}
+
+func newStateFile(t testing.TB) *stateFile {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "subscribers.db")
-	s, err := Open(path)
+	f := &stateFile{path: filepath.Join(t.TempDir(), "state.db")}
+	f.open(t)
+	t.Cleanup(func() { f.st.Close() })
+	return f
+}
+
+func (f *stateFile) open(t testing.TB) {
+	t.Helper()
+	st, err := embedded.Open(f.path, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
+	f.st = st
+}
+
+// reopen closes the store and opens it again (a node restarting), with a
+// subscriber store on it.
+func (f *stateFile) reopen(t testing.TB) *Store {
+	t.Helper()
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return New(f.st)
+}
+
+func openStore(t testing.TB) (*Store, *stateFile) {
+	t.Helper()
+	f := newStateFile(t)
+	return New(f.st), f
 }
 
 func mustMSISDN(t testing.TB, s string) MSISDN {
@@ -34,7 +71,7 @@ func mustMSISDN(t testing.TB, s string) MSISDN {
 }
 
 func TestStoreLifecycle(t *testing.T) {
-	s, path := openStore(t)
+	s, file := openStore(t)
 	m := mustMSISDN(t, validNumber)
 	sub, err := s.Create(Subscriber{MSISDN: m, Attributes: Attributes{GivenName: "Ada", FamilyName: "Lovelace", Birthdate: "1990-12-10"}})
 	if err != nil {
@@ -69,14 +106,7 @@ func TestStoreLifecycle(t *testing.T) {
 	}
 
 	// Survives a restart.
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := file.reopen(t)
 	again, err := s2.Get(m)
 	if err != nil || !same(&again, &got) {
 		t.Fatalf("after reopen %+v %v, want %+v", again, err, got)

@@ -3,9 +3,13 @@
 // (SIM swap, last port), authenticator enrolments and the secret behind their
 // pairwise customer references (PCRs).
 //
-// None of this is replicated: it lives in a bbolt file in the node's data
-// directory and is served only by the operator's own node. Numbers are read
-// and checked by internal/e164, as everywhere else in mcfed.
+// None of this enters the federation's registry: it lives in the
+// operator's state store (operator/state: the node's state.db, or the
+// PostgreSQL database the operator's gateway nodes share), so that any of
+// the operator's nodes serves any of its subscribers, and no other
+// operator's. A data directory's subscribers.db from before is copied in
+// once (Migrate). Numbers are read and checked by internal/e164, as
+// everywhere else in mcfed.
 package subscribers
 
 import (
