@@ -57,6 +57,9 @@ func (v subscriberView) Subscriber(_ context.Context, n uint64) (idgw.Subscriber
 		return idgw.Subscriber{}, err
 	}
 	out := idgw.Subscriber{MSISDN: n, Active: sub.Status == subscribers.StatusActive}
+	if sub.SIMSwapAt != nil {
+		out.SIMSwapAt = *sub.SIMSwapAt
+	}
 	for _, e := range sub.Authenticators {
 		out.Enrolments = append(out.Enrolments, e.Type)
 	}

@@ -187,6 +187,7 @@ type tokenRecord struct {
 	Expires  time.Time     `json:"e"`
 	Refresh  bool          `json:"r,omitempty"`
 	Family   []byte        `json:"f"`
+	AuthTime time.Time     `json:"t,omitzero"`
 }
 
 type familyRecord struct {
@@ -273,11 +274,11 @@ func consentCodec(gw *Gateway) codec[*pendingConsent] {
 var tokenCodec = jsonCodec(
 	func(t *accessToken) tokenRecord {
 		return tokenRecord{ClientID: t.clientID, MSISDN: t.msisdn, Holder: t.holder[:], Scopes: t.scopes, Claims: t.claims,
-			ACR: t.acr, Issued: t.issued, Expires: t.expires, Refresh: t.refresh, Family: t.family[:]}
+			ACR: t.acr, Issued: t.issued, Expires: t.expires, Refresh: t.refresh, Family: t.family[:], AuthTime: t.authTime}
 	},
 	func(r tokenRecord) (*accessToken, error) {
 		t := &accessToken{clientID: r.ClientID, msisdn: r.MSISDN, scopes: r.Scopes, claims: r.Claims, acr: r.ACR,
-			issued: r.Issued, expires: r.Expires, refresh: r.Refresh}
+			issued: r.Issued, expires: r.Expires, refresh: r.Refresh, authTime: r.AuthTime}
 		if err := fill(t.holder[:], r.Holder, "holder"); err != nil {
 			return nil, err
 		}

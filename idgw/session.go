@@ -198,6 +198,8 @@ func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subs
 		return login
 	case s.acr < levelToMeet(req.ACR, cands):
 		return login
+	case simChangedSince(sub, s.authTime, s.authTime):
+		return login
 	}
 	if subtle.ConstantTimeCompare(who.holder[:], s.holder[:]) != 1 {
 		return login

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"time"
 )
 
 // lapse is why a token's subscriber may no longer use it.
@@ -53,8 +54,21 @@ func (g *Gateway) lapseOf(ctx context.Context, t *accessToken) ([]byte, *lapse) 
 		return nil, storeLapse(err)
 	case !sub.Active:
 		return nil, &lapse{reason: "the subscriber's account does not allow this"}
+	case simChangedSince(sub, t.authTime, t.issued):
+		// Whoever holds the new SIM is not known to be who logged in:
+		// the login's tokens end for good (account takeover protection).
+		return nil, &lapse{reason: "the subscriber's SIM changed since the login", permanent: true}
 	}
 	return secret, nil
+}
+
+// simChangedSince reports whether sub's SIM changed after a login at
+// authTime (or, for a token stored without it, after issued).
+func simChangedSince(sub Subscriber, authTime, issued time.Time) bool {
+	if authTime.IsZero() {
+		authTime = issued
+	}
+	return !sub.SIMSwapAt.IsZero() && sub.SIMSwapAt.After(authTime)
 }
 
 // storeLapse is the lapse a subscriber store's error means: the

@@ -3,6 +3,7 @@ package idgw
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Subscribers is the gateway's view of its operator's subscriber store.
@@ -23,6 +24,11 @@ type Subscriber struct {
 	// Enrolments are the authenticator enrolment types the subscriber has
 	// ("sim-applet", "fido", ...), for routing.
 	Enrolments []string
+	// SIMSwapAt is when the subscriber's SIM last changed (the operator's
+	// SIM-swap signal, for account takeover protection); zero when never.
+	// A login authenticated before it no longer serves: tokens, single
+	// sign-on.
+	SIMSwapAt time.Time
 }
 
 // ErrUnknownSubscriber: the operator has no such subscriber.

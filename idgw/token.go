@@ -52,6 +52,9 @@ type accessToken struct {
 	claims  ClaimsRequest
 	acr     int
 	issued  time.Time
+	// authTime is when the subscriber authenticated for the login the
+	// token's family began with: a SIM change since ends the family.
+	authTime time.Time
 	expires time.Time
 	refresh bool     // a refresh token, not an access token
 	family  storeKey // the family of the code that led to it (tokenFamily)
@@ -306,7 +309,7 @@ func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider,
 	}
 	if err == nil {
 		err = g.storePair(ctx, now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
-			scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, family: family}, access, refresh)
+			scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, authTime: gr.authTime, family: family}, access, refresh)
 	}
 	if err != nil {
 		return nil, ErrServerError(fmt.Errorf("storing tokens: %w", err))
