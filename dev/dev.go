@@ -40,6 +40,10 @@ type Options struct {
 	// Logger receives the nodes' request log and the demo SP's and the
 	// handset's lines; nil logs warnings and errors to stderr.
 	Logger *slog.Logger
+	// Stores gives operators (by id) a PostgreSQL state store of their
+	// own (a postgres:// URL, one database per operator) instead of the
+	// embedded one in their data directory: the benchmarks compare them.
+	Stores map[string]string
 }
 
 // Federation is a demo federation running in this process: three
@@ -162,6 +166,14 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: sameOrAny(ports.Public),
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
+		}
+		if url := opts.Stores[op.id]; url != "" {
+			// A shared store keeps the operator's keys under a key of
+			// its own, made once beside the operator's data.
+			cfg.Store, cfg.KEKFile = url, filepath.Join(d.dir, op.id+"-kek")
+			if err := ensureKEK(cfg.KEKFile); err != nil {
+				return nil, err
+			}
 		}
 		switch {
 		case i == 0:
@@ -392,4 +404,17 @@ func randomToken() string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ensureKEK makes a key-encryption key file of 32 random bytes at path,
+// unless there is one.
+func ensureKEK(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	return os.WriteFile(path, key, 0o600)
 }

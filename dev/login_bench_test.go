@@ -26,6 +26,7 @@ import (
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/internal/e164"
+	"github.com/mcfed/mcfed/internal/pgtest"
 	"github.com/mcfed/mcfed/operator/handset"
 	"github.com/mcfed/mcfed/registry"
 )
@@ -50,51 +51,114 @@ func BenchmarkLogin(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer d.Close()
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	defer tr.CloseIdleConnections()
-	lb := &loginBench{d: d, node: d.Nodes[0], op: operators[0], client: &http.Client{Transport: tr, Timeout: 15 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	lb := newLoginBench(d)
+	defer lb.close()
 	for _, alg := range []string{"RS256", "ES256"} {
 		// Gateways throttle userinfo per SP (100/s): logins spread over 8.
 		sps, err := lb.registerSPs(ctx, alg, 8)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(alg, func(b *testing.B) {
-			subs, err := lb.provision(ctx, (b.N+smsLimit-1)/smsLimit+64)
+		b.Run(alg, func(b *testing.B) { lb.run(b, sps, nil) })
+	}
+}
+
+// BenchmarkLoginStores runs BenchmarkLogin's ES256 logins with the UK
+// operator's state on each store: embedded (bbolt in its data directory)
+// and PostgreSQL (a throw-away cluster), each in a dev federation of its
+// own, one after the other in the same run. cpu-ns/login counts the
+// PostgreSQL server's processes too (pgtest.ServerCPU), so
+// logins/cpu-s compares what each store costs the machine.
+//
+//	go test -run '^$' -bench LoginStores -benchtime 1000x ./dev/
+func BenchmarkLoginStores(b *testing.B) {
+	ctx := context.Background()
+	for _, store := range []string{"embedded", "postgres"} {
+		b.Run(store, func(b *testing.B) {
+			opts := Options{}
+			var dbCPU func() time.Duration
+			if store == "postgres" {
+				opts.Stores = map[string]string{operators[0].id: pgtest.Database(b)}
+				dbCPU = func() time.Duration {
+					d, err := pgtest.ServerCPU()
+					if err != nil {
+						b.Fatalf("the database's CPU: %v", err)
+					}
+					return d
+				}
+			}
+			d, err := Start(ctx, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
-			var failed atomic.Int64
-			var failure atomic.Value
-			var nextSP atomic.Int64
-			b.SetParallelism(8)
-			b.ResetTimer()
-			cpu0 := processCPU(b)
-			t0 := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				sp := sps[int(nextSP.Add(1))%len(sps)]
-				for pb.Next() {
-					s := <-subs
-					if err := lb.login(ctx, sp, s); err != nil {
-						failed.Add(1)
-						failure.Store(err.Error())
-						continue // s is retired: its inbox may hold an SMS no login read
-					}
-					if len(s.seen) < smsLimit {
-						subs <- s
-					}
-				}
-			})
-			elapsed := time.Since(t0)
-			cpu := processCPU(b) - cpu0
-			b.StopTimer()
-			if n := failed.Load(); n > 0 {
-				b.Fatalf("%d of %d logins failed, the last: %v", n, b.N, failure.Load())
+			defer d.Close()
+			lb := newLoginBench(d)
+			defer lb.close()
+			sps, err := lb.registerSPs(ctx, "ES256", 8)
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "logins/s")
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/login")
+			lb.run(b, sps, dbCPU)
 		})
+	}
+}
+
+func newLoginBench(d *Federation) *loginBench {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	return &loginBench{d: d, node: d.Nodes[0], op: operators[0], tr: tr, client: &http.Client{Transport: tr, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (lb *loginBench) close() { lb.tr.CloseIdleConnections() }
+
+// run logs b.N subscribers in through sps, 8 at a time, and reports
+// logins/s, cpu-ns/login (this process's CPU, plus other's when not nil:
+// a database's, also reported alone as db-cpu-ns/login) and logins/cpu-s.
+func (lb *loginBench) run(b *testing.B, sps []client.DevSPInfo, other func() time.Duration) {
+	ctx := context.Background()
+	subs, err := lb.provision(ctx, (b.N+smsLimit-1)/smsLimit+64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	otherNow := func() time.Duration {
+		if other == nil {
+			return 0
+		}
+		return other()
+	}
+	var failed atomic.Int64
+	var failure atomic.Value
+	var nextSP atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	cpu0, other0 := processCPU(b), otherNow()
+	t0 := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		sp := sps[int(nextSP.Add(1))%len(sps)]
+		for pb.Next() {
+			s := <-subs
+			if err := lb.login(ctx, sp, s); err != nil {
+				failed.Add(1)
+				failure.Store(err.Error())
+				continue // s is retired: its inbox may hold an SMS no login read
+			}
+			if len(s.seen) < smsLimit {
+				subs <- s
+			}
+		}
+	})
+	elapsed := time.Since(t0)
+	own, others := processCPU(b)-cpu0, otherNow()-other0
+	cpu := own + others
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d logins failed, the last: %v", n, b.N, failure.Load())
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "logins/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/login")
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "logins/cpu-s")
+	if other != nil {
+		b.ReportMetric(float64(others.Nanoseconds())/float64(b.N), "db-cpu-ns/login")
 	}
 }
 
@@ -110,6 +174,7 @@ type loginBench struct {
 	next int // the next number of the operator's first range to provision
 	// client reads each redirect itself, and keeps a connection per user.
 	client *http.Client
+	tr     *http.Transport
 }
 
 // benchSubscriber is a provisioned number and the SMS its logins read.
