@@ -258,24 +258,30 @@ func (s *Store) Sweep(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
-// maxUpdateTries bounds Update's retries. A conflict needs a concurrent
-// first insert of an absent key, and the retry finds that row and queues
-// on its lock.
+// maxUpdateTries bounds Update's locked retries. A conflict there needs a
+// concurrent first insert of an absent key, and the retry finds that row
+// and queues on its lock.
 const maxUpdateTries = 10
 
 // errRetry is an attempt's conflict with a concurrent writer.
 var errRetry = errors.New("conflict")
 
-// Update implements state.Store: a transaction that locks the row (SELECT
-// ... FOR UPDATE), calls fn and writes its result. When the key has no row
-// there is nothing to lock: two callers may both insert, and the second's
-// INSERT finds the first's row; it starts again, and locks that row.
+// Update implements state.Store. It tries once optimistically (updateOnce:
+// a read, then a write only if the row is unchanged; two statements) and,
+// when another writer came in between, in a transaction that locks the row
+// (SELECT ... FOR UPDATE), where contending updaters queue instead of
+// failing each other. When the key has no row there is nothing to lock:
+// two callers may both insert, and the second's INSERT finds the first's
+// row; it starts again, and locks that row.
 func (s *Store) Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
 	if err := s.begin(kind, key, nil); err != nil {
 		return state.Record{}, err
 	}
+	if rec, err := s.updateOnce(ctx, kind, key, fn); !errors.Is(err, errRetry) {
+		return rec, err
+	}
 	for try := 1; ; try++ {
-		rec, err := s.updateOnce(ctx, kind, key, fn)
+		rec, err := s.updateLocked(ctx, kind, key, fn)
 		if !errors.Is(err, errRetry) {
 			return rec, err
 		}
@@ -286,6 +292,68 @@ func (s *Store) Update(ctx context.Context, kind state.Kind, key []byte, fn func
 }
 
 func (s *Store) updateOnce(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
+	// Optimistic: read the row, call fn, and write only if the row is
+	// still what was read (the same value and expiry), each one statement
+	// in its own implicit transaction; a write that finds the row changed
+	// (or gone, or inserted meanwhile) changed nothing and starts again.
+	// Two round trips instead of a transaction's four, and no row lock
+	// held while fn runs. A row changed and changed back to the very same
+	// value and expiry in between is indistinguishable from no change, and
+	// writing over it is what a write ordered after those would do.
+	now := s.now()
+	var value []byte
+	var expires int64
+	exists := true
+	err := s.pool.QueryRow(ctx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`,
+		string(kind), key).Scan(&value, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		exists = false
+	} else if err != nil {
+		return state.Record{}, s.txFail(err)
+	}
+	var old state.Record
+	found := exists && expires > state.ExpiryNanos(now)
+	if found {
+		old = record(value, expires)
+	}
+	rec, err := fn(old, found)
+	if err != nil {
+		return state.Record{}, err
+	}
+	if err := state.Check(kind, key, rec.Value); err != nil {
+		return state.Record{}, err
+	}
+	var tag pgconn.CommandTag
+	switch {
+	case !now.Before(rec.Expires) && !exists:
+		return state.Record{}, nil
+	case !now.Before(rec.Expires):
+		tag, err = s.pool.Exec(ctx, `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`,
+			string(kind), key, nonNil(value), expires)
+	case exists:
+		tag, err = s.pool.Exec(ctx, `UPDATE mcfed_state SET value = $5, expires = $6
+			WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`,
+			string(kind), key, nonNil(value), expires, nonNil(rec.Value), state.ExpiryNanos(rec.Expires))
+	default:
+		tag, err = s.pool.Exec(ctx, `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, key) DO NOTHING`,
+			string(kind), key, nonNil(rec.Value), state.ExpiryNanos(rec.Expires))
+	}
+	if err != nil {
+		return state.Record{}, s.txFail(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return state.Record{}, errRetry
+	}
+	if !now.Before(rec.Expires) {
+		return state.Record{}, nil
+	}
+	return rec, nil
+}
+
+// updateLocked is Update's attempt in a transaction that holds the row's
+// lock while fn runs.
+func (s *Store) updateLocked(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
 	// Read committed, as the connection's default is (Open): the row
 	// lock is what orders updaters; a stricter level would fail all but
 	// one of them at each write instead.
