@@ -44,6 +44,10 @@ var bodies = []struct {
 	{"JoinRequest", raft.JoinRequest{}},
 	{"JoinResponse", raft.JoinResponse{}},
 	{"RaftStatus", raft.Status{}},
+	{"Member", raft.Member{}},
+	{"VoterRules", admin.VoterRulesBody{}},
+	{"VoterRulesRequest", admin.VoterRulesBody{}},
+	{"Promotion", admin.PromoteBody{}},
 	{"CredentialRequest", admin.CredentialRequest{}},
 	{"Credential", admin.CredentialResponse{}},
 	{"ApprovalRules", admin.ApprovalRulesBody{}},
@@ -61,6 +65,8 @@ var bodies = []struct {
 	{"Attributes", subscribers.Attributes{}},
 	{"Enrolment", subscribers.Enrolment{}},
 	{"BulkResult", subscribers.BulkResult{}},
+	{"Consent", subscribers.Consent{}},
+	{"ScopeConsent", subscribers.ScopeConsent{}},
 }
 
 // jsonFields are the member names encoding/json gives t's fields,

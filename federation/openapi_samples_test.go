@@ -90,6 +90,20 @@ func TestOpenAPISamples(t *testing.T) {
 		admin("GET", "/metrics", "", "", 200)
 		admin("GET", "/debug/pprof/", "", "", 200)
 
+		// The subscriber's consents (none yet: nobody has logged in), and
+		// a withdrawal of one there is not.
+		admin("GET", "/v1/subscribers/+447400111222/consents", "", "", 200)
+		admin("DELETE", "/v1/subscribers/+447400111222/consents/bank", "", "", 404)
+
+		// The voter rules, unset then naming this node; promoting the node
+		// that already votes, and a node that is not a member.
+		admin("GET", "/v1/cluster/voters", "", "", 200)
+		admin("PUT", "/v1/cluster/voters", "application/json", `{"voters":["op-node"],"standby":["op-node-2"]}`, 200)
+		admin("GET", "/v1/cluster/voters?consistent=true", "", "", 200)
+		admin("GET", "/v1/cluster/status", "", "", 200)
+		admin("POST", "/v1/cluster/members/op-node/promote", "", "", 409)
+		admin("POST", "/v1/cluster/members/nobody/promote", "application/json", `{"replaces":"op-node"}`, 404)
+
 		// A misspelt field: refused by the document and by the node.
 		req = newRequest(t, "POST", base+"/v1/scopes", "application/json")
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)
@@ -248,6 +262,29 @@ func TestOpenAPISamples(t *testing.T) {
 
 		// An authorization request that cannot be redirected: a page.
 		pub.exchange(noFollow, newRequest(t, "GET", pubBase+"/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https://x.example/cb", ""), nil, 400)
+
+		// The login left a consent record: listed on the admin listener,
+		// then withdrawn.
+		var consents struct {
+			Consents []struct {
+				ClientID string `json:"client_id"`
+			}
+		}
+		if b := admin("GET", "/v1/subscribers/"+smsActive+"/consents", "", "", 200); json.Unmarshal(b, &consents) != nil || len(consents.Consents) != 1 || consents.Consents[0].ClientID != "shop" {
+			t.Fatalf("consents after a login: %s", b)
+		}
+		admin("DELETE", "/v1/subscribers/"+smsActive+"/consents/shop", "", "", 204)
+
+		// Logout without a browser session: the signed-out page; a
+		// post-logout redirect without a client: a page. The connected
+		// services without a session: the sign-in form, and again with an
+		// error for a number of no operator here.
+		pub.exchange(noFollow, newRequest(t, "GET", pubBase+"/logout", ""), nil, 200)
+		pub.exchange(noFollow, newRequest(t, "GET", pubBase+"/logout?post_logout_redirect_uri="+url.QueryEscape("https://x.example/bye"), ""), nil, 400)
+		pub.exchange(noFollow, newRequest(t, "POST", pubBase+"/logout/confirm", "application/x-www-form-urlencoded"), []byte("l=unknown&decision=logout"), 400)
+		pub.exchange(noFollow, newRequest(t, "GET", pubBase+"/services", ""), nil, 200)
+		pub.exchange(noFollow, newRequest(t, "POST", pubBase+"/services", "application/x-www-form-urlencoded"),
+			[]byte(url.Values{"action": {"signin"}, "number": {"+447911123456"}}.Encode()), 200)
 	})
 
 	t.Run("keys", func(t *testing.T) {
