@@ -273,15 +273,10 @@ func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthReques
 	key := tokenKey(id)
 	unlock := g.locks.lock(key)
 	defer unlock()
-	for _, err := range []error{
-		g.sessions.put(ctx, key, s, sessionTTL),
-		g.polls.put(ctx, s.pollKey, id, sessionTTL),
-		g.polls.put(ctx, s.repollKey, id, sessionTTL),
-	} {
-		if err != nil {
-			g.endSession(ctx, id, s)
-			return failed(req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))))
-		}
+	// The session and the keys that find it again, together.
+	if err := writeAll(ctx, g.cfg.Store, opOf(g.sessions.putOp(key, s, sessionTTL)),
+		opOf(g.polls.putOp(s.pollKey, id, sessionTTL)), opOf(g.polls.putOp(s.repollKey, id, sessionTTL))); err != nil {
+		return failed(req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))))
 	}
 	a := g.startNext(ctx, id, s)
 	a.binding = binding
@@ -490,8 +485,10 @@ func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserC
 // one ends it.
 func (g *Gateway) endSession(ctx context.Context, id string, s *authSession) bool {
 	_, ok := g.sessions.take(ctx, tokenKey(id))
-	g.polls.delete(ctx, s.pollKey)
-	g.polls.delete(ctx, s.repollKey)
+	if err := g.cfg.Store.Batch(ctx, g.polls.deleteOp(s.pollKey), g.polls.deleteOp(s.repollKey)); err != nil {
+		// They point at a session that is gone: a re-poll finds nothing.
+		g.log.Error("state store: removing a login's poll keys failed", "error", err)
+	}
 	return ok
 }
 

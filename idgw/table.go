@@ -25,6 +25,7 @@ type Store interface {
 	Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error)
 	Delete(ctx context.Context, kind state.Kind, key []byte) error
 	Scan(ctx context.Context, kind state.Kind, prefix, after []byte, limit int) ([]state.Entry, error)
+	Batch(ctx context.Context, ops ...state.Op) error
 }
 
 // table is one kind of the gateway's state in the Store, typed. Keys are
@@ -110,6 +111,42 @@ func (t *table[V]) update(ctx context.Context, key storeKey, ttl time.Duration, 
 	})
 	return err
 }
+
+// putOp is put as an op of a Batch (writeAll).
+func (t *table[V]) putOp(key storeKey, v V, ttl time.Duration) (state.Op, error) {
+	b, err := t.codec.enc(v)
+	if err != nil {
+		return state.Op{}, err
+	}
+	return state.Op{Kind: t.kind, Key: key[:], Value: b, Expires: t.now().Add(ttl)}, nil
+}
+
+// deleteOp is delete as an op of a Batch.
+func (t *table[V]) deleteOp(key storeKey) state.Op {
+	return state.Op{Kind: t.kind, Key: key[:], Delete: true}
+}
+
+// writeAll writes ops in one step of the store (one round trip, one
+// commit), or none of them; an op that failed to encode (err) writes
+// nothing.
+func writeAll(ctx context.Context, s Store, ops ...opOrErr) error {
+	batch := make([]state.Op, 0, len(ops))
+	for _, o := range ops {
+		if o.err != nil {
+			return o.err
+		}
+		batch = append(batch, o.op)
+	}
+	return s.Batch(ctx, batch...)
+}
+
+// opOrErr is an op of writeAll, or why it could not be made.
+type opOrErr struct {
+	op  state.Op
+	err error
+}
+
+func opOf(op state.Op, err error) opOrErr { return opOrErr{op, err} }
 
 func (t *table[V]) delete(ctx context.Context, key storeKey) {
 	if err := t.store.Delete(ctx, t.kind, key[:]); err != nil {

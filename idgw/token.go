@@ -47,17 +47,17 @@ type accessToken struct {
 	// (holderTag): a deleted subscriber's secret is destroyed and a
 	// recycled number gets a new one, so a token never serves the
 	// number's next holder.
-	holder  [sha256.Size]byte
-	scopes  []string
-	claims  ClaimsRequest
-	acr     int
-	issued  time.Time
+	holder [sha256.Size]byte
+	scopes []string
+	claims ClaimsRequest
+	acr    int
+	issued time.Time
 	// authTime is when the subscriber authenticated for the login the
 	// token's family began with: a SIM change since ends the family.
 	authTime time.Time
-	expires time.Time
-	refresh bool     // a refresh token, not an access token
-	family  storeKey // the family of the code that led to it (tokenFamily)
+	expires  time.Time
+	refresh  bool     // a refresh token, not an access token
+	family   storeKey // the family of the code that led to it (tokenFamily)
 }
 
 // authenticateClient authenticates the client of a request to endpoint
@@ -301,17 +301,13 @@ func (g *Gateway) issueTokens(ctx context.Context, sp *registry.ServiceProvider,
 	if err != nil {
 		return nil, newError(CodeServerError, "signing failed").WithParent(err)
 	}
-	// The family and the code's marker exist before the tokens do: a
-	// replay racing this redemption revokes them even so.
-	family, err := g.families.start(ctx, tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh), sid: gr.sid})
-	if err == nil {
-		err = g.used.put(ctx, tokenKey(code), family, redeemedCodeTTL)
-	}
-	if err == nil {
-		err = g.storePair(ctx, now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
-			scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, authTime: gr.authTime, family: family}, access, refresh)
-	}
-	if err != nil {
+	// The family, the code's marker and the tokens are written together:
+	// a replay of the code finds the marker of a family that exists.
+	family, ops := g.families.startOps(tokenFamily{clientID: sp.ClientID, msisdn: gr.msisdn, access: tokenKey(access), refresh: tokenKey(refresh), sid: gr.sid})
+	ops = append(ops, opOf(g.used.putOp(tokenKey(code), family, redeemedCodeTTL)))
+	ops = append(ops, g.pairOps(now, accessToken{clientID: sp.ClientID, msisdn: gr.msisdn, holder: gr.subject.holder,
+		scopes: gr.req.Scopes, claims: gr.req.Claims, acr: gr.acr, authTime: gr.authTime, family: family}, access, refresh)...)
+	if err := writeAll(ctx, g.cfg.Store, ops...); err != nil {
 		return nil, ErrServerError(fmt.Errorf("storing tokens: %w", err))
 	}
 	return &tokenResponse{
@@ -333,17 +329,16 @@ type tokenResponse struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
-// storePair records an access token and the refresh token issued with
-// it, both of t's family, from t's subscriber, client and grant.
-func (g *Gateway) storePair(ctx context.Context, now time.Time, t accessToken, access, refresh string) error {
+// pairOps are the writes that record an access token and the refresh
+// token issued with it, both of t's family, from t's subscriber,
+// client and grant.
+func (g *Gateway) pairOps(now time.Time, t accessToken, access, refresh string) []opOrErr {
 	at := t
 	at.issued, at.expires, at.refresh = now, now.Add(accessTokenTTL), false
 	rt := at
 	rt.expires, rt.refresh = now.Add(refreshTokenTTL), true
-	if err := g.access.put(ctx, tokenKey(access), &at, accessTokenTTL); err != nil {
-		return err
-	}
-	return g.refresh.put(ctx, tokenKey(refresh), &rt, refreshTokenTTL)
+	return []opOrErr{opOf(g.access.putOp(tokenKey(access), &at, accessTokenTTL)),
+		opOf(g.refresh.putOp(tokenKey(refresh), &rt, refreshTokenTTL))}
 }
 
 // pcr is the pairwise customer reference of a subscriber for one SP: stable

@@ -52,14 +52,15 @@ func familyIndexKey(f tokenFamily, id storeKey) []byte {
 	return append(familyIndexPrefix(f.msisdn, f.clientID), hex.EncodeToString(id[:])...)
 }
 
-// start records a new family, and its entry in the index by subscriber
-// and SP, and returns its id. It lives as long as its refresh token.
-func (s *familyStore) start(ctx context.Context, f tokenFamily) (storeKey, error) {
+// startOps are the writes that record a new family, and its entry in the
+// index by subscriber and SP, and its id. It lives as long as its
+// refresh token.
+func (s *familyStore) startOps(f tokenFamily) (storeKey, []opOrErr) {
 	id := tokenKey(newSecret())
-	if err := s.store.Put(ctx, familyBySPKind, familyIndexKey(f, id), nil, s.live.now().Add(refreshTokenTTL)); err != nil {
-		return id, err
+	return id, []opOrErr{
+		{op: state.Op{Kind: familyBySPKind, Key: familyIndexKey(f, id), Expires: s.live.now().Add(refreshTokenTTL)}},
+		opOf(s.live.putOp(id, f, refreshTokenTTL)),
 	}
-	return id, s.live.put(ctx, id, f, refreshTokenTTL)
 }
 
 // alive reports whether family id has not been revoked.
@@ -86,11 +87,11 @@ func (s *familyStore) advance(ctx context.Context, id, access, refresh storeKey)
 	return prev, err
 }
 
-// spend remembers that refresh, a token of family id that lives until
-// expires, was rotated.
-func (s *familyStore) spend(ctx context.Context, refresh, id storeKey, expires time.Time) error {
+// spendOps are the writes that remember that refresh, a token of family
+// id that lives until expires, was rotated.
+func (s *familyStore) spendOps(refresh, id storeKey, expires time.Time) []opOrErr {
 	if ttl := expires.Sub(s.rotated.now()); ttl > 0 {
-		return s.rotated.put(ctx, refresh, id, ttl)
+		return []opOrErr{opOf(s.rotated.putOp(refresh, id, ttl))}
 	}
 	return nil
 }

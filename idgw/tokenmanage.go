@@ -47,19 +47,18 @@ func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider
 	if old, ok = g.refresh.take(ctx, key); !ok {
 		return nil, refused
 	}
-	if err := g.families.spend(ctx, key, old.family, old.expires); err != nil {
-		// Not knowing the token as spent would let its replay pass
-		// unnoticed: the family ends instead.
-		g.revokeFamily(ctx, old.family)
-		return nil, ErrServerError(fmt.Errorf("recording a rotated refresh token: %w", err))
-	}
 	access, refresh := newSecret(), newSecret()
 	next := *old
 	// The new pair carries only what the SP still holds: an operator's
 	// policy may have narrowed its scopes since the login.
 	next.scopes = stillGranted(old.scopes, sp)
-	if err := g.storePair(ctx, g.now(), next, access, refresh); err != nil {
-		return nil, ErrServerError(fmt.Errorf("storing tokens: %w", err))
+	// The spent token's marker and the new pair, together.
+	ops := append(g.families.spendOps(key, old.family, old.expires), g.pairOps(g.now(), next, access, refresh)...)
+	if err := writeAll(ctx, g.cfg.Store, ops...); err != nil {
+		// Not knowing the token as spent would let its replay pass
+		// unnoticed: the family ends instead.
+		g.revokeFamily(ctx, old.family)
+		return nil, ErrServerError(fmt.Errorf("recording a rotated refresh token: %w", err))
 	}
 	prev, err := g.families.advance(ctx, old.family, tokenKey(access), tokenKey(refresh))
 	if err != nil {

@@ -49,6 +49,33 @@ type Entry struct {
 	Record
 }
 
+// Op is one write of a Batch: Value stored under Key of Kind until
+// Expires, as Put does, or, with Delete, the record removed.
+type Op struct {
+	Kind    Kind
+	Key     []byte
+	Value   []byte
+	Expires time.Time
+	Delete  bool
+}
+
+// MaxBatch bounds the ops of one Batch.
+const MaxBatch = 64
+
+// CheckBatch refuses a batch Check would refuse an op of, or one of more
+// than MaxBatch ops (ErrTooLarge).
+func CheckBatch(ops []Op) error {
+	if len(ops) > MaxBatch {
+		return ErrTooLarge
+	}
+	for _, op := range ops {
+		if err := Check(op.Kind, op.Key, op.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Store is an operator's node-local state. Every method is safe for
 // concurrent use, and atomic against every other call on the same key from
 // this or any other node sharing the store. The times compared with
@@ -77,6 +104,11 @@ type Store interface {
 	Update(ctx context.Context, kind Kind, key []byte, fn func(old Record, found bool) (Record, error)) (Record, error)
 	// Delete removes key's record; it is not an error when there is none.
 	Delete(ctx context.Context, kind Kind, key []byte) error
+	// Batch applies ops in order as one atomic step, all or none: the
+	// records one act writes together (a login's session and the keys
+	// that find it; a token pair and its family), in one round trip and
+	// one commit instead of one each.
+	Batch(ctx context.Context, ops ...Op) error
 	// Scan returns up to limit live records whose keys begin with prefix
 	// and sort after after (bytewise), in key order; a nil or empty after
 	// starts at the first. A page ends the scan when it is shorter than

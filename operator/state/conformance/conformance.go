@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"KindsSeparate", testKindsSeparate},
 		{"Copies", testCopies},
 		{"Closed", testClosed},
+		{"Batch", testBatch},
 		{"ConcurrentTake", func(t *testing.T, s state.Store, c *Clock) { testConcurrentTake(t, c, s) }},
 		{"ConcurrentCreate", func(t *testing.T, s state.Store, c *Clock) { testConcurrentCreate(t, c, s) }},
 		{"ConcurrentUpdate", func(t *testing.T, s state.Store, c *Clock) { testConcurrentUpdate(t, c, s) }},

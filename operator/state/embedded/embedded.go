@@ -221,6 +221,50 @@ func (s *Store) Delete(ctx context.Context, kind state.Kind, key []byte) error {
 	return s.write(kind, func(b *bolt.Bucket) error { return b.Delete(key) })
 }
 
+// Batch implements state.Store: one write of the committer's, so its ops
+// commit together.
+func (s *Store) Batch(ctx context.Context, ops ...state.Op) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			bf, ok := v.(batchFailed)
+			if !ok {
+				panic(v)
+			}
+			err = bf.err
+		}
+	}()
+	if err := state.CheckBatch(ops); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return closedErr(s.w.do(func(tx *bolt.Tx) error {
+		for _, op := range ops {
+			b, err := tx.CreateBucketIfNotExists([]byte(op.Kind))
+			if err != nil {
+				return err
+			}
+			if op.Delete {
+				err = b.Delete(op.Key)
+			} else {
+				err = b.Put(op.Key, encode(op.Value, op.Expires))
+			}
+			if err != nil {
+				// Only bbolt's own failures get here, after Check: the
+				// group's transaction must not commit half the batch.
+				panic(batchFailed{err})
+			}
+		}
+		return nil
+	}))
+}
+
+// batchFailed aborts the committer's transaction from within a batch
+// (its ops were checked: this is bbolt failing), through the committer's
+// recovery, so that none of the batch commits.
+type batchFailed struct{ err error }
+
 // Scan implements state.Store.
 func (s *Store) Scan(ctx context.Context, kind state.Kind, prefix, after []byte, limit int) ([]state.Entry, error) {
 	if err := state.Check(kind, []byte{0}, nil); err != nil {

@@ -113,6 +113,31 @@ func (s *Store) Put(ctx context.Context, kind state.Kind, key, value []byte, exp
 	return s.fail(err)
 }
 
+// Batch implements state.Store: the statements sent together, in one
+// round trip, which PostgreSQL runs as one implicit transaction.
+func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
+	if err := state.CheckBatch(ops); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return state.ErrClosed
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, op := range ops {
+		if op.Delete {
+			b.Queue(`DELETE FROM mcfed_state WHERE kind = $1 AND key = $2`, string(op.Kind), op.Key)
+			continue
+		}
+		b.Queue(`INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`,
+			string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
+	}
+	return s.fail(s.pool.SendBatch(ctx, &b).Close())
+}
+
 // Create implements state.Store: one statement that inserts, or replaces
 // an expired record. Of concurrent creators, the others wait for the
 // first's row and then find it live.
