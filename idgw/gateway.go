@@ -101,6 +101,10 @@ type Gateway struct {
 	access   *table[*accessToken]
 	refresh  *table[*accessToken]
 	families *familyStore
+	// bc holds the server-initiated logins (backchannel.go); node names
+	// this gateway in their leases.
+	bc   *table[*bcLogin]
+	node string
 	// locks serialise, on this node, the requests on one login session
 	// (the browser's page and the SDK's re-polls); across nodes the
 	// session's version does (authorize.go).
@@ -153,6 +157,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	now := func() time.Time { return g.now() }
 	g.makeTables()
+	g.node = newSecret()[:16]
 	g.clientAuth = newClientAuthState()
 	g.secrets = registry.NewSecretCache(0)
 	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)
@@ -192,6 +197,7 @@ func (g *Gateway) makeTables() {
 	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
 	g.access = newTable(g, "idgw.access", tokenCodec)
 	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
+	g.bc = newTable(g, "idgw.ciba", bcCodec(g))
 }
 
 func newTable[V any](g *Gateway, kind state.Kind, c codec[V]) *table[V] {

@@ -205,6 +205,8 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 	case grantAuthorizationCode:
 	case grantRefreshToken:
 		return g.refreshGrant(ctx, sp, form)
+	case grantCIBA:
+		return g.cibaGrant(ctx, sp, form.Get("auth_req_id"))
 	case "":
 		return nil, errTokenRequest("grant_type is required")
 	default:
