@@ -165,8 +165,12 @@ func TestSIPushApprovedInEveryRequestShape(t *testing.T) {
 		return url.Values{"client_id": {"sishop"}, "scope": {"openid mc_authn"}, "response_type": {"mc_si_async_code"}, "request": {ro}}
 	}
 	shapes := map[string]func(ro string) (int, map[string]any){
-		"GET query":       func(ro string) (int, map[string]any) { return f.send("GET", "/si-authorize?"+form(ro).Encode(), "", "") },
-		"POST with query": func(ro string) (int, map[string]any) { return f.send("POST", "/si-authorize?"+form(ro).Encode(), "", "") },
+		"GET query": func(ro string) (int, map[string]any) {
+			return f.send("GET", "/si-authorize?"+form(ro).Encode(), "", "")
+		},
+		"POST with query": func(ro string) (int, map[string]any) {
+			return f.send("POST", "/si-authorize?"+form(ro).Encode(), "", "")
+		},
 		"POST form": func(ro string) (int, map[string]any) {
 			return f.send("POST", "/si-authorize", "application/x-www-form-urlencoded", form(ro).Encode())
 		},
@@ -558,6 +562,70 @@ func TestMetadataAdvertisesServedBackchannelEndpoints(t *testing.T) {
 	for _, p := range []string{"/si-authorize", "/bc-authorize"} {
 		if status, body := f.send("POST", p, "application/x-www-form-urlencoded", ""); status == 404 || body["error"] == nil {
 			t.Fatalf("POST %s: %d %v", p, status, body)
+		}
+	}
+}
+
+// oncePhone succeeds once, as the SMS link does: a second check of the
+// same challenge finds it used.
+type oncePhone struct {
+	*phoneAuthenticator
+	used sync.Mutex
+	done bool
+}
+
+func (p *oncePhone) Check(ctx context.Context, state []byte, answer url.Values) (Outcome, error) {
+	out, err := p.phoneAuthenticator.Check(ctx, state, answer)
+	p.used.Lock()
+	defer p.used.Unlock()
+	if out.Status == Succeeded {
+		if p.done {
+			return Outcome{Status: Failed, Reason: "the code or link has already been used"}, nil
+		}
+		p.done = true
+	}
+	return out, err
+}
+
+// TestBackchannelDeliveredOnceAcrossNodes: two nodes sharing the store run
+// their loops at once over a login whose authenticator reports its success
+// once; the SP gets one notification, with tokens.
+func TestBackchannelDeliveredOnceAcrossNodes(t *testing.T) {
+	for i := range 5 {
+		f := newBCFixture(t)
+		phone := &oncePhone{phoneAuthenticator: f.phone}
+		r, err := NewRouter(Registration{AuthenticatorInfo{Name: "sms", LoA: 2, AMR: []string{"SMS_URL_OK"}}, phone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.g.cfg.Router = r
+		f.rebuild(f.g.cfg.Store.(*testStore))
+		a := f.g
+		f.rebuild(f.g.cfg.Store.(*testStore))
+		b := f.g
+		if status, ack := f.si(f.requestObject(nil)); status != 200 {
+			t.Fatalf("SI request: %d %v", status, ack)
+		}
+		f.phone.answer(redNumber, Succeeded)
+		var wg sync.WaitGroup
+		for _, g := range []*Gateway{a, b, a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 3 {
+					g.backchannelRound(context.Background())
+				}
+			}()
+		}
+		wg.Wait()
+		// A node that lost a race leaves the rest to a later round.
+		for range 3 {
+			a.backchannelRound(context.Background())
+			b.backchannelRound(context.Background())
+		}
+		got := f.notify.all()
+		if len(got) != 1 || got[0].body["access_token"] == nil {
+			t.Fatalf("run %d: %d notifications %+v, want one with tokens", i, len(got), got)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -285,12 +286,10 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	} else {
 		b.candidates, b.subject = cands, subjectOf(secret, r.ClientID)
 	}
-	b.id, b.current, b.interval, b.holder = newSecret(), -1, bcInterval, g.node
-	b.lease = g.now().Add(bcLease)
+	b.id, b.current, b.interval = newSecret(), -1, bcInterval
 	if e := g.bcStartNext(ctx, b); e != nil {
 		return e
 	}
-	b.lease, b.holder = time.Time{}, ""
 	if err := g.bc.put(ctx, tokenKey(b.id), b, b.expires.Sub(g.now())+bcKeep); err != nil {
 		return ErrServerError(fmt.Errorf("storing a backchannel login: %w", err))
 	}
@@ -355,20 +354,24 @@ func (g *Gateway) bcStartNext(ctx context.Context, b *bcLogin) *OAuthError {
 	return bcError(CodeTemporarilyUnavailable, "no authenticator could reach the handset")
 }
 
-// errLeased: another node (or request) holds the login's lease.
+// errLeased: another claim (on this node or another) holds the login's
+// lease.
 var errLeased = errors.New("idgw: the backchannel login is leased")
 
-// claim takes the lease of login key for this node: of the nodes that
-// claim it together, one gets it. It answers the login as stored, and
-// false when another holds it (or it is gone).
+// claim takes the lease of login key: of the claims made together, by
+// any requests on any nodes, one gets it (each claim has a token of its
+// own, so two of one node's goroutines exclude each other too). It
+// answers the login as stored, and false when another holds it (or it is
+// gone).
 func (g *Gateway) claim(ctx context.Context, key storeKey) (*bcLogin, bool) {
 	var got *bcLogin
 	now := g.now()
+	token := newSecret()[:22]
 	err := g.bc.update(ctx, key, 0, func(b *bcLogin) (*bcLogin, error) {
-		if b.holder != "" && b.holder != g.node && now.Before(b.lease) {
+		if b.holder != "" && now.Before(b.lease) {
 			return nil, errLeased
 		}
-		b.holder, b.lease = g.node, now.Add(bcLease)
+		b.holder, b.lease = token, now.Add(bcLease)
 		got = b
 		return b, nil
 	})
@@ -381,12 +384,13 @@ func (g *Gateway) claim(ctx context.Context, key storeKey) (*bcLogin, bool) {
 	return got, true
 }
 
-// release writes b back and gives up the lease, if this node still holds
-// it (a node that lost it, being too slow, writes nothing).
+// release writes b, claimed, back and gives up the lease, if the claim
+// still holds it (one that lost it, being too slow, writes nothing).
 func (g *Gateway) release(ctx context.Context, b *bcLogin) {
+	mine := b.holder
 	b.holder, b.lease = "", time.Time{}
 	err := g.bc.update(ctx, tokenKey(b.id), 0, func(cur *bcLogin) (*bcLogin, error) {
-		if cur.holder != g.node {
+		if cur.holder != mine {
 			return nil, errLeased
 		}
 		// The SP's polls are counted outside the lease (cibaGrant).
@@ -450,6 +454,22 @@ func (g *Gateway) advance(ctx context.Context, key storeKey) (*bcLogin, bool) {
 		}
 	}
 	return b, true
+}
+
+// finish ends login b, claimed, if the claim still holds its lease: the
+// record that its result was delivered.
+func (g *Gateway) finish(ctx context.Context, b *bcLogin) {
+	mine, key := b.holder, tokenKey(b.id)
+	_, err := g.cfg.Store.Update(ctx, g.bc.kind, key[:], func(old state.Record, found bool) (state.Record, error) {
+		cur, err := g.bc.codec.dec(old.Value)
+		if !found || err != nil || cur.holder != mine {
+			return state.Record{}, errLeased
+		}
+		return state.Record{Value: old.Value, Expires: time.Unix(0, 0)}, nil // removed
+	})
+	if err != nil {
+		g.log.Warn("backchannel: a delivered login could not be ended", "client_id", b.req.ClientID, "error", err)
+	}
 }
 
 // bcGrant is what an approved login's tokens are issued from.

@@ -101,10 +101,8 @@ type Gateway struct {
 	access   *table[*accessToken]
 	refresh  *table[*accessToken]
 	families *familyStore
-	// bc holds the server-initiated logins (backchannel.go); node names
-	// this gateway in their leases.
-	bc   *table[*bcLogin]
-	node string
+	// bc holds the server-initiated logins (backchannel.go).
+	bc *table[*bcLogin]
 	// locks serialise, on this node, the requests on one login session
 	// (the browser's page and the SDK's re-polls); across nodes the
 	// session's version does (authorize.go).
@@ -157,7 +155,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	now := func() time.Time { return g.now() }
 	g.makeTables()
-	g.node = newSecret()[:16]
 	g.clientAuth = newClientAuthState()
 	g.secrets = registry.NewSecretCache(0)
 	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)

@@ -108,7 +108,7 @@ func (g *Gateway) notifyResult(ctx context.Context, key storeKey) {
 	if b.mode == modePush {
 		// Delivered: the login is over. Ending it under the lease is the
 		// record that no other delivery is made.
-		g.bc.delete(ctx, key)
+		g.finish(ctx, b)
 		return
 	}
 	b.notified = true
@@ -124,7 +124,7 @@ func (g *Gateway) retryLater(ctx context.Context, b *bcLogin, now time.Time) {
 		g.log.Warn("backchannel: the SP's notification endpoint never acknowledged; the result is dropped",
 			"client_id", b.req.ClientID, "correlation_id", b.req.CorrelationID, "attempts", b.attempts)
 		if b.mode == modePush {
-			g.bc.delete(ctx, tokenKey(b.id))
+			g.finish(ctx, b)
 			return
 		}
 		b.notified = true // ping: the SP may still poll
