@@ -629,3 +629,92 @@ func TestBackchannelDeliveredOnceAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestCIBAHintsAndSignedRequests: the subscriber named by an ID token the
+// client got before (id_token_hint), by a login_hint_token the client
+// signed, or inside a signed request; ipport and two hints at once are
+// refused.
+func TestCIBAHintsAndSignedRequests(t *testing.T) {
+	f := newBCFixture(t)
+	f.g.cfg.PCRIndex = newPCRMap()
+	f.cibaSP("till", "")
+	k := spKey(t, jose.ES256, 0)
+	f.phone.answer(redNumber, Succeeded)
+	login := func(form url.Values) map[string]any {
+		t.Helper()
+		status, ack := f.ciba("/bc-authorize", "till", form)
+		if status != 200 {
+			t.Fatalf("backchannel request %v: %d %v", form, status, ack)
+		}
+		f.clock.advance(10 * time.Second)
+		status, body := f.poll("till", ack["auth_req_id"].(string))
+		if status != 200 {
+			t.Fatalf("poll: %d %v", status, body)
+		}
+		return body
+	}
+	subOf := func(idToken string) string {
+		payload, _, err := jose.VerifyJWKS(idToken, f.g.cfg.Keys.JWKS(f.clock.now()), jose.RS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct{ Sub string }
+		_ = json.Unmarshal(payload, &c)
+		return c.Sub
+	}
+	first := login(url.Values{"scope": {"openid"}, "login_hint": {"tel:" + redNumber}})
+	sub := subOf(first["id_token"].(string))
+
+	// id_token_hint: the same subscriber again.
+	again := login(url.Values{"scope": {"openid"}, "id_token_hint": {first["id_token"].(string)}})
+	if got := subOf(again["id_token"].(string)); got != sub {
+		t.Fatalf("id_token_hint led to sub %q, want %q", got, sub)
+	}
+	// login_hint_token: a subject identifier the client signed.
+	lht, err := jose.Sign(k, map[string]any{"sub_id": map[string]any{"format": "phone_number", "phone_number": redNumber}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := subOf(login(url.Values{"scope": {"openid"}, "login_hint_token": {lht}})["id_token"].(string)); got != sub {
+		t.Fatalf("login_hint_token led to sub %q, want %q", got, sub)
+	}
+	// A signed request: its claims are the request.
+	now := f.clock.now()
+	ro, err := jose.Sign(k, map[string]any{"iss": "till", "aud": "https://red.example", "exp": now.Add(time.Minute).Unix(),
+		"iat": now.Unix(), "nbf": now.Unix(), "jti": "ro-1", "scope": "openid", "login_hint": "tel:" + redNumber,
+		"binding_message": "Till 4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := subOf(login(url.Values{"request": {ro}})["id_token"].(string)); got != sub {
+		t.Fatalf("signed request led to sub %q, want %q", got, sub)
+	}
+
+	forged, err := jose.Sign(spKey(t, jose.ES256, 1), map[string]any{"sub_id": map[string]any{"format": "phone_number", "phone_number": redNumber}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		form url.Values
+		code string
+	}{
+		{"ipport", url.Values{"scope": {"openid"}, "login_hint": {"ipport:80.90.34.2:16790"}}, "invalid_request"},
+		{"two hints", url.Values{"scope": {"openid"}, "login_hint": {"tel:" + redNumber}, "id_token_hint": {first["id_token"].(string)}}, "invalid_request"},
+		{"no hint", url.Values{"scope": {"openid"}}, "invalid_request"},
+		{"forged login_hint_token", url.Values{"scope": {"openid"}, "login_hint_token": {forged}}, "invalid_request"},
+		{"id_token_hint not ours", url.Values{"scope": {"openid"}, "id_token_hint": {lht}}, "invalid_request"},
+		{"replayed signed request", url.Values{"request": {ro}}, "invalid_request_object"},
+		{"no openid", url.Values{"scope": {"mc_authn"}, "login_hint": {"tel:" + redNumber}}, "invalid_scope"},
+		{"user_code", url.Values{"scope": {"openid"}, "login_hint": {"tel:" + redNumber}, "user_code": {"1234"}}, "invalid_request"},
+	} {
+		if status, body := f.ciba("/bc-authorize", "till", c.form); status != 400 || body["error"] != c.code {
+			t.Fatalf("%s: %d %v, want 400 %s", c.name, status, body, c.code)
+		}
+	}
+	// Without client authentication: invalid_client.
+	if status, body := f.send("POST", "/bc-authorize", "application/x-www-form-urlencoded",
+		url.Values{"client_id": {"till"}, "scope": {"openid"}, "login_hint": {"tel:" + redNumber}}.Encode()); status != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("unauthenticated: %d %v", status, body)
+	}
+}

@@ -44,7 +44,7 @@ func (g *Gateway) backchannelAuthorize(ctx context.Context, r tokenRequest) (*bc
 	if ro := args.Get("request"); ro != "" {
 		// A signed request (CIBA Core §7.1.1): its claims are the
 		// request; the form then holds only the client's authentication.
-		claims, e := g.requestObject(ctx, sp, ro, []string{g.backchannelURL()}, now, false)
+		claims, e := g.requestObject(ctx, sp, ro, g.requestAudiences(g.backchannelURL()), now, false)
 		if e != nil {
 			return nil, e
 		}

@@ -56,7 +56,7 @@ func (g *Gateway) siAuthorize(ctx context.Context, args url.Values) (*bcAnswer, 
 	if err != nil {
 		return fail(errOperatorUnregistered(err))
 	}
-	claims, e := g.requestObject(ctx, sp, ro, []string{o.Issuer, o.URLs().SIAuthorization}, now, true)
+	claims, e := g.requestObject(ctx, sp, ro, g.requestAudiences(o.URLs().SIAuthorization), now, true)
 	if e != nil {
 		return fail(e)
 	}
@@ -96,6 +96,17 @@ func (g *Gateway) siAuthorize(ctx context.Context, args url.Values) (*bcAnswer, 
 		return fail(e)
 	}
 	return g.answerOf(b), nil
+}
+
+// requestAudiences are what a request object sent to endpoint may name as
+// its aud: the issuer (with or without its final slash, as clients spell
+// it) or the endpoint itself.
+func (g *Gateway) requestAudiences(endpoint string) []string {
+	o, err := g.operator()
+	if err != nil {
+		return []string{endpoint}
+	}
+	return []string{o.Issuer, strings.TrimRight(o.Issuer, "/"), endpoint}
 }
 
 // requestObject verifies a request object the SP signed (OIDC Core §6.1,
