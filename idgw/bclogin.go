@@ -281,7 +281,12 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	if unusable != "" {
 		g.log.Info("backchannel: a number that is not challenged gets a decoy login",
 			"client_id", r.ClientID, "correlation_id", r.CorrelationID, "why", unusable)
-		b.decoy, b.candidates = true, decoysOf(cands)
+		b.decoy = true
+		for _, c := range cands {
+			if _, ok := optional[Decoy](c.impl); ok {
+				b.candidates = append(b.candidates, c)
+			}
+		}
 		b.subject = subjectOf([]byte(newSecret()), r.ClientID)
 	} else {
 		b.candidates, b.subject = cands, subjectOf(secret, r.ClientID)
@@ -300,7 +305,7 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 func headlessOf(cands []registeredAuthenticator) []registeredAuthenticator {
 	var out []registeredAuthenticator
 	for _, c := range cands {
-		if h, ok := c.impl.(Headless); ok && !h.Headless() {
+		if h, ok := optional[Headless](c.impl); ok && !h.Headless() {
 			continue
 		}
 		out = append(out, c)
@@ -326,7 +331,8 @@ func (g *Gateway) bcStartNext(ctx context.Context, b *bcLogin) *OAuthError {
 		var st Started
 		var err error
 		if b.decoy {
-			st, err = a.impl.(Decoy).StartDecoy(ctx, ch)
+			d, _ := optional[Decoy](a.impl)
+			st, err = d.StartDecoy(ctx, ch)
 		} else {
 			st, err = a.impl.Start(ctx, ch)
 		}
@@ -336,7 +342,7 @@ func (g *Gateway) bcStartNext(ctx context.Context, b *bcLogin) *OAuthError {
 		if err != nil {
 			continue // cannot start: the next one
 		}
-		if _, ok := a.impl.(Headless); !ok && st.RedirectURL != "" {
+		if _, ok := optional[Headless](a.impl); !ok && st.RedirectURL != "" {
 			continue // it asks for a browser page: the next one
 		}
 		b.state = st.State
@@ -437,7 +443,9 @@ func (g *Gateway) advance(ctx context.Context, key storeKey) (*bcLogin, bool) {
 	switch out.Status {
 	case Pending:
 	case Failed:
-		if b.current+1 < len(b.candidates) {
+		// As at /authorize: a refusal or too many wrong answers ends the
+		// login; other failures fall back to the next authenticator.
+		if b.current+1 < len(b.candidates) && out.Failure != FailureRefused && out.Failure != FailureTooManyAttempts {
 			if e := g.bcStartNext(ctx, b); e == nil {
 				return b, true
 			}
