@@ -15,7 +15,7 @@ import (
 // backchannel authentication endpoint and the CIBA grant of /token, in the
 // poll and ping modes (push is Mobile Connect SI's, si.go). The SP
 // authenticates as at /token (private_key_jwt, or its secret); the login
-// runs as backchannel.go says.
+// runs as bclogin.go says.
 
 // grantCIBA is the CIBA grant type (CIBA Core §10.1).
 const grantCIBA = "urn:openid:params:grant-type:ciba"

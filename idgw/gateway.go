@@ -101,7 +101,7 @@ type Gateway struct {
 	access   *table[*accessToken]
 	refresh  *table[*accessToken]
 	families *familyStore
-	// bc holds the server-initiated logins (backchannel.go).
+	// bc holds the server-initiated logins (bclogin.go).
 	bc *table[*bcLogin]
 	// locks serialise, on this node, the requests on one login session
 	// (the browser's page and the SDK's re-polls); across nodes the

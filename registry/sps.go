@@ -48,7 +48,7 @@ type ServiceProvider struct {
 	// it.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
-	// Server-initiated login (backchannel.go): the notification URIs a
+	// Server-initiated login (registry/backchannel.go; idgw/bclogin.go): the notification URIs a
 	// Mobile Connect SI request may name, and the SP's OpenID CIBA token
 	// delivery mode ("poll", the default, or "ping") with, for ping, its
 	// client notification endpoint.
