@@ -397,6 +397,10 @@ func TestCIBAPollPendingSlowDownThenTokens(t *testing.T) {
 	if status != 200 || body["access_token"] == nil || body["id_token"] == nil || body["refresh_token"] == nil {
 		t.Fatalf("the poll after approval: %d %v", status, body)
 	}
+	payload, _, err := jose.VerifyJWKS(body["id_token"].(string), f.g.cfg.Keys.JWKS(f.clock.now()), jose.RS256)
+	if err != nil || strings.Contains(string(payload), `"nonce"`) || !strings.Contains(string(payload), `"aud":["till"]`) {
+		t.Fatalf("the CIBA ID token (no nonce was sent): %v %s", err, payload)
+	}
 	// The auth_req_id is spent.
 	f.clock.advance(20 * time.Second)
 	if status, body := f.poll("till", id); status != 400 || body["error"] != "invalid_grant" {

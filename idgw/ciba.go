@@ -3,6 +3,7 @@ package idgw
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -100,7 +101,7 @@ func (g *Gateway) cibaGrant(ctx context.Context, sp *registry.ServiceProvider, i
 			e = bcError(CodeSlowDown, "poll at most every "+b.interval.String())
 		}
 		if e != nil && e.Code != CodeSlowDown {
-			return nil, errLeased // nothing to write
+			return nil, errRefusedPoll // nothing to write
 		}
 		b.lastPoll = now
 		return b, nil
@@ -135,6 +136,10 @@ func (g *Gateway) cibaGrant(ctx context.Context, sp *registry.ServiceProvider, i
 	g.rememberPCR(ctx, b.req.ClientID, b.msisdn, b.subject.pcr)
 	return g.issueTokens(ctx, sp, "mcfed-ciba\x00"+id, b.grant())
 }
+
+// errRefusedPoll leaves a login as it was when a token request for it is
+// refused before it is looked at.
+var errRefusedPoll = errors.New("idgw: the CIBA token request is refused")
 
 // loginHintTokenNumber reads a login_hint_token: a JWT the SP signed with
 // a registered key, naming the subscriber as a subject identifier (RFC

@@ -262,7 +262,7 @@ type idTokenClaims struct {
 	Exp             int64    `json:"exp"`
 	Iat             int64    `json:"iat"`
 	AuthTime        int64    `json:"auth_time"`
-	Nonce           string   `json:"nonce"`
+	Nonce           string   `json:"nonce,omitempty"` // a CIBA request has none
 	ACR             string   `json:"acr"`
 	AMR             []string `json:"amr"`
 	AtHash          string   `json:"at_hash"`
