@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/state/embedded"
@@ -720,5 +721,39 @@ func TestCIBAHintsAndSignedRequests(t *testing.T) {
 	if status, body := f.send("POST", "/bc-authorize", "application/x-www-form-urlencoded",
 		url.Values{"client_id": {"till"}, "scope": {"openid"}, "login_hint": {"tel:" + redNumber}}.Encode()); status != 401 || body["error"] != "invalid_client" {
 		t.Fatalf("unauthenticated: %d %v", status, body)
+	}
+}
+
+// TestSIDecoyForSuspendedAndUnknown: an SI request for a suspended
+// subscriber or a number that is none is acknowledged as a real one is;
+// nothing reaches a phone, and the SP hears expired_token at the end, as
+// for a request nobody answered.
+func TestSIDecoyForSuspendedAndUnknown(t *testing.T) {
+	f := newBCFixture(t)
+	suspended, err := e164.Parse("+447911000002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.cfg.Subscribers = subscriberMap{red(t): {MSISDN: red(t), Active: true}, suspended: {MSISDN: suspended, Active: false}}
+	for i, hint := range []string{"MSISDN:447911000002", "MSISDN:447911000001"} {
+		status, ack := f.si(f.requestObject(map[string]any{"login_hint": hint}))
+		if status != 200 || ack["auth_req_id"] == nil || ack["expires_in"] != float64(300) || ack["correlation_id"] != "si-corr" {
+			t.Fatalf("%s: %d %v", hint, status, ack)
+		}
+		f.round()
+		if n := len(f.notify.all()); n != i {
+			t.Fatalf("%s: a notification before the end", hint)
+		}
+		f.clock.advance(bcDefaultExpiry)
+		f.round()
+		got := f.notify.all()
+		if len(got) != i+1 || got[i].body["error"] != "expired_token" || got[i].body["auth_req_id"] != ack["auth_req_id"] {
+			t.Fatalf("%s: %+v", hint, got)
+		}
+	}
+	f.phone.mu.Lock()
+	defer f.phone.mu.Unlock()
+	if f.phone.started != 0 {
+		t.Fatalf("the phone was challenged %d times", f.phone.started)
 	}
 }
