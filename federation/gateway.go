@@ -45,5 +45,8 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	// the operator delivers them.
 	go g.DeliverLogouts(n.ctx)
 	n.gateway.Store(g)
+	// Server-initiated logins (SI, CIBA): advanced and delivered by every
+	// node, one node per login at a time.
+	go g.RunBackchannel(n.ctx, time.Second)
 	return g.Mount(app)
 }

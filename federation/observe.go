@@ -243,7 +243,15 @@ type observedAuthenticator struct {
 	m    *metrics
 }
 
-var _ idgw.Authenticator = observedAuthenticator{}
+var (
+	_ idgw.Authenticator = observedAuthenticator{}
+	_ idgw.Wrapper       = observedAuthenticator{}
+)
+
+// Unwrap lets the gateway find what the authenticator also is (a Decoy, a
+// Watcher, a PageServer): a decoy's starts and a watcher's looks are not
+// counted.
+func (a observedAuthenticator) Unwrap() idgw.Authenticator { return a.impl }
 
 func (a observedAuthenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
 	start := time.Now()

@@ -165,3 +165,27 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("at most %d challenges per %v to one subscriber; the next from %s",
 		e.Limit, e.Window, e.RetryAt.UTC().Format(time.RFC3339))
 }
+
+// Wrapper is an authenticator that wraps another (the node counts each
+// authenticator's starts and checks with one): the gateway looks for the
+// optional interfaces (Decoy, Watcher, PageServer) through the wrappers,
+// on the authenticator itself.
+type Wrapper interface {
+	Unwrap() Authenticator
+}
+
+// optional finds the optional interface T on a or on what a wraps.
+func optional[T any](a Authenticator) (T, bool) {
+	for a != nil {
+		if t, ok := a.(T); ok {
+			return t, true
+		}
+		w, ok := a.(Wrapper)
+		if !ok {
+			break
+		}
+		a = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

@@ -95,6 +95,7 @@ const (
 	tokenEndpoint endpoint = iota
 	revocationEndpoint
 	introspectionEndpoint
+	backchannelEndpoint
 )
 
 // name is the endpoint's name in logs and observations.
@@ -104,6 +105,8 @@ func (e endpoint) name() string {
 		return endpointRevoke
 	case introspectionEndpoint:
 		return endpointIntrospect
+	case backchannelEndpoint:
+		return endpointBackchannel
 	}
 	return endpointToken
 }
@@ -118,6 +121,8 @@ func (g *Gateway) audiences(o *registry.Operator, e endpoint) []string {
 		out = append(out, u.Revocation)
 	case introspectionEndpoint:
 		out = append(out, g.paths.introspection)
+	case backchannelEndpoint:
+		out = append(out, g.backchannelURL())
 	}
 	return out
 }

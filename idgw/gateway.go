@@ -101,6 +101,8 @@ type Gateway struct {
 	access   *table[*accessToken]
 	refresh  *table[*accessToken]
 	families *familyStore
+	// bc holds the server-initiated logins (bclogin.go).
+	bc *table[*bcLogin]
 	// locks serialise, on this node, the requests on one login session
 	// (the browser's page and the SDK's re-polls); across nodes the
 	// session's version does (authorize.go).
@@ -192,6 +194,7 @@ func (g *Gateway) makeTables() {
 	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
 	g.access = newTable(g, "idgw.access", tokenCodec)
 	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
+	g.bc = newTable(g, "idgw.ciba", bcCodec(g))
 }
 
 func newTable[V any](g *Gateway, kind state.Kind, c codec[V]) *table[V] {

@@ -54,6 +54,10 @@ func (g *Gateway) Mount(app fiber.Router) error {
 		{fiber.MethodPost, g.paths.logoutConfirm, "", g.handleLogoutConfirm},
 		{fiber.MethodGet, g.paths.services, "", g.handleServices},
 		{fiber.MethodPost, g.paths.services, "", g.handleServices},
+		// Server-initiated login (handler_bc.go).
+		{fiber.MethodGet, u.SIAuthorization, endpointSIAuthorize, g.handleSIAuthorize},
+		{fiber.MethodPost, u.SIAuthorization, endpointSIAuthorize, g.handleSIAuthorize},
+		{fiber.MethodPost, g.backchannelURL(), endpointBackchannel, g.handleBackchannel},
 	}
 	for _, r := range routes {
 		p, err := pathOf(r.url)

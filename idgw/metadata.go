@@ -57,6 +57,11 @@ type metadata struct {
 	EndSessionEndpoint                string `json:"end_session_endpoint"`
 	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
+	// OpenID CIBA (ciba.go).
+	BackchannelAuthenticationEndpoint string   `json:"backchannel_authentication_endpoint"`
+	BackchannelTokenDeliveryModes     []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelUserCodeParameter      bool     `json:"backchannel_user_code_parameter_supported"`
+	BackchannelAuthRequestSigningAlgs []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
 }
 
 // diScopes are the identity (data) scopes of the Mobile Connect products
@@ -121,7 +126,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		ScopesSupported:                 scopes,
 		MCDIScopesSupported:             di,
 		ResponseTypesSupported:          []string{"code"},
-		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken},
+		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken, grantCIBA},
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              []string{"2", "3", "4"},
 		IDTokenSigningAlgs:              algs,
@@ -151,6 +156,9 @@ func (g *Gateway) metadata() (*metadata, error) {
 		EndSessionEndpoint:                g.paths.logout,
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: true,
+		BackchannelAuthenticationEndpoint: g.backchannelURL(),
+		BackchannelTokenDeliveryModes:     bcModes,
+		BackchannelAuthRequestSigningAlgs: assertionAlgNames(),
 	}
 	return &m, nil
 }

@@ -208,6 +208,8 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 	case grantAuthorizationCode:
 	case grantRefreshToken:
 		return g.refreshGrant(ctx, sp, form)
+	case grantCIBA:
+		return g.cibaGrant(ctx, sp, form.Get("auth_req_id"))
 	case "":
 		return nil, errTokenRequest("grant_type is required")
 	default:
@@ -263,7 +265,7 @@ type idTokenClaims struct {
 	Exp             int64    `json:"exp"`
 	Iat             int64    `json:"iat"`
 	AuthTime        int64    `json:"auth_time"`
-	Nonce           string   `json:"nonce"`
+	Nonce           string   `json:"nonce,omitempty"` // a CIBA request has none
 	ACR             string   `json:"acr"`
 	AMR             []string `json:"amr"`
 	AtHash          string   `json:"at_hash"`

@@ -48,6 +48,13 @@ type ServiceProvider struct {
 	// it.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	// Server-initiated login (registry/backchannel.go; idgw/bclogin.go): the notification URIs a
+	// Mobile Connect SI request may name, and the SP's OpenID CIBA token
+	// delivery mode ("poll", the default, or "ping") with, for ping, its
+	// client notification endpoint.
+	NotificationURIs                      []string `json:"notification_uris,omitempty"`
+	BackchannelTokenDeliveryMode          string   `json:"backchannel_token_delivery_mode,omitempty"`
+	BackchannelClientNotificationEndpoint string   `json:"backchannel_client_notification_endpoint,omitempty"`
 	// Scopes the SP may ask for; each must be in the catalogue.
 	Scopes []string `json:"scopes"`
 	// Operators that accept the SP; "*" is every member.
@@ -160,6 +167,9 @@ func (sp *ServiceProvider) Validate() error {
 		return invalidf("backchannel_logout_session_required needs a backchannel_logout_uri")
 	}
 	if err := checkJWKS("jwks", sp.JWKS); err != nil {
+		return err
+	}
+	if err := sp.checkBackchannel(); err != nil {
 		return err
 	}
 	switch sp.IDTokenAlg {

@@ -101,6 +101,13 @@ func (a *Authenticator) Info() idgw.AuthenticatorInfo {
 	return info
 }
 
+// Headless says the SMS reaches the person without the gateway's pages
+// when it carries a link (URL and OTP+URL modes): a server-initiated login
+// uses it then (idgw.Headless).
+func (a *Authenticator) Headless() bool { return a.cfg.Mode.hasLink() }
+
+var _ idgw.Headless = (*Authenticator)(nil)
+
 // Start sends the SMS and returns the challenge's state: the OTP page to
 // redirect to in the modes with a code, none (out of band) in URL mode.
 func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {

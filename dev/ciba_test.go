@@ -1,0 +1,93 @@
+package dev
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcfed/mcfed/client"
+	"github.com/mcfed/mcfed/operator/handset"
+)
+
+// TestCIBAPollOnDev is an OpenID CIBA login on the dev federation: the
+// demo SP, with the credentials discovery handed out, starts a
+// backchannel login at the serving operator's gateway; its polls hear
+// authorization_pending until the person taps the SMS link on the
+// simulated handset, then get the tokens, once.
+func TestCIBAPollOnDev(t *testing.T) {
+	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	op := operators[0]
+	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
+	req, _ := http.NewRequest("POST", d.Nodes[1].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+	req.SetBasicAuth("demo-sp", d.SPSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var disc client.DiscoveryAnswer
+	getJSON(t, http.DefaultClient, req, 200, &disc)
+	links := disc.Links()
+	var meta struct {
+		Backchannel string   `json:"backchannel_authentication_endpoint"`
+		Token       string   `json:"token_endpoint"`
+		Modes       []string `json:"backchannel_token_delivery_modes_supported"`
+	}
+	req, _ = http.NewRequest("GET", links["openid-configuration"], nil)
+	getJSON(t, http.DefaultClient, req, 200, &meta)
+	if meta.Backchannel == "" || len(meta.Modes) == 0 {
+		t.Fatalf("the metadata advertises no backchannel endpoint: %+v", meta)
+	}
+	post := func(endpoint string, f url.Values) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(f.Encode()))
+		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, ack := post(meta.Backchannel, url.Values{"scope": {"openid"}, "login_hint": {"tel:" + op.number},
+		"binding_message": {"Till 4 pays 12 EUR"}})
+	id, _ := ack["auth_req_id"].(string)
+	if status != 200 || id == "" {
+		t.Fatalf("backchannel request: %d %v", status, ack)
+	}
+	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}}
+	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "authorization_pending" {
+		t.Fatalf("first poll: %d %v", status, body)
+	}
+	msisdn, _ := handset.NormalizeMSISDN(op.number)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	msg, err := d.phone.handset.WaitFor(ctx, msisdn, func(m handset.Message) bool { return len(m.Links) > 0 })
+	cancel()
+	if err != nil {
+		t.Fatalf("no SMS with a link: %v", err)
+	}
+	if !strings.Contains(msg.Text, "Till 4 pays 12 EUR") {
+		t.Fatalf("the SMS does not carry the binding message: %q", msg.Text)
+	}
+	if tap, err := d.phone.handset.Tap(context.Background(), msisdn, msg.ID, 0); err != nil || tap.Status != 200 {
+		t.Fatalf("tapping the link: %+v %v", tap, err)
+	}
+	// The interval (5 s) has to pass between polls, or slow_down.
+	time.Sleep(5 * time.Second)
+	status, body := post(meta.Token, poll)
+	if status != 200 || body["access_token"] == nil || body["id_token"] == nil {
+		t.Fatalf("the poll after the tap: %d %v", status, body)
+	}
+	time.Sleep(5 * time.Second)
+	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("the auth_req_id again: %d %v", status, body)
+	}
+}
