@@ -38,6 +38,15 @@ func TestOpenAPISamples(t *testing.T) {
 		admin("POST", "/v1/service-providers", "application/json",
 			`{"client_id":"bank","name":"Bank","redirect_uris":["https://bank.example/cb"],"scopes":["openid","mc_authn"]}`, 201)
 		admin("GET", "/v1/service-providers/bank", "", "", 200)
+		admin("POST", "/v1/service-providers", "application/json",
+			`{"client_id":"caller","name":"Call centre","redirect_uris":["https://caller.example/cb"],"scopes":["openid"],`+
+				`"notification_uris":["https://caller.example/si"],"backchannel_token_delivery_mode":"ping",`+
+				`"backchannel_client_notification_endpoint":"https://caller.example/ping"}`, 201)
+		// A delivery mode there is not: refused by the document and by the
+		// node.
+		req := newRequest(t, "PUT", base+"/v1/service-providers/caller", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		adm.refused(http.DefaultClient, req, []byte(`{"name":"Call centre","redirect_uris":["https://caller.example/cb"],"scopes":["openid"],"backchannel_token_delivery_mode":"push"}`), 400)
 		admin("GET", "/v1/service-providers", "", "", 200)
 		admin("GET", "/v1/operators/red", "", "", 200)
 		admin("GET", "/v1/operators?limit=1", "", "", 200)
@@ -77,7 +86,7 @@ func TestOpenAPISamples(t *testing.T) {
 		admin("POST", "/v1/ported/import", "text/csv", "msisdn,operator\n+447400111998,red\n", 200)
 		admin("POST", "/v1/ranges/import", "text/csv", "prefix,operator\n+4474,nobody\n", 422)
 		admin("PATCH", "/v1/subscribers/+447400111444", "application/merge-patch+json", `{"attributes":{"family_name":"Lovelace"}}`, 200)
-		req := newRequest(t, "PATCH", base+"/v1/subscribers/+447400111444", "application/merge-patch+json")
+		req = newRequest(t, "PATCH", base+"/v1/subscribers/+447400111444", "application/merge-patch+json")
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		req.Header.Set("If-Match", `"1"`)
 		adm.exchange(http.DefaultClient, req, []byte(`{"status":"suspended"}`), 412)
@@ -259,6 +268,53 @@ func TestOpenAPISamples(t *testing.T) {
 		req = newRequest(t, "POST", pubBase+"/revoke", "application/x-www-form-urlencoded")
 		req.SetBasicAuth("shop", o.tokenSecret)
 		pub.exchange(http.DefaultClient, req, []byte(url.Values{"token": {tokens.AccessToken}}.Encode()), 200)
+
+		// Server-initiated login. CIBA: a number of the operator's range
+		// that is no subscriber gets a (decoy) login like any other; its
+		// auth_req_id polled at /token is pending, then too soon. Refusals:
+		// no hint, no client authentication, an unknown auth_req_id.
+		bc := func(f url.Values, basic bool, want int) []byte {
+			t.Helper()
+			req := newRequest(t, "POST", pubBase+"/bc-authorize", "application/x-www-form-urlencoded")
+			if basic {
+				req.SetBasicAuth("shop", o.tokenSecret)
+			}
+			_, b := pub.exchange(http.DefaultClient, req, []byte(f.Encode()), want)
+			return b
+		}
+		var started struct {
+			AuthReqID string `json:"auth_req_id"`
+		}
+		if b := bc(url.Values{"scope": {"openid"}, "login_hint": {"tel:+447400111777"}}, true, 200); json.Unmarshal(b, &started) != nil || started.AuthReqID == "" {
+			t.Fatalf("bc-authorize answer: %s", b)
+		}
+		ciba := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {started.AuthReqID}}
+		oauthErr := func(b []byte, want string) {
+			t.Helper()
+			var e struct {
+				Error         string `json:"error"`
+				CorrelationID string `json:"correlation_id"`
+			}
+			if json.Unmarshal(b, &e) != nil || e.Error+e.CorrelationID != want {
+				t.Fatalf("error %s, want %s", b, want)
+			}
+		}
+		oauthErr(token(ciba, true, 400), "authorization_pending")
+		oauthErr(token(ciba, true, 400), "slow_down")
+		oauthErr(bc(url.Values{"scope": {"openid"}}, true, 400), "invalid_request")
+		bc(url.Values{"scope": {"openid"}, "login_hint": {"tel:+447400111777"}}, false, 401)
+		token(url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {"nothing"}}, true, 400)
+		// Mobile Connect SI: no client_id (refused by the document too), a
+		// request object that is no JWT (the correlation_id echoed in the
+		// error) as a query and as JSON, an unknown client as a form.
+		pub.refused(http.DefaultClient, newRequest(t, "GET", pubBase+"/si-authorize?correlation_id=si1", ""), nil, 400)
+		_, b := pub.exchange(http.DefaultClient, newRequest(t, "GET", pubBase+"/si-authorize?client_id=shop&request=x&correlation_id=si1", ""), nil, 400)
+		oauthErr(b, "invalid_request_objectsi1")
+		_, b = pub.exchange(http.DefaultClient, newRequest(t, "POST", pubBase+"/si-authorize", "application/json"),
+			[]byte(`{"client_id":"shop","request":"not-a-jwt","correlation_id":"si2"}`), 400)
+		oauthErr(b, "invalid_request_objectsi2")
+		pub.exchange(http.DefaultClient, newRequest(t, "POST", pubBase+"/si-authorize", "application/x-www-form-urlencoded"),
+			[]byte(url.Values{"client_id": {"nobody"}, "request": {"x"}}.Encode()), 401)
 
 		// An authorization request that cannot be redirected: a page.
 		pub.exchange(noFollow, newRequest(t, "GET", pubBase+"/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https://x.example/cb", ""), nil, 400)
