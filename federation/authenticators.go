@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/mss"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
@@ -34,12 +36,13 @@ type authenticatorType func(n *Node, settings json.RawMessage) ([]idgw.Registrat
 // the gateway sees only idgw.Authenticator (and finds their pages through
 // idgw.PageServer). A new authenticator is a row here and the function
 // that decodes its settings into its package's Config and calls its
-// constructor (FIDO's: a "fido" row, its constructor given n.state for its
-// credentials, adding its enrolments to n.enrolments).
+// constructor (FIDO's gives it n.state for its credentials and adds its
+// enrolments to n.enrolments).
 func authenticatorTypes() map[string]authenticatorType {
 	return map[string]authenticatorType{
 		"sms":        (*Node).smsAuthenticator,
 		"sim-applet": (*Node).simAppletAuthenticator,
+		"fido":       (*Node).fidoAuthenticator,
 	}
 }
 
@@ -177,4 +180,47 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 	}
 	*d = jsonDuration(v)
 	return nil
+}
+
+// fidoSettings are the FIDO authenticator's (passkeys, LoA 3): its
+// relying party (by default the node's public URL's host and origin,
+// which must then be a name: browsers refuse an IP address) and bounds.
+type fidoSettings struct {
+	RPID             string       `json:"rp_id"`
+	RPName           string       `json:"rp_name"`
+	Origins          []string     `json:"origins"`
+	UserVerification string       `json:"user_verification"`
+	LoginTTL         jsonDuration `json:"login_ttl"`
+	EnrolTTL         jsonDuration `json:"enrol_ttl"`
+	MaxAttempts      int          `json:"max_attempts"`
+	MaxPasskeys      int          `json:"max_passkeys"`
+}
+
+// fidoAuthenticator is FIDO (operator/fido) for the subscribers with a
+// passkey in the node's state store; routing learns who has one through
+// n.enrolments.
+func (n *Node) fidoAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s fidoSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	a, err := fido.New(fido.Config{PublicURL: n.PublicURL(), RPID: s.RPID, RPName: s.RPName, Origins: s.Origins,
+		OperatorName: n.cfg.OperatorID, UserVerification: s.UserVerification, LoginTTL: time.Duration(s.LoginTTL),
+		EnrolTTL: time.Duration(s.EnrolTTL), MaxAttempts: s.MaxAttempts, MaxPasskeys: s.MaxPasskeys, Store: n.state})
+	if err != nil {
+		return nil, nil, err
+	}
+	n.enrolments = append(n.enrolments, fidoEnrolments{a})
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
+}
+
+// fidoEnrolments tells routing who has a passkey.
+type fidoEnrolments struct{ a *fido.Authenticator }
+
+func (f fidoEnrolments) Types(ctx context.Context, msisdn uint64) ([]string, error) {
+	ok, err := f.a.Enrolled(ctx, msisdn)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return []string{fido.Enrolment}, nil
 }
