@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/internal/problem"
+	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
 	"github.com/mcfed/mcfed/registry"
@@ -67,6 +68,7 @@ var bodies = []struct {
 	{"BulkResult", subscribers.BulkResult{}},
 	{"Consent", subscribers.Consent{}},
 	{"ScopeConsent", subscribers.ScopeConsent{}},
+	{"SIMAppletEnrolment", simapplet.SIM{}},
 }
 
 // jsonFields are the member names encoding/json gives t's fields,

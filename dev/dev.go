@@ -1,6 +1,7 @@
 // Package dev runs `mcfed dev`: a demo federation in one process, three
-// operators' nodes on loopback in one Raft cluster, with a simulated SMSC and
-// handset and the demo SP's web page. It drives the nodes only as an
+// operators' nodes on loopback in one Raft cluster, with a simulated SMSC, an
+// MSSP, a handset whose numbers each have a simulated SIM applet, and the
+// demo SP's web page. It drives the nodes only as an
 // operator would, through federation.Start and their admin APIs (it reads
 // a node's replica only to wait for its own writes to arrive), and
 // describes itself in dev.json (client.DevInfo) for scripts and the load
@@ -152,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if d.phone, err = startPhone(logger, sameOrAny(st.SMSC), sameOrAny(st.Handset)); err != nil {
+	if d.phone, err = startPhone(logger, sameOrAny(st.SMSC), sameOrAny(st.MSSP), sameOrAny(st.Handset)); err != nil {
 		return nil, err
 	}
 	// The SP page's port must be known before the SP is registered with
@@ -166,6 +167,9 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
 			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: sameOrAny(ports.Public),
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
+			// SMS first (level 2), then the SIM applet: its click-OK at
+			// level 2 after SMS, its PIN the only way to level 3.
+			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, d.phone.simApplet()},
 		}
 		if url := opts.Stores[op.id]; url != "" {
 			// A shared store keeps the operator's keys under a key of
@@ -201,7 +205,7 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 		d.Nodes = append(d.Nodes, n)
 		st.Nodes[i] = nodePorts{Raft: portOf(n.Raft().Addr()), Admin: portOf(n.AdminURL()), Public: portOf(n.PublicURL())}
 	}
-	st.SPPort, st.Handset, st.SMSC = portOf(d.sp.URL()), portOf(d.phone.URL()), portOf(d.phone.smsc.Addr())
+	st.SPPort, st.Handset, st.SMSC, st.MSSP = portOf(d.sp.URL()), portOf(d.phone.URL()), portOf(d.phone.smsc.Addr()), portOf(d.phone.mssp.URL())
 	if err := st.save(d.dir); err != nil {
 		return nil, err
 	}
@@ -284,14 +288,26 @@ func (d *Federation) seed(ctx context.Context) error {
 		if err := waitRegistry(ctx, d.Nodes[i], op.nodeID(), "operator "+op.id+" and its ranges", op.registered); err != nil {
 			return err
 		}
-		if d.Resumed {
-			continue
+		if !d.Resumed {
+			// The demo subscribers live in their own operator's store only.
+			for k, number := range op.numbers() {
+				sub := map[string]any{"msisdn": number, "status": "active", "attributes": demoAttributes(op, k)}
+				if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
+					return fmt.Errorf("seed the subscriber %s of %s: %w", number, op.id, err)
+				}
+			}
 		}
-		// The demo subscribers live in their own operator's store only.
-		for k, number := range op.numbers() {
-			sub := map[string]any{"msisdn": number, "status": "active", "attributes": demoAttributes(op, k)}
-			if err := d.admin(i).Do(ctx, "POST", "/v1/subscribers", sub, nil); err != nil {
-				return fmt.Errorf("seed the subscriber %s of %s: %w", number, op.id, err)
+		// Every demo subscriber gets a new simulated SIM at each start (the
+		// handset keeps its SIMs in memory), enrolled with the MSSP and
+		// with the operator's node, as an operator enrols a SIM it issues.
+		for _, number := range op.numbers() {
+			card, err := d.phone.addSIM(number)
+			if err != nil {
+				return fmt.Errorf("a SIM for %s: %w", number, err)
+			}
+			sim := map[string]any{"public_key": card.PublicKey, "capabilities": []string{"ok", "pin"}}
+			if err := d.admin(i).Do(ctx, "PUT", "/v1/subscribers/"+number+"/sim-applet", sim, nil); err != nil {
+				return fmt.Errorf("enrol the SIM of %s at %s: %w", number, op.id, err)
 			}
 		}
 	}
@@ -363,7 +379,7 @@ func (d *Federation) print(w io.Writer) {
 			op.id, op.name, n.AdminURL(), n.PublicURL(), strings.Join(op.prefixes, " "), strings.Join(op.numbers(), " "))
 	}
 	fmt.Fprintf(w, "\nlog in with Mobile Connect (the demo SP's page): %s\n", d.sp.URL())
-	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS): %s\n", d.phone.URL())
+	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS and SIM prompts; every SIM's PIN is %s): %s\n", devSIMPIN, d.phone.URL())
 	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", spClientID, d.SPSecret, d.sp.CallbackURL())
 	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+

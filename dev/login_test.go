@@ -156,3 +156,95 @@ func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any)
 		t.Fatalf("%s %s: %v in %s", req.Method, req.URL, err, b)
 	}
 }
+
+// TestLoA3ThroughTheSIMPIN: on the dev federation, a login at acr 3 for a
+// demo subscriber reaches the SIM's PIN prompt on the simulated handset
+// (its page shows the SP, the binding message and the PIN field); the PIN
+// entered, the SDK's re-poll gets the code and the verified ID token says
+// acr 3, amr SIM_PIN.
+func TestLoA3ThroughTheSIMPIN(t *testing.T) {
+	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	op := operators[1]
+	jar, _ := cookiejar.New(nil)
+	sdk := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
+	req, _ := http.NewRequest("POST", d.Nodes[0].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
+	req.SetBasicAuth("demo-sp", d.SPSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	var disc client.DiscoveryAnswer
+	getJSON(t, http.DefaultClient, req, 200, &disc)
+	links := disc.Links()
+
+	q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {spRedirect}, "response_type": {"code"},
+		"scope": {"openid mc_authn"}, "acr_values": {"3"}, "state": {"st-sim"}, "nonce": {"n-sim"},
+		"version": {"mc_di_r2_v2.3"}, "binding_message": {"Blue bicycle"},
+		"login_hint": {"ENCR_MSISDN:" + disc.SubscriberID}}
+	authURL := links["authorization"] + "?" + q.Encode()
+	resp, err := sdk.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("acr 3 waits for the SIM: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	prompt, err := d.phone.handset.WaitForSIMPrompt(ctx, op.number)
+	cancel()
+	if err != nil || !prompt.PIN || prompt.SPName != spName || prompt.Message != "Blue bicycle" {
+		t.Fatalf("the SIM's prompt: %+v %v", prompt, err)
+	}
+	digits, _ := handset.NormalizeMSISDN(op.number)
+	page, err := http.Get(d.phone.URL() + "/" + digits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !strings.Contains(string(body), spName) || !strings.Contains(string(body), `name="pin"`) {
+		t.Fatalf("the handset's page does not show the PIN prompt:\n%s", body)
+	}
+	if res, err := d.phone.handset.AnswerSIM(op.number, handset.SIMAnswerPIN, devSIMPIN); err != nil || res.Status != "signed" {
+		t.Fatalf("the PIN: %+v %v", res, err)
+	}
+	resp, err = sdk.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 302 || loc.Query().Get("code") == "" {
+		t.Fatalf("re-poll: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
+	req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
+	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	getJSON(t, http.DefaultClient, req, 200, &tok)
+	jwksResp, err := http.Get(links["jwks"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(jwksResp.Body)
+	jwksResp.Body.Close()
+	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
+	if err != nil {
+		t.Fatalf("the ID token does not verify: %v", err)
+	}
+	var claims struct {
+		ACR string
+		AMR []string
+	}
+	_ = json.Unmarshal(payload, &claims)
+	if claims.ACR != "3" || strings.Join(claims.AMR, ",") != "SIM_PIN" {
+		t.Fatalf("ID token acr %q amr %v, want 3 and SIM_PIN", claims.ACR, claims.AMR)
+	}
+}

@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,36 +11,54 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/operator/handset"
+	"github.com/mcfed/mcfed/operator/mssp"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/smsc"
 )
 
-// Credentials of the demo SMSC (SMPP limits the password to 8 characters).
+// Credentials of the demo SMSC (SMPP limits the password to 8 characters),
+// and of the gateways at the demo MSSP (one application provider for all
+// three: it is the demo's).
 const (
 	devSMSCSystemID = "mcfed"
 	devSMSCPassword = "devsmsc1"
+	devMSSPAPID     = "mcfed-dev-gateway"
+	devMSSPPassword = "devmssp1"
+	// devSIMPIN is every demo SIM's PIN.
+	devSIMPIN = "1234"
 )
 
 // phone is the demo's carrier side: a simulated SMSC speaking SMPP on
 // loopback that delivers to a simulated handset, whose page and JSON API
-// (one inbox per number) are served on their own loopback listener.
+// (one inbox per number) are served on their own loopback listener; and
+// an MSSP (TS 102 204's REST binding on loopback) that reaches the
+// simulated SIMs in that handset over OTA.
 type phone struct {
 	smsc    *smsc.Server
+	mssp    *mssp.Server
 	handset *handset.Handset
 	app     *fiber.App
 	ln      net.Listener
 }
 
-func startPhone(logger *slog.Logger, smscAddr, handsetAddr string) (*phone, error) {
+func startPhone(logger *slog.Logger, smscAddr, msspAddr, handsetAddr string) (*phone, error) {
 	p := &phone{handset: handset.New(handset.Options{})}
 	var err error
 	if p.smsc, err = smsc.Listen(smsc.Config{Addr: smscAddr, SystemID: devSMSCSystemID,
 		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("demo SMSC: %w", err)
 	}
+	if p.mssp, err = mssp.Listen(msspAddr, mssp.Config{APID: devMSSPAPID, APPassword: devMSSPPassword,
+		Link: p.handset, Logger: logger}); err != nil {
+		p.smsc.Close()
+		return nil, fmt.Errorf("demo MSSP: %w", err)
+	}
+	p.handset.ConnectMSSP(p.mssp.FromSIM)
 	if p.ln, err = net.Listen("tcp", handsetAddr); err != nil {
 		p.smsc.Close()
+		p.mssp.Close()
 		return nil, fmt.Errorf("demo handset: %w", err)
 	}
 	p.app = fiber.New(fiber.Config{DisableStartupMessage: true})
@@ -55,6 +74,23 @@ func (p *phone) smppConfig(sender string) *smpp.Config {
 		SourceAddr: sender, SourceTON: 5}
 }
 
+// simApplet is how an operator's node reaches the demo MSSP: the SIM
+// applet authenticator's settings.
+func (p *phone) simApplet() federation.AuthenticatorConfig {
+	settings, _ := json.Marshal(map[string]string{"mssp_url": p.mssp.URL(), "ap_id": devMSSPAPID, "ap_password": devMSSPPassword})
+	return federation.AuthenticatorConfig{Type: "sim-applet", Settings: settings}
+}
+
+// addSIM gives number a new simulated SIM, enrols it with the MSSP, and
+// returns what the operator's node must enrol.
+func (p *phone) addSIM(number string) (handset.SIMCard, error) {
+	card, err := p.handset.AddSIM(number, handset.SIMConfig{PIN: devSIMPIN})
+	if err != nil {
+		return card, err
+	}
+	return card, p.mssp.Enrol(number, card.PublicKey, card.OTAKey)
+}
+
 // URL is the handset's base URL (its index page lists the inboxes).
 func (p *phone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
 
@@ -67,6 +103,9 @@ func (p *phone) Close() error {
 	}
 	p.ln.Close()
 	if cerr := p.smsc.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := p.mssp.Close(); err == nil {
 		err = cerr
 	}
 	return err

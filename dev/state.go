@@ -28,6 +28,7 @@ type state struct {
 	SPPort     int         `json:"sp_port"`
 	Handset    int         `json:"handset_port"`
 	SMSC       int         `json:"smsc_port"`
+	MSSP       int         `json:"mssp_port,omitempty"`
 }
 
 // nodePorts are a node's listeners' ports.

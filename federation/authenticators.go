@@ -1,63 +1,226 @@
 package federation
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-
-	"github.com/gofiber/fiber/v2"
+	"io"
+	"time"
 
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/operator/fido"
+	"github.com/mcfed/mcfed/operator/mss"
+	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/sms"
 )
 
-// authenticatorType builds one kind of authenticator from the node's
-// configuration and mounts its pages; ok is false when the node is not
-// configured for it.
-type authenticatorType struct {
-	name  string
-	build func(n *Node, app fiber.Router) (reg idgw.Registration, ok bool, err error)
+// AuthenticatorConfig is one authenticator an operator's gateway runs: its
+// type, a row of authenticatorTypes, and its settings, that type's JSON.
+// A node's Config.Authenticators lists them in the operator's order of
+// preference (routing tries them in that order among those that reach
+// the requested level).
+type AuthenticatorConfig struct {
+	Type     string          `json:"type"`
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
-// authenticatorTypes is the one place that knows the authenticator types,
-// in the operator's order of preference; the gateway sees only
-// idgw.Authenticator. A new authenticator is a row here.
-func authenticatorTypes() []authenticatorType {
-	return []authenticatorType{
-		{"sms", (*Node).smsAuthenticator},
+// authenticatorType builds one kind of authenticator from its settings:
+// the registrations routing gets (one per level it serves) and what the
+// node must close when it stops.
+type authenticatorType func(n *Node, settings json.RawMessage) ([]idgw.Registration, []io.Closer, error)
+
+// authenticatorTypes is the one place that knows the authenticator types;
+// the gateway sees only idgw.Authenticator (and finds their pages through
+// idgw.PageServer). A new authenticator is a row here and the function
+// that decodes its settings into its package's Config and calls its
+// constructor (FIDO's gives it n.state for its credentials and adds its
+// enrolments to n.enrolments).
+func authenticatorTypes() map[string]authenticatorType {
+	return map[string]authenticatorType{
+		"sms":        (*Node).smsAuthenticator,
+		"sim-applet": (*Node).simAppletAuthenticator,
+		"fido":       (*Node).fidoAuthenticator,
 	}
 }
 
-// authenticators builds every authenticator the node is configured for.
-func (n *Node) authenticators(app fiber.Router) ([]idgw.Registration, error) {
+// authenticators builds the operator's authenticators, in its order.
+func (n *Node) authenticators() ([]idgw.Registration, error) {
+	types := authenticatorTypes()
 	var regs []idgw.Registration
-	for _, t := range authenticatorTypes() {
-		reg, ok, err := t.build(n, app)
+	for _, c := range n.cfg.Authenticators {
+		build, ok := types[c.Type]
+		if !ok { // validate refused it already
+			return nil, fmt.Errorf("authenticator type %q is unknown", c.Type)
+		}
+		r, closers, err := build(n, c.Settings)
+		n.closers = append(n.closers, closers...)
 		if err != nil {
-			return nil, fmt.Errorf("%s authenticator: %w", t.name, err)
+			return nil, fmt.Errorf("%s authenticator: %w", c.Type, err)
 		}
-		if ok {
-			regs = append(regs, reg)
-		}
+		regs = append(regs, r...)
 	}
 	return regs, nil
 }
 
+// decodeSettings reads an authenticator's settings into v, refusing
+// fields v does not have (a typo is said at start, not ignored).
+func decodeSettings(settings json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(settings)) == 0 {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(settings))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	return nil
+}
+
+// smsSettings are the SMS authenticator's settings; what they leave out
+// comes from the node's --sms-mode and --smsc-* flags.
+type smsSettings struct {
+	Mode        string        `json:"mode"`
+	CodeLength  int           `json:"code_length"`
+	TTL         jsonDuration  `json:"ttl"`
+	MaxAttempts int           `json:"max_attempts"`
+	SendLimit   int           `json:"send_limit"`
+	SendWindow  jsonDuration  `json:"send_window"`
+	SMSC        *smscSettings `json:"smsc"`
+}
+
+type smscSettings struct {
+	Addr       string `json:"addr"`
+	SystemID   string `json:"system_id"`
+	Password   string `json:"password"`
+	SourceAddr string `json:"source"`
+}
+
 // smsAuthenticator is SMS (code or link, whichever the person uses) over
 // the operator's SMSC.
-func (n *Node) smsAuthenticator(app fiber.Router) (idgw.Registration, bool, error) {
-	if n.cfg.SMSC == nil {
-		return idgw.Registration{}, false, nil
+func (n *Node) smsAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	s := smsSettings{Mode: n.cfg.SMSMode}
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
 	}
-	client, err := smpp.New(*n.cfg.SMSC) // connects, and reconnects, in the background
+	var smsc smpp.Config
+	switch {
+	case s.SMSC != nil:
+		smsc = smpp.Config{Addr: s.SMSC.Addr, SystemID: s.SMSC.SystemID, Password: s.SMSC.Password, SourceAddr: s.SMSC.SourceAddr}
+	case n.cfg.SMSC != nil:
+		smsc = *n.cfg.SMSC
+	default:
+		return nil, nil, errors.New("no SMSC: give --smsc-addr or the settings' smsc")
+	}
+	if err := smsc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	client, err := smpp.New(smsc) // connects, and reconnects, in the background
 	if err != nil {
-		return idgw.Registration{}, false, fmt.Errorf("SMSC: %w", err)
+		return nil, nil, fmt.Errorf("SMSC: %w", err)
 	}
-	n.smsc = client
-	a, err := sms.New(sms.Config{Mode: sms.Mode(n.cfg.SMSMode), PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID,
-		Store: n.state}, client)
+	a, err := sms.New(sms.Config{Mode: sms.Mode(s.Mode), CodeLength: s.CodeLength, TTL: time.Duration(s.TTL),
+		MaxAttempts: s.MaxAttempts, SendLimit: s.SendLimit, SendWindow: time.Duration(s.SendWindow),
+		PublicURL: n.PublicURL(), OperatorName: n.cfg.OperatorID, Store: n.state}, client)
 	if err != nil {
-		return idgw.Registration{}, false, err
+		return nil, []io.Closer{client}, err
 	}
-	a.Mount(app)
-	return idgw.Registration{Info: a.Info(), Impl: a}, true, nil
+	// Its pages (code form, link target) are mounted by the gateway: it is
+	// an idgw.PageServer.
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, []io.Closer{client}, nil
+}
+
+// simAppletSettings are the SIM applet authenticator's: its MSSP and how
+// the gateway identifies itself there (TS 102 204 over the REST binding),
+// the levels it offers ("ok", "pin"), the bound on each MSSP call and the
+// person's time to answer.
+type simAppletSettings struct {
+	MSSPURL    string       `json:"mssp_url"`
+	APID       string       `json:"ap_id"`
+	APPassword string       `json:"ap_password"`
+	MSSPID     string       `json:"mssp_id"`
+	Timeout    jsonDuration `json:"timeout"`
+	TTL        jsonDuration `json:"ttl"`
+	Levels     []string     `json:"levels"`
+}
+
+// simAppletAuthenticator is the SIM applet through an MSSP: click-OK at
+// LoA 2, the PIN at LoA 3, for the subscribers whose SIM is enrolled on
+// this node (PUT /v1/subscribers/{msisdn}/sim-applet).
+func (n *Node) simAppletAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s simAppletSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	client, err := mss.NewClient(mss.ClientConfig{URL: s.MSSPURL, APID: s.APID, APPassword: s.APPassword,
+		MSSPID: s.MSSPID, Timeout: time.Duration(s.Timeout)})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := simapplet.New(simapplet.Config{Levels: s.Levels, TTL: time.Duration(s.TTL), Log: n.log}, client, n.state)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.Registrations(), nil, nil
+}
+
+// jsonDuration is a duration in settings: "90s", "5m" (or days, "1d").
+type jsonDuration time.Duration
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"90s\" or \"5m\": %w", err)
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = jsonDuration(v)
+	return nil
+}
+
+// fidoSettings are the FIDO authenticator's (passkeys, LoA 3): its
+// relying party (by default the node's public URL's host and origin,
+// which must then be a name: browsers refuse an IP address) and bounds.
+type fidoSettings struct {
+	RPID             string       `json:"rp_id"`
+	RPName           string       `json:"rp_name"`
+	Origins          []string     `json:"origins"`
+	UserVerification string       `json:"user_verification"`
+	LoginTTL         jsonDuration `json:"login_ttl"`
+	EnrolTTL         jsonDuration `json:"enrol_ttl"`
+	MaxAttempts      int          `json:"max_attempts"`
+	MaxPasskeys      int          `json:"max_passkeys"`
+}
+
+// fidoAuthenticator is FIDO (operator/fido) for the subscribers with a
+// passkey in the node's state store; routing learns who has one through
+// n.enrolments.
+func (n *Node) fidoAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s fidoSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	a, err := fido.New(fido.Config{PublicURL: n.PublicURL(), RPID: s.RPID, RPName: s.RPName, Origins: s.Origins,
+		OperatorName: n.cfg.OperatorID, UserVerification: s.UserVerification, LoginTTL: time.Duration(s.LoginTTL),
+		EnrolTTL: time.Duration(s.EnrolTTL), MaxAttempts: s.MaxAttempts, MaxPasskeys: s.MaxPasskeys, Store: n.state})
+	if err != nil {
+		return nil, nil, err
+	}
+	n.enrolments = append(n.enrolments, fidoEnrolments{a})
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
+}
+
+// fidoEnrolments tells routing who has a passkey.
+type fidoEnrolments struct{ a *fido.Authenticator }
+
+func (f fidoEnrolments) Types(ctx context.Context, msisdn uint64) ([]string, error) {
+	ok, err := f.a.Enrolled(ctx, msisdn)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return []string{fido.Enrolment}, nil
 }

@@ -1,17 +1,21 @@
 package federation
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +94,12 @@ type Config struct {
 	// the gateway's page), "url" (a link tapped on the phone) or "otp+url"
 	// (either; the default).
 	SMSMode string
+	// Authenticators are the authenticators the operator's gateway runs,
+	// in its order of preference, each with its settings (see
+	// authenticatorTypes). Empty: SMS alone when an SMSC is given.
+	// AuthenticatorsFile names a JSON file holding the list instead.
+	Authenticators     []AuthenticatorConfig
+	AuthenticatorsFile string
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member (http:// when no scheme is
@@ -198,6 +208,10 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New(ch.msg))
 		}
 	}
+	if c.AuthenticatorsFile != "" && len(c.Authenticators) > 0 {
+		errs = append(errs, errors.New("a list of authenticators and --authenticators-file exclude each other"))
+	}
+	errs = append(errs, checkAuthenticators(c.Authenticators)...)
 	if c.SMSC != nil && c.SMSC.Addr != "" {
 		if err := c.SMSC.Validate(); err != nil {
 			errs = append(errs, err)
@@ -386,6 +400,16 @@ func (c *Config) withDefaults() error {
 		return err
 	}
 	c.TrustedProxies = proxies
+	if c.AuthenticatorsFile != "" {
+		list, err := loadAuthenticators(c.AuthenticatorsFile)
+		if err != nil {
+			return err
+		}
+		c.Authenticators = list
+	}
+	if len(c.Authenticators) == 0 && c.SMSC != nil {
+		c.Authenticators = []AuthenticatorConfig{{Type: "sms"}}
+	}
 	if c.OperatorFile != "" {
 		p, err := LoadOperatorProfile(c.OperatorFile)
 		if err != nil {
@@ -442,4 +466,40 @@ func mutualTLS(cert, key, ca string) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS13,
 	}, nil
+}
+
+// checkAuthenticators: every type is known, and none is listed twice.
+func checkAuthenticators(list []AuthenticatorConfig) []error {
+	var errs []error
+	types, seen := authenticatorTypes(), map[string]bool{}
+	for _, a := range list {
+		switch {
+		case types[a.Type] == nil:
+			known := slices.Sorted(maps.Keys(types))
+			errs = append(errs, fmt.Errorf("authenticator type %q is unknown: want one of %s", a.Type, strings.Join(known, ", ")))
+		case seen[a.Type]:
+			errs = append(errs, fmt.Errorf("authenticator type %q is listed twice", a.Type))
+		}
+		seen[a.Type] = true
+	}
+	return errs
+}
+
+// loadAuthenticators reads --authenticators-file: a JSON list of
+// {"type": ..., "settings": {...}}, checked as a Config's list is.
+func loadAuthenticators(path string) ([]AuthenticatorConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--authenticators-file: %w", err)
+	}
+	var list []AuthenticatorConfig
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&list); err != nil {
+		return nil, fmt.Errorf("--authenticators-file %s: %w", path, err)
+	}
+	if errs := checkAuthenticators(list); len(errs) > 0 {
+		return nil, fmt.Errorf("--authenticators-file %s: %w", path, errors.Join(errs...))
+	}
+	return list, nil
 }

@@ -14,7 +14,7 @@ import (
 // its sealing key for login hints.
 func (n *Node) mountGateway(app *fiber.App) error {
 	ring := n.keys
-	regs, err := n.authenticators(app)
+	regs, err := n.authenticators()
 	if err != nil {
 		return err
 	}
@@ -29,9 +29,9 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	}
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.raft}, n.cfg.OperatorID},
-		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs}, Router: router, Store: n.state,
+		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs, n.enrolments}, Router: router, Store: n.state,
 		// PCR login hints resolve through an index kept in the same store.
-		PCRIndex: subscriberView{n.subs}, Log: n.log,
+		PCRIndex: subscriberView{n.subs, n.enrolments}, Log: n.log,
 		// The node's metrics count each OAuth answer by endpoint and code.
 		Observer: n.metrics,
 		// userinfo and premiuminfo read the operator's own store.

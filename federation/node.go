@@ -23,6 +23,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,7 @@ import (
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/version"
+	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/subscribers"
@@ -64,8 +66,16 @@ type Node struct {
 	// onboarded is closed once the node has published its operator (or
 	// given up: the node is closing, or the registry refused the profile).
 	onboarded chan struct{}
-	smsc      *smpp.Client // the operator's SMSC, when configured
-	auth      *authenticator
+	// closers are what the authenticators hold open (an SMSC's
+	// connection), closed with the node.
+	closers []io.Closer
+	// sims are the SIM applet enrolments in the state store, when
+	// OperatorID is set.
+	sims *simapplet.Enrolments
+	// enrolments are where routing finds the enrolments authenticators
+	// keep themselves (the SIMs'; a constructor may add its own).
+	enrolments []enrolmentSource
+	auth       *authenticator
 	// noAuthenticator: the gateway was built with no authenticator
 	// (warnings.go).
 	noAuthenticator atomic.Bool
@@ -190,6 +200,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.subs, retireSubscribersFile, err = openSubscribers(cfg.DataDir, n.state, n.log); err != nil {
 			return nil, err
 		}
+		n.sims = simapplet.NewEnrolments(n.state)
+		n.enrolments = append(n.enrolments, n.sims)
 		if n.keys, n.sealing, n.vault, err = openOperatorKeys(ctx, cfg, n.state, liveRegistry{rn}); err != nil {
 			return nil, err
 		}
@@ -309,8 +321,8 @@ func (n *Node) Close() error {
 	if n.state != nil {
 		errs = append(errs, n.state.Close())
 	}
-	if n.smsc != nil {
-		errs = append(errs, n.smsc.Close())
+	for _, c := range n.closers {
+		errs = append(errs, c.Close())
 	}
 	err := errors.Join(errs...)
 	if n.started {
@@ -335,7 +347,7 @@ func (n *Node) adminApp() *fiber.App {
 		cfg.Keys = operatorKeys{n}
 	}
 	if n.subs != nil {
-		cfg.Subscribers = &subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}
+		cfg.Subscribers = provisioning{&subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}, n.sims}
 	}
 	return admin.New(cfg)
 }

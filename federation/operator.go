@@ -7,7 +7,12 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/admin"
+
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/subscribers"
 )
@@ -45,10 +50,24 @@ func openSubscribers(dataDir string, st state.Store, log *slog.Logger) (s *subsc
 	}, nil
 }
 
-// subscriberView is the gateway's view of the subscriber store.
-type subscriberView struct{ s *subscribers.Store }
+// subscriberView is the gateway's view of the subscriber store, with the
+// enrolments authenticators keep in the node's state store (the SIM
+// applets', and any an authenticator's constructor adds to n.enrolments).
+type subscriberView struct {
+	s          *subscribers.Store
+	enrolments []enrolmentSource
+}
 
-func (v subscriberView) Subscriber(_ context.Context, n uint64) (idgw.Subscriber, error) {
+// enrolmentSource gives a subscriber's enrolment types that an
+// authenticator keeps itself (simapplet.Enrolments): routing matches them
+// with idgw.AuthenticatorInfo.Enrolment.
+type enrolmentSource interface {
+	Types(ctx context.Context, msisdn uint64) ([]string, error)
+}
+
+var _ enrolmentSource = (*simapplet.Enrolments)(nil)
+
+func (v subscriberView) Subscriber(ctx context.Context, n uint64) (idgw.Subscriber, error) {
 	sub, err := v.s.Get(subscribers.MSISDN(n))
 	if errors.Is(err, subscribers.ErrNotFound) {
 		return idgw.Subscriber{}, idgw.ErrUnknownSubscriber
@@ -62,6 +81,13 @@ func (v subscriberView) Subscriber(_ context.Context, n uint64) (idgw.Subscriber
 	}
 	for _, e := range sub.Authenticators {
 		out.Enrolments = append(out.Enrolments, e.Type)
+	}
+	for _, src := range v.enrolments {
+		types, err := src.Types(ctx, n)
+		if err != nil {
+			return idgw.Subscriber{}, err
+		}
+		out.Enrolments = append(out.Enrolments, types...)
 	}
 	return out, nil
 }
@@ -84,4 +110,14 @@ func (v subscriberView) LookupPCR(_ context.Context, clientID, pcr string) (uint
 		return 0, idgw.ErrUnknownPCR
 	}
 	return uint64(m), err
+}
+
+// provisioning is the operator's provisioning API on the admin listener:
+// its subscribers, and their SIM applet enrolments.
+type provisioning []admin.Mounter
+
+func (p provisioning) Mount(v1 fiber.Router) {
+	for _, m := range p {
+		m.Mount(v1)
+	}
 }

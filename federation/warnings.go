@@ -10,7 +10,7 @@ import "fmt"
 // warnNoAuthenticator: a gateway that can authenticate nobody.
 func (n *Node) warnNoAuthenticator() string {
 	return fmt.Sprintf("operator %s's gateway has no authenticator, so every login fails with access_denied: "+
-		"give --smsc-addr (with --smsc-system-id and --smsc-password) to enable SMS", n.cfg.OperatorID)
+		"give --smsc-addr (with --smsc-system-id and --smsc-password) to enable SMS, or --authenticators-file", n.cfg.OperatorID)
 }
 
 // warnUnregistered: a gateway for an operator the registry does not hold.

@@ -252,7 +252,7 @@ func (g *Gateway) repoll(ctx context.Context, id string, s *authSession, cookies
 func decoysOf(cands []registeredAuthenticator) []registeredAuthenticator {
 	var out []registeredAuthenticator
 	for _, c := range cands {
-		if _, ok := c.impl.(Decoy); ok {
+		if _, ok := optional[Decoy](c.impl); ok {
 			out = append(out, c)
 		}
 	}
@@ -305,7 +305,8 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		var st Started
 		var err error
 		if s.decoy {
-			st, err = a.impl.(Decoy).StartDecoy(ctx, challenge)
+			d, _ := optional[Decoy](a.impl)
+			st, err = d.StartDecoy(ctx, challenge)
 		} else {
 			st, err = a.impl.Start(ctx, challenge)
 		}
@@ -330,7 +331,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		// Challenged too often: said only once possession is proven, so
 		// the person gets a decoy challenge, as an unknown number would.
 		for i := first + 1; i < len(s.candidates); i++ {
-			d, ok := s.candidates[i].impl.(Decoy)
+			d, ok := optional[Decoy](s.candidates[i].impl)
 			if !ok {
 				continue
 			}
@@ -411,7 +412,11 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		}
 		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	case Failed:
-		if s.current+1 < len(s.candidates) {
+		// A refusal on the phone, or too many wrong answers (codes, a
+		// SIM's PIN), ends the login: another authenticator would give
+		// whoever is there more tries. Other failures (expired, a
+		// service that failed) fall back to the next one.
+		if s.current+1 < len(s.candidates) && out.Failure != FailureRefused && out.Failure != FailureTooManyAttempts {
 			return g.startNext(ctx, id, s)
 		}
 		if !g.endSession(ctx, id, s) {
@@ -541,7 +546,7 @@ func (g *Gateway) loginStatus(ctx context.Context, id string) string {
 	if s.current < 0 || s.current >= len(s.candidates) {
 		return statusAnswered
 	}
-	if w, ok := s.candidates[s.current].impl.(Watcher); ok && !w.Answered(s.state) {
+	if w, ok := optional[Watcher](s.candidates[s.current].impl); ok && !w.Answered(s.state) {
 		return statusPending
 	}
 	return statusAnswered

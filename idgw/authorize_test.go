@@ -356,3 +356,45 @@ func TestNoAuthenticatorCanStart(t *testing.T) {
 		t.Fatalf("no authenticator could start: %d %q", status, loc)
 	}
 }
+
+// failingAuthenticator fails every challenge, for the reason failure.
+type failingAuthenticator struct {
+	failure Failure
+}
+
+func (failingAuthenticator) Start(context.Context, Challenge) (Started, error) {
+	return Started{State: []byte("s")}, nil
+}
+
+func (f failingAuthenticator) Check(context.Context, []byte, url.Values) (Outcome, error) {
+	return Outcome{Status: Failed, Failure: f.failure, Reason: "failed"}, nil
+}
+
+// TestNoFallbackAfterTheLastTry: a challenge that expired falls back to
+// the next authenticator, but one the person refused, or one stopped
+// after too many wrong answers (codes, a SIM's PIN), ends the login:
+// another authenticator would give whoever is there more tries.
+func TestNoFallbackAfterTheLastTry(t *testing.T) {
+	for failure, fallsBack := range map[Failure]bool{FailureExpired: true, FailureOther: true,
+		FailureTooManyAttempts: false, FailureRefused: false} {
+		next := newPhone()
+		subs := subscriberMap{red(t): {MSISDN: red(t), Active: true}}
+		_, app := flowGateway(t, subs,
+			Registration{AuthenticatorInfo{Name: "first", LoA: 3, AMR: []string{"SIM_PIN"}}, failingAuthenticator{failure}},
+			Registration{AuthenticatorInfo{Name: "next", LoA: 2, AMR: []string{"OTP_OK"}}, next})
+		u := authorizeURL("state", "st-fb")
+		if status, loc, _ := do(t, app, "GET", u, nil); status != 200 {
+			t.Fatalf("failure %d: the first challenge waits: %d %q", failure, status, loc)
+		}
+		status, loc, _ := do(t, app, "GET", u, nil) // the re-poll checks: failed
+		if fallsBack {
+			if status != 200 || next.started != 1 {
+				t.Fatalf("failure %d falls back: %d %q, next started %d", failure, status, loc, next.started)
+			}
+			continue
+		}
+		if q := redirectParams(t, loc); status != 302 || q.Get("error") != "access_denied" || next.started != 0 {
+			t.Fatalf("failure %d ends the login: %d %q, next started %d", failure, status, loc, next.started)
+		}
+	}
+}

@@ -20,11 +20,20 @@ import (
 // request into a plain value, runs the endpoint's plain Go, and writes the
 // answer it returns. Nothing below the handlers sees fiber.
 
+// PageServer is an authenticator that serves pages of its own on the
+// gateway's public listener (SMS's code form and the target of its link):
+// the gateway's Mount mounts them with its own routes, so the node needs to
+// know nothing of an authenticator's pages.
+type PageServer interface {
+	Mount(r fiber.Router)
+}
+
 // Mount registers the gateway's endpoints on the public app at the default
 // paths under the issuer (registry.Operator.URLs with no endpoint
 // overridden), which is what discovery and the metadata announce for an
 // operator that registers only its issuer. The operator's record may be
-// written later: handlers read it per request.
+// written later: handlers read it per request. The authenticators that
+// are PageServers mount their pages here too.
 func (g *Gateway) Mount(app fiber.Router) error {
 	u := (&registry.Operator{Issuer: g.cfg.Issuer}).URLs()
 	// endpoint names the OAuth endpoints for the observer; the metadata
@@ -69,6 +78,12 @@ func (g *Gateway) Mount(app fiber.Router) error {
 			h = g.observed(r.endpoint, h)
 		}
 		app.Add(r.method, p, h)
+	}
+	// The authenticators' own pages (SMS's code form and link target).
+	for _, a := range g.cfg.Router.auths {
+		if p, ok := optional[PageServer](a.impl); ok {
+			p.Mount(app)
+		}
 	}
 	assets := app
 	if p := strings.TrimSuffix(g.assetsPath(), AssetsPath); p != "" {

@@ -109,6 +109,9 @@ func (g *Gateway) metadata() (*metadata, error) {
 			di = append(di, s)
 		}
 	}
+	// The levels and methods are those of the authenticators this gateway
+	// runs, not all Mobile Connect defines: an SP that asks for a level
+	// the metadata promised must be able to get it.
 	algs := make([]string, len(jose.Algs))
 	for i, a := range jose.Algs {
 		algs[i] = string(a)
@@ -128,7 +131,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		ResponseTypesSupported:          []string{"code"},
 		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken, grantCIBA},
 		SubjectTypesSupported:           []string{"pairwise"},
-		ACRValuesSupported:              []string{"2", "3", "4"},
+		ACRValuesSupported:              nonNil(g.cfg.Router.Levels()),
 		IDTokenSigningAlgs:              algs,
 		RequestObjectSigningAlgs:        algs,
 		TokenEndpointAuthMethods:        clientAuthMethods,
@@ -143,7 +146,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		PromptValuesSupported:           []string{"none", "login", "consent", "select_account", "no_seam"},
 		DisplayValuesSupported:          []string{"page", "touch", "popup", "wap"},
 		MCHashAlgsSupported:             []string{"SHA-256"},
-		MCAMRValuesSupported:            []string{"SMS_URL_OK", "OTP_OK", "SIM_OK", "SIM_PIN", "FIDO"},
+		MCAMRValuesSupported:            nonNil(g.cfg.Router.AMRValues()),
 		ClaimsLocalesSupported:          []string{"en"},
 		UILocalesSupported:              []string{"en"},
 		RevocationEndpointAuthMethods:   clientAuthMethods,
@@ -161,4 +164,13 @@ func (g *Gateway) metadata() (*metadata, error) {
 		BackchannelAuthRequestSigningAlgs: assertionAlgNames(),
 	}
 	return &m, nil
+}
+
+// nonNil is s, or an empty list: a gateway without authenticators
+// advertises no level ([]), not a missing one (null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -38,11 +38,17 @@ func testRegistry(t *testing.T, scopes ...string) *registry.Registry {
 
 func testGateway(t *testing.T, reg Registry) (*Gateway, *fiber.App) {
 	t.Helper()
+	return testGatewayWith(t, reg, &Router{})
+}
+
+// testGatewayWith is testGateway with the authenticators of router.
+func testGatewayWith(t *testing.T, reg Registry, router *Router) (*Gateway, *fiber.App) {
+	t.Helper()
 	ring := jose.NewKeyRing(time.Hour)
 	if _, err := ring.Ensure(time.Now(), jose.RS256, jose.ES256); err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(Config{OperatorID: "op", Issuer: testIssuer, Registry: reg, Keys: ring, Subscribers: subscriberMap{}, Router: &Router{}, Store: newTestStore(t)})
+	g, err := New(Config{OperatorID: "op", Issuer: testIssuer, Registry: reg, Keys: ring, Subscribers: subscriberMap{}, Router: router, Store: newTestStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,12 @@ func get(t *testing.T, app *fiber.App, path string) (int, string, []byte) {
 // the Java SDK refuses "openid mc_authn" unless mc_version lists
 // mc_di_r2_v2.3 or mc_di_v3.0, and requires every requested scope listed.
 func TestMetadataHasWhatTheSDKsRead(t *testing.T) {
-	_, app := testGateway(t, testRegistry(t, "openid", "mc_authn", "mc_identity_phonenumber"))
+	router, err := NewRouter(Registration{AuthenticatorInfo{Name: "sms", LoA: 2, AMR: []string{"OTP_OK"}}, newPhone()},
+		Registration{AuthenticatorInfo{Name: "sim-pin", LoA: 3, AMR: []string{"SIM_PIN"}, Enrolment: "sim-pin"}, newPhone()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, app := testGatewayWith(t, testRegistry(t, "openid", "mc_authn", "mc_identity_phonenumber"), router)
 	status, _, body := get(t, app, "/mc/.well-known/openid-configuration")
 	if status != 200 {
 		t.Fatalf("metadata: %d %s", status, body)
@@ -155,5 +166,48 @@ func TestMetadataWaitsForTheOperatorRecord(t *testing.T) {
 	_, app := testGateway(t, registry.New())
 	if status, _, _ := get(t, app, "/mc/.well-known/openid-configuration"); status != 503 {
 		t.Fatalf("metadata before the operator is registered: %d, want 503", status)
+	}
+}
+
+// TestMetadataListsOnlyWhatItsAuthenticatorsReach: acr_values_supported
+// and mc_amr_values_supported are the levels and methods of the
+// authenticators the gateway runs, nothing more: a gateway with only SMS
+// promises level 2 and SMS's amr values; one with none promises nothing.
+func TestMetadataListsOnlyWhatItsAuthenticatorsReach(t *testing.T) {
+	sms := Registration{AuthenticatorInfo{Name: "sms-otp-url", LoA: 2, AMR: []string{"OTP_OK", "SMS_URL_OK"}}, newPhone()}
+	sim := []Registration{
+		{AuthenticatorInfo{Name: "sim-ok", LoA: 2, AMR: []string{"SIM_OK"}, Enrolment: "sim-ok"}, newPhone()},
+		{AuthenticatorInfo{Name: "sim-pin", LoA: 3, AMR: []string{"SIM_PIN"}, Enrolment: "sim-pin"}, newPhone()},
+	}
+	for _, c := range []struct {
+		name     string
+		regs     []Registration
+		acr, amr string
+	}{
+		{"only SMS", []Registration{sms}, "2", "OTP_OK SMS_URL_OK"},
+		{"SIM then SMS", append(sim, sms), "2 3", "SIM_OK SIM_PIN OTP_OK SMS_URL_OK"},
+		{"none", nil, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			router, err := NewRouter(c.regs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, app := testGatewayWith(t, testRegistry(t, "openid", "mc_authn"), router)
+			status, _, body := get(t, app, "/mc/.well-known/openid-configuration")
+			var m struct {
+				ACR []string `json:"acr_values_supported"`
+				AMR []string `json:"mc_amr_values_supported"`
+			}
+			if err := json.Unmarshal(body, &m); status != 200 || err != nil || m.ACR == nil || m.AMR == nil {
+				t.Fatalf("metadata: %d %v %s", status, err, body)
+			}
+			if got := strings.Join(m.ACR, " "); got != c.acr {
+				t.Errorf("acr_values_supported %q, want %q", got, c.acr)
+			}
+			if got := strings.Join(m.AMR, " "); got != c.amr {
+				t.Errorf("mc_amr_values_supported %q, want %q", got, c.amr)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package idgw
 import (
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // registeredAuthenticator is an authenticator with what routing knows of it.
@@ -75,4 +76,31 @@ func (r *Router) byName(name string) (registeredAuthenticator, bool) {
 		}
 	}
 	return registeredAuthenticator{}, false
+}
+
+// Levels are the Levels of Assurance the operator's authenticators reach,
+// lowest first, as acr values ("2", "3"): what the metadata may promise.
+func (r *Router) Levels() []string {
+	var out []string
+	for _, a := range r.auths {
+		if v := strconv.Itoa(a.LoA); !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out) // single digits: sorted as numbers
+	return out
+}
+
+// AMRValues are the amr values a success of the operator's authenticators
+// can give, in the operator's order, each once.
+func (r *Router) AMRValues() []string {
+	var out []string
+	for _, a := range r.auths {
+		for _, v := range a.AMR {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // stubAuthenticator stands for a real one in routing tests: routing never
@@ -75,5 +77,42 @@ func TestRouterRefusesBadRegistrations(t *testing.T) {
 		if _, err := NewRouter(bad...); err == nil {
 			t.Errorf("NewRouter accepted %+v", bad)
 		}
+	}
+}
+
+// pagedDecoy is an authenticator with pages and a decoy, as SMS is.
+type pagedDecoy struct {
+	*phoneAuthenticator
+	decoys int
+}
+
+func (p *pagedDecoy) Mount(r fiber.Router) {
+	r.Get("/paged/page", func(c *fiber.Ctx) error { return c.SendString("its page") })
+}
+
+func (p *pagedDecoy) StartDecoy(context.Context, Challenge) (Started, error) {
+	p.decoys++
+	return Started{State: []byte("decoy")}, nil
+}
+
+// wrapped wraps an authenticator as the node's metrics do.
+type wrapped struct{ Authenticator }
+
+func (w wrapped) Unwrap() Authenticator { return w.Authenticator }
+
+// TestOptionalInterfacesThroughAWrapper: an authenticator wrapped (by the
+// node's metrics) keeps its pages, mounted by the gateway, and its decoy.
+func TestOptionalInterfacesThroughAWrapper(t *testing.T) {
+	inner := &pagedDecoy{phoneAuthenticator: newPhone()}
+	router, err := NewRouter(Registration{AuthenticatorInfo{Name: "paged", LoA: 2, AMR: []string{"OTP_OK"}}, wrapped{inner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, app := testGatewayWith(t, testRegistry(t, "openid"), router)
+	if status, _, body := get(t, app, "/paged/page"); status != 200 || string(body) != "its page" {
+		t.Fatalf("the wrapped authenticator's page: %d %s", status, body)
+	}
+	if d := decoysOf(router.Candidates([]int{2}, nil)); len(d) != 1 {
+		t.Fatalf("the wrapped authenticator's decoy is not found: %v", d)
 	}
 }

@@ -3,6 +3,7 @@ package demosp_test
 import (
 	"context"
 	"html"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 )
 
 var (
+	continueLink  = regexp.MustCompile(`<a class="button" href="([^"]+)"`)
 	hiddenSession = regexp.MustCompile(`name="session_id" value="([^"]+)"`)
 	anyFormAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
 )
@@ -106,14 +108,43 @@ func TestDemoSPProducts(t *testing.T) {
 		}
 	})
 
-	t.Run("a level the subscriber cannot reach", func(t *testing.T) {
-		// The metadata offers 3, the demo subscribers have only the SMS
-		// authenticator (level 2): the operator refuses, said in words.
-		_, status, page := newBrowser(t).page("POST", info.SP.PageURL+"login",
-			url.Values{"msisdn": {uk.DemoNumbers[1]}, "acr": {"3"}})
-		if status != 403 || !strings.Contains(page, uk.Name+" did not let you in") ||
-			!strings.Contains(page, "<details>") || !strings.Contains(page, "access_denied") {
-			t.Fatalf("acr 3: %d\n%s", status, page)
+	t.Run("level 3 through the SIM's PIN", func(t *testing.T) {
+		// The demo subscribers have a SIM applet: acr 3 reaches its PIN
+		// prompt on the handset (the SP's name on it); the PIN entered,
+		// the waiting page's Continue ends at the SP with acr 3.
+		b := newBrowser(t)
+		number := uk.DemoNumbers[1]
+		at, status, page := b.page("POST", info.SP.PageURL+"login", url.Values{"msisdn": {number}, "acr": {"3"}})
+		next := continueLink.FindStringSubmatch(page)
+		if status != 200 || !strings.HasPrefix(at.String(), uk.PublicURL+"/authorize") || next == nil {
+			t.Fatalf("acr 3: at %s (%d):\n%s", at, status, page)
+		}
+		simAPI := strings.TrimSuffix(info.Handset.MessagesURL(number), "/messages") + "/sim"
+		var prompt struct {
+			Prompt *struct {
+				SPName string `json:"sp_name"`
+				PIN    bool   `json:"pin"`
+			} `json:"prompt"`
+		}
+		req, _ := http.NewRequest("GET", simAPI, nil)
+		getJSON(t, http.DefaultClient, req, 200, &prompt)
+		if prompt.Prompt == nil || !prompt.Prompt.PIN || prompt.Prompt.SPName != "Demo Shop" {
+			t.Fatalf("the SIM's prompt: %+v", prompt.Prompt)
+		}
+		req, _ = http.NewRequest("POST", simAPI, strings.NewReader(`{"action": "pin", "pin": "1234"}`))
+		req.Header.Set("Content-Type", "application/json")
+		var res struct{ Status string }
+		getJSON(t, http.DefaultClient, req, 200, &res)
+		if res.Status != "signed" {
+			t.Fatalf("the PIN: %+v", res)
+		}
+		cont, err := at.Parse(html.UnescapeString(next[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, status, page = b.page("GET", cont.String(), nil)
+		if status != 200 || at.Scheme+"://"+at.Host+at.Path != info.SP.RedirectURI || !strings.Contains(page, "SIM_PIN") {
+			t.Fatalf("after the PIN the browser is at %s (%d):\n%s", at, status, page)
 		}
 	})
 

@@ -2,7 +2,9 @@
 // inbox per MSISDN (bounded, newest first) that the simulated SMSC delivers
 // to (it implements smsc.Deliverer), a JSON API and a small server-rendered
 // page per MSISDN, and "tapping" a link in a message (an HTTP GET, as the
-// phone's browser would do).
+// phone's browser would do). A number may also have a simulated SIM with
+// the SIM applet (sim.go), which the MSSP reaches over OTA (it implements
+// mssp.Link): its prompt shows on the number's page and JSON API.
 package handset
 
 import (
@@ -53,6 +55,9 @@ type Handset struct {
 	inboxes map[string][]Message // newest first
 	seq     uint64
 	changed chan struct{} // closed and replaced on every delivery
+	sims    map[string]*simCard
+	// toMSSP carries the SIMs' response packets (ConnectMSSP).
+	toMSSP func(msisdn string, packet []byte)
 }
 
 // New returns an empty Handset.
@@ -72,7 +77,7 @@ func New(opt Options) *Handset {
 	if opt.Expiry <= 0 {
 		opt.Expiry = 5 * time.Minute
 	}
-	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{})}
+	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{}), sims: map[string]*simCard{}}
 }
 
 var _ smsc.Deliverer = (*Handset)(nil)
@@ -134,13 +139,18 @@ func (h *Handset) Messages(msisdn string) []Message {
 	return append([]Message(nil), h.inboxes[d]...)
 }
 
-// MSISDNs lists the numbers that have an inbox.
+// MSISDNs lists the numbers that have an inbox or a SIM.
 func (h *Handset) MSISDNs() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]string, 0, len(h.inboxes))
 	for k := range h.inboxes {
 		out = append(out, k)
+	}
+	for k := range h.sims {
+		if _, ok := h.inboxes[k]; !ok {
+			out = append(out, k)
+		}
 	}
 	return out
 }

@@ -16,6 +16,9 @@ import (
 //	POST /handset/:msisdn/tap                     form (message, link): tap as the phone, back to the inbox
 //	GET  /handset/:msisdn/messages                JSON inbox, newest first
 //	POST /handset/:msisdn/messages/:id/tap?link=N GET link N (0-based) of the message; JSON TapResult
+//	GET  /handset/:msisdn/sim                     JSON: the SIM's prompt ({"prompt": null} when none)
+//	POST /handset/:msisdn/sim                     JSON {"action": "ok"|"pin"|"cancel", "pin"}: answer it; JSON SIMResult
+//	POST /handset/:msisdn/sim/answer              form (action, pin): answer it, back to the page
 func (h *Handset) Mount(r fiber.Router) {
 	g := r.Group("/handset")
 	g.Get("/", h.index)
@@ -24,6 +27,59 @@ func (h *Handset) Mount(r fiber.Router) {
 	g.Post("/:msisdn/tap", h.tapForm)
 	g.Get("/:msisdn/messages", h.list)
 	g.Post("/:msisdn/messages/:id/tap", h.tap)
+	g.Get("/:msisdn/sim", h.simPrompt)
+	g.Post("/:msisdn/sim", h.simAnswer)
+	g.Post("/:msisdn/sim/answer", h.simAnswerForm)
+}
+
+func (h *Handset) simPrompt(c *fiber.Ctx) error {
+	d, err := h.msisdn(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, err.Error())
+	}
+	if p, ok := h.SIMPrompt(d); ok {
+		return c.JSON(fiber.Map{"msisdn": d, "prompt": p})
+	}
+	return c.JSON(fiber.Map{"msisdn": d, "prompt": nil})
+}
+
+func (h *Handset) simAnswer(c *fiber.Ctx) error {
+	d, err := h.msisdn(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, err.Error())
+	}
+	var in struct{ Action, PIN string }
+	if err := c.BodyParser(&in); err != nil {
+		return problem(c, fiber.StatusBadRequest, "want JSON {\"action\": \"ok\"|\"pin\"|\"cancel\", \"pin\": \"...\"}")
+	}
+	res, err := h.AnswerSIM(d, in.Action, in.PIN)
+	return h.simResult(c, res, err)
+}
+
+func (h *Handset) simResult(c *fiber.Ctx, res SIMResult, err error) error {
+	switch {
+	case errors.Is(err, ErrNoSIM), errors.Is(err, ErrNoPrompt):
+		return problem(c, fiber.StatusNotFound, err.Error())
+	case errors.Is(err, ErrBadAnswer):
+		return problem(c, fiber.StatusBadRequest, err.Error())
+	case err != nil:
+		return problem(c, fiber.StatusInternalServerError, err.Error())
+	}
+	return c.JSON(res)
+}
+
+// simAnswerForm answers the prompt from the page's form, and goes back to
+// the page, which shows what the SIM did (or the prompt again after a
+// wrong PIN).
+func (h *Handset) simAnswerForm(c *fiber.Ctx) error {
+	d, err := h.msisdn(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, err.Error())
+	}
+	if _, err := h.AnswerSIM(d, c.FormValue("action"), c.FormValue("pin")); err != nil && !errors.Is(err, ErrNoPrompt) {
+		return h.simResult(c, SIMResult{}, err)
+	}
+	return c.Redirect("/handset/"+d, fiber.StatusSeeOther)
 }
 
 func problem(c *fiber.Ctx, status int, detail string) error {

@@ -51,6 +51,12 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .MSISDN}}<header><h1>+{{.MSISDN}}</h1><p>Simulated handset · <a href="/handset">all numbers</a></p></header>
 <main>
 {{with .Tapped}}<p class="result banner" role="status" id="tap-result">{{.}}</p>{{end}}
+{{with .SIM}}<section class="sim" id="sim-prompt" aria-label="SIM prompt"><p class="meta"><span>SIM applet</span></p>
+<p class="text"><strong>{{.SPName}}</strong> asks you to sign in{{if .Message}}: “{{.Message}}”{{end}}. {{if .PIN}}Enter your SIM PIN to confirm.{{else}}Press OK to confirm.{{end}}</p>
+{{with .Error}}<p class="result bad" role="alert">{{.}}: {{$.SIM.TriesLeft}} tries left</p>{{end}}
+<form method="post" action="/handset/{{$.MSISDN}}/sim/answer">{{if .PIN}}<label>PIN <input name="pin" type="password" inputmode="numeric" autocomplete="off" required></label>
+<button type="submit" name="action" value="pin">OK</button>{{else}}<button type="submit" name="action" value="ok">OK</button>{{end}}
+<button type="submit" name="action" value="cancel" formnovalidate>Cancel</button></form></section>{{end}}
 <ul aria-label="Messages">{{range .Messages}}<li class="sms{{if .Expired}} expired{{end}}" id="{{.ID}}">
 <p class="meta"><span>from <strong>{{.From}}</strong></span><span>{{.ReceivedAt.Format "15:04:05"}}</span>{{if .Expired}}<span class="tag">expired</span>{{end}}</p>
 <p class="text">{{.Text}}</p>
@@ -61,7 +67,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </li>{{else}}<li class="empty">No messages yet. They appear here by themselves.</li>{{end}}</ul>
 </main>
 {{else}}<header><h1>Simulated handset</h1><p>The demo numbers' SMS</p></header>
-<main><ul class="numbers" aria-label="Numbers">{{range .Numbers}}<li><a href="/handset/{{.}}">+{{.}}</a></li>{{else}}<li class="empty">No messages yet. Numbers appear here when their first SMS arrives.</li>{{end}}</ul></main>{{end}}
+<main><ul class="numbers" aria-label="Numbers">{{range .Numbers}}<li><a href="/handset/{{.}}">+{{.}}</a></li>{{else}}<li class="empty">No messages yet. Numbers appear here when their first SMS arrives or their SIM is added.</li>{{end}}</ul></main>{{end}}
 </div></body></html>
 `))
 
@@ -69,9 +75,10 @@ type pageData struct {
 	MSISDN   string
 	Messages []messageView
 	Numbers  []string
-	Tapped   string // what the tap just made said, at the top
-	State    string // changes whenever the page would show something else
-	Refresh  int    // seconds between the script's looks
+	Tapped   string     // what the tap just made said, at the top
+	SIM      *SIMPrompt // the SIM applet's prompt, when it shows one
+	State    string     // changes whenever the page would show something else
+	Refresh  int        // seconds between the script's looks
 	// NoScriptRefresh is slower: a full reload loses the place on the page.
 	NoScriptRefresh int
 }
@@ -133,6 +140,10 @@ func (h *Handset) page(c *fiber.Ctx) error {
 			data.Tapped, v.Result = v.Result.Text, nil
 		}
 		data.Messages = append(data.Messages, v)
+	}
+	if p, ok := h.SIMPrompt(d); ok {
+		data.SIM = &p
+		fmt.Fprintf(&state, "sim:%s:%d;", p.ID, p.TriesLeft)
 	}
 	data.State = state.String()
 	return h.render(c, data)
