@@ -364,6 +364,9 @@ func (f *federation) member() *node {
 // additionalGateway says whether operator has a node already: a node
 // joining for it is a further gateway node (registry.JoinToken).
 func (f *federation) additionalGateway(operator string) bool {
+	if operator == "" {
+		return false // a replica serves no operator
+	}
 	for _, n := range f.nodes {
 		if n.op.ID == operator {
 			return true
