@@ -163,13 +163,19 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	}
 	for i, op := range operators {
 		ports := st.Nodes[i]
+		public, publicURL, err := publicAddr(ports.Public)
+		if err != nil {
+			return nil, err
+		}
 		cfg := federation.Config{
 			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
-			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: sameOrAny(ports.Public),
+			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: public, PublicURL: publicURL,
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
-			// SMS first (level 2), then the SIM applet: its click-OK at
-			// level 2 after SMS, its PIN the only way to level 3.
-			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, d.phone.simApplet()},
+			// SMS first (level 2), then passkeys (level 3, for those who
+			// added one on the gateway's connected-services page), then
+			// the SIM applet: its click-OK at level 2 after SMS, its PIN
+			// level 3 for everyone else.
+			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, {Type: "fido"}, d.phone.simApplet()},
 		}
 		if url := opts.Stores[op.id]; url != "" {
 			// A shared store keeps the operator's keys under a key of

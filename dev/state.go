@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/mcfed/mcfed/client"
 )
@@ -114,6 +115,27 @@ func sameOrAny(port int) string {
 	}
 	ln.Close()
 	return addr
+}
+
+// publicAddr is where a node's public listener listens (sameOrAny, but a
+// port picked now when any would do) and its public URL, the issuer: on
+// localhost, not 127.0.0.1, because a passkey's relying party is a host
+// name (browsers refuse WebAuthn on an IP address), and the issuer names
+// the port before the node listens. The port is free when picked; another
+// process taking it in the moment before the node listens makes the start
+// fail, saying so.
+func publicAddr(port int) (addr, publicURL string, err error) {
+	addr = sameOrAny(port)
+	if strings.HasSuffix(addr, ":0") {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", "", err
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+	}
+	_, p, _ := net.SplitHostPort(addr)
+	return addr, "http://localhost:" + p, nil
 }
 
 // same is the loopback address on port, or any free port for a new demo

@@ -69,4 +69,9 @@ var messagesDE = map[string]string{
 	"services_number":      "Ihre Mobilfunknummer",
 	"services_bad_number":  "Das ist keine Nummer von %s.",
 	"services_signin_only": "Ihre Anmeldung (keine persönlichen Angaben)",
+
+	"services_passkeys":        "Passkeys",
+	"services_passkeys_text":   "Melden Sie sich auf der höchsten Stufe mit Fingerabdruck oder Gesichtserkennung Ihres Telefons an, ohne Code: Fügen Sie auf diesem Gerät einen Passkey hinzu.",
+	"services_passkey_add":     "Passkey hinzufügen",
+	"services_passkeys_manage": "Passkeys verwalten",
 }

@@ -73,4 +73,9 @@ var messagesEN = map[string]string{
 	"services_number":      "Your mobile number",
 	"services_bad_number":  "This is not a number of %s.",
 	"services_signin_only": "Signing you in (no personal details)",
+
+	"services_passkeys":        "Passkeys",
+	"services_passkeys_text":   "Sign in at the highest level with your phone’s fingerprint or face unlock, without a code: add a passkey on this device.",
+	"services_passkey_add":     "Add a passkey",
+	"services_passkeys_manage": "Manage your passkeys",
 }

@@ -69,4 +69,9 @@ var messagesFR = map[string]string{
 	"services_number":      "Votre numéro de mobile",
 	"services_bad_number":  "Ce n’est pas un numéro de %s.",
 	"services_signin_only": "Votre connexion (aucune information personnelle)",
+
+	"services_passkeys":        "Clés d’accès",
+	"services_passkeys_text":   "Connectez-vous au niveau le plus élevé avec l’empreinte digitale ou la reconnaissance faciale de votre téléphone, sans code : ajoutez une clé d’accès sur cet appareil.",
+	"services_passkey_add":     "Ajouter une clé d’accès",
+	"services_passkeys_manage": "Gérer vos clés d’accès",
 }

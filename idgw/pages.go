@@ -77,6 +77,15 @@ var servicesPage = NewPageTemplate("services", `{{define "body"}}
 </form></section>
 {{else}}<p>{{.T.S "services_none"}}</p>{{end}}
 {{if .D.Items}}<p class="muted">{{.T.S "services_note"}}</p>{{end}}
+{{if .D.Passkeys}}<section class="service passkeys">
+<h2>{{.T.S "services_passkeys"}}</h2>
+<p>{{.T.S "services_passkeys_text"}}</p>
+<form method="post" action="{{.D.Action}}">
+<input type="hidden" name="action" value="passkeys">
+<input type="hidden" name="csrf" value="{{.D.CSRF}}">
+<button type="submit">{{.T.S "services_passkey_add"}}</button>
+<button type="submit" class="secondary">{{.T.S "services_passkeys_manage"}}</button>
+</form></section>{{end}}
 {{end}}`)
 
 var servicesSignInPage = NewPageTemplate("services-signin", `{{define "body"}}
@@ -203,7 +212,8 @@ func (g *Gateway) writeServices(c *fiber.Ctx, a servicesAnswer) error {
 		body, csp, err = p.Render(servicesPage, t, struct {
 			Notice, Number, Action, CSRF string
 			Items                        []serviceItem
-		}{a.notice, MaskNumber(a.session.msisdn), action, a.csrf, items})
+			Passkeys                     bool
+		}{a.notice, MaskNumber(a.session.msisdn), action, a.csrf, items, a.passkeys})
 	}
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ type servicesAnswer struct {
 	consents []Consent
 	notice   string
 	csrf     string
+	passkeys bool // the node enrols passkeys: the page offers them
 }
 
 // services answers the connected-services page.
@@ -84,6 +85,10 @@ func (g *Gateway) services(ctx context.Context, r servicesRequest) servicesAnswe
 		return out
 	case session == nil:
 		out.signin = true
+		return out
+	case r.form.Get("action") == "passkeys":
+		a := g.openPasskeys(ctx, r, session)
+		out.login = &a
 		return out
 	case r.form.Get("action") == "withdraw":
 		want := servicesCSRF(r.cookies.session)
@@ -114,6 +119,7 @@ func (g *Gateway) services(ctx context.Context, r servicesRequest) servicesAnswe
 		return out
 	}
 	out.session, out.consents, out.csrf = session, cs, servicesCSRF(r.cookies.session)
+	out.passkeys = g.passkeyEnroller() != nil
 	return out
 }
 

@@ -122,7 +122,7 @@ Their SMS arrive on the <a href="{{.Handset}}">simulated handset</a>.</p>
 <div class="option"><input type="radio" name="acr" id="acr-2" value="2"{{if eq .Choices.ACR "2"}} checked{{end}}>
 <label for="acr-2">2: you have the phone <span class="muted">an SMS code or link</span></label></div>
 <div class="option"><input type="radio" name="acr" id="acr-3" value="3"{{if eq .Choices.ACR "3"}} checked{{end}}>
-<label for="acr-3">3: you have the phone and know its PIN <span class="muted">only where the operator's metadata offers it, and the subscriber has such an authenticator</span></label></div>
+<label for="acr-3">3: you have the phone and know its PIN, or use your passkey <span class="muted">only where the operator's metadata offers it, and the subscriber has such an authenticator</span></label></div>
 </fieldset>
 <button class="go" type="submit">Log in with Mobile Connect</button>
 </form></div>
