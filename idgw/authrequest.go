@@ -456,8 +456,11 @@ func (r *AuthRequest) parseScope(raw string) *OAuthError {
 	if !slices.Contains(r.Scopes, scopeOpenID) {
 		return ErrInvalidScope("scope must contain openid")
 	}
+	if e := checkPurposes(r.Scopes); e != nil {
+		return e
+	}
 	for _, s := range r.Scopes {
-		if s != scopeOpenID && !slices.Contains(r.Client.Scopes, s) {
+		if _, purpose := purposeOf(s); s != scopeOpenID && !purpose && !slices.Contains(r.Client.Scopes, s) {
 			return ErrAccessDenied("a requested scope is not allowed for this client")
 		}
 	}
