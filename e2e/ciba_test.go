@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,17 +59,19 @@ func (r *notifyReceiver) state() (refused int, received []notifyCall) {
 func (r *notifyReceiver) setDown(down bool) { r.mu.Lock(); r.down = down; r.mu.Unlock() }
 
 // TestServerInitiatedLogins runs the server-initiated logins against a
-// node of the e2e federation whose send budget lets its SP start two
+// node of the e2e federation whose send budget lets its SP start three
 // logins an hour: a Mobile Connect SI push approved by tapping the SMS
 // link on the simulated handset, its notification endpoint down then up
 // (the result delivered once, with the SP's bearer token); an OpenID CIBA
-// poll hearing authorization_pending, then the tokens; then a third login
-// over the budget, answered temporarily_unavailable, with no SMS sent.
+// poll hearing authorization_pending, then the tokens; a signed
+// authorization request (JAR) at /authorize; the client_credentials
+// grant; then a fourth login over the budget, answered
+// temporarily_unavailable, with no SMS sent.
 // The SP authenticates by private_key_jwt and signs its request objects
 // with the key it registered.
 func TestServerInitiatedLogins(t *testing.T) {
 	f := newFederation(t)
-	n := f.addNodeAs("node-"+ukDemo.ID, ukDemo, "", []string{"--send-budgets", "sp=2,source=100,operator=100"})
+	n := f.addNodeAs("node-"+ukDemo.ID, ukDemo, "", []string{"--send-budgets", "sp=3,source=100,operator=100"})
 	n.provision()
 	recv := startNotifyReceiver(t)
 	key, err := jose.GenerateKey(jose.ES256)
@@ -85,6 +88,7 @@ func TestServerInitiatedLogins(t *testing.T) {
 
 	var meta struct {
 		Issuer      string   `json:"issuer"`
+		Authorize   string   `json:"authorization_endpoint"`
 		Token       string   `json:"token_endpoint"`
 		SI          string   `json:"si_authorization_endpoint"`
 		Backchannel string   `json:"backchannel_authentication_endpoint"`
@@ -138,16 +142,49 @@ func TestServerInitiatedLogins(t *testing.T) {
 		}
 	}
 
-	// 1. SI push, the SP's notification endpoint down.
-	seen := inbox()
-	status, ack := post(meta.SI, url.Values{"client_id": {client}, "response_type": {"mc_si_async_code"}, "scope": {"openid mc_authn"},
-		"request": {sign(map[string]any{"aud": meta.Issuer, "client_id": client, "response_type": "mc_si_async_code",
+	siRequest := func(edit map[string]any) map[string]any {
+		c := map[string]any{"aud": meta.Issuer, "client_id": client, "response_type": "mc_si_async_code",
 			"scope": "openid mc_authn", "nonce": randomHex(8), "login_hint": "MSISDN:" + strings.TrimPrefix(ukDemo.Number, "+"),
 			"acr_values": "2", "notification_uri": recv.srv.URL + "/notify", "client_notification_token": "cnt-e2e",
-			"binding_message": "Till 4 pays 12 GBP"})}})
+			"binding_message": "Till 4 pays 12 GBP"}
+		for k, v := range edit {
+			c[k] = v
+		}
+		return c
+	}
+	si := func(ro string) (int, map[string]any) {
+		return post(meta.SI, url.Values{"client_id": {client}, "response_type": {"mc_si_async_code"}, "scope": {"openid mc_authn"}, "request": {ro}})
+	}
+
+	// 0. Refused before anything is sent or spent: a request object signed
+	// with a key the SP did not register, an unregistered notification URI.
+	seen := inbox()
+	other, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := siRequest(map[string]any{"iss": client, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(), "jti": randomHex(12)})
+	forgedTok, err := jose.Sign(other, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := si(forgedTok); status != 400 || body["error"] != "invalid_request_object" {
+		t.Fatalf("a forged request object: %d %v", status, body)
+	}
+	if status, body := si(sign(siRequest(map[string]any{"notification_uri": recv.srv.URL + "/elsewhere"}))); status != 400 || body["error"] != "invalid_request" {
+		t.Fatalf("an unregistered notification_uri: %d %v", status, body)
+	}
+
+	// 1. SI push, the SP's notification endpoint down.
+	ro := sign(siRequest(nil))
+	status, ack := si(ro)
 	siID, _ := ack["auth_req_id"].(string)
 	if status != 200 || siID == "" {
 		t.Fatalf("SI request: %d %v", status, ack)
+	}
+	// The same request object again: its jti is spent.
+	if status, body := si(ro); status != 400 || body["error"] != "invalid_request_object" {
+		t.Fatalf("a replayed request object: %d %v", status, body)
 	}
 	tapNewest(seen)
 	if err := poll(30*time.Second, func() (bool, error) { refused, _ := recv.state(); return refused > 0, nil }); err != nil {
@@ -194,7 +231,40 @@ func TestServerInitiatedLogins(t *testing.T) {
 		t.Fatalf("the CIBA tokens: %v %v", tokens, err)
 	}
 
-	// 3. Over the SP's budget (two logins an hour): the documented error,
+	// The auth_req_id is spent (polled after the interval, so not slow_down).
+	time.Sleep(6 * time.Second)
+	if status, body := post(meta.Token, authenticated(url.Values{"grant_type": grant["grant_type"], "auth_req_id": grant["auth_req_id"]})); status != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("a replayed auth_req_id: %d %v", status, body)
+	}
+
+	// The CAMARA profile's server-to-server grant: no subscriber, no
+	// id_token, no refresh token.
+	if !slices.Contains(meta.Grants, "client_credentials") {
+		t.Fatalf("grant_types_supported: %v", meta.Grants)
+	}
+	status, cc := post(meta.Token, authenticated(url.Values{"grant_type": {"client_credentials"}, "scope": {"mc_authn dpv:FraudPreventionAndDetection"}}))
+	if status != 200 || cc["access_token"] == nil || cc["id_token"] != nil || cc["refresh_token"] != nil {
+		t.Fatalf("client_credentials: %d %v", status, cc)
+	}
+
+	// A signed authorization request (JAR) at /authorize: the SMS goes
+	// out, its link is tapped, the SDK's re-poll ends at the SP with a code.
+	seen = inbox()
+	jar := sign(map[string]any{"aud": meta.Issuer, "client_id": client, "response_type": "code", "redirect_uri": spRedirect,
+		"scope": "openid mc_authn dpv:FraudPreventionAndDetection", "state": "st-jar", "nonce": randomHex(8), "acr_values": "2",
+		"login_hint": "MSISDN:" + strings.TrimPrefix(ukDemo.Number, "+")})
+	authURL := meta.Authorize + "?" + url.Values{"client_id": {client}, "request": {jar}}.Encode()
+	sdk := sdkClient()
+	if resp := get(t, sdk, authURL); resp.StatusCode != 302 || !strings.Contains(resp.Header.Get("Location"), "/sms/") {
+		t.Fatalf("a signed authorization request: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	tapNewest(seen)
+	if resp := get(t, sdk, authURL); !strings.HasPrefix(resp.Header.Get("Location"), spRedirect+"?code=") || !strings.Contains(resp.Header.Get("Location"), "state=st-jar") {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("the signed request's re-poll: %d %q %.400s", resp.StatusCode, resp.Header.Get("Location"), b)
+	}
+
+	// 3. Over the SP's budget (three logins an hour): the documented error,
 	// and nothing sent.
 	seen = inbox()
 	status, body := post(meta.Backchannel, authenticated(url.Values{"scope": {"openid"}, "login_hint": {"tel:" + ukDemo.Number}}))

@@ -422,7 +422,8 @@ func (g *Gateway) stillAllowed(r *AuthRequest) bool {
 		return false
 	}
 	for _, s := range r.Scopes {
-		if s != scopeOpenID && !slices.Contains(sp.Scopes, s) {
+		// A dpv: purpose grants nothing: the SP does not register it.
+		if s != scopeOpenID && !isPurpose(s) && !slices.Contains(sp.Scopes, s) {
 			return false
 		}
 	}

@@ -207,3 +207,16 @@ func TestSendBudgets(t *testing.T) {
 		t.Fatalf("the next window: %d %v", status, ack)
 	}
 }
+
+func TestPurposeOnConsentPage(t *testing.T) {
+	f := newBCFixture(t)
+	for lang, want := range map[string]string{"en": "Purpose: FraudPreventionAndDetection", "de": "Zweck: FraudPreventionAndDetection"} {
+		items := f.g.consentItems([]string{"openid", "dpv:FraudPreventionAndDetection"}, messages.In(lang), pageContext{})
+		if len(items) != 1 || items[0] != want {
+			t.Fatalf("%s consent items: %q", lang, items)
+		}
+	}
+	if e := checkPurposes([]string{"openid", "dpv:Bad-Name"}); e == nil || e.Code != CodeInvalidScope {
+		t.Fatalf("a malformed purpose: %v", e)
+	}
+}
