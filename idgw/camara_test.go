@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"encoding/json"
 	"io"
 	"net/http/httptest"
 	"net/url"
@@ -137,6 +138,13 @@ func TestClientCredentialsGrant(t *testing.T) {
 	}
 	if status, body := grant(""); status != 200 || body["scope"] != "mc_authn" {
 		t.Fatalf("client_credentials without scope: %d %v", status, body)
+	}
+	// The metadata is truthful.
+	status, m, _, _ := f.get("/.well-known/openid-configuration", "")
+	grants, _ := json.Marshal(m["grant_types_supported"])
+	if status != 200 || !strings.Contains(string(grants), `"client_credentials"`) || m["request_parameter_supported"] != true ||
+		m["request_uri_parameter_supported"] != false {
+		t.Fatalf("metadata: grants %s, request %v, request_uri %v", grants, m["request_parameter_supported"], m["request_uri_parameter_supported"])
 	}
 	for _, scope := range []string{"openid", "profile"} {
 		if status, body := grant(scope); status != 400 || body["error"] != "invalid_scope" {
