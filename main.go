@@ -23,6 +23,7 @@ import (
 
 	"github.com/mcfed/mcfed/dev"
 	"github.com/mcfed/mcfed/federation"
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/version"
 )
 
@@ -288,6 +289,8 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
 	fs.StringVar(&cfg.SMSMode, "sms-mode", federation.DefaultSMSMode, "SMS authenticator: otp (code), url (link) or otp+url (either)")
 	fs.StringVar(&cfg.AuthenticatorsFile, "authenticators-file", "", "JSON list of the gateway's authenticators in order of preference, each {\"type\": \"sms\"|\"sim-applet\"|\"fido\", \"settings\": {...}} (default: SMS alone when --smsc-addr is given)")
+	cfg.SendBudgets = idgw.DefaultSendBudgets
+	fs.Var(federation.SendBudgetsFlag(&cfg.SendBudgets), "send-budgets", "abuse budgets for logins that reach a subscriber's handset (SMS, SIM prompt, push), counted per window in the operator's state store: the `budgets` sp=N,source=N,operator=N,window=D (any subset; 0 turns one off)")
 	fs.Var(federation.DurationFlag(&cfg.MaxStaleness), "max-staleness", "a follower that has not heard from the leader for longer is not ready")
 	fs.StringVar(&opts.logFormat, "log-format", "json", "log output: text or json")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
@@ -310,7 +313,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 		{"Listeners", []string{"raft-addr", "admin-addr", "public-addr", "public-url"}},
 		{"TLS between nodes", []string{"tls-cert", "tls-key", "tls-ca", "insecure-plaintext"}},
 		{"Operator's gateway", []string{"operator", "operator-file", "store", "store-file", "kek-file", "key-rotation", "smsc-addr", "smsc-system-id",
-			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode", "authenticators-file"}},
+			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode", "authenticators-file", "send-budgets"}},
 		{"Operations", []string{"max-staleness", "trusted-proxies", "log-format", "log-level"}},
 	}
 	return fs, groups, func() (federation.Config, serveOptions) { return cfg, opts }

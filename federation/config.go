@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/operator/sms"
 	"github.com/mcfed/mcfed/raft"
@@ -146,7 +147,11 @@ type Config struct {
 	// join and the admin API are kept per that address. Empty: no proxy
 	// is trusted.
 	TrustedProxies []string
-	Logger         *slog.Logger
+	// SendBudgets bound the logins that reach a subscriber's handset per
+	// SP, source address and operator, counted in the operator's state
+	// store (idgw/sendbudget.go). Zero: idgw.DefaultSendBudgets.
+	SendBudgets idgw.SendBudgets
+	Logger      *slog.Logger
 
 	// now is the clock of the admin listener's and discovery's failure
 	// budgets (nil: time.Now); the tests refill them without sleeping.
@@ -379,6 +384,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.SMSMode == "" {
 		c.SMSMode = DefaultSMSMode
+	}
+	if c.SendBudgets == (idgw.SendBudgets{}) {
+		c.SendBudgets = idgw.DefaultSendBudgets
 	}
 	if c.MaxStaleness == 0 {
 		c.MaxStaleness = DefaultMaxStaleness

@@ -34,6 +34,9 @@ func (n *Node) mountGateway(app *fiber.App) error {
 		PCRIndex: subscriberView{n.subs, n.enrolments}, Log: n.log,
 		// The node's metrics count each OAuth answer by endpoint and code.
 		Observer: n.metrics,
+		// Abuse budgets for what reaches a handset, shared through the
+		// operator's state store.
+		SendBudgets: n.cfg.SendBudgets,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})

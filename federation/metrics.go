@@ -33,6 +33,8 @@ type metrics struct {
 	// The gateway's OAuth/OIDC endpoints, with the error code each answer
 	// carried: tokens issued are endpoint="token",status="200".
 	oidc *prometheus.CounterVec // endpoint, grant_type, status, error
+	// sendBudgetHits counts logins refused by a send budget.
+	sendBudgetHits *prometheus.CounterVec // budget
 	// The operator's authenticators, as the gateway drives them.
 	authStarts        *prometheus.CounterVec   // authenticator, result
 	authStartDuration *prometheus.HistogramVec // authenticator
@@ -64,6 +66,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "mcfed_oidc_responses_total",
 		Help: "Answers of the Identity Gateway's endpoints (authorize, token, userinfo, premiuminfo, revoke, introspect, ...) by token grant_type, HTTP status and OAuth error code (\"\" for none).",
 	}, []string{"endpoint", "grant_type", "status", "error"})
+	m.sendBudgetHits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mcfed_send_budget_hits_total",
+		Help: "Logins refused before anything was sent to a handset because a send budget (sp, source or operator) was spent.",
+	}, []string{"budget"})
 	m.authStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mcfed_authenticator_starts_total",
 		Help: "Challenges started by authenticator and result (started, unavailable, error).",
@@ -85,7 +91,7 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.discovery, m.httpRequests, m.httpDuration, m.oidc,
+		m.discovery, m.httpRequests, m.httpDuration, m.oidc, m.sendBudgetHits,
 		m.authStarts, m.authStartDuration, m.authChecks, m.applies,
 		raftCollector{n},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -109,6 +115,11 @@ func (m *metrics) ObserveOAuth(o idgw.Observation) {
 }
 
 var _ idgw.Observer = (*metrics)(nil)
+
+// ObserveSendBudget records a login refused by a send budget.
+func (m *metrics) ObserveSendBudget(budget string) { m.sendBudgetHits.WithLabelValues(budget).Inc() }
+
+var _ idgw.BudgetObserver = (*metrics)(nil)
 
 // ObserveApply records one write the node made through the cluster, from
 // start until it was committed or given up.

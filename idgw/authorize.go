@@ -102,6 +102,8 @@ type authorizeRequest struct {
 	// acceptLanguage is the browser's Accept-Language, for the pages'
 	// language when the request has no ui_locales the gateway speaks.
 	acceptLanguage string
+	// source is the client's address, for the send budgets.
+	source string
 }
 
 // authorizeAnswer is how the authorization endpoint answers: exactly one
@@ -145,7 +147,14 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 			return g.repoll(ctx, id, s, r.cookies)
 		}
 	}
-	req, oerr := g.parseAuthRequest(r.args, g.now())
+	args := r.args
+	if args.Has("request") || args.Has("request_uri") {
+		var oerr *OAuthError
+		if args, oerr = g.authorizeRequestObject(ctx, r.args); oerr != nil {
+			return failed(oerr)
+		}
+	}
+	req, oerr := g.parseAuthRequest(args, g.now())
 	if oerr != nil {
 		return failed(oerr)
 	}
@@ -263,6 +272,10 @@ func decoysOf(cands []registeredAuthenticator) []registeredAuthenticator {
 // this browser, and its first challenge (a decoy's when decoy is set).
 func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthRequest, msisdn uint64, who subject,
 	cands []registeredAuthenticator, repoll storeKey, decoy bool) authorizeAnswer {
+	// Before anything reaches a handset, and alike for a decoy.
+	if e := g.spendSendBudgets(ctx, req.ClientID, r.source); e != nil {
+		return failed(req.Fail(e))
+	}
 	id := newSecret()
 	binding, tag := bindLogin(r.cookies.binding)
 	op, _ := g.operator()

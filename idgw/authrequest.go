@@ -422,7 +422,8 @@ func (g *Gateway) stillAllowed(r *AuthRequest) bool {
 		return false
 	}
 	for _, s := range r.Scopes {
-		if s != scopeOpenID && !slices.Contains(sp.Scopes, s) {
+		// A dpv: purpose grants nothing: the SP does not register it.
+		if s != scopeOpenID && !isPurpose(s) && !slices.Contains(sp.Scopes, s) {
 			return false
 		}
 	}
@@ -456,8 +457,11 @@ func (r *AuthRequest) parseScope(raw string) *OAuthError {
 	if !slices.Contains(r.Scopes, scopeOpenID) {
 		return ErrInvalidScope("scope must contain openid")
 	}
+	if e := checkPurposes(r.Scopes); e != nil {
+		return e
+	}
 	for _, s := range r.Scopes {
-		if s != scopeOpenID && !slices.Contains(r.Client.Scopes, s) {
+		if _, purpose := purposeOf(s); s != scopeOpenID && !purpose && !slices.Contains(r.Client.Scopes, s) {
 			return ErrAccessDenied("a requested scope is not allowed for this client")
 		}
 	}

@@ -74,8 +74,11 @@ type bcLogin struct {
 	// id is the auth_req_id. It is kept because the notifications carry
 	// it; it is not a credential alone: redeeming it takes the SP's
 	// client authentication.
-	id         string
-	req        *AuthRequest
+	id  string
+	req *AuthRequest
+	// source is the SP server's address, for the send budgets; it is not
+	// stored with the login.
+	source     string
 	mode       bcMode
 	msisdn     uint64
 	subject    subject
@@ -257,6 +260,11 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 		if secret, e = g.resolvePCRHint(ctx, r); e != nil {
 			return bcError(e.Code, e.Description)
 		}
+	}
+	// Before the subscriber is looked at: a budget hit is answered alike
+	// for every number.
+	if e := g.spendSendBudgets(ctx, r.ClientID, b.source); e != nil {
+		return e
 	}
 	b.msisdn = r.MSISDN
 	sub, err := g.cfg.Subscribers.Subscriber(ctx, b.msisdn)

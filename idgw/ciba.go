@@ -66,7 +66,7 @@ func (g *Gateway) backchannelAuthorize(ctx context.Context, r tokenRequest) (*bc
 	if e != nil {
 		return nil, e
 	}
-	b := &bcLogin{req: req, mode: mode, expires: expires}
+	b := &bcLogin{req: req, mode: mode, expires: expires, source: r.source}
 	if mode == modePing {
 		b.notifyURI, b.notifyToken = sp.BackchannelClientNotificationEndpoint, token
 	}

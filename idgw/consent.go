@@ -115,6 +115,10 @@ func (g *Gateway) consentItems(scopes []string, t Texts, page pageContext) []str
 		}
 	}
 	for _, sc := range consentScopes(scopes) {
+		if p, ok := purposeOf(sc); ok {
+			add(t.S("claim_purpose", p))
+			continue
+		}
 		keys, known := scopeItems[sc]
 		if !known {
 			add(t.S("claim_other", sc))

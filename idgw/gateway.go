@@ -80,6 +80,9 @@ type Config struct {
 	Log *slog.Logger
 	// Observer learns how each OAuth endpoint answered (nil: nobody).
 	Observer Observer
+	// SendBudgets bound the logins that reach a handset per SP, source
+	// address and operator (sendbudget.go; zero: none).
+	SendBudgets SendBudgets
 }
 
 // Gateway serves one operator's OIDC endpoints. It is safe for concurrent

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/mcfed/mcfed/internal/clientaddr"
 )
 
 // The HTTP edge of the server-initiated endpoints (handler.go's rules:
@@ -31,7 +33,7 @@ func (g *Gateway) handleSIAuthorize(c *fiber.Ctx) error {
 			}
 		}
 	}
-	a, e := g.siAuthorize(c.UserContext(), args)
+	a, e := g.siAuthorize(c.UserContext(), args, clientaddr.Of(c))
 	return writeBackchannel(c, a, e)
 }
 

@@ -26,6 +26,7 @@ var messagesDE = map[string]string{
 	"claim_kyc":         "Ob die Angaben, die %s über Sie hat, stimmen (jeweils ja oder nein)",
 	"claim_sim":         "Wann Ihre SIM-Karte zuletzt getauscht und Ihre Nummer zuletzt zu einem anderen Anbieter mitgenommen wurde",
 	"claim_other":       "Zugriff mit dem Namen „%s“",
+	"claim_purpose":     "Zweck: %s",
 
 	"ended_locked_title":  "Zu viele falsche Codes",
 	"ended_locked_text":   "Es wurde zu oft ein falscher Code eingegeben. Zum Schutz Ihrer Nummer wurde diese Anmeldung beendet. Gehen Sie zurück zu %s und melden Sie sich erneut an: Sie erhalten einen neuen Code.",

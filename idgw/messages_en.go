@@ -30,6 +30,7 @@ var messagesEN = map[string]string{
 	"claim_kyc":         "Whether the details %s holds about you are correct (yes or no for each)",
 	"claim_sim":         "When your SIM card was last changed and your number last moved to another operator",
 	"claim_other":       "Access named “%s”",
+	"claim_purpose":     "Purpose: %s",
 
 	"ended_locked_title":  "Too many wrong codes",
 	"ended_locked_text":   "A wrong code was entered too many times, so this sign-in was stopped to protect your number. Go back to %s and sign in again: you will get a new code.",

@@ -26,6 +26,7 @@ var messagesFR = map[string]string{
 	"claim_kyc":         "Si les informations que %s détient sur vous sont exactes (oui ou non pour chacune)",
 	"claim_sim":         "Quand votre carte SIM a été changée et votre numéro porté chez un autre opérateur pour la dernière fois",
 	"claim_other":       "Accès nommé « %s »",
+	"claim_purpose":     "Finalité : %s",
 
 	"ended_locked_title":  "Trop de codes erronés",
 	"ended_locked_text":   "Un code erroné a été saisi trop de fois : cette connexion a été arrêtée pour protéger votre numéro. Retournez à %s et connectez-vous à nouveau : vous recevrez un nouveau code.",

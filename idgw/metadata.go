@@ -37,6 +37,7 @@ type metadata struct {
 	ClaimsParameterSupported        bool     `json:"claims_parameter_supported"`
 	MCClaimsParameterSupported      bool     `json:"mc_claims_parameter_supported"`
 	RequestParameterSupported       bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported    bool     `json:"request_uri_parameter_supported"`
 	LoginHintMethodsSupported       []string `json:"login_hint_methods_supported"`
 	MCVersion                       []string `json:"mc_version"`
 	Version                         string   `json:"version"`
@@ -129,7 +130,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		ScopesSupported:                 scopes,
 		MCDIScopesSupported:             di,
 		ResponseTypesSupported:          []string{"code"},
-		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken, grantCIBA},
+		GrantTypesSupported:             []string{grantAuthorizationCode, grantRefreshToken, grantCIBA, grantClientCredentials},
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              nonNil(g.cfg.Router.Levels()),
 		IDTokenSigningAlgs:              algs,
@@ -138,7 +139,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		ClaimsSupported:                 claimsSupported,
 		ClaimsParameterSupported:        true,
 		MCClaimsParameterSupported:      true,
-		RequestParameterSupported:       false,
+		RequestParameterSupported:       true, // JAR at /authorize (jar.go)
 		LoginHintMethodsSupported:       []string{"MSISDN", "ENCR_MSISDN", "PCR"},
 		MCVersion:                       mcVersions,
 		Version:                         "3.0",

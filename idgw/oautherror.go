@@ -230,7 +230,7 @@ func errInvalidGrant(desc string) *OAuthError { return newError(CodeInvalidGrant
 func errTokenRequest(desc string) *OAuthError { return newError(CodeInvalidRequest, desc) }
 
 func errUnsupportedGrantType() *OAuthError {
-	return newError(CodeUnsupportedGrantType, "this endpoint takes authorization_code and refresh_token")
+	return newError(CodeUnsupportedGrantType, "this endpoint takes authorization_code, refresh_token, client_credentials and urn:openid:params:grant-type:ciba")
 }
 
 // errOperatorUnregistered: this node's operator is not (yet) in the

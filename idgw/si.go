@@ -33,7 +33,7 @@ const (
 
 // siAuthorize is the SI endpoint, args being the query, form and JSON
 // body's parameters together.
-func (g *Gateway) siAuthorize(ctx context.Context, args url.Values) (*bcAnswer, *OAuthError) {
+func (g *Gateway) siAuthorize(ctx context.Context, args url.Values, source string) (*bcAnswer, *OAuthError) {
 	corr := echoable(firstArg(args, "correlation_id"))
 	fail := func(e *OAuthError) (*bcAnswer, *OAuthError) { return nil, e.withCorrelation(corr) }
 	id := firstArg(args, "client_id")
@@ -91,7 +91,7 @@ func (g *Gateway) siAuthorize(ctx context.Context, args url.Values) (*bcAnswer, 
 		return fail(e)
 	}
 	req.State = echoable(claims.Get("state"))
-	b := &bcLogin{req: req, mode: modePush, expires: expires, notifyURI: notify, notifyToken: token}
+	b := &bcLogin{req: req, mode: modePush, expires: expires, notifyURI: notify, notifyToken: token, source: source}
 	if e := g.startBackchannel(ctx, b); e != nil {
 		return fail(e)
 	}

@@ -29,6 +29,10 @@ type lapse struct {
 // the subscriber store, cheap enough for every refresh, introspection and
 // userinfo call; no event has to reach the gateway for a token to stop.
 func (g *Gateway) subscriberStanding(ctx context.Context, t *accessToken) ([]byte, *lapse) {
+	if t.clientToken() {
+		// A client_credentials token serves no subscriber's data.
+		return nil, &lapse{reason: "the token is the client's own and names no subscriber"}
+	}
 	secret, l := g.lapseOf(ctx, t)
 	if l != nil && l.permanent {
 		g.revokeFamily(ctx, t.family)

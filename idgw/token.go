@@ -210,6 +210,8 @@ func (g *Gateway) token(ctx context.Context, r tokenRequest) (*tokenResponse, *O
 		return g.refreshGrant(ctx, sp, form)
 	case grantCIBA:
 		return g.cibaGrant(ctx, sp, form.Get("auth_req_id"))
+	case grantClientCredentials:
+		return g.clientCredentialsGrant(ctx, sp, r)
 	case "":
 		return nil, errTokenRequest("grant_type is required")
 	default:
@@ -326,7 +328,7 @@ type tokenResponse struct {
 	TokenType     string `json:"token_type"`
 	ExpiresIn     int    `json:"expires_in"`
 	IDToken       string `json:"id_token,omitempty"`
-	RefreshToken  string `json:"refresh_token"`
+	RefreshToken  string `json:"refresh_token,omitempty"`
 	Scope         string `json:"scope"`
 	CorrelationID string `json:"correlation_id,omitempty"`
 }

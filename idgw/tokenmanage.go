@@ -127,6 +127,12 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 	if !ok || t.clientID != sp.ClientID {
 		return inactive, nil
 	}
+	if t.clientToken() {
+		return withPurpose(map[string]any{
+			"active": true, "scope": strings.Join(t.scopes, " "), "client_id": t.clientID,
+			"sub": t.clientID, "exp": t.expires.Unix(), "iat": t.issued.Unix(), "token_type": "access_token",
+		}, t.scopes), nil
+	}
 	secret, l := g.subscriberStanding(ctx, t)
 	switch {
 	case l != nil && l.fault != nil:
@@ -138,9 +144,9 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 	if t.refresh {
 		typ = "refresh_token"
 	}
-	return map[string]any{
+	return withPurpose(map[string]any{
 		"active": true, "scope": strings.Join(t.scopes, " "), "client_id": t.clientID,
 		"sub": pcr(secret, t.clientID), "exp": t.expires.Unix(), "iat": t.issued.Unix(),
 		"token_type": typ, "acr": t.acr,
-	}, nil
+	}, t.scopes), nil
 }
