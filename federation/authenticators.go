@@ -12,6 +12,7 @@ import (
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/mss"
+	"github.com/mcfed/mcfed/operator/seamless"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/sms"
@@ -43,6 +44,7 @@ func authenticatorTypes() map[string]authenticatorType {
 		"sms":        (*Node).smsAuthenticator,
 		"sim-applet": (*Node).simAppletAuthenticator,
 		"fido":       (*Node).fidoAuthenticator,
+		"seamless":   (*Node).seamlessAuthenticator,
 	}
 }
 
@@ -223,4 +225,26 @@ func (f fidoEnrolments) Types(ctx context.Context, msisdn uint64) ([]string, err
 		return nil, err
 	}
 	return []string{fido.Enrolment}, nil
+}
+
+// seamlessSettings are seamless login's: the header the operator's
+// mobile-data gateway writes the MSISDN in and that gateway's networks.
+type seamlessSettings struct {
+	Header          string   `json:"header"`
+	TrustedNetworks []string `json:"trusted_networks"`
+}
+
+// seamlessAuthenticator is seamless login (operator/seamless): LoA 2,
+// amr SEAM_OK, no step of the person's, for requests that came through
+// the operator's mobile-data gateway.
+func (n *Node) seamlessAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s seamlessSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	a, err := seamless.New(seamless.Config{Header: s.Header, TrustedNetworks: s.TrustedNetworks, Log: n.log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
 }

@@ -111,7 +111,8 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 		}
 	}
 	cookies := g.cookiesOf(c)
-	a := g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage)})
+	a := g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage),
+		network: g.networkOf(c)})
 	return g.writeAuthorize(c, a, cookies.navigate)
 }
 
