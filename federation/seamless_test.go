@@ -84,6 +84,24 @@ func TestSeamlessLogin(t *testing.T) {
 		t.Fatalf("ID token acr %q amr %v, want 2 and SEAM_OK", acr, amr)
 	}
 
+	// In a person's browser too: the code at once, and a gateway session.
+	q := url.Values{"client_id": {"shop"}, "redirect_uri": {smsRedirect}, "response_type": {"code"},
+		"scope": {"openid mc_authn"}, "acr_values": {"2"}, "state": {"seam-browser"}, "nonce": {"nb"},
+		"login_hint": {"MSISDN:" + digits}}
+	req, _ := http.NewRequest("GET", o.node.PublicURL()+"/authorize?"+q.Encode(), nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	req.Header.Set("X-Forwarded-For", "10.20.9.9")
+	req.Header.Set("X-MSISDN", digits)
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	o.codeFrom(resp, "seam-browser")
+	if !slices.ContainsFunc(resp.Cookies(), func(c *http.Cookie) bool { return c.Value != "" && c.MaxAge > 600 }) {
+		t.Fatalf("a browser's seamless login started no gateway session: %v", resp.Header.Values("Set-Cookie"))
+	}
+
 	// Each refusal is an SMS login: no code, the SMS's page, a new message.
 	seen := map[string]bool{}
 	for _, m := range o.handset.Messages(smsActive) {
