@@ -14,15 +14,15 @@ import (
 )
 
 // startSeamlessNode is an operator's node behind a load balancer on
-// 127.0.0.1 (--trusted-proxies), whose gateway runs seamless login first,
-// believing the X-MSISDN header from the mobile-data gateway's network
-// 10.20.0.0/16 only, and SMS after it.
+// 127.0.0.1 (--trusted-proxies), whose gateway runs SMS and seamless
+// login, believing the X-MSISDN header from the mobile-data gateway's
+// network 10.20.0.0/16 only.
 func startSeamlessNode(t *testing.T) *simNode {
 	o := startOperatorNodeWith(t, "otp", func(cfg *Config, _ *handset.Handset) {
 		cfg.TrustedProxies = []string{"127.0.0.1"}
-		cfg.Authenticators = []AuthenticatorConfig{
-			{Type: "seamless", Settings: json.RawMessage(`{"header": "X-MSISDN", "trusted_networks": ["10.20.0.0/16"]}`)},
-			{Type: "sms"}}
+		// Listed after SMS: routing tries seamless first all the same.
+		cfg.Authenticators = []AuthenticatorConfig{{Type: "sms"},
+			{Type: "seamless", Settings: json.RawMessage(`{"header": "X-MSISDN", "trusted_networks": ["10.20.0.0/16"]}`)}}
 	})
 	return &simNode{operatorNode: o}
 }
@@ -55,6 +55,7 @@ func (o *simNode) authorizeFrom(t *testing.T, source, msisdn, state string, extr
 
 // TestSeamlessLogin: a request that came through the operator's mobile
 // data (its gateway's network, the subscriber's MSISDN in the header) is
+// tried by seamless first, though the operator listed it after SMS, and
 // sent back to the SP with a code at once, with no step of the person's,
 // and the verified ID token says acr 2, amr SEAM_OK; the metadata offers
 // SEAM_OK and prompt no_seam. Refused, each falling back to the SMS: the

@@ -198,6 +198,8 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	cands := g.cfg.Router.Candidates(req.ACR, sub.Enrolments)
 	if req.Prompt.Has(PromptNoSeam) {
 		cands = withoutNetworkReaders(cands)
+	} else {
+		cands = networkFirst(cands, req.ACR)
 	}
 	if len(cands) == 0 {
 		return failed(req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))

@@ -53,6 +53,36 @@ func withoutNetworkReaders(cands []registeredAuthenticator) []registeredAuthenti
 	return out
 }
 
+// networkFirst moves the authenticators that decide from the network
+// (seamless) to the front of their level's candidates (Candidates groups
+// them by the first requested level each reaches): where one applies, the
+// person has nothing to do, and where it does not, its Start says so at
+// once and routing moves on. The SP's preference of levels stands.
+func networkFirst(cands []registeredAuthenticator, acr []int) []registeredAuthenticator {
+	group := func(c registeredAuthenticator) int {
+		for i, level := range acr {
+			if c.LoA >= level {
+				return i
+			}
+		}
+		return len(acr)
+	}
+	rank := func(c registeredAuthenticator) int {
+		if _, ok := optional[NetworkReader](c.impl); ok {
+			return 0
+		}
+		return 1
+	}
+	out := slices.Clone(cands)
+	slices.SortStableFunc(out, func(a, b registeredAuthenticator) int {
+		if ga, gb := group(a), group(b); ga != gb {
+			return ga - gb
+		}
+		return rank(a) - rank(b)
+	})
+	return out
+}
+
 // networkOf copies what the authenticators read of the network a request
 // came through: its source address and the headers they named (copied:
 // fasthttp reuses its buffers). A header sent more than once counts by
