@@ -288,7 +288,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
 	fs.StringVar(&smsc.SourceAddr, "smsc-source", "", "sender shown on the phone (short code or alphanumeric)")
 	fs.StringVar(&cfg.SMSMode, "sms-mode", federation.DefaultSMSMode, "SMS authenticator: otp (code), url (link) or otp+url (either)")
-	fs.StringVar(&cfg.AuthenticatorsFile, "authenticators-file", "", "JSON list of the gateway's authenticators in order of preference, each {\"type\": \"sms\"|\"sim-applet\"|\"fido\", \"settings\": {...}} (default: SMS alone when --smsc-addr is given)")
+	fs.StringVar(&cfg.AuthenticatorsFile, "authenticators-file", "", "JSON list of the gateway's authenticators in order of preference, each {\"type\": \"sms\"|\"sim-applet\"|\"fido\"|\"seamless\"|\"redirect\", \"settings\": {...}} (default: SMS alone when --smsc-addr is given)")
 	cfg.SendBudgets = idgw.DefaultSendBudgets
 	fs.Var(federation.SendBudgetsFlag(&cfg.SendBudgets), "send-budgets", "abuse budgets for logins that reach a subscriber's handset (SMS, SIM prompt, push), counted per window in the operator's state store: the `budgets` sp=N,source=N,operator=N,window=D (any subset; 0 turns one off)")
 	fs.Var(federation.DurationFlag(&cfg.MaxStaleness), "max-staleness", "a follower that has not heard from the leader for longer is not ready")

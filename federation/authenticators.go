@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/mcfed/mcfed/idgw"
+	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/mss"
+	"github.com/mcfed/mcfed/operator/redirectauth"
+	"github.com/mcfed/mcfed/operator/seamless"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/sms"
@@ -43,6 +47,8 @@ func authenticatorTypes() map[string]authenticatorType {
 		"sms":        (*Node).smsAuthenticator,
 		"sim-applet": (*Node).simAppletAuthenticator,
 		"fido":       (*Node).fidoAuthenticator,
+		"seamless":   (*Node).seamlessAuthenticator,
+		"redirect":   (*Node).redirectAuthenticator,
 	}
 }
 
@@ -223,4 +229,102 @@ func (f fidoEnrolments) Types(ctx context.Context, msisdn uint64) ([]string, err
 		return nil, err
 	}
 	return []string{fido.Enrolment}, nil
+}
+
+// seamlessSettings are seamless login's: the header the operator's
+// mobile-data gateway writes the MSISDN in and that gateway's networks.
+type seamlessSettings struct {
+	Header          string   `json:"header"`
+	TrustedNetworks []string `json:"trusted_networks"`
+}
+
+// seamlessAuthenticator is seamless login (operator/seamless): LoA 2,
+// amr SEAM_OK, no step of the person's, for requests that came through
+// the operator's mobile-data gateway.
+func (n *Node) seamlessAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s seamlessSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	a, err := seamless.New(seamless.Config{Header: s.Header, TrustedNetworks: s.TrustedNetworks, Log: n.log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
+}
+
+// redirectSettings are the redirect adaptor's (operator/redirectauth):
+// the external authenticator's page and ids, the operator's signing key
+// (a private JWK) and the external authenticator's public keys (a JWK
+// Set), each inline or in a file, and the level and amr a success gives.
+type redirectSettings struct {
+	Name           string          `json:"name"`
+	LoA            int             `json:"loa"`
+	AMR            []string        `json:"amr"`
+	Enrolment      string          `json:"enrolment"`
+	URL            string          `json:"url"`
+	Audience       string          `json:"audience"`
+	AnswerIssuer   string          `json:"answer_issuer"`
+	SigningKey     json.RawMessage `json:"signing_key"`
+	SigningKeyFile string          `json:"signing_key_file"`
+	JWKS           json.RawMessage `json:"jwks"`
+	JWKSFile       string          `json:"jwks_file"`
+	TTL            jsonDuration    `json:"ttl"`
+	MaxAge         jsonDuration    `json:"max_age"`
+	SendMSISDN     bool            `json:"send_msisdn"`
+}
+
+// redirectAuthenticator sends the browser to an authenticator the
+// operator runs behind a page of its own, with a signed request, and
+// takes back its signed answer.
+func (n *Node) redirectAuthenticator(settings json.RawMessage) ([]idgw.Registration, []io.Closer, error) {
+	var s redirectSettings
+	if err := decodeSettings(settings, &s); err != nil {
+		return nil, nil, err
+	}
+	keyJSON, err := inlineOrFile("signing_key", s.SigningKey, s.SigningKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := jose.ParsePrivate(keyJSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing_key: %w", err)
+	}
+	setJSON, err := inlineOrFile("jwks", s.JWKS, s.JWKSFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := jose.ParseJWKS(setJSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwks: %w", err)
+	}
+	if s.Name == "" {
+		s.Name = "redirect"
+	}
+	a, err := redirectauth.New(redirectauth.Config{Name: s.Name, LoA: s.LoA, AMR: s.AMR, Enrolment: s.Enrolment,
+		URL: s.URL, Audience: s.Audience, AnswerIssuer: s.AnswerIssuer, PublicURL: n.PublicURL(),
+		SigningKey: key, AnswerKeys: set, TTL: time.Duration(s.TTL), MaxAge: time.Duration(s.MaxAge),
+		SendMSISDN: s.SendMSISDN, Store: n.state, Log: n.log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
+}
+
+// inlineOrFile is a setting given inline (JSON) or as a file's path, one
+// of the two.
+func inlineOrFile(name string, inline json.RawMessage, file string) ([]byte, error) {
+	switch {
+	case len(bytes.TrimSpace(inline)) > 0 && file != "":
+		return nil, fmt.Errorf("give %s or %s_file, not both", name, name)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s_file: %w", name, err)
+		}
+		return b, nil
+	case len(bytes.TrimSpace(inline)) > 0:
+		return inline, nil
+	}
+	return nil, fmt.Errorf("%s (or %s_file) is required", name, name)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 )
@@ -68,6 +70,34 @@ type Challenge struct {
 	Operator Look
 	Number   string
 	Language string
+
+	// Network is what the gateway knows of the network the authorize
+	// request came through, for an authenticator that decides from it
+	// (NetworkReader: seamless login). It is set only for the
+	// authenticators the authorize request itself starts; a fallback
+	// started later (at the continue URL, at a re-poll) and a
+	// server-initiated login have the zero Network.
+	Network Network
+}
+
+// Network is the network an authorize request came through: its source
+// address (internal/clientaddr: the connection's, or, behind the node's
+// trusted proxies, the client's as they recorded it) and the request
+// headers the authenticators asked for (NetworkReader.NetworkHeaders),
+// such as the MSISDN an operator's mobile-data gateway enriches requests
+// with.
+type Network struct {
+	ClientAddr netip.Addr
+	Header     http.Header
+}
+
+// NetworkReader is an authenticator that decides from the network an
+// authorize request came through (seamless login: the MSISDN header an
+// operator's mobile-data gateway adds). The gateway copies the headers it
+// names into Challenge.Network, skips it when the request's prompt has
+// no_seam, and advertises no_seam only when one is configured.
+type NetworkReader interface {
+	NetworkHeaders() []string
 }
 
 // Started is an authenticator's answer to Start.
@@ -81,6 +111,11 @@ type Started struct {
 	// Match, when not empty, is a short number the browser's page shows:
 	// the person picks it on the other device (Challenge.Browser).
 	Match string
+	// Decided says the authenticator decided at Start, with no step of
+	// the person's (seamless: the network vouched for the number): the
+	// gateway calls Check at once, showing no page, and Check answers
+	// Succeeded or Failed.
+	Decided bool
 }
 
 // Outcome is the result of Check.

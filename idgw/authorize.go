@@ -40,6 +40,9 @@ type authSession struct {
 	decoy bool
 	// version counts the session's writes to the store (saveSession).
 	version uint64
+	// network is the authorize request's network (Challenge.Network):
+	// known only while that request runs, never stored.
+	network Network
 }
 
 // pageContext is what the person's pages show of a login: the operator's
@@ -104,6 +107,8 @@ type authorizeRequest struct {
 	acceptLanguage string
 	// source is the client's address, for the send budgets.
 	source string
+	// network is the network the request came through (networkOf).
+	network Network
 }
 
 // authorizeAnswer is how the authorization endpoint answers: exactly one
@@ -123,6 +128,9 @@ type authorizeAnswer struct {
 	// browser to show before it goes back to the SP.
 	page   pageContext
 	ending *ending
+	// decided: the authenticator just started decided at Start
+	// (Started.Decided); the caller checks at once, without a page.
+	decided bool
 }
 
 // ending is why a login ended without success, as the person's page says.
@@ -197,6 +205,11 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		unusable = "the subscriber's account does not allow logins"
 	}
 	cands := g.cfg.Router.Candidates(req.ACR, sub.Enrolments)
+	if req.Prompt.Has(PromptNoSeam) {
+		cands = withoutNetworkReaders(cands)
+	} else {
+		cands = networkFirst(cands, req.ACR)
+	}
 	if len(cands) == 0 {
 		return failed(req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
 	}
@@ -282,16 +295,27 @@ func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthReques
 	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
 		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag, browser: r.cookies.navigate, decoy: decoy,
 		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
-			sp: req.Client.Name, number: MaskNumber(msisdn)}}
+			sp: req.Client.Name, number: MaskNumber(msisdn)}, network: r.network}
 	key := tokenKey(id)
 	unlock := g.locks.lock(key)
-	defer unlock()
 	// The session and the keys that find it again, together.
 	if err := writeAll(ctx, g.cfg.Store, opOf(g.sessions.putOp(key, s, sessionTTL)),
 		opOf(g.polls.putOp(s.pollKey, id, sessionTTL)), opOf(g.polls.putOp(s.repollKey, id, sessionTTL))); err != nil {
+		unlock()
 		return failed(req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))))
 	}
 	a := g.startNext(ctx, id, s)
+	unlock()
+	if a.decided {
+		// Decided at Start (seamless): the outcome now, as the continue
+		// URL would give it: to a person's browser, which holds the
+		// binding, as there; to a headless SDK as at its re-poll.
+		var browser *browserCookies
+		if r.cookies.navigate {
+			browser = &browserCookies{session: r.cookies.session, binding: binding, navigate: true}
+		}
+		a = g.check(ctx, id, nil, browser)
+	}
 	a.binding = binding
 	return a
 }
@@ -310,6 +334,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		MSISDN: s.msisdn, SPName: s.req.Client.Name, BindingMessage: s.req.BindingMessage,
 		Context: s.req.Context, ReturnURL: g.continueURL(id),
 		Operator: s.page.look, Number: s.page.number, Language: s.page.lang, Browser: s.browser,
+		Network: s.network,
 	}
 	first := s.current
 	for s.current+1 < len(s.candidates) {
@@ -338,7 +363,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
 		}
-		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
+		return authorizeAnswer{wait: g.continueURL(id), page: s.page, decided: st.Decided}
 	}
 	if limit != nil && !s.decoy {
 		// Challenged too often: said only once possession is proven, so

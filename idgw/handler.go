@@ -112,7 +112,7 @@ func (g *Gateway) handleAuthorize(c *fiber.Ctx) error {
 	}
 	cookies := g.cookiesOf(c)
 	a := g.authorize(c.UserContext(), authorizeRequest{args: args, cookies: cookies, acceptLanguage: c.Get(fiber.HeaderAcceptLanguage),
-		source: clientaddr.Of(c)})
+		source: clientaddr.Of(c), network: g.networkOf(c)})
 	return g.writeAuthorize(c, a, cookies.navigate)
 }
 

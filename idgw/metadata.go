@@ -144,7 +144,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		MCVersion:                       mcVersions,
 		Version:                         "3.0",
 		CodeChallengeMethodsSupported:   []string{"S256"},
-		PromptValuesSupported:           []string{"none", "login", "consent", "select_account", "no_seam"},
+		PromptValuesSupported:           g.promptValues(),
 		DisplayValuesSupported:          []string{"page", "touch", "popup", "wap"},
 		MCHashAlgsSupported:             []string{"SHA-256"},
 		MCAMRValuesSupported:            nonNil(g.cfg.Router.AMRValues()),
@@ -174,4 +174,14 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// promptValues are the prompt values the gateway honours: no_seam only
+// when an authenticator decides from the network (seamless login).
+func (g *Gateway) promptValues() []string {
+	v := []string{"none", "login", "consent", "select_account"}
+	if g.cfg.Router.seamless() {
+		v = append(v, "no_seam")
+	}
+	return v
 }

@@ -179,14 +179,17 @@ func TestMetadataListsOnlyWhatItsAuthenticatorsReach(t *testing.T) {
 		{AuthenticatorInfo{Name: "sim-ok", LoA: 2, AMR: []string{"SIM_OK"}, Enrolment: "sim-ok"}, newPhone()},
 		{AuthenticatorInfo{Name: "sim-pin", LoA: 3, AMR: []string{"SIM_PIN"}, Enrolment: "sim-pin"}, newPhone()},
 	}
+	seam := Registration{AuthenticatorInfo{Name: "seamless", LoA: 2, AMR: []string{"SEAM_OK"}}, networkPhone{newPhone()}}
+	const prompts = "none login consent select_account"
 	for _, c := range []struct {
-		name     string
-		regs     []Registration
-		acr, amr string
+		name             string
+		regs             []Registration
+		acr, amr, prompt string
 	}{
-		{"only SMS", []Registration{sms}, "2", "OTP_OK SMS_URL_OK"},
-		{"SIM then SMS", append(sim, sms), "2 3", "SIM_OK SIM_PIN OTP_OK SMS_URL_OK"},
-		{"none", nil, "", ""},
+		{"only SMS", []Registration{sms}, "2", "OTP_OK SMS_URL_OK", prompts},
+		{"SIM then SMS", append(sim, sms), "2 3", "SIM_OK SIM_PIN OTP_OK SMS_URL_OK", prompts},
+		{"seamless then SMS", []Registration{seam, sms}, "2", "SEAM_OK OTP_OK SMS_URL_OK", prompts + " no_seam"},
+		{"none", nil, "", "", prompts},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			router, err := NewRouter(c.regs...)
@@ -196,8 +199,9 @@ func TestMetadataListsOnlyWhatItsAuthenticatorsReach(t *testing.T) {
 			_, app := testGatewayWith(t, testRegistry(t, "openid", "mc_authn"), router)
 			status, _, body := get(t, app, "/mc/.well-known/openid-configuration")
 			var m struct {
-				ACR []string `json:"acr_values_supported"`
-				AMR []string `json:"mc_amr_values_supported"`
+				ACR    []string `json:"acr_values_supported"`
+				AMR    []string `json:"mc_amr_values_supported"`
+				Prompt []string `json:"prompt_values_supported"`
 			}
 			if err := json.Unmarshal(body, &m); status != 200 || err != nil || m.ACR == nil || m.AMR == nil {
 				t.Fatalf("metadata: %d %v %s", status, err, body)
@@ -208,6 +212,14 @@ func TestMetadataListsOnlyWhatItsAuthenticatorsReach(t *testing.T) {
 			if got := strings.Join(m.AMR, " "); got != c.amr {
 				t.Errorf("mc_amr_values_supported %q, want %q", got, c.amr)
 			}
+			if got := strings.Join(m.Prompt, " "); got != c.prompt {
+				t.Errorf("prompt_values_supported %q, want %q (no_seam only with seamless login)", got, c.prompt)
+			}
 		})
 	}
 }
+
+// networkPhone is an authenticator that reads the network (seamless).
+type networkPhone struct{ *phoneAuthenticator }
+
+func (networkPhone) NetworkHeaders() []string { return []string{"X-MSISDN"} }
