@@ -76,8 +76,17 @@ type APIError struct {
 	Problem     Problem
 }
 
+// Error is one line: the status with its text, and the problem's detail
+// (its title when it has none).
 func (e *APIError) Error() string {
-	return fmt.Sprintf("admin API answered %d: %s", e.Status, e.Problem.Detail)
+	detail := e.Problem.Detail
+	if detail == "" {
+		detail = e.Problem.Title
+	}
+	if detail == "" {
+		detail = "no problem details in the answer"
+	}
+	return fmt.Sprintf("admin API answered %d %s: %s", e.Status, http.StatusText(e.Status), detail)
 }
 
 // Problem is the admin API's error body, RFC 9457 problem details, as a
