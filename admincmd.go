@@ -273,10 +273,16 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	opts := adminOptions{url: os.Getenv("MCFED_ADMIN_URL"), output: "table", timeout: 30 * time.Second}
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	opts.define(fs)
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	// Up to the subcommand: its own flags follow it.
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{[]error{err}}
 	}
+	rest := fs.Args()
 	if len(rest) == 0 {
 		return &usageError{[]error{errors.New("which subcommand? " + adminNames())}}
 	}
