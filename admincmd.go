@@ -171,17 +171,21 @@ func subscribersImport(fs *flag.FlagSet) func(context.Context, *client.Admin, []
 		if *file == "" {
 			return nil, &usageError{[]error{errors.New("subscribers import needs -f FILE")}}
 		}
-		var r io.Reader = os.Stdin
-		if *file != "-" {
-			f, err := os.Open(*file)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			r = f
+		var f *os.File
+		var err error
+		if *file == "-" {
+			f, err = spool(os.Stdin)
+		} else {
+			f, err = os.Open(*file)
 		}
-		// Streamed as it is read: an import may be gigabytes.
-		return call(ctx, a, "POST", "/v1/subscribers/import", r)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		// Streamed from the file (an import may be gigabytes), with its
+		// length: a node that refuses a chunked import leaves its answer
+		// unsent.
+		return call(ctx, a, "POST", "/v1/subscribers/import", f)
 	}
 }
 
@@ -210,6 +214,25 @@ func auditList(fs *flag.FlagSet) func(context.Context, *client.Admin, []string) 
 		}
 		return call(ctx, a, "GET", path, nil)
 	}
+}
+
+// spool copies r to a temporary file, removed once open, and returns it
+// rewound: standard input sent with a length.
+func spool(r io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp("", "mcfed-import-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // sinceTime reads --since: an RFC 3339 time, or a duration (days allowed)

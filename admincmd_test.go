@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -162,6 +163,19 @@ func TestAdminCLI(t *testing.T) {
 	code, _, errOut = admin("subscribers", "import", "-f", bad)
 	if code != exitFailure || !strings.Contains(errOut, "answered 422") || !strings.Contains(errOut, "\n  line 3: ") {
 		t.Errorf("a bad import: exit %d, %q", code, errOut)
+	}
+	// The same from standard input.
+	stdin, err := os.Open(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	saved := os.Stdin
+	os.Stdin = stdin
+	code, _, errOut = admin("subscribers", "import", "-f", "-")
+	os.Stdin = saved
+	if code != exitFailure || !strings.Contains(errOut, "answered 422") || !strings.Contains(errOut, "\n  line 3: ") {
+		t.Errorf("a bad import from standard input: exit %d, %q", code, errOut)
 	}
 	code, _, errOut = runMcfed(t, "admin", "--token", "wrong-token-0123456789", "status")
 	if code != exitFailure || !strings.Contains(errOut, "answered 401 Unauthorized") {
