@@ -49,8 +49,9 @@ func (o *adminOptions) define(fs *flag.FlagSet) {
 // to print (nil: nothing).
 type adminCmd struct {
 	name, args, summary string
-	nargs               int
-	setup               func(fs *flag.FlagSet) func(ctx context.Context, a *client.Admin, pos []string) (any, error)
+	// nargs is how many arguments follow its words; -1: none or one.
+	nargs int
+	setup func(fs *flag.FlagSet) func(ctx context.Context, a *client.Admin, pos []string) (any, error)
 	// columns are the table's, for an answer that lists items.
 	columns []string
 }
@@ -76,7 +77,7 @@ func adminCommands() []adminCmd {
 		{name: "sp list", summary: "the service providers", setup: get(fixed("/v1/service-providers")),
 			columns: []string{"client_id", "name", "status", "scopes", "operators"}},
 		{name: "sp get", args: "<client-id>", nargs: 1, summary: "one service provider", setup: get(under("/v1/service-providers/"))},
-		{name: "sp put", args: "[<client-id>] -f FILE", summary: "create or replace a service provider from a JSON file (its client_id, when no <client-id>); a new SP's secret is printed once", setup: spPut},
+		{name: "sp put", args: "[<client-id>] -f FILE", nargs: -1, summary: "create or replace a service provider from a JSON file (its client_id, when no <client-id>); a new SP's secret is printed once", setup: spPut},
 		{name: "sp secret rotate", args: "<client-id>", nargs: 1, summary: "give a service provider a new secret, printed once", setup: func(*flag.FlagSet) func(context.Context, *client.Admin, []string) (any, error) {
 			return func(ctx context.Context, a *client.Admin, pos []string) (any, error) {
 				return call(ctx, a, "POST", "/v1/service-providers/"+url.PathEscape(pos[0])+"/secret", nil)
@@ -141,7 +142,7 @@ func joinTokenCreate(fs *flag.FlagSet) func(context.Context, *client.Admin, []st
 func spPut(fs *flag.FlagSet) func(context.Context, *client.Admin, []string) (any, error) {
 	file := fs.String("f", "", "JSON file of the SP (the admin API's SPRequest, api/admin.yaml)")
 	return func(ctx context.Context, a *client.Admin, pos []string) (any, error) {
-		if *file == "" || len(pos) > 1 {
+		if *file == "" {
 			return nil, &usageError{[]error{errors.New("sp put takes -f FILE and at most a client id")}}
 		}
 		b, err := os.ReadFile(*file)
@@ -320,7 +321,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cmd.nargs > 0 && len(pos) != cmd.nargs || cmd.nargs == 0 && len(pos) > 0 && cmd.name != "sp put" {
+	if cmd.nargs >= 0 && len(pos) != cmd.nargs || cmd.nargs < 0 && len(pos) > 1 {
 		return &usageError{[]error{fmt.Errorf("usage: mcfed admin %s %s", cmd.name, cmd.args)}}
 	}
 	a, err := opts.client()

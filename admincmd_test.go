@@ -199,6 +199,8 @@ func TestAdminCLI(t *testing.T) {
 		{"admin", "--token-file", tokenFile, "sp", "frobnicate"},
 		{"admin", "--token-file", tokenFile},
 		{"admin", "--token-file", tokenFile, "sp", "get"},
+		{"admin", "--token-file", tokenFile, "sp", "put", "a", "b", "-f", spFile},
+		{"admin", "--token-file", tokenFile, "sp", "put", "shop"},
 		{"admin", "--token-file", tokenFile, "--output", "yaml", "status"},
 		{"admin", "--token-file", tokenFile, "join-token", "create"},
 		{"admin", "--token-file", tokenFile, "audit", "list", "--since", "yesterday"},
