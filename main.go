@@ -2,6 +2,7 @@
 //
 //	mcfed dev       a demo federation on loopback, no configuration
 //	mcfed serve     one production node (flags, MCFED_* environment variables or a TOML file)
+//	mcfed admin     the admin API of a running node (status, join tokens, SPs, scopes, subscribers, audit, voters)
 //	mcfed version   the build's version
 //	mcfed help      the commands, or one command's flags
 //
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/dev"
 	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/idgw"
@@ -42,6 +44,8 @@ type command struct {
 	env           bool
 	flags         func() (*flag.FlagSet, []flagGroup)
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// more, when set, ends the command's help (admin's subcommands).
+	more func(w io.Writer)
 }
 
 func commands() []command {
@@ -51,6 +55,8 @@ func commands() []command {
 			fs, groups, _ := serveFlags()
 			return fs, groups
 		}, run: serve},
+		{name: "admin", summary: "call a node's admin API: mcfed admin [flags] <subcommand> (\"mcfed help admin\" lists them)",
+			flags: adminFlags, run: runAdmin, more: adminHelp},
 		{name: "version", summary: "print the build's version", run: printVersion},
 		{name: "help", summary: `list the commands, or "mcfed help <command>" for one command's flags`},
 	}
@@ -91,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usageErr *usageError
 		cfgErr   *federation.ConfigError
 		joinErr  *federation.JoinError
+		apiErr   *client.APIError
 	)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -110,6 +117,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &joinErr):
 		fmt.Fprintln(stderr, prefix+joinErr.Error())
 		return exitJoin
+	case errors.As(err, &apiErr):
+		// One line: the status and the problem's detail; an import's bad
+		// rows follow, one a line.
+		fmt.Fprintln(stderr, prefix+apiErr.Error())
+		for _, r := range apiErr.Problem.Errors {
+			fmt.Fprintf(stderr, "  line %d: %s\n", r.Line, r.Detail)
+		}
+		return exitFailure
 	}
 	fmt.Fprintln(stderr, prefix+err.Error())
 	return exitFailure
@@ -211,6 +226,9 @@ func printHelp(w io.Writer, c command) {
 			printFlag(w, f, c.env)
 		}
 	})
+	if c.more != nil {
+		c.more(w)
+	}
 }
 
 func printFlag(w io.Writer, f *flag.Flag, env bool) {

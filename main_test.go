@@ -19,7 +19,7 @@ func runMcfed(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestUnknownCommandIsNamed(t *testing.T) {
 	code, _, stderr := runMcfed(t, "srve")
-	if code != exitUsage || !strings.Contains(stderr, `unknown command "srve"`) || !strings.Contains(stderr, "dev, serve, version, help") {
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "srve"`) || !strings.Contains(stderr, "dev, serve, admin, version, help") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 	if code, _, _ := runMcfed(t); code != exitUsage {

@@ -101,6 +101,9 @@ type Config struct {
 	Now          func() time.Time
 	// Warnings, when set, lists the node's misconfigurations, for /readyz.
 	Warnings func() []string
+	// OpenAPI, when set, is this API's description (api/admin.yaml as
+	// JSON), served at /openapi.json.
+	OpenAPI []byte
 }
 
 type api struct {
@@ -161,6 +164,11 @@ func New(cfg Config) *fiber.App {
 	app.Get("/healthz", Healthz)
 	app.Get("/readyz", func(c *fiber.Ctx) error { return Readyz(c, a.c.Status(cfg.MaxStaleness), a.warnings()) })
 	app.Get("/metrics", a.requireAdminToken, cfg.Metrics)
+	if cfg.OpenAPI != nil {
+		// Without the token: the description is the published one (the
+		// repository's), and tools read it before they hold a token.
+		app.Get("/openapi.json", OpenAPIHandler(cfg.OpenAPI))
+	}
 	// Go's profiles, for operators chasing a slow node: behind the admin
 	// token like everything that is not a probe.
 	app.Use("/debug/pprof", a.requireAdminToken, pprof.New())

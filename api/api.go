@@ -1,6 +1,7 @@
 // Package api holds the OpenAPI 3.1 descriptions of a node's two HTTP
-// listeners, embedded so that a test (and, later, the node itself) reads
-// the very files in the repository:
+// listeners, embedded so that the tests and the node itself read the very
+// files in the repository (a node serves each, as JSON, at /openapi.json on
+// its listener; JSON converts them):
 //
 //   - admin.yaml: the admin listener, the registry's resources and the
 //     cluster behind the admin token, and the operator's subscribers;

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -40,6 +41,15 @@ func (a *Admin) Do(ctx context.Context, method, path string, body, out any) erro
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.Base, "/")+path, rd)
 	if err != nil {
 		return err
+	}
+	if f, ok := body.(*os.File); ok {
+		// A file's length is known: sent with it, not chunked, so that the
+		// node can refuse a file over its limit before reading it.
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+				req.ContentLength = st.Size() - off
+			}
+		}
 	}
 	req.Header.Set("Authorization", "Bearer "+a.Token)
 	if ctype != "" {
@@ -76,8 +86,17 @@ type APIError struct {
 	Problem     Problem
 }
 
+// Error is one line: the status with its text, and the problem's detail
+// (its title when it has none).
 func (e *APIError) Error() string {
-	return fmt.Sprintf("admin API answered %d: %s", e.Status, e.Problem.Detail)
+	detail := e.Problem.Detail
+	if detail == "" {
+		detail = e.Problem.Title
+	}
+	if detail == "" {
+		detail = "no problem details in the answer"
+	}
+	return fmt.Sprintf("admin API answered %d %s: %s", e.Status, http.StatusText(e.Status), detail)
 }
 
 // Problem is the admin API's error body, RFC 9457 problem details, as a

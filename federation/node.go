@@ -76,6 +76,7 @@ type Node struct {
 	// keep themselves (the SIMs'; a constructor may add its own).
 	enrolments []enrolmentSource
 	auth       *authenticator
+	openapi    openapiDocs // what /openapi.json answers on each listener
 	// noAuthenticator: the gateway was built with no authenticator
 	// (warnings.go).
 	noAuthenticator atomic.Bool
@@ -205,6 +206,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.keys, n.sealing, n.vault, err = openOperatorKeys(ctx, cfg, n.state, liveRegistry{rn}); err != nil {
 			return nil, err
 		}
+	}
+	if n.openapi, err = loadOpenAPI(); err != nil {
+		return nil, err
 	}
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
@@ -341,7 +345,7 @@ func (n *Node) adminApp() *fiber.App {
 		NodeID: n.cfg.NodeID, OperatorID: n.cfg.OperatorID, AdminToken: n.cfg.AdminToken,
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
 		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log, Warnings: n.warnings,
-		TrustedProxies: n.cfg.TrustedProxies, Now: n.cfg.now,
+		TrustedProxies: n.cfg.TrustedProxies, Now: n.cfg.now, OpenAPI: n.openapi.admin,
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}

@@ -243,3 +243,36 @@ func newRequest(t *testing.T, method, u, contentType string) *http.Request {
 	}
 	return req
 }
+
+// TestOpenAPIServed: each listener answers its own description at
+// /openapi.json, without a token, and what it serves loads and validates
+// with kin-openapi as the repository's YAML does.
+func TestOpenAPIServed(t *testing.T) {
+	o := startOperatorNode(t, "otp")
+	for _, l := range []struct {
+		name, base, title string
+	}{{"admin", o.node.AdminURL(), "admin"}, {"public", o.node.PublicURL(), "public"}} {
+		t.Run(l.name, func(t *testing.T) {
+			resp, err := http.Get(l.base + "/openapi.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("%d %s: %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			doc, err := openapi3.NewLoader().LoadFromData(body)
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if !doc.IsOpenAPI31OrLater() || doc.Paths.Find("/openapi.json") == nil ||
+				!strings.Contains(strings.ToLower(doc.Info.Title), l.title) {
+				t.Fatalf("served %q %q, paths %d", doc.OpenAPI, doc.Info.Title, doc.Paths.Len())
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	app.Use(n.observe("public"))
 	app.Get("/healthz", admin.Healthz)
 	app.Get("/readyz", func(c *fiber.Ctx) error { return admin.Readyz(c, n.raft.Status(n.cfg.MaxStaleness), n.warnings()) })
+	app.Get("/openapi.json", admin.OpenAPIHandler(n.openapi.public))
 	key, err := loadOrCreateKey(n.cfg.DataDir, selectionKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)

@@ -10,8 +10,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -73,4 +76,27 @@ func (ca *CA) NodeTLS(t testing.TB, name string, trust *x509.CertPool) *tls.Conf
 		RootCAs:      trust, ClientCAs: trust, ClientAuth: tls.RequireAndVerifyClientCert,
 		MinVersion: tls.VersionTLS13,
 	}
+}
+
+// WriteFiles writes the CA's certificate and a certificate and key for
+// name (as NodeTLS issues them) as PEM files in dir, as a node's and an
+// admin client's --tls-*/--cacert/--cert/--key flags take them.
+func (ca *CA) WriteFiles(t testing.TB, dir, name string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	cfg := ca.NodeTLS(t, name, ca.Pool)
+	keyDER, err := x509.MarshalECPrivateKey(cfg.Certificates[0].PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	for path, block := range map[string]*pem.Block{
+		caFile:   {Type: "CERTIFICATE", Bytes: ca.cert.Raw},
+		certFile: {Type: "CERTIFICATE", Bytes: cfg.Certificates[0].Certificate[0]},
+		keyFile:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return caFile, certFile, keyFile
 }
