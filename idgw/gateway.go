@@ -194,7 +194,7 @@ func (g *Gateway) makeTables() {
 	g.consents = newTable(g, "idgw.consent", consentCodec(g))
 	g.logouts = newTable(g, "idgw.logout-pending", logoutPendingCodec)
 	g.used = newTable(g, "idgw.redeemed", keyCodec)
-	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", keyCodec)}
+	g.families = &familyStore{store: g.cfg.Store, live: newTable(g, "idgw.family", familyCodec), rotated: newTable(g, "idgw.rotated", rotationCodec)}
 	g.access = newTable(g, "idgw.access", tokenCodec)
 	g.refresh = newTable(g, "idgw.refresh", tokenCodec)
 	g.bc = newTable(g, "idgw.ciba", bcCodec(g))

@@ -2,6 +2,7 @@ package idgw
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -33,9 +34,10 @@ type tokenFamily struct {
 type familyStore struct {
 	store Store
 	live  *table[tokenFamily]
-	// rotated maps a spent refresh token to its family for as long as the
-	// token would have lived, so that presenting it again is recognised.
-	rotated *table[storeKey]
+	// rotated maps a spent refresh token to its family, and when it was
+	// spent, for as long as the token would have lived, so that
+	// presenting it again is recognised.
+	rotated *table[rotation]
 }
 
 // familyBySPKind indexes the families by subscriber and SP: key
@@ -90,17 +92,49 @@ func (s *familyStore) advance(ctx context.Context, id, access, refresh storeKey)
 // spendOps are the writes that remember that refresh, a token of family
 // id that lives until expires, was rotated.
 func (s *familyStore) spendOps(refresh, id storeKey, expires time.Time) []opOrErr {
-	if ttl := expires.Sub(s.rotated.now()); ttl > 0 {
-		return []opOrErr{opOf(s.rotated.putOp(refresh, id, ttl))}
+	now := s.rotated.now()
+	if ttl := expires.Sub(now); ttl > 0 {
+		return []opOrErr{opOf(s.rotated.putOp(refresh, rotation{family: id, at: now}, ttl))}
 	}
 	return nil
 }
 
-// rotatedFrom returns the family of refresh when it is a token rotated
+// rotatedFrom returns the rotation of refresh when it is a token rotated
 // already.
-func (s *familyStore) rotatedFrom(ctx context.Context, refresh storeKey) (storeKey, bool) {
+func (s *familyStore) rotatedFrom(ctx context.Context, refresh storeKey) (rotation, bool) {
 	return s.rotated.get(ctx, refresh)
 }
+
+// rotation is a spent refresh token's record: its family and when it was
+// spent.
+type rotation struct {
+	family storeKey
+	at     time.Time
+}
+
+// rotationCodec stores a rotation as the family's 32 bytes and the time
+// in Unix nanoseconds (8 bytes, big-endian).
+var rotationCodec = codec[rotation]{
+	enc: func(r rotation) ([]byte, error) {
+		return binary.BigEndian.AppendUint64(append([]byte(nil), r.family[:]...), uint64(r.at.UnixNano())), nil
+	},
+	dec: func(b []byte) (rotation, error) {
+		var r rotation
+		if len(b) != len(r.family)+8 {
+			return r, fmt.Errorf("idgw: a stored rotation has %d bytes", len(b))
+		}
+		copy(r.family[:], b)
+		r.at = time.Unix(0, int64(binary.BigEndian.Uint64(b[len(r.family):])))
+		return r, nil
+	},
+}
+
+// refreshRetryGrace is how long after a rotation the rotated token is
+// refused without revoking its family: a client that sent one refresh
+// twice at once (a retry racing the first) is not a thief. Presented
+// later, it is (RFC 9700 §4.14.2), as is a token whose rotation the store
+// recorded before this field existed.
+const refreshRetryGrace = 2 * time.Second
 
 // end removes family id and its index entry and returns it, once: the
 // caller ends its pair.

@@ -53,13 +53,19 @@ func TestRefreshTokenReuseRevokesTheFamily(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("second refresh: %d", status)
 	}
+	// r2 again at once, as a client's retry racing its first refresh
+	// would: refused, and the family kept (refreshRetryGrace).
+	if status, _, _, code := f.refreshWith(r2); status != 400 || code != "invalid_grant" {
+		t.Fatalf("r2 again within the grace: %d %q", status, code)
+	}
 	if s, _, _, _ := f.get("/userinfo", "Bearer "+a3); s != 200 {
 		t.Fatalf("the latest access token before the reuse: %d", s)
 	}
 	// Another login's family is not touched by this one's revocation.
 	other, otherRefresh := f.tokens("fam-other")
 
-	// The attacker (or a confused client) presents r1 again.
+	// Later, the attacker (or a confused client) presents r1 again.
+	f.clock.advance(refreshRetryGrace)
 	if status, _, _, code := f.refreshWith(r1); status != 400 || code != "invalid_grant" {
 		t.Fatalf("reuse of a rotated refresh token: %d %q", status, code)
 	}

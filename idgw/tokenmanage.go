@@ -22,8 +22,13 @@ func (g *Gateway) refreshGrant(ctx context.Context, sp *registry.ServiceProvider
 	refused := errInvalidGrant("the refresh token is invalid, expired or not this client's")
 	old, ok := g.liveToken(ctx, g.refresh, key)
 	if !ok {
-		if family, spent := g.families.rotatedFrom(ctx, key); spent {
-			g.revokeFamily(ctx, family)
+		if r, spent := g.families.rotatedFrom(ctx, key); spent {
+			if g.now().Sub(r.at) < refreshRetryGrace {
+				g.log.Info("token: a refresh token rotated a moment ago was presented again; refused, its family kept",
+					"client_id", sp.ClientID)
+				return nil, errInvalidGrant("the refresh token was already used")
+			}
+			g.revokeFamily(ctx, r.family)
 			g.log.Warn("token: a rotated refresh token was presented again; its family is revoked",
 				"client_id", sp.ClientID)
 			return nil, errInvalidGrant("the refresh token was already used")
