@@ -69,7 +69,11 @@ type challengeRecord struct {
 	// Decoy: nothing can answer it (idgw.Decoy).
 	Decoy   bool      `json:"decoy,omitempty"`
 	Expires time.Time `json:"expires"`
-	View    view      `json:"view"`
+	// ClaimedUntil is set while one posted assertion is being checked:
+	// the others posted meanwhile are turned away, so that of concurrent
+	// posts exactly one decides (a claimant that died frees it then).
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
+	View         view      `json:"view"`
 }
 
 // view is what a page shows the person: the operator's look, the SP, the

@@ -291,6 +291,11 @@ func (a *Authenticator) LoginOptions(ctx context.Context, token string) (json.Ra
 	return rec.Options, nil
 }
 
+// claimTTL bounds how long one posted assertion holds its challenge while
+// it is checked (a store read and write or two): a node that died
+// meanwhile frees it then.
+const claimTTL = 10 * time.Second
+
 // FinishLogin verifies the assertion the page posted (the
 // PublicKeyCredential as JSON) for the challenge of the page token and,
 // when it holds, marks the challenge verified: the gateway's Check then
@@ -312,6 +317,26 @@ func (a *Authenticator) FinishLogin(ctx context.Context, token string, response 
 	case rec.Status != statusPending:
 		return ErrChallengeOver
 	}
+	// Claim the challenge for this assertion: the checks below and the
+	// verdict are then this post's alone.
+	now := a.cfg.Now()
+	_, err = a.cfg.Store.Update(ctx, kindChallenge, id, func(old state.Record, found bool) (state.Record, error) {
+		if !found {
+			return state.Record{}, ErrNoChallenge
+		}
+		var cur challengeRecord
+		if err := json.Unmarshal(old.Value, &cur); err != nil {
+			return state.Record{}, err
+		}
+		if cur.Status != statusPending || now.Before(cur.ClaimedUntil) {
+			return state.Record{}, ErrChallengeOver // another assertion won, or is being checked
+		}
+		cur.ClaimedUntil = now.Add(claimTTL)
+		return encodeRecord(cur, old.Expires)
+	})
+	if err != nil {
+		return err
+	}
 	verified, counter, verr := a.verifyAssertion(ctx, rec, response)
 	if verr == nil {
 		verr = a.recordUse(ctx, rec.MSISDN, verified, counter)
@@ -328,8 +353,9 @@ func (a *Authenticator) FinishLogin(ctx context.Context, token string, response 
 			return state.Record{}, err
 		}
 		if cur.Status != statusPending {
-			return state.Record{}, ErrChallengeOver // another assertion won
+			return state.Record{}, ErrChallengeOver // ended meanwhile (the person chose another way)
 		}
+		cur.ClaimedUntil = time.Time{}
 		if verr == nil {
 			cur.Status = statusVerified
 		} else if cur.Attempts++; cur.Attempts >= a.cfg.MaxAttempts {
