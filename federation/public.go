@@ -124,6 +124,9 @@ func (l liveRegistry) Scopes(after string, limit int) registry.Page[registry.Sco
 	return l.node.Registry().Scopes(after, limit)
 }
 
+// Product is the catalogue's product id, or nil.
+func (l liveRegistry) Product(id string) *registry.Product { return l.node.Registry().Product(id) }
+
 func (l liveRegistry) ServiceProvider(clientID string) *registry.ServiceProvider {
 	return l.node.Registry().ServiceProvider(clientID)
 }

@@ -166,6 +166,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	if oerr != nil {
 		return failed(oerr)
 	}
+	g.applyLevelFloor(req)
 	if id, ok := g.polls.get(ctx, pollKeyOf(req)); ok {
 		s, ok := g.sessions.get(ctx, tokenKey(id))
 		if !ok {
@@ -211,7 +212,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		cands = networkFirst(cands, req.ACR)
 	}
 	if len(cands) == 0 {
-		return failed(req.Fail(ErrAccessDenied("no authenticator of the subscriber meets the requested level of assurance")))
+		return failed(req.Fail(noLevel(req)))
 	}
 	if unusable != "" {
 		// Until possession is proven, a number the gateway will not

@@ -140,6 +140,10 @@ type AuthRequest struct {
 	// ACR lists the requested Levels of Assurance (2, 3, 4) in order of
 	// preference; [2] when acr_values is absent.
 	ACR []int
+	// LevelFloor is the least level the SP's policy holds this request to
+	// (registry.ServiceProvider.LevelFloor; 0: none): ACR holds no level
+	// below it.
+	LevelFloor int
 	// MaxAge is max_age or max-age when HasMaxAge.
 	MaxAge    time.Duration
 	HasMaxAge bool

@@ -277,6 +277,7 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	case !sub.Active:
 		unusable = "the subscriber's account does not allow logins"
 	}
+	g.applyLevelFloor(r)
 	cands := headlessOf(g.cfg.Router.Candidates(r.ACR, sub.Enrolments))
 	if unusable == "" && len(cands) == 0 {
 		return bcError(CodeAccessDenied, "no authenticator that reaches the handset meets the requested level of assurance")

@@ -32,6 +32,7 @@ type Registry interface {
 	ServiceProvider(clientID string) *registry.ServiceProvider
 	Resolve(n uint64) (registry.Resolution, bool)
 	Scopes(after string, limit int) registry.Page[registry.Scope]
+	Product(id string) *registry.Product
 }
 
 // LoginHintOpener opens a login_hint=ENCR_MSISDN:<hex> sealed by discovery

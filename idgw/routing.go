@@ -104,3 +104,39 @@ func (r *Router) AMRValues() []string {
 	}
 	return out
 }
+
+// applyLevelFloor holds req to its SP's level floor (its own min_loa and
+// its products'): the levels of acr_values below it are dropped, and a
+// request that asked only for lower ones asks for the floor. Routing then
+// offers only authenticators that reach it.
+func (g *Gateway) applyLevelFloor(req *AuthRequest) {
+	if req.Client == nil {
+		return
+	}
+	floor := req.Client.LevelFloor(req.Scopes, g.cfg.Registry.Product)
+	if floor == 0 {
+		return
+	}
+	req.LevelFloor = floor
+	var acr []int
+	for _, l := range req.ACR {
+		if l >= floor {
+			acr = append(acr, l)
+		}
+	}
+	if len(acr) == 0 {
+		acr = []int{floor}
+	}
+	req.ACR = acr
+}
+
+// noLevel is the access_denied a request gets when none of the
+// subscriber's authenticators reaches the level it must: which level, and
+// why when the SP's policy set it.
+func noLevel(req *AuthRequest) *OAuthError {
+	level := req.ACR[len(req.ACR)-1]
+	if req.LevelFloor > 0 && level == req.LevelFloor {
+		return ErrAccessDenied(fmt.Sprintf("no authenticator of the subscriber reaches level of assurance %d, which this SP's policy requires", level))
+	}
+	return ErrAccessDenied(fmt.Sprintf("no authenticator of the subscriber reaches the requested level of assurance (at least %d)", level))
+}

@@ -96,3 +96,30 @@ func (r *Registry) Product(id string) *Product {
 func (r *Registry) Products(after string, limit int) Page[Product] {
 	return list(r.db, tableProducts, func(p *Product) string { return p.ID }, after, limit, nil)
 }
+
+// LevelFloor is the least level of assurance a login of sp for scopes
+// must reach: sp's own MinLoA, or more when its products say so. Of the
+// SP's products that cover the request (every scope of the product but
+// openid is asked for), the one with the lowest min_loa applies: an SP may
+// use the cheapest of its products that does the job. product looks a
+// product up (an unknown id counts for nothing). 0: no floor.
+func (sp *ServiceProvider) LevelFloor(scopes []string, product func(id string) *Product) int {
+	floor, best := sp.MinLoA, 0
+	for _, id := range sp.Products {
+		p := product(id)
+		if p == nil {
+			continue
+		}
+		covered := true
+		for _, s := range p.Scopes {
+			if s != "openid" && !slices.Contains(scopes, s) {
+				covered = false
+				break
+			}
+		}
+		if covered && (best == 0 || p.MinLoA < best) {
+			best = p.MinLoA
+		}
+	}
+	return max(floor, best)
+}

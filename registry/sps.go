@@ -57,6 +57,13 @@ type ServiceProvider struct {
 	BackchannelClientNotificationEndpoint string   `json:"backchannel_client_notification_endpoint,omitempty"`
 	// Scopes the SP may ask for; each must be in the catalogue.
 	Scopes []string `json:"scopes"`
+	// Products are the catalogue's products the SP takes (their ids);
+	// MinLoA is a level of assurance its logins must reach whatever they
+	// ask (0: none of its own). A request is held to the greater of
+	// MinLoA and the lowest min_loa of the SP's products that cover its
+	// scopes (ServiceProvider.LevelFloor).
+	Products []string `json:"products,omitempty"`
+	MinLoA   int      `json:"min_loa,omitempty"`
 	// Operators that accept the SP; "*" is every member.
 	Operators []string `json:"operators"`
 	Status    Status   `json:"status"`
@@ -117,6 +124,12 @@ var (
 func (sp *ServiceProvider) Validate() error {
 	if !clientIDPattern.MatchString(sp.ClientID) {
 		return invalidf("client_id %q: use 1-128 characters of A-Z, a-z, 0-9, '.', '_', '~' and '-'", sp.ClientID)
+	}
+	if sp.MinLoA != 0 && (sp.MinLoA < 2 || sp.MinLoA > 4) {
+		return invalidf("min_loa %d: use 2, 3 or 4 (or leave it out)", sp.MinLoA)
+	}
+	if len(sp.Products) > 64 || slices.ContainsFunc(sp.Products, func(p string) bool { return p == "" }) {
+		return invalidf("products: at most 64 product ids, none empty")
 	}
 	if err := checkName("SP name", sp.Name); err != nil {
 		return err
@@ -345,6 +358,11 @@ func applyPutSP(tx *writeTxn, body []byte) error {
 	for _, o := range sp.Operators {
 		if o != AllOperators && get[Operator](tx.Txn, tableOperators, o) == nil {
 			return notFoundf("operator %q does not exist", o)
+		}
+	}
+	for _, p := range sp.Products {
+		if get[Product](tx.Txn, tableProducts, p) == nil {
+			return notFoundf("product %q is not in the catalogue", p)
 		}
 	}
 	return put(tx, tableSPs, get[ServiceProvider](tx.Txn, tableSPs, sp.ClientID), &sp)
