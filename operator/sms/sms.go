@@ -399,30 +399,9 @@ func (a *Authenticator) otpPageURL(returnURL, page string) string {
 	return a.public.String() + "/sms/otp?return=" + url.QueryEscape(returnURL) + "&c=" + page
 }
 
-// underPublic says whether raw is an absolute URL on the public URL's
-// origin, under its path: the only places the OTP page posts to.
-func (a *Authenticator) underPublic(raw string) bool {
-	if raw == "" || strings.ContainsAny(raw, "\\\r\n\t") {
-		return false
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Opaque != "" {
-		return false
-	}
-	if !strings.EqualFold(u.Scheme, a.public.Scheme) || !strings.EqualFold(u.Host, a.public.Host) {
-		return false
-	}
-	p := u.Path
-	if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") {
-		return false
-	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return a.public.Path == "" || p == a.public.Path || strings.HasPrefix(p, a.public.Path+"/")
-}
+// underPublic says whether raw is on the public URL's origin, under its
+// path (the only places the OTP page posts to): idgw.UnderURL.
+func (a *Authenticator) underPublic(raw string) bool { return idgw.UnderURL(a.public, raw) }
 
 // newCode returns n uniformly random decimal digits.
 func newCode(n int) (string, error) {

@@ -326,26 +326,9 @@ func (s *Store) updateOnce(ctx context.Context, kind state.Kind, key []byte, fn 
 	// value and expiry in between is indistinguishable from no change, and
 	// writing over it is what a write ordered after those would do.
 	now := s.now()
-	var value []byte
-	var expires int64
-	exists := true
-	err := s.pool.QueryRow(ctx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`,
-		string(kind), key).Scan(&value, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		exists = false
-	} else if err != nil {
-		return state.Record{}, s.txFail(err)
-	}
-	var old state.Record
-	found := exists && expires > state.ExpiryNanos(now)
-	if found {
-		old = record(value, expires)
-	}
-	rec, err := fn(old, found)
+	value, expires, exists, rec, err := s.readAndCall(ctx, s.pool, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`,
+		now, kind, key, fn)
 	if err != nil {
-		return state.Record{}, err
-	}
-	if err := state.Check(kind, key, rec.Value); err != nil {
 		return state.Record{}, err
 	}
 	var tag pgconn.CommandTag
@@ -388,26 +371,9 @@ func (s *Store) updateLocked(ctx context.Context, kind state.Kind, key []byte, f
 	}
 	defer tx.Rollback(ctx)
 	now := s.now()
-	var value []byte
-	var expires int64
-	exists := true
-	err = tx.QueryRow(ctx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 FOR UPDATE`,
-		string(kind), key).Scan(&value, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		exists = false
-	} else if err != nil {
-		return state.Record{}, s.txFail(err)
-	}
-	var old state.Record
-	found := exists && expires > state.ExpiryNanos(now)
-	if found {
-		old = record(value, expires)
-	}
-	rec, err := fn(old, found)
+	_, _, exists, rec, err := s.readAndCall(ctx, tx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 FOR UPDATE`,
+		now, kind, key, fn)
 	if err != nil {
-		return state.Record{}, err
-	}
-	if err := state.Check(kind, key, rec.Value); err != nil {
 		return state.Record{}, err
 	}
 	if !now.Before(rec.Expires) {
@@ -437,6 +403,39 @@ func (s *Store) updateLocked(ctx context.Context, kind state.Kind, key []byte, f
 		return state.Record{}, s.txFail(err)
 	}
 	return rec, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// readAndCall is Update's read: the row of kind and key by query (a
+// plain or a locking SELECT of value and expires), fn called with the
+// live record (found false when there is none, or it expired), and fn's
+// answer checked. It returns the row as read (value, expires, exists), to
+// write only over that, and fn's record.
+func (s *Store) readAndCall(ctx context.Context, q querier, query string, now time.Time, kind state.Kind, key []byte,
+	fn func(old state.Record, found bool) (state.Record, error)) (value []byte, expires int64, exists bool, rec state.Record, err error) {
+	exists = true
+	err = q.QueryRow(ctx, query, string(kind), key).Scan(&value, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		exists = false
+	} else if err != nil {
+		return nil, 0, false, state.Record{}, s.txFail(err)
+	}
+	var old state.Record
+	found := exists && expires > state.ExpiryNanos(now)
+	if found {
+		old = record(value, expires)
+	}
+	if rec, err = fn(old, found); err != nil {
+		return nil, 0, false, state.Record{}, err
+	}
+	if err := state.Check(kind, key, rec.Value); err != nil {
+		return nil, 0, false, state.Record{}, err
+	}
+	return value, expires, exists, rec, nil
 }
 
 // txFail is fail, but a conflict a retry resolves is errRetry: a unique

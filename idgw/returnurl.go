@@ -1,0 +1,34 @@
+package idgw
+
+import (
+	"net/url"
+	"strings"
+)
+
+// UnderURL says whether raw is an absolute URL on base's origin, under
+// base's path, with no dot segments, doubled slashes, userinfo or control
+// characters: the only places an authenticator's pages send a browser to
+// (the gateway's continue URL, its own pages). Authenticators check a
+// Challenge's ReturnURL with it before they put it in a page.
+func UnderURL(base *url.URL, raw string) bool {
+	if raw == "" || strings.ContainsAny(raw, "\\\r\n\t") {
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) {
+		return false
+	}
+	p := u.Path
+	if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return base.Path == "" || p == base.Path || strings.HasPrefix(p, base.Path+"/")
+}
