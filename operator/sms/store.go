@@ -21,6 +21,7 @@ type Store interface {
 	Get(ctx context.Context, kind state.Kind, key []byte) (state.Record, error)
 	Update(ctx context.Context, kind state.Kind, key []byte, fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error)
 	Delete(ctx context.Context, kind state.Kind, key []byte) error
+	Batch(ctx context.Context, ops ...state.Op) error
 }
 
 // The kinds the authenticator keeps (records.go has their forms).
@@ -121,24 +122,21 @@ func (t challenges) byRef(ctx context.Context, kind state.Kind, key [32]byte) (i
 }
 
 // create stores a new challenge and the records that find it by its page
-// and link tokens, all until expires. On an error none of them is left.
+// and link tokens, all until expires, in one step: all or none.
 func (t challenges) create(ctx context.Context, id [16]byte, c *challengeRecord, page string, expires time.Time) error {
 	b, err := c.encode()
 	if err != nil {
 		return err
 	}
-	// The challenge first: a token that finds no challenge is unknown.
-	if err := t.store.Put(ctx, kindChallenge, id[:], b, expires); err != nil {
-		return err
-	}
 	pageKey := pageHash(page)
-	if err = t.store.Put(ctx, kindPage, pageKey[:], id[:], expires); err == nil && c.LinkHash != nil {
-		err = t.store.Put(ctx, kindLink, c.LinkHash, id[:], expires)
+	ops := []state.Op{
+		{Kind: kindChallenge, Key: id[:], Value: b, Expires: expires},
+		{Kind: kindPage, Key: pageKey[:], Value: id[:], Expires: expires},
 	}
-	if err != nil {
-		t.remove(context.WithoutCancel(ctx), id, page, c.LinkHash)
+	if c.LinkHash != nil {
+		ops = append(ops, state.Op{Kind: kindLink, Key: c.LinkHash, Value: id[:], Expires: expires})
 	}
-	return err
+	return t.store.Batch(ctx, ops...)
 }
 
 // remove deletes a challenge and its token records (a send that failed);
