@@ -37,7 +37,13 @@ var _ state.Store = (*Store)(nil)
 func Open(path string, o state.Options) (*Store, error) {
 	// The timeout turns a second node pointed at the same data directory
 	// into an error instead of a hang on the file lock.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// The freelist is not written at each commit (NoFreelistSync; it is
+	// rebuilt from the pages at open) and kept as a map (the hashmap
+	// freelist): a login commits a dozen times, and writing and sorting
+	// the freelist each time was a good part of a commit's CPU. etcd runs
+	// bbolt the same way.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
 	}
