@@ -1,6 +1,8 @@
 package idgw
 
 import (
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -31,4 +33,24 @@ func UnderURL(base *url.URL, raw string) bool {
 		}
 	}
 	return base.Path == "" || p == base.Path || strings.HasPrefix(p, base.Path+"/")
+}
+
+// ParsePublicURL reads an authenticator's public base URL (the node's
+// public URL, under which it mounts its pages): scheme://host[:port][/path],
+// http or https, with no user, query or fragment. The error says what is
+// wrong with it, for a configuration error naming the setting.
+func ParsePublicURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("required (the node's public base URL)")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%q: want an http or https URL", raw)
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%q: want scheme://host[:port][/path] with no user, query or fragment", raw)
+	}
+	return u, nil
 }

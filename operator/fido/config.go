@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/operator/state"
 )
 
@@ -105,16 +106,10 @@ func (c *Config) validate() (*url.URL, error) {
 	bad := func(f, r string, a ...any) {
 		errs = append(errs, fmt.Errorf("fido: config %s: %s", f, fmt.Sprintf(r, a...)))
 	}
-	u, err := url.Parse(c.PublicURL)
+	u, err := idgw.ParsePublicURL(c.PublicURL)
 	switch {
-	case c.PublicURL == "":
-		bad("PublicURL", "required (the node's public base URL)")
 	case err != nil:
 		bad("PublicURL", "%v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		bad("PublicURL", "%q: want an http or https URL", c.PublicURL)
-	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		bad("PublicURL", "%q: want scheme://host[:port][/path] with no user, query or fragment", c.PublicURL)
 	default:
 		if c.RPID == "" {
 			c.RPID = u.Hostname()

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcfed/mcfed/idgw"
 )
 
 // Mode is how the person answers the SMS.
@@ -124,16 +126,9 @@ func (c Config) validate() (*url.URL, error) {
 	if c.Store == nil {
 		bad("Store", "required (the operator's state store)")
 	}
-	u, err := url.Parse(c.PublicURL)
-	switch {
-	case c.PublicURL == "":
-		bad("PublicURL", "required (the node's public base URL)")
-	case err != nil:
+	u, err := idgw.ParsePublicURL(c.PublicURL)
+	if err != nil {
 		bad("PublicURL", "%v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		bad("PublicURL", "%q: want an http or https URL", c.PublicURL)
-	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		bad("PublicURL", "%q: want scheme://host[:port][/path] with no user, query or fragment", c.PublicURL)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
