@@ -135,7 +135,7 @@ func (g *Gateway) metadata() (*metadata, error) {
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              nonNil(g.cfg.Router.Levels()),
 		IDTokenSigningAlgs:              algs,
-		RequestObjectSigningAlgs:        algs,
+		RequestObjectSigningAlgs:        assertionAlgNames(), // verified as client assertions are
 		TokenEndpointAuthMethods:        clientAuthMethods,
 		ClaimsSupported:                 claimsSupported,
 		ClaimsParameterSupported:        true,

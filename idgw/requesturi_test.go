@@ -1,6 +1,7 @@
 package idgw
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -155,6 +156,12 @@ func TestRequestURI(t *testing.T) {
 
 	// The metadata says so.
 	_, m, _, _ := f.get("/.well-known/openid-configuration", "")
+	// The algorithms a request object may be signed with are those it is
+	// verified with: a client's.
+	if algs := fmt.Sprint(m["request_object_signing_alg_values_supported"]); algs != "[RS256 PS256 ES256]" ||
+		algs != fmt.Sprint(m["backchannel_authentication_request_signing_alg_values_supported"]) {
+		t.Fatalf("metadata: request objects signed with %s", algs)
+	}
 	if m["request_uri_parameter_supported"] != true || m["require_request_uri_registration"] != true {
 		t.Fatalf("metadata: request_uri_parameter_supported %v, require_request_uri_registration %v",
 			m["request_uri_parameter_supported"], m["require_request_uri_registration"])
