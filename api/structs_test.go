@@ -9,6 +9,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/mcfed/mcfed/admin"
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/problem"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/subscribers"
@@ -69,6 +70,10 @@ var bodies = []struct {
 	{"Consent", subscribers.Consent{}},
 	{"ScopeConsent", subscribers.ScopeConsent{}},
 	{"SIMAppletEnrolment", simapplet.SIM{}},
+	{"RoutingRule", idgw.RoutingRule{}},
+	{"RoutingAuthenticator", idgw.RoutingAuthenticator{}},
+	{"RoutingOverview", idgw.RoutingOverview{}},
+	{"RoutingRulePage", idgw.RoutingRulePage{}},
 }
 
 // jsonFields are the member names encoding/json gives t's fields,

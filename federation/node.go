@@ -349,6 +349,7 @@ func (n *Node) adminApp() *fiber.App {
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}
+		cfg.Routing = routingAPI{n}
 	}
 	if n.subs != nil {
 		cfg.Subscribers = provisioning{&subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}, n.sims}
