@@ -11,6 +11,7 @@ import (
 	"github.com/mcfed/mcfed/admin"
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/problem"
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
@@ -71,6 +72,8 @@ var bodies = []struct {
 	{"ScopeConsent", subscribers.ScopeConsent{}},
 	{"SIMAppletEnrolment", simapplet.SIM{}},
 	{"RoutingRule", idgw.RoutingRule{}},
+	{"PasskeyCeremony", fido.Ceremony{}},
+	{"PhonePasskey", fido.PhonePasskey{}},
 	{"RoutingAuthenticator", idgw.RoutingAuthenticator{}},
 	{"RoutingOverview", idgw.RoutingOverview{}},
 	{"RoutingRulePage", idgw.RoutingRulePage{}},
