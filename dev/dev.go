@@ -173,10 +173,11 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: public, PublicURL: publicURL,
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 			// SMS first (level 2), then passkeys (level 3, for those who
-			// added one on the gateway's connected-services page), then
-			// the SIM applet: its click-OK at level 2 after SMS, its PIN
-			// level 3 for everyone else.
-			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, {Type: "fido"}, d.phone.simApplet()},
+			// added one on the gateway's connected-services page, and the
+			// first demo number's on the phone, reached by a push to the
+			// simulated handset), then the SIM applet: its click-OK at
+			// level 2 after SMS, its PIN level 3 for everyone else.
+			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, d.phone.fido(), d.phone.simApplet()},
 			// No send budgets: every login comes from one loopback
 			// address, and loadgen drives thousands a minute.
 			SendBudgets: idgw.SendBudgets{Window: time.Hour},
@@ -320,6 +321,9 @@ func (d *Federation) seed(ctx context.Context) error {
 				return fmt.Errorf("enrol the SIM of %s at %s: %w", number, op.id, err)
 			}
 		}
+		if err := d.enrolPhonePasskey(ctx, i, op.number); err != nil {
+			return err
+		}
 	}
 	sp := map[string]any{"client_id": spClientID, "name": spName, "client_secret": d.SPSecret,
 		"redirect_uris": []string{d.sp.CallbackURL(), spRedirect}, "scopes": spScopes}
@@ -390,6 +394,12 @@ func (d *Federation) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nlog in with Mobile Connect (the demo SP's page): %s\n", d.sp.URL())
 	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS and SIM prompts; every SIM's PIN is %s): %s\n", devSIMPIN, d.phone.URL())
+	var first []string
+	for _, op := range operators {
+		first = append(first, op.number)
+	}
+	fmt.Fprintf(w, "level 3 with FIDO on the phone: %s each have a passkey on the handset; ask level 3 on the demo SP's page\n"+
+		"  and confirm on the number's handset page (the other numbers reach level 3 with the SIM's PIN)\n", strings.Join(first, " "))
 	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", spClientID, d.SPSecret, d.sp.CallbackURL())
 	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+

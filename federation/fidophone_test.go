@@ -32,6 +32,8 @@ import (
 // status turns, and the verified ID token says acr 3, amr FIDO. A second
 // login declined on the phone ("not me") is refused: the page says so and
 // leads back to the SP with access_denied (nothing else reaches level 3).
+// The operator then removes the phone's passkeys (a lost phone): level 3
+// is refused at once.
 func TestFIDOOnThePhone(t *testing.T) {
 	var nodeAddr string // the node's listener, known once it started
 	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -152,6 +154,17 @@ func TestFIDOOnThePhone(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "The sign-in was refused on your phone") ||
 		!strings.Contains(body, "error=access_denied") {
 		t.Fatalf("a declined login: %d\n%s", resp.StatusCode, body)
+	}
+
+	// The phone lost: the operator removes its passkeys, and level 3 is
+	// refused at once (nothing else reaches it), saying which level.
+	if err := admin.Do(ctx, "DELETE", "/v1/subscribers/"+smsActive+"/phone-passkey", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = b.do("GET", authorize("lost"), "", "")
+	if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "access_denied" ||
+		!strings.Contains(loc.Query().Get("error_description"), "level of assurance") {
+		t.Fatalf("level 3 after the phone's passkey was removed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

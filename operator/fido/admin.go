@@ -16,6 +16,7 @@ import (
 //
 //	POST /subscribers/:msisdn/phone-passkey/begin                  {"ceremony", "options"}: navigator.credentials.create's
 //	POST /subscribers/:msisdn/phone-passkey/finish?ceremony=<id>   the phone's attestation (JSON): 201 the passkey
+//	DELETE /subscribers/:msisdn/phone-passkey                      removes the passkeys on the phone (lost, replaced): 204
 //
 // The attestation is verified as a browser's (FinishRegistration); the
 // passkey is marked as the phone's, so logins push to it (phone.go).
@@ -36,6 +37,18 @@ type PhonePasskey struct {
 func (p PhoneEnrolmentAPI) Mount(v1 fiber.Router) {
 	v1.Post("/subscribers/:msisdn/phone-passkey/begin", p.begin)
 	v1.Post("/subscribers/:msisdn/phone-passkey/finish", p.finish)
+	v1.Delete("/subscribers/:msisdn/phone-passkey", p.remove)
+}
+
+func (p PhoneEnrolmentAPI) remove(c *fiber.Ctx) error {
+	a, n, err := p.target(c)
+	if err != nil {
+		return err
+	}
+	if err := a.RemovePhonePasskeys(c.UserContext(), n); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (p PhoneEnrolmentAPI) target(c *fiber.Ctx) (*Authenticator, uint64, error) {

@@ -3,6 +3,7 @@ package fido
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,6 +167,25 @@ func (a *Authenticator) LoginStatus(ctx context.Context, token string) (string, 
 		return "pending", nil
 	}
 	return "over", nil
+}
+
+// RemovePhonePasskeys removes every passkey of msisdn that is on the
+// phone (a phone lost or replaced); those of the person's browsers stay.
+func (a *Authenticator) RemovePhonePasskeys(ctx context.Context, msisdn uint64) error {
+	rec, _, err := a.loadSubscriber(ctx, msisdn)
+	if err != nil {
+		return err
+	}
+	for _, p := range rec.Passkeys {
+		if !p.Phone {
+			continue
+		}
+		err := a.RemovePasskey(ctx, msisdn, base64.RawURLEncoding.EncodeToString(p.Credential.ID))
+		if err != nil && !errors.Is(err, ErrNoPasskey) { // removed meanwhile
+			return err
+		}
+	}
+	return nil
 }
 
 // EnrolPhone registers a passkey on the subscriber's phone, which the
