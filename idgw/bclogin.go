@@ -289,7 +289,11 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 		unusable = "the subscriber's account does not allow logins"
 	}
 	g.applyLevelFloor(r)
-	cands := headlessOf(g.cfg.Router.Candidates(r.ACR, sub.Enrolments), r.ACR)
+	all, err := g.candidates(ctx, r, sub.Enrolments)
+	if err != nil {
+		return ErrServerError(err)
+	}
+	cands := headlessOf(all, r.ACR)
 	if unusable == "" && len(cands) == 0 {
 		return bcError(CodeAccessDenied, "no authenticator that reaches the handset meets the requested level of assurance")
 	}
