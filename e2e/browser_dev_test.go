@@ -3,6 +3,7 @@ package e2e
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ type sandbox struct {
 	info    *client.DevInfo
 	proc    *process
 	logPath string
+
+	mu   sync.Mutex
+	read map[string]string // number → the id of the last SMS read from it
 }
 
 // startDev runs `mcfed dev` on a new data directory and returns once it
@@ -66,16 +70,27 @@ func startDev(t *testing.T) *sandbox {
 // handset's page.
 func (s *sandbox) waitSMS(t *testing.T, number string) handset.Message {
 	t.Helper()
+	s.mu.Lock()
+	last := s.read[number]
+	s.mu.Unlock()
 	var inbox struct {
 		Messages []handset.Message `json:"messages"`
 	}
+	// The newest message first; one not read yet, so that a second login's
+	// code is not taken from the first one's SMS.
 	err := poll(stepTimeout, func() (bool, error) {
 		err := getJSON(s.info.Handset.MessagesURL(number), &inbox)
-		return err == nil && len(inbox.Messages) > 0, err
+		return err == nil && len(inbox.Messages) > 0 && inbox.Messages[0].ID != last, err
 	})
 	if err != nil {
-		t.Fatalf("no SMS reached %s: %v", number, err)
+		t.Fatalf("no new SMS reached %s: %v", number, err)
 	}
+	s.mu.Lock()
+	if s.read == nil {
+		s.read = map[string]string{}
+	}
+	s.read[number] = inbox.Messages[0].ID
+	s.mu.Unlock()
 	return inbox.Messages[0]
 }
 

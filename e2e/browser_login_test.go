@@ -89,13 +89,21 @@ func startLogin(t *testing.T, dev *sandbox, laptop *device, number string) {
 	}
 }
 
-// readSMS waits for the SMS to number, opens the inbox on the phone and
-// returns the text of the newest message as the phone shows it.
+// readSMS waits for a new SMS to number and reads it on the phone as a
+// person does: the inbox open already updates itself (its page reloads
+// when a message arrives, and a navigation of ours at that moment would be
+// aborted by it), else the phone opens the inbox.
 func readSMS(t *testing.T, dev *sandbox, phone *device, number string) string {
 	t.Helper()
-	dev.waitSMS(t, number)
-	phone.step("sms", chromedp.Navigate(dev.inboxURL(number)), chromedp.WaitVisible(chromedp.CSS("li.sms .text")))
-	return read(phone, "the SMS", chromedp.Text(chromedp.CSS("li.sms .text")))
+	msg := dev.waitSMS(t, number)
+	inbox := dev.inboxURL(number)
+	sms := fmt.Sprintf(`li.sms[id=%q] .text`, msg.ID)
+	if at := read(phone, "the address", chromedp.Location()); at == inbox {
+		phone.step("sms", chromedp.WaitVisible(chromedp.CSS(sms)))
+	} else {
+		phone.step("sms", chromedp.Navigate(inbox), chromedp.WaitVisible(chromedp.CSS(sms)))
+	}
+	return read(phone, "the SMS", chromedp.Text(chromedp.CSS(sms)))
 }
 
 // rowsJS reads a table of the SP's page as the person sees it: each row's

@@ -85,6 +85,12 @@ func startChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// One renderer process for every site: the walks cross sites at
+		// each redirect (the SP on 127.0.0.1, the gateways on localhost),
+		// and on a busy machine a renderer swapped mid-redirect left the
+		// DevTools session waiting for a page that had long loaded.
+		chromedp.Flag("disable-site-isolation-trials", true),
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,site-per-process,IsolateOrigins"), // the first two are chromedp's defaults
 		chromedp.CombinedOutput(out),
 	)
 	opts = append(opts, extra...)
@@ -335,8 +341,21 @@ func (d *device) check(step string, err error) {
 		d.w.t.Fatalf("%s: %s: the browser reported:\n  %s", d.name, step, strings.Join(p, "\n  "))
 	}
 	if err != nil {
-		d.w.t.Fatalf("%s: %s: %v", d.name, step, err)
+		d.w.t.Fatalf("%s: %s: %v (%s)", d.name, step, err, d.whereNow())
 	}
+}
+
+// whereNow says, for a failed step, where the page is and whether it has
+// loaded, read by script in the page (not through the DevTools DOM
+// domain, whose view of the page is what a stuck step may lack).
+func (d *device) whereNow() string {
+	ctx, cancel := context.WithTimeout(d.ctx, shotTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " " + document.readyState + ": " + (document.body ? document.body.innerText.slice(0, 120) : "no body")`))
+	if err != nil {
+		return "the page's script does not answer: " + err.Error()
+	}
+	return "the page by script: " + strings.Join(strings.Fields(s), " ")
 }
 
 // shoot keeps a screenshot of the whole page the device shows.
