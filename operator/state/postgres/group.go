@@ -36,7 +36,9 @@ import (
 // each other. When a statement fails, the transaction is rolled back:
 // nothing of the pipeline was written, and each call is sent again alone
 // to get its own answer. When the connection fails, the outcome is not
-// known, as for a lone call's, and every call gets the error.
+// known, as for a lone call's, and every call gets the error. A pipeline
+// that waits for a row another node's transaction holds holds up the
+// calls behind it, as one bbolt commit does the next.
 type group struct {
 	pool    *pgxpool.Pool
 	mu      sync.Mutex
@@ -46,8 +48,7 @@ type group struct {
 
 // A call is one method's statements and how to read their results.
 type call struct {
-	// first orders the pipeline: the (kind, key) of the call's first
-	// statement.
+	// kind and key, of the call's first statement, order the pipeline.
 	kind string
 	key  []byte
 	// queue appends the statements; read reads their results, in the
