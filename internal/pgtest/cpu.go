@@ -19,7 +19,9 @@ const clockTick = 10 * time.Millisecond
 // processes have used so far: the postmaster and its children, the
 // backends that served the tests' connections included. A benchmark that
 // counts a store's cost counts the database's too: take it before and
-// after. It needs Linux's /proc and a cluster this binary started (not
+// after. The CPU of the children that have ended (an autovacuum worker,
+// a backend whose connection closed) counts too, from the postmaster's
+// share of its reaped children. It needs Linux's /proc and a cluster this binary started (not
 // one MCFED_TEST_POSTGRES names).
 func ServerCPU() (time.Duration, error) {
 	if local == nil {
@@ -44,18 +46,29 @@ func ServerCPU() (time.Duration, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		pid, ppid, utime, stime, ok := parseStat(b)
-		if ok && (pid == postmaster || ppid == postmaster) {
-			ticks += utime + stime
+		st, ok := parseStat(b)
+		switch {
+		case ok && st.pid == postmaster:
+			ticks += st.utime + st.stime + st.cutime + st.cstime
+		case ok && st.ppid == postmaster:
+			ticks += st.utime + st.stime
 		}
 	}
 	return time.Duration(ticks) * clockTick, nil
 }
 
-// parseStat reads pid, ppid, utime and stime from a /proc/<pid>/stat
-// line. The command name, in parentheses, may hold spaces: the fields
-// after it are counted from its closing parenthesis.
-func parseStat(b []byte) (pid, ppid int, utime, stime uint64, ok bool) {
+// procStat is what ServerCPU reads of a process's /proc/<pid>/stat:
+// its CPU in clock ticks, its own (utime, stime) and that of its
+// children it has waited for (cutime, cstime).
+type procStat struct {
+	pid, ppid                    int
+	utime, stime, cutime, cstime uint64
+}
+
+// parseStat reads a /proc/<pid>/stat line. The command name, in
+// parentheses, may hold spaces: the fields after it are counted from its
+// closing parenthesis.
+func parseStat(b []byte) (st procStat, ok bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return
@@ -64,8 +77,8 @@ func parseStat(b []byte) (pid, ppid int, utime, stime uint64, ok bool) {
 	if len(head) != 1 {
 		return
 	}
-	pid, err := strconv.Atoi(head[0])
-	if err != nil {
+	var err error
+	if st.pid, err = strconv.Atoi(head[0]); err != nil {
 		return
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b[i+1:]))
@@ -74,18 +87,18 @@ func parseStat(b []byte) (pid, ppid int, utime, stime uint64, ok bool) {
 	for sc.Scan() {
 		fields = append(fields, sc.Text())
 	}
-	// After the name: state(0) ppid(1) ... utime(11) stime(12).
-	if len(fields) < 13 {
+	// After the name: state(0) ppid(1) ... utime(11) stime(12)
+	// cutime(13) cstime(14).
+	if len(fields) < 15 {
 		return
 	}
-	if ppid, err = strconv.Atoi(fields[1]); err != nil {
+	if st.ppid, err = strconv.Atoi(fields[1]); err != nil {
 		return
 	}
-	if utime, err = strconv.ParseUint(fields[11], 10, 64); err != nil {
-		return
+	for i, p := range []*uint64{&st.utime, &st.stime, &st.cutime, &st.cstime} {
+		if *p, err = strconv.ParseUint(fields[11+i], 10, 64); err != nil {
+			return
+		}
 	}
-	if stime, err = strconv.ParseUint(fields[12], 10, 64); err != nil {
-		return
-	}
-	return pid, ppid, utime, stime, true
+	return st, true
 }

@@ -16,9 +16,13 @@ import (
 // (`go test -run '^$' -bench . -benchtime 300x`). One store serves all
 // the sub-benchmarks; each run writes its own kind, so earlier runs'
 // records only make the table larger, as a node's is. Values are 100
-// bytes, about a code's or a session's record.
-func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
+// bytes, about a code's or a session's record. Besides the time, each
+// reports cpu-ns/op: the CPU the process used, plus serverCPU's (a
+// database server's, when not nil; also alone as db-cpu-ns/op), since a
+// store's cost per call is the machine's, not only its caller's.
+func Benchmark(b *testing.B, open func(b *testing.B) state.Store, serverCPU func() (time.Duration, error)) {
 	s := open(b)
+	meter := func(b *testing.B) func() { return startMeter(b, serverCPU) }
 	var runs atomic.Int64
 	// kind returns a kind no earlier run used.
 	kind := func(name string) state.Kind {
@@ -34,6 +38,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 
 	b.Run("Put", func(b *testing.B) {
 		k := kind("put")
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if err := s.Put(bg, k, key(i%1000), value, later()); err != nil {
 				b.Fatal(err)
@@ -46,6 +51,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 		// committer groups waiting writes; PostgreSQL's commits share
 		// WAL flushes).
 		k := kind("putparallel")
+		defer meter(b)()
 		var next atomic.Int64
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {
@@ -59,6 +65,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 	})
 	b.Run("Create", func(b *testing.B) {
 		k := kind("create")
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if err := s.Create(bg, k, key(i), value, later()); err != nil {
 				b.Fatal(err)
@@ -69,6 +76,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 		k := kind("get")
 		fill(b, k, 1000, later())
 		b.ResetTimer()
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := s.Get(bg, k, key(i%1000)); err != nil {
 				b.Fatal(err)
@@ -79,6 +87,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 		k := kind("take")
 		fill(b, k, b.N, later())
 		b.ResetTimer()
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := s.Take(bg, k, key(i)); err != nil {
 				b.Fatal(err)
@@ -87,6 +96,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 	})
 	b.Run("Update", func(b *testing.B) {
 		k := kind("update")
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := s.Update(bg, k, key(i%100), increment(later())); err != nil {
 				b.Fatal(err)
@@ -96,6 +106,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 	b.Run("UpdateContended", func(b *testing.B) {
 		// Every caller increments one counter: the send limit's case.
 		k := kind("contended")
+		defer meter(b)()
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -106,10 +117,26 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 			}
 		})
 	})
+	b.Run("Batch4", func(b *testing.B) {
+		// A login's writes of one act: three records put and one
+		// removed, as one Batch.
+		k := kind("batch")
+		defer meter(b)()
+		for i := 0; i < b.N; i++ {
+			ops := []state.Op{{Kind: k, Key: key(4 * i), Value: value, Expires: later()},
+				{Kind: k, Key: key(4*i + 1), Value: value, Expires: later()},
+				{Kind: k, Key: key(4*i + 2), Value: value, Expires: later()},
+				{Kind: k, Key: key(4*i - 1), Delete: true}}
+			if err := s.Batch(bg, ops...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("Delete", func(b *testing.B) {
 		k := kind("delete")
 		fill(b, k, b.N, later())
 		b.ResetTimer()
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if err := s.Delete(bg, k, key(i)); err != nil {
 				b.Fatal(err)
@@ -120,6 +147,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 		k := kind("scan")
 		fill(b, k, 1000, later())
 		b.ResetTimer()
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			es, err := s.Scan(bg, k, []byte("key-"), key(i%900), 10)
 			if err != nil || len(es) != 10 {
@@ -132,6 +160,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 		k := kind("sweep")
 		fill(b, k, 100*b.N, time.Now().Add(-time.Hour))
 		b.ResetTimer()
+		defer meter(b)()
 		for i := 0; i < b.N; i++ {
 			if n, err := s.Sweep(bg, 100); err != nil || n != 100 {
 				b.Fatalf("Sweep = %d, %v", n, err)

@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	conformance.Benchmark(b, func(b *testing.B) state.Store { return open(b, time.Now) })
+	conformance.Benchmark(b, func(b *testing.B) state.Store { return open(b, time.Now) }, nil)
 }
 
 // TestReopen: records outlive the process's store, as a node's restart.

@@ -1,6 +1,8 @@
 // Package postgres is the state store shared by an operator's gateway
 // nodes: one PostgreSQL table, each method one statement or (Update) one
 // short transaction, so that every method is atomic across the nodes.
+// The calls that wait together go as one pipeline (group.go): the
+// writes in one round trip and one commit, the reads in one round trip.
 // The times compared with a record's expiry are the node's clock
 // (state.Options.Now), passed to each statement, not the database's.
 package postgres
@@ -24,6 +26,9 @@ type Store struct {
 	pool   *pgxpool.Pool
 	now    func() time.Time
 	closed atomic.Bool
+	// writes and reads are kept apart: a read in a writes' pipeline
+	// would see the other calls' writes before their commit.
+	writes, reads group
 }
 
 var _ state.Store = (*Store)(nil)
@@ -53,7 +58,7 @@ func Open(ctx context.Context, url string, o state.Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("state: migrating the PostgreSQL schema: %w", err)
 	}
-	return &Store{pool: pool, now: o.Clock()}, nil
+	return &Store{pool: pool, now: o.Clock(), writes: group{pool: pool}, reads: group{pool: pool}}, nil
 }
 
 // Close closes the pool, waiting for calls in progress.
@@ -107,14 +112,26 @@ func (s *Store) Put(ctx context.Context, kind state.Kind, key, value []byte, exp
 	if err := s.begin(kind, key, value); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`,
-		string(kind), key, nonNil(value), state.ExpiryNanos(expires))
-	return s.fail(err)
+	return s.fail(s.writes.do(ctx, &call{kind: string(kind), key: key,
+		queue: func(b *pgx.Batch) { b.Queue(putSQL, string(kind), key, nonNil(value), state.ExpiryNanos(expires)) },
+		read:  execOne}))
+}
+
+const putSQL = `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`
+
+const deleteSQL = `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2`
+
+// execOne reads the result of one statement whose answer is only
+// whether it failed.
+func execOne(br pgx.BatchResults) error {
+	_, err := br.Exec()
+	return err
 }
 
 // Batch implements state.Store: the statements sent together, in one
-// round trip, which PostgreSQL runs as one implicit transaction.
+// pipeline, which PostgreSQL runs as one implicit transaction (with the
+// other calls of its pipeline, group.go).
 func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 	if err := state.CheckBatch(ops); err != nil {
 		return err
@@ -125,17 +142,24 @@ func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	var b pgx.Batch
-	for _, op := range ops {
-		if op.Delete {
-			b.Queue(`DELETE FROM mcfed_state WHERE kind = $1 AND key = $2`, string(op.Kind), op.Key)
-			continue
-		}
-		b.Queue(`INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`,
-			string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
-	}
-	return s.fail(s.pool.SendBatch(ctx, &b).Close())
+	return s.fail(s.writes.do(ctx, &call{kind: string(ops[0].Kind), key: ops[0].Key,
+		queue: func(b *pgx.Batch) {
+			for _, op := range ops {
+				if op.Delete {
+					b.Queue(deleteSQL, string(op.Kind), op.Key)
+				} else {
+					b.Queue(putSQL, string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
+				}
+			}
+		},
+		read: func(br pgx.BatchResults) error {
+			for range ops {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}))
 }
 
 // Create implements state.Store: one statement that inserts, or replaces
@@ -145,14 +169,23 @@ func (s *Store) Create(ctx context.Context, kind state.Kind, key, value []byte, 
 	if err := s.begin(kind, key, value); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires
-		WHERE mcfed_state.expires <= $5`,
-		string(kind), key, nonNil(value), state.ExpiryNanos(expires), state.ExpiryNanos(s.now()))
+	var created bool
+	err := s.writes.do(ctx, &call{kind: string(kind), key: key,
+		queue: func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires
+				WHERE mcfed_state.expires <= $5`,
+				string(kind), key, nonNil(value), state.ExpiryNanos(expires), state.ExpiryNanos(s.now()))
+		},
+		read: func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			created = tag.RowsAffected() == 1
+			return err
+		}})
 	if err != nil {
 		return s.fail(err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !created {
 		return state.ErrExists
 	}
 	return nil
@@ -163,17 +196,33 @@ func (s *Store) Get(ctx context.Context, kind state.Kind, key []byte) (state.Rec
 	if err := s.begin(kind, key, nil); err != nil {
 		return state.Record{}, err
 	}
-	var value []byte
-	var expires int64
-	err := s.pool.QueryRow(ctx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 AND expires > $3`,
-		string(kind), key, state.ExpiryNanos(s.now())).Scan(&value, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return state.Record{}, state.ErrNotFound
-	}
+	value, expires, found, err := s.row(ctx, &s.reads, kind, key,
+		`SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 AND expires > $3`, state.ExpiryNanos(s.now()))
 	if err != nil {
 		return state.Record{}, s.fail(err)
 	}
+	if !found {
+		return state.Record{}, state.ErrNotFound
+	}
 	return record(value, expires), nil
+}
+
+// row runs, in g's next pipeline, query on kind and key (and more
+// arguments after them), which answers at most one row of value and
+// expires.
+func (s *Store) row(ctx context.Context, g *group, kind state.Kind, key []byte, query string, more ...any) (value []byte, expires int64, found bool, err error) {
+	args := append([]any{string(kind), key}, more...)
+	err = g.do(ctx, &call{kind: string(kind), key: key,
+		queue: func(b *pgx.Batch) { b.Queue(query, args...) },
+		read: func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(&value, &expires)
+			found = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		}})
+	return value, expires, found, err
 }
 
 // Take implements state.Store: one DELETE ... RETURNING. Concurrent
@@ -183,15 +232,13 @@ func (s *Store) Take(ctx context.Context, kind state.Kind, key []byte) (state.Re
 	if err := s.begin(kind, key, nil); err != nil {
 		return state.Record{}, err
 	}
-	var value []byte
-	var expires int64
-	err := s.pool.QueryRow(ctx, `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2 AND expires > $3 RETURNING value, expires`,
-		string(kind), key, state.ExpiryNanos(s.now())).Scan(&value, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return state.Record{}, state.ErrNotFound
-	}
+	value, expires, found, err := s.row(ctx, &s.writes, kind, key,
+		`DELETE FROM mcfed_state WHERE kind = $1 AND key = $2 AND expires > $3 RETURNING value, expires`, state.ExpiryNanos(s.now()))
 	if err != nil {
 		return state.Record{}, s.fail(err)
+	}
+	if !found {
+		return state.Record{}, state.ErrNotFound
 	}
 	return record(value, expires), nil
 }
@@ -201,8 +248,9 @@ func (s *Store) Delete(ctx context.Context, kind state.Kind, key []byte) error {
 	if err := s.begin(kind, key, nil); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2`, string(kind), key)
-	return s.fail(err)
+	return s.fail(s.writes.do(ctx, &call{kind: string(kind), key: key,
+		queue: func(b *pgx.Batch) { b.Queue(deleteSQL, string(kind), key) },
+		read:  execOne}))
 }
 
 // Scan implements state.Store. The prefix becomes a key range, so that
@@ -325,32 +373,45 @@ func (s *Store) updateOnce(ctx context.Context, kind state.Kind, key []byte, fn 
 	// held while fn runs. A row changed and changed back to the very same
 	// value and expiry in between is indistinguishable from no change, and
 	// writing over it is what a write ordered after those would do.
+	// The read and the write each go in their group's next pipeline.
 	now := s.now()
-	value, expires, exists, rec, err := s.readAndCall(ctx, s.pool, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`,
-		now, kind, key, fn)
+	value, expires, exists, err := s.row(ctx, &s.reads, kind, key, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`)
+	if err != nil {
+		return state.Record{}, s.txFail(err)
+	}
+	rec, err := s.call(now, kind, key, value, expires, exists, fn)
 	if err != nil {
 		return state.Record{}, err
 	}
-	var tag pgconn.CommandTag
+	var query string
+	var args []any
 	switch {
 	case !now.Before(rec.Expires) && !exists:
 		return state.Record{}, nil
 	case !now.Before(rec.Expires):
-		tag, err = s.pool.Exec(ctx, `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`,
-			string(kind), key, nonNil(value), expires)
+		query = `DELETE FROM mcfed_state WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`
+		args = []any{string(kind), key, nonNil(value), expires}
 	case exists:
-		tag, err = s.pool.Exec(ctx, `UPDATE mcfed_state SET value = $5, expires = $6
-			WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`,
-			string(kind), key, nonNil(value), expires, nonNil(rec.Value), state.ExpiryNanos(rec.Expires))
+		query = `UPDATE mcfed_state SET value = $5, expires = $6
+			WHERE kind = $1 AND key = $2 AND value = $3 AND expires = $4`
+		args = []any{string(kind), key, nonNil(value), expires, nonNil(rec.Value), state.ExpiryNanos(rec.Expires)}
 	default:
-		tag, err = s.pool.Exec(ctx, `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind, key) DO NOTHING`,
-			string(kind), key, nonNil(rec.Value), state.ExpiryNanos(rec.Expires))
+		query = `INSERT INTO mcfed_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, key) DO NOTHING`
+		args = []any{string(kind), key, nonNil(rec.Value), state.ExpiryNanos(rec.Expires)}
 	}
+	var written bool
+	err = s.writes.do(ctx, &call{kind: string(kind), key: key,
+		queue: func(b *pgx.Batch) { b.Queue(query, args...) },
+		read: func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			written = tag.RowsAffected() == 1
+			return err
+		}})
 	if err != nil {
 		return state.Record{}, s.txFail(err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !written {
 		return state.Record{}, errRetry
 	}
 	if !now.Before(rec.Expires) {
@@ -371,8 +432,16 @@ func (s *Store) updateLocked(ctx context.Context, kind state.Kind, key []byte, f
 	}
 	defer tx.Rollback(ctx)
 	now := s.now()
-	_, _, exists, rec, err := s.readAndCall(ctx, tx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 FOR UPDATE`,
-		now, kind, key, fn)
+	var value []byte
+	var expires int64
+	exists := true
+	err = tx.QueryRow(ctx, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 FOR UPDATE`, string(kind), key).Scan(&value, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		exists = false
+	} else if err != nil {
+		return state.Record{}, s.txFail(err)
+	}
+	rec, err := s.call(now, kind, key, value, expires, exists, fn)
 	if err != nil {
 		return state.Record{}, err
 	}
@@ -405,37 +474,24 @@ func (s *Store) updateLocked(ctx context.Context, kind state.Kind, key []byte, f
 	return rec, nil
 }
 
-// querier is a pool or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// readAndCall is Update's read: the row of kind and key by query (a
-// plain or a locking SELECT of value and expires), fn called with the
-// live record (found false when there is none, or it expired), and fn's
-// answer checked. It returns the row as read (value, expires, exists), to
-// write only over that, and fn's record.
-func (s *Store) readAndCall(ctx context.Context, q querier, query string, now time.Time, kind state.Kind, key []byte,
-	fn func(old state.Record, found bool) (state.Record, error)) (value []byte, expires int64, exists bool, rec state.Record, err error) {
-	exists = true
-	err = q.QueryRow(ctx, query, string(kind), key).Scan(&value, &expires)
-	if errors.Is(err, pgx.ErrNoRows) {
-		exists = false
-	} else if err != nil {
-		return nil, 0, false, state.Record{}, s.txFail(err)
-	}
+// call is Update's call of fn with the row as read (value, expires,
+// exists): with the live record, or found false when there is none or it
+// expired. It checks fn's answer.
+func (s *Store) call(now time.Time, kind state.Kind, key, value []byte, expires int64, exists bool,
+	fn func(old state.Record, found bool) (state.Record, error)) (state.Record, error) {
 	var old state.Record
 	found := exists && expires > state.ExpiryNanos(now)
 	if found {
 		old = record(value, expires)
 	}
-	if rec, err = fn(old, found); err != nil {
-		return nil, 0, false, state.Record{}, err
+	rec, err := fn(old, found)
+	if err != nil {
+		return state.Record{}, err
 	}
 	if err := state.Check(kind, key, rec.Value); err != nil {
-		return nil, 0, false, state.Record{}, err
+		return state.Record{}, err
 	}
-	return value, expires, exists, rec, nil
+	return rec, nil
 }
 
 // txFail is fail, but a conflict a retry resolves is errRetry: a unique

@@ -166,5 +166,5 @@ func TestOpenRefuses(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	url := pgtest.Database(b)
-	conformance.Benchmark(b, func(b *testing.B) state.Store { return open(b, url, time.Now) })
+	conformance.Benchmark(b, func(b *testing.B) state.Store { return open(b, url, time.Now) }, pgtest.ServerCPU)
 }
