@@ -87,8 +87,9 @@ func startChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.
 		chromedp.Flag("disable-sync", true),
 		// One renderer process for every site: the walks cross sites at
 		// each redirect (the SP on 127.0.0.1, the gateways on localhost),
-		// and on a busy machine a renderer swapped mid-redirect left the
-		// DevTools session waiting for a page that had long loaded.
+		// and each crossing would start a renderer on a busy 2-core
+		// machine. (Tried against steps that waited on a page that had
+		// loaded long before; whereNow reports such a page if it recurs.)
 		chromedp.Flag("disable-site-isolation-trials", true),
 		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,site-per-process,IsolateOrigins"), // the first two are chromedp's defaults
 		chromedp.CombinedOutput(out),
