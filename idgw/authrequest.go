@@ -120,6 +120,8 @@ func (k LoginHintKind) String() string {
 		return "PCR"
 	case HintTel:
 		return "tel"
+	case HintIPPort:
+		return "ipport"
 	}
 	return "none"
 }
@@ -156,11 +158,13 @@ type AuthRequest struct {
 
 	// LoginHint is login_hint as received; MSISDN is the subscriber's number
 	// for the MSISDN, ENCR_MSISDN and tel kinds (resolved to this operator),
-	// PCR the reference of a PCR hint.
+	// PCR the reference of a PCR hint, Address the device's address of an
+	// ipport hint (ipport.go; not stored: MSISDN is, once resolved).
 	LoginHint     string
 	LoginHintKind LoginHintKind
 	MSISDN        uint64
 	PCR           string
+	Address       IPPort `json:"-"`
 	// LoginHintToken is login_hint_token, or PHP's login_token_hint, kept
 	// unverified.
 	LoginHintToken string
