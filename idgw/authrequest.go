@@ -108,6 +108,7 @@ const (
 	HintEncrMSISDN               // ENCR_MSISDN:<hex>, sealed by discovery
 	HintPCR                      // PCR:<pcr>, resolved later
 	HintTel                      // tel:+E164 (CAMARA)
+	HintIPPort                   // ipport:<address>[:<port>] (CAMARA, backchannel only; ipport.go)
 )
 
 func (k LoginHintKind) String() string {

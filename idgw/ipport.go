@@ -27,10 +27,6 @@ import (
 // loginHintIPPort is the CAMARA hint's prefix.
 const loginHintIPPort = "ipport:"
 
-// HintIPPort is login_hint=ipport:<address>[:<port>] (CAMARA), resolved by
-// the operator's network when a server-initiated login starts.
-const HintIPPort LoginHintKind = HintTel + 1
-
 // IPPort is the public address and port of an ipport hint; Port is 0 when
 // the hint names none.
 type IPPort struct {
