@@ -308,6 +308,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	fs.StringVar(&cfg.SMSMode, "sms-mode", federation.DefaultSMSMode, "SMS authenticator: otp (code), url (link) or otp+url (either)")
 	fs.StringVar(&cfg.AuthenticatorsFile, "authenticators-file", "", "JSON list of the gateway's authenticators in order of preference, each {\"type\": \"sms\"|\"sim-applet\"|\"fido\"|\"seamless\"|\"redirect\", \"settings\": {...}} (default: SMS alone when --smsc-addr is given)")
 	cfg.SendBudgets = idgw.DefaultSendBudgets
+	fs.StringVar(&cfg.NetworkLookupFile, "network-lookup-file", "", "JSON settings of the operator's address lookup service, which maps CAMARA login_hint=ipport:<address>:<port> to a line: {\"url\": \"https://...\", \"bearer_token_file\", \"ca_file\", \"cert_file\", \"key_file\", \"timeout\", \"max_answer\"} (default: none, ipport: hints are refused)")
 	fs.Var(federation.SendBudgetsFlag(&cfg.SendBudgets), "send-budgets", "abuse budgets for logins that reach a subscriber's handset (SMS, SIM prompt, push), counted per window in the operator's state store: the `budgets` sp=N,source=N,operator=N,window=D (any subset; 0 turns one off)")
 	fs.Var(federation.DurationFlag(&cfg.MaxStaleness), "max-staleness", "a follower that has not heard from the leader for longer is not ready")
 	fs.StringVar(&opts.logFormat, "log-format", "json", "log output: text or json")
@@ -331,7 +332,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 		{"Listeners", []string{"raft-addr", "admin-addr", "public-addr", "public-url"}},
 		{"TLS between nodes", []string{"tls-cert", "tls-key", "tls-ca", "insecure-plaintext"}},
 		{"Operator's gateway", []string{"operator", "operator-file", "store", "store-file", "kek-file", "key-rotation", "smsc-addr", "smsc-system-id",
-			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode", "authenticators-file", "send-budgets"}},
+			"smsc-password", "smsc-password-file", "smsc-source", "sms-mode", "authenticators-file", "network-lookup-file", "send-budgets"}},
 		{"Operations", []string{"max-staleness", "trusted-proxies", "log-format", "log-level"}},
 	}
 	return fs, groups, func() (federation.Config, serveOptions) { return cfg, opts }

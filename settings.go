@@ -38,9 +38,9 @@ var secretFlags = []string{"admin-token", "join-token", "smsc-password", "store"
 
 // secretPathFlags name files that are themselves secrets (a private key,
 // the key-encryption key, the authenticators' settings with an MSSP's
-// password): read by the node, not here, but warned of, as a
+// password, the network lookup's with its bearer token): read by the node, not here, but warned of, as a
 // secret flag's file is, when others than their owner may read them.
-var secretPathFlags = []string{"tls-key", "kek-file", "authenticators-file"}
+var secretPathFlags = []string{"tls-key", "kek-file", "authenticators-file", "network-lookup-file"}
 
 // listFlags take a list: in the config file, an array of strings as well
 // as the comma-separated string of the command line.

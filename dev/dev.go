@@ -61,6 +61,7 @@ type Federation struct {
 	// loopback address besides 127.0.0.1.
 	mobile     []*mobileData
 	sp         *demosp.SP
+	network    *simNetwork
 	AdminToken string
 	// SPSecret is the demo SP's client secret (client id "demo-sp").
 	SPSecret string
@@ -168,6 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	if d.sp, err = demosp.Listen(sameOrAny(st.SPPort)); err != nil {
 		return nil, err
 	}
+	if d.network, err = newSimNetwork(); err != nil {
+		return nil, err
+	}
 	for i, op := range operators {
 		ports := st.Nodes[i]
 		src, seamless := mobileDataSource(i)
@@ -188,6 +192,9 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			// No send budgets: every login comes from one loopback
 			// address, and loadgen drives thousands a minute.
 			SendBudgets: idgw.SendBudgets{Window: time.Hour},
+			// CIBA login_hint=ipport: names a demo number by its
+			// address on the operator's simulated network.
+			AddressResolver: d.network.of(op.id),
 		}
 		if seamless {
 			// Seamless login for requests through the operator's
@@ -435,6 +442,10 @@ func (d *Federation) print(w io.Writer) {
 		for _, m := range d.mobile {
 			fmt.Fprintf(w, "  %-8s mobile data of %s: %s\n", m.op, m.line, m.URL())
 		}
+	}
+	if a, ok := d.network.address(operators[0].number); ok {
+		fmt.Fprintf(w, "CIBA login_hint ipport: each demo number has a loopback address on its operator's simulated network, "+
+			"127.0.1.<n> for the n-th number listed above (e.g. ipport:%s:59028 for %s)\n", a, operators[0].number)
 	}
 	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", spClientID, d.SPSecret, d.sp.CallbackURL())
 	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)

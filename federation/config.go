@@ -101,6 +101,14 @@ type Config struct {
 	// AuthenticatorsFile names a JSON file holding the list instead.
 	Authenticators     []AuthenticatorConfig
 	AuthenticatorsFile string
+	// NetworkLookup is the operator's address lookup service behind CAMARA
+	// login_hint=ipport: (networkLookupSettings, JSON: operator/netlookup);
+	// NetworkLookupFile names a JSON file holding them instead.
+	// AddressResolver is one given in-process instead (mcfed dev's
+	// simulated network). None of them: ipport: hints are refused.
+	NetworkLookup     json.RawMessage
+	NetworkLookupFile string
+	AddressResolver   idgw.AddressResolver
 	// Bootstrap starts a new federation with this node as its first member.
 	Bootstrap bool
 	// Join is the admin URL of any member (http:// when no scheme is
@@ -217,6 +225,15 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("a list of authenticators and --authenticators-file exclude each other"))
 	}
 	errs = append(errs, checkAuthenticators(c.Authenticators)...)
+	lookups := 0
+	for _, set := range []bool{len(bytes.TrimSpace(c.NetworkLookup)) > 0, c.NetworkLookupFile != "", c.AddressResolver != nil} {
+		if set {
+			lookups++
+		}
+	}
+	if lookups > 1 {
+		errs = append(errs, errors.New("give one network lookup: settings, --network-lookup-file or an in-process resolver"))
+	}
 	if c.SMSC != nil && c.SMSC.Addr != "" {
 		if err := c.SMSC.Validate(); err != nil {
 			errs = append(errs, err)
@@ -414,6 +431,13 @@ func (c *Config) withDefaults() error {
 			return err
 		}
 		c.Authenticators = list
+	}
+	if c.NetworkLookupFile != "" {
+		settings, err := loadNetworkLookup(c.NetworkLookupFile)
+		if err != nil {
+			return err
+		}
+		c.NetworkLookup, c.NetworkLookupFile = settings, ""
 	}
 	if len(c.Authenticators) == 0 && c.SMSC != nil {
 		c.Authenticators = []AuthenticatorConfig{{Type: "sms"}}

@@ -27,6 +27,10 @@ func (n *Node) mountGateway(app *fiber.App) error {
 	if err != nil {
 		return err
 	}
+	addresses, err := n.addressResolver()
+	if err != nil {
+		return err
+	}
 	g, err := idgw.New(idgw.Config{
 		OperatorID: n.cfg.OperatorID, Issuer: n.PublicURL(), Registry: operatorView{liveRegistry{n.raft}, n.cfg.OperatorID},
 		Keys: ring, LoginHints: n.sealing, Subscribers: subscriberView{n.subs, n.enrolments}, Router: router, Store: n.state,
@@ -37,6 +41,9 @@ func (n *Node) mountGateway(app *fiber.App) error {
 		// Abuse budgets for what reaches a handset, shared through the
 		// operator's state store.
 		SendBudgets: n.cfg.SendBudgets,
+		// CAMARA login_hint=ipport: maps to a line through the operator's
+		// network (nil: refused).
+		Addresses: addresses,
 		// userinfo and premiuminfo read the operator's own store.
 		Claims: datagateway.New(datagateway.NewStoreSource(n.subs)),
 	})

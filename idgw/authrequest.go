@@ -108,6 +108,7 @@ const (
 	HintEncrMSISDN               // ENCR_MSISDN:<hex>, sealed by discovery
 	HintPCR                      // PCR:<pcr>, resolved later
 	HintTel                      // tel:+E164 (CAMARA)
+	HintIPPort                   // ipport:<address>[:<port>] (CAMARA, backchannel only; ipport.go)
 )
 
 func (k LoginHintKind) String() string {
@@ -120,6 +121,8 @@ func (k LoginHintKind) String() string {
 		return "PCR"
 	case HintTel:
 		return "tel"
+	case HintIPPort:
+		return "ipport"
 	}
 	return "none"
 }
@@ -156,11 +159,13 @@ type AuthRequest struct {
 
 	// LoginHint is login_hint as received; MSISDN is the subscriber's number
 	// for the MSISDN, ENCR_MSISDN and tel kinds (resolved to this operator),
-	// PCR the reference of a PCR hint.
+	// PCR the reference of a PCR hint, Address the device's address of an
+	// ipport hint (ipport.go; not stored: MSISDN is, once resolved).
 	LoginHint     string
 	LoginHintKind LoginHintKind
 	MSISDN        uint64
 	PCR           string
+	Address       IPPort `json:"-"`
 	// LoginHintToken is login_hint_token, or PHP's login_token_hint, kept
 	// unverified.
 	LoginHintToken string

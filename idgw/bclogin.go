@@ -240,11 +240,13 @@ func (g *Gateway) parseBackchannel(ctx context.Context, args bcArgs, sp *registr
 			return nil, zero, e
 		}
 		hint = loginHintPCR + sub
-	case hasPrefixFold(hint, "ipport:"):
-		// An address and port name the operator's network, not a
-		// subscriber: mapping them to one takes the operator's NAT and
-		// session records, which the gateway does not have.
-		return nil, zero, bcError(CodeInvalidRequest, "login_hint ipport: is not supported by this operator: use tel:+<number>")
+	case hasPrefixFold(hint, loginHintIPPort):
+		// The operator's network maps the address to a line when the
+		// login starts (ipport.go), after the send budgets.
+		if e := g.parseIPPortHint(r, hint); e != nil {
+			return nil, zero, e
+		}
+		return r, now.Add(expiry), nil
 	}
 	if e := g.parseLoginHint(r, hint); e != nil {
 		return nil, zero, bcError(e.Code, e.Description)
@@ -277,10 +279,23 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	if e := g.spendSendBudgets(ctx, r.ClientID, b.source); e != nil {
 		return e
 	}
-	b.msisdn = r.MSISDN
-	sub, err := g.cfg.Subscribers.Subscriber(ctx, b.msisdn)
 	unusable := ""
+	if r.LoginHintKind == HintIPPort {
+		// An address the network does not know, or another operator's
+		// line, is a decoy as an unknown number is.
+		var e *OAuthError
+		if unusable, e = g.resolveAddressHint(ctx, r); e != nil {
+			return e
+		}
+	}
+	b.msisdn = r.MSISDN
+	var sub Subscriber
+	var err error
+	if unusable == "" {
+		sub, err = g.cfg.Subscribers.Subscriber(ctx, b.msisdn)
+	}
 	switch {
+	case unusable != "":
 	case errors.Is(err, ErrUnknownSubscriber):
 		unusable = "not a subscriber of this operator"
 	case err != nil:

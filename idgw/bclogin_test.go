@@ -637,7 +637,7 @@ func TestBackchannelDeliveredOnceAcrossNodes(t *testing.T) {
 
 // TestCIBAHintsAndSignedRequests: the subscriber named by an ID token the
 // client got before (id_token_hint), by a login_hint_token the client
-// signed, or inside a signed request; ipport and two hints at once are
+// signed, or inside a signed request; ipport (no network lookup here) and two hints at once are
 // refused.
 func TestCIBAHintsAndSignedRequests(t *testing.T) {
 	f := newBCFixture(t)
@@ -704,7 +704,7 @@ func TestCIBAHintsAndSignedRequests(t *testing.T) {
 		form url.Values
 		code string
 	}{
-		{"ipport", url.Values{"scope": {"openid"}, "login_hint": {"ipport:80.90.34.2:16790"}}, "invalid_request"},
+		{"ipport without a network lookup", url.Values{"scope": {"openid"}, "login_hint": {"ipport:80.90.34.2:16790"}}, "invalid_request"},
 		{"two hints", url.Values{"scope": {"openid"}, "login_hint": {"tel:" + redNumber}, "id_token_hint": {first["id_token"].(string)}}, "invalid_request"},
 		{"no hint", url.Values{"scope": {"openid"}}, "invalid_request"},
 		{"forged login_hint_token", url.Values{"scope": {"openid"}, "login_hint_token": {forged}}, "invalid_request"},

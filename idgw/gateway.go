@@ -61,6 +61,10 @@ type Config struct {
 	// PCRIndex resolves login_hint=PCR:<pcr> (nil: PCR hints are refused
 	// with invalid_request).
 	PCRIndex PCRIndex
+	// Addresses is the operator's network's address lookup behind CAMARA
+	// login_hint=ipport: at the backchannel endpoints (ipport.go; nil:
+	// those hints are refused with invalid_request).
+	Addresses AddressResolver
 	// Router holds the operator's authenticators in its order of
 	// preference.
 	Router *Router
