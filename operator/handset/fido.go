@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/fido/fidotest"
 )
 
@@ -22,20 +23,6 @@ import (
 // (simulated) biometric; confirmed, it signs a WebAuthn assertion for the
 // gateway's RP ID and posts it to the gateway, which verifies it as a
 // browser's. "Not me" tells the gateway so.
-
-// FIDOPush is a login pushed to the phone (fido.PhoneRequest's JSON).
-type FIDOPush struct {
-	MSISDN   string          `json:"msisdn"`
-	ID       string          `json:"id"`
-	Operator string          `json:"operator"`
-	SPName   string          `json:"sp_name"`
-	Message  string          `json:"message,omitempty"`
-	Options  json.RawMessage `json:"options"`
-	Origin   string          `json:"origin"`
-	Finish   string          `json:"finish_url"`
-	Decline  string          `json:"decline_url"`
-	Expires  time.Time       `json:"expires_at"`
-}
 
 // FIDOPrompt is what the phone shows of a pushed login.
 type FIDOPrompt struct {
@@ -69,7 +56,7 @@ var (
 
 type fidoApp struct {
 	auth   *fidotest.Authenticator
-	prompt *FIDOPush
+	prompt *fido.PhoneRequest
 	shown  time.Time
 }
 
@@ -96,7 +83,7 @@ func (h *Handset) CreatePasskey(msisdn string, options []byte, origin string) ([
 // PushFIDO receives a login pushed to the phone of p.MSISDN: it shows
 // until answered or replaced by the next. A phone without a passkey
 // refuses it (ErrNoPasskey).
-func (h *Handset) PushFIDO(p FIDOPush) error {
+func (h *Handset) PushFIDO(p fido.PhoneRequest) error {
 	d, err := NormalizeMSISDN(p.MSISDN)
 	if err != nil {
 		return err
@@ -175,7 +162,7 @@ func (h *Handset) AnswerFIDO(ctx context.Context, msisdn, action string) (FIDORe
 	}
 	h.mu.Lock()
 	app, ok := h.fido[d]
-	var p *FIDOPush
+	var p *fido.PhoneRequest
 	switch {
 	case !ok:
 		h.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -37,7 +38,7 @@ func TestPushedPasskeyLogin(t *testing.T) {
 	push := func(id string) *http.Response {
 		t.Helper()
 		opts := `{"publicKey":{"challenge":"` + b64([]byte("challenge-"+id)) + `","rpId":"localhost","allowCredentials":[{"type":"public-key","id":"` + credID + `"}]}}`
-		p := handset.FIDOPush{MSISDN: "+" + msisdn, ID: id, Operator: "Demo Mobil DE", SPName: "Corner Shop", Message: "Order 42",
+		p := fido.PhoneRequest{MSISDN: "+" + msisdn, ID: id, Operator: "Demo Mobil DE", SPName: "Corner Shop", Message: "Order 42",
 			Options: json.RawMessage(opts), Origin: "http://localhost:8080", Finish: gw.URL + "/finish?c=" + id,
 			Decline: gw.URL + "/decline?c=" + id, Expires: time.Now().Add(time.Minute)}
 		b, _ := json.Marshal(p)

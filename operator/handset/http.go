@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/mcfed/mcfed/operator/fido"
 )
 
 // Mount adds the handset's routes under /handset:
@@ -21,7 +22,7 @@ import (
 //	GET  /handset/:msisdn/sim                     JSON: the SIM's prompt ({"prompt": null} when none)
 //	POST /handset/:msisdn/sim                     JSON {"action": "ok"|"pin"|"cancel", "pin"}: answer it; JSON SIMResult
 //	POST /handset/:msisdn/sim/answer              form (action, pin): answer it, back to the page
-//	POST /handset/push                            JSON FIDOPush: a login the gateway pushes to the phone's passkey
+//	POST /handset/push                            JSON fido.PhoneRequest: a login the gateway pushes to the phone's passkey
 //	GET  /handset/:msisdn/fido                    JSON: the pushed login the phone shows ({"prompt": null} when none)
 //	POST /handset/:msisdn/fido                    JSON {"action": "confirm"|"decline"}: answer it; JSON FIDOResult
 //	POST /handset/:msisdn/fido/answer             form (action): answer it, back to the page
@@ -44,7 +45,7 @@ func (h *Handset) Mount(r fiber.Router) {
 
 // push receives a login the gateway pushes to the phone's passkey.
 func (h *Handset) push(c *fiber.Ctx) error {
-	var p FIDOPush
+	var p fido.PhoneRequest
 	if err := json.Unmarshal(c.Body(), &p); err != nil {
 		return problem(c, fiber.StatusBadRequest, "want a JSON pushed login: "+err.Error())
 	}
