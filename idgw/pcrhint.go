@@ -32,39 +32,39 @@ func errPCRUnknown() *OAuthError {
 }
 
 // resolvePCRHint turns r's PCR hint into the subscriber's number, and
-// returns the subscriber's PCR secret it read, which the login keeps. The
-// index only says which number the PCR was issued for; the PCR is
-// recomputed from that subscriber's current secret and must match, so the
-// new holder of a deleted and recycled number (who has a new secret;
+// returns the subscriber it read (its PCR secret with it), which the login
+// keeps. The index only says which number the PCR was issued for; the PCR
+// is recomputed from that subscriber's current secret and must match, so
+// the new holder of a deleted and recycled number (who has a new secret;
 // deletion destroyed the old one) is never matched by the previous
 // holder's PCR.
-func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) ([]byte, *OAuthError) {
+func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) (Subscriber, *OAuthError) {
 	if g.cfg.PCRIndex == nil {
-		return nil, ErrInvalidRequest("login_hint PCR is not accepted by this operator")
+		return Subscriber{}, ErrInvalidRequest("login_hint PCR is not accepted by this operator")
 	}
 	n, err := g.cfg.PCRIndex.LookupPCR(ctx, r.ClientID, r.PCR)
 	switch {
 	case errors.Is(err, ErrUnknownPCR):
-		return nil, errPCRUnknown()
+		return Subscriber{}, errPCRUnknown()
 	case err != nil:
-		return nil, ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
+		return Subscriber{}, ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, n)
+	sub, err := g.cfg.Subscribers.Subscriber(ctx, n)
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
-		return nil, errPCRUnknown() // deleted since: its secret is gone
+		return Subscriber{}, errPCRUnknown() // deleted since: its secret is gone
 	case err != nil:
-		return nil, ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))
-	case subtle.ConstantTimeCompare([]byte(pcr(secret, r.ClientID)), []byte(r.PCR)) != 1:
-		return nil, errPCRUnknown() // the number has a new holder
+		return Subscriber{}, ErrServerError(fmt.Errorf("reading a subscriber: %w", err))
+	case subtle.ConstantTimeCompare([]byte(pcr(sub.PCRSecret, r.ClientID)), []byte(r.PCR)) != 1:
+		return Subscriber{}, errPCRUnknown() // the number has a new holder
 	}
 	// The number must still be this operator's; one ported out since
 	// gets the same answer as one deleted.
 	if res, ok := g.cfg.Registry.Resolve(n); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
-		return nil, errPCRUnknown()
+		return Subscriber{}, errPCRUnknown()
 	}
 	r.MSISDN = n
-	return secret, nil
+	return sub, nil
 }
 
 // subject is a subscriber as one login knows it: derived from the PCR

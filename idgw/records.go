@@ -92,7 +92,7 @@ func (r sessionRecord) session(router *Router, reg Registry) (*authSession, erro
 		return nil, err
 	}
 	s := &authSession{req: r.Req, msisdn: r.MSISDN, current: r.Current, state: r.State,
-		page: r.Page.page(), browser: r.Browser, decoy: r.Decoy, version: r.Version}
+		page: r.Page.page(), browser: r.Browser, decoy: r.Decoy, version: r.Version, stored: true}
 	var err error
 	if s.subject, err = r.Subject.subject(); err != nil {
 		return nil, err

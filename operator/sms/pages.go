@@ -178,13 +178,21 @@ func (a *Authenticator) handleLink(c *fiber.Ctx) error {
 // the answers to one link on any of the nodes, one counts.
 func (a *Authenticator) handleLinkAnswer(c *fiber.Ctx) error {
 	pick, decision := c.FormValue("pick"), c.FormValue("decision")
-	id, _, v, ok := a.linkChallenge(c, c.Params("token"))
+	token := c.Params("token")
+	v := a.defaultView(c)
+	var id [16]byte
+	ok := len(token) == 43
+	if ok {
+		// The challenge is read by the update alone.
+		id, ok = a.challenges.idOf(c.UserContext(), kindLink, hashToken(token))
+	}
 	if !ok {
 		return a.page(c, fiber.StatusNotFound, v, "link_unknown", false)
 	}
 	var status int
 	var what string
 	found, err := a.challenges.update(c.UserContext(), id, func(ch *challengeRecord) bool {
+		v = ch.View.view()
 		if status, what = a.linkState(ch, a.cfg.Now()); what != "" {
 			return false
 		}

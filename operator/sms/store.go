@@ -105,20 +105,29 @@ func (t challenges) update(ctx context.Context, id [16]byte, fn func(c *challeng
 // byRef finds the challenge a page or link token refers to (kind is
 // kindPage or kindLink, key the token's hash).
 func (t challenges) byRef(ctx context.Context, kind state.Kind, key [32]byte) (id [16]byte, c *challengeRecord, ok bool) {
+	if id, ok = t.idOf(ctx, kind, key); !ok {
+		return id, nil, false
+	}
+	c, ok = t.get(ctx, id)
+	return id, c, ok
+}
+
+// idOf is the id of the challenge a page or link token refers to, for a
+// caller that reads the challenge itself (in an update).
+func (t challenges) idOf(ctx context.Context, kind state.Kind, key [32]byte) (id [16]byte, ok bool) {
 	r, err := t.store.Get(ctx, kind, key[:])
 	if err != nil {
 		if !errors.Is(err, state.ErrNotFound) {
 			t.log.Error("state store: reading an SMS token failed; answered as unknown", "kind", kind, "error", err)
 		}
-		return id, nil, false
+		return id, false
 	}
 	if len(r.Value) != len(id) {
 		t.log.Error("state store: an SMS token's record is malformed; answered as unknown", "kind", kind, "length", len(r.Value))
-		return id, nil, false
+		return id, false
 	}
 	copy(id[:], r.Value)
-	c, ok = t.get(ctx, id)
-	return id, c, ok
+	return id, true
 }
 
 // create stores a new challenge and the records that find it by its page
