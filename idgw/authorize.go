@@ -397,11 +397,21 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		a := s.candidates[s.current]
 		var st Started
 		var err error
+		// The session's first write takes the challenge's records along.
+		challenge.Staged = !s.stored
 		if s.decoy {
 			d, _ := optional[Decoy](a.impl)
 			st, err = d.StartDecoy(ctx, challenge)
 		} else {
 			st, err = a.impl.Start(ctx, challenge)
+		}
+		if err == nil {
+			s.state = st.State
+			s.page.match = st.Match
+			var answer *authorizeAnswer
+			if answer, err = g.keepStarted(ctx, id, s, st); answer != nil {
+				return *answer
+			}
 		}
 		if err != nil {
 			if le := (*LimitError)(nil); errors.As(err, &le) && limit == nil {
@@ -409,11 +419,6 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			}
 			last = fmt.Errorf("%s: %w", a.Name, err)
 			continue // unavailable or failed to start: the next one
-		}
-		s.state = st.State
-		s.page.match = st.Match
-		if a := g.saveSession(ctx, id, s); a != nil {
-			return *a
 		}
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
@@ -428,6 +433,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			if !ok {
 				continue
 			}
+			challenge.Staged = !s.stored
 			st, err := d.StartDecoy(ctx, challenge)
 			if err != nil {
 				continue
@@ -436,8 +442,10 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 				"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
 				"limit", limit.Limit, "window", limit.Window, "retry_at", limit.RetryAt)
 			s.decoy, s.current, s.state, s.page.match = true, i, st.State, st.Match
-			if a := g.saveSession(ctx, id, s); a != nil {
+			if a, err := g.keepStarted(ctx, id, s, st); a != nil {
 				return *a
+			} else if err != nil {
+				continue
 			}
 			if st.RedirectURL != "" {
 				return authorizeAnswer{redirect: st.RedirectURL}
@@ -629,6 +637,24 @@ func (g *Gateway) dropPollKeys(ctx context.Context, s *authSession) {
 	}
 }
 
+// keepStarted saves login id's session s, whose authenticator has just
+// started with st, the records of a staged start with it, then does what
+// the start left to do (st.Deliver). It answers the answer to give when
+// the session could not be saved, else the delivery's error, which fails
+// the start (the next candidate's turn), or nil.
+func (g *Gateway) keepStarted(ctx context.Context, id string, s *authSession, st Started) (*authorizeAnswer, error) {
+	if a := g.saveSession(ctx, id, s, st.Records...); a != nil {
+		if st.Abandon != nil {
+			st.Abandon(context.WithoutCancel(ctx))
+		}
+		return a, nil
+	}
+	if st.Deliver != nil {
+		return nil, st.Deliver(ctx)
+	}
+	return nil, nil
+}
+
 // errSessionMoved: the stored session is not the version this request
 // read; another request, on this node or another, changed it.
 var errSessionMoved = errors.New("idgw: the login session changed meanwhile")
@@ -638,7 +664,14 @@ var errSessionMoved = errors.New("idgw: the login session changed meanwhile")
 // or ended the session since s was read (on another node: this one's
 // lock serialises its own), and its word stands, so the browser is sent
 // to wait and look again; or the store failed.
-func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *authorizeAnswer {
+//
+// records (a staged start's, Started.Records) are written with it: in the
+// same step of the store at the login's first write, which also writes
+// the keys that find the session again.
+func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession, records ...state.Op) *authorizeAnswer {
+	storeFailed := func(err error) *authorizeAnswer {
+		return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
+	}
 	if !s.stored {
 		// The login's first write: the session, its authenticator
 		// started, and the keys that find it again, together.
@@ -646,11 +679,19 @@ func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *a
 		if s.byURL {
 			ops = append(ops, opOf(g.polls.putOp(s.repollKey, id, sessionTTL)))
 		}
+		for _, r := range records {
+			ops = append(ops, opOf(r, nil))
+		}
 		if err := writeAll(ctx, g.cfg.Store, ops...); err != nil {
-			return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
+			return storeFailed(err)
 		}
 		s.stored = true
 		return nil
+	}
+	if len(records) > 0 {
+		if err := g.cfg.Store.Batch(ctx, records...); err != nil {
+			return storeFailed(err)
+		}
 	}
 	read := s.version
 	s.version++
@@ -666,7 +707,7 @@ func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *a
 	case errors.Is(err, errSessionMoved), errors.Is(err, errGone):
 		return &authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	}
-	return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
+	return storeFailed(err)
 }
 
 func (g *Gateway) continueURL(id string) string {

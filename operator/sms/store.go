@@ -130,12 +130,13 @@ func (t challenges) idOf(ctx context.Context, kind state.Kind, key [32]byte) (id
 	return id, true
 }
 
-// create stores a new challenge and the records that find it by its page
-// and link tokens, all until expires, in one step: all or none.
-func (t challenges) create(ctx context.Context, id [16]byte, c *challengeRecord, page string, expires time.Time) error {
+// createOps are the writes that store a new challenge and the records
+// that find it by its page and link tokens, all until expires, to be
+// written in one step: all or none.
+func (t challenges) createOps(id [16]byte, c *challengeRecord, page string, expires time.Time) ([]state.Op, error) {
 	b, err := c.encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pageKey := pageHash(page)
 	ops := []state.Op{
@@ -145,7 +146,7 @@ func (t challenges) create(ctx context.Context, id [16]byte, c *challengeRecord,
 	if c.LinkHash != nil {
 		ops = append(ops, state.Op{Kind: kindLink, Key: c.LinkHash, Value: id[:], Expires: expires})
 	}
-	return t.store.Batch(ctx, ops...)
+	return ops, nil
 }
 
 // remove deletes a challenge and its token records (a send that failed);
