@@ -29,7 +29,8 @@ type authSession struct {
 	// pollKey finds the session again when an SDK re-polls the same
 	// authorize URL (headless mode); repollKey tells a re-poll of the very
 	// same URL, which is not validated again, and, for a request object's
-	// login (byURL), finds it first (authorize).
+	// login (byURL: its record is written too), finds it first
+	// (authorize).
 	pollKey, repollKey storeKey
 	byURL              bool
 	// stored: the session is in the store (saveSession's first write
@@ -623,10 +624,14 @@ func (g *Gateway) takeSession(ctx context.Context, id string) bool {
 	return err == nil
 }
 
-// pollKeyDeletes are the writes that remove the keys that find login s
-// (both: a node of an earlier version wrote both for every login).
+// pollKeyDeletes are the writes that remove the keys that find login s:
+// its poll key, and its re-poll key when that was written (byURL).
 func (g *Gateway) pollKeyDeletes(s *authSession) []opOrErr {
-	return []opOrErr{opOf(g.polls.deleteOp(s.pollKey), nil), opOf(g.polls.deleteOp(s.repollKey), nil)}
+	ops := []opOrErr{opOf(g.polls.deleteOp(s.pollKey), nil)}
+	if s.byURL {
+		ops = append(ops, opOf(g.polls.deleteOp(s.repollKey), nil))
+	}
+	return ops
 }
 
 // dropPollKeys removes the keys that find login s. They point at a
