@@ -232,10 +232,16 @@ func TestLoginStoreBudget(t *testing.T) {
 					cfg.SendBudgets = idgw.SendBudgets{Window: time.Hour}
 				}
 			})
-			// The subscriber's first login makes its PCR secret and send
-			// log; the second is every other.
-			o.storeLogin(t, mode, counter)
-			calls := o.storeLogin(t, mode, counter)
+			// The subscriber's first login makes its PCR secret, its send
+			// log and its PCR index entry for the SP; the second is every
+			// other at that SP.
+			first, sub := o.storeLogin(t, mode, counter)
+			t.Logf("the subscriber's first %s login: %v\n%s", mode, costOf(first), describe(first))
+			// The PCR index's entry, written with the first login's code.
+			if n, err := o.node.subs.LookupPCR("shop", sub); err != nil || n.String() != smsActive {
+				t.Fatalf("the PCR index after a login: %v %v", n, err)
+			}
+			calls, _ := o.storeLogin(t, mode, counter)
 			t.Logf("one %s login: %v\n%s", mode, costOf(calls), describe(calls))
 			var steps []string
 			for _, c := range calls {
@@ -258,8 +264,8 @@ func TestLoginStoreBudget(t *testing.T) {
 }
 
 // storeLogin logs smsActive in, naming each step for counter, and
-// returns the store operations the login made.
-func (o *operatorNode) storeLogin(t *testing.T, mode string, counter *countingStore) []storeCall {
+// returns the store operations the login made and the sub the SP got.
+func (o *operatorNode) storeLogin(t *testing.T, mode string, counter *countingStore) ([]storeCall, string) {
 	t.Helper()
 	state, verifier := "s-"+base64.RawURLEncoding.EncodeToString([]byte(time.Now().String())), strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
@@ -326,8 +332,10 @@ func (o *operatorNode) storeLogin(t *testing.T, mode string, counter *countingSt
 	}
 	getJSON(t, http.DefaultClient, req, 200, &tok)
 	counter.setStep("userinfo")
-	if info := o.claims("/userinfo", tok.AccessToken); info["sub"] == "" || info["given_name"] != "Grace" {
+	info := o.claims("/userinfo", tok.AccessToken)
+	sub, _ := info["sub"].(string)
+	if sub == "" || info["given_name"] != "Grace" {
 		t.Fatalf("userinfo: %v", info)
 	}
-	return counter.taken()
+	return counter.taken(), sub
 }

@@ -116,6 +116,12 @@ func (v subscriberView) RememberPCR(_ context.Context, clientID, pcr string, n u
 	return v.s.RememberPCR(clientID, pcr, subscribers.MSISDN(n))
 }
 
+// RememberPCROps: the gateway writes the index's entry with the login's
+// code (idgw.PCRIndexOps).
+func (v subscriberView) RememberPCROps(ctx context.Context, clientID, pcr string, n uint64) ([]state.Op, error) {
+	return v.s.RememberPCROps(ctx, clientID, pcr, subscribers.MSISDN(n))
+}
+
 func (v subscriberView) LookupPCR(_ context.Context, clientID, pcr string) (uint64, error) {
 	m, err := v.s.LookupPCR(clientID, pcr)
 	if errors.Is(err, subscribers.ErrNotFound) || errors.Is(err, subscribers.ErrBadPCRKey) {

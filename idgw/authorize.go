@@ -573,9 +573,9 @@ func (g *Gateway) checkLocked(ctx context.Context, id string, s *authSession, an
 // id: the browser session's, or its own.
 //
 // also are writes that go with the code's, in one step of the store: the
-// ended login's poll keys.
+// ended login's poll keys; the PCR index's entry joins them.
 func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserCookies, shown bool, also ...opOrErr) authorizeAnswer {
-	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)
+	also = append(also, g.rememberPCROps(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)...)
 	var a authorizeAnswer
 	if newSession != nil {
 		bs := &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder}

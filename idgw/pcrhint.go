@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // PCRIndex remembers which subscriber each PCR (the sub an SP received) was
@@ -17,6 +19,14 @@ type PCRIndex interface {
 	RememberPCR(ctx context.Context, clientID, pcr string, msisdn uint64) error
 	// LookupPCR returns the number pcr was recorded for, or ErrUnknownPCR.
 	LookupPCR(ctx context.Context, clientID, pcr string) (uint64, error)
+}
+
+// PCRIndexOps is a PCRIndex kept in the gateway's Store, whose entry the
+// gateway writes with the login's code, in one step of the store (one
+// commit, one round trip): RememberPCROps returns the writes that record
+// pcr, none when it is recorded already.
+type PCRIndexOps interface {
+	RememberPCROps(ctx context.Context, clientID, pcr string, msisdn uint64) ([]state.Op, error)
 }
 
 // ErrUnknownPCR: no PCR of that value was issued to that client.
@@ -92,4 +102,25 @@ func (g *Gateway) rememberPCR(ctx context.Context, clientID string, msisdn uint6
 	if err := g.cfg.PCRIndex.RememberPCR(ctx, clientID, pcr, msisdn); err != nil {
 		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
 	}
+}
+
+// rememberPCROps is rememberPCR for a caller about to write: the writes
+// that record the PCR (none when it is recorded already), for its next
+// step of the store, when the index is in the store (PCRIndexOps);
+// otherwise it records the PCR now.
+func (g *Gateway) rememberPCROps(ctx context.Context, clientID string, msisdn uint64, pcr string) []opOrErr {
+	idx, ok := g.cfg.PCRIndex.(PCRIndexOps)
+	if !ok {
+		g.rememberPCR(ctx, clientID, msisdn, pcr)
+		return nil
+	}
+	ops, err := idx.RememberPCROps(ctx, clientID, pcr, msisdn)
+	if err != nil {
+		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
+	}
+	out := make([]opOrErr, len(ops))
+	for i, op := range ops {
+		out[i] = opOf(op, nil)
+	}
+	return out
 }
