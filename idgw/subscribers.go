@@ -38,7 +38,8 @@ type Subscriber struct {
 	// A login authenticated before it no longer serves: tokens, single
 	// sign-on.
 	SIMSwapAt time.Time
-	// PCRSecret is the subscriber's PCRSecret, read with the record.
+	// PCRSecret is the subscriber's secret for PCRs (as PCRSecret gives
+	// it), read with the record.
 	PCRSecret []byte
 	// Record is the subscriber store's own record, as this lookup read
 	// it, for the data gateway (ClaimsQuery.Subscriber), which then need
