@@ -23,6 +23,7 @@ import (
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/clientaddr"
 	"github.com/mcfed/mcfed/operator/sms"
+	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/raft"
 )
 
@@ -170,6 +171,9 @@ type Config struct {
 	// wrapTransport, when set, wraps the transport the node calls other
 	// members with: the tests lose a leader's answer with it.
 	wrapTransport func(http.RoundTripper) http.RoundTripper
+	// wrapState, when set, wraps the operator's state store once opened:
+	// the tests count what a login asks of it.
+	wrapState func(state.Store) state.Store
 }
 
 // ConfigError is a start refused for its settings, every problem at once,

@@ -202,6 +202,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.state, err = openState(ctx, cfg); err != nil {
 			return nil, err
 		}
+		if cfg.wrapState != nil {
+			n.state = cfg.wrapState(n.state)
+		}
 		if n.subs, retireSubscribersFile, err = openSubscribers(cfg.DataDir, n.state, n.log); err != nil {
 			return nil, err
 		}

@@ -256,6 +256,32 @@ func (a observedAuthenticator) Unwrap() idgw.Authenticator { return a.impl }
 func (a observedAuthenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
 	start := time.Now()
 	st, err := a.impl.Start(ctx, ch)
+	if err == nil && (st.Deliver != nil || st.Abandon != nil) {
+		// A staged start (idgw.Challenge.Staged) ends when the gateway
+		// has its records written: with the delivery, or abandoned.
+		deliver, abandon := st.Deliver, st.Abandon
+		st.Deliver = func(ctx context.Context) error {
+			var err error
+			if deliver != nil {
+				err = deliver(ctx)
+			}
+			a.started(start, err)
+			return err
+		}
+		st.Abandon = func(ctx context.Context) {
+			if abandon != nil {
+				abandon(ctx)
+			}
+			a.started(start, errors.New("abandoned"))
+		}
+		return st, nil
+	}
+	a.started(start, err)
+	return st, err
+}
+
+// started counts a start that began at start and ended with err.
+func (a observedAuthenticator) started(start time.Time, err error) {
 	a.m.authStartDuration.WithLabelValues(a.name).Observe(time.Since(start).Seconds())
 	result := "started"
 	switch {
@@ -265,7 +291,6 @@ func (a observedAuthenticator) Start(ctx context.Context, ch idgw.Challenge) (id
 		result = "error"
 	}
 	a.m.authStarts.WithLabelValues(a.name, result).Inc()
-	return st, err
 }
 
 func (a observedAuthenticator) Check(ctx context.Context, state []byte, answer url.Values) (idgw.Outcome, error) {

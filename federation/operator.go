@@ -67,20 +67,12 @@ type enrolmentSource interface {
 
 var _ enrolmentSource = (*simapplet.Enrolments)(nil)
 
+// Subscriber reads the subscriber's record and PCR secret once, and its
+// enrolments: what starting a login needs.
 func (v subscriberView) Subscriber(ctx context.Context, n uint64) (idgw.Subscriber, error) {
-	sub, err := v.s.Get(subscribers.MSISDN(n))
-	if errors.Is(err, subscribers.ErrNotFound) {
-		return idgw.Subscriber{}, idgw.ErrUnknownSubscriber
-	}
+	out, err := v.Standing(ctx, n)
 	if err != nil {
 		return idgw.Subscriber{}, err
-	}
-	out := idgw.Subscriber{MSISDN: n, Active: sub.Status == subscribers.StatusActive}
-	if sub.SIMSwapAt != nil {
-		out.SIMSwapAt = *sub.SIMSwapAt
-	}
-	for _, e := range sub.Authenticators {
-		out.Enrolments = append(out.Enrolments, e.Type)
 	}
 	for _, src := range v.enrolments {
 		types, err := src.Types(ctx, n)
@@ -88,6 +80,26 @@ func (v subscriberView) Subscriber(ctx context.Context, n uint64) (idgw.Subscrib
 			return idgw.Subscriber{}, err
 		}
 		out.Enrolments = append(out.Enrolments, types...)
+	}
+	return out, nil
+}
+
+// Standing reads the subscriber's record and PCR secret once; the
+// record goes along for the data gateway (datagateway.StoreSource).
+func (v subscriberView) Standing(ctx context.Context, n uint64) (idgw.Subscriber, error) {
+	sub, secret, err := v.s.Lookup(ctx, subscribers.MSISDN(n))
+	if errors.Is(err, subscribers.ErrNotFound) {
+		return idgw.Subscriber{}, idgw.ErrUnknownSubscriber // deleted: the secret is destroyed
+	}
+	if err != nil {
+		return idgw.Subscriber{}, err
+	}
+	out := idgw.Subscriber{MSISDN: n, Active: sub.Status == subscribers.StatusActive, PCRSecret: secret, Record: &sub}
+	if sub.SIMSwapAt != nil {
+		out.SIMSwapAt = *sub.SIMSwapAt
+	}
+	for _, e := range sub.Authenticators {
+		out.Enrolments = append(out.Enrolments, e.Type)
 	}
 	return out, nil
 }
@@ -102,6 +114,12 @@ func (v subscriberView) PCRSecret(_ context.Context, n uint64) ([]byte, error) {
 
 func (v subscriberView) RememberPCR(_ context.Context, clientID, pcr string, n uint64) error {
 	return v.s.RememberPCR(clientID, pcr, subscribers.MSISDN(n))
+}
+
+// RememberPCROps: the gateway writes the index's entry with the login's
+// code (idgw.PCRIndexOps).
+func (v subscriberView) RememberPCROps(ctx context.Context, clientID, pcr string, n uint64) ([]state.Op, error) {
+	return v.s.RememberPCROps(ctx, clientID, pcr, subscribers.MSISDN(n))
 }
 
 func (v subscriberView) LookupPCR(_ context.Context, clientID, pcr string) (uint64, error) {

@@ -27,6 +27,10 @@ type ClaimsQuery struct {
 	// authorization request's claims parameter asked for.
 	Scopes []string
 	Claims ClaimsRequest
+	// Subscriber is the subscriber as this request read it (its
+	// standing), whose Record a source may release from instead of
+	// reading it again.
+	Subscriber *Subscriber
 }
 
 // Throttle limits each client's userinfo and premiuminfo calls: Rate a
@@ -82,7 +86,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	if ok, wait := g.limiter.Take(t.clientID); !ok {
 		return nil, errSlowDown(wait)
 	}
-	secret, l := g.subscriberStanding(ctx, t)
+	sub, l := g.subscriberStanding(ctx, t)
 	switch {
 	case l != nil && l.fault != nil:
 		return nil, newError(CodeTemporarilyUnavailable, "the subscriber store did not answer").WithParent(l.fault)
@@ -93,7 +97,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	var err error
 	if g.cfg.Claims != nil {
 		out, err = g.cfg.Claims.Claims(ctx, ClaimsQuery{
-			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: stillGranted(t.scopes, sp), Claims: t.claims,
+			MSISDN: t.msisdn, Endpoint: endpoint, Scopes: stillGranted(t.scopes, sp), Claims: t.claims, Subscriber: &sub,
 		})
 		if errors.Is(err, ErrUnknownSubscriber) {
 			// Deleted or suspended since the token was issued.
@@ -103,7 +107,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 			return nil, newError(CodeTemporarilyUnavailable, "the attribute source did not answer").WithParent(err)
 		}
 	}
-	out["sub"] = pcr(secret, t.clientID)
+	out["sub"] = pcr(sub.PCRSecret, t.clientID)
 	return out, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // Authenticator proves that the person holding a subscriber's phone is
@@ -78,6 +80,13 @@ type Challenge struct {
 	// started later (at the continue URL, at a re-poll) and a
 	// server-initiated login have the zero Network.
 	Network Network
+
+	// Staged: the gateway writes the records the authenticator keeps for
+	// this challenge (Started.Records) together with the login's own, in
+	// one step of the store (one commit, one round trip instead of two),
+	// then calls Started.Deliver. An authenticator that does not stage
+	// writes its records itself, as it does when Staged is false.
+	Staged bool
 }
 
 // Network is the network an authorize request came through: its source
@@ -116,6 +125,17 @@ type Started struct {
 	// gateway calls Check at once, showing no page, and Check answers
 	// Succeeded or Failed.
 	Decided bool
+
+	// Records are, for a staged challenge (Challenge.Staged), the
+	// records the authenticator keeps for it, for the gateway to write.
+	// Deliver, when not nil, is what is left to do once they are written
+	// (send the message: a tap that beats the send finds them), its error
+	// as Start's would be; Abandon, when not nil, undoes what Start did
+	// (a send reserved) when they could not be written. The gateway calls
+	// exactly one of them.
+	Records []state.Op
+	Deliver func(ctx context.Context) error
+	Abandon func(ctx context.Context)
 }
 
 // Outcome is the result of Check.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // Lifetimes of the authorization server's node-local state.
@@ -25,9 +27,15 @@ type authSession struct {
 	current    int
 	state      []byte
 	// pollKey finds the session again when an SDK re-polls the same
-	// authorize URL (headless mode); repollKey finds it before the request
-	// is validated again, when the re-poll's parameters are the very same.
+	// authorize URL (headless mode); repollKey tells a re-poll of the very
+	// same URL, which is not validated again, and, for a request object's
+	// login (byURL: its record is written too), finds it first
+	// (authorize).
 	pollKey, repollKey storeKey
+	byURL              bool
+	// stored: the session is in the store (saveSession's first write
+	// puts it there, with the keys that find it).
+	stored bool
 	// binding is the digest of the login-binding cookie given to the
 	// browser that started the login: only that browser gets a session.
 	binding [sha256.Size]byte
@@ -74,7 +82,19 @@ type grant struct {
 
 // pollKeyOf identifies a validated request across the SDK's re-polls.
 func pollKeyOf(r *AuthRequest) storeKey {
-	return tokenKey(r.ClientID + "\x00" + r.RedirectURI + "\x00" + r.State + "\x00" + r.Nonce)
+	return pollKey(r.ClientID, r.RedirectURI, r.State, r.Nonce)
+}
+
+// pollKeyOfArgs is pollKeyOf of the request args would validate into,
+// when they are a plain request's (no request object): the key of its
+// login before it is validated. Any request whose validated key differs
+// is looked up again once validated (authorize).
+func pollKeyOfArgs(args url.Values) storeKey {
+	return pollKey(firstArg(args, "client_id"), firstArg(args, "redirect_uri"), echoable(firstArg(args, "state")), firstArg(args, "nonce"))
+}
+
+func pollKey(clientID, redirectURI, state, nonce string) storeKey {
+	return tokenKey(clientID + "\x00" + redirectURI + "\x00" + state + "\x00" + nonce)
 }
 
 // repollKeyOf identifies a request by all its parameters, before any is
@@ -148,15 +168,25 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	// to redirect_uri: continue the session that URL started. The same
 	// parameters were validated when it started; validating them again
 	// would open a sealed login hint (RSA) at every poll. Only what the
-	// registry may have changed since is checked again.
+	// registry may have changed since is checked again. A plain request
+	// is looked up by the key its validated form has (pollKeyOf), made
+	// from its parameters as given: one read finds both a re-poll of this
+	// very URL and another URL of the same login. A request object's
+	// parameters are inside it: its URL's key is looked up first.
 	repoll := repollKeyOf(r.args)
-	if id, ok := g.polls.get(ctx, repoll); ok {
-		if s, ok := g.sessions.get(ctx, tokenKey(id)); ok && g.stillAllowed(s.req) {
-			return g.repoll(ctx, id, s, r.cookies)
+	object := r.args.Has("request") || r.args.Has("request_uri")
+	first := repoll
+	if !object {
+		first = pollKeyOfArgs(r.args)
+	}
+	id, found := g.polls.get(ctx, first)
+	if found {
+		if a, ok := g.repollSameURL(ctx, id, repoll, r.cookies); ok {
+			return a
 		}
 	}
 	args := r.args
-	if args.Has("request") || args.Has("request_uri") {
+	if object {
 		var oerr *OAuthError
 		if args, oerr = g.authorizeRequestObject(ctx, r.args); oerr != nil {
 			return failed(oerr)
@@ -167,21 +197,27 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		return failed(oerr)
 	}
 	g.applyLevelFloor(req)
-	if id, ok := g.polls.get(ctx, pollKeyOf(req)); ok {
+	if key := pollKeyOf(req); key != first {
+		id, found = g.polls.get(ctx, key)
+	}
+	if found {
 		s, ok := g.sessions.get(ctx, tokenKey(id))
 		if !ok {
 			return failed(ErrInvalidRequest("the sign-in session has expired or is unknown").WithoutRedirect())
 		}
 		return g.repoll(ctx, id, s, r.cookies)
 	}
-	// secret is the subscriber's PCR secret, read once for the whole
-	// login: by the PCR hint's resolution, or below.
-	var secret []byte
+	// The subscriber, its PCR secret with it, read once for the whole
+	// login: by the PCR hint's resolution, or here.
+	var sub Subscriber
+	var err error
+	read := false
 	if req.LoginHintKind == HintPCR {
 		var e *OAuthError
-		if secret, e = g.resolvePCRHint(ctx, req); e != nil {
+		if sub, e = g.resolvePCRHint(ctx, req); e != nil {
 			return failed(req.Fail(e))
 		}
+		read = true
 	}
 	session := g.browserSessionOf(ctx, r.cookies.session)
 	msisdn := req.MSISDN
@@ -195,7 +231,9 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 		}
 		return failed(req.Fail(ErrInvalidRequest("a login_hint with the subscriber's number (MSISDN, ENCR_MSISDN, tel) or a PCR is required")))
 	}
-	sub, err := g.cfg.Subscribers.Subscriber(ctx, msisdn)
+	if !read {
+		sub, err = g.cfg.Subscribers.Subscriber(ctx, msisdn)
+	}
 	var unusable string
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
@@ -228,16 +266,7 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 			"client_id", req.ClientID, "correlation_id", req.CorrelationID, "why", unusable)
 		return g.begin(ctx, r, req, msisdn, subjectOf([]byte(newSecret()), req.ClientID), decoys, repoll, true)
 	}
-	if secret == nil {
-		secret, err = g.cfg.Subscribers.PCRSecret(ctx, msisdn)
-		switch {
-		case errors.Is(err, ErrUnknownSubscriber):
-			return failed(req.Fail(ErrAccessDenied("not a subscriber of this operator")))
-		case err != nil:
-			return failed(req.Fail(ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))))
-		}
-	}
-	who := subjectOf(secret, req.ClientID)
+	who := subjectOf(sub.PCRSecret, req.ClientID)
 	verdict := g.sessionVerdict(ctx, req, sub, who, session, cands)
 	if verdict == nil && !req.Prompt.Has(PromptLogin) {
 		// Single sign-on: the code at once, with the session's
@@ -261,12 +290,41 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 // person answered, not its continue URL; the login goes on for its
 // owner.
 func (g *Gateway) repoll(ctx context.Context, id string, s *authSession, cookies browserCookies) authorizeAnswer {
-	if !loginBoundTo(cookies.binding, s.binding) {
-		g.log.Warn("authorize: a re-poll without the login's binding cookie is refused",
-			"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID)
-		return failed(ErrInvalidRequest("this sign-in was started by another client; start a new one").WithoutRedirect())
+	if a := g.repollRefused(s, cookies); a != nil {
+		return *a
 	}
 	return g.check(ctx, id, nil, nil)
+}
+
+// repollRefused is the answer to a re-poll by a client that does not
+// hold login s's binding cookie, nil for the one that does.
+func (g *Gateway) repollRefused(s *authSession, cookies browserCookies) *authorizeAnswer {
+	if loginBoundTo(cookies.binding, s.binding) {
+		return nil
+	}
+	g.log.Warn("authorize: a re-poll without the login's binding cookie is refused",
+		"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID)
+	a := failed(ErrInvalidRequest("this sign-in was started by another client; start a new one").WithoutRedirect())
+	return &a
+}
+
+// repollSameURL continues login id for a re-poll of the very URL that
+// started it (repoll, its key), as repoll does, reading the session once,
+// under its lock. ok is false, and nothing done, when login id is not
+// that URL's, has ended, or asks for what the registry no longer allows:
+// the request is then validated as a new one.
+func (g *Gateway) repollSameURL(ctx context.Context, id string, repoll storeKey, cookies browserCookies) (a authorizeAnswer, ok bool) {
+	key := tokenKey(id)
+	unlock := g.locks.lock(key)
+	defer unlock()
+	s, ok := g.sessions.get(ctx, key)
+	if !ok || s.repollKey != repoll || !g.stillAllowed(s.req) {
+		return authorizeAnswer{}, false
+	}
+	if a := g.repollRefused(s, cookies); a != nil {
+		return *a, true
+	}
+	return g.checkLocked(ctx, id, s, nil, nil), true
 }
 
 // decoysOf are the candidates that can run a decoy challenge, in order.
@@ -290,19 +348,16 @@ func (g *Gateway) begin(ctx context.Context, r authorizeRequest, req *AuthReques
 	}
 	id := newSecret()
 	binding, tag := bindLogin(r.cookies.binding)
+	// A request object's login is found again by its URL's key (authorize).
+	byURL := r.args.Has("request") || r.args.Has("request_uri")
 	op, _ := g.operator()
 	s := &authSession{req: req, msisdn: msisdn, subject: who, candidates: cands, current: -1,
-		pollKey: pollKeyOf(req), repollKey: repoll, binding: tag, browser: r.cookies.navigate, decoy: decoy,
+		pollKey: pollKeyOf(req), repollKey: repoll, byURL: byURL, binding: tag, browser: r.cookies.navigate, decoy: decoy,
 		page: pageContext{look: LookOf(op), lang: ChooseLanguage(req.UILocales, r.acceptLanguage),
 			sp: req.Client.Name, number: MaskNumber(msisdn)}, network: r.network}
-	key := tokenKey(id)
-	unlock := g.locks.lock(key)
-	// The session and the keys that find it again, together.
-	if err := writeAll(ctx, g.cfg.Store, opOf(g.sessions.putOp(key, s, sessionTTL)),
-		opOf(g.polls.putOp(s.pollKey, id, sessionTTL)), opOf(g.polls.putOp(s.repollKey, id, sessionTTL))); err != nil {
-		unlock()
-		return failed(req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))))
-	}
+	// The session is first written once its authenticator started
+	// (saveSession): no client knows its id before this answer.
+	unlock := g.locks.lock(tokenKey(id))
 	a := g.startNext(ctx, id, s)
 	unlock()
 	if a.decided {
@@ -341,11 +396,21 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 		a := s.candidates[s.current]
 		var st Started
 		var err error
+		// The session's first write takes the challenge's records along.
+		challenge.Staged = !s.stored
 		if s.decoy {
 			d, _ := optional[Decoy](a.impl)
 			st, err = d.StartDecoy(ctx, challenge)
 		} else {
 			st, err = a.impl.Start(ctx, challenge)
+		}
+		if err == nil {
+			s.state = st.State
+			s.page.match = st.Match
+			var answer *authorizeAnswer
+			if answer, err = g.keepStarted(ctx, id, s, st); answer != nil {
+				return *answer
+			}
 		}
 		if err != nil {
 			if le := (*LimitError)(nil); errors.As(err, &le) && limit == nil {
@@ -353,11 +418,6 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			}
 			last = fmt.Errorf("%s: %w", a.Name, err)
 			continue // unavailable or failed to start: the next one
-		}
-		s.state = st.State
-		s.page.match = st.Match
-		if a := g.saveSession(ctx, id, s); a != nil {
-			return *a
 		}
 		if st.RedirectURL != "" {
 			return authorizeAnswer{redirect: st.RedirectURL}
@@ -372,6 +432,7 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 			if !ok {
 				continue
 			}
+			challenge.Staged = !s.stored
 			st, err := d.StartDecoy(ctx, challenge)
 			if err != nil {
 				continue
@@ -380,8 +441,10 @@ func (g *Gateway) startNext(ctx context.Context, id string, s *authSession) auth
 				"client_id", s.req.ClientID, "correlation_id", s.req.CorrelationID,
 				"limit", limit.Limit, "window", limit.Window, "retry_at", limit.RetryAt)
 			s.decoy, s.current, s.state, s.page.match = true, i, st.State, st.Match
-			if a := g.saveSession(ctx, id, s); a != nil {
+			if a, err := g.keepStarted(ctx, id, s, st); a != nil {
 				return *a
+			} else if err != nil {
+				continue
 			}
 			if st.RedirectURL != "" {
 				return authorizeAnswer{redirect: st.RedirectURL}
@@ -421,6 +484,12 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 	if !ok {
 		return failed(ErrInvalidRequest("the sign-in session has expired or has ended").WithoutRedirect())
 	}
+	return g.checkLocked(ctx, id, s, answer, browser)
+}
+
+// checkLocked is check of login id's session s, read under its lock,
+// which the caller holds.
+func (g *Gateway) checkLocked(ctx context.Context, id string, s *authSession, answer url.Values, browser *browserCookies) authorizeAnswer {
 	if s.current < 0 {
 		return authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	}
@@ -466,8 +535,9 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 		return authorizeAnswer{err: s.req.Fail(ErrAccessDenied(reason)), page: s.page, ending: &ending{failure: out.Failure}}
 	}
 	// Of the requests that saw the success, on any node, the one that
-	// ends the session issues the code.
-	if !g.endSession(ctx, id, s) {
+	// takes the session issues the code; the keys that found the session
+	// go with the code's write (issueCode), or on their own.
+	if !g.takeSession(ctx, id) {
 		return failed(ErrInvalidRequest("the sign-in session has ended").WithoutRedirect())
 	}
 	amr := a.AMR
@@ -476,15 +546,17 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 	}
 	gr := &grant{req: s.req, msisdn: s.msisdn, subject: s.subject, acr: a.LoA, amr: amr, authTime: g.now()}
 	if gr.req.ClientID == ownLoginClient {
+		g.dropPollKeys(ctx, s)
 		return g.ownLoginDone(ctx, gr, s.binding, browser)
 	}
 	if browser != nil && browser.navigate && g.needsConsent(ctx, gr) {
+		g.dropPollKeys(ctx, s)
 		return g.askConsent(ctx, gr, s.binding, s.page)
 	}
 	if browser != nil && !loginBoundTo(browser.binding, s.binding) {
 		browser = nil
 	}
-	return g.issueCode(ctx, gr, browser, false)
+	return g.issueCode(ctx, gr, browser, false, g.pollKeyDeletes(s)...)
 }
 
 // issueCode ends an authorization that succeeded: it records the PCR the
@@ -497,8 +569,11 @@ func (g *Gateway) check(ctx context.Context, id string, answer url.Values, brows
 // The subscriber's consent record takes what the SP is given (shown: the
 // person allowed it on the consent page), and the login gets its session
 // id: the browser session's, or its own.
-func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserCookies, shown bool) authorizeAnswer {
-	g.rememberPCR(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)
+//
+// also are writes that go with the code's, in one step of the store: the
+// ended login's poll keys; the PCR index's entry joins them.
+func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserCookies, shown bool, also ...opOrErr) authorizeAnswer {
+	also = append(also, g.rememberPCROps(ctx, gr.req.ClientID, gr.msisdn, gr.subject.pcr)...)
 	var a authorizeAnswer
 	if newSession != nil {
 		bs := &browserSession{msisdn: gr.msisdn, authTime: gr.authTime, acr: gr.acr, amr: gr.amr, holder: gr.subject.holder}
@@ -511,7 +586,7 @@ func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserC
 	}
 	g.recordConsent(ctx, gr, shown)
 	code := newSecret()
-	if err := g.codes.put(ctx, tokenKey(code), gr, codeTTL); err != nil {
+	if err := writeAll(ctx, g.cfg.Store, append(also, opOf(g.codes.putOp(tokenKey(code), gr, codeTTL)))...); err != nil {
 		return failed(gr.req.Fail(ErrServerError(fmt.Errorf("storing a code: %w", err))))
 	}
 	loc, err := gr.req.SuccessRedirectURL(code)
@@ -526,12 +601,61 @@ func (g *Gateway) issueCode(ctx context.Context, gr *grant, newSession *browserC
 // requests that decide a login together, on any of the operator's nodes,
 // one ends it.
 func (g *Gateway) endSession(ctx context.Context, id string, s *authSession) bool {
-	_, ok := g.sessions.take(ctx, tokenKey(id))
-	if err := g.cfg.Store.Batch(ctx, g.polls.deleteOp(s.pollKey), g.polls.deleteOp(s.repollKey)); err != nil {
-		// They point at a session that is gone: a re-poll finds nothing.
+	if !s.stored {
+		return true // never written: no other request knows it
+	}
+	ok := g.takeSession(ctx, id)
+	g.dropPollKeys(ctx, s)
+	return ok
+}
+
+// takeSession removes login id's session and reports whether this call
+// did: of the requests that decide a login together, on any of the
+// operator's nodes, one takes it. Its poll keys stay (pollKeyDeletes).
+func (g *Gateway) takeSession(ctx context.Context, id string) bool {
+	// Not decoded: whose it was, the caller read under the lock.
+	k := tokenKey(id)
+	_, err := g.cfg.Store.Take(ctx, g.sessions.kind, k[:])
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		g.log.Error("state store: taking a login session failed; answered as ended", "error", err)
+	}
+	return err == nil
+}
+
+// pollKeyDeletes are the writes that remove the keys that find login s:
+// its poll key, and its re-poll key when that was written (byURL).
+func (g *Gateway) pollKeyDeletes(s *authSession) []opOrErr {
+	ops := []opOrErr{opOf(g.polls.deleteOp(s.pollKey), nil)}
+	if s.byURL {
+		ops = append(ops, opOf(g.polls.deleteOp(s.repollKey), nil))
+	}
+	return ops
+}
+
+// dropPollKeys removes the keys that find login s. They point at a
+// session that is gone; a failure only leaves them to expire with it.
+func (g *Gateway) dropPollKeys(ctx context.Context, s *authSession) {
+	if err := writeAll(ctx, g.cfg.Store, g.pollKeyDeletes(s)...); err != nil {
 		g.log.Error("state store: removing a login's poll keys failed", "error", err)
 	}
-	return ok
+}
+
+// keepStarted saves login id's session s, whose authenticator has just
+// started with st, the records of a staged start with it, then does what
+// the start left to do (st.Deliver). It answers the answer to give when
+// the session could not be saved, else the delivery's error, which fails
+// the start (the next candidate's turn), or nil.
+func (g *Gateway) keepStarted(ctx context.Context, id string, s *authSession, st Started) (*authorizeAnswer, error) {
+	if a := g.saveSession(ctx, id, s, st.Records...); a != nil {
+		if st.Abandon != nil {
+			st.Abandon(context.WithoutCancel(ctx))
+		}
+		return a, nil
+	}
+	if st.Deliver != nil {
+		return nil, st.Deliver(ctx)
+	}
+	return nil, nil
 }
 
 // errSessionMoved: the stored session is not the version this request
@@ -543,7 +667,35 @@ var errSessionMoved = errors.New("idgw: the login session changed meanwhile")
 // or ended the session since s was read (on another node: this one's
 // lock serialises its own), and its word stands, so the browser is sent
 // to wait and look again; or the store failed.
-func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *authorizeAnswer {
+//
+// records (a staged start's, Started.Records) are written with it: in the
+// same step of the store at the login's first write, which also writes
+// the keys that find the session again.
+func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession, records ...state.Op) *authorizeAnswer {
+	storeFailed := func(err error) *authorizeAnswer {
+		return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
+	}
+	if !s.stored {
+		// The login's first write: the session, its authenticator
+		// started, and the keys that find it again, together.
+		ops := []opOrErr{opOf(g.sessions.putOp(tokenKey(id), s, sessionTTL)), opOf(g.polls.putOp(s.pollKey, id, sessionTTL))}
+		if s.byURL {
+			ops = append(ops, opOf(g.polls.putOp(s.repollKey, id, sessionTTL)))
+		}
+		for _, r := range records {
+			ops = append(ops, opOf(r, nil))
+		}
+		if err := writeAll(ctx, g.cfg.Store, ops...); err != nil {
+			return storeFailed(err)
+		}
+		s.stored = true
+		return nil
+	}
+	if len(records) > 0 {
+		if err := g.cfg.Store.Batch(ctx, records...); err != nil {
+			return storeFailed(err)
+		}
+	}
 	read := s.version
 	s.version++
 	err := g.sessions.update(ctx, tokenKey(id), 0, func(cur *authSession) (*authSession, error) {
@@ -558,7 +710,7 @@ func (g *Gateway) saveSession(ctx context.Context, id string, s *authSession) *a
 	case errors.Is(err, errSessionMoved), errors.Is(err, errGone):
 		return &authorizeAnswer{wait: g.continueURL(id), page: s.page}
 	}
-	return &authorizeAnswer{err: s.req.Fail(ErrServerError(fmt.Errorf("storing a login session: %w", err))), page: s.page}
+	return storeFailed(err)
 }
 
 func (g *Gateway) continueURL(id string) string {

@@ -33,7 +33,12 @@ func (m subscriberMap) Subscriber(_ context.Context, n uint64) (Subscriber, erro
 	if !ok {
 		return Subscriber{}, ErrUnknownSubscriber
 	}
+	s.PCRSecret = []byte(e164.Format(n) + "-secret")
 	return s, nil
+}
+
+func (m subscriberMap) Standing(ctx context.Context, n uint64) (Subscriber, error) {
+	return m.Subscriber(ctx, n)
 }
 
 // phoneAuthenticator is a test authenticator standing for the person's

@@ -267,12 +267,17 @@ func (g *Gateway) parseBackchannel(ctx context.Context, args bcArgs, sp *registr
 // ignores or refuses, so no answer tells the numbers apart.
 func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError {
 	r := b.req
-	var secret []byte
+	// The subscriber, its PCR secret with it, is read once: by the PCR
+	// hint's resolution, or below.
+	var sub Subscriber
+	var err error
+	read := false
 	if r.LoginHintKind == HintPCR {
 		var e *OAuthError
-		if secret, e = g.resolvePCRHint(ctx, r); e != nil {
+		if sub, e = g.resolvePCRHint(ctx, r); e != nil {
 			return bcError(e.Code, e.Description)
 		}
+		read = true
 	}
 	// Before the subscriber is looked at: a budget hit is answered alike
 	// for every number.
@@ -289,9 +294,7 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 		}
 	}
 	b.msisdn = r.MSISDN
-	var sub Subscriber
-	var err error
-	if unusable == "" {
+	if unusable == "" && !read {
 		sub, err = g.cfg.Subscribers.Subscriber(ctx, b.msisdn)
 	}
 	switch {
@@ -312,11 +315,6 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	if unusable == "" && len(cands) == 0 {
 		return bcError(CodeAccessDenied, "no authenticator that reaches the handset meets the requested level of assurance")
 	}
-	if unusable == "" && secret == nil {
-		if secret, err = g.cfg.Subscribers.PCRSecret(ctx, b.msisdn); err != nil {
-			unusable = "not a subscriber of this operator"
-		}
-	}
 	if unusable != "" {
 		g.log.Info("backchannel: a number that is not challenged gets a decoy login",
 			"client_id", r.ClientID, "correlation_id", r.CorrelationID, "why", unusable)
@@ -328,7 +326,7 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 		}
 		b.subject = subjectOf([]byte(newSecret()), r.ClientID)
 	} else {
-		b.candidates, b.subject = cands, subjectOf(secret, r.ClientID)
+		b.candidates, b.subject = cands, subjectOf(sub.PCRSecret, r.ClientID)
 	}
 	b.id, b.current, b.interval = newSecret(), -1, bcInterval
 	if e := g.bcStartNext(ctx, b); e != nil {

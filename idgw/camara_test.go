@@ -65,6 +65,16 @@ func TestSignedAuthorizationRequests(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("a signed request challenges the phone once, got %d", n)
 	}
+	// The very same URL again, without the login's binding cookie: its
+	// login is found by the URL's key before the object (its jti spent)
+	// is looked at, and refused as another client's; nothing restarts.
+	status, loc, body = f.getQuery("/authorize", url.Values{"client_id": {"sishop"}, "request": {ro}})
+	f.phone.mu.Lock()
+	n = f.phone.started
+	f.phone.mu.Unlock()
+	if status != 400 || loc != "" || !strings.Contains(body, "another client") || n != 1 {
+		t.Fatalf("the same signed request re-polled by another client: %d %q %.300s, %d starts", status, loc, body, n)
+	}
 	refused := func(what, code string, args url.Values) {
 		t.Helper()
 		status, loc, body := f.getQuery("/authorize", args)

@@ -98,9 +98,15 @@ func MaskNumber(msisdn uint64) string {
 	}
 	full := e164.Format(msisdn)
 	cc, national := "", strings.TrimPrefix(full, "+")
-	if n, err := phonenumbers.Parse(full, ""); err == nil && n.GetCountryCode() != 0 {
-		cc = strconv.Itoa(int(n.GetCountryCode()))
-		national = strings.TrimPrefix(national, cc)
+	// The country code is the one prefix of 1 to 3 digits that is one
+	// (they are prefix-free), as a parse finds it; the number was
+	// validated when it was read, and each login masks it once.
+	codes := phonenumbers.GetSupportedCallingCodes()
+	for l := 1; l <= 3 && l < len(national); l++ {
+		if c, err := strconv.Atoi(national[:l]); err == nil && codes[c] {
+			cc, national = national[:l], national[l:]
+			break
+		}
 	}
 	const shown = 4
 	if len(national) <= shown {

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+
+	"github.com/mcfed/mcfed/operator/state"
 )
 
 // PCRIndex remembers which subscriber each PCR (the sub an SP received) was
@@ -17,6 +19,14 @@ type PCRIndex interface {
 	RememberPCR(ctx context.Context, clientID, pcr string, msisdn uint64) error
 	// LookupPCR returns the number pcr was recorded for, or ErrUnknownPCR.
 	LookupPCR(ctx context.Context, clientID, pcr string) (uint64, error)
+}
+
+// PCRIndexOps is a PCRIndex kept in the gateway's Store, whose entry the
+// gateway writes with the login's code, in one step of the store (one
+// commit, one round trip): RememberPCROps returns the writes that record
+// pcr, none when it is recorded already.
+type PCRIndexOps interface {
+	RememberPCROps(ctx context.Context, clientID, pcr string, msisdn uint64) ([]state.Op, error)
 }
 
 // ErrUnknownPCR: no PCR of that value was issued to that client.
@@ -32,39 +42,39 @@ func errPCRUnknown() *OAuthError {
 }
 
 // resolvePCRHint turns r's PCR hint into the subscriber's number, and
-// returns the subscriber's PCR secret it read, which the login keeps. The
-// index only says which number the PCR was issued for; the PCR is
-// recomputed from that subscriber's current secret and must match, so the
-// new holder of a deleted and recycled number (who has a new secret;
+// returns the subscriber it read (its PCR secret with it), which the login
+// keeps. The index only says which number the PCR was issued for; the PCR
+// is recomputed from that subscriber's current secret and must match, so
+// the new holder of a deleted and recycled number (who has a new secret;
 // deletion destroyed the old one) is never matched by the previous
 // holder's PCR.
-func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) ([]byte, *OAuthError) {
+func (g *Gateway) resolvePCRHint(ctx context.Context, r *AuthRequest) (Subscriber, *OAuthError) {
 	if g.cfg.PCRIndex == nil {
-		return nil, ErrInvalidRequest("login_hint PCR is not accepted by this operator")
+		return Subscriber{}, ErrInvalidRequest("login_hint PCR is not accepted by this operator")
 	}
 	n, err := g.cfg.PCRIndex.LookupPCR(ctx, r.ClientID, r.PCR)
 	switch {
 	case errors.Is(err, ErrUnknownPCR):
-		return nil, errPCRUnknown()
+		return Subscriber{}, errPCRUnknown()
 	case err != nil:
-		return nil, ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
+		return Subscriber{}, ErrServerError(fmt.Errorf("looking up a PCR: %w", err))
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, n)
+	sub, err := g.cfg.Subscribers.Subscriber(ctx, n)
 	switch {
 	case errors.Is(err, ErrUnknownSubscriber):
-		return nil, errPCRUnknown() // deleted since: its secret is gone
+		return Subscriber{}, errPCRUnknown() // deleted since: its secret is gone
 	case err != nil:
-		return nil, ErrServerError(fmt.Errorf("reading a PCR secret: %w", err))
-	case subtle.ConstantTimeCompare([]byte(pcr(secret, r.ClientID)), []byte(r.PCR)) != 1:
-		return nil, errPCRUnknown() // the number has a new holder
+		return Subscriber{}, ErrServerError(fmt.Errorf("reading a subscriber: %w", err))
+	case subtle.ConstantTimeCompare([]byte(pcr(sub.PCRSecret, r.ClientID)), []byte(r.PCR)) != 1:
+		return Subscriber{}, errPCRUnknown() // the number has a new holder
 	}
 	// The number must still be this operator's; one ported out since
 	// gets the same answer as one deleted.
 	if res, ok := g.cfg.Registry.Resolve(n); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
-		return nil, errPCRUnknown()
+		return Subscriber{}, errPCRUnknown()
 	}
 	r.MSISDN = n
-	return secret, nil
+	return sub, nil
 }
 
 // subject is a subscriber as one login knows it: derived from the PCR
@@ -92,4 +102,25 @@ func (g *Gateway) rememberPCR(ctx context.Context, clientID string, msisdn uint6
 	if err := g.cfg.PCRIndex.RememberPCR(ctx, clientID, pcr, msisdn); err != nil {
 		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
 	}
+}
+
+// rememberPCROps is rememberPCR for a caller about to write: the writes
+// that record the PCR (none when it is recorded already), for its next
+// step of the store, when the index is in the store (PCRIndexOps);
+// otherwise it records the PCR now.
+func (g *Gateway) rememberPCROps(ctx context.Context, clientID string, msisdn uint64, pcr string) []opOrErr {
+	idx, ok := g.cfg.PCRIndex.(PCRIndexOps)
+	if !ok {
+		g.rememberPCR(ctx, clientID, msisdn, pcr)
+		return nil
+	}
+	ops, err := idx.RememberPCROps(ctx, clientID, pcr, msisdn)
+	if err != nil {
+		g.log.Error("idgw: recording a PCR for PCR login hints", "client_id", clientID, "err", err)
+	}
+	out := make([]opOrErr, len(ops))
+	for i, op := range ops {
+		out[i] = opOf(op, nil)
+	}
+	return out
 }

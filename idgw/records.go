@@ -73,6 +73,12 @@ type sessionRecord struct {
 	Browser    bool          `json:"w,omitempty"`
 	Decoy      bool          `json:"d,omitempty"`
 	Version    uint64        `json:"v"`
+	// ByURL: the re-poll key's record was written too (a request
+	// object's login). Known says ByURL is recorded: a node before it
+	// wrote that record for every login, and the end of a session it
+	// wrote removes both.
+	ByURL bool `json:"k,omitempty"`
+	Known bool `json:"kk,omitempty"`
 }
 
 func (s *authSession) record() sessionRecord {
@@ -82,7 +88,7 @@ func (s *authSession) record() sessionRecord {
 	}
 	return sessionRecord{Req: s.req, MSISDN: s.msisdn, Subject: s.subject.record(), Candidates: names,
 		Current: s.current, State: s.state, PollKey: s.pollKey[:], RepollKey: s.repollKey[:], Binding: s.binding[:],
-		Page: s.page.record(), Browser: s.browser, Decoy: s.decoy, Version: s.version}
+		Page: s.page.record(), Browser: s.browser, Decoy: s.decoy, Version: s.version, ByURL: s.byURL, Known: true}
 }
 
 // session rebuilds an authSession, its authenticators from this node's
@@ -92,7 +98,8 @@ func (r sessionRecord) session(router *Router, reg Registry) (*authSession, erro
 		return nil, err
 	}
 	s := &authSession{req: r.Req, msisdn: r.MSISDN, current: r.Current, state: r.State,
-		page: r.Page.page(), browser: r.Browser, decoy: r.Decoy, version: r.Version}
+		page: r.Page.page(), browser: r.Browser, decoy: r.Decoy, version: r.Version, stored: true,
+		byURL: r.ByURL || !r.Known}
 	var err error
 	if s.subject, err = r.Subject.subject(); err != nil {
 		return nil, err

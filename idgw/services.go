@@ -131,11 +131,11 @@ func (g *Gateway) freshSession(ctx context.Context, id string) *browserSession {
 	if s == nil || s.acr < 2 || g.now().Sub(s.authTime) > servicesFreshness {
 		return nil
 	}
-	holder, err := g.holderOf(ctx, s.msisdn)
-	if err != nil || subtle.ConstantTimeCompare(holder[:], s.holder[:]) != 1 {
+	sub, err := g.cfg.Subscribers.Standing(ctx, s.msisdn)
+	if err != nil || !sub.Active {
 		return nil
 	}
-	if sub, err := g.cfg.Subscribers.Subscriber(ctx, s.msisdn); err != nil || !sub.Active {
+	if holder := holderTag(sub.PCRSecret); subtle.ConstantTimeCompare(holder[:], s.holder[:]) != 1 {
 		return nil
 	}
 	return s
@@ -172,11 +172,7 @@ func (g *Gateway) beginOwnLogin(ctx context.Context, r authorizeRequest, msisdn 
 	if len(cands) == 0 {
 		return page(ErrAccessDenied("no authenticator of the subscriber meets the level of assurance"))
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, msisdn)
-	if err != nil {
-		return page(ErrServerError(err))
-	}
-	return g.begin(ctx, r, req, msisdn, subjectOf(secret, ownLoginClient), cands, tokenKey(newSecret()), false)
+	return g.begin(ctx, r, req, msisdn, subjectOf(sub.PCRSecret, ownLoginClient), cands, tokenKey(newSecret()), false)
 }
 
 // ownLoginDone ends the gateway's own login that succeeded: the browser

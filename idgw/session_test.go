@@ -30,7 +30,8 @@ type liveSubscribers struct {
 	subs    map[uint64]Subscriber
 	secrets map[uint64][]byte
 	gen     int
-	// secretReads counts PCRSecret calls.
+	// secretReads counts the reads of a PCR secret (PCRSecret, and
+	// Subscriber and Standing, which read it along).
 	secretReads int
 }
 
@@ -80,7 +81,15 @@ func (l *liveSubscribers) Subscriber(_ context.Context, n uint64) (Subscriber, e
 	if !ok {
 		return Subscriber{}, ErrUnknownSubscriber
 	}
+	l.secretReads++
+	s.PCRSecret = l.secrets[n]
 	return s, nil
+}
+
+func (l *liveSubscribers) Standing(ctx context.Context, n uint64) (Subscriber, error) {
+	s, err := l.Subscriber(ctx, n)
+	s.Enrolments = nil
+	return s, err
 }
 
 func (l *liveSubscribers) PCRSecret(_ context.Context, n uint64) ([]byte, error) {

@@ -23,47 +23,45 @@ type lapse struct {
 // the subscriber it was issued for still may use it: the number still
 // resolves to this operator (not ported out), the subscriber is the one
 // who logged in (not deleted, the number not recycled) and is active (not
-// suspended). It returns the subscriber's PCR secret for the token's
-// subject. A permanent lapse revokes the family, freeing its memory at
-// once. The reads are the registry's in-memory resolution and two reads of
-// the subscriber store, cheap enough for every refresh, introspection and
-// userinfo call; no event has to reach the gateway for a token to stop.
-func (g *Gateway) subscriberStanding(ctx context.Context, t *accessToken) ([]byte, *lapse) {
+// suspended). It returns the subscriber as it read it, the PCR secret for
+// the token's subject with it, for the rest of the request. A permanent
+// lapse revokes the family, freeing its memory at once. The reads are the
+// registry's in-memory resolution and one lookup of the subscriber store
+// (its record and secret), cheap enough for every refresh, introspection
+// and userinfo call; no event has to reach the gateway for a token to
+// stop.
+func (g *Gateway) subscriberStanding(ctx context.Context, t *accessToken) (Subscriber, *lapse) {
 	if t.clientToken() {
 		// A client_credentials token serves no subscriber's data.
-		return nil, &lapse{reason: "the token is the client's own and names no subscriber"}
+		return Subscriber{}, &lapse{reason: "the token is the client's own and names no subscriber"}
 	}
-	secret, l := g.lapseOf(ctx, t)
+	sub, l := g.lapseOf(ctx, t)
 	if l != nil && l.permanent {
 		g.revokeFamily(ctx, t.family)
 	}
-	return secret, l
+	return sub, l
 }
 
 // lapseOf is subscriberStanding's check.
-func (g *Gateway) lapseOf(ctx context.Context, t *accessToken) ([]byte, *lapse) {
+func (g *Gateway) lapseOf(ctx context.Context, t *accessToken) (Subscriber, *lapse) {
 	if res, ok := g.cfg.Registry.Resolve(t.msisdn); !ok || res.Operator == nil || res.Operator.ID != g.cfg.OperatorID {
-		return nil, &lapse{reason: "the number is no longer this operator's", permanent: true}
+		return Subscriber{}, &lapse{reason: "the number is no longer this operator's", permanent: true}
 	}
-	secret, err := g.cfg.Subscribers.PCRSecret(ctx, t.msisdn)
+	sub, err := g.cfg.Subscribers.Standing(ctx, t.msisdn)
 	if err != nil {
-		return nil, storeLapse(err)
+		return Subscriber{}, storeLapse(err)
 	}
-	if h := holderTag(secret); subtle.ConstantTimeCompare(h[:], t.holder[:]) != 1 {
-		return nil, &lapse{reason: "the number has another holder now", permanent: true}
-	}
-	sub, err := g.cfg.Subscribers.Subscriber(ctx, t.msisdn)
-	switch {
-	case err != nil:
-		return nil, storeLapse(err)
+	switch h := holderTag(sub.PCRSecret); {
+	case subtle.ConstantTimeCompare(h[:], t.holder[:]) != 1:
+		return Subscriber{}, &lapse{reason: "the number has another holder now", permanent: true}
 	case !sub.Active:
-		return nil, &lapse{reason: "the subscriber's account does not allow this"}
+		return Subscriber{}, &lapse{reason: "the subscriber's account does not allow this"}
 	case simChangedSince(sub, t.authTime, t.issued):
 		// Whoever holds the new SIM is not known to be who logged in:
 		// the login's tokens end for good (account takeover protection).
-		return nil, &lapse{reason: "the subscriber's SIM changed since the login", permanent: true}
+		return Subscriber{}, &lapse{reason: "the subscriber's SIM changed since the login", permanent: true}
 	}
-	return secret, nil
+	return sub, nil
 }
 
 // simChangedSince reports whether sub's SIM changed after a login at

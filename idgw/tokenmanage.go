@@ -138,7 +138,7 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 			"sub": t.clientID, "exp": t.expires.Unix(), "iat": t.issued.Unix(), "token_type": "access_token",
 		}, t.scopes), nil
 	}
-	secret, l := g.subscriberStanding(ctx, t)
+	sub, l := g.subscriberStanding(ctx, t)
 	switch {
 	case l != nil && l.fault != nil:
 		return nil, ErrServerError(l.fault)
@@ -151,7 +151,7 @@ func (g *Gateway) introspect(ctx context.Context, r tokenRequest) (map[string]an
 	}
 	return withPurpose(map[string]any{
 		"active": true, "scope": strings.Join(t.scopes, " "), "client_id": t.clientID,
-		"sub": pcr(secret, t.clientID), "exp": t.expires.Unix(), "iat": t.issued.Unix(),
+		"sub": pcr(sub.PCRSecret, t.clientID), "exp": t.expires.Unix(), "iat": t.issued.Unix(),
 		"token_type": typ, "acr": t.acr,
 	}, t.scopes), nil
 }

@@ -201,7 +201,7 @@ func (g *Gateway) Claims(ctx context.Context, q idgw.ClaimsQuery) (map[string]an
 		return out, nil
 	}
 
-	rec, err := g.src.Attributes(ctx, q.MSISDN)
+	rec, err := g.attributes(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("datagateway: %w", err)
 	}
@@ -215,6 +215,23 @@ func (g *Gateway) Claims(ctx context.Context, q idgw.ClaimsQuery) (map[string]an
 		out[in.claim+"_match"] = matchString(in.match(&rec))
 	}
 	return out, nil
+}
+
+// preread is a Source that can release from the subscriber's record as
+// the request read it already (idgw.Subscriber.Record): StoreSource.
+type preread interface {
+	AttributesOf(msisdn uint64, rec any) (Record, bool, error)
+}
+
+// attributes asks the source for q's subscriber, from the record q
+// carries when the source can read it.
+func (g *Gateway) attributes(ctx context.Context, q idgw.ClaimsQuery) (Record, error) {
+	if p, ok := g.src.(preread); ok && q.Subscriber != nil && q.Subscriber.Record != nil {
+		if rec, ok, err := p.AttributesOf(q.MSISDN, q.Subscriber.Record); ok {
+			return rec, err
+		}
+	}
+	return g.src.Attributes(ctx, q.MSISDN)
 }
 
 // narrowing returns the claims a claims-request section names, or nil when

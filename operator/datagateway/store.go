@@ -26,11 +26,30 @@ func (s *StoreSource) Attributes(ctx context.Context, msisdn uint64) (Record, er
 	}
 	m := subscribers.MSISDN(msisdn)
 	sub, err := s.Store.Get(m)
-	switch {
-	case errors.Is(err, subscribers.ErrNotFound):
-		return Record{}, fmt.Errorf("subscriber store: %w", ErrNotFound)
-	case err != nil:
+	if err != nil {
+		if errors.Is(err, subscribers.ErrNotFound) {
+			return Record{}, fmt.Errorf("subscriber store: %w", ErrNotFound)
+		}
 		return Record{}, fmt.Errorf("datagateway: subscriber store: %w", err)
+	}
+	return recordOf(m, &sub)
+}
+
+// AttributesOf is Attributes from the subscriber's record as the request
+// read it already (idgw.Subscriber.Record, a *subscribers.Subscriber),
+// not read again; ok is false when rec is no such record.
+func (s *StoreSource) AttributesOf(msisdn uint64, rec any) (r Record, ok bool, err error) {
+	sub, ok := rec.(*subscribers.Subscriber)
+	if !ok || sub == nil || sub.MSISDN != subscribers.MSISDN(msisdn) {
+		return Record{}, false, nil
+	}
+	r, err = recordOf(sub.MSISDN, sub)
+	return r, true, err
+}
+
+// recordOf maps a subscriber's stored attributes into a Record.
+func recordOf(m subscribers.MSISDN, sub *subscribers.Subscriber) (Record, error) {
+	switch {
 	case sub.Status == subscribers.StatusDeleted:
 		return Record{}, fmt.Errorf("subscriber store: %w", ErrNotFound)
 	case sub.Status == subscribers.StatusSuspended:

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/operator/state"
 	"github.com/mcfed/mcfed/operator/state/embedded"
 	"github.com/mcfed/mcfed/operator/subscribers"
@@ -85,5 +86,40 @@ func TestStoreSource(t *testing.T) {
 	cancel()
 	if _, err := src.Attributes(cctx, testMSISDN); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// TestClaimsFromTheRecordRead: a claims query carrying the subscriber's
+// record as the request read it (its standing) releases from it, without
+// reading the store again; one without, or with a record of another
+// number, reads the store.
+func TestClaimsFromTheRecordRead(t *testing.T) {
+	db, err := embedded.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st := subscribers.New(db)
+	const m = subscribers.MSISDN(testMSISDN)
+	if _, err := st.Create(subscribers.Subscriber{MSISDN: m, Attributes: subscribers.Attributes{GivenName: "Stored"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := New(NewStoreSource(st))
+	ctx := context.Background()
+	read := &subscribers.Subscriber{MSISDN: m, Status: subscribers.StatusActive, Attributes: subscribers.Attributes{GivenName: "Read"}}
+	q := idgw.ClaimsQuery{MSISDN: testMSISDN, Endpoint: EndpointUserInfo, Scopes: []string{"openid", "profile"},
+		Subscriber: &idgw.Subscriber{MSISDN: testMSISDN, Record: read}}
+	if out, err := g.Claims(ctx, q); err != nil || out["given_name"] != "Read" {
+		t.Fatalf("claims with the record read: %v %v, want given_name Read", out, err)
+	}
+	other := *read
+	other.MSISDN = m + 1
+	q.Subscriber.Record = &other
+	if out, err := g.Claims(ctx, q); err != nil || out["given_name"] != "Stored" {
+		t.Fatalf("claims with another number's record: %v %v, want the stored given_name", out, err)
+	}
+	q.Subscriber = nil
+	if out, err := g.Claims(ctx, q); err != nil || out["given_name"] != "Stored" {
+		t.Fatalf("claims without a record: %v %v, want the stored given_name", out, err)
 	}
 }

@@ -69,7 +69,7 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 	}
 	v, ok := a.defaultView(c), false
 	var attempts int
-	if _, ch, found := a.challenges.byRef(c.UserContext(), kindPage, pageHash(c.Query("c"))); found && ch.View.Return == ret {
+	if ch, found := a.challenges.byPage(c.UserContext(), c.Query("c")); found && ch.View.Return == ret {
 		v, attempts, ok = ch.View.view(), ch.Attempts, true
 	}
 	t := messages.In(v.lang)
@@ -110,7 +110,7 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 // the link is tapped or the challenge is over.
 func (a *Authenticator) handleStatus(c *fiber.Ctx) error {
 	status := "answered"
-	if _, ch, ok := a.challenges.byRef(c.UserContext(), kindPage, pageHash(c.Query("c"))); ok && !ch.over(a.cfg.Now()) && !ch.Tapped {
+	if ch, ok := a.challenges.byPage(c.UserContext(), c.Query("c")); ok && !ch.over(a.cfg.Now()) && !ch.Tapped {
 		status = "pending"
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -141,7 +141,7 @@ func (a *Authenticator) linkChallenge(c *fiber.Ctx, token string) (id [16]byte, 
 	if len(token) != 43 {
 		return id, nil, v, false
 	}
-	if id, ch, ok = a.challenges.byRef(c.UserContext(), kindLink, hashToken(token)); ok {
+	if id, ch, ok = a.challenges.byLink(c.UserContext(), token, !a.cfg.Mode.hasCode()); ok {
 		v = ch.View.view()
 	}
 	return id, ch, v, ok
@@ -178,13 +178,15 @@ func (a *Authenticator) handleLink(c *fiber.Ctx) error {
 // the answers to one link on any of the nodes, one counts.
 func (a *Authenticator) handleLinkAnswer(c *fiber.Ctx) error {
 	pick, decision := c.FormValue("pick"), c.FormValue("decision")
-	id, _, v, ok := a.linkChallenge(c, c.Params("token"))
-	if !ok {
+	token := c.Params("token")
+	v := a.defaultView(c)
+	if len(token) != 43 {
 		return a.page(c, fiber.StatusNotFound, v, "link_unknown", false)
 	}
 	var status int
 	var what string
-	found, err := a.challenges.update(c.UserContext(), id, func(ch *challengeRecord) bool {
+	answer := func(ch *challengeRecord) bool {
+		v = ch.View.view()
 		if status, what = a.linkState(ch, a.cfg.Now()); what != "" {
 			return false
 		}
@@ -207,7 +209,21 @@ func (a *Authenticator) handleLinkAnswer(c *fiber.Ctx) error {
 			return false
 		}
 		return true
-	})
+	}
+	// The challenge is read by the update alone: by the id its link
+	// gives when it has no code, else (or when that finds none: an
+	// earlier node's) through its link's record.
+	found, err := false, error(nil)
+	if !a.cfg.Mode.hasCode() {
+		found, err = a.challenges.update(c.UserContext(), challengeIDOfLink(token), answer)
+	}
+	if !found && err == nil {
+		id, ok := a.challenges.idOf(c.UserContext(), kindLink, hashToken(token))
+		if !ok {
+			return a.page(c, fiber.StatusNotFound, v, "link_unknown", false)
+		}
+		found, err = a.challenges.update(c.UserContext(), id, answer)
+	}
 	switch {
 	case err != nil:
 		a.log.Error("state store: recording an answer to an SMS link failed", "error", err)

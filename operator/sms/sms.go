@@ -139,10 +139,9 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 		redirect = a.otpPageURL(ch.ReturnURL, page)
 	}
 	now := a.cfg.Now()
-	st := &challengeState{mode: a.cfg.Mode, expires: now.Add(a.cfg.TTL)}
-	if _, err := rand.Read(st.id[:]); err != nil {
-		return idgw.Started{}, err
-	}
+	// The challenge's id is its code page's token's (challengeIDOf), or
+	// its link's when it has no code.
+	st := &challengeState{mode: a.cfg.Mode, expires: now.Add(a.cfg.TTL), id: challengeIDOf(page)}
 	var code, token, link string
 	if a.cfg.Mode.hasCode() {
 		var err error
@@ -159,6 +158,10 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 		token = base64.RawURLEncoding.EncodeToString(raw[:])
 		st.linkHash = hashToken(token)
 		link = a.public.String() + "/sms/link/" + token
+		if !a.cfg.Mode.hasCode() {
+			// No code page: the link finds the challenge.
+			st.id = challengeIDOfLink(token)
+		}
 	}
 	var match string
 	var choices []string
@@ -205,22 +208,44 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	}
 	// Stored before sending, so a tap that beats Submit's return finds it;
 	// kept one TTL past its expiry, so a late tap is told it expired.
-	if err := a.challenges.create(ctx, st.id, c, page, st.expires.Add(a.cfg.TTL)); err != nil {
+	records, err := a.challenges.createOps(st.id, c, !a.cfg.Mode.hasCode(), st.expires.Add(a.cfg.TTL))
+	if err != nil {
 		if !decoy {
 			a.release(ctx, to, now)
 		}
 		return idgw.Started{}, fmt.Errorf("sms: storing the challenge: %w", err)
 	}
-	if decoy {
-		return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+	started := idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}
+	send := func(ctx context.Context) error {
+		if decoy {
+			return nil
+		}
+		if _, err := a.sender.Submit(ctx, to, text); err != nil {
+			a.release(ctx, to, now)
+			a.challenges.remove(context.WithoutCancel(ctx), st.id, c.LinkHash)
+			return fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
+		}
+		return nil
 	}
-
-	if _, err := a.sender.Submit(ctx, to, text); err != nil {
-		a.release(ctx, to, now)
-		a.challenges.remove(context.WithoutCancel(ctx), st.id, page, c.LinkHash)
-		return idgw.Started{}, fmt.Errorf("sms: sending the SMS: %w (%w)", err, idgw.ErrUnavailable)
+	if ch.Staged {
+		// The gateway writes the records with the login's session, then
+		// has the SMS sent.
+		started.Records, started.Deliver = records, send
+		if !decoy {
+			started.Abandon = func(ctx context.Context) { a.release(ctx, to, now) }
+		}
+		return started, nil
 	}
-	return idgw.Started{State: st.encode(), RedirectURL: redirect, Match: match}, nil
+	if err := a.cfg.Store.Batch(ctx, records...); err != nil {
+		if !decoy {
+			a.release(ctx, to, now)
+		}
+		return idgw.Started{}, fmt.Errorf("sms: storing the challenge: %w", err)
+	}
+	if err := send(ctx); err != nil {
+		return idgw.Started{}, err
+	}
+	return started, nil
 }
 
 // release gives back the send reserved for msisdn at at: the SMS was not

@@ -28,7 +28,9 @@ type Store interface {
 const (
 	// kindChallenge: a challengeRecord by its challenge id.
 	kindChallenge state.Kind = "sms.challenge"
-	// kindPage: a challenge id by the SHA-256 of its code page's token.
+	// kindPage: a challenge id by the SHA-256 of its code page's token,
+	// as nodes before challengeIDOf wrote them (read when a page's
+	// challenge is not found by its id: byPage).
 	kindPage state.Kind = "sms.page"
 	// kindLink: a challenge id by the SHA-256 of its link's token.
 	kindLink state.Kind = "sms.link"
@@ -105,48 +107,98 @@ func (t challenges) update(ctx context.Context, id [16]byte, fn func(c *challeng
 // byRef finds the challenge a page or link token refers to (kind is
 // kindPage or kindLink, key the token's hash).
 func (t challenges) byRef(ctx context.Context, kind state.Kind, key [32]byte) (id [16]byte, c *challengeRecord, ok bool) {
+	if id, ok = t.idOf(ctx, kind, key); !ok {
+		return id, nil, false
+	}
+	c, ok = t.get(ctx, id)
+	return id, c, ok
+}
+
+// challengeIDOf is the id of the challenge whose code page's token is
+// page: the page finds its challenge in one read, with no record between
+// (the store holds this digest of the token, never the token).
+func challengeIDOf(page string) (id [16]byte) {
+	sum := sha256.Sum256([]byte("mcfed-sms-page\x00" + page))
+	copy(id[:], sum[:])
+	return id
+}
+
+// challengeIDOfLink is the id of a challenge without a code, whose link's
+// token is token: the link finds it in one read.
+func challengeIDOfLink(token string) (id [16]byte) {
+	sum := sha256.Sum256([]byte("mcfed-sms-link\x00" + token))
+	copy(id[:], sum[:])
+	return id
+}
+
+// byLink finds the challenge of a link's token: by the id the token gives
+// when the challenge has no code (urlOnly, the mode), else, and for a
+// challenge an earlier node started, through its link's record
+// (kindLink).
+func (t challenges) byLink(ctx context.Context, token string, urlOnly bool) (id [16]byte, c *challengeRecord, ok bool) {
+	if urlOnly {
+		id = challengeIDOfLink(token)
+		if c, ok = t.get(ctx, id); ok {
+			return id, c, true
+		}
+	}
+	return t.byRef(ctx, kindLink, hashToken(token))
+}
+
+// byPage finds the challenge of a code page's token: by the id the token
+// gives, else through a page record (kindPage) an earlier node wrote.
+func (t challenges) byPage(ctx context.Context, page string) (*challengeRecord, bool) {
+	if page == "" {
+		return nil, false
+	}
+	if c, ok := t.get(ctx, challengeIDOf(page)); ok {
+		return c, true
+	}
+	_, c, ok := t.byRef(ctx, kindPage, pageHash(page))
+	return c, ok
+}
+
+// idOf is the id of the challenge a page or link token refers to, for a
+// caller that reads the challenge itself (in an update).
+func (t challenges) idOf(ctx context.Context, kind state.Kind, key [32]byte) (id [16]byte, ok bool) {
 	r, err := t.store.Get(ctx, kind, key[:])
 	if err != nil {
 		if !errors.Is(err, state.ErrNotFound) {
 			t.log.Error("state store: reading an SMS token failed; answered as unknown", "kind", kind, "error", err)
 		}
-		return id, nil, false
+		return id, false
 	}
 	if len(r.Value) != len(id) {
 		t.log.Error("state store: an SMS token's record is malformed; answered as unknown", "kind", kind, "length", len(r.Value))
-		return id, nil, false
+		return id, false
 	}
 	copy(id[:], r.Value)
-	c, ok = t.get(ctx, id)
-	return id, c, ok
+	return id, true
 }
 
-// create stores a new challenge and the records that find it by its page
-// and link tokens, all until expires, in one step: all or none.
-func (t challenges) create(ctx context.Context, id [16]byte, c *challengeRecord, page string, expires time.Time) error {
+// createOps are the writes that store a new challenge (its id is its
+// page's, challengeIDOf, or its link's, challengeIDOfLink: byLink) and,
+// when it has a code and a link, the record that finds it by its link's
+// token, all until expires, to be written in one step: all or none.
+func (t challenges) createOps(id [16]byte, c *challengeRecord, byLink bool, expires time.Time) ([]state.Op, error) {
 	b, err := c.encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pageKey := pageHash(page)
-	ops := []state.Op{
-		{Kind: kindChallenge, Key: id[:], Value: b, Expires: expires},
-		{Kind: kindPage, Key: pageKey[:], Value: id[:], Expires: expires},
-	}
-	if c.LinkHash != nil {
+	ops := []state.Op{{Kind: kindChallenge, Key: id[:], Value: b, Expires: expires}}
+	if c.LinkHash != nil && !byLink {
 		ops = append(ops, state.Op{Kind: kindLink, Key: c.LinkHash, Value: id[:], Expires: expires})
 	}
-	return t.store.Batch(ctx, ops...)
+	return ops, nil
 }
 
-// remove deletes a challenge and its token records (a send that failed);
+// remove deletes a challenge and its link's record (a send that failed);
 // linkKey is nil when it has no link.
-func (t challenges) remove(ctx context.Context, id [16]byte, page string, linkKey []byte) {
-	pageKey := pageHash(page)
+func (t challenges) remove(ctx context.Context, id [16]byte, linkKey []byte) {
 	for _, r := range []struct {
 		kind state.Kind
 		key  []byte
-	}{{kindLink, linkKey}, {kindPage, pageKey[:]}, {kindChallenge, id[:]}} {
+	}{{kindLink, linkKey}, {kindChallenge, id[:]}} {
 		if r.key == nil {
 			continue
 		}

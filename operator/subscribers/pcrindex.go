@@ -46,20 +46,10 @@ func pcrKey(clientID, pcr string) ([]byte, error) {
 // A repeat of what is already recorded writes nothing, so the gateway can
 // call it on every login without a write each time.
 func (s *Store) RememberPCR(clientID, pcr string, m MSISDN) error {
-	k, err := pcrKey(clientID, pcr)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	v := key(m)
-	rec, err := s.st.Get(ctx, kindPCR, k)
-	if err == nil && bytes.Equal(rec.Value, v) {
-		return nil
-	}
-	if err == nil || errors.Is(err, state.ErrNotFound) {
-		// A plain Put: every node records the same number for one key
-		// (the PCR is derived from it), so there is no race to lose.
-		err = s.st.Put(ctx, kindPCR, k, v, never)
+	ops, err := s.RememberPCROps(ctx, clientID, pcr, m)
+	if err == nil && len(ops) > 0 {
+		err = s.st.Batch(ctx, ops...)
 	}
 	if err != nil {
 		// Not the number: the gateway logs this error, and a log line must
@@ -67,6 +57,28 @@ func (s *Store) RememberPCR(clientID, pcr string, m MSISDN) error {
 		return fmt.Errorf("recording a PCR for client %q: %w", clientID, err)
 	}
 	return nil
+}
+
+// RememberPCROps are the writes RememberPCR would make, for a caller
+// that writes them with its own in one step of the store (the gateway,
+// with the login's code): none when the index holds the entry already,
+// which is read to know.
+func (s *Store) RememberPCROps(ctx context.Context, clientID, pcr string, m MSISDN) ([]state.Op, error) {
+	k, err := pcrKey(clientID, pcr)
+	if err != nil {
+		return nil, err
+	}
+	v := key(m)
+	rec, err := s.st.Get(ctx, kindPCR, k)
+	switch {
+	case err == nil && bytes.Equal(rec.Value, v):
+		return nil, nil
+	case err != nil && !errors.Is(err, state.ErrNotFound):
+		return nil, fmt.Errorf("reading a PCR for client %q: %w", clientID, err)
+	}
+	// A plain Put: every node records the same number for one key (the
+	// PCR is derived from it), so there is no race to lose.
+	return []state.Op{{Kind: kindPCR, Key: k, Value: v, Expires: never}}, nil
 }
 
 // LookupPCR returns the number clientID's pcr was recorded for, or

@@ -169,14 +169,32 @@ func (s *Store) Get(m MSISDN) (Subscriber, error) {
 // shown by the provisioning API. A subscriber's first call makes the
 // secret; of nodes making it at once, one's is kept and all return it.
 func (s *Store) PCRSecret(m MSISDN) ([]byte, error) {
-	ctx := context.Background()
+	_, secret, err := s.Lookup(context.Background(), m)
+	return secret, err
+}
+
+// Lookup returns a subscriber that is not deleted (ErrNotFound for a
+// tombstone) and its PCR secret, made as PCRSecret makes it: the record
+// read once, as a login or a token's use needs both, and the secret found
+// by the holder's generation that record gives.
+func (s *Store) Lookup(ctx context.Context, m MSISDN) (Subscriber, []byte, error) {
 	sub, gen, err := s.get(ctx, m)
 	if err != nil {
-		return nil, err
+		return Subscriber{}, nil, err
 	}
 	if sub.Status == StatusDeleted {
-		return nil, fmt.Errorf("%s: %w", m, ErrNotFound)
+		return Subscriber{}, nil, fmt.Errorf("%s: %w", m, ErrNotFound)
 	}
+	secret, err := s.secret(ctx, m, gen)
+	if err != nil {
+		return Subscriber{}, nil, err
+	}
+	return sub, secret, nil
+}
+
+// secret is the PCR secret of m's holder of generation gen, made when it
+// has none yet.
+func (s *Store) secret(ctx context.Context, m MSISDN, gen uint64) ([]byte, error) {
 	k := secretKey(m, gen)
 	rec, err := s.st.Get(ctx, kindSecret, k)
 	switch {
