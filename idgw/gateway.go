@@ -99,6 +99,7 @@ type Gateway struct {
 	paths  struct{ continueURL, status, consent, introspection, logout, logoutConfirm, services string }
 	cookie sessionCookie
 
+	routing  *RoutingRules // the operator's rules, read through a short cache
 	sessions *table[*authSession]
 	browsers *table[*browserSession] // session cookie id → sign-in
 	polls    *table[string]          // poll key → session id
@@ -164,6 +165,7 @@ func New(cfg Config) (*Gateway, error) {
 	now := func() time.Time { return g.now() }
 	g.makeTables()
 	g.clientAuth = newClientAuthState()
+	g.routing = NewRoutingRules(cfg.Store, cfg.Router)
 	g.secrets = registry.NewSecretCache(0)
 	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)
 	g.failures = newFailureBudgets(cfg.AuthFailures, now)

@@ -81,6 +81,7 @@ type RoutingRules struct {
 	store  Store
 	router *Router
 	now    func() time.Time
+	cache  ruleCache
 }
 
 // NewRoutingRules keeps the rules of the operator whose authenticators
@@ -134,6 +135,7 @@ func (r *RoutingRules) Put(ctx context.Context, rule RoutingRule) (RoutingRule, 
 	if err := r.store.Put(ctx, kind, key, b, r.now().Add(ruleLifetime)); err != nil {
 		return RoutingRule{}, err
 	}
+	r.cache.clear()
 	return rule, nil
 }
 
@@ -158,12 +160,12 @@ func (r *RoutingRules) Get(ctx context.Context, clientID string) (RoutingRule, e
 // there was none.
 func (r *RoutingRules) Delete(ctx context.Context, clientID string) error {
 	kind, key := r.where(clientID)
-	if _, err := r.store.Take(ctx, kind, key); errors.Is(err, state.ErrNotFound) {
+	_, err := r.store.Take(ctx, kind, key)
+	r.cache.clear()
+	if errors.Is(err, state.ErrNotFound) {
 		return ErrNoRule
-	} else if err != nil {
-		return err
 	}
-	return nil
+	return err
 }
 
 // List returns the SPs' rules, by client_id, at most limit after the
@@ -193,6 +195,18 @@ func (r *RoutingRules) List(ctx context.Context, after string, limit int) ([]Rou
 // order). A rule that cannot be read is an error: routing must not fall
 // back to authenticators the rule may forbid.
 func (r *RoutingRules) ruleFor(ctx context.Context, clientID string) ([]string, error) {
+	now := r.now()
+	if order, ok := r.cache.get(clientID, now); ok {
+		return order, nil
+	}
+	order, err := r.readRuleFor(ctx, clientID)
+	if err == nil {
+		r.cache.put(clientID, order, now)
+	}
+	return order, err
+}
+
+func (r *RoutingRules) readRuleFor(ctx context.Context, clientID string) ([]string, error) {
 	if clientID != "" {
 		rule, err := r.Get(ctx, clientID)
 		if err == nil {
@@ -216,8 +230,7 @@ func (r *RoutingRules) ruleFor(ctx context.Context, clientID string) ([]string, 
 // (networkFirst); prompt=no_seam drops seamless. req.OperatorRule says
 // whether a rule applied, for the refusal when none is left (noLevel).
 func (g *Gateway) candidates(ctx context.Context, req *AuthRequest, enrolments []string) ([]registeredAuthenticator, error) {
-	rules := NewRoutingRules(g.cfg.Store, g.cfg.Router)
-	order, err := rules.ruleFor(ctx, req.ClientID)
+	order, err := g.routing.ruleFor(ctx, req.ClientID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the operator's routing rule: %w", err)
 	}
@@ -256,6 +269,4 @@ func allowsSession(req *AuthRequest, amr []string, cands []registeredAuthenticat
 
 // RoutingRules are the gateway's operator's routing rules, for its admin
 // API.
-func (g *Gateway) RoutingRules() *RoutingRules {
-	return NewRoutingRules(g.cfg.Store, g.cfg.Router)
-}
+func (g *Gateway) RoutingRules() *RoutingRules { return g.routing }

@@ -3,7 +3,9 @@ package idgw
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestRoutingRuleOrdersAndNarrows: under a rule routing offers only the
@@ -88,5 +90,33 @@ func TestSessionUnderARule(t *testing.T) {
 	}
 	if !allowsSession(&AuthRequest{}, []string{"OTP_OK"}, r.Candidates([]int{2}, nil)) {
 		t.Error("without a rule a session at the level serves")
+	}
+}
+
+// TestRoutingRuleSeenByTheOtherNodes: two nodes of an operator share the
+// store; a rule set through one applies there at once, and at the other
+// once its cached reading is older than ruleCacheTTL, without a restart.
+func TestRoutingRuleSeenByTheOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	st, r := newTestStore(t), testRouter(t)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a, b := NewRoutingRules(st, r), NewRoutingRules(st, r)
+	a.now, b.now = clock, clock
+	if order, err := b.ruleFor(ctx, "sp-1"); err != nil || order != nil {
+		t.Fatalf("no rule yet: %v %v", order, err)
+	}
+	if _, err := a.Put(ctx, RoutingRule{ClientID: "sp-1", Authenticators: []string{"sim-pin"}}); err != nil {
+		t.Fatal(err)
+	}
+	if order, err := a.ruleFor(ctx, "sp-1"); err != nil || !slices.Equal(order, []string{"sim-pin"}) {
+		t.Fatalf("the node that set the rule: %v %v", order, err)
+	}
+	if order, _ := b.ruleFor(ctx, "sp-1"); order != nil {
+		t.Fatalf("the other node within the cache's time: %v, want its earlier reading", order)
+	}
+	now = now.Add(ruleCacheTTL)
+	if order, err := b.ruleFor(ctx, "sp-1"); err != nil || !slices.Equal(order, []string{"sim-pin"}) {
+		t.Fatalf("the other node after %s: %v %v", ruleCacheTTL, order, err)
 	}
 }
