@@ -106,6 +106,36 @@ func TestAdminCLINumbersAndCatalogue(t *testing.T) {
 		t.Errorf("a deleted product: exit %d, %q", code, errOut)
 	}
 
+	// Developers own SPs; suspending one suspends its apps at discovery.
+	devFile := writeFile(t, t.TempDir(), "acme.json", `{"name": "Acme Ltd", "contacts": [{"name": "Ops", "email": "ops@acme.example"}]}`, 0o600)
+	run("developers", "put", "acme", "-f", devFile)
+	if out, _ := run("developers", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "Acme Ltd") || !strings.Contains(out, "active") {
+		t.Errorf("developers list:\n%s", out)
+	}
+	if d := okJSON("developers", "suspend", "acme"); d["status"] != "suspended" {
+		t.Errorf("developers suspend: %v", d)
+	}
+	if d := okJSON("developers", "activate", "acme"); d["status"] != "active" {
+		t.Errorf("developers activate: %v", d)
+	}
+	run("developers", "delete", "acme")
+
+	// APIs and their per-SP limits.
+	apiFile := writeFile(t, t.TempDir(), "api.json", `{"name": "UserInfo", "rate_per_sp": 50, "burst_per_sp": 100}`, 0o600)
+	run("apis", "put", "userinfo", "-f", apiFile)
+	if out, _ := run("apis", "list"); !strings.Contains(out, "RATE_PER_SP") || !strings.Contains(out, "userinfo") || !strings.Contains(out, "100") {
+		t.Errorf("apis list:\n%s", out)
+	}
+	if a := okJSON("apis", "get", "userinfo"); a["rate_per_sp"] != float64(50) {
+		t.Errorf("apis get: %v", a)
+	}
+	bad := writeFile(t, t.TempDir(), "bad.json", `{"name": "UserInfo", "rate_per_sp": 0, "burst_per_sp": 100}`, 0o600)
+	if code, _, errOut := runMcfed(t, "admin", "--token-file", tokenFile, "apis", "put", "userinfo", "-f", bad); code != exitFailure ||
+		!strings.Contains(errOut, "answered 400") || !strings.Contains(errOut, "rate_per_sp") {
+		t.Errorf("an API without a rate: exit %d, %q", code, errOut)
+	}
+	run("apis", "delete", "userinfo")
+
 	// Credentials: issued (its token once), listed, revoked.
 	credFile := writeFile(t, t.TempDir(), "c.json", `{"role": "operator-admin", "operator": "blue", "name": "blue's engineer"}`, 0o600)
 	cred := okJSON("credentials", "create", "-f", credFile)
