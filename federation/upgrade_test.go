@@ -21,7 +21,7 @@ func setSnapshotFormat(t *testing.T, state string, format byte) {
 		t.Fatal(err)
 	}
 	const digit = len("mcfed-registry-snapshot\n")
-	if len(b) <= digit || b[digit] < '2' || b[digit] > '9' {
+	if len(b) <= digit || b[digit] < '2' || b[digit] > '9'+1 {
 		t.Fatalf("%s does not open as a registry snapshot: %q", state, b[:min(len(b), digit+1)])
 	}
 	b[digit] = format
