@@ -95,7 +95,7 @@ func (p *progress) Read(b []byte) (int, error) {
 	p.mu.Lock()
 	p.sent += int64(n)
 	p.lines += int64(bytes.Count(b[:n], []byte{'\n'}))
-	p.done = p.done || errors.Is(err, io.EOF)
+	p.done = p.done || errors.Is(err, io.EOF) || p.size > 0 && p.sent >= p.size
 	p.mu.Unlock()
 	return n, err
 }

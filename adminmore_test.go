@@ -122,19 +122,19 @@ func TestAdminCLINumbersAndCatalogue(t *testing.T) {
 
 	// APIs and their per-SP limits.
 	apiFile := writeFile(t, t.TempDir(), "api.json", `{"name": "UserInfo", "rate_per_sp": 50, "burst_per_sp": 100}`, 0o600)
-	run("apis", "put", "userinfo", "-f", apiFile)
-	if out, _ := run("apis", "list"); !strings.Contains(out, "RATE_PER_SP") || !strings.Contains(out, "userinfo") || !strings.Contains(out, "100") {
+	run("apis", "put", "number-verification", "-f", apiFile)
+	if out, _ := run("apis", "list"); !strings.Contains(out, "RATE_PER_SP") || !strings.Contains(out, "number-verification") || !strings.Contains(out, "100") {
 		t.Errorf("apis list:\n%s", out)
 	}
-	if a := okJSON("apis", "get", "userinfo"); a["rate_per_sp"] != float64(50) {
+	if a := okJSON("apis", "get", "number-verification"); a["rate_per_sp"] != float64(50) {
 		t.Errorf("apis get: %v", a)
 	}
 	bad := writeFile(t, t.TempDir(), "bad.json", `{"name": "UserInfo", "rate_per_sp": 0, "burst_per_sp": 100}`, 0o600)
-	if code, _, errOut := runMcfed(t, "admin", "--token-file", tokenFile, "apis", "put", "userinfo", "-f", bad); code != exitFailure ||
+	if code, _, errOut := runMcfed(t, "admin", "--token-file", tokenFile, "apis", "put", "number-verification", "-f", bad); code != exitFailure ||
 		!strings.Contains(errOut, "answered 400") || !strings.Contains(errOut, "rate_per_sp") {
 		t.Errorf("an API without a rate: exit %d, %q", code, errOut)
 	}
-	run("apis", "delete", "userinfo")
+	run("apis", "delete", "number-verification")
 
 	// Credentials: issued (its token once), listed, revoked.
 	credFile := writeFile(t, t.TempDir(), "c.json", `{"role": "operator-admin", "operator": "blue", "name": "blue's engineer"}`, 0o600)
