@@ -86,6 +86,9 @@ type Config struct {
 	Cluster        Cluster
 	// Subscribers, when set, provisions the operator's subscribers.
 	Subscribers Mounter
+	// Routing, when set, is the operator's routing policy
+	// (/v1/operator/routing...): node-local, like its subscribers.
+	Routing Mounter
 	// Observe is the first handler of every request (its id, count and
 	// log line); Metrics serves /metrics.
 	Observe, Metrics fiber.Handler
@@ -194,6 +197,10 @@ func New(cfg Config) *fiber.App {
 		// Provisioning of this operator's subscribers: node-local data.
 		v1.Use("/subscribers", a.requireOwnOperator)
 		cfg.Subscribers.Mount(v1)
+	}
+	if cfg.Routing != nil {
+		v1.Use("/operator/routing", a.requireOwnOperator)
+		cfg.Routing.Mount(v1)
 	}
 	app.Use(func(c *fiber.Ctx) error {
 		return newProblem(404, "not-found", "no such endpoint: "+c.Method()+" "+c.Path())

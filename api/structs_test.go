@@ -9,7 +9,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/mcfed/mcfed/admin"
+	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/problem"
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/subscribers"
 	"github.com/mcfed/mcfed/raft"
@@ -72,6 +74,12 @@ var bodies = []struct {
 	{"Consent", subscribers.Consent{}},
 	{"ScopeConsent", subscribers.ScopeConsent{}},
 	{"SIMAppletEnrolment", simapplet.SIM{}},
+	{"RoutingRule", idgw.RoutingRule{}},
+	{"PasskeyCeremony", fido.Ceremony{}},
+	{"PhonePasskey", fido.PhonePasskey{}},
+	{"RoutingAuthenticator", idgw.RoutingAuthenticator{}},
+	{"RoutingOverview", idgw.RoutingOverview{}},
+	{"RoutingRulePage", idgw.RoutingRulePage{}},
 }
 
 // jsonFields are the member names encoding/json gives t's fields,

@@ -63,6 +63,15 @@ type DevOperatorInfo struct {
 	Ranges []string `json:"ranges"`
 	// DemoNumbers are provisioned subscribers (E.164 with "+").
 	DemoNumbers []string `json:"demo_numbers"`
+	// PhonePasskey is the demo number whose phone (the simulated
+	// handset) holds a passkey: level 3 through FIDO on the phone.
+	PhonePasskey string `json:"phone_passkey,omitempty"`
+	// MobileData is the operator's simulated mobile-data gateway, an HTTP
+	// proxy: a browser using it is the phone of SeamlessNumber on mobile
+	// data, and logs in seamlessly (absent where the system has no
+	// loopback address besides 127.0.0.1).
+	MobileData     string `json:"mobile_data_proxy,omitempty"`
+	SeamlessNumber string `json:"seamless_number,omitempty"`
 }
 
 // DevHandsetInfo is the simulated handset where the demo numbers' SMS

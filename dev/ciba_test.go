@@ -2,9 +2,11 @@ package dev
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +18,9 @@ import (
 // TestCIBAPollOnDev is an OpenID CIBA login on the dev federation: the
 // demo SP, with the credentials discovery handed out, starts a
 // backchannel login at the serving operator's gateway; its polls hear
-// authorization_pending until the person taps the SMS link on the
-// simulated handset, then get the tokens, once.
+// authorization_pending until the person confirms with OK on the
+// simulated handset's SIM, whose prompt shows the binding message, then
+// get the tokens (amr SIM_OK), once.
 func TestCIBAPollOnDev(t *testing.T) {
 	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
 	if err != nil {
@@ -67,24 +70,38 @@ func TestCIBAPollOnDev(t *testing.T) {
 	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "authorization_pending" {
 		t.Fatalf("first poll: %d %v", status, body)
 	}
+	// The demo number has a SIM: a login started by the SP's server asks
+	// the SIM (OK at level 2) before it would send an SMS link.
 	msisdn, _ := handset.NormalizeMSISDN(op.number)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	msg, err := d.phone.handset.WaitFor(ctx, msisdn, func(m handset.Message) bool { return len(m.Links) > 0 })
+	prompt, err := d.phone.handset.WaitForSIMPrompt(ctx, msisdn)
 	cancel()
 	if err != nil {
-		t.Fatalf("no SMS with a link: %v", err)
+		t.Fatalf("no SIM prompt: %v", err)
 	}
-	if !strings.Contains(msg.Text, "Till 4 pays 12 EUR") {
-		t.Fatalf("the SMS does not carry the binding message: %q", msg.Text)
+	if prompt.Message != "Till 4 pays 12 EUR" || prompt.PIN {
+		t.Fatalf("the SIM's prompt: %+v, want the binding message and OK", prompt)
 	}
-	if tap, err := d.phone.handset.Tap(context.Background(), msisdn, msg.ID, 0); err != nil || tap.Status != 200 {
-		t.Fatalf("tapping the link: %+v %v", tap, err)
+	if res, err := d.phone.handset.AnswerSIM(msisdn, handset.SIMAnswerOK, ""); err != nil || res.Status != "signed" {
+		t.Fatalf("answering the SIM: %+v %v", res, err)
+	}
+	if msgs := d.phone.handset.Messages(msisdn); len(msgs) != 0 {
+		t.Fatalf("an SMS was sent too: %v", msgs)
 	}
 	// The interval (5 s) has to pass between polls, or slow_down.
 	time.Sleep(5 * time.Second)
 	status, body := post(meta.Token, poll)
 	if status != 200 || body["access_token"] == nil || body["id_token"] == nil {
-		t.Fatalf("the poll after the tap: %d %v", status, body)
+		t.Fatalf("the poll after the SIM's OK: %d %v", status, body)
+	}
+	parts := strings.Split(body["id_token"].(string), ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		ACR string   `json:"acr"`
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.ACR != "2" || !slices.Contains(claims.AMR, "SIM_OK") {
+		t.Fatalf("the ID token's acr and amr: %s %v", payload, err)
 	}
 	time.Sleep(5 * time.Second)
 	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "invalid_grant" {

@@ -1,7 +1,9 @@
 // Package dev runs `mcfed dev`: a demo federation in one process, three
 // operators' nodes on loopback in one Raft cluster, with a simulated SMSC, an
-// MSSP, a handset whose numbers each have a simulated SIM applet, and the
-// demo SP's web page. It drives the nodes only as an
+// MSSP, a handset whose numbers each have a simulated SIM applet (and the
+// first number of each operator a passkey on the phone), each operator's
+// mobile-data gateway (seamless login: mobiledata.go), and the demo SP's
+// web page. It drives the nodes only as an
 // operator would, through federation.Start and their admin APIs (it reads
 // a node's replica only to wait for its own writes to arrive), and
 // describes itself in dev.json (client.DevInfo) for scripts and the load
@@ -52,8 +54,12 @@ type Options struct {
 // operators' nodes on loopback, one Raft cluster between them, the
 // simulated handset and the demo SP's web page.
 type Federation struct {
-	Nodes      []*federation.Node
-	phone      *Phone
+	Nodes []*federation.Node
+	phone *Phone
+	// mobile are the operators' simulated mobile-data gateways (seamless
+	// login), in the order of operators; none where the system has no
+	// loopback address besides 127.0.0.1.
+	mobile     []*mobileData
 	sp         *demosp.SP
 	AdminToken string
 	// SPSecret is the demo SP's client secret (client id "demo-sp").
@@ -165,6 +171,7 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	}
 	for i, op := range operators {
 		ports := st.Nodes[i]
+		src, seamless := mobileDataSource(i)
 		public, publicURL, err := publicAddr(ports.Public)
 		if err != nil {
 			return nil, err
@@ -174,13 +181,20 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: public, PublicURL: publicURL,
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 			// SMS first (level 2), then passkeys (level 3, for those who
-			// added one on the gateway's connected-services page), then
-			// the SIM applet: its click-OK at level 2 after SMS, its PIN
-			// level 3 for everyone else.
-			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, {Type: "fido"}, d.phone.simApplet()},
+			// added one on the gateway's connected-services page, and the
+			// first demo number's on the phone, reached by a push to the
+			// simulated handset), then the SIM applet: its click-OK at
+			// level 2 after SMS, its PIN level 3 for everyone else.
+			Authenticators: []federation.AuthenticatorConfig{{Type: "sms"}, d.phone.fido(), d.phone.simApplet()},
 			// No send budgets: every login comes from one loopback
 			// address, and loadgen drives thousands a minute.
 			SendBudgets: idgw.SendBudgets{Window: time.Hour},
+		}
+		if seamless {
+			// Seamless login for requests through the operator's
+			// mobile-data gateway (mobiledata.go): tried first at level 2
+			// wherever it applies.
+			cfg.Authenticators = append(cfg.Authenticators, seamlessRow(src))
 		}
 		if url := opts.Stores[op.id]; url != "" {
 			// A shared store keeps the operator's keys under a key of
@@ -214,9 +228,24 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 			return nil, fmt.Errorf("start %s: %w", cfg.NodeID, err)
 		}
 		d.Nodes = append(d.Nodes, n)
+		if seamless {
+			addr := "127.0.0.1:0"
+			if i < len(st.MobileData) {
+				addr = sameOrAny(st.MobileData[i])
+			}
+			m, err := startMobileData(addr, op.id, op.number, n.PublicURL(), src, logger)
+			if err != nil {
+				return nil, err
+			}
+			d.mobile = append(d.mobile, m)
+		}
 		st.Nodes[i] = nodePorts{Raft: portOf(n.Raft().Addr()), Admin: portOf(n.AdminURL()), Public: portOf(n.PublicURL())}
 	}
 	st.SPPort, st.Handset, st.SMSC, st.MSSP = portOf(d.sp.URL()), portOf(d.phone.URL()), portOf(d.phone.smsc.Addr()), portOf(d.phone.mssp.URL())
+	st.MobileData = nil
+	for _, m := range d.mobile {
+		st.MobileData = append(st.MobileData, portOf(m.URL()))
+	}
 	if err := st.save(d.dir); err != nil {
 		return nil, err
 	}
@@ -321,6 +350,9 @@ func (d *Federation) seed(ctx context.Context) error {
 				return fmt.Errorf("enrol the SIM of %s at %s: %w", number, op.id, err)
 			}
 		}
+		if err := d.enrolPhonePasskey(ctx, i, op.number); err != nil {
+			return err
+		}
 	}
 	sp := map[string]any{"client_id": spClientID, "name": spName, "client_secret": d.SPSecret,
 		"redirect_uris": []string{d.sp.CallbackURL(), spRedirect}, "scopes": spScopes}
@@ -391,6 +423,20 @@ func (d *Federation) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nlog in with Mobile Connect (the demo SP's page): %s\n", d.sp.URL())
 	fmt.Fprintf(w, "simulated handset (the demo numbers' SMS and SIM prompts; every SIM's PIN is %s): %s\n", devSIMPIN, d.phone.URL())
+	var first []string
+	for _, op := range operators {
+		first = append(first, op.number)
+	}
+	fmt.Fprintf(w, "level 3 with FIDO on the phone: %s each have a passkey on the handset; ask level 3 on the demo SP's page\n"+
+		"  and confirm on the number's handset page (the other numbers reach level 3 with the SIM's PIN)\n", strings.Join(first, " "))
+	if len(d.mobile) > 0 {
+		fmt.Fprintf(w, "seamless login: a browser whose HTTP proxy is an operator's simulated mobile data is that line's phone on mobile data;\n"+
+			"  log in at level 2 with that number and the gateway asks nothing (amr SEAM_OK), e.g.\n"+
+			"  chromium --proxy-server=%s --proxy-bypass-list='<-loopback>' %s\n", d.mobile[0].URL(), d.sp.URL())
+		for _, m := range d.mobile {
+			fmt.Fprintf(w, "  %-8s mobile data of %s: %s\n", m.op, m.line, m.URL())
+		}
+	}
 	fmt.Fprintf(w, "\ndemo SP: client_id %s, client_secret %s, redirect %s\n", spClientID, d.SPSecret, d.sp.CallbackURL())
 	fmt.Fprintf(w, "all of this as JSON: %s\n", d.InfoPath)
 	fmt.Fprintf(w, "\ndiscovery on any node, e.g. for the French demo number through the UK node:\n"+
@@ -416,6 +462,9 @@ func (d *Federation) Close() error {
 	}
 	if d.phone != nil {
 		errs = append(errs, d.phone.Close())
+	}
+	for _, m := range d.mobile {
+		errs = append(errs, m.Close())
 	}
 	if d.ownDir {
 		errs = append(errs, os.RemoveAll(d.dir))

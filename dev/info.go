@@ -22,8 +22,14 @@ func (d *Federation) describe() client.DevInfo {
 		n := d.Nodes[i]
 		info.Nodes = append(info.Nodes, client.DevNodeInfo{ID: op.nodeID(), Operator: op.id, PublicURL: n.PublicURL(),
 			DiscoveryURL: n.PublicURL() + "/v2/discovery", AdminURL: n.AdminURL()})
-		info.Operators = append(info.Operators, client.DevOperatorInfo{ID: op.id, Name: op.name, Issuer: n.PublicURL(),
-			PublicURL: n.PublicURL(), AdminURL: n.AdminURL(), Ranges: op.prefixes, DemoNumbers: op.numbers()})
+		o := client.DevOperatorInfo{ID: op.id, Name: op.name, Issuer: n.PublicURL(),
+			PublicURL: n.PublicURL(), AdminURL: n.AdminURL(), Ranges: op.prefixes, DemoNumbers: op.numbers(), PhonePasskey: op.number}
+		for _, m := range d.mobile {
+			if m.op == op.id {
+				o.MobileData, o.SeamlessNumber = m.URL(), m.line
+			}
+		}
+		info.Operators = append(info.Operators, o)
 	}
 	info.DiscoveryURL = info.Nodes[0].DiscoveryURL
 	return info

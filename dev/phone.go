@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -100,6 +101,41 @@ func (p *Phone) smppConfig(sender string) *smpp.Config {
 func (p *Phone) simApplet() federation.AuthenticatorConfig {
 	settings, _ := json.Marshal(map[string]string{"mssp_url": p.mssp.URL(), "ap_id": devMSSPAPID, "ap_password": devMSSPPassword})
 	return federation.AuthenticatorConfig{Type: "sim-applet", Settings: settings}
+}
+
+// fido is the FIDO authenticator's row: logins of a subscriber whose
+// passkey is on the phone are pushed to the simulated handset.
+func (p *Phone) fido() federation.AuthenticatorConfig {
+	settings, _ := json.Marshal(map[string]string{"push_url": p.URL() + "/push"})
+	return federation.AuthenticatorConfig{Type: "fido", Settings: settings}
+}
+
+// enrolPhonePasskey gives the phone of number (operator i's subscriber) a
+// passkey in its software authenticator, enrolled through the operator's
+// admin API as an operator enrols its app on a phone: the phone answers
+// the registration ceremony for the gateway's RP ID and origin, which the
+// gateway verifies. The handset keeps its keys in memory, so each start
+// enrols a new one after removing the last start's.
+func (d *Federation) enrolPhonePasskey(ctx context.Context, i int, number string) error {
+	a, base := d.admin(i), "/v1/subscribers/"+number+"/phone-passkey"
+	if err := a.Do(ctx, "DELETE", base, nil, nil); err != nil {
+		return fmt.Errorf("remove the passkey on the phone of %s: %w", number, err)
+	}
+	var cer struct {
+		Ceremony string          `json:"ceremony"`
+		Options  json.RawMessage `json:"options"`
+	}
+	if err := a.Do(ctx, "POST", base+"/begin", map[string]any{}, &cer); err != nil {
+		return fmt.Errorf("a passkey for the phone of %s: %w", number, err)
+	}
+	att, err := d.phone.handset.CreatePasskey(number, cer.Options, d.Nodes[i].PublicURL())
+	if err != nil {
+		return fmt.Errorf("the phone of %s making its passkey: %w", number, err)
+	}
+	if err := a.Do(ctx, "POST", base+"/finish?ceremony="+url.QueryEscape(cer.Ceremony), json.RawMessage(att), nil); err != nil {
+		return fmt.Errorf("enrol the passkey on the phone of %s: %w", number, err)
+	}
+	return nil
 }
 
 // addSIM gives number a new simulated SIM, enrols it with the MSSP, and

@@ -30,6 +30,9 @@ type state struct {
 	Handset    int         `json:"handset_port"`
 	SMSC       int         `json:"smsc_port"`
 	MSSP       int         `json:"mssp_port,omitempty"`
+	// MobileData are the simulated mobile-data gateways' ports, in the
+	// order of operators: a browser's proxy setting keeps working.
+	MobileData []int `json:"mobile_data_ports,omitempty"`
 }
 
 // nodePorts are a node's listeners' ports.

@@ -53,7 +53,8 @@ func chromiumPath() string {
 // startChromium starts a headless Chromium for the test, with a fresh
 // profile, and returns its root context: each tab is a child of it. It skips
 // the test when no browser is installed, unless MCFED_REQUIRE_BROWSER is set.
-func startChromium(t *testing.T) context.Context {
+// extra are flags of the test's own (a proxy).
+func startChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin := chromiumPath()
 	if bin == "" {
@@ -86,6 +87,7 @@ func startChromium(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	// Cleanups run last-in first-out: the browser is gone before its

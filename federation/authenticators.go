@@ -200,6 +200,11 @@ type fidoSettings struct {
 	EnrolTTL         jsonDuration `json:"enrol_ttl"`
 	MaxAttempts      int          `json:"max_attempts"`
 	MaxPasskeys      int          `json:"max_passkeys"`
+	// PushURL is the operator's push service for passkeys on the
+	// subscribers' phones (fido.HTTPPusher; in mcfed dev the simulated
+	// handset's /handset/push), PushToken its bearer token.
+	PushURL   string `json:"push_url"`
+	PushToken string `json:"push_token"`
 }
 
 // fidoAuthenticator is FIDO (operator/fido) for the subscribers with a
@@ -210,13 +215,23 @@ func (n *Node) fidoAuthenticator(settings json.RawMessage) ([]idgw.Registration,
 	if err := decodeSettings(settings, &s); err != nil {
 		return nil, nil, err
 	}
+	var push fido.Pusher
+	if s.PushURL != "" {
+		if _, err := idgw.ParsePublicURL(s.PushURL); err != nil {
+			return nil, nil, fmt.Errorf("push_url: %w", err)
+		}
+		push = fido.HTTPPusher{URL: s.PushURL, Token: s.PushToken}
+	}
 	a, err := fido.New(fido.Config{PublicURL: n.PublicURL(), RPID: s.RPID, RPName: s.RPName, Origins: s.Origins,
 		OperatorName: n.cfg.OperatorID, UserVerification: s.UserVerification, LoginTTL: time.Duration(s.LoginTTL),
-		EnrolTTL: time.Duration(s.EnrolTTL), MaxAttempts: s.MaxAttempts, MaxPasskeys: s.MaxPasskeys, Store: n.state})
+		EnrolTTL: time.Duration(s.EnrolTTL), MaxAttempts: s.MaxAttempts, MaxPasskeys: s.MaxPasskeys, Store: n.state,
+		Push: push})
 	if err != nil {
 		return nil, nil, err
 	}
 	n.enrolments = append(n.enrolments, fidoEnrolments{a})
+	// The admin API's phone enrolment finds it here.
+	n.fido.Store(a)
 	return []idgw.Registration{{Info: a.Info(), Impl: a}}, nil, nil
 }
 

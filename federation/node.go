@@ -39,6 +39,7 @@ import (
 	"github.com/mcfed/mcfed/idgw"
 	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/internal/version"
+	"github.com/mcfed/mcfed/operator/fido"
 	"github.com/mcfed/mcfed/operator/simapplet"
 	"github.com/mcfed/mcfed/operator/smpp"
 	"github.com/mcfed/mcfed/operator/state"
@@ -83,7 +84,10 @@ type Node struct {
 	// gateway is the operator's gateway once the public listener has
 	// mounted it: the admin API's consent routes reach it (consents.go).
 	gateway atomic.Pointer[idgw.Gateway]
-	log     *slog.Logger
+	// fido is the gateway's FIDO authenticator, when it runs one: the
+	// admin API enrols passkeys on the subscribers' phones with it.
+	fido atomic.Pointer[fido.Authenticator]
+	log  *slog.Logger
 	// started: Start returned the node, whose Close logs its end.
 	started bool
 	// ctx ends when the node closes, stopping its background loops.
@@ -349,9 +353,11 @@ func (n *Node) adminApp() *fiber.App {
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}
+		cfg.Routing = routingAPI{n}
 	}
 	if n.subs != nil {
-		cfg.Subscribers = provisioning{&subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}, n.sims}
+		cfg.Subscribers = provisioning{&subscribers.API{Store: n.subs, Consents: gatewayConsents{n}, Log: n.log}, n.sims,
+			fido.PhoneEnrolmentAPI{Authenticator: n.fido.Load}}
 	}
 	return admin.New(cfg)
 }

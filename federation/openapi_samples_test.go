@@ -40,7 +40,7 @@ func TestOpenAPISamples(t *testing.T) {
 		admin("GET", "/v1/service-providers/bank", "", "", 200)
 		admin("POST", "/v1/service-providers", "application/json",
 			`{"client_id":"caller","name":"Call centre","redirect_uris":["https://caller.example/cb"],"scopes":["openid"],`+
-				`"notification_uris":["https://caller.example/si"],"backchannel_token_delivery_mode":"ping",`+
+				`"notification_uris":["https://caller.example/si"],"request_uris":["https://caller.example/ro"],"backchannel_token_delivery_mode":"ping",`+
 				`"backchannel_client_notification_endpoint":"https://caller.example/ping"}`, 201)
 		// A delivery mode there is not: refused by the document and by the
 		// node.

@@ -36,11 +36,12 @@ var undescribedRoutes = map[string]string{
 // under every method), each with what it is. A new one fails the test: a
 // Use that answers requests of its own must be described.
 var useRoutes = map[string]string{
-	"/":               "every request's middleware (request id, count, log line, path decoding) and the 404 answer",
-	"/v1":             "the admin token check of the routes under /v1",
-	"/v1/internal":    "the node credential check of the internal endpoints",
-	"/v1/subscribers": "the own-operator check of the subscriber routes",
-	"/debug/pprof":    "Go's profiles: described as /debug/pprof/ and /debug/pprof/{profile}",
+	"/":                    "every request's middleware (request id, count, log line, path decoding) and the 404 answer",
+	"/v1":                  "the admin token check of the routes under /v1",
+	"/v1/internal":         "the node credential check of the internal endpoints",
+	"/v1/subscribers":      "the own-operator check of the subscriber routes",
+	"/v1/operator/routing": "the own-operator check of the routing policy's routes",
+	"/debug/pprof":         "Go's profiles: described as /debug/pprof/ and /debug/pprof/{profile}",
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)

@@ -31,6 +31,12 @@ type simNode struct {
 // startSIMNode starts it; msspURL, when set, replaces the MSSP's URL in
 // the node's settings (an MSSP that is down).
 func startSIMNode(t *testing.T, msspURL string) *simNode {
+	return startSIMNodeWith(t, msspURL, []AuthenticatorConfig{{Type: "sim-applet"}, {Type: "sms"}})
+}
+
+// startSIMNodeWith starts it with the authenticators of order (the
+// sim-applet row's settings are the dev MSSP's).
+func startSIMNodeWith(t *testing.T, msspURL string, order []AuthenticatorConfig) *simNode {
 	var srv *mssp.Server
 	o := startOperatorNodeWith(t, "otp", func(cfg *Config, hs *handset.Handset) {
 		var err error
@@ -44,7 +50,12 @@ func startSIMNode(t *testing.T, msspURL string) *simNode {
 			u = msspURL
 		}
 		settings, _ := json.Marshal(map[string]any{"mssp_url": u, "ap_id": "red-gw", "ap_password": "mssp-pw", "timeout": "500ms"})
-		cfg.Authenticators = []AuthenticatorConfig{{Type: "sim-applet", Settings: settings}, {Type: "sms"}}
+		cfg.Authenticators = slices.Clone(order)
+		for i := range cfg.Authenticators {
+			if cfg.Authenticators[i].Type == "sim-applet" {
+				cfg.Authenticators[i].Settings = settings
+			}
+		}
 	})
 	card, err := o.handset.AddSIM(smsActive, handset.SIMConfig{PINTries: 3})
 	if err != nil {

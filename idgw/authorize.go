@@ -205,11 +205,9 @@ func (g *Gateway) authorize(ctx context.Context, r authorizeRequest) authorizeAn
 	case !sub.Active:
 		unusable = "the subscriber's account does not allow logins"
 	}
-	cands := g.cfg.Router.Candidates(req.ACR, sub.Enrolments)
-	if req.Prompt.Has(PromptNoSeam) {
-		cands = withoutNetworkReaders(cands)
-	} else {
-		cands = networkFirst(cands, req.ACR)
+	cands, err := g.candidates(ctx, req, sub.Enrolments)
+	if err != nil {
+		return failed(req.Fail(ErrServerError(err)))
 	}
 	if len(cands) == 0 {
 		return failed(req.Fail(noLevel(req)))

@@ -144,6 +144,10 @@ type AuthRequest struct {
 	// (registry.ServiceProvider.LevelFloor; 0: none): ACR holds no level
 	// below it.
 	LevelFloor int
+	// OperatorRule is the operator's routing rule routing applied to this
+	// request (the authenticators it allows the SP, in order; nil: none),
+	// for the refusal's words. Routing sets it; it is not kept.
+	OperatorRule []string `json:"-"`
 	// MaxAge is max_age or max-age when HasMaxAge.
 	MaxAge    time.Duration
 	HasMaxAge bool

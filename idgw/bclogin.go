@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,6 +137,16 @@ func bcError(code ErrorCode, desc string) *OAuthError {
 // for a browser page (Started.RedirectURL).
 type Headless interface {
 	Headless() bool
+}
+
+// HandsetPrompt is an authenticator that asks the person on the handset
+// itself (the SIM applet's prompt, OK or the PIN): no link to tap, no page
+// to open. Where the subscriber has one, a server-initiated login, which
+// has no browser, uses it before those that reach the person through a
+// page (the SMS link), among the authenticators that reach the same level
+// the SP asked for (headlessOf).
+type HandsetPrompt interface {
+	PromptsOnHandset() bool
 }
 
 // bcArgs are the parameters of a server-initiated request, whatever it
@@ -278,7 +289,11 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 		unusable = "the subscriber's account does not allow logins"
 	}
 	g.applyLevelFloor(r)
-	cands := headlessOf(g.cfg.Router.Candidates(r.ACR, sub.Enrolments))
+	all, err := g.candidates(ctx, r, sub.Enrolments)
+	if err != nil {
+		return ErrServerError(err)
+	}
+	cands := headlessOf(all, r.ACR)
 	if unusable == "" && len(cands) == 0 {
 		return bcError(CodeAccessDenied, "no authenticator that reaches the handset meets the requested level of assurance")
 	}
@@ -310,8 +325,11 @@ func (g *Gateway) startBackchannel(ctx context.Context, b *bcLogin) *OAuthError 
 	return nil
 }
 
-// headlessOf are the candidates that do not say they need a browser.
-func headlessOf(cands []registeredAuthenticator) []registeredAuthenticator {
+// headlessOf are the candidates that do not say they need a browser, in
+// routing's order for the levels acr (each candidate in the group of the
+// first level it reaches), except that within a group those that prompt
+// on the handset itself come first.
+func headlessOf(cands []registeredAuthenticator, acr []int) []registeredAuthenticator {
 	var out []registeredAuthenticator
 	for _, c := range cands {
 		if h, ok := optional[Headless](c.impl); ok && !h.Headless() {
@@ -319,6 +337,30 @@ func headlessOf(cands []registeredAuthenticator) []registeredAuthenticator {
 		}
 		out = append(out, c)
 	}
+	group := func(a registeredAuthenticator) int {
+		for i, l := range acr {
+			if a.LoA >= l {
+				return i
+			}
+		}
+		return len(acr)
+	}
+	prompts := func(a registeredAuthenticator) bool {
+		p, ok := optional[HandsetPrompt](a.impl)
+		return ok && p.PromptsOnHandset()
+	}
+	slices.SortStableFunc(out, func(a, b registeredAuthenticator) int {
+		if ga, gb := group(a), group(b); ga != gb {
+			return ga - gb
+		}
+		switch pa, pb := prompts(a), prompts(b); {
+		case pa && !pb:
+			return -1
+		case pb && !pa:
+			return 1
+		}
+		return 0
+	})
 	return out
 }
 

@@ -143,7 +143,7 @@ func TestClientCredentialsGrant(t *testing.T) {
 	status, m, _, _ := f.get("/.well-known/openid-configuration", "")
 	grants, _ := json.Marshal(m["grant_types_supported"])
 	if status != 200 || !strings.Contains(string(grants), `"client_credentials"`) || m["request_parameter_supported"] != true ||
-		m["request_uri_parameter_supported"] != false {
+		m["request_uri_parameter_supported"] != true {
 		t.Fatalf("metadata: grants %s, request %v, request_uri %v", grants, m["request_parameter_supported"], m["request_uri_parameter_supported"])
 	}
 	for _, scope := range []string{"openid", "profile"} {

@@ -29,7 +29,7 @@ const (
 
 // backchannelAuthorize is the backchannel authentication endpoint: the
 // authenticated SP's request (a form, or a signed request object in
-// request) starts a login on the subscriber's handset.
+// request or at request_uri) starts a login on the subscriber's handset.
 func (g *Gateway) backchannelAuthorize(ctx context.Context, r tokenRequest) (*bcAnswer, *OAuthError) {
 	for k, vs := range r.form {
 		if len(vs) > 1 {
@@ -42,9 +42,14 @@ func (g *Gateway) backchannelAuthorize(ctx context.Context, r tokenRequest) (*bc
 	}
 	now := g.now()
 	args := r.form
-	if ro := args.Get("request"); ro != "" {
-		// A signed request (CIBA Core §7.1.1): its claims are the
-		// request; the form then holds only the client's authentication.
+	ro, e := g.signedRequest(ctx, sp, args)
+	if e != nil {
+		return nil, e
+	}
+	if ro != "" {
+		// A signed request (CIBA Core §7.1.1; or by reference, RFC 9101
+		// §5.2): its claims are the request; the form then holds only the
+		// client's authentication.
 		claims, e := g.requestObject(ctx, sp, ro, g.requestAudiences(g.backchannelURL()), now, false)
 		if e != nil {
 			return nil, e

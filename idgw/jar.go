@@ -9,9 +9,8 @@ import (
 
 // Signed authorization requests at /authorize (JAR, RFC 9101; the CAMARA
 // security profile): the SP sends its parameters as a request object it
-// signed with a key it registered, in request (by value). request_uri is
-// refused: no SP registers request URIs, and fetching an address a client
-// names is a door this gateway keeps shut.
+// signed with a key it registered, in request (by value) or at a
+// request_uri it registered (by reference: requesturi.go).
 
 // jarMaxLife is the longest a request object at /authorize may live
 // (exp - iat): CAMARA's 300 s.
@@ -37,13 +36,6 @@ func (g *Gateway) authorizeRequestObject(ctx context.Context, args url.Values) (
 	fail := func(e *OAuthError) (url.Values, *OAuthError) {
 		return nil, e.withCorrelation(corr).WithoutRedirect()
 	}
-	if args.Has("request_uri") {
-		return fail(newSafeError(CodeRequestURINotSupported, "request_uri is not supported: send the request object by value in request"))
-	}
-	ro := firstArg(args, "request")
-	if ro == "" || len(args["request"]) > 1 {
-		return fail(ErrInvalidRequest("request is empty or repeated"))
-	}
 	id := firstArg(args, "client_id")
 	if id == "" || len(args["client_id"]) > 1 {
 		return fail(ErrInvalidRequest("client_id is missing or repeated"))
@@ -54,6 +46,13 @@ func (g *Gateway) authorizeRequestObject(ctx context.Context, args url.Values) (
 	}
 	if _, err := g.operator(); err != nil {
 		return fail(errOperatorUnregistered(err))
+	}
+	ro, e := g.signedRequest(ctx, sp, args)
+	if e != nil {
+		return fail(e)
+	}
+	if ro == "" {
+		return fail(ErrInvalidRequest("request is empty"))
 	}
 	claims, e := g.requestObject(ctx, sp, ro, g.requestAudiences(g.authorizationURL()), g.now(), false)
 	if e != nil {
@@ -72,7 +71,7 @@ func (g *Gateway) authorizeRequestObject(ctx context.Context, args url.Values) (
 	}
 	out := url.Values{}
 	for k, vs := range args {
-		if k == "request" {
+		if k == "request" || k == "request_uri" {
 			continue
 		}
 		if c, ok := claims[k]; ok && (len(vs) != 1 || vs[0] != c[0]) {

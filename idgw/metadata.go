@@ -38,6 +38,7 @@ type metadata struct {
 	MCClaimsParameterSupported      bool     `json:"mc_claims_parameter_supported"`
 	RequestParameterSupported       bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported    bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration   bool     `json:"require_request_uri_registration"`
 	LoginHintMethodsSupported       []string `json:"login_hint_methods_supported"`
 	MCVersion                       []string `json:"mc_version"`
 	Version                         string   `json:"version"`
@@ -134,12 +135,14 @@ func (g *Gateway) metadata() (*metadata, error) {
 		SubjectTypesSupported:           []string{"pairwise"},
 		ACRValuesSupported:              nonNil(g.cfg.Router.Levels()),
 		IDTokenSigningAlgs:              algs,
-		RequestObjectSigningAlgs:        algs,
+		RequestObjectSigningAlgs:        assertionAlgNames(), // verified as client assertions are
 		TokenEndpointAuthMethods:        clientAuthMethods,
 		ClaimsSupported:                 claimsSupported,
 		ClaimsParameterSupported:        true,
 		MCClaimsParameterSupported:      true,
 		RequestParameterSupported:       true, // JAR at /authorize (jar.go)
+		RequestURIParameterSupported:    true, // for SPs that registered request_uris (requesturi.go)
+		RequireRequestURIRegistration:   true,
 		LoginHintMethodsSupported:       []string{"MSISDN", "ENCR_MSISDN", "PCR"},
 		MCVersion:                       mcVersions,
 		Version:                         "3.0",

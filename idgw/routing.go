@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // registeredAuthenticator is an authenticator with what routing knows of it.
@@ -52,9 +53,25 @@ func NewRouter(auths ...Registration) (*Router, error) {
 // appears once, at its first fit. Nothing fits: the request cannot be met
 // (access_denied).
 func (r *Router) Candidates(acr []int, enrolments []string) []registeredAuthenticator {
+	return candidatesOf(r.auths, acr, enrolments)
+}
+
+// candidatesIn is Candidates among the authenticators order names, in its
+// order (an operator's routing rule); a name it does not run is skipped.
+func (r *Router) candidatesIn(acr []int, enrolments []string, order []string) []registeredAuthenticator {
+	var auths []registeredAuthenticator
+	for _, name := range order {
+		if a, ok := r.byName(name); ok {
+			auths = append(auths, a)
+		}
+	}
+	return candidatesOf(auths, acr, enrolments)
+}
+
+func candidatesOf(auths []registeredAuthenticator, acr []int, enrolments []string) []registeredAuthenticator {
 	var out []registeredAuthenticator
 	for _, level := range acr {
-		for _, a := range r.auths {
+		for _, a := range auths {
 			if a.LoA < level || (a.Enrolment != "" && !slices.Contains(enrolments, a.Enrolment)) {
 				continue
 			}
@@ -132,9 +149,13 @@ func (g *Gateway) applyLevelFloor(req *AuthRequest) {
 
 // noLevel is the access_denied a request gets when none of the
 // subscriber's authenticators reaches the level it must: which level, and
-// why when the SP's policy set it.
+// why when the SP's policy or the operator's routing rule set it.
 func noLevel(req *AuthRequest) *OAuthError {
 	level := req.ACR[len(req.ACR)-1]
+	if req.OperatorRule != nil {
+		return ErrAccessDenied(fmt.Sprintf("none of the authenticators the operator allows for this SP (%s) reaches level of assurance %d for this subscriber",
+			strings.Join(req.OperatorRule, ", "), level))
+	}
 	if req.LevelFloor > 0 && level == req.LevelFloor {
 		return ErrAccessDenied(fmt.Sprintf("no authenticator of the subscriber reaches level of assurance %d, which this SP's policy requires", level))
 	}

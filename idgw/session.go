@@ -198,6 +198,8 @@ func (g *Gateway) sessionVerdict(ctx context.Context, req *AuthRequest, sub Subs
 		return login
 	case s.acr < levelToMeet(req.ACR, cands):
 		return login
+	case !allowsSession(req, s.amr, cands):
+		return login
 	case simChangedSince(sub, s.authTime, s.authTime):
 		return login
 	}

@@ -14,8 +14,9 @@ import (
 )
 
 // Mobile Connect server-initiated login (SI) at si_authorization_endpoint:
-// the SP sends a signed request object (request=<JWT>, with client_id and
-// perhaps a copy of the parameters outside it) as a GET query, a POST with
+// the SP sends a signed request object (request=<JWT>, or request_uri where
+// the gateway fetches it: requesturi.go; with client_id and perhaps a copy
+// of the parameters outside it) as a GET query, a POST with
 // the query and an empty body, a POST form or a POST JSON body; the
 // gateway answers {auth_req_id, expires_in, correlation_id} and later
 // POSTs the tokens or the error to the request's notification_uri, one
@@ -47,9 +48,12 @@ func (g *Gateway) siAuthorize(ctx context.Context, args url.Values, source strin
 	if sp.Status != registry.StatusActive || !sp.Accepts(g.cfg.OperatorID) {
 		return fail(bcError(CodeUnauthorizedClient, "the client is not allowed to use this operator"))
 	}
-	ro := firstArg(args, "request")
-	if ro == "" || len(args["request"]) > 1 {
-		return fail(bcError(CodeInvalidRequest, "request (the signed request object) is missing or repeated"))
+	ro, e := g.signedRequest(ctx, sp, args)
+	if e != nil {
+		return fail(e)
+	}
+	if ro == "" {
+		return fail(bcError(CodeInvalidRequest, "request (the signed request object) or request_uri is required"))
 	}
 	now := g.now()
 	o, err := g.operator()
@@ -115,7 +119,7 @@ func (g *Gateway) requestAudiences(endpoint string) []string {
 // it has none and nonceIsID) once across the operator's nodes, and answers
 // its claims as parameters.
 func (g *Gateway) requestObject(ctx context.Context, sp *registry.ServiceProvider, token string, audience []string, now time.Time, nonceIsID bool) (url.Values, *OAuthError) {
-	if len(token) > 16<<10 {
+	if len(token) > requestObjectMaxBytes {
 		return nil, bcError(CodeInvalidRequestObject, "the request object is longer than 16 KiB")
 	}
 	payload, e := g.verifySPJWT(ctx, sp, token)

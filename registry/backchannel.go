@@ -12,16 +12,25 @@ const (
 	DeliveryPing = "ping"
 )
 
-// checkBackchannel checks an SP's server-initiated login fields. They are
-// newer than any log, so the strict rule applies in the replicated apply
-// too: the gateway POSTs results to these URLs with a bearer token, so
-// they are https, or plain http to a loopback host (development).
+// checkBackchannel checks an SP's server-initiated login fields and its
+// request_uris. They are newer than any log, so the strict rule applies in
+// the replicated apply too: the gateway POSTs results to these URLs with a
+// bearer token, or fetches request objects from them, so they are https,
+// or plain http to a loopback host (development).
 func (sp *ServiceProvider) checkBackchannel() error {
 	if len(sp.NotificationURIs) > 16 {
 		return invalidf("at most 16 notification_uris")
 	}
 	for _, u := range sp.NotificationURIs {
 		if err := CheckNotificationURI("notification_uri", u); err != nil {
+			return err
+		}
+	}
+	if len(sp.RequestURIs) > 16 {
+		return invalidf("at most 16 request_uris")
+	}
+	for _, u := range sp.RequestURIs {
+		if err := CheckNotificationURI("request_uri", u); err != nil {
 			return err
 		}
 	}

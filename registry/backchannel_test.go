@@ -29,6 +29,10 @@ func TestSPBackchannelFields(t *testing.T) {
 		{"ping without endpoint", func(sp *ServiceProvider) { sp.BackchannelTokenDeliveryMode = DeliveryPing }, "needs backchannel_client_notification_endpoint"},
 		{"endpoint without ping", func(sp *ServiceProvider) { sp.BackchannelClientNotificationEndpoint = "https://till.example/ping" }, "is for the ping mode"},
 		{"push", func(sp *ServiceProvider) { sp.BackchannelTokenDeliveryMode = "push" }, "use poll or ping"},
+		{"https request URI", func(sp *ServiceProvider) { sp.RequestURIs = []string{"https://till.example/ro/1"} }, ""},
+		{"plain http request URI", func(sp *ServiceProvider) { sp.RequestURIs = []string{"http://till.example/ro"} }, "must be https"},
+		{"request URI with a wildcard", func(sp *ServiceProvider) { sp.RequestURIs = []string{"https://till.example/ro/*"} }, "wildcard"},
+		{"17 request URIs", func(sp *ServiceProvider) { sp.RequestURIs = make([]string, 17) }, "at most 16 request_uris"},
 	} {
 		sp := base()
 		c.edit(&sp)

@@ -57,6 +57,12 @@ type ServiceProvider struct {
 	NotificationURIs                      []string `json:"notification_uris,omitempty"`
 	BackchannelTokenDeliveryMode          string   `json:"backchannel_token_delivery_mode,omitempty"`
 	BackchannelClientNotificationEndpoint string   `json:"backchannel_client_notification_endpoint,omitempty"`
+	// RequestURIs are where the SP publishes signed request objects a
+	// gateway may fetch (RFC 9101 §5.2, request_uri at /authorize,
+	// /si-authorize and /bc-authorize; OIDC Registration's request_uris):
+	// a request_uri that is not one of them is refused, so a client
+	// cannot make a gateway fetch an address of its choosing.
+	RequestURIs []string `json:"request_uris,omitempty"`
 	// Scopes the SP may ask for; each must be in the catalogue.
 	Scopes []string `json:"scopes"`
 	// Products are the catalogue's products the SP takes (their ids);

@@ -74,6 +74,9 @@ type challengeRecord struct {
 	// posts exactly one decides (a claimant that died frees it then).
 	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	View         view      `json:"view"`
+	// Phone: the challenge was pushed to the subscriber's phone; the
+	// page waits for it (phone.go).
+	Phone bool `json:"phone,omitempty"`
 }
 
 // view is what a page shows the person: the operator's look, the SP, the

@@ -59,6 +59,10 @@ type Config struct {
 	// (default 10).
 	MaxAttempts int `json:"max_attempts"`
 	MaxPasskeys int `json:"max_passkeys"`
+	// Push, when set, reaches the subscribers' phones: a login of a
+	// subscriber with a passkey on the phone (EnrolPhone) is pushed there
+	// (phone.go). Without it only the browser's passkeys serve.
+	Push Pusher `json:"-"`
 	// Store is the operator's node-local state store: credentials,
 	// challenges and ceremonies. Required.
 	Store state.Store `json:"-"`

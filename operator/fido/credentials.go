@@ -52,6 +52,9 @@ type passkey struct {
 	Credential webauthn.Credential `json:"credential"`
 	Created    time.Time           `json:"created"`
 	LastUsed   time.Time           `json:"last_used,omitzero"`
+	// Phone: the operator enrolled it on the subscriber's phone
+	// (EnrolPhone); a login pushes to the phone (phone.go).
+	Phone bool `json:"phone,omitempty"`
 }
 
 // Passkey is what the passkeys page and the gateway see of a registered
@@ -64,6 +67,8 @@ type Passkey struct {
 	// Format is the attestation format it was registered with ("none",
 	// "packed", ...).
 	Format string
+	// Phone: it is on the subscriber's phone, reached by a push.
+	Phone bool
 }
 
 func msisdnKey(msisdn uint64) []byte { return binary.BigEndian.AppendUint64(nil, msisdn) }
@@ -139,7 +144,7 @@ func (a *Authenticator) Passkeys(ctx context.Context, msisdn uint64) ([]Passkey,
 	out := make([]Passkey, 0, len(rec.Passkeys))
 	for _, p := range rec.Passkeys {
 		out = append(out, Passkey{ID: base64.RawURLEncoding.EncodeToString(p.Credential.ID), Created: p.Created,
-			LastUsed: p.LastUsed, Format: p.Credential.AttestationFormat})
+			LastUsed: p.LastUsed, Format: p.Credential.AttestationFormat, Phone: p.Phone})
 	}
 	return out, nil
 }
@@ -180,7 +185,7 @@ func (a *Authenticator) RemovePasskey(ctx context.Context, msisdn uint64, id str
 
 // addPasskey stores cred for msisdn, refusing an ID registered to anyone
 // already and more than MaxPasskeys.
-func (a *Authenticator) addPasskey(ctx context.Context, msisdn uint64, handle []byte, cred *webauthn.Credential) error {
+func (a *Authenticator) addPasskey(ctx context.Context, msisdn uint64, handle []byte, cred *webauthn.Credential, phone bool) error {
 	if err := a.cfg.Store.Create(ctx, kindCredentialID, cred.ID, msisdnKey(msisdn), never); err != nil {
 		if errors.Is(err, state.ErrExists) {
 			return ErrAlreadyRegistered
@@ -197,7 +202,7 @@ func (a *Authenticator) addPasskey(ctx context.Context, msisdn uint64, handle []
 		if len(rec.Passkeys) >= a.cfg.MaxPasskeys {
 			return ErrTooManyPasskeys
 		}
-		rec.Passkeys = append(rec.Passkeys, passkey{Credential: *cred, Created: now})
+		rec.Passkeys = append(rec.Passkeys, passkey{Credential: *cred, Created: now, Phone: phone})
 		return nil
 	})
 	if err != nil {

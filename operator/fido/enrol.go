@@ -169,6 +169,10 @@ func registrationKey(msisdn uint64, id string) []byte {
 // msisdn's own: another subscriber's, or one used or expired, is
 // ErrCeremonyOver.
 func (a *Authenticator) FinishRegistration(ctx context.Context, msisdn uint64, ceremony string, response []byte) (Passkey, error) {
+	return a.finishRegistration(ctx, msisdn, ceremony, response, false)
+}
+
+func (a *Authenticator) finishRegistration(ctx context.Context, msisdn uint64, ceremony string, response []byte, phone bool) (Passkey, error) {
 	r, err := a.cfg.Store.Take(ctx, kindRegistration, registrationKey(msisdn, ceremony))
 	if errors.Is(err, state.ErrNotFound) {
 		return Passkey{}, ErrCeremonyOver
@@ -192,8 +196,8 @@ func (a *Authenticator) FinishRegistration(ctx context.Context, msisdn uint64, c
 	if err != nil {
 		return Passkey{}, assertionError(err)
 	}
-	if err := a.addPasskey(ctx, msisdn, reg.Handle, cred); err != nil {
+	if err := a.addPasskey(ctx, msisdn, reg.Handle, cred, phone); err != nil {
 		return Passkey{}, err
 	}
-	return Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Created: a.cfg.Now(), Format: cred.AttestationFormat}, nil
+	return Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Created: a.cfg.Now(), Format: cred.AttestationFormat, Phone: phone}, nil
 }

@@ -147,7 +147,7 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	st := loginState{expires: a.cfg.Now().Add(a.cfg.LoginTTL)}
 	rand.Read(st.id[:])
 	rec := challengeRecord{MSISDN: ch.MSISDN, Session: *session, Options: options, Status: statusPending,
-		Decoy: decoy, Expires: st.expires, View: a.viewOf(ch)}
+		Decoy: decoy, Expires: st.expires, View: a.viewOf(ch), Phone: !decoy && a.cfg.Push != nil && hasPhonePasskey(u.rec)}
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return idgw.Started{}, err
@@ -155,6 +155,13 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	// Kept one TTL past its expiry, so that a late page is told "expired".
 	if err := a.cfg.Store.Create(ctx, kindChallenge, st.id[:], v, st.expires.Add(a.cfg.LoginTTL)); err != nil {
 		return idgw.Started{}, fmt.Errorf("fido: storing the challenge: %w (%w)", err, idgw.ErrUnavailable)
+	}
+	if rec.Phone {
+		// After the challenge is stored: the phone may answer at once.
+		if err := a.push(ctx, ch.MSISDN, st.pageToken(), rec, ch.BindingMessage); err != nil {
+			a.cfg.Store.Delete(ctx, kindChallenge, st.id[:])
+			return idgw.Started{}, fmt.Errorf("%w (%w)", err, idgw.ErrUnavailable)
+		}
 	}
 	return idgw.Started{State: st.encode(), RedirectURL: a.loginPageURL(st.pageToken())}, nil
 }

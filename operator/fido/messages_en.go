@@ -8,6 +8,10 @@ var messages = idgw.Catalogue{"en": messagesEN, "de": messagesDE, "fr": messages
 
 var messagesEN = map[string]string{
 	"login_title":     "Sign in with your passkey",
+	"phone_lead":      "To sign in to %[1]s, we sent a request to your phone %[2]s. Check that it names %[1]s, then confirm there with your fingerprint.",
+	"phone_waiting":   "Waiting for your phone…",
+	"phone_here":      "Use a passkey on this device instead",
+	"phone_continue":  "I confirmed on my phone",
 	"login_lead":      "To sign in to %[1]s with your number %[2]s, use the passkey on your device: your fingerprint, face or screen lock.",
 	"login_lead_any":  "Use the passkey on your device to sign in: your fingerprint, face or screen lock.",
 	"login_working":   "Follow what your device asks.",

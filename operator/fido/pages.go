@@ -29,7 +29,9 @@ const maxBody = 64 << 10
 //
 //	GET  /fido/login?c=<token>           the login page: runs navigator.credentials.get, then back to the gateway
 //	GET  /fido/login/options?c=<token>   the options for navigator.credentials.get (JSON)
-//	POST /fido/login/finish?c=<token>    the assertion (JSON); 204, or a problem+json
+//	POST /fido/login/finish?c=<token>    the assertion (JSON, the browser's or the phone's); 204, or a problem+json
+//	GET  /fido/login/status?c=<token>    {"status": "pending"|"over"}: the page waiting for the phone
+//	POST /fido/phone/decline?c=<token>   the phone's "not me"; 204, or a problem+json
 //	GET  /fido/passkeys?t=<ticket>       Enrol's URL: swaps the ticket for a session cookie, then redirects
 //	GET  /fido/passkeys                  the subscriber's passkeys: list, remove, add
 //	POST /fido/passkeys/remove           form field id: removes a passkey
@@ -41,6 +43,8 @@ func (a *Authenticator) Mount(r fiber.Router) {
 	r.Get("/fido/login", a.handleLoginPage)
 	r.Get("/fido/login/options", a.handleLoginOptions)
 	r.Post("/fido/login/finish", a.handleLoginFinish)
+	r.Get("/fido/login/status", a.handleLoginStatus)
+	r.Post("/fido/phone/decline", a.handleDecline)
 	r.Get("/fido/passkeys", a.handlePasskeys)
 	r.Post("/fido/passkeys/remove", a.handleRemove)
 	r.Post("/fido/register/begin", a.handleRegisterBegin)
@@ -50,16 +54,18 @@ func (a *Authenticator) Mount(r fiber.Router) {
 }
 
 var loginPage = idgw.NewPageTemplate("fido-login", `{{define "body"}}
-<p class="lead">{{if .D.SP}}{{.T.S "login_lead" .D.SP .D.Number}}{{else}}{{.T.S "login_lead_any"}}{{end}}</p>
-<div id="fido" data-mode="login" data-options="{{.D.Options}}" data-finish="{{.D.Finish}}">
-<p class="muted" role="status" data-msg id="fido-working">{{.T.S "login_working"}}</p>
+{{if .D.Phone}}<p class="lead">{{.T.S "phone_lead" .D.SP .D.Number}}</p>
+{{else}}<p class="lead">{{if .D.SP}}{{.T.S "login_lead" .D.SP .D.Number}}{{else}}{{.T.S "login_lead_any"}}{{end}}</p>{{end}}
+<div id="fido" data-mode="{{if .D.Phone}}phone{{else}}login{{end}}" data-options="{{.D.Options}}" data-finish="{{.D.Finish}}" data-status="{{.D.Status}}">
+{{if .D.Phone}}<p class="muted" role="status" data-msg id="fido-phone">{{.T.S "phone_waiting"}}</p>{{end}}
+<p class="muted" role="status" data-msg id="fido-working"{{if .D.Phone}} hidden{{end}}>{{.T.S "login_working"}}</p>
 <p class="alert" role="alert" data-msg id="fido-cancelled" hidden>{{.T.S "login_cancelled"}}</p>
 <p class="alert" role="alert" data-msg id="fido-refused" hidden>{{.T.S "login_refused"}}</p>
 <p class="alert" role="alert" data-msg id="fido-unsupported" hidden>{{.T.S "unsupported"}}</p>
 <p class="done" role="status" data-msg id="fido-ok" hidden>{{.T.S "login_ok"}}</p>
-<div id="fido-again"><button type="button" id="fido-start">{{.T.S "login_button"}}</button></div>
+<div id="fido-again"><button type="button" id="fido-start"{{if .D.Phone}} class="secondary"{{end}}>{{if .D.Phone}}{{.T.S "phone_here"}}{{else}}{{.T.S "login_button"}}{{end}}</button></div>
 </div>
-<form method="post" action="{{.D.Return}}" id="fido-done"><input type="hidden" name="fido" value="done"></form>
+<form method="post" action="{{.D.Return}}" id="fido-done"><input type="hidden" name="fido" value="done">{{if .D.Phone}}<noscript><button type="submit">{{.T.S "phone_continue"}}</button></noscript>{{end}}</form>
 <form method="post" action="{{.D.Return}}"><button type="submit" name="fido" value="cancel" class="secondary">{{.T.S "login_other"}}</button></form>
 <noscript><p class="alert">{{.T.S "noscript"}}</p></noscript>
 <script src="{{.D.Script}}" defer></script>
@@ -112,6 +118,7 @@ func (a *Authenticator) handleLoginPage(c *fiber.Ctx) error {
 	body, csp, err := a.pageOf(v, t.S("login_title")).Render(loginPage, t, map[string]any{
 		"SP": v.SP, "Number": v.Number, "Return": v.Return, "Script": a.public.Path + "/fido/fido.js",
 		"Options": a.public.Path + "/fido/login/options" + q, "Finish": a.public.Path + "/fido/login/finish" + q,
+		"Status": a.public.Path + "/fido/login/status" + q, "Phone": rec.Phone,
 	})
 	if err != nil {
 		return err
@@ -135,6 +142,26 @@ func (a *Authenticator) handleLoginFinish(c *fiber.Ctx) error {
 	}
 	body := append([]byte(nil), c.Body()...) // fasthttp reuses the buffer
 	if err := a.FinishLogin(c.UserContext(), c.Query("c"), body); err != nil {
+		return writeProblem(c, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *Authenticator) handleLoginStatus(c *fiber.Ctx) error {
+	s, err := a.LoginStatus(c.UserContext(), c.Query("c"))
+	if err != nil {
+		return writeProblem(c, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"status": s})
+}
+
+func (a *Authenticator) handleDecline(c *fiber.Ctx) error {
+	if err := a.checkPost(c, false); err != nil {
+		return writeProblem(c, err)
+	}
+	if err := a.Decline(c.UserContext(), c.Query("c")); err != nil {
 		return writeProblem(c, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -4,7 +4,8 @@
 // page per MSISDN, and "tapping" a link in a message (an HTTP GET, as the
 // phone's browser would do). A number may also have a simulated SIM with
 // the SIM applet (sim.go), which the MSSP reaches over OTA (it implements
-// mssp.Link): its prompt shows on the number's page and JSON API.
+// mssp.Link): its prompt shows on the number's page and JSON API. And its
+// phone may hold a passkey that the gateway pushes logins to (fido.go).
 package handset
 
 import (
@@ -56,6 +57,7 @@ type Handset struct {
 	seq     uint64
 	changed chan struct{} // closed and replaced on every delivery
 	sims    map[string]*simCard
+	fido    map[string]*fidoApp // the operator's app holding a passkey (fido.go)
 	// toMSSP carries the SIMs' response packets (ConnectMSSP).
 	toMSSP func(msisdn string, packet []byte)
 }
@@ -77,7 +79,8 @@ func New(opt Options) *Handset {
 	if opt.Expiry <= 0 {
 		opt.Expiry = 5 * time.Minute
 	}
-	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{}), sims: map[string]*simCard{}}
+	return &Handset{opt: opt, inboxes: map[string][]Message{}, changed: make(chan struct{}), sims: map[string]*simCard{},
+		fido: map[string]*fidoApp{}}
 }
 
 var _ smsc.Deliverer = (*Handset)(nil)

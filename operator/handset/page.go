@@ -51,6 +51,11 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .MSISDN}}<header><h1>+{{.MSISDN}}</h1><p>Simulated handset · <a href="/handset">all numbers</a></p></header>
 <main>
 {{with .Tapped}}<p class="result banner" role="status" id="tap-result">{{.}}</p>{{end}}
+{{with .FIDODone}}<p class="result banner" role="status" id="fido-result">{{.}}</p>{{end}}
+{{with .FIDO}}<section class="sim" id="fido-prompt" aria-label="Passkey request"><p class="meta"><span>{{if .Operator}}{{.Operator}} app{{else}}Operator app{{end}} · passkey</span></p>
+<p class="text"><strong>{{.SPName}}</strong> asks you to sign in{{if .Message}}: “{{.Message}}”{{end}}. Confirm with your fingerprint to use your passkey.</p>
+<form method="post" action="/handset/{{$.MSISDN}}/fido/answer"><button type="submit" name="action" value="confirm" id="fido-confirm">Confirm with fingerprint (simulated)</button>
+<button type="submit" name="action" value="decline" id="fido-decline">Not me</button></form></section>{{end}}
 {{with .SIM}}<section class="sim" id="sim-prompt" aria-label="SIM prompt"><p class="meta"><span>SIM applet</span></p>
 <p class="text"><strong>{{.SPName}}</strong> asks you to sign in{{if .Message}}: “{{.Message}}”{{end}}. {{if .PIN}}Enter your SIM PIN to confirm.{{else}}Press OK to confirm.{{end}}</p>
 {{with .Error}}<p class="result bad" role="alert">{{.}}: {{$.SIM.TriesLeft}} tries left</p>{{end}}
@@ -75,10 +80,12 @@ type pageData struct {
 	MSISDN   string
 	Messages []messageView
 	Numbers  []string
-	Tapped   string     // what the tap just made said, at the top
-	SIM      *SIMPrompt // the SIM applet's prompt, when it shows one
-	State    string     // changes whenever the page would show something else
-	Refresh  int        // seconds between the script's looks
+	Tapped   string      // what the tap just made said, at the top
+	SIM      *SIMPrompt  // the SIM applet's prompt, when it shows one
+	FIDO     *FIDOPrompt // a login pushed to the phone's passkey, when one shows
+	FIDODone string      // what answering the last one did, at the top
+	State    string      // changes whenever the page would show something else
+	Refresh  int         // seconds between the script's looks
 	// NoScriptRefresh is slower: a full reload loses the place on the page.
 	NoScriptRefresh int
 }
@@ -141,12 +148,25 @@ func (h *Handset) page(c *fiber.Ctx) error {
 		}
 		data.Messages = append(data.Messages, v)
 	}
+	if p, ok := h.FIDOPrompt(d); ok {
+		data.FIDO = &p
+		fmt.Fprintf(&state, "fido:%s;", p.ID)
+	}
+	data.FIDODone = fidoDone[c.Query("fido")]
 	if p, ok := h.SIMPrompt(d); ok {
 		data.SIM = &p
 		fmt.Fprintf(&state, "sim:%s:%d;", p.ID, p.TriesLeft)
 	}
 	data.State = state.String()
 	return h.render(c, data)
+}
+
+// fidoDone says what answering a pushed login did.
+var fidoDone = map[string]string{
+	"signed":   "Passkey used: the gateway accepted it.",
+	"declined": "You said no: the gateway was told.",
+	"refused":  "The gateway did not accept the passkey.",
+	"over":     "That sign-in had already ended.",
 }
 
 func (h *Handset) index(c *fiber.Ctx) error {

@@ -152,7 +152,13 @@ type level struct {
 var (
 	_ idgw.Authenticator = (*level)(nil)
 	_ idgw.Watcher       = (*level)(nil)
+	_ idgw.HandsetPrompt = (*level)(nil)
 )
+
+// PromptsOnHandset says the SIM asks the person itself: a login started
+// by an SP's server (Mobile Connect SI, CIBA) uses the SIM before an SMS
+// link where the subscriber has one (idgw.HandsetPrompt).
+func (l *level) PromptsOnHandset() bool { return true }
 
 // txnRecord is a transaction in progress, kept by the node.
 type txnRecord struct {

@@ -2,6 +2,9 @@
 // the node's own origin. #fido[data-mode] says which ceremony:
 //   login:    fetch the options, navigator.credentials.get, post the
 //             assertion, then submit #fido-done back to the gateway;
+//   phone:    the request went to the phone: poll data-status until the
+//             challenge is over, then submit #fido-done; the button still
+//             runs this device's login;
 //   register: post for a ceremony, navigator.credentials.create, post the
 //             attestation, then reload the list.
 // Texts are the page's (elements [data-msg], shown one at a time).
@@ -137,7 +140,21 @@
       });
   }
 
+  // phone: the request went to the person's phone; wait for its answer
+  // (the gateway decides once the challenge is over). This device's
+  // passkey stays offered.
+  function waitForPhone() {
+    fetch(root.getAttribute("data-status"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (res) { return res.ok ? res.json() : { status: "over" }; })
+      .then(function (s) {
+        if (s.status === "pending") { setTimeout(waitForPhone, 1000); return; }
+        document.getElementById("fido-done").submit();
+      }, function () { setTimeout(waitForPhone, 2000); });
+  }
+  if (mode === "phone") waitForPhone();
+
   if (!window.PublicKeyCredential || !navigator.credentials) {
+    if (mode === "phone") { again.style.display = "none"; return; }
     show("fido-unsupported");
     again.style.display = "none";
     return;
@@ -145,6 +162,8 @@
   if (mode === "login") {
     start.addEventListener("click", login);
     login(); // at once: the person came here to use it
+  } else if (mode === "phone") {
+    start.addEventListener("click", login);
   } else if (mode === "register") {
     start.addEventListener("click", register);
   }
