@@ -64,11 +64,7 @@ func adminCommands() []adminCmd {
 			}
 		}
 	}
-	fixed := func(p string) func([]string) string { return func([]string) string { return p } }
-	under := func(p string) func([]string) string {
-		return func(pos []string) string { return p + url.PathEscape(pos[0]) }
-	}
-	return []adminCmd{
+	return append([]adminCmd{
 		{name: "status", summary: "the cluster's status: Raft, the registry, the voter rules", setup: get(fixed("/v1/cluster/status"))},
 		{name: "join-token create", summary: "issue a token that admits one node (--node-id) to the federation", setup: joinTokenCreate},
 		{name: "operators list", summary: "the federation's operators", setup: get(fixed("/v1/operators")),
@@ -91,7 +87,7 @@ func adminCommands() []adminCmd {
 		{name: "voters get", summary: "the voter rules", setup: get(fixed("/v1/cluster/voters"))},
 		{name: "voters set", summary: "name the voters (--voters a,b,c) and the standby non-voters (--standby)", setup: votersSet},
 		{name: "promote", args: "<node-id>", nargs: 1, summary: "make a non-voting member a voter (--replaces demotes a voter in the same act)", setup: promote},
-	}
+	}, moreAdminCommands()...)
 }
 
 // call sends one request and decodes the answer, numbers kept as written.
@@ -293,7 +289,8 @@ func promote(fs *flag.FlagSet) func(context.Context, *client.Admin, []string) (a
 }
 
 // runAdmin runs "mcfed admin [flags] <subcommand> [args] [flags]".
-func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx = context.WithValue(ctx, stderrKey{}, stderr)
 	opts := adminOptions{url: os.Getenv("MCFED_ADMIN_URL"), output: "table", timeout: 30 * time.Second}
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	opts.define(fs)
@@ -328,7 +325,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cmd.name == "subscribers import" {
+	if cmd.name == "subscribers import" || strings.HasPrefix(cmd.name, "import ") {
 		// An import streams for as long as the file takes.
 		a.HTTP.Timeout = 0
 	}

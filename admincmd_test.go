@@ -9,10 +9,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/federation"
 	"github.com/mcfed/mcfed/internal/testca"
+	"github.com/mcfed/mcfed/registry"
 )
 
 const adminTestToken = "admin-cli-test-token-0123456789"
@@ -55,6 +57,15 @@ func startAdminNode(t *testing.T, tls *[3]string) *federation.Node {
 		if err := client.Retry(ctx, func() error { return a.Do(ctx, "PUT", w.path, w.body, nil) }); err != nil {
 			t.Fatalf("PUT %s: %v", w.path, err)
 		}
+	}
+	// The standard catalogue, which the node seeds after its start: the
+	// subcommands below use its scopes. Its last row is the last API.
+	apis := registry.StandardAPIs()
+	for deadline := time.Now().Add(15 * time.Second); n.Raft().Registry().API(apis[len(apis)-1].ID) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the standard catalogue was not seeded")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	return n
 }

@@ -3,6 +3,7 @@
 //	mcfed dev       a demo federation on loopback, no configuration
 //	mcfed serve     one production node (flags, MCFED_* environment variables or a TOML file)
 //	mcfed admin     the admin API of a running node (status, join tokens, SPs, scopes, subscribers, audit, voters)
+//	mcfed smsc      a simulated SMSC and handset, a stand-in for an operator's SMSC
 //	mcfed version   the build's version
 //	mcfed help      the commands, or one command's flags
 //
@@ -57,6 +58,7 @@ func commands() []command {
 		}, run: serve},
 		{name: "admin", summary: "call a node's admin API: mcfed admin [flags] <subcommand> (\"mcfed help admin\" lists them)",
 			flags: adminFlags, run: runAdmin, more: adminHelp},
+		{name: "smsc", summary: "run a simulated SMSC and handset: a stand-in for an operator's SMSC, to try a federation", flags: smscHelpFlags, run: runSMSC},
 		{name: "version", summary: "print the build's version", run: printVersion},
 		{name: "help", summary: `list the commands, or "mcfed help <command>" for one command's flags`},
 	}

@@ -19,7 +19,7 @@ func runMcfed(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestUnknownCommandIsNamed(t *testing.T) {
 	code, _, stderr := runMcfed(t, "srve")
-	if code != exitUsage || !strings.Contains(stderr, `unknown command "srve"`) || !strings.Contains(stderr, "dev, serve, admin, version, help") {
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "srve"`) || !strings.Contains(stderr, "dev, serve, admin, smsc, version, help") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 	if code, _, _ := runMcfed(t); code != exitUsage {
@@ -94,6 +94,20 @@ func TestBadSettingsSayWhatTheyAccept(t *testing.T) {
 		"--admin-token", "admin-token-abcdefghijkl", "--raft-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
 	if code != exitUsage || !strings.Contains(stderr, "mcfed serve: --public-addr :8080 listens on every interface") ||
 		!strings.Contains(stderr, "set --public-url") || strings.Contains(stderr, "MCFED_KEY_ROTATION") {
+		t.Fatalf("exit %d, %q", code, stderr)
+	}
+}
+
+// TestSMSCSaysWhatItNeeds: the simulated SMSC will not start without the
+// password its gateways bind with, and says which flag gives it.
+func TestSMSCSaysWhatItNeeds(t *testing.T) {
+	code, _, stderr := runMcfed(t, "smsc", "--smpp-addr", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(stderr, "mcfed smsc: --password-file is required") {
+		t.Fatalf("exit %d, %q", code, stderr)
+	}
+	none := t.TempDir() + "/none"
+	code, _, stderr = runMcfed(t, "smsc", "--password-file", none)
+	if code != exitUsage || !strings.Contains(stderr, "mcfed smsc: --password-file "+none+": ") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 }

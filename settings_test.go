@@ -223,17 +223,17 @@ func TestEverySecretHasAFileForm(t *testing.T) {
 	}
 }
 
-// TestExampleConfigIsValid: packaging/mcfed.toml parses, names only keys
+// TestExampleConfigIsValid: deploy/mcfed.toml parses, names only keys
 // serve has, and sets what a production node needs.
 func TestExampleConfigIsValid(t *testing.T) {
 	fs, _, _ := serveFlags()
 	from := settings{}
-	if errs := loadConfigFile(fs, filepath.Join("packaging", "mcfed.toml"), from); len(errs) > 0 {
-		t.Fatalf("packaging/mcfed.toml: %v", errs)
+	if errs := loadConfigFile(fs, filepath.Join("deploy", "mcfed.toml"), from); len(errs) > 0 {
+		t.Fatalf("deploy/mcfed.toml: %v", errs)
 	}
 	for _, key := range []string{"node-id", "data-dir", "admin-token-file", "public-url", "tls-cert", "tls-key", "tls-ca"} {
 		if from[key] != fromFile {
-			t.Errorf("packaging/mcfed.toml does not set %s", key)
+			t.Errorf("deploy/mcfed.toml does not set %s", key)
 		}
 	}
 }

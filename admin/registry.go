@@ -71,6 +71,7 @@ func (a *api) registryRoutes(v1 fiber.Router) {
 		},
 		put: registry.CmdPutProduct, del: registry.CmdDeleteProduct,
 	})
+	a.developerRoutes(v1)
 	a.spRoutes(v1)
 	a.operatorRoutes(v1)
 	a.rangeRoutes(v1)

@@ -46,7 +46,7 @@ func (a *api) spRoutes(v1 fiber.Router) {
 		if err := a.consistent(c); err != nil {
 			return err
 		}
-		sp := a.c.Registry().ServiceProvider(c.Params("id"))
+		sp := a.c.Registry().ServiceProviderRecord(c.Params("id"))
 		if sp == nil {
 			return newProblem(404, "not-found", "service provider "+c.Params("id")+" does not exist")
 		}
@@ -85,7 +85,7 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	if err := sp.CheckRedirectURIs(); err != nil {
 		return err
 	}
-	existing := a.c.Registry().ServiceProvider(sp.ClientID)
+	existing := a.c.Registry().ServiceProviderRecord(sp.ClientID)
 	if id == "" && existing != nil {
 		return newProblem(409, "conflict", "service provider "+sp.ClientID+" already exists; PUT replaces it")
 	}
@@ -140,7 +140,7 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 	if existing == nil {
 		c.Status(fiber.StatusCreated)
 	}
-	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProviderRecord(sp.ClientID), ClientSecret: secret})
 }
 
 // rotateSPSecret gives an SP a new generated secret, in the per-operator
@@ -148,7 +148,7 @@ func (a *api) writeSP(c *fiber.Ctx, id string) error {
 // (one secret everywhere) moves to per-operator secrets. Every secret
 // derived from the old one stops working as the change reaches each node.
 func (a *api) rotateSPSecret(c *fiber.Ctx) error {
-	existing := a.c.Registry().ServiceProvider(c.Params("id"))
+	existing := a.c.Registry().ServiceProviderRecord(c.Params("id"))
 	if existing == nil {
 		return newProblem(404, "not-found", "service provider "+c.Params("id")+" does not exist")
 	}
@@ -161,7 +161,7 @@ func (a *api) rotateSPSecret(c *fiber.Ctx) error {
 		// the proposal's answer is the one place it is ever shown.
 		return withOnce(err, fiber.Map{"client_secret": secret})
 	}
-	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProvider(sp.ClientID), ClientSecret: secret})
+	return c.JSON(SPResponse{ServiceProvider: a.c.Registry().ServiceProviderRecord(sp.ClientID), ClientSecret: secret})
 }
 
 // noScopes refuses an SP without scopes, naming the catalogue's: an SP

@@ -42,7 +42,11 @@ func (a *Admin) Do(ctx context.Context, method, path string, body, out any) erro
 	if err != nil {
 		return err
 	}
-	if f, ok := body.(*os.File); ok {
+	if s, ok := body.(interface{ Size() int64 }); ok {
+		// A reader that knows its length (a file under a progress
+		// counter) sends it, as a file does.
+		req.ContentLength = s.Size()
+	} else if f, ok := body.(*os.File); ok {
 		// A file's length is known: sent with it, not chunked, so that the
 		// node can refuse a file over its limit before reading it.
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {

@@ -55,7 +55,7 @@ type Options struct {
 // simulated handset and the demo SP's web page.
 type Federation struct {
 	Nodes []*federation.Node
-	phone *phone
+	phone *Phone
 	// mobile are the operators' simulated mobile-data gateways (seamless
 	// login), in the order of operators; none where the system has no
 	// loopback address besides 127.0.0.1.
@@ -161,7 +161,8 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if d.phone, err = startPhone(logger, sameOrAny(st.SMSC), sameOrAny(st.MSSP), sameOrAny(st.Handset)); err != nil {
+	if d.phone, err = StartPhone(PhoneConfig{SMSCAddr: sameOrAny(st.SMSC), MSSPAddr: sameOrAny(st.MSSP), HandsetAddr: sameOrAny(st.Handset),
+		SystemID: devSMSCSystemID, Password: devSMSCPassword, Logger: logger}); err != nil {
 		return nil, err
 	}
 	// The SP page's port must be known before the SP is registered with

@@ -31,12 +31,14 @@ const (
 	devSIMPIN = "1234"
 )
 
-// phone is the demo's carrier side: a simulated SMSC speaking SMPP on
-// loopback that delivers to a simulated handset, whose page and JSON API
-// (one inbox per number) are served on their own loopback listener; and
-// an MSSP (TS 102 204's REST binding on loopback) that reaches the
-// simulated SIMs in that handset over OTA.
-type phone struct {
+// Phone is a carrier side for trying a federation: a simulated SMSC
+// speaking SMPP on loopback that delivers to a simulated handset, whose
+// page and JSON API (one inbox per number) are served on their own
+// loopback listener; and, when asked, an MSSP (TS 102 204's REST binding
+// on loopback) that reaches the simulated SIMs in that handset over OTA.
+// The demo federation runs one; `mcfed smsc` runs one on its own, a
+// stand-in for an operator's SMSC.
+type Phone struct {
 	smsc    *smsc.Server
 	mssp    *mssp.Server
 	handset *handset.Handset
@@ -44,23 +46,42 @@ type phone struct {
 	ln      net.Listener
 }
 
-func startPhone(logger *slog.Logger, smscAddr, msspAddr, handsetAddr string) (*phone, error) {
-	p := &phone{handset: handset.New(handset.Options{})}
+// PhoneConfig says where a Phone listens and what an SMPP client binds
+// with.
+type PhoneConfig struct {
+	SMSCAddr, HandsetAddr string // host:port; port 0 picks one
+	SystemID, Password    string // the SMPP bind's credentials
+	// MSSPAddr, when set, starts the MSSP there (the SIM applet's).
+	MSSPAddr string
+	Logger   *slog.Logger
+}
+
+// StartPhone starts a Phone; Close stops it.
+func StartPhone(cfg PhoneConfig) (*Phone, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Phone{handset: handset.New(handset.Options{})}
 	var err error
-	if p.smsc, err = smsc.Listen(smsc.Config{Addr: smscAddr, SystemID: devSMSCSystemID,
-		Password: devSMSCPassword, Deliverer: p.handset, Logger: logger}); err != nil {
-		return nil, fmt.Errorf("demo SMSC: %w", err)
+	if p.smsc, err = smsc.Listen(smsc.Config{Addr: cfg.SMSCAddr, SystemID: cfg.SystemID,
+		Password: cfg.Password, Deliverer: p.handset, Logger: logger}); err != nil {
+		return nil, fmt.Errorf("simulated SMSC: %w", err)
 	}
-	if p.mssp, err = mssp.Listen(msspAddr, mssp.Config{APID: devMSSPAPID, APPassword: devMSSPPassword,
-		Link: p.handset, Logger: logger}); err != nil {
-		p.smsc.Close()
-		return nil, fmt.Errorf("demo MSSP: %w", err)
+	if cfg.MSSPAddr != "" {
+		if p.mssp, err = mssp.Listen(cfg.MSSPAddr, mssp.Config{APID: devMSSPAPID, APPassword: devMSSPPassword,
+			Link: p.handset, Logger: logger}); err != nil {
+			p.smsc.Close()
+			return nil, fmt.Errorf("simulated MSSP: %w", err)
+		}
+		p.handset.ConnectMSSP(p.mssp.FromSIM)
 	}
-	p.handset.ConnectMSSP(p.mssp.FromSIM)
-	if p.ln, err = net.Listen("tcp", handsetAddr); err != nil {
+	if p.ln, err = net.Listen("tcp", cfg.HandsetAddr); err != nil {
 		p.smsc.Close()
-		p.mssp.Close()
-		return nil, fmt.Errorf("demo handset: %w", err)
+		if p.mssp != nil {
+			p.mssp.Close()
+		}
+		return nil, fmt.Errorf("simulated handset: %w", err)
 	}
 	p.app = fiber.New(fiber.Config{DisableStartupMessage: true})
 	p.app.Use(requestLog(logger, "handset"))
@@ -70,21 +91,21 @@ func startPhone(logger *slog.Logger, smscAddr, msspAddr, handsetAddr string) (*p
 }
 
 // smppConfig is how an operator's node reaches the demo SMSC.
-func (p *phone) smppConfig(sender string) *smpp.Config {
+func (p *Phone) smppConfig(sender string) *smpp.Config {
 	return &smpp.Config{Addr: p.smsc.Addr(), SystemID: devSMSCSystemID, Password: devSMSCPassword,
 		SourceAddr: sender, SourceTON: 5}
 }
 
 // simApplet is how an operator's node reaches the demo MSSP: the SIM
 // applet authenticator's settings.
-func (p *phone) simApplet() federation.AuthenticatorConfig {
+func (p *Phone) simApplet() federation.AuthenticatorConfig {
 	settings, _ := json.Marshal(map[string]string{"mssp_url": p.mssp.URL(), "ap_id": devMSSPAPID, "ap_password": devMSSPPassword})
 	return federation.AuthenticatorConfig{Type: "sim-applet", Settings: settings}
 }
 
 // fido is the FIDO authenticator's row: logins of a subscriber whose
 // passkey is on the phone are pushed to the simulated handset.
-func (p *phone) fido() federation.AuthenticatorConfig {
+func (p *Phone) fido() federation.AuthenticatorConfig {
 	settings, _ := json.Marshal(map[string]string{"push_url": p.URL() + "/push"})
 	return federation.AuthenticatorConfig{Type: "fido", Settings: settings}
 }
@@ -119,7 +140,7 @@ func (d *Federation) enrolPhonePasskey(ctx context.Context, i int, number string
 
 // addSIM gives number a new simulated SIM, enrols it with the MSSP, and
 // returns what the operator's node must enrol.
-func (p *phone) addSIM(number string) (handset.SIMCard, error) {
+func (p *Phone) addSIM(number string) (handset.SIMCard, error) {
 	card, err := p.handset.AddSIM(number, handset.SIMConfig{PIN: devSIMPIN})
 	if err != nil {
 		return card, err
@@ -128,9 +149,14 @@ func (p *phone) addSIM(number string) (handset.SIMCard, error) {
 }
 
 // URL is the handset's base URL (its index page lists the inboxes).
-func (p *phone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
+func (p *Phone) URL() string { return "http://" + p.ln.Addr().String() + "/handset" }
 
-func (p *phone) Close() error {
+// SMSCAddr is the host:port the SMSC listens on for SMPP.
+func (p *Phone) SMSCAddr() string { return p.smsc.Addr() }
+
+// Close stops the handset's listener, the SMSC and the MSSP.
+
+func (p *Phone) Close() error {
 	// A bounded wait: a client's idle keep-alive connection (a load
 	// generator polling the handset) must not hold the demo's exit.
 	err := p.app.ShutdownWithTimeout(5 * time.Second)
@@ -141,8 +167,10 @@ func (p *phone) Close() error {
 	if cerr := p.smsc.Close(); err == nil {
 		err = cerr
 	}
-	if cerr := p.mssp.Close(); err == nil {
-		err = cerr
+	if p.mssp != nil {
+		if cerr := p.mssp.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

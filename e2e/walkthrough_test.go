@@ -26,6 +26,7 @@ var walkthroughAddrs = []struct{ name, addr string }{
 	{"A_RAFT", "127.0.0.1:7000"}, {"A_ADMIN", "127.0.0.1:7001"}, {"A_PUBLIC", "127.0.0.1:8080"},
 	{"B_RAFT", "127.0.0.1:7010"}, {"B_ADMIN", "127.0.0.1:7011"}, {"B_PUBLIC", "127.0.0.1:8081"},
 	{"C_RAFT", "127.0.0.1:7020"}, {"C_ADMIN", "127.0.0.1:7021"}, {"C_PUBLIC", "127.0.0.1:8082"},
+	{"SMSC", "127.0.0.1:2775"}, {"HANDSET", "127.0.0.1:8090"}, {"SHOP", "127.0.0.1:9000"},
 }
 
 var fencedBlock = regexp.MustCompile("(?s)```(sh|text)\n(.*?)```")
@@ -81,6 +82,7 @@ func TestRunAFederation(t *testing.T) {
 		t.Fatal(err)
 	}
 	installMcfed(t, bin)
+	installShop(t, bin)
 
 	env := append(nodeEnv(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	ports := freePorts(t, len(walkthroughAddrs))
@@ -104,7 +106,7 @@ func TestRunAFederation(t *testing.T) {
 	if err != nil || stdout.String() != want {
 		killWalkthroughNodes(work)
 		var logs strings.Builder
-		for _, n := range []string{"a", "b", "c"} {
+		for _, n := range []string{"smsc", "shop", "a", "b", "c"} {
 			logs.WriteString("\n--- " + n + ".log\n" + logTail(filepath.Join(work, n+".log")))
 		}
 		t.Fatalf("the walk-through: %v (after %s)\nstdout:\n%s\nwant:\n%s\nstderr:\n%s%s",
@@ -114,20 +116,39 @@ func TestRunAFederation(t *testing.T) {
 }
 
 // installMcfed puts "mcfed" in dir for the walk-through's PATH: the binary
-// under test, run through setpriv where there is one so that a node the
-// script started in the background dies with the script (the script is
-// killed with the test; see dieWithTest).
+// under test.
 func installMcfed(t *testing.T, dir string) {
 	t.Helper()
-	path := filepath.Join(dir, "mcfed")
+	install(t, dir, "mcfed", mcfedBin)
+}
+
+// installShop builds the README's example SP, examples/shop, and puts it
+// in dir as "mcfed-shop", the name the README builds it under.
+func installShop(t *testing.T, dir string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mcfed-shop")
+	cmd := exec.Command("go", "build", "-o", bin, "./examples/shop")
+	cmd.Dir = ".." // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building examples/shop: %v\n%s", err, out)
+	}
+	install(t, dir, "mcfed-shop", bin)
+}
+
+// install puts bin in dir under name, run through setpriv where there is
+// one so that a process the script started in the background dies with
+// the script (the script is killed with the test; see dieWithTest).
+func install(t *testing.T, dir, name, bin string) {
+	t.Helper()
+	path := filepath.Join(dir, name)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		if err := os.Symlink(mcfedBin, path); err != nil {
+		if err := os.Symlink(bin, path); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	wrapper := "#!/bin/sh\nexec " + setpriv + " --pdeathsig KILL " + mcfedBin + " \"$@\"\n"
+	wrapper := "#!/bin/sh\nexec " + setpriv + " --pdeathsig KILL " + bin + " \"$@\"\n"
 	if err := os.WriteFile(path, []byte(wrapper), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +157,7 @@ func installMcfed(t *testing.T, dir string) {
 // killWalkthroughNodes kills the nodes a failed walk-through left running,
 // by the pid files it wrote.
 func killWalkthroughNodes(work string) {
-	for _, n := range []string{"a", "b", "c"} {
+	for _, n := range []string{"shop", "smsc", "a", "b", "c"} {
 		b, err := os.ReadFile(filepath.Join(work, n+".pid"))
 		if err != nil {
 			continue

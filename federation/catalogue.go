@@ -9,7 +9,7 @@ import (
 )
 
 // seedCatalogue writes the Mobile Connect standard catalogue
-// (registry.StandardCatalogue) once, when the federation's first node
+// (registry.StandardCatalogue and StandardAPIs) once, when the federation's first node
 // finds the registry's catalogue empty, so that a new federation's SPs can
 // be registered with openid and the products at once. A catalogue that
 // holds any scope is left as it is: the seed never overwrites what the
@@ -43,7 +43,7 @@ func (n *Node) seedCatalogue(ctx context.Context) {
 	author := raft.Presented{Credential: registry.AdminCredentialID(n.cfg.NodeID), Secret: n.cfg.AdminToken}
 	scopes, products := registry.StandardCatalogue()
 	n.untilDone(ctx, func(ctx context.Context) error {
-		err := n.writeCatalogue(ctx, author, scopes, products)
+		err := n.writeCatalogue(ctx, author, scopes, products, registry.StandardAPIs())
 		if errors.Is(err, raft.ErrUnauthenticated) {
 			// The admin token was revoked before the seed ran: final.
 			n.log.Error("the standard catalogue is not seeded: the first node's admin token is not valid", "err", err)
@@ -53,7 +53,7 @@ func (n *Node) seedCatalogue(ctx context.Context) {
 	})
 }
 
-func (n *Node) writeCatalogue(ctx context.Context, author raft.Presented, scopes []registry.Scope, products []registry.Product) error {
+func (n *Node) writeCatalogue(ctx context.Context, author raft.Presented, scopes []registry.Scope, products []registry.Product, apis []registry.API) error {
 	for _, s := range scopes {
 		if _, err := n.raft.Apply(ctx, author, registry.MustEncode(registry.CmdPutScope, s)); err != nil {
 			return err
@@ -64,6 +64,11 @@ func (n *Node) writeCatalogue(ctx context.Context, author raft.Presented, scopes
 			return err
 		}
 	}
-	n.log.Info("the Mobile Connect standard catalogue is seeded", "scopes", len(scopes), "products", len(products))
+	for _, a := range apis {
+		if _, err := n.raft.Apply(ctx, author, registry.MustEncode(registry.CmdPutAPI, a)); err != nil {
+			return err
+		}
+	}
+	n.log.Info("the Mobile Connect standard catalogue is seeded", "scopes", len(scopes), "products", len(products), "apis", len(apis))
 	return nil
 }

@@ -11,13 +11,13 @@ import (
 )
 
 // waitCatalogue waits until n's replica holds the standard catalogue the
-// first node seeds (its last row, then all of it).
+// first node seeds (its last row, the last API).
 func waitCatalogue(t testing.TB, n *Node) {
 	t.Helper()
-	_, products := registry.StandardCatalogue()
-	last := products[len(products)-1].ID
+	apis := registry.StandardAPIs()
+	last := apis[len(apis)-1].ID
 	deadline := time.Now().Add(15 * time.Second)
-	for n.Raft().Registry().Product(last) == nil {
+	for n.Raft().Registry().API(last) == nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("node %s: the standard catalogue was not seeded", n.cfg.NodeID)
 		}
@@ -46,6 +46,11 @@ func TestBootstrapSeedsTheStandardCatalogue(t *testing.T) {
 			if got == nil || !slices.Equal(got.Scopes, want.Scopes) || got.MinLoA != want.MinLoA {
 				t.Fatalf("node %s: product %s is %+v, want %+v", n.cfg.NodeID, want.ID, got, want)
 			}
+		}
+	}
+	for _, want := range registry.StandardAPIs() {
+		if got := f.nodes[2].Raft().Registry().API(want.ID); got == nil || got.RatePerSP != want.RatePerSP || !slices.Equal(got.Products, want.Products) {
+			t.Fatalf("API %s is %+v, want %+v", want.ID, got, want)
 		}
 	}
 	if p := f.nodes[1].Raft().Registry().Product("kyc-match"); !slices.Contains(p.Scopes, "mc_kyc_plain") {

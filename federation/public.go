@@ -130,3 +130,7 @@ func (l liveRegistry) Product(id string) *registry.Product { return l.node.Regis
 func (l liveRegistry) ServiceProvider(clientID string) *registry.ServiceProvider {
 	return l.node.Registry().ServiceProvider(clientID)
 }
+
+// API is the catalogue's API id, or nil: the gateway's per-SP request
+// limit at that endpoint (idgw.APIRegistry).
+func (l liveRegistry) API(id string) *registry.API { return l.node.Registry().API(id) }

@@ -21,7 +21,7 @@ func setSnapshotFormat(t *testing.T, state string, format byte) {
 		t.Fatal(err)
 	}
 	const digit = len("mcfed-registry-snapshot\n")
-	if len(b) <= digit || b[digit] < '2' || b[digit] > '9' {
+	if len(b) <= digit || b[digit] < '2' || b[digit] > '9'+1 {
 		t.Fatalf("%s does not open as a registry snapshot: %q", state, b[:min(len(b), digit+1)])
 	}
 	b[digit] = format
@@ -75,7 +75,7 @@ func TestOlderBuildRefusesANewerSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setSnapshotFormat(t, files[0], '9')
+	setSnapshotFormat(t, files[0], '9'+1) // format 10: the version byte is '0' plus it
 	before, err := listTree(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +85,10 @@ func TestOlderBuildRefusesANewerSnapshot(t *testing.T) {
 	again, err := Start(context.Background(), cfg)
 	if err == nil {
 		again.Close()
-		t.Fatal("a build that reads formats up to 8 started on a format 9 snapshot")
+		t.Fatal("a build that reads formats up to 9 started on a format 10 snapshot")
 	}
-	for _, want := range []string{"holds a registry snapshot of format 9", "written by a newer mcfed",
-		"this build reads formats 2 to 8", "run the newer build on it"} {
+	for _, want := range []string{"holds a registry snapshot of format 10", "written by a newer mcfed",
+		"this build reads formats 2 to 9", "run the newer build on it"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %q does not say %q", err, want)
 		}

@@ -34,7 +34,8 @@ type ClaimsQuery struct {
 }
 
 // Throttle limits each client's userinfo and premiuminfo calls: Rate a
-// second on average, Burst at once (default 100 a second, 200 at once).
+// second on average, Burst at once (default 100 a second, 200 at once),
+// unless the catalogue's API of the endpoint says otherwise (apilimits.go).
 type Throttle = budget.Throttle
 
 var defaultClientThrottle = Throttle{Rate: 100, Burst: 200}
@@ -83,7 +84,7 @@ func (g *Gateway) userInfo(ctx context.Context, endpoint string, r bearerRequest
 	if sp == nil {
 		return nil, errInvalidToken("The client may no longer use this token")
 	}
-	if ok, wait := g.limiter.Take(t.clientID); !ok {
+	if ok, wait := g.endpointLimiter(endpoint).Take(t.clientID); !ok {
 		return nil, errSlowDown(wait)
 	}
 	sub, l := g.subscriberStanding(ctx, t)

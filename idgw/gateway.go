@@ -115,9 +115,11 @@ type Gateway struct {
 	// locks serialise, on this node, the requests on one login session
 	// (the browser's page and the SDK's re-polls); across nodes the
 	// session's version does (authorize.go).
-	locks    sessionLocks
-	limiter  *budget.Keyed
-	failures *failureBudgets
+	locks   sessionLocks
+	limiter *budget.Keyed
+	// apiLimits are the catalogue's per-SP limits of its APIs (apilimits.go).
+	apiLimits apiLimits
+	failures  *failureBudgets
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
 	clientAuth *clientAuthState
 	// secrets remembers the SPs' operator secrets already verified, so a

@@ -131,6 +131,22 @@ func createCheck(typ CommandType) func(tx *writeTxn, body []byte) error {
 			}
 			return absent[Product](tx, tableProducts, p.ID, "product")
 		}
+	case CmdPutDeveloper:
+		return func(tx *writeTxn, body []byte) error {
+			var d Developer
+			if err := decodeJSON(body, &d); err != nil {
+				return err
+			}
+			return absent[Developer](tx, tableDevelopers, d.ID, "developer")
+		}
+	case CmdPutAPI:
+		return func(tx *writeTxn, body []byte) error {
+			var a API
+			if err := decodeJSON(body, &a); err != nil {
+				return err
+			}
+			return absent[API](tx, tableAPIs, a.ID, "API")
+		}
 	case CmdPutIPRange:
 		return func(tx *writeTxn, body []byte) error {
 			var rg IPRange

@@ -204,7 +204,7 @@ func describe(tx *writeTxn, p principal, typ CommandType, body []byte) (subject,
 			return subject{}, nil, err
 		}
 		return single("delete_sp", tableSPs, k.Key), federationOnly("delete a service provider"), nil
-	case CmdPutScope, CmdDeleteScope, CmdPutProduct, CmdDeleteProduct:
+	case CmdPutScope, CmdDeleteScope, CmdPutProduct, CmdDeleteProduct, CmdPutDeveloper, CmdDeleteDeveloper, CmdPutAPI, CmdDeleteAPI:
 		return describeCatalogue(typ, body, federationOnly("change the catalogue"))
 	case CmdPutNode:
 		var n Node
@@ -562,11 +562,24 @@ func describeCatalogue(typ CommandType, body []byte, rule func() error) (subject
 		var pr Product
 		err := decodeJSON(body, &pr)
 		return single("put_product", tableProducts, pr.ID), rule, err
+	case CmdPutDeveloper:
+		var d Developer
+		err := decodeJSON(body, &d)
+		return single("put_developer", tableDevelopers, d.ID), rule, err
+	case CmdPutAPI:
+		var a API
+		err := decodeJSON(body, &a)
+		return single("put_api", tableAPIs, a.ID), rule, err
 	}
 	var k Key
 	err := decodeJSON(body, &k)
-	if typ == CmdDeleteScope {
+	switch typ {
+	case CmdDeleteScope:
 		return single("delete_scope", tableScopes, k.Key), rule, err
+	case CmdDeleteDeveloper:
+		return single("delete_developer", tableDevelopers, k.Key), rule, err
+	case CmdDeleteAPI:
+		return single("delete_api", tableAPIs, k.Key), rule, err
 	}
 	return single("delete_product", tableProducts, k.Key), rule, err
 }

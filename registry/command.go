@@ -62,6 +62,11 @@ const (
 	// non-voters; CmdPromoteNode makes a member a voter (voters.go).
 	CmdPutVoterRules
 	CmdPromoteNode
+	// The catalogue's developers and APIs (developers.go).
+	CmdPutDeveloper
+	CmdDeleteDeveloper
+	CmdPutAPI
+	CmdDeleteAPI
 )
 
 // SkipIfUnknown, set in a command's type byte, marks a command that a

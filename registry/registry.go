@@ -78,6 +78,10 @@ func New() *Registry {
 		CmdDecideProposal:    applyDecideProposal,
 		CmdPutVoterRules:     applyPutVoterRules,
 		CmdPromoteNode:       applyPromoteNode,
+		CmdPutDeveloper:      applyPutDeveloper,
+		CmdDeleteDeveloper:   applyDeleteDeveloper,
+		CmdPutAPI:            applyPutAPI,
+		CmdDeleteAPI:         applyDeleteAPI,
 	}
 	return r
 }

@@ -30,6 +30,9 @@ const (
 	tableAuditRules = "audit_rules"
 	// The Raft voters and standby non-voters (voters.go).
 	tableVoterRules = "voter_rules"
+	// The catalogue's developers and APIs (developers.go).
+	tableDevelopers = "developers"
+	tableAPIs       = "apis"
 )
 
 // Meta is the Raft bookkeeping every row carries: the log index that created
@@ -53,7 +56,7 @@ func schema() *memdb.DBSchema {
 		scopesTable(), productsTable(), nodesTable(), joinTokensTable(), spPoliciesTable(),
 		credentialsTable(), auditTable(), portRequestsTable(), portingRulesTable(),
 		disputesTable(), approvalRulesTable(), proposalsTable(), writesTable(), auditRulesTable(),
-		voterRulesTable(),
+		voterRulesTable(), developersTable(), apisTable(),
 	} {
 		db.Tables[t.Name] = t
 	}
@@ -86,9 +89,10 @@ func ipRangesTable() *memdb.TableSchema {
 
 func spsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableSPs, Indexes: map[string]*memdb.IndexSchema{
-		"id":       idIndex("ClientID"),
-		"operator": {Name: "operator", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Operators"}},
-		"scope":    {Name: "scope", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Scopes"}},
+		"id":        idIndex("ClientID"),
+		"operator":  {Name: "operator", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Operators"}},
+		"scope":     {Name: "scope", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Scopes"}},
+		"developer": {Name: "developer", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Developer"}},
 	}}
 }
 

@@ -11,14 +11,14 @@ import (
 )
 
 // A registry snapshot opens with snapshotPrefix and a digit, its format
-// version: 7 adds the outcomes of recent writes, 6 the approval rules and the proposals, 5 the range
+// version: 9 adds the catalogue's developers and APIs, 8 the voter rules, 7 the outcomes of recent writes, 6 the approval rules and the proposals, 5 the range
 // disputes, 4 the port requests and the porting rules, 3 the credentials
 // and the audit log. Versions from
 // oldestSnapshotVersion on are still read, so a node upgraded with an older
 // snapshot on disk restores it.
 const (
 	snapshotPrefix        = "mcfed-registry-snapshot\n"
-	snapshotVersion       = 8
+	snapshotVersion       = 9
 	oldestSnapshotVersion = 2
 )
 
@@ -46,6 +46,8 @@ func laterTables() []snapshotTable {
 		tableOf[writeOutcome](7, tableWrites),
 		tableOf[AuditRules](7, tableAuditRules),
 		tableOf[VoterRules](8, tableVoterRules),
+		tableOf[Developer](9, tableDevelopers),
+		tableOf[API](9, tableAPIs),
 	}
 }
 

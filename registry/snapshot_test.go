@@ -262,13 +262,14 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 		6: {tableApprovalRules, tableProposals},
 		7: {tableWrites, tableAuditRules},
 		8: {tableVoterRules},
+		9: {tableDevelopers, tableAPIs},
 	}
 	got := map[int][]string{}
 	for _, tb := range laterTables() {
 		got[tb.since] = append(got[tb.since], tb.name)
 	}
-	if !reflect.DeepEqual(got, want) || snapshotVersion != 8 {
-		t.Fatalf("tables by format version: %v (current %d), want %v (current 8)", got, snapshotVersion, want)
+	if !reflect.DeepEqual(got, want) || snapshotVersion != 9 {
+		t.Fatalf("tables by format version: %v (current %d), want %v (current 9)", got, snapshotVersion, want)
 	}
 }
 
@@ -276,8 +277,8 @@ func TestSnapshotFormatsHoldTheirTables(t *testing.T) {
 // this build reads, or no snapshot at all is refused, saying which.
 func TestRestoreRefusesFormatsItCannotRead(t *testing.T) {
 	for in, want := range map[string]string{
-		snapshotPrefix + "9":    "this build reads 2 to 8",
-		snapshotPrefix + "1":    "this build reads 2 to 8",
+		snapshotPrefix + ":":    "this build reads 2 to 9", // format 10
+		snapshotPrefix + "1":    "this build reads 2 to 9",
 		"not a snapshot at all": "not a registry snapshot",
 	} {
 		if _, err := Restore(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {

@@ -107,7 +107,7 @@ func (r *Registry) SPPolicies(operator, after string, limit int) Page[SPPolicy] 
 // discovery read SPs through it so a policy takes effect everywhere at once.
 func (r *Registry) ServiceProviderAt(operator, clientID string) *ServiceProvider {
 	txn := r.db.Txn(false)
-	sp := get[ServiceProvider](txn, tableSPs, clientID)
+	sp := withStanding(txn, get[ServiceProvider](txn, tableSPs, clientID))
 	if sp == nil || !sp.Accepts(operator) {
 		return nil
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	memdb "github.com/hashicorp/go-memdb"
+
 	"github.com/mcfed/mcfed/internal/spsecret"
 )
 
@@ -70,6 +72,9 @@ type ServiceProvider struct {
 	// scopes (ServiceProvider.LevelFloor).
 	Products []string `json:"products,omitempty"`
 	MinLoA   int      `json:"min_loa,omitempty"`
+	// Developer is the organisation that owns the SP (a developer's id,
+	// developers.go): while it is suspended, so is the SP.
+	Developer string `json:"developer,omitempty"`
 	// Operators that accept the SP; "*" is every member.
 	Operators []string `json:"operators"`
 	Status    Status   `json:"status"`
@@ -366,6 +371,9 @@ func applyPutSP(tx *writeTxn, body []byte) error {
 			return notFoundf("operator %q does not exist", o)
 		}
 	}
+	if sp.Developer != "" && get[Developer](tx.Txn, tableDevelopers, sp.Developer) == nil {
+		return notFoundf("developer %q does not exist", sp.Developer)
+	}
 	for _, p := range sp.Products {
 		if get[Product](tx.Txn, tableProducts, p) == nil {
 			return notFoundf("product %q is not in the catalogue", p)
@@ -401,8 +409,34 @@ func deleteByKey[T any](tx *writeTxn, body []byte, table, what string) error {
 	return tx.Delete(table, v)
 }
 
-// ServiceProvider returns the SP with client id, or nil.
+// ServiceProvider returns the SP with client id, or nil, with the standing
+// it has now: suspended while its developer is, whatever its own status
+// (a copy then; the record keeps its own, which comes back when the
+// developer is activated again). Discovery and the gateways read SPs
+// through it, so a suspended developer's apps are refused everywhere.
 func (r *Registry) ServiceProvider(clientID string) *ServiceProvider {
+	txn := r.db.Txn(false)
+	return withStanding(txn, get[ServiceProvider](txn, tableSPs, clientID))
+}
+
+// withStanding is sp with the standing it has now: suspended, as a copy,
+// while its developer is.
+func withStanding(txn *memdb.Txn, sp *ServiceProvider) *ServiceProvider {
+	if sp == nil || sp.Developer == "" || sp.Status != StatusActive {
+		return sp
+	}
+	if d := get[Developer](txn, tableDevelopers, sp.Developer); d != nil && d.Status != StatusActive {
+		cp := *sp
+		cp.Status = StatusSuspended
+		return &cp
+	}
+	return sp
+}
+
+// ServiceProviderRecord returns the SP with client id as registered, its
+// own status unchanged by its developer's, or nil: what the admin API
+// shows and replaces.
+func (r *Registry) ServiceProviderRecord(clientID string) *ServiceProvider {
 	return get[ServiceProvider](r.db.Txn(false), tableSPs, clientID)
 }
 

@@ -55,6 +55,31 @@ var standardProducts = []Product{
 	{ID: "kyc-match", Name: "KYC Match", Scopes: []string{"openid", "mc_kyc_plain", "mc_kyc_hashed"}, MinLoA: 2},
 }
 
+// standardAPIs are the gateway endpoints the standard products open, each
+// with the limit every SP had at it before the catalogue held APIs (the
+// gateway's default): 100 requests a second and 200 at once. userinfo
+// serves OpenID Connect's standard claims (profile, email, phone,
+// address), which no standard product names; premiuminfo serves the
+// identity products and KYC Match.
+var standardAPIs = []API{
+	{ID: "userinfo", Name: "UserInfo", Description: "OpenID Connect UserInfo: the standard claims of profile, email, phone and address",
+		RatePerSP: 100, BurstPerSP: 200},
+	{ID: "premiuminfo", Name: "Premium Info", Description: "Mobile Connect premiuminfo: the identity products' claims and KYC Match",
+		Products:  []string{"identity-phonenumber", "identity-signup", "identity-signupplus", "identity-nationalid", "kyc-match"},
+		RatePerSP: 100, BurstPerSP: 200},
+}
+
+// StandardAPIs returns copies of the standard APIs, written after the
+// products they name.
+func StandardAPIs() []API {
+	apis := make([]API, len(standardAPIs))
+	for i, a := range standardAPIs {
+		a.Products = append([]string(nil), a.Products...)
+		apis[i] = a
+	}
+	return apis
+}
+
 // StandardCatalogue returns copies of the standard scopes and products,
 // in the order they must be written (a product's scopes first).
 func StandardCatalogue() ([]Scope, []Product) {

@@ -2,7 +2,7 @@ package registry
 
 import "testing"
 
-// TestStandardCatalogueApplies: every standard scope and product is one
+// TestStandardCatalogueApplies: every standard scope, product and API is one
 // the registry accepts, in the order the first node writes them.
 func TestStandardCatalogueApplies(t *testing.T) {
 	f := newFixture(t)
@@ -12,6 +12,12 @@ func TestStandardCatalogueApplies(t *testing.T) {
 	}
 	for _, p := range products {
 		f.must(CmdPutProduct, p)
+	}
+	for _, a := range StandardAPIs() {
+		f.must(CmdPutAPI, a)
+	}
+	if a := f.r.API("premiuminfo"); a == nil || a.RatePerSP != 100 || a.BurstPerSP != 200 {
+		t.Fatalf("the standard premiuminfo API: %+v", a)
 	}
 	if got := len(f.r.Products("", 100).Items); got != len(products) {
 		t.Fatalf("%d products applied, want %d", got, len(products))
