@@ -176,13 +176,13 @@ func Start(ctx context.Context, opts Options) (_ *Federation, err error) {
 	for i, op := range operators {
 		ports := st.Nodes[i]
 		src, seamless := mobileDataSource(i)
-		public, publicURL, err := publicAddr(ports.Public)
+		public, publicURL, err := publicListener(ports.Public)
 		if err != nil {
 			return nil, err
 		}
 		cfg := federation.Config{
 			NodeID: op.nodeID(), DataDir: filepath.Join(d.dir, op.id), AdminToken: d.AdminToken,
-			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: public, PublicURL: publicURL,
+			RaftAddr: same(ports.Raft), AdminAddr: same(ports.Admin), PublicAddr: public.Addr().String(), PublicListener: public, PublicURL: publicURL,
 			OperatorID: op.id, Operator: op.profile(), Logger: logger, SMSC: d.phone.smppConfig("MobConnect"),
 			// SMS first (level 2), then passkeys (level 3, for those who
 			// added one on the gateway's connected-services page, and the

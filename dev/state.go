@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/mcfed/mcfed/client"
 )
@@ -120,25 +119,26 @@ func sameOrAny(port int) string {
 	return addr
 }
 
-// publicAddr is where a node's public listener listens (sameOrAny, but a
-// port picked now when any would do) and its public URL, the issuer: on
-// localhost, not 127.0.0.1, because a passkey's relying party is a host
-// name (browsers refuse WebAuthn on an IP address), and the issuer names
-// the port before the node listens. The port is free when picked; another
-// process taking it in the moment before the node listens makes the start
-// fail, saying so.
-func publicAddr(port int) (addr, publicURL string, err error) {
-	addr = sameOrAny(port)
-	if strings.HasSuffix(addr, ":0") {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return "", "", err
-		}
-		addr = ln.Addr().String()
-		ln.Close()
+// publicListener is a node's public listener, open: on its port of the
+// last run when that is free, else on any free port; and its public URL,
+// the issuer: on localhost, not 127.0.0.1, because a passkey's relying
+// party is a host name (browsers refuse WebAuthn on an IP address). The
+// issuer names the port before the node starts: the listener is opened
+// here and handed to the node, so that no other process can take the
+// port in between.
+func publicListener(port int) (net.Listener, string, error) {
+	var ln net.Listener
+	var err error
+	if port != 0 {
+		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	}
-	_, p, _ := net.SplitHostPort(addr)
-	return addr, "http://localhost:" + p, nil
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, "", err
+		}
+	}
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, "http://localhost:" + p, nil
 }
 
 // same is the loopback address on port, or any free port for a new demo

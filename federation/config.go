@@ -59,6 +59,12 @@ type Config struct {
 	RaftAddr   string
 	AdminAddr  string
 	PublicAddr string
+	// PublicListener, when set, is the public listener already open
+	// (PublicAddr then only names it): for a caller that must know the
+	// port before the node starts, as `mcfed dev` does to put it in the
+	// issuer, without a moment in which another process could take it.
+	// The node owns it from Start on, and closes it.
+	PublicListener net.Listener
 	// PublicURL is how SPs and users' browsers reach the public listener
 	// (behind a load balancer or TLS terminator); by default the listener's
 	// own address over http.

@@ -99,6 +99,13 @@ type Node struct {
 // federation, and serves. A node restarted on the same data directory takes
 // its place again without joining anew.
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	defer func() {
+		// Owned from here: a start that fails before the node holds it
+		// closes it too.
+		if err != nil && cfg.PublicListener != nil {
+			cfg.PublicListener.Close()
+		}
+	}()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -142,7 +149,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		client.Transport = cfg.wrapTransport(base)
 	}
-	if cfg.PublicAddr != "" {
+	switch {
+	case cfg.PublicListener != nil:
+		n.publicLn = cfg.PublicListener
+	case cfg.PublicAddr != "":
 		if n.publicLn, err = net.Listen("tcp", cfg.PublicAddr); err != nil {
 			return nil, fmt.Errorf("public listener: %w", err)
 		}
