@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -97,6 +98,7 @@ func startChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.
 	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx = context.WithValue(ctx, chromiumLogKey{}, logPath)
 	// Cleanups run last-in first-out: the browser is gone before its
 	// profile directory is removed.
 	t.Cleanup(func() {
@@ -116,6 +118,10 @@ func startChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.
 	}
 	return ctx
 }
+
+// chromiumLogKey keys the path of the browser's own output in the
+// browser's context: a failed walk shows its end.
+type chromiumLogKey struct{}
 
 // walk is one person's walk through the pages in the browser: their devices
 // (tabs), what the browser reported on the way, and a screenshot of each
@@ -242,6 +248,10 @@ func (w *walk) watch(device string, ev any) {
 		if d.URL != "" {
 			problem += " (" + d.URL + ")"
 		}
+	case *inspector.EventTargetCrashed:
+		problem = "the page's renderer process crashed"
+	case *inspector.EventDetached:
+		problem = "DevTools was detached from the page: " + ev.Reason
 	case *log.EventEntryAdded:
 		if ev.Entry.Level != log.EntryLevelError || w.isAllowed(ev.Entry) {
 			return
@@ -388,6 +398,9 @@ func (w *walk) end() {
 	if w.t.Failed() {
 		for _, d := range w.devices {
 			d.shoot("at failure")
+		}
+		if path, ok := w.browser.Value(chromiumLogKey{}).(string); ok {
+			w.t.Logf("the end of the browser's own output (%s):\n%s", path, logTail(path))
 		}
 	}
 	w.writeShots()
