@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -22,52 +20,26 @@ import (
 // simulated handset's SIM, whose prompt shows the binding message, then
 // get the tokens (amr SIM_OK), once.
 func TestCIBAPollOnDev(t *testing.T) {
-	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	op := operators[0]
-	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
-	req, _ := http.NewRequest("POST", d.Nodes[1].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("demo-sp", d.SPSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	getJSON(t, http.DefaultClient, req, 200, &disc)
-	links := disc.Links()
+	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
 	var meta struct {
 		Backchannel string   `json:"backchannel_authentication_endpoint"`
 		Token       string   `json:"token_endpoint"`
 		Modes       []string `json:"backchannel_token_delivery_modes_supported"`
 	}
-	req, _ = http.NewRequest("GET", links["openid-configuration"], nil)
-	getJSON(t, http.DefaultClient, req, 200, &meta)
+	readMetadata(t, disc, &meta)
 	if meta.Backchannel == "" || len(meta.Modes) == 0 {
 		t.Fatalf("the metadata advertises no backchannel endpoint: %+v", meta)
 	}
-	post := func(endpoint string, f url.Values) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(f.Encode()))
-		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	status, ack := post(meta.Backchannel, url.Values{"scope": {"openid"}, "login_hint": {"tel:" + op.number},
+	status, ack := postForm(t, meta.Backchannel, disc, url.Values{"scope": {"openid"}, "login_hint": {"tel:" + op.number},
 		"binding_message": {"Till 4 pays 12 EUR"}})
 	id, _ := ack["auth_req_id"].(string)
 	if status != 200 || id == "" {
 		t.Fatalf("backchannel request: %d %v", status, ack)
 	}
 	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}}
-	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "authorization_pending" {
+	if status, body := postForm(t, meta.Token, disc, poll); status != 400 || body["error"] != "authorization_pending" {
 		t.Fatalf("first poll: %d %v", status, body)
 	}
 	// The demo number has a SIM: a login started by the SP's server asks
@@ -90,7 +62,7 @@ func TestCIBAPollOnDev(t *testing.T) {
 	}
 	// The interval (5 s) has to pass between polls, or slow_down.
 	time.Sleep(5 * time.Second)
-	status, body := post(meta.Token, poll)
+	status, body := postForm(t, meta.Token, disc, poll)
 	if status != 200 || body["access_token"] == nil || body["id_token"] == nil {
 		t.Fatalf("the poll after the SIM's OK: %d %v", status, body)
 	}
@@ -104,7 +76,7 @@ func TestCIBAPollOnDev(t *testing.T) {
 		t.Fatalf("the ID token's acr and amr: %s %v", payload, err)
 	}
 	time.Sleep(5 * time.Second)
-	if status, body := post(meta.Token, poll); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := postForm(t, meta.Token, disc, poll); status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("the auth_req_id again: %d %v", status, body)
 	}
 }

@@ -3,7 +3,6 @@ package dev
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -17,18 +16,6 @@ import (
 	"github.com/mcfed/mcfed/internal/e164"
 	"github.com/mcfed/mcfed/registry"
 )
-
-// startDev starts the demo federation in a new directory for one test.
-func startDev(t *testing.T, out io.Writer) (*Federation, string) {
-	t.Helper()
-	dir := t.TempDir()
-	d, err := Start(context.Background(), Options{DataDir: dir, Out: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d, dir
-}
 
 // TestDevFederation runs what `mcfed dev` runs and checks what it promises:
 // three nodes in one cluster, each demo number resolving to its operator on
@@ -80,13 +67,7 @@ func TestDevJSONDrivesTheDemo(t *testing.T) {
 		}
 		for _, number := range op.DemoNumbers {
 			for _, node := range info.Nodes {
-				form := url.Values{"MSISDN": {strings.TrimPrefix(number, "+")}, "Redirect_URL": {info.SP.RedirectURI}}
-				req, _ := http.NewRequest("POST", node.DiscoveryURL, strings.NewReader(form.Encode()))
-				req.SetBasicAuth(info.SP.ClientID, info.SP.ClientSecret)
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("Accept", "application/json")
-				var disc client.DiscoveryAnswer
-				getJSON(t, http.DefaultClient, req, 200, &disc)
+				disc := discoverAt(t, node.DiscoveryURL, info.SP, number)
 				if disc.Response.ServingOperator != op.Name || disc.Links()["issuer"] != op.Issuer {
 					t.Fatalf("%s through %s: %+v, want %s at %s", number, node.ID, disc.Response, op.Name, op.Issuer)
 				}

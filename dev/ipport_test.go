@@ -2,14 +2,10 @@ package dev
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/client"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -21,42 +17,17 @@ import (
 // address the network does not know, and a French demo number's address
 // at the UK gateway, are acknowledged alike and reach no handset.
 func TestCIBAIPPortOnDev(t *testing.T) {
-	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	op := operators[0]
-	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
-	req, _ := http.NewRequest("POST", d.Nodes[1].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("demo-sp", d.SPSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	getJSON(t, http.DefaultClient, req, 200, &disc)
+	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
 	var meta struct {
 		Backchannel string `json:"backchannel_authentication_endpoint"`
 		Token       string `json:"token_endpoint"`
 	}
-	req, _ = http.NewRequest("GET", disc.Links()["openid-configuration"], nil)
-	getJSON(t, http.DefaultClient, req, 200, &meta)
-	post := func(endpoint string, f url.Values) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(f.Encode()))
-		req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
+	readMetadata(t, disc, &meta)
 	start := func(hint string) string {
 		t.Helper()
-		status, ack := post(meta.Backchannel, url.Values{"scope": {"openid"}, "login_hint": {hint},
+		status, ack := postForm(t, meta.Backchannel, disc, url.Values{"scope": {"openid"}, "login_hint": {hint},
 			"binding_message": {"Kiosk 7 signs you in"}})
 		id, _ := ack["auth_req_id"].(string)
 		if status != 200 || id == "" || ack["expires_in"] != float64(300) || ack["interval"] != float64(5) {
@@ -65,7 +36,7 @@ func TestCIBAIPPortOnDev(t *testing.T) {
 		return id
 	}
 	poll := func(id string) (int, map[string]any) {
-		return post(meta.Token, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}})
+		return postForm(t, meta.Token, disc, url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}})
 	}
 
 	addr, ok := d.network.address(op.number)

@@ -2,7 +2,6 @@ package dev
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/client"
-	"github.com/mcfed/mcfed/internal/jose"
 	"github.com/mcfed/mcfed/operator/handset"
 )
 
@@ -24,11 +21,7 @@ import (
 // code exchanged at the token endpoint, the ID token verified through the
 // operator's JWKS, then userinfo.
 func TestFullLoginAtEachOperator(t *testing.T) {
-	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	for i := range operators {
 		loginAt(t, d, i, d.SPSecret)
 	}
@@ -47,13 +40,7 @@ func loginAt(t *testing.T, d *Federation, i int, spSecret string) {
 	asker := d.Nodes[(i+1)%len(d.Nodes)] // discovery on another operator's node
 
 	// Discovery.
-	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
-	req, _ := http.NewRequest("POST", asker.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("demo-sp", spSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	getJSON(t, http.DefaultClient, req, 200, &disc)
+	disc := discoverFor(t, asker, spSecret, op.number)
 	links := disc.Links()
 
 	// Authorize, as the Java SDK builds it.
@@ -97,38 +84,13 @@ func loginAt(t *testing.T, d *Federation, i int, spSecret string) {
 	}
 
 	// Token exchange with the credentials discovery handed out.
-	tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
-	req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
-	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		IDToken     string `json:"id_token"`
-	}
-	getJSON(t, http.DefaultClient, req, 200, &tok)
-
-	jwksResp, err := http.Get(links["jwks"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := io.ReadAll(jwksResp.Body)
-	jwksResp.Body.Close()
-	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
-	if err != nil {
-		t.Fatalf("%s: the ID token does not verify: %v", op.id, err)
-	}
-	var claims struct {
-		Iss, Sub, Nonce, ACR string
-		AMR                  []string
-	}
-	_ = json.Unmarshal(payload, &claims)
-	if claims.Iss != links["issuer"] || claims.Nonce != "n-"+op.id || claims.ACR != "2" ||
-		strings.Join(claims.AMR, ",") != "SMS_URL_OK" || claims.Sub == "" {
+	accessToken, claims := redeemAndVerify(t, disc, loc.Query().Get("code"), "2", "SMS_URL_OK")
+	if claims.Iss != links["issuer"] || claims.Nonce != "n-"+op.id || claims.Sub == "" {
 		t.Fatalf("%s ID token claims %+v (issuer link %s)", op.id, claims, links["issuer"])
 	}
 
-	req, _ = http.NewRequest("GET", links["userinfo"], nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req, _ := http.NewRequest("GET", links["userinfo"], nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
 	var info map[string]any
 	getJSON(t, http.DefaultClient, req, 200, &info)
 	// Exactly what profile and email release, from the operator's own
@@ -141,43 +103,17 @@ func loginAt(t *testing.T, d *Federation, i int, spSecret string) {
 	}
 }
 
-func getJSON(t *testing.T, c *http.Client, req *http.Request, want int, out any) {
-	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("%s %s: %v in %s", req.Method, req.URL, err, b)
-	}
-}
-
 // TestLoA3ThroughTheSIMPIN: on the dev federation, a login at acr 3 for a
 // demo subscriber reaches the SIM's PIN prompt on the simulated handset
 // (its page shows the SP, the binding message and the PIN field); the PIN
 // entered, the SDK's re-poll gets the code and the verified ID token says
 // acr 3, amr SIM_PIN.
 func TestLoA3ThroughTheSIMPIN(t *testing.T) {
-	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	op := operators[1]
 	jar, _ := cookiejar.New(nil)
 	sdk := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	form := url.Values{"MSISDN": {strings.TrimPrefix(op.number, "+")}, "Redirect_URL": {spRedirect}}
-	req, _ := http.NewRequest("POST", d.Nodes[0].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("demo-sp", d.SPSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	getJSON(t, http.DefaultClient, req, 200, &disc)
+	disc := discoverFor(t, d.Nodes[0], d.SPSecret, op.number)
 	links := disc.Links()
 
 	q := url.Values{"client_id": {disc.Response.ClientID}, "redirect_uri": {spRedirect}, "response_type": {"code"},
@@ -221,30 +157,5 @@ func TestLoA3ThroughTheSIMPIN(t *testing.T) {
 	if resp.StatusCode != 302 || loc.Query().Get("code") == "" {
 		t.Fatalf("re-poll: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
-	req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
-	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
-	getJSON(t, http.DefaultClient, req, 200, &tok)
-	jwksResp, err := http.Get(links["jwks"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := io.ReadAll(jwksResp.Body)
-	jwksResp.Body.Close()
-	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
-	if err != nil {
-		t.Fatalf("the ID token does not verify: %v", err)
-	}
-	var claims struct {
-		ACR string
-		AMR []string
-	}
-	_ = json.Unmarshal(payload, &claims)
-	if claims.ACR != "3" || strings.Join(claims.AMR, ",") != "SIM_PIN" {
-		t.Fatalf("ID token acr %q amr %v, want 3 and SIM_PIN", claims.ACR, claims.AMR)
-	}
+	redeemAndVerify(t, disc, loc.Query().Get("code"), "3", "SIM_PIN")
 }

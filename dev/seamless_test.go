@@ -2,17 +2,12 @@ package dev
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mcfed/mcfed/client"
-	"github.com/mcfed/mcfed/internal/jose"
 )
 
 // TestSeamlessThroughTheMobileData: a client whose HTTP proxy is an
@@ -23,11 +18,7 @@ import (
 // spoofed X-MSISDN header gets the SMS instead, and so does one through
 // the mobile data for another number than the line's.
 func TestSeamlessThroughTheMobileData(t *testing.T) {
-	d, err := Start(context.Background(), Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := startDev(t, nil)
 	info := d.Info()
 	op := info.Operators[0]
 	if op.MobileData == "" {
@@ -38,13 +29,7 @@ func TestSeamlessThroughTheMobileData(t *testing.T) {
 	}
 
 	// Discovery, as the SP's server does it (not through the phone).
-	form := url.Values{"MSISDN": {strings.TrimPrefix(op.SeamlessNumber, "+")}, "Redirect_URL": {spRedirect}}
-	req, _ := http.NewRequest("POST", d.Nodes[1].PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("demo-sp", d.SPSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var disc client.DiscoveryAnswer
-	getJSON(t, http.DefaultClient, req, 200, &disc)
+	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.SeamlessNumber)
 	links := disc.Links()
 
 	proxyURL, _ := url.Parse(op.MobileData)
@@ -92,32 +77,7 @@ func TestSeamlessThroughTheMobileData(t *testing.T) {
 	if resp.StatusCode != 302 || loc.Query().Get("code") == "" {
 		t.Fatalf("through the mobile data: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	tf := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {spRedirect}}
-	req, _ = http.NewRequest("POST", links["token"], strings.NewReader(tf.Encode()))
-	req.SetBasicAuth(disc.Response.ClientID, disc.Response.ClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
-	getJSON(t, http.DefaultClient, req, 200, &tok)
-	jwksResp, err := http.Get(links["jwks"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := io.ReadAll(jwksResp.Body)
-	jwksResp.Body.Close()
-	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
-	if err != nil {
-		t.Fatalf("the ID token does not verify: %v", err)
-	}
-	var claims struct {
-		ACR string
-		AMR []string
-	}
-	_ = json.Unmarshal(payload, &claims)
-	if claims.ACR != "2" || strings.Join(claims.AMR, ",") != "SEAM_OK" {
-		t.Fatalf("ID token acr %q amr %v, want 2 and SEAM_OK", claims.ACR, claims.AMR)
-	}
+	redeemAndVerify(t, disc, loc.Query().Get("code"), "2", "SEAM_OK")
 
 	// Directly, with the header spoofed: not trusted, the SMS instead.
 	resp = authorize(client(false), "ENCR_MSISDN:"+disc.SubscriberID, "spoofed", true)
