@@ -3,7 +3,7 @@ package idgw
 import (
 	"slices"
 
-	"github.com/mcfed/mcfed/internal/jose"
+	"github.com/mcfed/mcfed/registry"
 )
 
 // Mobile Connect versions the gateway speaks. The Java SDK refuses to build
@@ -114,10 +114,9 @@ func (g *Gateway) metadata() (*metadata, error) {
 	// The levels and methods are those of the authenticators this gateway
 	// runs, not all Mobile Connect defines: an SP that asks for a level
 	// the metadata promised must be able to get it.
-	algs := make([]string, len(jose.Algs))
-	for i, a := range jose.Algs {
-		algs[i] = string(a)
-	}
+	// The ID token algorithms an SP can register, not every one the
+	// signing ring holds a key for.
+	algs := registry.IDTokenAlgs
 	m := metadata{
 		Issuer:                          o.Issuer,
 		AuthorizationEndpoint:           u.Authorization,

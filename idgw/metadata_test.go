@@ -134,6 +134,15 @@ func TestMetadataHasWhatTheSDKsRead(t *testing.T) {
 			t.Errorf("token_endpoint_auth_signing_alg_values_supported lists %s", a)
 		}
 	}
+	// Every ID token algorithm advertised is one an SP can register (the
+	// registry refuses EdDSA there, though the signing ring holds a key).
+	for _, a := range list("id_token_signing_alg_values_supported") {
+		sp := registry.ServiceProvider{ClientID: "alg-check", Name: "Alg check", RedirectURIs: []string{"https://sp.example/cb"},
+			Scopes: []string{"openid"}, IDTokenAlg: a, SecretHash: "sha256:" + strings.Repeat("ab", 32), Status: "active"}
+		if err := sp.Validate(); err != nil {
+			t.Errorf("id_token_signing_alg_values_supported lists %s, which an SP cannot register: %v", a, err)
+		}
+	}
 }
 
 func TestJWKSPublishesPublicKeysWithKidAndAlg(t *testing.T) {

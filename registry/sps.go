@@ -15,6 +15,11 @@ import (
 	"github.com/mcfed/mcfed/internal/spsecret"
 )
 
+// IDTokenAlgs are the algorithms an SP may register for its ID tokens
+// (id_token_signed_response_alg; RS256 when it names none): what the
+// gateways' metadata advertises, and sign with.
+var IDTokenAlgs = []string{"RS256", "PS256", "ES256"}
+
 // ServiceProvider is an SP registered once with the federation: a bank, a
 // shop or an app that logs its users in with Mobile Connect.
 type ServiceProvider struct {
@@ -196,10 +201,8 @@ func (sp *ServiceProvider) Validate() error {
 	if err := sp.checkBackchannel(); err != nil {
 		return err
 	}
-	switch sp.IDTokenAlg {
-	case "", "RS256", "PS256", "ES256":
-	default:
-		return invalidf("id_token_signed_response_alg %q: use RS256, PS256 or ES256", sp.IDTokenAlg)
+	if sp.IDTokenAlg != "" && !slices.Contains(IDTokenAlgs, sp.IDTokenAlg) {
+		return invalidf("id_token_signed_response_alg %q: use one of %s", sp.IDTokenAlg, strings.Join(IDTokenAlgs, ", "))
 	}
 	return checkStatus(sp.Status)
 }
