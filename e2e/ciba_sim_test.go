@@ -147,26 +147,10 @@ func TestServerInitiatedSIMLogins(t *testing.T) {
 		!slices.Contains(meta.Modes, "ping") || slices.Contains(meta.Modes, "push") || !slices.Contains(meta.ACR, "3") {
 		t.Fatalf("metadata: %+v %v", meta, err)
 	}
-	sign := func(iss string, claims map[string]any) string {
-		t.Helper()
-		now := time.Now()
-		claims["iss"], claims["iat"], claims["exp"], claims["jti"] = iss, now.Unix(), now.Add(time.Minute).Unix(), randomHex(12)
-		tok, err := jose.Sign(key, claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	sign := func(iss string, claims map[string]any) string { t.Helper(); return signFresh(t, key, iss, claims) }
 	post := func(endpoint string, form url.Values) (int, map[string]any) {
 		t.Helper()
-		resp, err := httpClient.PostForm(endpoint, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return postForm(t, endpoint, form)
 	}
 	si := func(edit map[string]any) string {
 		t.Helper()

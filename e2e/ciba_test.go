@@ -97,26 +97,10 @@ func TestServerInitiatedLogins(t *testing.T) {
 	if err := getJSON(n.publicURL()+"/.well-known/openid-configuration", &meta); err != nil || meta.SI == "" || meta.Backchannel == "" {
 		t.Fatalf("metadata: %+v %v", meta, err)
 	}
-	sign := func(claims map[string]any) string {
-		t.Helper()
-		now := time.Now()
-		claims["iss"], claims["iat"], claims["exp"], claims["jti"] = client, now.Unix(), now.Add(time.Minute).Unix(), randomHex(12)
-		tok, err := jose.Sign(key, claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	sign := func(claims map[string]any) string { t.Helper(); return signFresh(t, key, client, claims) }
 	post := func(endpoint string, form url.Values) (int, map[string]any) {
 		t.Helper()
-		resp, err := httpClient.PostForm(endpoint, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return postForm(t, endpoint, form)
 	}
 	// authenticated is form with a fresh client assertion.
 	authenticated := func(form url.Values) url.Values {
