@@ -80,3 +80,66 @@ func TestCIBAPollOnDev(t *testing.T) {
 		t.Fatalf("the auth_req_id again: %d %v", status, body)
 	}
 }
+
+// TestCIBAWithThePhonesPasskeyOnDev: the operator lets the demo SP use
+// only passkeys (a routing rule on its admin API); a CIBA login at level 3
+// for the demo number whose phone holds a passkey has no browser, so the
+// gateway pushes it to the phone, which shows the SP and the binding
+// message; the person confirms with the (simulated) biometric, the phone
+// signs a real assertion, and the SP's poll gets tokens with acr 3 and amr
+// FIDO. No SMS is sent and no SIM asked.
+func TestCIBAWithThePhonesPasskeyOnDev(t *testing.T) {
+	d, _ := startDev(t, nil)
+	op := operators[0]
+	if err := d.admin(0).Do(context.Background(), "PUT", "/v1/operator/routing/sps/demo-sp",
+		map[string]any{"authenticators": []string{"fido"}}, nil); err != nil {
+		t.Fatalf("the routing rule: %v", err)
+	}
+	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
+	var meta struct {
+		Backchannel string `json:"backchannel_authentication_endpoint"`
+		Token       string `json:"token_endpoint"`
+	}
+	readMetadata(t, disc, &meta)
+	status, ack := postForm(t, meta.Backchannel, disc, url.Values{"scope": {"openid"}, "login_hint": {"tel:" + op.number},
+		"acr_values": {"3"}, "binding_message": {"Transfer 250 EUR"}})
+	id, _ := ack["auth_req_id"].(string)
+	if status != 200 || id == "" {
+		t.Fatalf("backchannel request: %d %v", status, ack)
+	}
+	msisdn, _ := handset.NormalizeMSISDN(op.number)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prompt, err := d.phone.handset.WaitForFIDOPrompt(ctx, msisdn)
+	if err != nil {
+		t.Fatalf("no passkey request on the phone: %v", err)
+	}
+	if prompt.Message != "Transfer 250 EUR" || prompt.SPName == "" {
+		t.Fatalf("the phone shows %+v, want the SP and the binding message", prompt)
+	}
+	if res, err := d.phone.handset.AnswerFIDO(ctx, msisdn, handset.FIDOConfirm); err != nil {
+		t.Fatalf("confirming on the phone: %+v %v", res, err)
+	}
+	// The interval (5 s) has to pass between polls, or slow_down.
+	time.Sleep(5 * time.Second)
+	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}}
+	status, body := postForm(t, meta.Token, disc, poll)
+	if status != 200 || body["id_token"] == nil {
+		t.Fatalf("the poll after the phone's confirmation: %d %v", status, body)
+	}
+	parts := strings.Split(body["id_token"].(string), ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		ACR string   `json:"acr"`
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.ACR != "3" || !slices.Equal(claims.AMR, []string{"FIDO"}) {
+		t.Fatalf("the ID token's acr and amr: %s %v", payload, err)
+	}
+	if msgs := d.phone.handset.Messages(msisdn); len(msgs) != 0 {
+		t.Fatalf("an SMS was sent too: %v", msgs)
+	}
+	if _, asked := d.phone.handset.SIMPrompt(msisdn); asked {
+		t.Fatal("the SIM was asked too")
+	}
+}

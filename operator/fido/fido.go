@@ -96,8 +96,10 @@ func (a *Authenticator) Info() idgw.AuthenticatorInfo {
 
 // Start begins a login challenge for the subscriber's passkeys and sends
 // the browser to the package's page. A subscriber with none gets
-// ErrNotEnrolled, a login without a browser (a headless SDK's, or a
-// browser that sends no Sec-Fetch-Mode) ErrNoBrowser: both are
+// ErrNotEnrolled, a login without a browser (a server-initiated one, a
+// headless SDK's, or a browser that sends no Sec-Fetch-Mode)
+// ErrNoBrowser unless the subscriber has a passkey on the phone and the
+// gateway pushes to it (Config.Push), which needs no browser: both are
 // idgw.ErrUnavailable, so routing falls back; so is a store that cannot
 // be reached.
 func (a *Authenticator) Start(ctx context.Context, ch idgw.Challenge) (idgw.Started, error) {
@@ -118,7 +120,7 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 	if !a.underPublic(ch.ReturnURL) {
 		return idgw.Started{}, fmt.Errorf("%w: %q", ErrBadReturnURL, ch.ReturnURL)
 	}
-	if !ch.Browser {
+	if !ch.Browser && (decoy || a.cfg.Push == nil) {
 		// Said alike for a decoy: a headless login learns nothing.
 		return idgw.Started{}, ErrNoBrowser
 	}
@@ -133,6 +135,12 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 		}
 		if len(rec.Passkeys) == 0 {
 			return idgw.Started{}, ErrNotEnrolled
+		}
+		if !ch.Browser && !hasPhonePasskey(rec) {
+			// Without a browser, only a passkey on the phone can answer:
+			// the login is pushed to it (a server-initiated login, a
+			// headless SDK's).
+			return idgw.Started{}, ErrNoBrowser
 		}
 		u.rec = rec
 	}
@@ -162,6 +170,11 @@ func (a *Authenticator) start(ctx context.Context, ch idgw.Challenge, decoy bool
 			a.cfg.Store.Delete(ctx, kindChallenge, st.id[:])
 			return idgw.Started{}, fmt.Errorf("%w (%w)", err, idgw.ErrUnavailable)
 		}
+	}
+	if !ch.Browser {
+		// Pushed to the phone, which answers the gateway itself: no
+		// page to send anyone to.
+		return idgw.Started{State: st.encode()}, nil
 	}
 	return idgw.Started{State: st.encode(), RedirectURL: a.loginPageURL(st.pageToken())}, nil
 }
