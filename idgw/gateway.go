@@ -120,6 +120,8 @@ type Gateway struct {
 	// apiLimits are the catalogue's per-SP limits of its APIs (apilimits.go).
 	apiLimits apiLimits
 	failures  *failureBudgets
+	// requestURIFetches throttles the request_uri fetches per client.
+	requestURIFetches *budget.Keyed
 	// clientAuth holds private_key_jwt's SP key sets and spent assertions.
 	clientAuth *clientAuthState
 	// secrets remembers the SPs' operator secrets already verified, so a
@@ -171,6 +173,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.secrets = registry.NewSecretCache(0)
 	g.limiter = budget.New(cfg.Throttle, defaultClientThrottle, now)
 	g.failures = newFailureBudgets(cfg.AuthFailures, now)
+	g.requestURIFetches = budget.New(requestURIFetchBudget, requestURIFetchBudget, now)
 	u := (&registry.Operator{Issuer: cfg.Issuer}).URLs()
 	g.paths.continueURL = u.Authorization + "/continue"
 	g.paths.status = g.paths.continueURL + "/status"

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcfed/mcfed/internal/budget"
 	"github.com/mcfed/mcfed/registry"
 )
 
@@ -34,6 +35,11 @@ import (
 // is not one the SP registered, or that could not be fetched.
 const CodeInvalidRequestURI ErrorCode = "invalid_request_uri"
 
+// requestURIFetchBudget bounds the request_uri fetches of one SP on one
+// node: 20 a second, 40 at once (an SP whose own traffic needs more sends
+// its request objects by value).
+var requestURIFetchBudget = budget.Throttle{Rate: 20, Burst: 40}
+
 // requestObjectMaxBytes bounds a request object, by value or fetched.
 const requestObjectMaxBytes = 16 << 10
 
@@ -57,6 +63,13 @@ func (g *Gateway) signedRequest(ctx context.Context, sp *registry.ServiceProvide
 		return "", bcError(CodeRequestURINotSupported, "request_uri is not supported for this client, which registered no request_uris: send the request object by value in request")
 	case !slices.Contains(sp.RequestURIs, raw):
 		return "", bcError(CodeInvalidRequestURI, "request_uri is not one of the client's registered request_uris")
+	}
+	// Anyone who knows a client_id can name its request_uri: the fetches
+	// for one SP are throttled on each node, so that the gateway cannot be
+	// made to hammer the SP's server.
+	if ok, _ := g.requestURIFetches.Take(sp.ClientID); !ok {
+		g.log.Warn("idgw: request_uri fetches for the client are over their budget", "client_id", sp.ClientID)
+		return "", bcError(CodeTemporarilyUnavailable, "too many request_uri fetches for this client; retry later")
 	}
 	ro, err := g.fetchRequestObject(ctx, raw)
 	if err != nil {

@@ -202,3 +202,35 @@ func TestProductionGatewayRefusesInternalRequestURI(t *testing.T) {
 		t.Fatalf("the gateway connected to a loopback request_uri (%d connections)", n)
 	}
 }
+
+// TestRequestURIFetchesBudgeted: whoever knows an SP's client_id can name
+// its registered request_uri; past the SP's budget of fetches on a node
+// the gateway answers temporarily_unavailable without fetching, and
+// fetches again as the budget refills.
+func TestRequestURIFetchesBudgeted(t *testing.T) {
+	f := newBCFixture(t)
+	objects := newObjectServer(t)
+	f.register(registry.ServiceProvider{ClientID: "hammered", JWKS: jwksOf(f.key), RequestURIs: []string{objects.url("/gone")}})
+	args := url.Values{"client_id": {"hammered"}, "request_uri": {objects.url("/gone")}}
+	for i := range requestURIFetchBudget.Burst {
+		if status, _, body := f.getQuery("/authorize", args); status != 400 || !strings.Contains(body, "invalid_request_uri") {
+			t.Fatalf("request %d within the budget: %d %.200s", i+1, status, body)
+		}
+	}
+	if n := objects.fetched("/gone"); n != requestURIFetchBudget.Burst {
+		t.Fatalf("%d fetches within the budget, want %d", n, requestURIFetchBudget.Burst)
+	}
+	if status, _, body := f.getQuery("/authorize", args); status != 400 || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("past the budget: %d %.200s", status, body)
+	}
+	if n := objects.fetched("/gone"); n != requestURIFetchBudget.Burst {
+		t.Fatalf("fetched past the budget: %d fetches", n)
+	}
+	f.clock.advance(time.Second)
+	if status, _, body := f.getQuery("/authorize", args); status != 400 || !strings.Contains(body, "invalid_request_uri") {
+		t.Fatalf("once the budget refilled: %d %.200s", status, body)
+	}
+	if n := objects.fetched("/gone"); n != requestURIFetchBudget.Burst+1 {
+		t.Fatalf("%d fetches once the budget refilled, want %d", n, requestURIFetchBudget.Burst+1)
+	}
+}
