@@ -2,11 +2,7 @@ package dev
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/url"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,13 +18,7 @@ import (
 func TestCIBAPollOnDev(t *testing.T) {
 	d, _ := startDev(t, nil)
 	op := operators[0]
-	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
-	var meta struct {
-		Backchannel string   `json:"backchannel_authentication_endpoint"`
-		Token       string   `json:"token_endpoint"`
-		Modes       []string `json:"backchannel_token_delivery_modes_supported"`
-	}
-	readMetadata(t, disc, &meta)
+	disc, meta := cibaClient(t, d, op.number)
 	if meta.Backchannel == "" || len(meta.Modes) == 0 {
 		t.Fatalf("the metadata advertises no backchannel endpoint: %+v", meta)
 	}
@@ -66,15 +56,7 @@ func TestCIBAPollOnDev(t *testing.T) {
 	if status != 200 || body["access_token"] == nil || body["id_token"] == nil {
 		t.Fatalf("the poll after the SIM's OK: %d %v", status, body)
 	}
-	parts := strings.Split(body["id_token"].(string), ".")
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims struct {
-		ACR string   `json:"acr"`
-		AMR []string `json:"amr"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.ACR != "2" || !slices.Contains(claims.AMR, "SIM_OK") {
-		t.Fatalf("the ID token's acr and amr: %s %v", payload, err)
-	}
+	verifyIDToken(t, disc, body["id_token"].(string), "2", "SIM_OK")
 	time.Sleep(5 * time.Second)
 	if status, body := postForm(t, meta.Token, disc, poll); status != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("the auth_req_id again: %d %v", status, body)
@@ -95,12 +77,7 @@ func TestCIBAWithThePhonesPasskeyOnDev(t *testing.T) {
 		map[string]any{"authenticators": []string{"fido"}}, nil); err != nil {
 		t.Fatalf("the routing rule: %v", err)
 	}
-	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
-	var meta struct {
-		Backchannel string `json:"backchannel_authentication_endpoint"`
-		Token       string `json:"token_endpoint"`
-	}
-	readMetadata(t, disc, &meta)
+	disc, meta := cibaClient(t, d, op.number)
 	status, ack := postForm(t, meta.Backchannel, disc, url.Values{"scope": {"openid"}, "login_hint": {"tel:" + op.number},
 		"acr_values": {"3"}, "binding_message": {"Transfer 250 EUR"}})
 	id, _ := ack["auth_req_id"].(string)
@@ -127,15 +104,7 @@ func TestCIBAWithThePhonesPasskeyOnDev(t *testing.T) {
 	if status != 200 || body["id_token"] == nil {
 		t.Fatalf("the poll after the phone's confirmation: %d %v", status, body)
 	}
-	parts := strings.Split(body["id_token"].(string), ".")
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims struct {
-		ACR string   `json:"acr"`
-		AMR []string `json:"amr"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.ACR != "3" || !slices.Equal(claims.AMR, []string{"FIDO"}) {
-		t.Fatalf("the ID token's acr and amr: %s %v", payload, err)
-	}
+	verifyIDToken(t, disc, body["id_token"].(string), "3", "FIDO")
 	if msgs := d.phone.handset.Messages(msisdn); len(msgs) != 0 {
 		t.Fatalf("an SMS was sent too: %v", msgs)
 	}

@@ -111,26 +111,32 @@ type idClaims struct {
 }
 
 // redeemAndVerify exchanges an authorization code (issued for spRedirect)
-// at the token endpoint disc links, with the credentials disc handed out;
-// verifies the ID token through the operator's JWKS and checks it says
-// acr and amr (the methods, comma-separated). It returns the access
+// at the token endpoint disc links, with the credentials disc handed out,
+// and checks its ID token as verifyIDToken does. It returns the access
 // token and the ID token's claims.
 func redeemAndVerify(t *testing.T, disc client.DiscoveryAnswer, code, acr, amr string) (string, idClaims) {
 	t.Helper()
-	links := disc.Links()
 	tf := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {spRedirect}}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		IDToken     string `json:"id_token"`
 	}
-	getJSON(t, http.DefaultClient, clientRequest(links["token"], disc, tf), 200, &tok)
+	getJSON(t, http.DefaultClient, clientRequest(disc.Links()["token"], disc, tf), 200, &tok)
+	return tok.AccessToken, verifyIDToken(t, disc, tok.IDToken, acr, amr)
+}
+
+// verifyIDToken verifies idToken through the JWKS of the operator disc
+// links and checks it says acr and amr (the methods, comma-separated).
+func verifyIDToken(t *testing.T, disc client.DiscoveryAnswer, idToken, acr, amr string) idClaims {
+	t.Helper()
+	links := disc.Links()
 	jwksResp, err := http.Get(links["jwks"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwks, _ := io.ReadAll(jwksResp.Body)
 	jwksResp.Body.Close()
-	payload, _, err := jose.VerifyJWKS(tok.IDToken, jwks, jose.RS256)
+	payload, _, err := jose.VerifyJWKS(idToken, jwks, jose.RS256)
 	if err != nil {
 		t.Fatalf("the ID token of %s does not verify: %v", links["issuer"], err)
 	}
@@ -139,5 +145,23 @@ func redeemAndVerify(t *testing.T, disc client.DiscoveryAnswer, code, acr, amr s
 	if claims.ACR != acr || strings.Join(claims.AMR, ",") != amr {
 		t.Fatalf("ID token of %s: acr %q amr %v, want %s and %s", links["issuer"], claims.ACR, claims.AMR, acr, amr)
 	}
-	return tok.AccessToken, claims
+	return claims
+}
+
+// backchannelMeta is what a CIBA client reads of the operator's metadata.
+type backchannelMeta struct {
+	Backchannel string   `json:"backchannel_authentication_endpoint"`
+	Token       string   `json:"token_endpoint"`
+	Modes       []string `json:"backchannel_token_delivery_modes_supported"`
+}
+
+// cibaClient is the demo SP's server about to start a CIBA login for
+// number: discovery at the second node, then the serving operator's
+// metadata.
+func cibaClient(t *testing.T, d *Federation, number string) (client.DiscoveryAnswer, backchannelMeta) {
+	t.Helper()
+	disc := discoverFor(t, d.Nodes[1], d.SPSecret, number)
+	var meta backchannelMeta
+	readMetadata(t, disc, &meta)
+	return disc, meta
 }

@@ -19,12 +19,7 @@ import (
 func TestCIBAIPPortOnDev(t *testing.T) {
 	d, _ := startDev(t, nil)
 	op := operators[0]
-	disc := discoverFor(t, d.Nodes[1], d.SPSecret, op.number)
-	var meta struct {
-		Backchannel string `json:"backchannel_authentication_endpoint"`
-		Token       string `json:"token_endpoint"`
-	}
-	readMetadata(t, disc, &meta)
+	disc, meta := cibaClient(t, d, op.number)
 	start := func(hint string) string {
 		t.Helper()
 		status, ack := postForm(t, meta.Backchannel, disc, url.Values{"scope": {"openid"}, "login_hint": {hint},
