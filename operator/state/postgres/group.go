@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,11 +184,11 @@ func (g *group) exec(ctx context.Context, calls []*call) error {
 		}
 	}
 	if merged {
-		kinds, keys := make([]string, len(looks)), make([][]byte, len(looks))
-		for i, c := range looks {
-			kinds[i], keys[i] = c.look.kind, c.look.key
+		args := make([]any, 0, 2*len(looks))
+		for _, c := range looks {
+			args = append(args, c.look.kind, c.look.key)
 		}
-		b.Queue(lookupSQL, kinds, keys)
+		b.Queue(lookupSQL(len(looks)), args...)
 	}
 	br := g.pool.SendBatch(ctx, &b)
 	var err error
@@ -207,14 +208,28 @@ func (g *group) exec(ctx context.Context, calls []*call) error {
 	return err
 }
 
-// lookupSQL reads the rows of several (kind, key) at once, each by the
-// primary key, with its place in the arrays (from 1). Each is its own
-// index lookup (the LIMIT keeps the subquery a lookup a row of q): as a
-// join, the planner took a hash join over the whole table.
-const lookupSQL = `SELECT q.i, s.value, s.expires
-	FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS q(kind, key, i)
+// lookupSQL reads the rows of n (kind, key) at once, with each one's place
+// in the list (from 1): the arguments are the kinds and keys in turn.
+// Each is its own index lookup (the LIMIT keeps the subquery a lookup a
+// row of q: as a join, the planner took a hash join over the whole
+// table). A list of VALUES, not an array: PostgreSQL then knows n in the
+// plan it keeps (pgx prepares one statement an n), and keeps it; with
+// unnest, a custom plan, which knows the array's length, looked cheaper,
+// and every call was planned anew.
+func lookupSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`SELECT q.i, s.value, s.expires FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, $%d::text, $%d::bytea)", i+1, 2*i+1, 2*i+2)
+	}
+	b.WriteString(`) AS q(i, kind, key)
 	CROSS JOIN LATERAL (SELECT value, expires FROM mcfed_state
-		WHERE kind = q.kind AND key = q.key LIMIT 1) s`
+		WHERE kind = q.kind AND key = q.key LIMIT 1) s`)
+	return b.String()
+}
 
 // readLookups fills in the looks lookupSQL found.
 func readLookups(br pgx.BatchResults, looks []*call) error {

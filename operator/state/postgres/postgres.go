@@ -50,12 +50,6 @@ func Open(ctx context.Context, url string, o state.Options) (*Store, error) {
 	// or role's default, they would fail with serialization errors
 	// instead of ErrNotFound and ErrExists.
 	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
-	// Every statement here is planned once, when pgx prepares it: each
-	// is a lookup by the primary key (or Scan's and Sweep's, by an
-	// index) whatever its arguments. PostgreSQL's default would plan the
-	// reads of several keys (lookupSQL) anew at each call, since a
-	// custom plan, which knows the array's length, looks cheaper.
-	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("state: connecting to PostgreSQL: %w", err)
