@@ -3,54 +3,65 @@ package postgres
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcfed/mcfed/operator/state"
 )
 
-// bulkOps are the puts, or the deletes, of one Batch as one statement:
-// PostgreSQL binds, plans and runs one statement instead of one an op (a
-// token's Batch is five puts), and answers once.
+// bulkOps are the puts, or the deletes, of one Batch: the puts as one
+// statement, so that PostgreSQL binds, plans and runs one statement
+// instead of one an op (a token's Batch is five puts), and answers once.
 type bulkOps struct {
-	del     bool
-	kinds   []string
-	keys    [][]byte
-	values  [][]byte
-	expires []int64
+	del bool
+	ops []state.Op
 }
 
-// The statements of more than one op. The rows are written in the
-// arrays' order, which is key order (bulk): two nodes' batches lock
-// their rows in one order.
-const (
-	bulkPutSQL = `INSERT INTO mcfed_state (kind, key, value, expires)
-	SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bigint[])
-	ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`
-	bulkDeleteSQL = `DELETE FROM mcfed_state s USING unnest($1::text[], $2::bytea[]) AS q(kind, key)
-	WHERE s.kind = q.kind AND s.key = q.key`
-)
-
-func (q *bulkOps) add(op state.Op) {
-	q.kinds, q.keys = append(q.kinds, string(op.Kind)), append(q.keys, op.Key)
-	if !q.del {
-		q.values, q.expires = append(q.values, nonNil(op.Value)), append(q.expires, state.ExpiryNanos(op.Expires))
+// bulkPutSQL is the statement of n puts: a multi-row INSERT, whose rows
+// are written in their order, which is key order (bulk): two nodes'
+// batches lock their rows in one order. A list of VALUES, not unnest'ed
+// arrays: PostgreSQL keeps its plan (pgx prepares one statement an n)
+// rather than planning it anew at each call.
+func bulkPutSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO mcfed_state (kind, key, value, expires) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
 	}
+	b.WriteString(` ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value, expires = EXCLUDED.expires`)
+	return b.String()
 }
 
-// queue appends q's statement: one op's own when it has one.
+// queue appends q's statements: the puts' one, or a delete's each.
 func (q *bulkOps) queue(b *pgx.Batch) {
-	switch {
-	case len(q.keys) == 1 && q.del:
-		b.Queue(deleteSQL, q.kinds[0], q.keys[0])
-	case len(q.keys) == 1:
-		b.Queue(putSQL, q.kinds[0], q.keys[0], q.values[0], q.expires[0])
-	case q.del:
-		b.Queue(bulkDeleteSQL, q.kinds, q.keys)
-	default:
-		b.Queue(bulkPutSQL, q.kinds, q.keys, q.values, q.expires)
+	if q.del {
+		for _, op := range q.ops {
+			b.Queue(deleteSQL, string(op.Kind), op.Key)
+		}
+		return
 	}
+	args := make([]any, 0, 4*len(q.ops))
+	for _, op := range q.ops {
+		args = append(args, string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
+	}
+	b.Queue(bulkPutSQL(len(q.ops)), args...)
+}
+
+// statements is how many statements queue appends (none for nil).
+func (q *bulkOps) statements() int {
+	switch {
+	case q == nil:
+		return 0
+	case q.del:
+		return len(q.ops)
+	}
+	return 1
 }
 
 // bulk splits a batch of more than one op into its puts and its deletes
@@ -76,12 +87,12 @@ func bulk(ops []state.Op) (puts, dels *bulkOps, ok bool) {
 			if dels == nil {
 				dels = &bulkOps{del: true}
 			}
-			dels.add(op)
+			dels.ops = append(dels.ops, op)
 		} else {
 			if puts == nil {
 				puts = &bulkOps{}
 			}
-			puts.add(op)
+			puts.ops = append(puts.ops, op)
 		}
 	}
 	return puts, dels, true

@@ -132,8 +132,8 @@ func execOne(br pgx.BatchResults) error {
 // Batch implements state.Store: the statements sent together, in one
 // pipeline, which PostgreSQL runs as one implicit transaction (with the
 // other calls of its pipeline, group.go). When the ops write distinct
-// keys, their order does not matter, and the writes are one statement
-// and the deletes another (bulk), in key order.
+// keys, their order does not matter, and the puts are one statement
+// (bulk), in key order, after the deletes.
 func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 	if err := state.CheckBatch(ops); err != nil {
 		return err
@@ -155,7 +155,7 @@ func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 		}
 		c.read = func(br pgx.BatchResults) error {
 			for _, q := range []*bulkOps{dels, puts} {
-				if q != nil {
+				for range q.statements() {
 					if _, err := br.Exec(); err != nil {
 						return err
 					}
