@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,9 +171,20 @@ const secondsPerDay = 24 * 60 * 60
 
 // symSealer seals on a discovery node with the node's key.
 type symSealer struct {
-	key  SealKeyPair
-	reg  NodeSealKeys
-	keys symKeys
+	// keys are this node's keys, the current one first. A rotation puts
+	// the new key first and keeps the one it replaced, with its NotAfter:
+	// until the new key is published, the replaced one seals (a gateway
+	// could open nothing sealed with an unpublished key).
+	keys   atomic.Pointer[[]SealKeyPair]
+	reg    NodeSealKeys
+	agreed symKeys
+}
+
+// newSymSealer seals with keys, the current one first.
+func newSymSealer(reg NodeSealKeys, keys ...SealKeyPair) *symSealer {
+	s := &symSealer{reg: reg}
+	s.keys.Store(&keys)
+	return s
 }
 
 // errNotPublished: the node's seal key is not in the registry yet, so no
@@ -180,25 +192,43 @@ type symSealer struct {
 var errNotPublished = errors.New("this node's seal key is not in the registry yet")
 
 // seal appends to dst the hex subscriber_id of msisdn for the SP clientID,
-// sealed to the operator key op, expiring at expiry.
+// sealed to the operator key op, expiring at expiry, with the first of the
+// node's keys that is published and lives until expiry: a retired key
+// never seals what would outlive its NotAfter, when gateways stop opening
+// with it.
 func (s *symSealer) seal(dst []byte, op registry.SealKey, clientID string, msisdn uint64, expiry time.Time) ([]byte, error) {
 	if msisdn == 0 || msisdn >= 1e15 {
 		return nil, fmt.Errorf("seal subscriber_id: %d is not an E.164 number", msisdn)
 	}
-	exp := expiry.Unix()
-	k := symKey{node: s.key.kid, day: exp / secondsPerDay}
-	if n, err := base64.RawURLEncoding.Decode(k.op[:], []byte(op.ID)); err != nil || n != symKidLen {
+	var opKid [symKidLen]byte
+	if n, err := base64.RawURLEncoding.Decode(opKid[:], []byte(op.ID)); err != nil || n != symKidLen {
 		return nil, errors.New("seal subscriber_id: malformed operator key id")
 	}
-	aead, err := s.keys.get(k, func() (cipher.AEAD, error) {
-		if _, ok := s.reg.NodeSealKey(s.key.id); !ok {
+	for _, key := range *s.keys.Load() {
+		if !key.NotAfter.IsZero() && expiry.After(key.NotAfter) {
+			continue
+		}
+		out, err := s.sealWith(dst, key, op, opKid, clientID, msisdn, expiry)
+		if !errors.Is(err, errNotPublished) {
+			return out, err
+		}
+	}
+	return nil, fmt.Errorf("seal subscriber_id: %w", errNotPublished)
+}
+
+// sealWith is seal with the node's key key.
+func (s *symSealer) sealWith(dst []byte, key SealKeyPair, op registry.SealKey, opKid [symKidLen]byte, clientID string, msisdn uint64, expiry time.Time) ([]byte, error) {
+	exp := expiry.Unix()
+	k := symKey{node: key.kid, op: opKid, day: exp / secondsPerDay}
+	aead, err := s.agreed.get(k, func() (cipher.AEAD, error) {
+		if _, ok := s.reg.NodeSealKey(key.id); !ok {
 			return nil, errNotPublished
 		}
 		pub, err := op.Public()
 		if err != nil {
 			return nil, err
 		}
-		return agree(s.key.Private, pub, k)
+		return agree(key.Private, pub, k)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("seal subscriber_id: %w", err)
@@ -270,11 +300,13 @@ func NewSymOpener(nodes NodeSealKeys, now func() time.Time) *SymOpener {
 
 // Open returns the MSISDN sealed in subscriberID (hex, any case) if it was
 // sealed to one of keys (the gateway's, retired ones until their
-// NotAfter) for the SP clientID and has not expired. Any failure is
+// NotAfter) for the SP clientID, by a node key the registry publishes
+// (a retired one until its NotAfter), and has not expired. Any failure is
 // ErrSubscriberID, wrapped, with no detail of which check failed.
 //
-// A node removed from the registry stops opening within the key's day:
-// the agreed key is cached for the day it serves.
+// The node's key is looked up on every open, not only when its agreed key
+// is derived: a node key retired, dropped or removed with its node stops
+// opening at once, though the agreed key stays cached for its day.
 func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uint64, error) {
 	fail := errOpenSym
 	var b [symSealedLen]byte
@@ -300,11 +332,15 @@ func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uin
 	if gw == nil {
 		return 0, fail
 	}
+	// A retired node key opens until its NotAfter, and only what it
+	// sealed to expire by then (as its node seals): the value's expiry
+	// bounds it as well, but a retired key that leaked must not seal
+	// values that outlive it.
+	nk, ok := o.nodes.NodeSealKey(base64.RawURLEncoding.EncodeToString(k.node[:]))
+	if !ok || nk.NotAfter != 0 && (now.Unix() > nk.NotAfter || exp > nk.NotAfter) {
+		return 0, fail
+	}
 	aead, err := o.keys.get(k, func() (cipher.AEAD, error) {
-		nk, ok := o.nodes.NodeSealKey(base64.RawURLEncoding.EncodeToString(k.node[:]))
-		if !ok {
-			return nil, errNotPublished
-		}
 		pub, err := nk.Public()
 		if err != nil {
 			return nil, err
@@ -339,9 +375,20 @@ func (s *Service) configureSym(cfg Config) error {
 		if cfg.SealKey.Private == nil || cfg.SealKey.Private.Curve() != ecdh.X25519() {
 			return errors.New("discovery: SealKey must be an X25519 key")
 		}
-		s.sym = &symSealer{key: *cfg.SealKey, reg: s.reg}
+		s.sym = newSymSealer(s.reg, *cfg.SealKey)
 	}
 	return nil
+}
+
+// SetSealKeys replaces this node's seal keys after a rotation: the
+// current one first, then the one it replaced (with its NotAfter), which
+// seals until the current one is published. A Service made without
+// Config.SealKey seals RSA only and ignores them.
+func (s *Service) SetSealKeys(keys []SealKeyPair) {
+	if s.sym != nil && len(keys) > 0 {
+		keys = slices.Clone(keys)
+		s.sym.keys.Store(&keys)
+	}
 }
 
 // sealSubscriber appends to dst msisdn's subscriber_id for the SP clientID
@@ -377,8 +424,7 @@ func (s *Service) sealSubscriber(dst []byte, op *registry.Operator, clientID str
 // discovery on a node with that key answers (tests of gateways elsewhere).
 // It agrees the key anew; discovery caches it.
 func SealSymmetric(node SealKeyPair, op registry.SealKey, clientID string, msisdn uint64, expiry time.Time) (string, error) {
-	s := symSealer{key: node, reg: publishedKey(node)}
-	out, err := s.seal(nil, op, clientID, msisdn, expiry)
+	out, err := newSymSealer(publishedKey(node), node).seal(nil, op, clientID, msisdn, expiry)
 	return string(out), err
 }
 
