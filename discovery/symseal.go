@@ -116,10 +116,17 @@ type symKey struct {
 // holds a few days of each pair in use.
 type symKeys struct {
 	mu sync.Mutex
-	m  atomic.Pointer[map[symKey]cipher.AEAD]
+	m  atomic.Pointer[map[symKey]agreedKey]
 }
 
-func (c *symKeys) get(k symKey, derive func() (cipher.AEAD, error)) (cipher.AEAD, error) {
+// agreedKey is an agreed AES-GCM key, with the node key's registry id (so
+// that a gateway looks the node key up at each open without encoding it).
+type agreedKey struct {
+	aead    cipher.AEAD
+	nodeKid string
+}
+
+func (c *symKeys) get(k symKey, derive func() (agreedKey, error)) (agreedKey, error) {
 	if m := c.m.Load(); m != nil {
 		if a, ok := (*m)[k]; ok {
 			return a, nil
@@ -127,11 +134,11 @@ func (c *symKeys) get(k symKey, derive func() (cipher.AEAD, error)) (cipher.AEAD
 	}
 	a, err := derive()
 	if err != nil {
-		return nil, err
+		return agreedKey{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := map[symKey]cipher.AEAD{k: a}
+	n := map[symKey]agreedKey{k: a}
 	if m := c.m.Load(); m != nil {
 		for id, v := range *m {
 			if d := id.day - k.day; -2 <= d && d <= 2 {
@@ -220,15 +227,16 @@ func (s *symSealer) seal(dst []byte, op registry.SealKey, clientID string, msisd
 func (s *symSealer) sealWith(dst []byte, key SealKeyPair, op registry.SealKey, opKid [symKidLen]byte, clientID string, msisdn uint64, expiry time.Time) ([]byte, error) {
 	exp := expiry.Unix()
 	k := symKey{node: key.kid, op: opKid, day: exp / secondsPerDay}
-	aead, err := s.agreed.get(k, func() (cipher.AEAD, error) {
+	agreed, err := s.agreed.get(k, func() (agreedKey, error) {
 		if _, ok := s.reg.NodeSealKey(key.id); !ok {
-			return nil, errNotPublished
+			return agreedKey{}, errNotPublished
 		}
 		pub, err := op.Public()
 		if err != nil {
-			return nil, err
+			return agreedKey{}, err
 		}
-		return agree(key.Private, pub, k)
+		aead, err := agree(key.Private, pub, k)
+		return agreedKey{aead, key.id}, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("seal subscriber_id: %w", err)
@@ -242,7 +250,7 @@ func (s *symSealer) sealWith(dst []byte, key SealKeyPair, op registry.SealKey, o
 	rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
 	pt := b[symHeaderLen+symNonceLen : symHeaderLen+symNonceLen+symMSISDNLen]
 	binary.BigEndian.PutUint64(pt, msisdn)
-	aead.Seal(pt[:0], nonce, pt, symAAD(b[:symHeaderLen], clientID))
+	agreed.aead.Seal(pt[:0], nonce, pt, symAAD(b[:symHeaderLen], clientID))
 	return hex.AppendEncode(dst, b[:]), nil
 }
 
@@ -332,26 +340,32 @@ func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uin
 	if gw == nil {
 		return 0, fail
 	}
-	// A retired node key opens until its NotAfter, and only what it
-	// sealed to expire by then (as its node seals): the value's expiry
-	// bounds it as well, but a retired key that leaked must not seal
-	// values that outlive it.
-	nk, ok := o.nodes.NodeSealKey(base64.RawURLEncoding.EncodeToString(k.node[:]))
-	if !ok || nk.NotAfter != 0 && (now.Unix() > nk.NotAfter || exp > nk.NotAfter) {
-		return 0, fail
-	}
-	aead, err := o.keys.get(k, func() (cipher.AEAD, error) {
+	agreed, err := o.keys.get(k, func() (agreedKey, error) {
+		kid := base64.RawURLEncoding.EncodeToString(k.node[:])
+		nk, ok := o.nodes.NodeSealKey(kid)
+		if !ok {
+			return agreedKey{}, errNotPublished
+		}
 		pub, err := nk.Public()
 		if err != nil {
-			return nil, err
+			return agreedKey{}, err
 		}
-		return agree(gw.Private, pub, k)
+		aead, err := agree(gw.Private, pub, k)
+		return agreedKey{aead, kid}, err
 	})
 	if err != nil {
 		return 0, fail
 	}
+	// The node key, as the registry publishes it now. A retired one
+	// opens until its NotAfter, and only what it sealed to expire by then
+	// (as its node seals): the value's expiry bounds it as well, but a
+	// retired key that leaked must not seal values that outlive it.
+	nk, ok := o.nodes.NodeSealKey(agreed.nodeKid)
+	if !ok || nk.NotAfter != 0 && (now.Unix() > nk.NotAfter || exp > nk.NotAfter) {
+		return 0, fail
+	}
 	ct := b[symHeaderLen+symNonceLen:]
-	pt, err := aead.Open(ct[:0], b[symHeaderLen:symHeaderLen+symNonceLen], ct, symAAD(b[:symHeaderLen], clientID))
+	pt, err := agreed.aead.Open(ct[:0], b[symHeaderLen:symHeaderLen+symNonceLen], ct, symAAD(b[:symHeaderLen], clientID))
 	if err != nil {
 		return 0, fail
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/ecdh"
 	"encoding/base64"
+	"fmt"
 	"testing"
 )
 
@@ -94,5 +95,31 @@ func TestNodeSealKeyFollowsTheRecord(t *testing.T) {
 	apply(CmdDeleteNode, Key{Key: "n1"})
 	if found(next) {
 		t.Error("a removed node's key is still found")
+	}
+}
+
+// BenchmarkNodeSealKey is a gateway's lookup of the sealing node's key at
+// each open, among 30 nodes' keys, with no write in between.
+func BenchmarkNodeSealKey(b *testing.B) {
+	r := New()
+	var kid string
+	for i := range 30 {
+		priv, err := ecdh.X25519().GenerateKey(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub := priv.PublicKey().Bytes()
+		k := SealKey{ID: SealKeyID(pub), X25519: base64.RawURLEncoding.EncodeToString(pub)}
+		n := Node{ID: fmt.Sprintf("n%d", i), RaftAddr: fmt.Sprintf("127.0.0.1:%d", 7000+i), AdminURL: "http://127.0.0.1:8000", SealKeys: []SealKey{k}}
+		if err := r.Apply(uint64(i+1), MustEncode(CmdPutNode, n)); err != nil {
+			b.Fatal(err)
+		}
+		kid = k.ID
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := r.NodeSealKey(kid); !ok {
+			b.Fatal("not found")
+		}
 	}
 }
