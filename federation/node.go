@@ -254,10 +254,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			// the seed.
 			n.seedCatalogue(n.ctx)
 		}
-		if n.publicLn != nil {
-			// Discovery's seal key, for gateways to find (sealkeys.go).
-			go n.publishNodeSealKey(n.ctx)
-		}
 		if cfg.OperatorID != "" {
 			n.onboard(n.ctx)
 		}
@@ -272,6 +268,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		go n.reloadKeysLoop(n.ctx)
 	}
 	if n.nodeSeal != nil {
+		// Discovery's seal keys, published for gateways to find, and
+		// rotated (nodesealkeys.go).
 		go n.nodeSealKeyLoop(n.ctx, cfg.KeyRotation)
 	}
 	n.started = true

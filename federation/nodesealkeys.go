@@ -237,17 +237,6 @@ func (n *Node) putNodeSealKeys(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// publishNodeSealKey puts the node's seal keys on its registry record
-// (once the record has replicated here), so that gateways find them; until
-// then discovery seals in RSA.
-func (n *Node) publishNodeSealKey(ctx context.Context) {
-	n.untilDone(ctx, func(ctx context.Context) error {
-		n.nodeSeal.mu.Lock()
-		defer n.nodeSeal.mu.Unlock()
-		return n.putNodeSealKeys(ctx, time.Now())
-	})
-}
-
 // RotateNodeSealKey replaces the node's seal key now and publishes the
 // keys (POST /v1/node/seal-key/rotate). As for the operator's sealing
 // key, a rotation asked before the current key is published only
@@ -298,10 +287,13 @@ func (n *Node) nodeSealKeysDue(ctx context.Context, now time.Time, period time.D
 	return n.putNodeSealKeys(ctx, now)
 }
 
-// nodeSealKeyLoop keeps the node's seal keys due (nodeSealKeysDue) until
-// ctx ends, checking hourly (or every period, if shorter); period <= 0
-// only drops retired keys, and publishes what a failed write left out.
+// nodeSealKeyLoop publishes the node's seal keys on its registry record
+// (once the record has replicated here: until then discovery seals in
+// RSA), then keeps them due (nodeSealKeysDue) until ctx ends, checking at
+// start and hourly (or every period, if shorter). A period <= 0 only drops
+// retired keys, and publishes what a failed write left out.
 func (n *Node) nodeSealKeyLoop(ctx context.Context, period time.Duration) {
+	n.untilDone(ctx, func(ctx context.Context) error { return n.nodeSealKeysDue(ctx, time.Now(), period) })
 	every := keyCheckInterval
 	if period > 0 {
 		every = min(every, period)
