@@ -252,10 +252,11 @@ func (s *syncBuffer) requestLine(t *testing.T, id string) map[string]any {
 // node logging JSON: each answer echoes its request id, a sane incoming id
 // is kept and an unsafe one replaced, and the request's log line has its
 // id, route and correlation_id but neither the number, the SP's secret nor
-// the admin token.
+// the admin token. A public request that succeeded is logged at debug, one
+// that failed and the admin listener's at info.
 func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	var logs syncBuffer
-	logger, err := NewLogger(&logs, "json", "info")
+	logger, err := NewLogger(&logs, "json", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	}
 	line := logs.requestLine(t, kept)
 	if line["route"] != "/v2/discovery" || line["method"] != "POST" || line["status"] != 200.0 ||
-		line["correlation_id"] != "corr-7f3a" || line["listener"] != "public" {
+		line["correlation_id"] != "corr-7f3a" || line["listener"] != "public" || line["level"] != "DEBUG" {
 		t.Fatalf("discovery log line: %v", line)
 	}
 
@@ -330,7 +331,7 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if line := logs.requestLine(t, resp.Header.Get(headerRequestID)); line["route"] != "unmatched" || line["status"] != 404.0 {
+	if line := logs.requestLine(t, resp.Header.Get(headerRequestID)); line["route"] != "unmatched" || line["status"] != 404.0 || line["level"] != "INFO" {
 		t.Fatalf("unmatched request's log line: %v", line)
 	}
 	if v := mustSample(t, scrape(t, n), `mcfed_http_requests_total{listener="public",method="GET",route="unmatched",status="404"}`); v != 1 {
@@ -354,7 +355,7 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 		t.Fatalf("a refused request's log line: %v", line)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"listener":"admin","method":"GET","route":"/v1/cluster/status","status":200`) {
+	if !strings.Contains(out, `"level":"INFO","msg":"request","node":"logged","listener":"admin","method":"GET","route":"/v1/cluster/status","status":200`) {
 		t.Fatalf("no admin request line in\n%s", out)
 	}
 	for _, secret := range []string{msisdn, msisdn[2:], sp.ClientSecret, testAdminToken, "Basic ", "Bearer "} {
@@ -433,5 +434,43 @@ func TestForwardedWritesKeepTheRequestID(t *testing.T) {
 	line := logs.requestLine(t, "write-7f3a")
 	if line["route"] != "/v1/internal/apply" {
 		t.Fatalf("the leader logged the forwarded write as %v", line)
+	}
+}
+
+// TestMatchTemplateAsSplitting: matchTemplate, which cuts segments as it
+// goes, answers as matching the two split paths segment by segment did.
+func TestMatchTemplateAsSplitting(t *testing.T) {
+	split := func(tmpl, path string) bool {
+		ts := strings.Split(strings.Trim(tmpl, "/"), "/")
+		ps := strings.Split(strings.Trim(path, "/"), "/")
+		for i, t := range ts {
+			if t == "*" || t == "+" {
+				return t == "*" || i < len(ps) && ps[i] != ""
+			}
+			if i >= len(ps) {
+				return strings.HasPrefix(t, ":") && strings.HasSuffix(t, "?") && i == len(ts)-1
+			}
+			switch {
+			case strings.HasPrefix(t, ":"):
+				if ps[i] == "" && !strings.HasSuffix(t, "?") {
+					return false
+				}
+			case !strings.EqualFold(t, ps[i]):
+				return false
+			}
+		}
+		return len(ps) == len(ts)
+	}
+	tmpls := []string{"/", "/healthz", "/v2/discovery", "/v1/ranges/:prefix", "/v1/sp/:id/keys/:kid?", "/debug/pprof/*",
+		"/v1/x/+", "/:a?", "/a/:b/c", "*", "+", "/A/B"}
+	paths := []string{"", "/", "/healthz", "/HEALTHZ/", "/v2/discovery", "/v2/discovery/x", "/v1/ranges/%2B44", "/v1/ranges/",
+		"/v1/ranges", "/v1/sp/s1/keys", "/v1/sp/s1/keys/k", "/v1/sp/s1/keys/k/z", "/debug/pprof/", "/debug/pprof/heap",
+		"/v1/x", "/v1/x/", "/v1/x/y/z", "/a//c", "/a/b/c", "/a/b/c/", "//", "/a/b", "x"}
+	for _, tm := range tmpls {
+		for _, p := range paths {
+			if got, want := matchTemplate(tm, p), split(tm, p); got != want {
+				t.Errorf("matchTemplate(%q, %q) = %v, want %v", tm, p, got, want)
+			}
+		}
 	}
 }
