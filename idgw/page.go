@@ -8,6 +8,8 @@ import (
 	"html/template"
 	"mime"
 	"path"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -91,21 +93,57 @@ func NewPageTemplate(name, body string) *template.Template {
 // returns the page and its Content-Security-Policy. The one inline style,
 // the operator's colours, is allowed by its hash.
 func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, csp string, err error) {
-	brand := ":root{--brand:" + p.Look.Color + ";--on-brand:" + p.Look.OnColor() + "}"
-	var b bytes.Buffer
-	err = t.ExecuteTemplate(&b, "layout", struct {
+	st := styleOf(p.Look.Color)
+	b := bytes.NewBuffer(make([]byte, 0, pageSize))
+	err = t.ExecuteTemplate(b, "layout", struct {
 		P     Page
 		T     Texts
 		D     any
 		Brand template.CSS
-	}{p, texts, data, template.CSS(brand)})
+	}{p, texts, data, st.brand})
 	if err != nil {
 		return nil, "", err
 	}
+	return b.Bytes(), st.csp, nil
+}
+
+// pageSize is room for a whole page (the layout alone is 650 bytes), so that
+// rendering one grows no buffer.
+const pageSize = 4 << 10
+
+// pageStyle is the inline style of an operator's colour and the policy
+// that allows it.
+type pageStyle struct {
+	brand template.CSS
+	csp   string
+}
+
+// styles keeps each colour's pageStyle: a colour is an operator's, a few
+// per node, and its style and policy's hash are the same at every page.
+var styles sync.Map // Look.Color -> pageStyle
+
+// maxStyles bounds styles: past it (colours changed many times over) a
+// style is made per page, as before it was kept.
+const maxStyles = 256
+
+var styleCount atomic.Int32
+
+func styleOf(color string) pageStyle {
+	if v, ok := styles.Load(color); ok {
+		return v.(pageStyle)
+	}
+	look := Look{Color: color}
+	brand := ":root{--brand:" + color + ";--on-brand:" + look.OnColor() + "}"
 	sum := sha256.Sum256([]byte(brand))
-	csp = "default-src 'none'; style-src 'self' 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
-		"img-src 'self' https: data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-	return b.Bytes(), csp, nil
+	st := pageStyle{brand: template.CSS(brand),
+		csp: "default-src 'none'; style-src 'self' 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+			"img-src 'self' https: data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"}
+	if styleCount.Load() < maxStyles {
+		if _, loaded := styles.LoadOrStore(color, st); !loaded {
+			styleCount.Add(1)
+		}
+	}
+	return st
 }
 
 // WritePage answers c with a rendered page and the headers every page
