@@ -62,8 +62,10 @@ type Page struct {
 }
 
 // layout is the common layout; a page's template defines "body" and may
-// use .P (the Page), .T (its Texts) and .D (its data).
-var layout = template.Must(template.New("layout").Parse(`<!DOCTYPE html>
+// use .P (the Page), .T (its Texts) and .D (its data). Its "head" and
+// "tail", all but the body, depend on the Page alone: Render makes them
+// once per page and look (frames).
+var layout = template.Must(template.New("layout").Parse(`{{define "head"}}<!DOCTYPE html>
 <html lang="{{.P.Lang}}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
@@ -77,11 +79,11 @@ var layout = template.Must(template.New("layout").Parse(`<!DOCTYPE html>
 <header class="brand">{{with .P.Look.LogoURL}}<img class="logo" src="{{.}}" alt="">{{end}}<span class="operator">{{.P.Look.Name}}</span></header>
 <main{{if .P.Watch}} data-watch="{{.P.Watch}}" data-next="{{.P.Next}}"{{end}}>
 <h1>{{.P.Title}}</h1>
-{{template "body" .}}
+{{end}}{{define "tail"}}
 </main>
 <footer>Mobile Connect · {{.P.Look.Name}}</footer>
 </body></html>
-`))
+{{end}}{{template "head" .}}{{template "body" .}}{{template "tail" .}}`))
 
 // NewPageTemplate is the layout with body, a template that defines
 // "body".
@@ -89,22 +91,76 @@ func NewPageTemplate(name, body string) *template.Template {
 	return template.Must(template.Must(layout.Clone()).New(name).Parse(body))
 }
 
+// pageData is what a page's templates are executed with.
+type pageData struct {
+	P     Page
+	T     Texts
+	D     any
+	Brand template.CSS
+}
+
 // Render executes t (from NewPageTemplate) for p with texts and data, and
 // returns the page and its Content-Security-Policy. The one inline style,
 // the operator's colours, is allowed by its hash.
+//
+// The page is the layout's head and tail around t's body: what "layout"
+// writes, but the head and tail are kept per page template and Page (a
+// login's code page is rendered for each login with the same few), and
+// only the body, the login's own words, is executed each time.
 func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, csp string, err error) {
 	st := styleOf(p.Look.Color)
-	b := bytes.NewBuffer(make([]byte, 0, pageSize))
-	err = t.ExecuteTemplate(b, "layout", struct {
-		P     Page
-		T     Texts
-		D     any
-		Brand template.CSS
-	}{p, texts, data, st.brand})
+	d := pageData{P: p, T: texts, D: data, Brand: st.brand}
+	f, err := frameOf(t, &d)
 	if err != nil {
 		return nil, "", err
 	}
+	b := bytes.NewBuffer(make([]byte, 0, pageSize))
+	b.Write(f.head)
+	if err := t.ExecuteTemplate(b, "body", d); err != nil {
+		return nil, "", err
+	}
+	b.Write(f.tail)
 	return b.Bytes(), st.csp, nil
+}
+
+// frame is a page's head and tail as the layout writes them.
+type frame struct{ head, tail []byte }
+
+// frameKey is what a frame depends on.
+type frameKey struct {
+	t *template.Template
+	p Page
+}
+
+// frames keeps the frames made, up to maxFrames: a page template's for
+// each operator's look, language and title. A page that moves on by
+// itself (Page.Watch, its URLs the login's own) is framed each time.
+var (
+	frames     sync.Map // frameKey -> frame
+	frameCount atomic.Int32
+)
+
+const maxFrames = 1024
+
+func frameOf(t *template.Template, d *pageData) (frame, error) {
+	key := frameKey{t, d.P}
+	if v, ok := frames.Load(key); ok {
+		return v.(frame), nil
+	}
+	var head, tail bytes.Buffer
+	if err := t.ExecuteTemplate(&head, "head", d); err != nil {
+		return frame{}, err
+	}
+	if err := t.ExecuteTemplate(&tail, "tail", d); err != nil {
+		return frame{}, err
+	}
+	f := frame{head.Bytes(), tail.Bytes()}
+	if d.P.Watch == "" && frameCount.Load() < maxFrames {
+		if _, loaded := frames.LoadOrStore(key, f); !loaded {
+			frameCount.Add(1)
+		}
+	}
+	return f, nil
 }
 
 // pageSize is room for a whole page (the layout alone is 650 bytes), so that
