@@ -21,4 +21,3 @@ func BenchmarkCodePage(b *testing.B) {
 		}
 	}
 }
-
