@@ -114,7 +114,7 @@ func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, 
 	if err != nil {
 		return nil, "", err
 	}
-	b := bytes.NewBuffer(make([]byte, 0, pageSize))
+	b := bytes.NewBuffer(make([]byte, 0, len(f.head)+bodySize+len(f.tail)))
 	b.Write(f.head)
 	if err := t.ExecuteTemplate(b, "body", d); err != nil {
 		return nil, "", err
@@ -163,9 +163,9 @@ func frameOf(t *template.Template, d *pageData) (frame, error) {
 	return f, nil
 }
 
-// pageSize is room for a whole page (the layout alone is 650 bytes), so that
-// rendering one grows no buffer.
-const pageSize = 4 << 10
+// bodySize is room for a page's body (the code page's is under 1 kB), so
+// that rendering one grows no buffer.
+const bodySize = 1 << 10
 
 // pageStyle is the inline style of an operator's colour and the policy
 // that allows it.
