@@ -62,9 +62,10 @@ type Page struct {
 }
 
 // layout is the common layout; a page's template defines "body" and may
-// use .P (the Page), .T (its Texts) and .D (its data). Its "head" and
-// "tail", all but the body, depend on the Page alone: Render makes them
-// once per page and look (frames).
+// use .P (the Page), .T (its Texts) and .D (its data). Its "head", "main"
+// and "tail", all but the body, depend on the Page alone, and only "main"
+// on the URLs of Page.Watch and Page.Next: Render makes the others once
+// per page template and Page (frames).
 var layout = template.Must(template.New("layout").Parse(`{{define "head"}}<!DOCTYPE html>
 <html lang="{{.P.Lang}}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -77,13 +78,13 @@ var layout = template.Must(template.New("layout").Parse(`{{define "head"}}<!DOCT
 <script src="{{.P.Assets}}/wait.js" defer></script>{{end}}
 </head><body>
 <header class="brand">{{with .P.Look.LogoURL}}<img class="logo" src="{{.}}" alt="">{{end}}<span class="operator">{{.P.Look.Name}}</span></header>
-<main{{if .P.Watch}} data-watch="{{.P.Watch}}" data-next="{{.P.Next}}"{{end}}>
+{{end}}{{define "main"}}<main{{if .P.Watch}} data-watch="{{.P.Watch}}" data-next="{{.P.Next}}"{{end}}>
 <h1>{{.P.Title}}</h1>
 {{end}}{{define "tail"}}
 </main>
 <footer>Mobile Connect · {{.P.Look.Name}}</footer>
 </body></html>
-{{end}}{{template "head" .}}{{template "body" .}}{{template "tail" .}}`))
+{{end}}{{template "head" .}}{{template "main" .}}{{template "body" .}}{{template "tail" .}}`))
 
 // NewPageTemplate is the layout with body, a template that defines
 // "body".
@@ -103,10 +104,10 @@ type pageData struct {
 // returns the page and its Content-Security-Policy. The one inline style,
 // the operator's colours, is allowed by its hash.
 //
-// The page is the layout's head and tail around t's body: what "layout"
-// writes, but the head and tail are kept per page template and Page (a
-// login's code page is rendered for each login with the same few), and
-// only the body, the login's own words, is executed each time.
+// The page is what "layout" writes, but its frame is kept per page
+// template and Page (a login's code page is rendered at every login with
+// the same few), and only the body, the login's own words, and a waiting
+// page's URLs are executed each time.
 func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, csp string, err error) {
 	st := styleOf(p.Look.Color)
 	d := pageData{P: p, T: texts, D: data, Brand: st.brand}
@@ -114,27 +115,37 @@ func (p Page) Render(t *template.Template, texts Texts, data any) (body []byte, 
 	if err != nil {
 		return nil, "", err
 	}
-	b := bytes.NewBuffer(make([]byte, 0, len(f.head)+bodySize+len(f.tail)))
+	b := bytes.NewBuffer(make([]byte, 0, len(f.head)+len(f.main)+bodySize+len(f.tail)))
 	b.Write(f.head)
-	if err := t.ExecuteTemplate(b, "body", d); err != nil {
+	if p.Watch != "" {
+		err = t.ExecuteTemplate(b, "main", d)
+	} else {
+		b.Write(f.main)
+	}
+	if err == nil {
+		err = t.ExecuteTemplate(b, "body", d)
+	}
+	if err != nil {
 		return nil, "", err
 	}
 	b.Write(f.tail)
 	return b.Bytes(), st.csp, nil
 }
 
-// frame is a page's head and tail as the layout writes them.
-type frame struct{ head, tail []byte }
+// frame is a page's layout but its body, as "layout" writes it; main is
+// empty for a page that moves on by itself (its URLs are the login's).
+type frame struct{ head, main, tail []byte }
 
-// frameKey is what a frame depends on.
+// frameKey is what a frame depends on: the page template and its Page,
+// whose Watch and Next only say whether the page moves on by itself.
 type frameKey struct {
-	t *template.Template
-	p Page
+	t     *template.Template
+	p     Page
+	watch bool
 }
 
 // frames keeps the frames made, up to maxFrames: a page template's for
-// each operator's look, language and title. A page that moves on by
-// itself (Page.Watch, its URLs the login's own) is framed each time.
+// each operator's look, language and title.
 var (
 	frames     sync.Map // frameKey -> frame
 	frameCount atomic.Int32
@@ -143,19 +154,25 @@ var (
 const maxFrames = 1024
 
 func frameOf(t *template.Template, d *pageData) (frame, error) {
-	key := frameKey{t, d.P}
+	key := frameKey{t: t, p: d.P, watch: d.P.Watch != ""}
+	key.p.Watch, key.p.Next = "", ""
 	if v, ok := frames.Load(key); ok {
 		return v.(frame), nil
 	}
-	var head, tail bytes.Buffer
+	var head, main, tail bytes.Buffer
 	if err := t.ExecuteTemplate(&head, "head", d); err != nil {
 		return frame{}, err
+	}
+	if !key.watch {
+		if err := t.ExecuteTemplate(&main, "main", d); err != nil {
+			return frame{}, err
+		}
 	}
 	if err := t.ExecuteTemplate(&tail, "tail", d); err != nil {
 		return frame{}, err
 	}
-	f := frame{head.Bytes(), tail.Bytes()}
-	if d.P.Watch == "" && frameCount.Load() < maxFrames {
+	f := frame{head.Bytes(), main.Bytes(), tail.Bytes()}
+	if frameCount.Load() < maxFrames {
 		if _, loaded := frames.LoadOrStore(key, f); !loaded {
 			frameCount.Add(1)
 		}

@@ -7,8 +7,8 @@ import (
 
 // TestRenderIsTheLayout: a page rendered from its kept head and tail is
 // byte for byte what executing the whole layout writes, the first time
-// and again, with a logo, a page that moves on by itself, and names that
-// must be escaped.
+// and again, with a logo, pages that move on by themselves (each its own
+// URLs), and names that must be escaped.
 func TestRenderIsTheLayout(t *testing.T) {
 	tp := NewPageTemplate("test", `{{define "body"}}<p title="{{.D}}">{{.T.S "continue"}} {{.D}}</p>{{end}}`)
 	texts := Texts{Lang: "en", c: Catalogue{"en": {"continue": "Go on"}}}
@@ -17,6 +17,9 @@ func TestRenderIsTheLayout(t *testing.T) {
 		{Lang: "de", Title: "Code <1>", Assets: "/sms/assets", Look: Look{Name: `R&D "Mobile"`, Color: "#aa0000", Logo: "https://red.example/logo.svg"}},
 		{Lang: "fr", Title: "Attente", Assets: "/assets", Look: Look{Name: "Red", Color: "#ffffff"},
 			Watch: "/authorize/status?session=a&b", Next: "/authorize/continue?session=a"},
+		// Another login's waiting page: its own URLs, in the same frame.
+		{Lang: "fr", Title: "Attente", Assets: "/assets", Look: Look{Name: "Red", Color: "#ffffff"},
+			Watch: "/authorize/status?session=c\"d", Next: "/authorize/continue?session=c"},
 	} {
 		for _, data := range []string{"one <b>", "two & three"} {
 			st := styleOf(p.Look.Color)
