@@ -377,7 +377,7 @@ func devFlagSet() (fs *flag.FlagSet, dir *string, reset *bool, logLevel *string)
 	dir = fs.String("data-dir", "", "where the demo keeps its state: started again on it, the demo resumes (a new temporary directory, removed at exit, when empty)")
 	reset = new(bool)
 	fs.Var(federation.BoolFlag(reset), "reset", "empty --data-dir first, if it holds a previous demo, and start over")
-	logLevel = fs.String("log-level", "info", "least severe level logged on stderr (the requests are info): debug, info, warn or error")
+	logLevel = fs.String("log-level", "info", "least severe level logged on stderr (a login's requests are debug, unless they fail): debug, info, warn or error")
 	return fs, dir, reset, logLevel
 }
 
