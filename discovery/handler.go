@@ -52,11 +52,12 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, perr, r)
 	}
-	sp := s.authenticate(r.clientID, r.secret)
-	if sp == nil {
+	spe := s.authenticate(r.clientID, r.secret)
+	if spe == nil {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, errBadCredentials, r)
 	}
+	sp := spe.sp
 	if ok, wait := s.perSP.Take(sp.ClientID); !ok {
 		return s.writeError(c, errTooMany("too many discovery requests for this client", wait), r)
 	}
@@ -67,7 +68,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		return s.writeError(c, errRedirect, r)
 	}
 
-	op, identified := s.resolve(r, sp)
+	op, identified := s.resolve(r, spe)
 	if op == nil {
 		if identified {
 			return s.writeError(c, errNotFound, r)
@@ -111,7 +112,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 // true when the request named the subscriber's operator definitely (a
 // number or a network), so that no operator means Not_Found_Entity; an
 // address that matches nothing (Wi-Fi, a fixed line) leads to selection.
-func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registry.Operator, identified bool) {
+func (s *Service) resolve(r *request, sp *spEntry) (op *registry.Operator, identified bool) {
 	switch {
 	case r.msisdn != 0:
 		if res, ok := s.reg.Resolve(r.msisdn); ok {
@@ -123,18 +124,18 @@ func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registr
 		op = s.reg.OperatorByNetwork(string(r.identified.mcc), string(r.identified.mnc))
 	default:
 		if r.localIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.localIP); s.routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.localIP); s.routableFor(o, sp) {
 				return o, false
 			}
 		}
 		if r.sourceIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.sourceIP); s.routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.sourceIP); s.routableFor(o, sp) {
 				return o, false
 			}
 		}
 		return nil, false
 	}
-	if !s.routable(op, sp) {
+	if !s.routableFor(op, sp) {
 		return nil, true
 	}
 	return op, true
