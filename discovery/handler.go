@@ -52,7 +52,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, perr, r)
 	}
-	spe := s.authenticate(r.clientID, r.secret)
+	spe, own := s.authenticate(r.clientID, r.secret)
 	if spe == nil {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, errBadCredentials, r)
@@ -79,7 +79,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	a := answer{
 		op:             s.fragments.operator(op),
 		sp:             s.fragments.serviceProvider(sp),
-		secret:         s.secrets.OperatorSecret(sp, r.secret, op.ID),
+		secret:         s.secrets.OperatorSecretFor(&own, op.ID),
 		correlationID:  r.correlationID,
 		hasCorrelation: r.hasCorrelation,
 		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),

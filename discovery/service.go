@@ -204,12 +204,17 @@ func (s *Service) routableFor(op *registry.Operator, e *spEntry) bool {
 // apart, so a probe learns nothing about which client ids exist). The
 // secret must be the SP's own: an operator secret derived from it, which
 // every gateway of that operator sees, does not open discovery.
-func (s *Service) authenticate(clientID, secret []byte) *spEntry {
+// The verified secret derives the serving operator's (SecretCache.OperatorSecretFor).
+func (s *Service) authenticate(clientID, secret []byte) (*spEntry, registry.OwnSecret) {
 	e := s.sps.serviceProvider(clientID)
-	if e == nil || e.sp.Status != registry.StatusActive || !s.secrets.Authenticate(e.sp, secret) {
-		return nil
+	if e == nil || e.sp.Status != registry.StatusActive {
+		return nil, registry.OwnSecret{}
 	}
-	return e
+	own, ok := s.secrets.Verify(e.sp, secret)
+	if !ok {
+		return nil, registry.OwnSecret{}
+	}
+	return e, own
 }
 
 // registeredRedirect reports whether u is exactly one of the SP's redirect

@@ -75,7 +75,7 @@ func (s *Service) handleTelcoFinder(c *fiber.Ctx) error {
 	if perr != nil {
 		return writeCamara(c, camaraUnauthenticated)
 	}
-	sp := s.authenticate(clientID, secret)
+	sp, _ := s.authenticate(clientID, secret)
 	if sp == nil {
 		return writeCamara(c, camaraUnauthenticated)
 	}
