@@ -217,8 +217,17 @@ func (s *Service) writeError(c *fiber.Ctx, e *protoError, r *request) string {
 func writeJSON(c *fiber.Ctx, status int, body []byte) {
 	c.Status(status)
 	h := &c.Response().Header
-	h.SetContentType(fiber.MIMEApplicationJSON)
-	h.Set(fiber.HeaderCacheControl, "no-store")
-	h.Set(fiber.HeaderPragma, "no-cache")
+	h.SetContentTypeBytes(mimeJSON)
+	// Canonical names already: Set would copy and normalise them.
+	h.SetCanonical(headerCacheControl, noStore)
+	h.SetCanonical(headerPragma, noCache)
 	c.Response().SetBody(body)
 }
+
+var (
+	mimeJSON           = []byte(fiber.MIMEApplicationJSON)
+	headerCacheControl = []byte(fiber.HeaderCacheControl)
+	headerPragma       = []byte(fiber.HeaderPragma)
+	noStore            = []byte("no-store")
+	noCache            = []byte("no-cache")
+)
