@@ -370,11 +370,24 @@ func BenchmarkOpenSymmetric(b *testing.B) {
 // seal, the answer). Its cpu-ns/op (the process's user and system time, GC
 // included, over the requests) follows the handler's own cost more steadily
 // than wall-clock figures on a busy machine.
+//
+// bare is the bare fiber handler of BenchmarkDiscoverySymmetric (a body of
+// the same size) in the same harness: what routing, the request's copy and
+// the response cost without discovery.
 func BenchmarkHandler(b *testing.B) {
 	f := loadBenchFixture(b)
-	for _, tc := range []struct{ name, number string }{{"range", f.number}, {"ported", f.ported}} {
+	body := realAnswer(b, f, &f.node)
+	bare := fiber.New(fiber.Config{DisableStartupMessage: true})
+	bare.Post("/v2/discovery", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(body)
+	})
+	for _, tc := range []struct{ name, number string }{{"bare", f.number}, {"range", f.number}, {"ported", f.ported}} {
 		b.Run(tc.name, func(b *testing.B) {
-			app, _ := benchApp(b, f, &f.node)
+			app := bare
+			if tc.name != "bare" {
+				app, _ = benchApp(b, f, &f.node)
+			}
 			h := app.Handler()
 			req := javaRequest(tc.number)
 			defer fasthttp.ReleaseRequest(req)
@@ -386,8 +399,8 @@ func BenchmarkHandler(b *testing.B) {
 				req.CopyTo(&ctx.Request)
 				ctx.Response.Reset()
 				h(&ctx)
-				if ctx.Response.StatusCode() != 200 {
-					b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != len(body) {
+					b.Fatalf("status %d, %d bytes, want 200, %d bytes: %s", ctx.Response.StatusCode(), len(ctx.Response.Body()), len(body), ctx.Response.Body())
 				}
 			}
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")

@@ -77,9 +77,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	}
 
 	a := answer{
-		op:             s.fragments.operator(op),
-		sp:             s.fragments.serviceProvider(sp),
-		secret:         s.secrets.OperatorSecretFor(&own, op.ID),
+		parts:          s.answerParts(spe, &own, op),
 		correlationID:  r.correlationID,
 		hasCorrelation: r.hasCorrelation,
 		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),
@@ -105,6 +103,17 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	writeJSON(c, http.StatusOK, *bp)
 	bodies.Put(bp)
 	return outcome
+}
+
+// answerParts are the parts of the answer for the SP of e, authenticated
+// with own, at op: from e once rendered for this row of op.
+func (s *Service) answerParts(e *spEntry, own *registry.OwnSecret, op *registry.Operator) *answerParts {
+	if p, ok := e.parts.load(op.ID); ok && p.op == op {
+		return p
+	}
+	p := renderParts(s.fragments.operator(op), s.fragments.serviceProvider(e.sp), s.secrets.OperatorSecretFor(own, op.ID))
+	e.parts.store(op.ID, p)
+	return p
 }
 
 // resolve finds the operator for r in the order of spec §1.1: MSISDN,

@@ -38,9 +38,14 @@ type spGen struct {
 // spEntry is one SP as a generation saw it.
 type spEntry struct {
 	sp *registry.ServiceProvider
-	// accepted is Registry.AcceptedBy by operator id, copied on write:
-	// operators are few and known, so it stays small.
-	accepted atomic.Pointer[map[string]bool]
+	// By operator id, copied on write (operators are few and known, so
+	// they stay small): Registry.AcceptedBy, and the parts of the answer
+	// for that operator. The parts hold the SP's secret at the operator,
+	// derived from the secret it authenticated with: there is one secret
+	// that passes the SP's check (SecretCache.Verify), so one derived
+	// secret per operator while the SP's row stays the same.
+	accepted cowMap[bool]
+	parts    cowMap[*answerParts]
 }
 
 // current is the generation of the registry's applied index now.
@@ -89,29 +94,43 @@ func (c *spCache) serviceProvider(clientID []byte) *spEntry {
 
 // acceptedBy is Registry.AcceptedBy(op, e.sp) through the cache.
 func (c *spCache) acceptedBy(e *spEntry, op string) bool {
-	m := e.accepted.Load()
-	if m != nil {
-		if v, ok := (*m)[op]; ok {
-			return v
-		}
+	if v, ok := e.accepted.load(op); ok {
+		return v
 	}
 	v := c.reg.AcceptedBy(op, e.sp)
-	for {
-		n := make(map[string]bool, 1+len(mapOrNil(m)))
-		for k, a := range mapOrNil(m) {
-			n[k] = a
-		}
-		n[op] = v
-		if e.accepted.CompareAndSwap(m, &n) {
-			return v
-		}
-		m = e.accepted.Load()
-	}
+	e.accepted.store(op, v)
+	return v
 }
 
-func mapOrNil(m *map[string]bool) map[string]bool {
-	if m == nil {
-		return nil
+// cowMap is a small map read without a lock and copied on write.
+type cowMap[V any] struct {
+	m atomic.Pointer[map[string]V]
+}
+
+func (c *cowMap[V]) load(k string) (V, bool) {
+	if m := c.m.Load(); m != nil {
+		v, ok := (*m)[k]
+		return v, ok
 	}
-	return *m
+	var zero V
+	return zero, false
+}
+
+func (c *cowMap[V]) store(k string, v V) {
+	for {
+		old := c.m.Load()
+		var n map[string]V
+		if old == nil {
+			n = map[string]V{k: v}
+		} else {
+			n = make(map[string]V, len(*old)+1)
+			for ok, ov := range *old {
+				n[ok] = ov
+			}
+			n[k] = v
+		}
+		if c.m.CompareAndSwap(old, &n) {
+			return
+		}
+	}
 }
