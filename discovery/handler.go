@@ -32,14 +32,14 @@ func (s *Service) handleDiscovery(c *fiber.Ctx) error {
 		Accept:        rq.Header.Peek(fiber.HeaderAccept),
 		SourceIP:      rq.Header.Peek("X-Source-IP"),
 	}
-	outcome := s.discover(c, p, &raw)
+	outcome := s.discover(c, p, &raw, start)
 	parsers.Put(p)
 	s.metrics.ObserveDiscovery(outcome, time.Since(start))
 	return nil
 }
 
-// discover answers one request and returns its outcome.
-func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
+// discover answers one request, received at start, and returns its outcome.
+func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest, start time.Time) string {
 	perr := p.parse(raw)
 	r := &p.req
 	if !s.ready(c) {
@@ -80,7 +80,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		parts:          s.answerParts(spe, &own, op),
 		correlationID:  r.correlationID,
 		hasCorrelation: r.hasCorrelation,
-		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),
+		ttlMillis:      s.clock(start).Add(s.ttl).UnixMilli(),
 	}
 	outcome := OutcomeFound
 	if r.msisdn != 0 {

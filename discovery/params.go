@@ -141,29 +141,36 @@ func encoded(b []byte) bool {
 }
 
 // decodeArg appends src to dst with %XX and '+' decoded exactly as
-// fasthttp does: a '%' not followed by two hex digits stays as it is.
+// fasthttp does: a '%' not followed by two hex digits stays as it is. Runs
+// of plain bytes are copied whole.
 func decodeArg(dst, src []byte) []byte {
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '%':
-			if i+2 >= len(src) {
-				return append(dst, src[i:]...)
-			}
-			hi, ok1 := unhex(src[i+1])
-			lo, ok2 := unhex(src[i+2])
-			if !ok1 || !ok2 {
-				dst = append(dst, '%')
-				continue
-			}
-			dst = append(dst, hi<<4|lo)
-			i += 2
-		case '+':
-			dst = append(dst, ' ')
-		default:
-			dst = append(dst, c)
+	for {
+		i := 0
+		for i < len(src) && src[i] != '%' && src[i] != '+' {
+			i++
 		}
+		dst = append(dst, src[:i]...)
+		if i == len(src) {
+			return dst
+		}
+		if src[i] == '+' {
+			dst = append(dst, ' ')
+			src = src[i+1:]
+			continue
+		}
+		if i+2 >= len(src) {
+			return append(dst, src[i:]...)
+		}
+		hi, ok1 := unhex(src[i+1])
+		lo, ok2 := unhex(src[i+2])
+		if !ok1 || !ok2 {
+			dst = append(dst, '%')
+			src = src[i+1:]
+			continue
+		}
+		dst = append(dst, hi<<4|lo)
+		src = src[i+3:]
 	}
-	return dst
 }
 
 func unhex(c byte) (byte, bool) {

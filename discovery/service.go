@@ -94,6 +94,7 @@ type Service struct {
 	ttl          time.Duration
 	metrics      Metrics
 	now          func() time.Time
+	wallClock    bool // now is time.Now
 	sessions     sessionCodec
 	keys         sealingKeys
 	sym          *symSealer    // nil: RSA only
@@ -150,7 +151,7 @@ func New(cfg Config) (*Service, error) {
 		s.metrics = noMetrics{}
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now, s.wallClock = time.Now, true
 	}
 	s.log = cfg.Log
 	if s.log == nil {
@@ -185,6 +186,15 @@ func (s *Service) Mount(r fiber.Router) {
 	r.Get(selectionPath, s.handleSelectionPage)
 	r.Post(selectionPath, s.handleSelectionChoice)
 	r.Post(telcoFinderPath, s.handleTelcoFinder)
+}
+
+// clock is the time now for a request received at start: start itself
+// when the clock is the wall clock (a request reads it once, not twice).
+func (s *Service) clock(start time.Time) time.Time {
+	if s.wallClock {
+		return start
+	}
+	return s.now()
 }
 
 // routable reports whether discovery may send the SP to op: a member in
