@@ -302,7 +302,7 @@ func serveFlags() (*flag.FlagSet, []flagGroup, func() (federation.Config, serveO
 	fs.StringVar(&cfg.OperatorFile, "operator-file", "", "JSON profile of --operator (name, country, currency, networks, ranges, ip_ranges): registered with the node's issuer and public keys at start")
 	fs.StringVar(&cfg.Store, "store", "", "the operator's state store (sessions, codes, tokens, keys): a postgres:// URL its gateway nodes share, or nothing for the embedded one in --data-dir")
 	fs.StringVar(&cfg.KEKFile, "kek-file", "", "file of 32 random bytes that encrypts the operator's keys in its state store; every gateway node of the operator needs the same one (default: one the node makes in --data-dir)")
-	fs.Var(federation.DurationFlag(&cfg.KeyRotation), "key-rotation", "how long a signing key signs before it is replaced (negative: never); the old key stays published until its tokens expire")
+	fs.Var(federation.DurationFlag(&cfg.KeyRotation), "key-rotation", "how long a signing key signs, and discovery's seal key seals, before it is replaced (negative: never); the old key stays published until its tokens, or subscriber_ids, expire")
 	fs.StringVar(&smsc.Addr, "smsc-addr", "", "host:port of the operator's SMSC (SMPP v3.4); enables the SMS authenticator, without which the gateway logs nobody in")
 	fs.StringVar(&smsc.SystemID, "smsc-system-id", "", "SMPP system_id to bind with")
 	fs.StringVar(&smsc.Password, "smsc-password", "", "SMPP password to bind with")
@@ -377,7 +377,7 @@ func devFlagSet() (fs *flag.FlagSet, dir *string, reset *bool, logLevel *string)
 	dir = fs.String("data-dir", "", "where the demo keeps its state: started again on it, the demo resumes (a new temporary directory, removed at exit, when empty)")
 	reset = new(bool)
 	fs.Var(federation.BoolFlag(reset), "reset", "empty --data-dir first, if it holds a previous demo, and start over")
-	logLevel = fs.String("log-level", "info", "least severe level logged on stderr (the requests are info): debug, info, warn or error")
+	logLevel = fs.String("log-level", "info", "least severe level logged on stderr (a login's requests are debug, unless they fail): debug, info, warn or error")
 	return fs, dir, reset, logLevel
 }
 

@@ -71,6 +71,9 @@ type Config struct {
 	// its keys.
 	OperatorID string
 	Keys       KeyRotator
+	// NodeSealKey, when set, rotates the node's own seal key (a node with
+	// a public listener: discovery seals with it).
+	NodeSealKey NodeSealKeyRotator
 	// AdminToken is the node's own admin token (credential
 	// admin:<NodeID>); tokens the federation admin issued are accepted too
 	// (auth.go). Every call but the probes, the join and the node-to-node
@@ -190,6 +193,7 @@ func New(cfg Config) *fiber.App {
 	a.credentialRoutes(v1)
 	a.disputeRoutes(v1)
 	a.approvalRoutes(v1)
+	a.nodeKeyRoutes(v1)
 	v1.Get("/audit", a.getAudit)
 	v1.Get("/audit/retention", a.getAuditRetention)
 	v1.Put("/audit/retention", a.putAuditRetention)

@@ -47,6 +47,7 @@ var bodies = []struct {
 	{"PortedNumber", admin.PortedNumber{}},
 	{"ImportResult", admin.ImportResult{}},
 	{"RotateRequest", admin.RotateRequest{}},
+	{"NodeSealKeyResult", admin.NodeSealKeyResult{}},
 	{"JoinRequest", raft.JoinRequest{}},
 	{"JoinResponse", raft.JoinResponse{}},
 	{"RaftStatus", raft.Status{}},

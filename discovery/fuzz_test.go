@@ -1,12 +1,15 @@
 package discovery
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/mcfed/mcfed/internal/e164"
 )
@@ -34,6 +37,7 @@ func FuzzDiscoveryParams(f *testing.F) {
 		{"", "", "", "Basic 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8", "", ""},
 		{"", "", "", "Basic Zm9v", "", ""},
 		{"%zz=%&&==&MSISDN", "a=b=c&&%", "multipart/form-data", "basic  " + auth[6:] + " ", "*/*", "::ffff:1.2.3.4"},
+		{"Redirect%5FURL=a%2&%4D%53ISDN=%2b44+79&correlation%5fid=%4", "Correlation_ID=%e2%80%a8+x%&correlation_id=y&MSISDN=", "", auth, "", ""},
 	} {
 		f.Add(seed[0], seed[1], seed[2], seed[3], seed[4], seed[5])
 	}
@@ -43,6 +47,10 @@ func FuzzDiscoveryParams(f *testing.F) {
 		var p parser
 		perr := p.parse(&raw)
 		r := &p.req
+
+		if vals, present := argsParams(&raw); present != p.present || !sameValues(vals, p.vals) {
+			t.Fatalf("scan read %q %v, fasthttp.Args %q %v", p.vals, p.present, vals, present)
+		}
 
 		rerr := reused.parse(&raw)
 		if describe(&reused.req, rerr) != describe(r, perr) {
@@ -77,6 +85,36 @@ func FuzzDiscoveryParams(f *testing.F) {
 		}
 		checkCorrelationJSON(t, m, r)
 	})
+}
+
+// argsParams reads the parameters discovery reads with fasthttp.Args, as
+// the parser did before it scanned forms itself: scan must agree.
+func argsParams(raw *rawRequest) (vals [nParams][]byte, present [nParams]bool) {
+	visit := func(k, v []byte) {
+		if i := paramIndex(k); i >= 0 {
+			present[i] = true
+			if len(vals[i]) == 0 {
+				vals[i] = append([]byte(nil), v...)
+			}
+		}
+	}
+	var a fasthttp.Args
+	if len(raw.Body) > 0 && isForm(raw.ContentType) {
+		a.ParseBytes(raw.Body)
+		a.VisitAll(visit)
+	}
+	a.ParseBytes(raw.Query)
+	a.VisitAll(visit)
+	return vals, present
+}
+
+func sameValues(a, b [nParams][]byte) bool {
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkErrorBody renders e as discovery would and checks what the SDKs read.

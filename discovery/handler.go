@@ -32,14 +32,14 @@ func (s *Service) handleDiscovery(c *fiber.Ctx) error {
 		Accept:        rq.Header.Peek(fiber.HeaderAccept),
 		SourceIP:      rq.Header.Peek("X-Source-IP"),
 	}
-	outcome := s.discover(c, p, &raw)
+	outcome := s.discover(c, p, &raw, start)
 	parsers.Put(p)
 	s.metrics.ObserveDiscovery(outcome, time.Since(start))
 	return nil
 }
 
-// discover answers one request and returns its outcome.
-func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
+// discover answers one request, received at start, and returns its outcome.
+func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest, start time.Time) string {
 	perr := p.parse(raw)
 	r := &p.req
 	if !s.ready(c) {
@@ -52,11 +52,12 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, perr, r)
 	}
-	sp := s.authenticate(r.clientID, r.secret)
-	if sp == nil {
+	spe, own := s.authenticate(r.clientID, r.secret)
+	if spe == nil {
 		s.authFailed(c, r.clientID)
 		return s.writeError(c, errBadCredentials, r)
 	}
+	sp := spe.sp
 	if ok, wait := s.perSP.Take(sp.ClientID); !ok {
 		return s.writeError(c, errTooMany("too many discovery requests for this client", wait), r)
 	}
@@ -67,7 +68,7 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 		return s.writeError(c, errRedirect, r)
 	}
 
-	op, identified := s.resolve(r, sp)
+	op, identified := s.resolve(r, spe)
 	if op == nil {
 		if identified {
 			return s.writeError(c, errNotFound, r)
@@ -76,12 +77,10 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	}
 
 	a := answer{
-		op:             s.fragments.operator(op),
-		sp:             s.fragments.serviceProvider(sp),
-		secret:         s.secrets.OperatorSecret(sp, r.secret, op.ID),
+		parts:          s.answerParts(spe, &own, op),
 		correlationID:  r.correlationID,
 		hasCorrelation: r.hasCorrelation,
-		ttlMillis:      s.now().Add(s.ttl).UnixMilli(),
+		ttlMillis:      s.clock(start).Add(s.ttl).UnixMilli(),
 	}
 	outcome := OutcomeFound
 	if r.msisdn != 0 {
@@ -106,12 +105,23 @@ func (s *Service) discover(c *fiber.Ctx, p *parser, raw *rawRequest) string {
 	return outcome
 }
 
+// answerParts are the parts of the answer for the SP of e, authenticated
+// with own, at op: from e once rendered for this row of op.
+func (s *Service) answerParts(e *spEntry, own *registry.OwnSecret, op *registry.Operator) *answerParts {
+	if p, ok := e.parts.load(op.ID); ok && p.op == op {
+		return p
+	}
+	p := renderParts(s.fragments.operator(op), s.fragments.serviceProvider(e.sp), s.secrets.OperatorSecretFor(own, op.ID))
+	e.parts.store(op.ID, p)
+	return p
+}
+
 // resolve finds the operator for r in the order of spec §1.1: MSISDN,
 // Selected-MCC/MNC, Identified-MCC/MNC, then the addresses. identified is
 // true when the request named the subscriber's operator definitely (a
 // number or a network), so that no operator means Not_Found_Entity; an
 // address that matches nothing (Wi-Fi, a fixed line) leads to selection.
-func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registry.Operator, identified bool) {
+func (s *Service) resolve(r *request, sp *spEntry) (op *registry.Operator, identified bool) {
 	switch {
 	case r.msisdn != 0:
 		if res, ok := s.reg.Resolve(r.msisdn); ok {
@@ -123,18 +133,18 @@ func (s *Service) resolve(r *request, sp *registry.ServiceProvider) (op *registr
 		op = s.reg.OperatorByNetwork(string(r.identified.mcc), string(r.identified.mnc))
 	default:
 		if r.localIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.localIP); s.routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.localIP); s.routableFor(o, sp) {
 				return o, false
 			}
 		}
 		if r.sourceIP.IsValid() {
-			if o := s.reg.OperatorByIP(r.sourceIP); s.routable(o, sp) {
+			if o := s.reg.OperatorByIP(r.sourceIP); s.routableFor(o, sp) {
 				return o, false
 			}
 		}
 		return nil, false
 	}
-	if !s.routable(op, sp) {
+	if !s.routableFor(op, sp) {
 		return nil, true
 	}
 	return op, true
@@ -216,8 +226,17 @@ func (s *Service) writeError(c *fiber.Ctx, e *protoError, r *request) string {
 func writeJSON(c *fiber.Ctx, status int, body []byte) {
 	c.Status(status)
 	h := &c.Response().Header
-	h.SetContentType(fiber.MIMEApplicationJSON)
-	h.Set(fiber.HeaderCacheControl, "no-store")
-	h.Set(fiber.HeaderPragma, "no-cache")
+	h.SetContentTypeBytes(mimeJSON)
+	// Canonical names already: Set would copy and normalise them.
+	h.SetCanonical(headerCacheControl, noStore)
+	h.SetCanonical(headerPragma, noCache)
 	c.Response().SetBody(body)
 }
+
+var (
+	mimeJSON           = []byte(fiber.MIMEApplicationJSON)
+	headerCacheControl = []byte(fiber.HeaderCacheControl)
+	headerPragma       = []byte(fiber.HeaderPragma)
+	noStore            = []byte("no-store")
+	noCache            = []byte("no-cache")
+)

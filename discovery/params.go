@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/mcfed/mcfed/internal/e164"
 )
 
@@ -68,17 +66,17 @@ var paramNames = [nParams]string{
 // parser holds the buffers of one request's parsing; handlers take one from
 // a pool, so a request costs no allocation for its parameters.
 type parser struct {
-	query, body fasthttp.Args
-	vals        [nParams][]byte
-	present     [nParams]bool
-	auth        []byte // decoded Basic credentials
-	sub         []byte // the hex subscriber_id
-	req         request
+	vals    [nParams][]byte
+	present [nParams]bool
+	dec     []byte // decoded values, for those that were encoded
+	key     []byte // an encoded parameter name, decoded
+	auth    []byte // decoded Basic credentials
+	sub     []byte // the hex subscriber_id
+	req     request
 }
 
 func (p *parser) reset() {
-	p.query.Reset()
-	p.body.Reset()
+	p.dec = p.dec[:0]
 	p.vals = [nParams][]byte{}
 	p.present = [nParams]bool{}
 	clear(p.auth) // the last request's secret does not linger in the pool
@@ -86,19 +84,105 @@ func (p *parser) reset() {
 	p.req = request{}
 }
 
-// visit records one parameter. The body is visited before the query and
-// the first non-empty value wins, as a form field overrides a query
-// parameter in most server frameworks.
-func (p *parser) visit(k, v []byte) {
-	for i := range paramNames {
-		if len(k) == len(paramNames[i]) && asciiEqualFold(k, paramNames[i]) {
-			p.present[i] = true
-			if len(p.vals[i]) == 0 {
-				p.vals[i] = v
+// scan records the parameters of a urlencoded query or body as
+// fasthttp.Args reads them ('&' between pairs, the first '=' between name
+// and value, %XX and '+' decoded), without copying what it does not read:
+// a name is decoded only when encoded, a value only when discovery reads
+// it and it is encoded. Decoded values go to p.dec, whose capacity parse
+// sets to cover every input, so that appending never moves the values
+// already there. The body is scanned before the query and the first
+// non-empty value wins, as a form field overrides a query parameter in
+// most server frameworks.
+func (p *parser) scan(s []byte) {
+	for len(s) > 0 {
+		pair := s
+		if i := bytes.IndexByte(s, '&'); i >= 0 {
+			pair, s = s[:i], s[i+1:]
+		} else {
+			s = nil
+		}
+		k, v := pair, pair[len(pair):]
+		if i := bytes.IndexByte(pair, '='); i >= 0 {
+			k, v = pair[:i], pair[i+1:]
+		}
+		if encoded(k) {
+			p.key = decodeArg(p.key[:0], k)
+			k = p.key
+		}
+		i := paramIndex(k)
+		if i < 0 {
+			continue
+		}
+		p.present[i] = true
+		if len(p.vals[i]) == 0 {
+			if encoded(v) {
+				start := len(p.dec)
+				p.dec = decodeArg(p.dec, v)
+				v = p.dec[start:len(p.dec):len(p.dec)]
 			}
-			return
+			p.vals[i] = v
 		}
 	}
+}
+
+// paramIndex is the index of the parameter named k (any case), or -1.
+func paramIndex(k []byte) int {
+	for i := range paramNames {
+		if len(k) == len(paramNames[i]) && asciiEqualFold(k, paramNames[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// encoded reports whether b has anything urlencoding decodes.
+func encoded(b []byte) bool {
+	return bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, '+') >= 0
+}
+
+// decodeArg appends src to dst with %XX and '+' decoded exactly as
+// fasthttp does: a '%' not followed by two hex digits stays as it is. Runs
+// of plain bytes are copied whole.
+func decodeArg(dst, src []byte) []byte {
+	for {
+		i := 0
+		for i < len(src) && src[i] != '%' && src[i] != '+' {
+			i++
+		}
+		dst = append(dst, src[:i]...)
+		if i == len(src) {
+			return dst
+		}
+		if src[i] == '+' {
+			dst = append(dst, ' ')
+			src = src[i+1:]
+			continue
+		}
+		if i+2 >= len(src) {
+			return append(dst, src[i:]...)
+		}
+		hi, ok1 := unhex(src[i+1])
+		lo, ok2 := unhex(src[i+2])
+		if !ok1 || !ok2 {
+			dst = append(dst, '%')
+			src = src[i+1:]
+			continue
+		}
+		dst = append(dst, hi<<4|lo)
+		src = src[i+3:]
+	}
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // parse reads raw into p.req and returns nil or the protocol error to
@@ -108,14 +192,13 @@ func (p *parser) visit(k, v []byte) {
 // its parameters). The correlation id is always filled in.
 func (p *parser) parse(raw *rawRequest) *protoError {
 	p.reset()
+	if n := len(raw.Body) + len(raw.Query); cap(p.dec) < n {
+		p.dec = make([]byte, 0, n)
+	}
 	if len(raw.Body) > 0 && isForm(raw.ContentType) {
-		p.body.ParseBytes(raw.Body)
-		p.body.VisitAll(p.visit)
+		p.scan(raw.Body)
 	}
-	if len(raw.Query) > 0 {
-		p.query.ParseBytes(raw.Query)
-		p.query.VisitAll(p.visit)
-	}
+	p.scan(raw.Query)
 	r := &p.req
 	r.correlationID, r.hasCorrelation = p.vals[pCorrelationID], p.present[pCorrelationID]
 	r.wantJSON = containsFold(raw.Accept, "application/json")

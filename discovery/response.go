@@ -11,15 +11,15 @@ import (
 
 // Discovery answers are written by hand into a pooled buffer: they are the
 // hot path's only output and their shape is fixed. What depends only on the
-// operator or only on the SP is rendered once per registry row (fragments),
-// so a request escapes and copies just its own values: ttl, subscriber_id,
-// correlation_id and the operator's client secret.
+// operator or only on the SP is rendered once per registry row (fragments);
+// what depends on the SP and the serving operator (the SP's client secret
+// there included) is put together from them once per pair and registry
+// generation (answerParts, spcache.go), so a request escapes and copies
+// just its own values: ttl, subscriber_id and correlation_id.
 
 // answer is what a 200 discovery answer is made of.
 type answer struct {
-	op             *opFragments
-	sp             *spFragments
-	secret         string // the SP's client secret at the serving operator
+	parts          *answerParts
 	subscriberID   []byte // hex; nil when no number was given
 	correlationID  []byte
 	hasCorrelation bool
@@ -42,21 +42,39 @@ func appendAnswer(b []byte, a *answer) []byte {
 		b = append(b, `,"correlation_id":`...)
 		b = appendJSONString(b, a.correlationID)
 	}
-	b = append(b, `,"response":{`...)
-	b = append(b, a.op.head...)
-	b = append(b, a.sp.id...)
-	b = append(b, `,"client_secret":`...)
-	b = appendJSONString(b, a.secret)
-	b = append(b, a.sp.name...)
+	b = append(b, a.parts.response...)
 	if a.subscriberID != nil {
 		b = append(b, `,"subscriber_id":"`...)
 		b = append(b, a.subscriberID...)
 		b = append(b, '"')
 	}
-	b = append(b, `,"apis":{"operatorid":{"link":[`...)
-	b = append(b, a.op.links...)
-	b = append(b, a.sp.links...)
-	return append(b, `]}}}}`...)
+	return append(b, a.parts.apis...)
+}
+
+// answerParts are the parts of an answer that depend on the SP and the
+// serving operator alone: the response object up to the subscriber_id it
+// may hold, and the rest.
+type answerParts struct {
+	op       *registry.Operator // the row rendered
+	response []byte             // ,"response":{"serving_operator":...,"client_name":...
+	apis     []byte             // ,"apis":{...}}}}
+}
+
+// renderParts puts an SP's and an operator's fragments together with the
+// SP's client secret at that operator.
+func renderParts(op *opFragments, sp *spFragments, secret string) *answerParts {
+	p := &answerParts{op: op.op}
+	b := append([]byte(nil), `,"response":{`...)
+	b = append(b, op.head...)
+	b = append(b, sp.id...)
+	b = append(b, `,"client_secret":`...)
+	b = appendJSONString(b, secret)
+	p.response = append(b, sp.name...)
+	b = append([]byte(nil), `,"apis":{"operatorid":{"link":[`...)
+	b = append(b, op.links...)
+	b = append(b, sp.links...)
+	p.apis = append(b, `]}}}}`...)
+	return p
 }
 
 // opFragments are the parts of an answer that depend on the operator
@@ -174,6 +192,15 @@ func appendJSONString[S string | []byte](b []byte, s S) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe marks the ASCII bytes appendJSONStringBody copies as they are:
+// one table lookup a byte on the hot path (secrets, correlation ids).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := byte(0x20); c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONStringBody appends s escaped as encoding/json would (HTML
 // characters, U+2028 and U+2029 escaped; invalid UTF-8 replaced by U+FFFD),
 // so that a correlation id decodes to exactly the bytes sent whenever they
@@ -183,7 +210,7 @@ func appendJSONStringBody[S string | []byte](b []byte, s S) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}

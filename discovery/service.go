@@ -36,6 +36,11 @@ type Registry interface {
 	// NodeSealKey finds a node's published X25519 seal key by id (the
 	// symmetric subscriber_id, symseal.go).
 	NodeSealKey(kid string) (registry.SealKey, bool)
+	// AppliedIndex is the log index of the last command the replica
+	// applied, published only once the command's changes are readable:
+	// discovery keeps what it read of an SP while it stays the same
+	// (spcache.go).
+	AppliedIndex() uint64
 }
 
 // Config is what a node passes to New.
@@ -89,12 +94,14 @@ type Service struct {
 	ttl          time.Duration
 	metrics      Metrics
 	now          func() time.Time
+	wallClock    bool // now is time.Now
 	sessions     sessionCodec
 	keys         sealingKeys
 	sym          *symSealer    // nil: RSA only
 	subTTL       time.Duration // a symmetric subscriber_id's lifetime
 	fragments    fragments
 	secrets      *registry.SecretCache // SPs' secrets verified, operator secrets derived
+	sps          spCache               // SPs and their acceptance, per applied index
 	selectionURL string                // publicURL + selectionPath
 	readiness    Readiness
 	log          *slog.Logger
@@ -135,6 +142,7 @@ func New(cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		readiness: cfg.Readiness,
 		secrets:   registry.NewSecretCache(0),
+		sps:       spCache{reg: cfg.Registry},
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -143,7 +151,7 @@ func New(cfg Config) (*Service, error) {
 		s.metrics = noMetrics{}
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now, s.wallClock = time.Now, true
 	}
 	s.log = cfg.Log
 	if s.log == nil {
@@ -180,6 +188,15 @@ func (s *Service) Mount(r fiber.Router) {
 	r.Post(telcoFinderPath, s.handleTelcoFinder)
 }
 
+// clock is the time now for a request received at start: start itself
+// when the clock is the wall clock (a request reads it once, not twice).
+func (s *Service) clock(start time.Time) time.Time {
+	if s.wallClock {
+		return start
+	}
+	return s.now()
+}
+
 // routable reports whether discovery may send the SP to op: a member in
 // good standing that accepts the SP (the SP names it and it has not
 // declined the SP).
@@ -187,17 +204,27 @@ func (s *Service) routable(op *registry.Operator, sp *registry.ServiceProvider) 
 	return op != nil && op.Status == registry.StatusActive && s.reg.AcceptedBy(op.ID, sp)
 }
 
+// routableFor is routable for a cached SP (spcache.go).
+func (s *Service) routableFor(op *registry.Operator, e *spEntry) bool {
+	return op != nil && op.Status == registry.StatusActive && s.sps.acceptedBy(e, op.ID)
+}
+
 // authenticate returns the SP whose Basic credentials these are, or nil when
 // they are wrong, unknown or the SP is suspended (which callers do not tell
 // apart, so a probe learns nothing about which client ids exist). The
 // secret must be the SP's own: an operator secret derived from it, which
 // every gateway of that operator sees, does not open discovery.
-func (s *Service) authenticate(clientID, secret []byte) *registry.ServiceProvider {
-	sp := s.reg.ServiceProvider(string(clientID))
-	if sp == nil || sp.Status != registry.StatusActive || !s.secrets.Authenticate(sp, secret) {
-		return nil
+// The verified secret derives the serving operator's (SecretCache.OperatorSecretFor).
+func (s *Service) authenticate(clientID, secret []byte) (*spEntry, registry.OwnSecret) {
+	e := s.sps.serviceProvider(clientID)
+	if e == nil || e.sp.Status != registry.StatusActive {
+		return nil, registry.OwnSecret{}
 	}
-	return sp
+	own, ok := s.secrets.Verify(e.sp, secret)
+	if !ok {
+		return nil, registry.OwnSecret{}
+	}
+	return e, own
 }
 
 // registeredRedirect reports whether u is exactly one of the SP's redirect

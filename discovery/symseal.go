@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,10 +116,17 @@ type symKey struct {
 // holds a few days of each pair in use.
 type symKeys struct {
 	mu sync.Mutex
-	m  atomic.Pointer[map[symKey]cipher.AEAD]
+	m  atomic.Pointer[map[symKey]agreedKey]
 }
 
-func (c *symKeys) get(k symKey, derive func() (cipher.AEAD, error)) (cipher.AEAD, error) {
+// agreedKey is an agreed AES-GCM key, with the node key's registry id (so
+// that a gateway looks the node key up at each open without encoding it).
+type agreedKey struct {
+	aead    cipher.AEAD
+	nodeKid string
+}
+
+func (c *symKeys) get(k symKey, derive func() (agreedKey, error)) (agreedKey, error) {
 	if m := c.m.Load(); m != nil {
 		if a, ok := (*m)[k]; ok {
 			return a, nil
@@ -126,11 +134,11 @@ func (c *symKeys) get(k symKey, derive func() (cipher.AEAD, error)) (cipher.AEAD
 	}
 	a, err := derive()
 	if err != nil {
-		return nil, err
+		return agreedKey{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := map[symKey]cipher.AEAD{k: a}
+	n := map[symKey]agreedKey{k: a}
 	if m := c.m.Load(); m != nil {
 		for id, v := range *m {
 			if d := id.day - k.day; -2 <= d && d <= 2 {
@@ -170,9 +178,20 @@ const secondsPerDay = 24 * 60 * 60
 
 // symSealer seals on a discovery node with the node's key.
 type symSealer struct {
-	key  SealKeyPair
-	reg  NodeSealKeys
-	keys symKeys
+	// keys are this node's keys, the current one first. A rotation puts
+	// the new key first and keeps the one it replaced, with its NotAfter:
+	// until the new key is published, the replaced one seals (a gateway
+	// could open nothing sealed with an unpublished key).
+	keys   atomic.Pointer[[]SealKeyPair]
+	reg    NodeSealKeys
+	agreed symKeys
+}
+
+// newSymSealer seals with keys, the current one first.
+func newSymSealer(reg NodeSealKeys, keys ...SealKeyPair) *symSealer {
+	s := &symSealer{reg: reg}
+	s.keys.Store(&keys)
+	return s
 }
 
 // errNotPublished: the node's seal key is not in the registry yet, so no
@@ -180,25 +199,44 @@ type symSealer struct {
 var errNotPublished = errors.New("this node's seal key is not in the registry yet")
 
 // seal appends to dst the hex subscriber_id of msisdn for the SP clientID,
-// sealed to the operator key op, expiring at expiry.
+// sealed to the operator key op, expiring at expiry, with the first of the
+// node's keys that is published and lives until expiry: a retired key
+// never seals what would outlive its NotAfter, when gateways stop opening
+// with it.
 func (s *symSealer) seal(dst []byte, op registry.SealKey, clientID string, msisdn uint64, expiry time.Time) ([]byte, error) {
 	if msisdn == 0 || msisdn >= 1e15 {
 		return nil, fmt.Errorf("seal subscriber_id: %d is not an E.164 number", msisdn)
 	}
-	exp := expiry.Unix()
-	k := symKey{node: s.key.kid, day: exp / secondsPerDay}
-	if n, err := base64.RawURLEncoding.Decode(k.op[:], []byte(op.ID)); err != nil || n != symKidLen {
+	var opKid [symKidLen]byte
+	if n, err := base64.RawURLEncoding.Decode(opKid[:], []byte(op.ID)); err != nil || n != symKidLen {
 		return nil, errors.New("seal subscriber_id: malformed operator key id")
 	}
-	aead, err := s.keys.get(k, func() (cipher.AEAD, error) {
-		if _, ok := s.reg.NodeSealKey(s.key.id); !ok {
-			return nil, errNotPublished
+	for _, key := range *s.keys.Load() {
+		if !key.NotAfter.IsZero() && expiry.After(key.NotAfter) {
+			continue
+		}
+		out, err := s.sealWith(dst, key, op, opKid, clientID, msisdn, expiry)
+		if !errors.Is(err, errNotPublished) {
+			return out, err
+		}
+	}
+	return nil, fmt.Errorf("seal subscriber_id: %w", errNotPublished)
+}
+
+// sealWith is seal with the node's key key.
+func (s *symSealer) sealWith(dst []byte, key SealKeyPair, op registry.SealKey, opKid [symKidLen]byte, clientID string, msisdn uint64, expiry time.Time) ([]byte, error) {
+	exp := expiry.Unix()
+	k := symKey{node: key.kid, op: opKid, day: exp / secondsPerDay}
+	agreed, err := s.agreed.get(k, func() (agreedKey, error) {
+		if _, ok := s.reg.NodeSealKey(key.id); !ok {
+			return agreedKey{}, errNotPublished
 		}
 		pub, err := op.Public()
 		if err != nil {
-			return nil, err
+			return agreedKey{}, err
 		}
-		return agree(s.key.Private, pub, k)
+		aead, err := agree(key.Private, pub, k)
+		return agreedKey{aead, key.id}, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("seal subscriber_id: %w", err)
@@ -212,7 +250,7 @@ func (s *symSealer) seal(dst []byte, op registry.SealKey, clientID string, msisd
 	rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
 	pt := b[symHeaderLen+symNonceLen : symHeaderLen+symNonceLen+symMSISDNLen]
 	binary.BigEndian.PutUint64(pt, msisdn)
-	aead.Seal(pt[:0], nonce, pt, symAAD(b[:symHeaderLen], clientID))
+	agreed.aead.Seal(pt[:0], nonce, pt, symAAD(b[:symHeaderLen], clientID))
 	return hex.AppendEncode(dst, b[:]), nil
 }
 
@@ -270,11 +308,13 @@ func NewSymOpener(nodes NodeSealKeys, now func() time.Time) *SymOpener {
 
 // Open returns the MSISDN sealed in subscriberID (hex, any case) if it was
 // sealed to one of keys (the gateway's, retired ones until their
-// NotAfter) for the SP clientID and has not expired. Any failure is
+// NotAfter) for the SP clientID, by a node key the registry publishes
+// (a retired one until its NotAfter), and has not expired. Any failure is
 // ErrSubscriberID, wrapped, with no detail of which check failed.
 //
-// A node removed from the registry stops opening within the key's day:
-// the agreed key is cached for the day it serves.
+// The node's key is looked up on every open, not only when its agreed key
+// is derived: a node key retired, dropped or removed with its node stops
+// opening at once, though the agreed key stays cached for its day.
 func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uint64, error) {
 	fail := errOpenSym
 	var b [symSealedLen]byte
@@ -300,22 +340,32 @@ func (o *SymOpener) Open(keys []SealKeyPair, subscriberID, clientID string) (uin
 	if gw == nil {
 		return 0, fail
 	}
-	aead, err := o.keys.get(k, func() (cipher.AEAD, error) {
-		nk, ok := o.nodes.NodeSealKey(base64.RawURLEncoding.EncodeToString(k.node[:]))
+	agreed, err := o.keys.get(k, func() (agreedKey, error) {
+		kid := base64.RawURLEncoding.EncodeToString(k.node[:])
+		nk, ok := o.nodes.NodeSealKey(kid)
 		if !ok {
-			return nil, errNotPublished
+			return agreedKey{}, errNotPublished
 		}
 		pub, err := nk.Public()
 		if err != nil {
-			return nil, err
+			return agreedKey{}, err
 		}
-		return agree(gw.Private, pub, k)
+		aead, err := agree(gw.Private, pub, k)
+		return agreedKey{aead, kid}, err
 	})
 	if err != nil {
 		return 0, fail
 	}
+	// The node key, as the registry publishes it now. A retired one
+	// opens until its NotAfter, and only what it sealed to expire by then
+	// (as its node seals): the value's expiry bounds it as well, but a
+	// retired key that leaked must not seal values that outlive it.
+	nk, ok := o.nodes.NodeSealKey(agreed.nodeKid)
+	if !ok || nk.NotAfter != 0 && (now.Unix() > nk.NotAfter || exp > nk.NotAfter) {
+		return 0, fail
+	}
 	ct := b[symHeaderLen+symNonceLen:]
-	pt, err := aead.Open(ct[:0], b[symHeaderLen:symHeaderLen+symNonceLen], ct, symAAD(b[:symHeaderLen], clientID))
+	pt, err := agreed.aead.Open(ct[:0], b[symHeaderLen:symHeaderLen+symNonceLen], ct, symAAD(b[:symHeaderLen], clientID))
 	if err != nil {
 		return 0, fail
 	}
@@ -339,9 +389,20 @@ func (s *Service) configureSym(cfg Config) error {
 		if cfg.SealKey.Private == nil || cfg.SealKey.Private.Curve() != ecdh.X25519() {
 			return errors.New("discovery: SealKey must be an X25519 key")
 		}
-		s.sym = &symSealer{key: *cfg.SealKey, reg: s.reg}
+		s.sym = newSymSealer(s.reg, *cfg.SealKey)
 	}
 	return nil
+}
+
+// SetSealKeys replaces this node's seal keys after a rotation: the
+// current one first, then the one it replaced (with its NotAfter), which
+// seals until the current one is published. A Service made without
+// Config.SealKey seals RSA only and ignores them.
+func (s *Service) SetSealKeys(keys []SealKeyPair) {
+	if s.sym != nil && len(keys) > 0 {
+		keys = slices.Clone(keys)
+		s.sym.keys.Store(&keys)
+	}
 }
 
 // sealSubscriber appends to dst msisdn's subscriber_id for the SP clientID
@@ -377,8 +438,7 @@ func (s *Service) sealSubscriber(dst []byte, op *registry.Operator, clientID str
 // discovery on a node with that key answers (tests of gateways elsewhere).
 // It agrees the key anew; discovery caches it.
 func SealSymmetric(node SealKeyPair, op registry.SealKey, clientID string, msisdn uint64, expiry time.Time) (string, error) {
-	s := symSealer{key: node, reg: publishedKey(node)}
-	out, err := s.seal(nil, op, clientID, msisdn, expiry)
+	out, err := newSymSealer(publishedKey(node), node).seal(nil, op, clientID, msisdn, expiry)
 	return string(out), err
 }
 

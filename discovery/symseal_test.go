@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"crypto/ecdh"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ func newSymFixture(t testing.TB) *symFixture {
 	f := &symFixture{node: newSealKey(t), a: newSealKey(t), b: newSealKey(t),
 		now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	f.published = nodeKeys{f.node.ID(): f.node.Published()}
-	f.sealer = &symSealer{key: f.node, reg: f.published}
+	f.sealer = newSymSealer(f.published, f.node)
 	return f
 }
 
@@ -133,6 +134,88 @@ func TestSymmetricSubscriberIDAcrossRotation(t *testing.T) {
 	if _, err := f.opener(f.now.Add(90*time.Minute)).Open(keys, after, "s1"); err != nil {
 		t.Errorf("a hint sealed to the new key: %v", err)
 	}
+}
+
+// sealedBy is the id of the node key that sealed the symmetric
+// subscriber_id id.
+func sealedBy(t testing.TB, id string) string {
+	t.Helper()
+	raw, err := hex.DecodeString(id)
+	if err != nil || len(raw) != symSealedLen {
+		t.Fatalf("subscriber_id %q is not the symmetric form", id)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw[1 : 1+symKidLen])
+}
+
+// After the discovery node's key rotates, the replaced key seals until the
+// new one is published (never past its own NotAfter), then the new one
+// does; what either sealed opens, the replaced key's until its NotAfter.
+// A value the replaced key sealed to outlive its NotAfter (a leaked key's
+// forgery: the node never seals one) is refused while its own expiry is
+// still ahead, and a node key dropped from the registry stops opening at
+// once, though its agreed key is cached.
+func TestSymmetricSubscriberIDAcrossNodeKeyRotation(t *testing.T) {
+	f := newSymFixture(t)
+	n := mustNumber(t, numRed)
+	at := f.now
+	open := NewSymOpener(f.published, func() time.Time { return at })
+	opens := func(what, id string) {
+		t.Helper()
+		if got, err := open.Open([]SealKeyPair{f.a}, id, "s1"); err != nil || got != n {
+			t.Errorf("%s, at %s: opens %d, %v", what, at.Sub(f.now), got, err)
+		}
+	}
+	refused := func(what, id string) {
+		t.Helper()
+		if got, err := open.Open([]SealKeyPair{f.a}, id, "s1"); !errors.Is(err, ErrSubscriberID) {
+			t.Errorf("%s, at %s: opens %d, %v; want ErrSubscriberID", what, at.Sub(f.now), got, err)
+		}
+	}
+	before := f.seal(t, f.a, "s1", n, 2*time.Hour)
+	opens("sealed before the rotation", before)
+
+	next := newSealKey(t)
+	retired := NewSealKeyPair(f.node.Private, f.now.Add(MaxSubscriberIDLifetime+clockSkew))
+	f.sealer.keys.Store(&[]SealKeyPair{next, retired})
+	f.published[retired.ID()] = retired.Published()
+	during := f.seal(t, f.a, "s1", n, 2*time.Hour)
+	if got := sealedBy(t, during); got != retired.ID() {
+		t.Errorf("before the new key is published, %s seals; want the replaced key %s", got, retired.ID())
+	}
+	if _, err := f.sealer.seal(nil, f.a.Published(), "s1", n, retired.NotAfter.Add(time.Second)); err == nil {
+		t.Error("the replaced key sealed a subscriber_id that outlives its not-after")
+	}
+	f.published[next.ID()] = next.Published()
+	after := f.seal(t, f.a, "s1", n, 2*time.Hour)
+	if got := sealedBy(t, after); got != next.ID() {
+		t.Errorf("once the new key is published, %s seals; want it, %s", got, next.ID())
+	}
+	at = f.now.Add(30 * time.Minute)
+	for what, id := range map[string]string{"sealed before the rotation": before,
+		"sealed by the replaced key before the new one was published": during, "sealed after": after} {
+		opens(what, id)
+	}
+
+	last, err := newSymSealer(f.published, retired).seal(nil, f.a.Published(), "s1", n, retired.NotAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := newSymSealer(f.published, NewSealKeyPair(f.node.Private, time.Time{})).seal(nil, f.a.Published(), "s1", n, retired.NotAfter.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at = retired.NotAfter.Add(-time.Hour)
+	refused("sealed by the replaced key to outlive its not-after", string(forged))
+	at = retired.NotAfter
+	opens("sealed by the replaced key to expire at its not-after", string(last))
+	at = retired.NotAfter.Add(time.Second)
+	refused("sealed by the replaced key, after its not-after", string(last))
+
+	at = f.now.Add(time.Hour)
+	opens("sealed before the rotation", before)
+	delete(f.published, retired.ID())
+	refused("sealed by a key dropped from the registry", before)
+	opens("sealed by the current key", after)
 }
 
 // symRegistry is testRegistry with node N's key published and red's

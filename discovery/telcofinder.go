@@ -75,7 +75,7 @@ func (s *Service) handleTelcoFinder(c *fiber.Ctx) error {
 	if perr != nil {
 		return writeCamara(c, camaraUnauthenticated)
 	}
-	sp := s.authenticate(clientID, secret)
+	sp, _ := s.authenticate(clientID, secret)
 	if sp == nil {
 		return writeCamara(c, camaraUnauthenticated)
 	}
@@ -96,7 +96,7 @@ func (s *Service) handleTelcoFinder(c *fiber.Ctx) error {
 }
 
 // telcoFind parses a search into req and finds the operator.
-func (s *Service) telcoFind(body []byte, req *telcoFinderRequest, sp *registry.ServiceProvider) (*registry.Operator, *camaraError) {
+func (s *Service) telcoFind(body []byte, req *telcoFinderRequest, sp *spEntry) (*registry.Operator, *camaraError) {
 	if err := json.Unmarshal(body, req); err != nil {
 		return nil, camaraInvalid("the body is not a JSON search request")
 	}
@@ -139,7 +139,7 @@ func (s *Service) telcoFind(body []byte, req *telcoFinderRequest, sp *registry.S
 		}
 		op = s.reg.OperatorByIP(a)
 	}
-	if !s.routable(op, sp) {
+	if !s.routableFor(op, sp) {
 		return nil, camaraNotFound
 	}
 	return op, nil

@@ -93,7 +93,8 @@ type Config struct {
 	KEKFile string
 	// KeyRotation is how long a signing key signs before the node replaces
 	// it (0: DefaultKeyRotation; negative: never); the old key stays
-	// published until its tokens expire.
+	// published until its tokens expire. Discovery's seal key rotates on
+	// the same period (nodesealkeys.go).
 	KeyRotation time.Duration
 	// SMSC is the operator's SMSC connection for the SMS authenticator
 	// (nil or without an address: no SMS authenticator).

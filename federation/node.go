@@ -63,6 +63,7 @@ type Node struct {
 	state    state.Store        // the operator's login state, when OperatorID is set
 	keys     *jose.KeyRing      // the gateway's signing keys, when OperatorID is set
 	sealing  *sealingKeys       // the operator's subscriber_id keys, when OperatorID is set
+	nodeSeal *nodeSealKeys      // discovery's seal keys, with a public listener (nodesealkeys.go)
 	vault    *keyVault          // where the operator's keys are kept (keyvault.go)
 	// onboarded is closed once the node has published its operator (or
 	// given up: the node is closing, or the registry refused the profile).
@@ -227,6 +228,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.openapi, err = loadOpenAPI(); err != nil {
 		return nil, err
 	}
+	if n.publicLn != nil {
+		// Discovery's seal keys, before the admin API that rotates them.
+		if n.nodeSeal, err = openNodeSealKeys(cfg.DataDir, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	n.admin = n.adminApp()
 	go n.serve(n.admin, n.adminLn, "admin")
 	if n.publicLn != nil {
@@ -247,10 +254,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			// the seed.
 			n.seedCatalogue(n.ctx)
 		}
-		if n.publicLn != nil {
-			// Discovery's seal key, for gateways to find (sealkeys.go).
-			go n.publishNodeSealKey(n.ctx)
-		}
 		if cfg.OperatorID != "" {
 			n.onboard(n.ctx)
 		}
@@ -263,6 +266,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.OperatorID != "" {
 		go n.reloadKeysLoop(n.ctx)
+	}
+	if n.nodeSeal != nil {
+		// Discovery's seal keys, published for gateways to find, and
+		// rotated (nodesealkeys.go).
+		go n.nodeSealKeyLoop(n.ctx, cfg.KeyRotation)
 	}
 	n.started = true
 	retireSubscribersFile()
@@ -363,6 +371,9 @@ func (n *Node) adminApp() *fiber.App {
 		MaxStaleness: n.cfg.MaxStaleness, MaxBodyBytes: n.cfg.MaxBodyBytes, MaxImportBytes: n.cfg.MaxImportBytes,
 		Cluster: n.raft, Observe: n.observe("admin"), Metrics: n.metrics.handler(), Log: n.log, Warnings: n.warnings,
 		TrustedProxies: n.cfg.TrustedProxies, Now: n.cfg.now, OpenAPI: n.openapi.admin,
+	}
+	if n.nodeSeal != nil {
+		cfg.NodeSealKey = n // nodesealkeys.go
 	}
 	if n.cfg.OperatorID != "" {
 		cfg.Keys = operatorKeys{n}

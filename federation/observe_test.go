@@ -252,7 +252,8 @@ func (s *syncBuffer) requestLine(t *testing.T, id string) map[string]any {
 // node logging JSON: each answer echoes its request id, a sane incoming id
 // is kept and an unsafe one replaced, and the request's log line has its
 // id, route and correlation_id but neither the number, the SP's secret nor
-// the admin token.
+// the admin token. At info, a public request that succeeded is not logged
+// (it is at debug); one that failed is, and so are the admin listener's.
 func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	var logs syncBuffer
 	logger, err := NewLogger(&logs, "json", "info")
@@ -283,11 +284,11 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	}
 
 	msisdn := "447400111222"
-	discover := func(requestID string) *http.Response {
+	discover := func(requestID, secret string) *http.Response {
 		t.Helper()
 		form := url.Values{"MSISDN": {msisdn}, "Redirect_URL": {smsRedirect}, "correlation_id": {"corr-7f3a"}}
 		req, _ := http.NewRequest("POST", n.PublicURL()+"/v2/discovery", strings.NewReader(form.Encode()))
-		req.SetBasicAuth("shop", sp.ClientSecret)
+		req.SetBasicAuth("shop", secret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
 		if requestID != "" {
@@ -298,25 +299,30 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("discovery: %d", resp.StatusCode)
-		}
 		return resp
 	}
 
-	kept := discover("sp-trace.42:7").Header.Get(headerRequestID)
-	if kept != "sp-trace.42:7" {
-		t.Fatalf("a sane X-Request-ID came back as %q", kept)
+	// A discovery that succeeded: answered with its id, and not logged.
+	resp := discover("sp-trace.ok", sp.ClientSecret)
+	if resp.StatusCode != 200 || resp.Header.Get(headerRequestID) != "sp-trace.ok" {
+		t.Fatalf("discovery: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get(headerRequestID))
+	}
+
+	// One the SP's credential failed: logged, with its id.
+	resp = discover("sp-trace.42:7", "not-the-secret")
+	kept := resp.Header.Get(headerRequestID)
+	if resp.StatusCode != 401 || kept != "sp-trace.42:7" {
+		t.Fatalf("a refused discovery: %d, its sane X-Request-ID came back as %q", resp.StatusCode, kept)
 	}
 	line := logs.requestLine(t, kept)
-	if line["route"] != "/v2/discovery" || line["method"] != "POST" || line["status"] != 200.0 ||
-		line["correlation_id"] != "corr-7f3a" || line["listener"] != "public" {
+	if line["route"] != "/v2/discovery" || line["method"] != "POST" || line["status"] != 401.0 ||
+		line["correlation_id"] != "corr-7f3a" || line["listener"] != "public" || line["level"] != "INFO" {
 		t.Fatalf("discovery log line: %v", line)
 	}
 
 	generated := map[string]bool{}
 	for _, unsafe := range []string{"", `id "with" quotes`, strings.Repeat("a", 65)} {
-		id := discover(unsafe).Header.Get(headerRequestID)
+		id := discover(unsafe, "not-the-secret").Header.Get(headerRequestID)
 		if id == "" || id == unsafe || saneID(id, 64) != id || generated[id] {
 			t.Fatalf("X-Request-ID %q answered with %q, want a fresh safe id", unsafe, id)
 		}
@@ -325,12 +331,12 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 	}
 
 	// A path no route takes is logged and counted by no path at all.
-	resp, err := http.Get(n.PublicURL() + "/nothing/here/" + msisdn)
+	resp, err = http.Get(n.PublicURL() + "/nothing/here/" + msisdn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if line := logs.requestLine(t, resp.Header.Get(headerRequestID)); line["route"] != "unmatched" || line["status"] != 404.0 {
+	if line := logs.requestLine(t, resp.Header.Get(headerRequestID)); line["route"] != "unmatched" || line["status"] != 404.0 || line["level"] != "INFO" {
 		t.Fatalf("unmatched request's log line: %v", line)
 	}
 	if v := mustSample(t, scrape(t, n), `mcfed_http_requests_total{listener="public",method="GET",route="unmatched",status="404"}`); v != 1 {
@@ -354,7 +360,10 @@ func TestRequestsAreLoggedWithTheirIDs(t *testing.T) {
 		t.Fatalf("a refused request's log line: %v", line)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"listener":"admin","method":"GET","route":"/v1/cluster/status","status":200`) {
+	if strings.Contains(out, `"request_id":"sp-trace.ok"`) {
+		t.Fatalf("a discovery that succeeded is logged at info:\n%s", out)
+	}
+	if !strings.Contains(out, `"level":"INFO","msg":"request","node":"logged","listener":"admin","method":"GET","route":"/v1/cluster/status","status":200`) {
 		t.Fatalf("no admin request line in\n%s", out)
 	}
 	for _, secret := range []string{msisdn, msisdn[2:], sp.ClientSecret, testAdminToken, "Basic ", "Bearer "} {
@@ -433,5 +442,43 @@ func TestForwardedWritesKeepTheRequestID(t *testing.T) {
 	line := logs.requestLine(t, "write-7f3a")
 	if line["route"] != "/v1/internal/apply" {
 		t.Fatalf("the leader logged the forwarded write as %v", line)
+	}
+}
+
+// TestMatchTemplateAsSplitting: matchTemplate, which cuts segments as it
+// goes, answers as matching the two split paths segment by segment did.
+func TestMatchTemplateAsSplitting(t *testing.T) {
+	split := func(tmpl, path string) bool {
+		ts := strings.Split(strings.Trim(tmpl, "/"), "/")
+		ps := strings.Split(strings.Trim(path, "/"), "/")
+		for i, t := range ts {
+			if t == "*" || t == "+" {
+				return t == "*" || i < len(ps) && ps[i] != ""
+			}
+			if i >= len(ps) {
+				return strings.HasPrefix(t, ":") && strings.HasSuffix(t, "?") && i == len(ts)-1
+			}
+			switch {
+			case strings.HasPrefix(t, ":"):
+				if ps[i] == "" && !strings.HasSuffix(t, "?") {
+					return false
+				}
+			case !strings.EqualFold(t, ps[i]):
+				return false
+			}
+		}
+		return len(ps) == len(ts)
+	}
+	tmpls := []string{"/", "/healthz", "/v2/discovery", "/v1/ranges/:prefix", "/v1/sp/:id/keys/:kid?", "/debug/pprof/*",
+		"/v1/x/+", "/:a?", "/a/:b/c", "*", "+", "/A/B"}
+	paths := []string{"", "/", "/healthz", "/HEALTHZ/", "/v2/discovery", "/v2/discovery/x", "/v1/ranges/%2B44", "/v1/ranges/",
+		"/v1/ranges", "/v1/sp/s1/keys", "/v1/sp/s1/keys/k", "/v1/sp/s1/keys/k/z", "/debug/pprof/", "/debug/pprof/heap",
+		"/v1/x", "/v1/x/", "/v1/x/y/z", "/a//c", "/a/b/c", "/a/b/c/", "//", "/a/b", "x"}
+	for _, tm := range tmpls {
+		for _, p := range paths {
+			if got, want := matchTemplate(tm, p), split(tm, p); got != want {
+				t.Errorf("matchTemplate(%q, %q) = %v, want %v", tm, p, got, want)
+			}
+		}
 	}
 }

@@ -44,12 +44,9 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator-selection key: %w", err)
 	}
-	sealKey, err := nodeSealKey(n.cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
+	sealKey := n.nodeSeal.current() // nodesealkeys.go
 	svc, err := discovery.New(discovery.Config{
-		SealKey:      &sealKey, // sealkeys.go
+		SealKey:      &sealKey,
 		Registry:     liveRegistry{n.raft},
 		PublicURL:    n.PublicURL(),
 		Metrics:      n.metrics,
@@ -61,6 +58,7 @@ func (n *Node) publicApp() (*fiber.App, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.nodeSeal.attach(svc) // with the key a rotation replaced, if any
 	svc.Mount(app)
 	if n.cfg.OperatorID != "" {
 		if err := n.mountGateway(app); err != nil {

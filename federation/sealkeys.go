@@ -1,79 +1,32 @@
 package federation
 
 // X25519 keys of the symmetric subscriber_id (issue 15,
-// discovery/symseal.go): the node's own, with which its discovery seals and
-// which it publishes on its registry.Node record, and, on an operator's
-// node, the gateway's, which opens and which the operator's record
-// publishes beside the RSA sealing key. Private halves stay in the data
-// directory.
+// discovery/symseal.go): on an operator's node, the gateway's, which opens
+// and which the operator's record publishes beside the RSA sealing key
+// (the node's own, with which its discovery seals, are in
+// nodesealkeys.go). Private halves never enter the registry.
 
 import (
-	"context"
 	"crypto/ecdh"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/mcfed/mcfed/discovery"
 	"github.com/mcfed/mcfed/registry"
 )
 
-const (
-	// nodeSealKeyFile is the node's X25519 key (32 raw bytes): discovery
-	// on this node seals with it.
-	nodeSealKeyFile = "node-seal-x25519.key"
-	// gatewaySealKeysFile holds the gateway's X25519 keys: the current
-	// one and the one the last rotation replaced, with when it stops
-	// opening.
-	gatewaySealKeysFile = "gateway-seal-keys.json"
-)
+// gatewaySealKeysFile holds the gateway's X25519 keys: the current one and
+// the one the last rotation replaced, with when it stops opening.
+const gatewaySealKeysFile = "gateway-seal-keys.json"
 
 // subscriberIDForms are the forms an mcfed gateway opens: the symmetric one
 // first (discovery prefers it), RSA for discovery nodes without the new
 // key and for subscriber_ids sealed before it.
 var subscriberIDForms = []string{registry.FormX25519AESGCM, registry.FormRSAPKCS1}
-
-// nodeSealKey returns the node's X25519 key, made on first use.
-func nodeSealKey(dir string) (discovery.SealKeyPair, error) {
-	raw, err := loadOrCreateKey(dir, nodeSealKeyFile)
-	if err != nil {
-		return discovery.SealKeyPair{}, fmt.Errorf("node seal key: %w", err)
-	}
-	priv, err := ecdh.X25519().NewPrivateKey(raw)
-	if err != nil {
-		return discovery.SealKeyPair{}, fmt.Errorf("node seal key: %w", err)
-	}
-	return discovery.NewSealKeyPair(priv, time.Time{}), nil
-}
-
-// publishNodeSealKey puts the node's seal key on its registry record (once
-// the record has replicated here), so that gateways find it; until then
-// discovery seals in RSA.
-func (n *Node) publishNodeSealKey(ctx context.Context) {
-	key, err := nodeSealKey(n.cfg.DataDir)
-	if err != nil {
-		n.log.Error("discovery seals in RSA only", "err", err)
-		return
-	}
-	want := []registry.SealKey{key.Published()}
-	n.untilDone(ctx, func(ctx context.Context) error {
-		self := n.raft.Registry().Node(n.cfg.NodeID)
-		if self == nil {
-			return errors.New("this node's record is not replicated here yet")
-		}
-		if slices.Equal(self.SealKeys, want) {
-			return nil
-		}
-		rec := *self
-		rec.SealKeys = want
-		_, err := n.raft.Apply(ctx, n.raft.Self(), registry.MustEncode(registry.CmdPutNode, rec))
-		return err
-	})
-}
 
 // NodeSealKey finds a node's published seal key (discovery.NodeSealKeys).
 func (l liveRegistry) NodeSealKey(kid string) (registry.SealKey, bool) {
@@ -138,7 +91,7 @@ func (k *sealingKeys) rotateX25519(now time.Time) error {
 		return err
 	}
 	cur := k.x25519[0].Private
-	notAfter := now.Add(discovery.MaxSubscriberIDLifetime + 5*time.Minute)
+	notAfter := now.Add(retiredKeyLife)
 	f := gatewaySealKeys{Current: next.Bytes(), Previous: cur.Bytes(), PreviousNotAfter: notAfter.Unix()}
 	k.x25519 = []discovery.SealKeyPair{discovery.NewSealKeyPair(next, time.Time{}), discovery.NewSealKeyPair(cur, time.Unix(f.PreviousNotAfter, 0))}
 	return nil

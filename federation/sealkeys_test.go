@@ -82,10 +82,11 @@ func TestSymmetricSubscriberIDLogin(t *testing.T) {
 // replaced keys of either form still open, and a restart keeps that.
 func TestGatewayOpensBothFormsAcrossRotation(t *testing.T) {
 	dir := t.TempDir()
-	node, err := nodeSealKey(t.TempDir())
+	nodeKeys, err := openNodeSealKeys(t.TempDir(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	node := nodeKeys.current()
 	reg := registry.New()
 	if err := reg.Apply(1, registry.MustEncode(registry.CmdPutNode, registry.Node{ID: "n1", RaftAddr: "127.0.0.1:7000",
 		AdminURL: "http://127.0.0.1:8000", SealKeys: []registry.SealKey{node.Published()}})); err != nil {

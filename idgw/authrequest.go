@@ -127,73 +127,77 @@ func (k LoginHintKind) String() string {
 	return "none"
 }
 
-// AuthRequest is a validated authorization request.
+// AuthRequest is a validated authorization request. Its JSON form is
+// part of the stored session and grant records (records.go): a zero field
+// is left out, which any build reads back as the zero it was (half a
+// login's record was its empty fields, decoded again at every step), and
+// no field is renamed.
 type AuthRequest struct {
 	Client      *registry.ServiceProvider `json:"-"`
 	ClientID    string
-	RedirectURI string // byte-equal to one of Client.RedirectURIs
+	RedirectURI string `json:",omitempty"` // byte-equal to one of Client.RedirectURIs
 	// Scopes in the order asked, without duplicates; openid is among them.
-	Scopes []string
-	State  string
-	Nonce  string
+	Scopes []string `json:",omitempty"`
+	State  string   `json:",omitempty"`
+	Nonce  string   `json:",omitempty"`
 	// Version is the gateway's spelling (mc_v2_0 becomes mc_v2.0); mc_v1.1
 	// when absent. RequestedVersion is what was sent.
-	Version          string
-	RequestedVersion string
+	Version          string `json:",omitempty"`
+	RequestedVersion string `json:",omitempty"`
 	// ACR lists the requested Levels of Assurance (2, 3, 4) in order of
 	// preference; [2] when acr_values is absent.
-	ACR []int
+	ACR []int `json:",omitempty"`
 	// LevelFloor is the least level the SP's policy holds this request to
 	// (registry.ServiceProvider.LevelFloor; 0: none): ACR holds no level
 	// below it.
-	LevelFloor int
+	LevelFloor int `json:",omitempty"`
 	// OperatorRule is the operator's routing rule routing applied to this
 	// request (the authenticators it allows the SP, in order; nil: none),
 	// for the refusal's words. Routing sets it; it is not kept.
 	OperatorRule []string `json:"-"`
 	// MaxAge is max_age or max-age when HasMaxAge.
-	MaxAge    time.Duration
-	HasMaxAge bool
-	Prompt    Prompt
-	Display   string
+	MaxAge    time.Duration `json:",omitempty"`
+	HasMaxAge bool          `json:",omitempty"`
+	Prompt    Prompt        `json:",omitempty"`
+	Display   string        `json:",omitempty"`
 
 	// LoginHint is login_hint as received; MSISDN is the subscriber's number
 	// for the MSISDN, ENCR_MSISDN and tel kinds (resolved to this operator),
 	// PCR the reference of a PCR hint, Address the device's address of an
 	// ipport hint (ipport.go; not stored: MSISDN is, once resolved).
-	LoginHint     string
-	LoginHintKind LoginHintKind
-	MSISDN        uint64
-	PCR           string
-	Address       IPPort `json:"-"`
+	LoginHint     string        `json:",omitempty"`
+	LoginHintKind LoginHintKind `json:",omitempty"`
+	MSISDN        uint64        `json:",omitempty"`
+	PCR           string        `json:",omitempty"`
+	Address       IPPort        `json:"-"`
 	// LoginHintToken is login_hint_token, or PHP's login_token_hint, kept
 	// unverified.
-	LoginHintToken string
+	LoginHintToken string `json:",omitempty"`
 
 	// Claims is the merged claims parameter, nil when absent.
 	// ClaimsMalformed says that part of it (e.g. the Java SDK's KYC array)
 	// was not in the standard form and was kept only as far as it parsed.
-	Claims          ClaimsRequest
-	ClaimsMalformed bool
+	Claims          ClaimsRequest `json:",omitempty"`
+	ClaimsMalformed bool          `json:",omitempty"`
 
 	// CodeChallenge is the PKCE S256 challenge, "" without PKCE.
-	CodeChallenge string
+	CodeChallenge string `json:",omitempty"`
 
-	CorrelationID string
+	CorrelationID string `json:",omitempty"`
 
 	// Authz is an authorisation request (mc_authz, or context without
 	// mc_authn): Context and ClientName are then set.
-	Authz          bool
-	Context        string
-	BindingMessage string
-	ClientName     string
+	Authz          bool   `json:",omitempty"`
+	Context        string `json:",omitempty"`
+	BindingMessage string `json:",omitempty"`
+	ClientName     string `json:",omitempty"`
 
-	UILocales     string
-	ClaimsLocales string
-	IDTokenHint   string
-	DTBS          string
+	UILocales     string `json:",omitempty"`
+	ClaimsLocales string `json:",omitempty"`
+	IDTokenHint   string `json:",omitempty"`
+	DTBS          string `json:",omitempty"`
 
-	ReceivedAt time.Time
+	ReceivedAt time.Time `json:",omitzero"`
 }
 
 // HasScope reports whether s was requested.

@@ -325,6 +325,14 @@ func (g *Gateway) handleJWKS(c *fiber.Ctx) error {
 // it answered, for observed.
 type errorCodeKey struct{}
 
+// AnsweredError is the OAuth error the gateway answered c with ("" when it
+// answered none): an error redirected to the SP is a 302 like a success,
+// and the node's request log tells them apart by it.
+func AnsweredError(c *fiber.Ctx) ErrorCode {
+	e, _ := c.Locals(errorCodeKey{}).(ErrorCode)
+	return e
+}
+
 // observed runs h as endpoint and tells the observer how it answered.
 func (g *Gateway) observed(endpoint string, h fiber.Handler) fiber.Handler {
 	if g.cfg.Observer == nil {

@@ -59,6 +59,7 @@ func applyRemoveOperator(tx *writeTxn, body []byte) error {
 			return err
 		}
 	}
+	tx.nodesChanged() // the operator's nodes go (sealkeys.go)
 	for _, table := range []string{tableIPRanges, tableSPPolicies, tableNodes} {
 		if _, err := tx.DeleteAll(table, "operator", o.ID); err != nil {
 			return err

@@ -105,6 +105,7 @@ func putNode(tx *writeTxn, n, existing *Node) error {
 	if err := checkSealKeys("seal_keys", n.SealKeys); err != nil {
 		return err
 	}
+	tx.nodesChanged()
 	return put(tx, tableNodes, existing, n)
 }
 
@@ -122,6 +123,7 @@ func applyDeleteNode(tx *writeTxn, body []byte) error {
 	if err := tx.Delete(tableNodes, n); err != nil {
 		return err
 	}
+	tx.nodesChanged()
 	if err := dropFromVoterRules(tx, n.ID); err != nil {
 		return err
 	}

@@ -25,6 +25,10 @@ type Registry struct {
 	// find a slot (ranges, ported numbers, IP ranges) and must answer with an
 	// operator without a memdb read.
 	slots atomic.Pointer[[]*Operator]
+	// nodeKeys is the nodes' seal keys by id, as of nodeWrites, the
+	// count of writes to the nodes' records (sealkeys.go).
+	nodeKeys   atomic.Pointer[nodeKeyIndex]
+	nodeWrites atomic.Uint64
 
 	mu      sync.Mutex // serialises Apply
 	applied atomic.Uint64

@@ -128,19 +128,40 @@ func (o *Operator) Opens(form string) bool {
 }
 
 // NodeSealKey finds the discovery node's published seal key with id kid.
-// It reads every node's record: there are tens, and callers cache what
-// they find.
+// A gateway asks on every login (a retired key stops opening at its
+// NotAfter, a dropped one at once), so it reads a map of every node's keys,
+// rebuilt (from tens of records) on the first lookup after a write to the
+// nodes.
 func (r *Registry) NodeSealKey(kid string) (SealKey, bool) {
-	it, err := r.db.Txn(false).Get(tableNodes, "id")
-	if err != nil {
-		return SealKey{}, false
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		for _, k := range raw.(*Node).SealKeys {
-			if k.ID == kid {
-				return k, true
+	idx := r.nodeKeys.Load()
+	// The generation is read before the records: a map built from them is
+	// at least as new as the generation it is filed under.
+	if gen := r.nodeWrites.Load(); idx == nil || idx.gen != gen {
+		idx = &nodeKeyIndex{gen: gen, keys: map[string]SealKey{}}
+		it, err := r.db.Txn(false).Get(tableNodes, "id")
+		if err != nil {
+			return SealKey{}, false
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			for _, k := range raw.(*Node).SealKeys {
+				idx.keys[k.ID] = k
 			}
 		}
+		r.nodeKeys.Store(idx)
 	}
-	return SealKey{}, false
+	k, ok := idx.keys[kid]
+	return k, ok
+}
+
+// nodeKeyIndex is every node's published seal keys by id, as of a
+// generation of the nodes' records.
+type nodeKeyIndex struct {
+	gen  uint64
+	keys map[string]SealKey
+}
+
+// nodesChanged is called by every write to the nodes' records: once it
+// commits, NodeSealKey reads them again.
+func (tx *writeTxn) nodesChanged() {
+	tx.onCommit(func() { tx.r.nodeWrites.Add(1) })
 }

@@ -27,8 +27,12 @@ const SecretCacheSize = 4096
 // invalidates it. Only successes are kept, so wrong guesses cannot fill it.
 // It is safe for concurrent use.
 type SecretCache struct {
-	mu  sync.RWMutex
-	m   map[[32]byte]secretEntry
+	mu sync.RWMutex
+	m  map[[32]byte]secretEntry
+	// d holds discovery's derived secrets by the own secret's key and the
+	// operator, so that a request that verified its secret finds the
+	// serving operator's without hashing it again.
+	d   map[derivedKey]secretEntry
 	max int
 }
 
@@ -37,20 +41,24 @@ type secretEntry struct {
 	derived string // the operator secret derived, for discovery's entries
 }
 
+type derivedKey struct {
+	own      [32]byte // cacheKey(kindOwn, ...) of the secret derived from
+	operator string
+}
+
 // NewSecretCache returns a cache of at most size entries (SecretCacheSize
 // when size <= 0).
 func NewSecretCache(size int) *SecretCache {
 	if size <= 0 {
 		size = SecretCacheSize
 	}
-	return &SecretCache{m: make(map[[32]byte]secretEntry), max: size}
+	return &SecretCache{m: make(map[[32]byte]secretEntry), d: make(map[derivedKey]secretEntry), max: size}
 }
 
-// What a cache key is for: the SP's own secret, a derivation from it, or an
-// operator secret presented at a gateway.
+// What a cache key is for: the SP's own secret or an operator secret
+// presented at a gateway.
 const (
 	kindOwn byte = iota + 1
-	kindDerive
 	kindPresented
 )
 
@@ -75,51 +83,107 @@ func (c *SecretCache) get(k [32]byte, key string) (string, bool) {
 	return e.derived, ok && e.key == key
 }
 
+func (c *SecretCache) getDerived(k derivedKey, key string) (string, bool) {
+	c.mu.RLock()
+	e, ok := c.d[k]
+	c.mu.RUnlock()
+	return e.derived, ok && e.key == key
+}
+
 func (c *SecretCache) put(k [32]byte, e secretEntry) {
 	c.mu.Lock()
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		// Full: drop whichever entry map iteration yields first (Go
-		// randomises where it starts). A dropped entry costs one miss.
+	if _, ok := c.m[k]; !ok {
+		c.makeRoom()
+	}
+	c.m[k] = e
+	c.mu.Unlock()
+}
+
+func (c *SecretCache) putDerived(k derivedKey, e secretEntry) {
+	c.mu.Lock()
+	if _, ok := c.d[k]; !ok {
+		c.makeRoom()
+	}
+	c.d[k] = e
+	c.mu.Unlock()
+}
+
+// makeRoom drops an entry when the cache is full: whichever map iteration
+// yields first (Go randomises where it starts), from the larger map. A
+// dropped entry costs one miss. c.mu is held.
+func (c *SecretCache) makeRoom() {
+	if len(c.m)+len(c.d) < c.max {
+		return
+	}
+	if len(c.m) >= len(c.d) {
 		for old := range c.m {
 			delete(c.m, old)
 			break
 		}
+		return
 	}
-	c.m[k] = e
-	c.mu.Unlock()
+	for old := range c.d {
+		delete(c.d, old)
+		break
+	}
+}
+
+// OwnSecret is an SP's own secret that Verify accepted, for
+// OperatorSecretFor. It holds the secret: it lives for one request.
+type OwnSecret struct {
+	sp     *ServiceProvider
+	secret []byte
+	k      [32]byte
 }
 
 // Authenticate reports whether secret is sp's own secret, the one it
 // presents at discovery: checked against SecretKey, or for a legacy SP
 // against SecretHash. A derived operator secret is not it.
 func (c *SecretCache) Authenticate(sp *ServiceProvider, secret []byte) bool {
+	_, ok := c.Verify(sp, secret)
+	return ok
+}
+
+// Verify is Authenticate, also returning the secret for OperatorSecretFor.
+func (c *SecretCache) Verify(sp *ServiceProvider, secret []byte) (OwnSecret, bool) {
+	o := OwnSecret{sp: sp, secret: secret}
 	if sp.SecretKey == "" {
-		return sp.SecretHash != "" && sp.CheckSecret(string(secret))
+		return o, sp.SecretHash != "" && sp.CheckSecret(string(secret))
 	}
-	k := cacheKey(kindOwn, sp.ClientID, "", secret)
-	if _, ok := c.get(k, sp.SecretKey); ok {
-		return true
+	o.k = cacheKey(kindOwn, sp.ClientID, "", secret)
+	if _, ok := c.get(o.k, sp.SecretKey); ok {
+		return o, true
 	}
 	if !spsecret.CheckSecret(sp.SecretKey, string(secret)) {
-		return false
+		return o, false
 	}
-	c.put(k, secretEntry{key: sp.SecretKey})
-	return true
+	c.put(o.k, secretEntry{key: sp.SecretKey})
+	return o, true
 }
 
 // OperatorSecret is the client secret discovery hands sp for operator, sp
 // having authenticated with secret (Authenticate): the derived
 // per-operator secret, or for a legacy SP its one secret.
 func (c *SecretCache) OperatorSecret(sp *ServiceProvider, secret []byte, operator string) string {
-	if sp.SecretKey == "" {
-		return string(secret)
+	o := OwnSecret{sp: sp, secret: secret}
+	if sp.SecretKey != "" {
+		o.k = cacheKey(kindOwn, sp.ClientID, "", secret)
 	}
-	k := cacheKey(kindDerive, sp.ClientID, operator, secret)
-	if d, ok := c.get(k, sp.SecretKey); ok {
+	return c.OperatorSecretFor(&o, operator)
+}
+
+// OperatorSecretFor is OperatorSecret for a secret Verify accepted, which
+// it does not hash again: a map lookup once derived.
+func (c *SecretCache) OperatorSecretFor(o *OwnSecret, operator string) string {
+	if o.sp.SecretKey == "" {
+		return string(o.secret)
+	}
+	k := derivedKey{own: o.k, operator: operator}
+	if d, ok := c.getDerived(k, o.sp.SecretKey); ok {
 		return d
 	}
-	d := spsecret.OperatorSecret(string(secret), sp.ClientID, operator)
-	c.put(k, secretEntry{key: sp.SecretKey, derived: d})
+	d := spsecret.OperatorSecret(string(o.secret), o.sp.ClientID, operator)
+	c.putDerived(k, secretEntry{key: o.sp.SecretKey, derived: d})
 	return d
 }
 
@@ -146,7 +210,7 @@ func (c *SecretCache) CheckOperatorSecret(sp *ServiceProvider, operator, present
 func (c *SecretCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.m)
+	return len(c.m) + len(c.d)
 }
 
 // MinSecretBits is the least entropy CheckGivenSecret accepts in a secret a

@@ -44,6 +44,9 @@ func TestSecretCacheAcceptsEachSecretWhereItBelongs(t *testing.T) {
 		if got := c.OperatorSecret(sp, []byte(testSPSecret), "a"); got != a {
 			t.Fatalf("pass %d: operator secret %q, want %q", pass, got, a)
 		}
+		if own, ok := c.Verify(sp, []byte(testSPSecret)); !ok || c.OperatorSecretFor(&own, "a") != a {
+			t.Fatalf("pass %d: a verified secret derives %q (verified %v), want %q", pass, c.OperatorSecretFor(&own, "a"), ok, a)
+		}
 		if !c.CheckOperatorSecret(sp, "a", a) {
 			t.Fatalf("pass %d: a's gateway refuses a's secret", pass)
 		}
@@ -162,7 +165,7 @@ func BenchmarkSecretCache(b *testing.B) {
 	b.Run("discovery-hit", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if !c.Authenticate(sp, secret) || c.OperatorSecret(sp, secret, "op3") != derived {
+			if own, ok := c.Verify(sp, secret); !ok || c.OperatorSecretFor(&own, "op3") != derived {
 				b.Fatal("wrong")
 			}
 		}

@@ -1,15 +1,17 @@
 // A node-oidc-provider 9 server with an auto-approving login: the baseline
 // mcfed's logins are compared with (compare.sh). One Node process on
-// loopback, in-memory storage (the provider's development adapter, as
-// mcfed keeps a login's state in process memory), two confidential
-// clients registered in code that differ only in their ID token
-// algorithm (bench-rs256, bench-es256), PKCE required.
+// loopback, two confidential clients registered in code that differ only
+// in their ID token algorithm (bench-rs256, bench-es256), PKCE required.
+// Its state is kept by the provider's in-memory adapter (development only,
+// by its own documentation), or with --sqlite FILE durably in a SQLite
+// database, each commit fsynced and the writes waiting together sharing one
+// (sqlite_adapter.js), as mcfed's state store commits each step of a login.
 //
 // A flow is 5 HTTP requests: /auth -> /interaction/<uid> (logs the user in
 // at once, consent granted by loadExistingGrant) -> /auth/<uid> -> the
 // redirect URI with the code; then /token and /me (userinfo).
 //
-//   node server.js [--port 0] [--secret S]
+//   node server.js [--port 0] [--secret S] [--sqlite FILE [--no-group-commit]]
 //
 // prints "listening http://127.0.0.1:<port>" once it serves.
 import { createServer } from 'node:http';
@@ -21,8 +23,26 @@ const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
     secret: { type: 'string', default: 'oidcbench-client-secret-0123456789abcdef' },
+    sqlite: { type: 'string' },
+    // Each write its own commit and fsync, not grouped with those waiting
+    // beside it (sqlite_adapter.js).
+    'no-group-commit': { type: 'boolean', default: false },
   },
 });
+
+// undefined: the provider's in-memory adapter. Imported only when asked
+// for, so that the in-memory server is as it always was.
+const store = args.sqlite
+  ? (await import('./sqlite_adapter.js')).createSqliteAdapter(args.sqlite, { groupCommit: !args['no-group-commit'] })
+  : undefined;
+if (store) {
+  // Close the database on the way out (compare.sh stops the server so),
+  // checkpointing its WAL.
+  process.on('SIGTERM', () => {
+    store.close();
+    process.exit(0);
+  });
+}
 
 const redirectURI = 'http://127.0.0.1/callback';
 
@@ -45,6 +65,7 @@ const server = createServer();
 server.listen(Number(args.port), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
+    adapter: store?.adapter,
     clients,
     jwks: {
       keys: [

@@ -168,6 +168,28 @@ func (h *Handset) Message(msisdn, id string) (Message, bool) {
 	return Message{}, false
 }
 
+// Delete removes a message from msisdn's inbox, as its owner deletes one
+// read, and the inbox itself when it is left empty; it says whether the
+// message was there.
+func (h *Handset) Delete(msisdn, id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	box := h.inboxes[msisdn]
+	for i := range box {
+		if box[i].ID == id {
+			box = append(box[:i:i], box[i+1:]...)
+			if len(box) == 0 {
+				delete(h.inboxes, msisdn)
+			} else {
+				h.inboxes[msisdn] = box
+			}
+			h.notifyLocked()
+			return true
+		}
+	}
+	return false
+}
+
 // WaitFor waits until the inbox of msisdn holds a message for which match is
 // true (nil matches any), and returns the newest such message.
 func (h *Handset) WaitFor(ctx context.Context, msisdn string, match func(Message) bool) (Message, error) {

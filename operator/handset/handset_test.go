@@ -185,6 +185,31 @@ func TestInboxKey(t *testing.T) {
 	}
 }
 
+// TestDeleteAMessage: a deleted message leaves its inbox, the others stay,
+// and an inbox whose last message goes is no longer listed.
+func TestDeleteAMessage(t *testing.T) {
+	h := handset.New(handset.Options{})
+	for _, text := range []string{"first", "second"} {
+		if err := h.Deliver(smsc.Message{From: "X", To: msisdn, Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box := h.Messages(msisdn)
+	if len(box) != 2 {
+		t.Fatalf("inbox: %+v", box)
+	}
+	if !h.Delete(msisdn, box[1].ID) || h.Delete(msisdn, box[1].ID) {
+		t.Fatal("Delete: the first deletion must find the message, the second not")
+	}
+	if got := h.Messages(msisdn); len(got) != 1 || got[0].Text != "second" {
+		t.Fatalf("after deleting the first: %+v", got)
+	}
+	h.Delete(msisdn, box[0].ID)
+	if got := h.MSISDNs(); len(got) != 0 {
+		t.Errorf("numbers with an inbox after deleting every message: %v", got)
+	}
+}
+
 // TestTapFromThePage: the page's "tap (as the phone)" opens the link and
 // comes back to the inbox, which says in words what the phone showed (the
 // page's heading), not the raw answer; a message older than its codes'

@@ -75,7 +75,8 @@ type Client struct {
 	order  []string            // msgs in submission order, for eviction
 }
 
-// maxTracked bounds the messages whose status the client remembers.
+// maxTracked bounds the messages whose status the client remembers, on
+// top of Config.TrackFor.
 const maxTracked = 10000
 
 type message struct {
@@ -151,8 +152,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.run(nil)
+	go c.forgetLoop()
 	return c, nil
 }
 
@@ -179,8 +181,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, r.err
 		}
 		c.setState(r.s, nil)
-		c.wg.Add(1)
+		c.wg.Add(2)
 		go c.run(r.s)
+		go c.forgetLoop()
 		return c, nil
 	case <-ctx.Done():
 		go func() {
@@ -423,8 +426,17 @@ func (c *Client) registerPart(m *message, idx int, id string) {
 	m.status.ID = id
 	c.msgs[id] = m
 	c.order = append(c.order, id)
-	if len(c.order) > maxTracked {
+	c.forgetLocked(time.Now())
+}
+
+// forgetLocked drops the statuses of messages submitted more than TrackFor
+// before now, and the oldest past maxTracked. The caller holds c.mu.
+func (c *Client) forgetLocked(now time.Time) {
+	for len(c.order) > 0 {
 		old := c.msgs[c.order[0]]
+		if len(c.order) <= maxTracked && old != nil && now.Sub(old.status.SubmittedAt) < c.cfg.TrackFor {
+			return
+		}
 		delete(c.msgs, c.order[0])
 		if old != nil {
 			for _, p := range old.status.PartIDs {
@@ -432,6 +444,27 @@ func (c *Client) registerPart(m *message, idx int, id string) {
 			}
 		}
 		c.order = c.order[1:]
+		if len(c.order) == 0 {
+			c.order = nil // let the array go
+		}
+	}
+}
+
+// forgetLoop forgets expired statuses when no new message comes to do it,
+// until Close.
+func (c *Client) forgetLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(min(c.cfg.TrackFor/2, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			c.forgetLocked(now)
+			c.mu.Unlock()
+		}
 	}
 }
 
@@ -447,7 +480,7 @@ func (c *Client) onReceipt(d *pdu.DeliverSM) {
 		r.MessageID = m.status.ID
 		for i, id := range m.status.PartIDs {
 			if id == r.PartID {
-				m.states[i] = r.State
+				m.states[i] = strings.Clone(r.State) // not the receipt's whole text
 			}
 		}
 		m.status.Delivered, m.status.State = 0, StateEnroute

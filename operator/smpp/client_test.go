@@ -134,6 +134,30 @@ func TestSubmitReachesHandsetWithReceipts(t *testing.T) {
 	}
 }
 
+// TestStatusIsForgottenAfterTrackFor: a message's delivery status is kept
+// for TrackFor after its submission and then dropped, with no other
+// message coming to push it out: a node does not hold what every login
+// sent.
+func TestStatusIsForgottenAfterTrackFor(t *testing.T) {
+	r := newRig(t)
+	cfg := r.config()
+	cfg.TrackFor = 300 * time.Millisecond
+	c := dial(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	id, err := c.Submit(ctx, "+"+msisdn, "Your mcfed code is 123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Status(id); !ok {
+		t.Fatal("no status right after the submission")
+	}
+	eventually(t, "the status of "+id+" to be forgotten", 5*time.Second, func() bool {
+		_, ok := c.Status(id)
+		return !ok
+	})
+}
+
 func TestWrongPasswordRefused(t *testing.T) {
 	r := newRig(t)
 	cfg := r.config()

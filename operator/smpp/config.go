@@ -45,6 +45,11 @@ type Config struct {
 	SubmitTimeout time.Duration // wait for submit_sm_resp; default 10s
 	DialTimeout   time.Duration // TCP connect plus bind; default 5s
 	MaxParts      int           // longest text in SMS parts; default 6, at most 255
+	// TrackFor is how long the client keeps a message's delivery status
+	// (Status) after its submission; default 10 minutes, twice an SMS
+	// code's default life: a receipt later than that serves no login,
+	// and a node must not hold every message it ever sent.
+	TrackFor time.Duration
 
 	// OnReceipt, if set, is called for every delivery receipt, from the
 	// client's receiving goroutine: it must not block.
@@ -62,6 +67,7 @@ const (
 	DefaultSubmitTimeout = 10 * time.Second
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultMaxParts      = 6
+	DefaultTrackFor      = 10 * time.Minute
 )
 
 // ConfigError is a configuration mistake; Field is the Config field's name.
@@ -98,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxParts == 0 {
 		c.MaxParts = DefaultMaxParts
 	}
+	if c.TrackFor == 0 {
+		c.TrackFor = DefaultTrackFor
+	}
 	return c
 }
 
@@ -128,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.SourceAddr) > 20 {
 		return bad("SourceAddr", "at most 20 characters, got %d", len(c.SourceAddr))
+	}
+	if c.TrackFor < 0 {
+		return bad("TrackFor", "negative")
 	}
 	if c.SourceTON > 6 {
 		return bad("SourceTON", "%d is not a type of number (0-6)", c.SourceTON)

@@ -32,14 +32,33 @@ var otpPage = idgw.NewPageTemplate("otp", `{{define "body"}}
 {{with .D.Wrong}}<p class="alert" role="alert">{{.}}</p>{{end}}
 <p class="lead">{{.D.Lead}}</p>
 <form method="post" action="{{.D.Return}}">
-<label for="otp">{{.T.S "otp_label"}}</label>
+<label for="otp">{{.D.Label}}</label>
 <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 \-]*" maxlength="{{.D.Max}}" autofocus{{if not .D.Link}} required{{end}}>
-<button type="submit">{{.T.S "continue"}}</button>
+<button type="submit">{{.D.Continue}}</button>
 </form>
-{{if .D.Link}}<p class="muted" role="status" id="link-hint">{{if .D.Match}}{{.T.S "otp_link_match"}}</p>
-<p class="match"><strong id="match">{{.D.Match}}</strong>{{else}}{{.T.S "otp_link"}}{{end}}</p>{{end}}
-<p class="muted">{{.T.S "otp_valid" .D.Minutes}}</p>
+{{if .D.Link}}<p class="muted" role="status" id="link-hint">{{if .D.Match}}{{.D.LinkMatch}}</p>
+<p class="match"><strong id="match">{{.D.Match}}</strong>{{else}}{{.D.LinkText}}{{end}}</p>{{end}}
+<p class="muted">{{.D.Valid}}</p>
 {{end}}`)
+
+// otpData is the code page's data: its words looked up here rather than
+// by the template (a method call through reflection each), since the
+// page is rendered at every login.
+type otpData struct {
+	Lead, Wrong, Match, Return                  string
+	Max                                         int
+	Link                                        bool
+	Label, Continue, LinkMatch, LinkText, Valid string
+}
+
+func newOTPData(t idgw.Texts, lead, wrong string, max int, link bool, match, ret string, minutes int) otpData {
+	d := otpData{Lead: lead, Wrong: wrong, Max: max, Link: link, Match: match, Return: ret,
+		Label: t.S("otp_label"), Continue: t.S("continue"), Valid: t.S("otp_valid", minutes)}
+	if link {
+		d.LinkMatch, d.LinkText = t.S("otp_link_match"), t.S("otp_link")
+	}
+	return d
+}
 
 // linkPage is what the link in the SMS opens on the phone: who asks, for
 // which SP and number, the SP's binding message as its words, and the
@@ -96,10 +115,7 @@ func (a *Authenticator) handleOTPPage(c *fiber.Ctx) error {
 		// then finds the challenge answered.
 		p.Watch, p.Next = a.public.Path+"/sms/status?c="+url.QueryEscape(c.Query("c")), ret
 	}
-	body, csp, err := p.Render(otpPage, t, map[string]any{
-		"Lead": lead, "Wrong": wrong, "Max": a.cfg.CodeLength + 4, "Link": link, "Match": match, "Return": ret,
-		"Minutes": a.validMinutes(),
-	})
+	body, csp, err := p.Render(otpPage, t, newOTPData(t, lead, wrong, a.cfg.CodeLength+4, link, match, ret, a.validMinutes()))
 	if err != nil {
 		return err
 	}
