@@ -2,7 +2,6 @@ package idgw
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -70,6 +69,14 @@ func (g *Gateway) spendSendBudgets(ctx context.Context, clientID, source string)
 	}
 	now := g.now()
 	start := now.Truncate(window)
+	// One Spend, in that order: the store stops at the first budget
+	// spent, and leaves it and the ones after it as they are.
+	type budget struct {
+		name  string
+		limit int
+	}
+	var budgets []budget
+	var counters []state.Counter
 	for _, c := range []struct {
 		name, id string
 		limit    int
@@ -77,43 +84,27 @@ func (g *Gateway) spendSendBudgets(ctx context.Context, clientID, source string)
 		if c.limit <= 0 || c.id == "" {
 			continue
 		}
-		hit, err := g.spendOne(ctx, c.name+"\x00"+c.id+"\x00"+strconv.FormatInt(start.Unix(), 10), c.limit, start.Add(window))
-		if err != nil {
-			// The store is down: the login could not be kept either.
-			return ErrServerError(fmt.Errorf("counting a send budget: %w", err))
-		}
-		if hit {
-			if o, ok := g.cfg.Observer.(BudgetObserver); ok {
-				o.ObserveSendBudget(c.name)
-			}
-			g.log.Warn("send budget spent: a login is refused and nothing is sent",
-				"budget", c.name, "client_id", truncate(clientID, 128), "address", source,
-				"limit", c.limit, "window", window, "retry_at", start.Add(window))
-			return errSendBudget(start.Add(window))
-		}
+		k := tokenKey(c.name + "\x00" + c.id + "\x00" + strconv.FormatInt(start.Unix(), 10))
+		budgets = append(budgets, budget{c.name, c.limit})
+		counters = append(counters, state.Counter{Kind: kindSendBudget, Key: k[:], Limit: int64(c.limit), Expires: start.Add(window)})
 	}
-	return nil
-}
-
-// spendOne adds one to the counter under key unless it has reached
-// limit, and says whether it had.
-func (g *Gateway) spendOne(ctx context.Context, key string, limit int, expires time.Time) (bool, error) {
-	k := tokenKey(key)
-	hit := false
-	_, err := g.cfg.Store.Update(ctx, kindSendBudget, k[:], func(old state.Record, found bool) (state.Record, error) {
-		hit = false
-		n := 0
-		if found {
-			if err := json.Unmarshal(old.Value, &n); err != nil {
-				return state.Record{}, fmt.Errorf("a stored send budget: %w", err)
-			}
-		}
-		if n >= limit {
-			hit = true
-			return old, nil
-		}
-		v, _ := json.Marshal(n + 1)
-		return state.Record{Value: v, Expires: expires}, nil
-	})
-	return hit, err
+	if len(counters) == 0 {
+		return nil
+	}
+	hit, err := g.cfg.Store.Spend(ctx, counters...)
+	if err != nil {
+		// The store is down: the login could not be kept either.
+		return ErrServerError(fmt.Errorf("counting a send budget: %w", err))
+	}
+	if hit < 0 {
+		return nil
+	}
+	c := budgets[hit]
+	if o, ok := g.cfg.Observer.(BudgetObserver); ok {
+		o.ObserveSendBudget(c.name)
+	}
+	g.log.Warn("send budget spent: a login is refused and nothing is sent",
+		"budget", c.name, "client_id", truncate(clientID, 128), "address", source,
+		"limit", c.limit, "window", window, "retry_at", start.Add(window))
+	return errSendBudget(start.Add(window))
 }

@@ -26,6 +26,7 @@ type Store interface {
 	Delete(ctx context.Context, kind state.Kind, key []byte) error
 	Scan(ctx context.Context, kind state.Kind, prefix, after []byte, limit int) ([]state.Entry, error)
 	Batch(ctx context.Context, ops ...state.Op) error
+	Spend(ctx context.Context, counters ...state.Counter) (int, error)
 }
 
 // table is one kind of the gateway's state in the Store, typed. Keys are

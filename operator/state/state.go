@@ -19,6 +19,8 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -59,8 +61,41 @@ type Op struct {
 	Delete  bool
 }
 
-// MaxBatch bounds the ops of one Batch.
+// MaxBatch bounds the ops of one Batch, and the counters of one Spend.
 const MaxBatch = 64
+
+// Counter is one counter of a Spend: the record under Key of Kind, which
+// may be spent while its count is below Limit, and is kept until Expires
+// once spent.
+type Counter struct {
+	Kind    Kind
+	Key     []byte
+	Limit   int64
+	Expires time.Time
+}
+
+// CheckCounters refuses counters Check would refuse a key of, or more
+// than MaxBatch of them (ErrTooLarge).
+func CheckCounters(counters []Counter) error {
+	if len(counters) > MaxBatch {
+		return ErrTooLarge
+	}
+	for _, c := range counters {
+		if err := Check(c.Kind, c.Key, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseCount reads a counter's value (Spend): its count in decimal ASCII.
+func ParseCount(v []byte) (int64, error) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("state: a counter's value is not a count: %.20q", v)
+	}
+	return n, nil
+}
 
 // CheckBatch refuses a batch Check would refuse an op of, or one of more
 // than MaxBatch ops (ErrTooLarge).
@@ -109,6 +144,17 @@ type Store interface {
 	// that find it; a token pair and its family), in one round trip and
 	// one commit instead of one each.
 	Batch(ctx context.Context, ops ...Op) error
+	// Spend adds one to each of counters, in order, as one atomic step,
+	// and stops at the first that has reached its limit: that one and
+	// the ones after it are left as they are (a caller's budgets, where
+	// one over its limit must not spend the next). It returns that
+	// counter's index, or -1 when every one was spent. A counter is a
+	// record whose value is its count in decimal ASCII ("7"); one with no
+	// live record is at 0; each one spent is stored with its Counter's
+	// Expires. Of concurrent spenders of a counter's last unit, on any
+	// nodes, exactly one gets it. One round trip and one commit, where
+	// an Update a counter is two and one each.
+	Spend(ctx context.Context, counters ...Counter) (int, error)
 	// Scan returns up to limit live records whose keys begin with prefix
 	// and sort after after (bytewise), in key order; a nil or empty after
 	// starts at the first. A page ends the scan when it is shorter than

@@ -44,8 +44,9 @@ const SecretSize = 32
 // never inherits the previous holder's PCRs: a secret is kept under the
 // number and the holder's generation (secretKey), and made on first use.
 type Store struct {
-	st  state.Store
-	now func() time.Time
+	st      state.Store
+	now     func() time.Time
+	secrets secretCache
 }
 
 // New is the subscriber store kept in st, the operator's state store. The
@@ -150,6 +151,7 @@ func (s *Store) dropOldSecrets(ctx context.Context, m MSISDN, gen uint64) error 
 		if len(e.Key) == 16 && binary.BigEndian.Uint64(e.Key[8:]) >= gen {
 			continue
 		}
+		s.secrets.forget(e.Key)
 		if err := s.st.Delete(ctx, kindSecret, e.Key); err != nil {
 			return fmt.Errorf("destroying an earlier PCR secret of %s: %w", m, err)
 		}
@@ -196,10 +198,17 @@ func (s *Store) Lookup(ctx context.Context, m MSISDN) (Subscriber, []byte, error
 // has none yet.
 func (s *Store) secret(ctx context.Context, m MSISDN, gen uint64) ([]byte, error) {
 	k := secretKey(m, gen)
+	if secret, ok := s.secrets.get(k); ok {
+		return secret, nil
+	}
 	rec, err := s.st.Get(ctx, kindSecret, k)
 	switch {
 	case err == nil:
-		return checkSecret(m, rec.Value)
+		secret, err := checkSecret(m, rec.Value)
+		if err == nil {
+			s.secrets.add(k, secret)
+		}
+		return secret, err
 	case !errors.Is(err, state.ErrNotFound):
 		return nil, fmt.Errorf("reading the PCR secret of %s: %w", m, err)
 	}
@@ -222,9 +231,11 @@ func (s *Store) secret(ctx context.Context, m MSISDN, gen uint64) ([]byte, error
 	// removed before this one was stored: then this one goes too.
 	cur, curGen, err := s.get(ctx, m)
 	if err == nil && cur.Status != StatusDeleted && curGen == gen {
+		s.secrets.add(k, secret)
 		return secret, nil
 	}
 	if errors.Is(err, ErrNotFound) || err == nil {
+		s.secrets.forget(k)
 		if err := s.st.Delete(ctx, kindSecret, k); err != nil {
 			return nil, fmt.Errorf("destroying the PCR secret of deleted %s: %w", m, err)
 		}
@@ -440,6 +451,7 @@ func (s *Store) Delete(m MSISDN, ifVersion uint64) (Subscriber, error) {
 	// After the tombstone: no record names the secret's generation any
 	// more, so even if this fails the secret is never used again (and the
 	// number's next Create removes it).
+	s.secrets.forget(secretKey(m, gen))
 	if err := s.st.Delete(ctx, kindSecret, secretKey(m, gen)); err != nil {
 		return Subscriber{}, fmt.Errorf("%s was deleted, but destroying its PCR secret failed: %w", m, err)
 	}

@@ -54,3 +54,34 @@ func testBatch(t *testing.T, s state.Store, c *Clock) {
 	}
 	wantErr(t, "Batch after Close", s.Batch(bg, state.Op{Kind: kindA, Key: []byte("k"), Value: []byte("v"), Expires: exp}), state.ErrClosed)
 }
+
+// testBatchDistinct: a batch whose ops are each on a key of its own, in
+// no order (a backend may then write them as one statement, bulk): new
+// records and replaced ones, an empty value, deletes of a record and of
+// none, across kinds, all written.
+func testBatchDistinct(t *testing.T, s state.Store, c *Clock) {
+	exp := c.Now().Add(time.Hour)
+	put(t, s, kindA, "m", "was", exp)
+	put(t, s, kindB, "a", "was", exp)
+	put(t, s, kindA, "expired", "was", c.Now().Add(time.Second))
+	c.Advance(time.Minute)
+	err := s.Batch(bg,
+		state.Op{Kind: kindA, Key: []byte("z"), Value: []byte("new z"), Expires: exp},
+		state.Op{Kind: kindB, Key: []byte("a"), Delete: true},
+		state.Op{Kind: kindA, Key: []byte("m"), Value: []byte("new m"), Expires: exp.Add(time.Minute)},
+		state.Op{Kind: kindA, Key: []byte("none"), Delete: true},
+		state.Op{Kind: kindA, Key: []byte("empty"), Value: nil, Expires: exp},
+		state.Op{Kind: kindA, Key: []byte("expired"), Value: []byte("again"), Expires: exp},
+		state.Op{Kind: kindB, Key: []byte("z"), Value: []byte("b z"), Expires: exp},
+	)
+	if err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	wantRecord(t, s, kindA, "z", "new z", exp)
+	wantAbsent(t, s, kindB, "a")
+	wantRecord(t, s, kindA, "m", "new m", exp.Add(time.Minute))
+	wantAbsent(t, s, kindA, "none")
+	wantRecord(t, s, kindA, "empty", "", exp)
+	wantRecord(t, s, kindA, "expired", "again", exp)
+	wantRecord(t, s, kindB, "z", "b z", exp)
+}

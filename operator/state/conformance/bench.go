@@ -83,6 +83,25 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store, serverCPU func
 			}
 		}
 	})
+	b.Run("GetParallel", func(b *testing.B) {
+		// Readers of different keys at once, as a node's logins are:
+		// what a backend's reads can share (PostgreSQL's pipeline of
+		// them, one statement).
+		k := kind("getparallel")
+		fill(b, k, 1000, later())
+		b.ResetTimer()
+		defer meter(b)()
+		var next atomic.Int64
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Get(bg, k, key(int(next.Add(1))%1000)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 	b.Run("Take", func(b *testing.B) {
 		k := kind("take")
 		fill(b, k, b.N, later())

@@ -112,6 +112,8 @@ func testClosed(t *testing.T, s state.Store, c *Clock) {
 	wantErr(t, "Scan after Close", err, state.ErrClosed)
 	_, err = s.Sweep(bg, 10)
 	wantErr(t, "Sweep after Close", err, state.ErrClosed)
+	_, err = s.Spend(bg, state.Counter{Kind: kindA, Key: []byte("c"), Limit: 1, Expires: exp})
+	wantErr(t, "Spend after Close", err, state.ErrClosed)
 	if err := s.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}

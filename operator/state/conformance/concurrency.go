@@ -19,6 +19,7 @@ const (
 	takers   = 32
 	creators = 32
 	updaters = 50
+	readers  = 48
 )
 
 // race runs n callers of fn, released together, and waits for them.
@@ -35,6 +36,55 @@ func race(n int, fn func(i int)) {
 	}
 	close(start)
 	wg.Wait()
+}
+
+// testConcurrentGet: readers at once, each of a key of its own (live,
+// expired, absent) or of one key two read, each answered its own record
+// (a backend may read the keys of reads that wait together in one
+// statement), while writers change other keys.
+func testConcurrentGet(t *testing.T, c *Clock, stores ...state.Store) {
+	exp := c.Now().Add(time.Minute)
+	for i := 0; i < readers; i++ {
+		switch i % 4 {
+		case 0, 1:
+			put(t, stores[0], kindA, "r"+strconv.Itoa(i), "v"+strconv.Itoa(i), exp.Add(time.Duration(i)*time.Second))
+		case 2:
+			put(t, stores[0], kindA, "r"+strconv.Itoa(i), "old", c.Now().Add(time.Second))
+		}
+	}
+	put(t, stores[0], kindB, "shared", "both", exp)
+	c.Advance(2 * time.Second)
+	for round := 0; round < 3; round++ {
+		race(readers+8, func(i int) {
+			s := stores[i%len(stores)]
+			if i >= readers {
+				if err := s.Put(bg, kindB, []byte("w"+strconv.Itoa(i)), []byte("x"), exp); err != nil {
+					t.Errorf("writer %d: %v", i, err)
+				}
+				return
+			}
+			key := "r" + strconv.Itoa(i)
+			if i%8 == 7 {
+				r, err := s.Get(bg, kindB, []byte("shared"))
+				if err != nil || string(r.Value) != "both" || !r.Expires.Equal(exp) {
+					t.Errorf("reader %d of the shared key: %q %v %v", i, r.Value, r.Expires, err)
+				}
+				return
+			}
+			r, err := s.Get(bg, kindA, []byte(key))
+			switch i % 4 {
+			case 0, 1:
+				want := exp.Add(time.Duration(i) * time.Second)
+				if err != nil || string(r.Value) != "v"+strconv.Itoa(i) || !r.Expires.Equal(want) {
+					t.Errorf("reader %d: %q %v %v, want %q %v", i, r.Value, r.Expires, err, "v"+strconv.Itoa(i), want)
+				}
+			default: // expired, absent
+				if !errors.Is(err, state.ErrNotFound) {
+					t.Errorf("reader %d of an expired or absent key: %q %v, want ErrNotFound", i, r.Value, err)
+				}
+			}
+		})
+	}
 }
 
 func testConcurrentTake(t *testing.T, c *Clock, stores ...state.Store) {

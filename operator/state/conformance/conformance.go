@@ -62,9 +62,13 @@ func Run(t *testing.T, open Opener) {
 		{"Copies", testCopies},
 		{"Closed", testClosed},
 		{"Batch", testBatch},
+		{"BatchDistinct", testBatchDistinct},
+		{"Spend", testSpend},
+		{"ConcurrentGet", func(t *testing.T, s state.Store, c *Clock) { testConcurrentGet(t, c, s) }},
 		{"ConcurrentTake", func(t *testing.T, s state.Store, c *Clock) { testConcurrentTake(t, c, s) }},
 		{"ConcurrentCreate", func(t *testing.T, s state.Store, c *Clock) { testConcurrentCreate(t, c, s) }},
 		{"ConcurrentUpdate", func(t *testing.T, s state.Store, c *Clock) { testConcurrentUpdate(t, c, s) }},
+		{"ConcurrentSpend", func(t *testing.T, s state.Store, c *Clock) { testConcurrentSpend(t, c, s) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,9 +90,11 @@ func RunNodes(t *testing.T, open NodesOpener) {
 	}{
 		{"Visibility", testNodesVisibility},
 		{"Sweep", testNodesSweep},
+		{"ConcurrentGet", func(t *testing.T, c *Clock, a, b state.Store) { testConcurrentGet(t, c, a, b) }},
 		{"ConcurrentTake", func(t *testing.T, c *Clock, a, b state.Store) { testConcurrentTake(t, c, a, b) }},
 		{"ConcurrentCreate", func(t *testing.T, c *Clock, a, b state.Store) { testConcurrentCreate(t, c, a, b) }},
 		{"ConcurrentUpdate", func(t *testing.T, c *Clock, a, b state.Store) { testConcurrentUpdate(t, c, a, b) }},
+		{"ConcurrentSpend", func(t *testing.T, c *Clock, a, b state.Store) { testConcurrentSpend(t, c, a, b) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

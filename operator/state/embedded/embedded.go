@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -264,6 +265,71 @@ func (s *Store) Batch(ctx context.Context, ops ...state.Op) (err error) {
 		}
 		return nil
 	}))
+}
+
+// Spend implements state.Store: one write of the committer's. The
+// counters are all read and judged before any is written, so that a
+// count that does not parse changes nothing.
+func (s *Store) Spend(ctx context.Context, counters ...state.Counter) (stop int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			bf, ok := v.(batchFailed)
+			if !ok {
+				panic(v)
+			}
+			err = bf.err
+		}
+	}()
+	if err := state.CheckCounters(counters); err != nil {
+		return 0, err
+	}
+	if len(counters) == 0 {
+		return -1, nil
+	}
+	err = closedErr(s.w.do(func(tx *bolt.Tx) error {
+		now := s.now()
+		stop = -1
+		// counts are the counts as spent so far, by kind and key: a
+		// counter named twice is spent twice.
+		counts := map[string]int64{}
+		spent := make([]int64, 0, len(counters))
+		for i, c := range counters {
+			id := string(c.Kind) + "\x00" + string(c.Key)
+			n, ok := counts[id]
+			if !ok {
+				if b := tx.Bucket([]byte(c.Kind)); b != nil {
+					if v := b.Get(c.Key); s.live(v, now) {
+						var err error
+						if n, err = state.ParseCount(decode(v).Value); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			if n >= c.Limit {
+				stop = i
+				break
+			}
+			counts[id] = n + 1
+			spent = append(spent, n+1)
+		}
+		for i, n := range spent {
+			c := counters[i]
+			b, err := tx.CreateBucketIfNotExists([]byte(c.Kind))
+			if err == nil {
+				err = b.Put(c.Key, encode(strconv.AppendInt(nil, n, 10), c.Expires))
+			}
+			if err != nil {
+				// bbolt's own failure: none of the spend may commit.
+				panic(batchFailed{err})
+			}
+		}
+		return nil
+	}))
+	if err != nil {
+		return 0, err
+	}
+	return stop, nil
 }
 
 // batchFailed aborts the committer's transaction from within a batch

@@ -131,7 +131,9 @@ func execOne(br pgx.BatchResults) error {
 
 // Batch implements state.Store: the statements sent together, in one
 // pipeline, which PostgreSQL runs as one implicit transaction (with the
-// other calls of its pipeline, group.go).
+// other calls of its pipeline, group.go). When the ops write distinct
+// keys, their order does not matter, and the puts are one statement
+// (bulk), in key order, after the deletes.
 func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 	if err := state.CheckBatch(ops); err != nil {
 		return err
@@ -142,24 +144,45 @@ func (s *Store) Batch(ctx context.Context, ops ...state.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	return s.fail(s.writes.do(ctx, &call{kind: string(ops[0].Kind), key: ops[0].Key,
-		queue: func(b *pgx.Batch) {
-			for _, op := range ops {
-				if op.Delete {
-					b.Queue(deleteSQL, string(op.Kind), op.Key)
-				} else {
-					b.Queue(putSQL, string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
+	c := &call{kind: string(ops[0].Kind), key: ops[0].Key}
+	if puts, dels, ok := bulk(ops); ok {
+		c.queue = func(b *pgx.Batch) {
+			for _, q := range []*bulkOps{dels, puts} {
+				if q != nil {
+					q.queue(b)
 				}
 			}
-		},
-		read: func(br pgx.BatchResults) error {
-			for range ops {
-				if _, err := br.Exec(); err != nil {
-					return err
+		}
+		c.read = func(br pgx.BatchResults) error {
+			for _, q := range []*bulkOps{dels, puts} {
+				for range q.statements() {
+					if _, err := br.Exec(); err != nil {
+						return err
+					}
 				}
 			}
 			return nil
-		}}))
+		}
+		return s.fail(s.writes.do(ctx, c))
+	}
+	c.queue = func(b *pgx.Batch) {
+		for _, op := range ops {
+			if op.Delete {
+				b.Queue(deleteSQL, string(op.Kind), op.Key)
+			} else {
+				b.Queue(putSQL, string(op.Kind), op.Key, nonNil(op.Value), state.ExpiryNanos(op.Expires))
+			}
+		}
+	}
+	c.read = func(br pgx.BatchResults) error {
+		for range ops {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.fail(s.writes.do(ctx, c))
 }
 
 // Create implements state.Store: one statement that inserts, or replaces
@@ -196,15 +219,35 @@ func (s *Store) Get(ctx context.Context, kind state.Kind, key []byte) (state.Rec
 	if err := s.begin(kind, key, nil); err != nil {
 		return state.Record{}, err
 	}
-	value, expires, found, err := s.row(ctx, &s.reads, kind, key,
-		`SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2 AND expires > $3`, state.ExpiryNanos(s.now()))
+	now := state.ExpiryNanos(s.now())
+	value, expires, found, err := s.read(ctx, kind, key)
 	if err != nil {
 		return state.Record{}, s.fail(err)
 	}
-	if !found {
+	if !found || expires <= now {
 		return state.Record{}, state.ErrNotFound
 	}
 	return record(value, expires), nil
+}
+
+// read reads key's row, live or expired, in the reads' next pipeline,
+// where it is one of the rows of one statement when other calls read
+// rows too (group.exec).
+func (s *Store) read(ctx context.Context, kind state.Kind, key []byte) (value []byte, expires int64, found bool, err error) {
+	l := &lookup{kind: string(kind), key: key}
+	err = s.reads.do(ctx, &call{kind: l.kind, key: key, look: l,
+		queue: func(b *pgx.Batch) {
+			b.Queue(`SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`, l.kind, key)
+		},
+		read: func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(&l.value, &l.expires)
+			l.found = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		}})
+	return l.value, l.expires, l.found, err
 }
 
 // row runs, in g's next pipeline, query on kind and key (and more
@@ -375,7 +418,7 @@ func (s *Store) updateOnce(ctx context.Context, kind state.Kind, key []byte, fn 
 	// writing over it is what a write ordered after those would do.
 	// The read and the write each go in their group's next pipeline.
 	now := s.now()
-	value, expires, exists, err := s.row(ctx, &s.reads, kind, key, `SELECT value, expires FROM mcfed_state WHERE kind = $1 AND key = $2`)
+	value, expires, exists, err := s.read(ctx, kind, key)
 	if err != nil {
 		return state.Record{}, s.txFail(err)
 	}

@@ -30,6 +30,37 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX mcfed_state_expires ON mcfed_state (expires)`,
 	},
+	// Version 2: Spend's counters, spent in one statement. Each counter
+	// is one INSERT ... ON CONFLICT DO UPDATE that adds one only while
+	// the live count is below the limit (an expired record counts 0),
+	// in order, and the first that does not stops the loop: its row
+	// lock orders concurrent spenders, and the statement is one
+	// implicit transaction, all or none. It answers the index (from 0)
+	// of the counter that stopped it, or -1.
+	{
+		`CREATE FUNCTION mcfed_spend(p_kinds text[], p_keys bytea[], p_limits bigint[], p_expires bigint[], p_now bigint)
+		RETURNS integer LANGUAGE plpgsql AS $$
+		BEGIN
+			FOR i IN 1 .. coalesce(array_length(p_kinds, 1), 0) LOOP
+				IF p_limits[i] <= 0 THEN
+					RETURN i - 1;
+				END IF;
+				INSERT INTO mcfed_state AS s (kind, key, value, expires)
+				VALUES (p_kinds[i], p_keys[i], convert_to('1', 'UTF8'), p_expires[i])
+				ON CONFLICT (kind, key) DO UPDATE
+				SET value = convert_to((CASE WHEN s.expires > p_now
+						THEN convert_from(s.value, 'UTF8')::bigint ELSE 0 END + 1)::text, 'UTF8'),
+					expires = EXCLUDED.expires
+				WHERE CASE WHEN s.expires > p_now
+						THEN convert_from(s.value, 'UTF8')::bigint ELSE 0 END < p_limits[i];
+				IF NOT FOUND THEN
+					RETURN i - 1;
+				END IF;
+			END LOOP;
+			RETURN -1;
+		END
+		$$`,
+	},
 }
 
 // migrationLock is the advisory lock key under which a node migrates:
