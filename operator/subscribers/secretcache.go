@@ -3,6 +3,7 @@ package subscribers
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // secretCache keeps the PCR secrets this node has read, by their key
@@ -14,15 +15,25 @@ import (
 // from the store every time, and the secret by the generation it gives,
 // so a secret kept here is used only for the holder it was made for: a
 // login and its userinfo read the record once each, the secret once per
-// node. Bounded: when the newer map is full it becomes the older, and
-// the older is dropped.
+// node. Bounded: when the newer map is full, or secretCacheAge after it
+// was begun, it becomes the older, and the older is dropped; a secret not
+// read for twice that age is gone, so that a node's heap comes back to
+// where it was once its logins are over (issue 15).
 type secretCache struct {
 	mu        sync.Mutex
 	cur, prev map[[16]byte][]byte
+	// age is secretCacheAge (tests shorten it); aging is whether a timer
+	// will age the maps.
+	age   time.Duration
+	aging bool
 }
 
 // secretCacheHalf bounds each map (about 100 bytes an entry).
 const secretCacheHalf = 1 << 15
+
+// secretCacheAge is how long a map takes new secrets: a login's
+// authorize and its userinfo come within minutes.
+const secretCacheAge = 5 * time.Minute
 
 func (c *secretCache) get(k []byte) ([]byte, bool) {
 	if len(k) != 16 {
@@ -57,6 +68,27 @@ func (c *secretCache) addLocked(key [16]byte, secret []byte) {
 		c.cur = make(map[[16]byte][]byte)
 	}
 	c.cur[key] = secret
+	if !c.aging {
+		c.aging = true
+		c.ageLater()
+	}
+}
+
+// ageLater makes the newer map the older after the cache's age, and goes
+// on until both are empty.
+func (c *secretCache) ageLater() {
+	age := c.age
+	if age <= 0 {
+		age = secretCacheAge
+	}
+	time.AfterFunc(age, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.prev, c.cur = c.cur, nil
+		if c.aging = len(c.prev) > 0; c.aging {
+			c.ageLater()
+		}
+	})
 }
 
 // forget drops the secret of key k (a secret this node destroys).

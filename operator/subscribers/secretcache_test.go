@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcfed/mcfed/operator/state"
 )
@@ -88,5 +89,33 @@ func TestSecretCacheBounded(t *testing.T) {
 	last := 3*secretCacheHalf - 1
 	if s, ok := c.get(key(last)); !ok || s[0] != byte(last) {
 		t.Errorf("the newest secret: %v %v", s, ok)
+	}
+}
+
+// TestSecretCacheEmptiesWhenUnused: a secret no login reads again leaves
+// the node's memory within twice the cache's age, with no other read to
+// push it out.
+func TestSecretCacheEmptiesWhenUnused(t *testing.T) {
+	c := &secretCache{age: 100 * time.Millisecond}
+	a, b := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16)
+	c.add(a, []byte("secret a"))
+	c.add(b, []byte("secret b"))
+	if s, ok := c.get(a); !ok || string(s) != "secret a" {
+		t.Fatalf("get right after add: %q %v", s, ok)
+	}
+	size := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.cur) + len(c.prev)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d secrets still kept long after the cache's age", size())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := c.get(a); ok {
+		t.Error("a secret is answered after the cache emptied")
 	}
 }
