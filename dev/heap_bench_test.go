@@ -5,7 +5,10 @@ package dev
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +30,11 @@ import (
 // inboxes are the handset's memory, not the node's.
 //
 //	go test -run '^$' -bench LoginHeap -benchtime 100000x -timeout 40m ./dev/
+//
+// With MCFED_BENCH_HEAP_PROFILES=DIR it writes the heap's profile at each
+// of the three points there (heap-before.pb, heap-after-logins.pb,
+// heap-after-expiry.pb; `go tool pprof -base` compares two); with
+// -memprofilerate 512 they see small records.
 func BenchmarkLoginHeap(b *testing.B) {
 	ctx := context.Background()
 	d, err := Start(ctx, Options{})
@@ -44,6 +52,7 @@ func BenchmarkLoginHeap(b *testing.B) {
 		b.Fatal(err)
 	}
 	before := liveHeap()
+	heapProfile(b, "heap-before.pb")
 	b.ResetTimer()
 	if err := lb.loginsReadAndDeleted(ctx, sps, b.N); err != nil {
 		b.Fatal(err)
@@ -51,8 +60,10 @@ func BenchmarkLoginHeap(b *testing.B) {
 	b.StopTimer()
 	lastSent := time.Now()
 	afterLogins := liveHeap()
+	heapProfile(b, "heap-after-logins.pb")
 	time.Sleep(time.Until(lastSent.Add(smpp.DefaultTrackFor + time.Minute)))
 	after := liveHeap()
+	heapProfile(b, "heap-after-expiry.pb")
 	b.ReportMetric(float64(before)/(1<<20), "heap-before-MiB")
 	b.ReportMetric(float64(afterLogins)/(1<<20), "heap-after-logins-MiB")
 	b.ReportMetric(float64(after)/(1<<20), "heap-after-expiry-MiB")
@@ -67,6 +78,25 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// heapProfile writes the heap's profile to name in
+// $MCFED_BENCH_HEAP_PROFILES, when it is set.
+func heapProfile(b *testing.B, name string) {
+	dir := os.Getenv("MCFED_BENCH_HEAP_PROFILES")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err == nil {
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
 }
 
 // loginsReadAndDeleted runs n logins through sps, 16 at a time, each SMS
