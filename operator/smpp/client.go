@@ -445,7 +445,9 @@ func (c *Client) forgetLocked(now time.Time) {
 		}
 		c.order = c.order[1:]
 		if len(c.order) == 0 {
-			c.order = nil // let the array go
+			// Let the arrays go: a map keeps the room its busiest
+			// moment needed however many entries it has left.
+			c.order, c.msgs, c.byPart = nil, map[string]*message{}, map[string]*message{}
 		}
 	}
 }
