@@ -37,17 +37,7 @@ import (
 // -memprofilerate 512 they see small records.
 func BenchmarkLoginHeap(b *testing.B) {
 	ctx := context.Background()
-	d, err := Start(ctx, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	lb := newLoginBench(d)
-	defer lb.close()
-	sps, err := lb.registerSPs(ctx, "ES256", 8)
-	if err != nil {
-		b.Fatal(err)
-	}
+	lb, sps := startLoginBench(b, Options{}, "ES256")
 	if err := lb.loginsReadAndDeleted(ctx, sps, 2000); err != nil {
 		b.Fatal(err)
 	}

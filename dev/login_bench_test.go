@@ -72,7 +72,6 @@ func BenchmarkLogin(b *testing.B) {
 //
 //	go test -run '^$' -bench LoginStores -benchtime 1000x ./dev/
 func BenchmarkLoginStores(b *testing.B) {
-	ctx := context.Background()
 	for _, store := range []string{"embedded", "postgres"} {
 		b.Run(store, func(b *testing.B) {
 			opts := Options{}
@@ -87,20 +86,28 @@ func BenchmarkLoginStores(b *testing.B) {
 					return d
 				}
 			}
-			d, err := Start(ctx, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer d.Close()
-			lb := newLoginBench(d)
-			defer lb.close()
-			sps, err := lb.registerSPs(ctx, "ES256", 8)
-			if err != nil {
-				b.Fatal(err)
-			}
+			lb, sps := startLoginBench(b, opts, "ES256")
 			lb.run(b, sps, dbCPU)
 		})
 	}
+}
+
+// startLoginBench starts a dev federation with opts, stopped when b ends,
+// and registers 8 SPs whose ID tokens are signed with alg (gateways
+// throttle userinfo per SP: logins spread over them).
+func startLoginBench(b *testing.B, opts Options, alg string) (*loginBench, []client.DevSPInfo) {
+	d, err := Start(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	lb := newLoginBench(d)
+	b.Cleanup(lb.close)
+	sps, err := lb.registerSPs(context.Background(), alg, 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return lb, sps
 }
 
 func newLoginBench(d *Federation) *loginBench {

@@ -267,26 +267,14 @@ var errOpenSym = fmt.Errorf("open subscriber_id: %w", ErrSubscriberID)
 // without copying s.
 func decodeHex(dst []byte, s string) bool {
 	for i := range dst {
-		hi, ok1 := fromHex(s[2*i])
-		lo, ok2 := fromHex(s[2*i+1])
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
 		if !ok1 || !ok2 {
 			return false
 		}
 		dst[i] = hi<<4 | lo
 	}
 	return true
-}
-
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // SymOpener opens symmetric subscriber_ids at an operator's gateway. It is

@@ -231,15 +231,7 @@ func (s *Store) Delete(ctx context.Context, kind state.Kind, key []byte) error {
 // Batch implements state.Store: one write of the committer's, so its ops
 // commit together.
 func (s *Store) Batch(ctx context.Context, ops ...state.Op) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			bf, ok := v.(batchFailed)
-			if !ok {
-				panic(v)
-			}
-			err = bf.err
-		}
-	}()
+	defer batchError(&err)
 	if err := state.CheckBatch(ops); err != nil {
 		return err
 	}
@@ -271,15 +263,7 @@ func (s *Store) Batch(ctx context.Context, ops ...state.Op) (err error) {
 // counters are all read and judged before any is written, so that a
 // count that does not parse changes nothing.
 func (s *Store) Spend(ctx context.Context, counters ...state.Counter) (stop int, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			bf, ok := v.(batchFailed)
-			if !ok {
-				panic(v)
-			}
-			err = bf.err
-		}
-	}()
+	defer batchError(&err)
 	if err := state.CheckCounters(counters); err != nil {
 		return 0, err
 	}
@@ -330,6 +314,18 @@ func (s *Store) Spend(ctx context.Context, counters ...state.Counter) (stop int,
 		return 0, err
 	}
 	return stop, nil
+}
+
+// batchError, deferred, turns a batchFailed panic into the error *err
+// and lets any other panic go on.
+func batchError(err *error) {
+	if v := recover(); v != nil {
+		bf, ok := v.(batchFailed)
+		if !ok {
+			panic(v)
+		}
+		*err = bf.err
+	}
 }
 
 // batchFailed aborts the committer's transaction from within a batch
