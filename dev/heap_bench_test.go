@@ -4,17 +4,13 @@ package dev
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mcfed/mcfed/client"
-	"github.com/mcfed/mcfed/operator/handset"
 	"github.com/mcfed/mcfed/operator/smpp"
 )
 
@@ -36,6 +32,11 @@ import (
 // heap-after-expiry.pb; `go tool pprof -base` compares two); with
 // -memprofilerate 512 they see small records.
 func BenchmarkLoginHeap(b *testing.B) {
+	if b.N == 1 {
+		// testing's probe run before the counted one: this benchmark is
+		// run with -benchtime Nx, and waits for expiry only then.
+		return
+	}
 	ctx := context.Background()
 	lb, sps := startLoginBench(b, Options{}, "ES256")
 	if err := lb.loginsReadAndDeleted(ctx, sps, 2000); err != nil {
@@ -87,52 +88,4 @@ func heapProfile(b *testing.B, name string) {
 	if err != nil {
 		b.Fatalf("heap profile: %v", err)
 	}
-}
-
-// loginsReadAndDeleted runs n logins through sps, 16 at a time, each SMS
-// deleted from the simulated phone once its login read it.
-func (lb *loginBench) loginsReadAndDeleted(ctx context.Context, sps []client.DevSPInfo, n int) error {
-	subs, err := lb.provision(ctx, (n+smsLimit-1)/smsLimit+16)
-	if err != nil {
-		return err
-	}
-	jobs := make(chan int)
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				s := <-subs
-				err := lb.login(ctx, sps[w%len(sps)], s)
-				msisdn, _ := handset.NormalizeMSISDN(s.msisdn)
-				for id := range s.seen {
-					lb.d.phone.handset.Delete(msisdn, id)
-				}
-				if err != nil {
-					errs <- fmt.Errorf("login of %s: %w", s.msisdn, err)
-					return
-				}
-				if len(s.seen) < smsLimit {
-					subs <- s
-				}
-			}
-		}()
-	}
-	var failed error
-feed:
-	for i := 0; i < n; i++ {
-		select {
-		case jobs <- i:
-		case failed = <-errs:
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if failed == nil && len(errs) > 0 {
-		failed = <-errs
-	}
-	return failed
 }
