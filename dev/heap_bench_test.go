@@ -16,9 +16,10 @@ import (
 
 // BenchmarkLoginHeap (issue 15, item 4) runs b.N whole logins on the UK
 // operator's node, as BenchmarkLogin does, after 2,000 to warm its caches
-// and pools, and reports the process's live heap (after a full
-// collection) before them, right after them, and once what the node keeps
-// of a login in memory has expired: the SMS's delivery status, kept
+// and pools, and reports the process's CPU a login (as the store's file
+// grows) and its live heap (after a full collection) before them, right
+// after them, and once what the node keeps of a login in memory has
+// expired: the SMS's delivery status, kept
 // smpp.DefaultTrackFor (the benchmark waits that long, and the minute the
 // SMPP client takes to notice). What a login leaves for later (its code,
 // tokens and family, the SMS challenge and send log) is in the state
@@ -45,10 +46,13 @@ func BenchmarkLoginHeap(b *testing.B) {
 	before := liveHeap()
 	heapProfile(b, "heap-before.pb")
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	if err := lb.loginsReadAndDeleted(ctx, sps, b.N); err != nil {
 		b.Fatal(err)
 	}
+	cpu := processCPU(b) - cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/login")
 	lastSent := time.Now()
 	afterLogins := liveHeap()
 	heapProfile(b, "heap-after-logins.pb")
